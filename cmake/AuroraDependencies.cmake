@@ -1,0 +1,36 @@
+# Every external library, found once, as imported targets named Aurora::dep::*.
+# Installed by scripts/bootstrap.sh (Debian packages).
+find_package(PkgConfig REQUIRED)
+find_package(Threads REQUIRED)
+
+pkg_check_modules(LWS REQUIRED IMPORTED_TARGET libwebsockets>=4.1)
+pkg_check_modules(HIREDIS REQUIRED IMPORTED_TARGET hiredis>=0.14)
+pkg_check_modules(MONGOC REQUIRED IMPORTED_TARGET libmongoc-1.0>=1.23)
+pkg_check_modules(BSON REQUIRED IMPORTED_TARGET libbson-1.0>=1.23)
+pkg_check_modules(JWT REQUIRED IMPORTED_TARGET libjwt>=1.10)
+pkg_check_modules(XCRYPT REQUIRED IMPORTED_TARGET libxcrypt>=4.4)
+pkg_check_modules(CJSON REQUIRED IMPORTED_TARGET libcjson>=1.7)
+
+foreach(_dep IN ITEMS LWS HIREDIS MONGOC BSON JWT XCRYPT CJSON)
+  string(TOLOWER ${_dep} _name)
+  add_library(Aurora::dep::${_name} ALIAS PkgConfig::${_dep})
+endforeach()
+
+if(AURORA_BUILD_TESTS)
+  find_package(GTest 1.12 REQUIRED)
+  find_package(benchmark QUIET)
+endif()
+
+if(AURORA_BUILD_PYTHON)
+  find_package(Python 3.9 REQUIRED COMPONENTS Interpreter Development.Module)
+  # Prefer the venv's pybind11 (scripts pass pybind11_DIR); Debian's works too.
+  find_package(pybind11 2.10 CONFIG REQUIRED)
+endif()
+
+# bson_t is declared with an alignment attribute that GCC drops (with a
+# warning) whenever bson_t appears as a template argument: unique_ptr<bson_t>,
+# vector<const bson_t *>. The warning says nothing about our code.
+foreach(_t IN ITEMS PkgConfig::BSON PkgConfig::MONGOC)
+  set_property(TARGET ${_t} APPEND PROPERTY
+    INTERFACE_COMPILE_OPTIONS $<$<COMPILE_LANGUAGE:CXX>:-Wno-ignored-attributes>)
+endforeach()

@@ -1,0 +1,3 @@
+#include "aurora/version.h"
+
+const char *aurora_sdk_version(void) { return AURORA_VERSION_STRING; }

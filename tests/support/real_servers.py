@@ -1,0 +1,254 @@
+"""Real Redis and FerretDB servers for pytest (twin of real_servers.cpp).
+
+Each server is a child process on a free loopback port with its data in a
+fresh temporary folder. start() returns once the server answers (Redis PING,
+MongoDB ping) or raises ServerStartError with the server's own log tail: a
+test that needs a server fails, it never skips.
+
+Clean-up, in three layers, as in the C++ fixture:
+  - stop() sends SIGTERM, then SIGKILL after a deadline;
+  - the child gets PR_SET_PDEATHSIG=SIGKILL, so it dies with pytest even when
+    pytest is killed with SIGKILL;
+  - every server is registered in $TMPDIR/aurora-test-servers/ (same format as
+    the C++ fixture); the next start() kills servers whose owner died.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections import deque
+from pathlib import Path
+
+START_DEADLINE_S = 30.0
+POLL_INTERVAL_S = 0.02
+START_ATTEMPTS = 3  # a free port can be taken between probe and bind
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+class ServerStartError(RuntimeError):
+    pass
+
+
+def _tmp_root() -> str:
+    return os.environ.get("TMPDIR") or "/tmp"
+
+
+def _registry_dir() -> Path:
+    return Path(_tmp_root()) / "aurora-test-servers"
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def reap_orphaned_servers() -> int:
+    """Kill registered servers whose owner process is gone. Returns the count."""
+    killed = 0
+    reg = _registry_dir()
+    if not reg.is_dir():
+        return 0
+    for entry in reg.iterdir():
+        try:
+            server = int(entry.name)
+            lines = entry.read_text().splitlines()
+            owner = int(lines[0]) if lines else 0
+            data_dir = lines[1] if len(lines) > 1 else ""
+        except (ValueError, OSError):
+            continue
+        if _pid_alive(owner):
+            continue
+        try:
+            exe = Path(Path(f"/proc/{server}/cmdline").read_bytes().split(b"\0")[0].decode()).name
+        except OSError:
+            exe = ""
+        if exe in ("redis-server", "ferretdb") and _pid_alive(server):
+            os.kill(server, signal.SIGKILL)
+            killed += 1
+        if data_dir.startswith(_tmp_root() + "/aurora-"):
+            shutil.rmtree(data_dir, ignore_errors=True)
+        entry.unlink(missing_ok=True)
+    return killed
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_PR_SET_PDEATHSIG = 1
+
+
+def _child_setup() -> None:  # runs in the child between fork and exec
+    _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    os.setpgid(0, 0)  # Ctrl-C in a terminal reaches pytest, which stops us
+
+
+class ServerProcess:
+    """A child process with stdout/stderr in a log file, registered for reaping."""
+
+    def __init__(self, name: str, argv: list[str], log_path: Path, data_dir: Path):
+        self.name = name
+        self.log_path = log_path
+        with open(log_path, "wb") as log:
+            self.proc = subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                preexec_fn=_child_setup, close_fds=True)
+        _registry_dir().mkdir(parents=True, exist_ok=True)
+        self.registry_entry = _registry_dir() / str(self.proc.pid)
+        self.registry_entry.write_text(f"{os.getpid()}\n{data_dir}\n")
+
+    def running(self) -> bool:
+        if self.proc.poll() is None:
+            return True
+        self.registry_entry.unlink(missing_ok=True)
+        return False
+
+    def stop(self, grace_s: float = 5.0) -> None:
+        if self.running():
+            self.proc.terminate()
+            try:
+                self.proc.wait(grace_s)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.registry_entry.unlink(missing_ok=True)
+
+    def log_tail(self, max_lines: int = 40) -> str:
+        try:
+            with open(self.log_path, errors="replace") as f:
+                lines = deque(f, maxlen=max_lines)
+        except OSError as e:
+            return f"    | (log unreadable: {e})\n"
+        return "".join("    | " + line.rstrip("\n") + "\n" for line in lines) or "    | (empty log)\n"
+
+
+def _wait_ready(proc: ServerProcess, what: str, probe) -> None:
+    deadline = time.monotonic() + START_DEADLINE_S
+    last_error = "no attempt"
+    while time.monotonic() < deadline:
+        if not proc.running():
+            raise ServerStartError(f"{proc.name} exited before answering {what}; its log:\n{proc.log_tail()}")
+        try:
+            if probe():
+                return
+        except Exception as e:  # noqa: BLE001 - any failure means "not ready yet"
+            last_error = f"{type(e).__name__}: {e}"
+        time.sleep(POLL_INTERVAL_S)  # polling readiness, bounded by the deadline
+    raise ServerStartError(
+        f"{proc.name} did not answer {what} within {START_DEADLINE_S:.0f} s "
+        f"(last error: {last_error}); its log:\n{proc.log_tail()}")
+
+
+class _Server:
+    host = "127.0.0.1"
+
+    def __init__(self) -> None:
+        self.port = 0
+        self.dir: Path | None = None
+        self.proc: ServerProcess | None = None
+
+    def stop(self) -> None:
+        if self.proc:
+            self.proc.stop()
+        if self.dir:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            self.dir = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+class RedisServer(_Server):
+    @property
+    def url(self) -> str:
+        return f"redis://{self.host}:{self.port}/0"
+
+    @classmethod
+    def start(cls) -> "RedisServer":
+        import redis  # from the project venv
+
+        reap_orphaned_servers()
+        last = ""
+        for _ in range(START_ATTEMPTS):
+            s = cls()
+            s.dir = Path(tempfile.mkdtemp(prefix="aurora-redis-", dir=_tmp_root()))
+            s.port = free_port()
+            argv = ["redis-server", "--port", str(s.port), "--bind", s.host, "--dir", str(s.dir),
+                    "--save", "", "--appendonly", "no", "--daemonize", "no", "--logfile", ""]
+            s.proc = ServerProcess("redis-server", argv, s.dir / "redis.log", s.dir)
+
+            def probe() -> bool:
+                with redis.Redis(host=s.host, port=s.port, socket_timeout=0.3,
+                                 socket_connect_timeout=0.3) as r:
+                    return r.ping()
+
+            try:
+                _wait_ready(s.proc, "PING", probe)
+                return s
+            except ServerStartError as e:
+                last = str(e)
+                s.stop()
+        raise ServerStartError(f"cannot start redis-server: {last}")
+
+
+def ferretdb_binary() -> str:
+    env = os.environ.get("AURORA_FERRETDB")
+    if env:
+        return env
+    cached = REPO_ROOT / ".cache" / "bin" / "ferretdb"
+    return str(cached) if cached.exists() else "ferretdb"
+
+
+class FerretDbServer(_Server):
+    def url(self, database: str = "aurorachat") -> str:
+        return f"mongodb://{self.host}:{self.port}/{database}"
+
+    @classmethod
+    def start(cls) -> "FerretDbServer":
+        import pymongo  # from the project venv
+
+        reap_orphaned_servers()
+        exe = ferretdb_binary()
+        last = ""
+        for _ in range(START_ATTEMPTS):
+            s = cls()
+            s.dir = Path(tempfile.mkdtemp(prefix="aurora-ferretdb-", dir=_tmp_root()))
+            s.port = free_port()
+            argv = [exe, "--handler=sqlite", f"--sqlite-url=file:{s.dir}/", f"--state-dir={s.dir}",
+                    f"--listen-addr={s.host}:{s.port}", "--debug-addr=-", "--telemetry=disable",
+                    "--log-level=warn"]
+            s.proc = ServerProcess("ferretdb", argv, s.dir / "ferretdb.log", s.dir)
+
+            def probe() -> bool:
+                with pymongo.MongoClient(s.url("admin"), serverSelectionTimeoutMS=300,
+                                         connectTimeoutMS=300) as c:
+                    return c.admin.command("ping").get("ok") == 1.0
+
+            try:
+                _wait_ready(s.proc, "ping", probe)
+                return s
+            except ServerStartError as e:
+                last = str(e)
+                s.stop()
+        raise ServerStartError(f"cannot start ferretdb ({exe}): {last}")
