@@ -51,9 +51,10 @@ int aurora_host_port(const aurora_host *host);
  * AURORA_HOST_EXIT_OK or AURORA_HOST_EXIT_FATAL. Call at most once. */
 int aurora_host_run(aurora_host *host);
 
-/* Any thread, also from a signal handler (it only writes to a pipe-like
- * wake-up): asks a running host to drain and return from aurora_host_run.
- * Calling it before run makes run return at once. */
+/* Any thread (but not inside a signal handler: aurora-host waits for
+ * signals with sigwait on a thread of its own and calls this from there):
+ * asks a running host to drain and return from aurora_host_run. Calling it
+ * before run makes run return at once. Idempotent. */
 void aurora_host_stop(aurora_host *host);
 
 /* Main thread, after aurora_host_run returned (or instead of running):

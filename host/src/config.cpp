@@ -1,0 +1,315 @@
+#include "config.h"
+
+#include "json_text.h"
+
+#include <unistd.h>
+
+#include <climits>
+#include <cstdlib>
+#include <filesystem>
+#include <set>
+#include <unordered_set>
+
+#ifndef AURORA_DEFAULT_PLUGIN_PATH
+#define AURORA_DEFAULT_PLUGIN_PATH "/usr/local/lib/aurora/plugins"
+#endif
+
+namespace fs = std::filesystem;
+
+namespace aurora::host {
+
+const char *default_plugin_path() { return AURORA_DEFAULT_PLUGIN_PATH; }
+
+namespace {
+
+struct ConfigError {
+    std::string message;
+};
+
+// Reads the members of one JSON object, remembering which keys were used so
+// that every other key is reported as unknown. Throws ConfigError (caught
+// in parse_config; never crosses the ABI).
+class ObjectReader {
+public:
+    ObjectReader(const cJSON *obj, std::string path) : obj_(obj), path_(std::move(path)) {
+        if (!cJSON_IsObject(obj_)) fail(path_.empty() ? "the config must be a JSON object" : "must be an object");
+    }
+
+    const cJSON *get(const char *key) {
+        used_.insert(key);
+        return cJSON_GetObjectItemCaseSensitive(obj_, key);
+    }
+
+    std::optional<std::string> string(const char *key) {
+        const cJSON *v = get(key);
+        if (!v || cJSON_IsNull(v)) return std::nullopt;
+        if (!cJSON_IsString(v)) fail_key(key, "must be a string");
+        return std::string(v->valuestring);
+    }
+
+    std::optional<long long> integer(const char *key, long long min, long long max) {
+        const cJSON *v = get(key);
+        if (!v) return std::nullopt;
+        if (!cJSON_IsNumber(v) || v->valuedouble != static_cast<double>(static_cast<long long>(v->valuedouble)))
+            fail_key(key, "must be an integer");
+        auto n = static_cast<long long>(v->valuedouble);
+        if (n < min || n > max)
+            fail_key(key, "must be between " + std::to_string(min) + " and " + std::to_string(max));
+        return n;
+    }
+
+    std::optional<bool> boolean(const char *key) {
+        const cJSON *v = get(key);
+        if (!v) return std::nullopt;
+        if (!cJSON_IsBool(v)) fail_key(key, "must be true or false");
+        return cJSON_IsTrue(v);
+    }
+
+    const cJSON *object(const char *key) {
+        const cJSON *v = get(key);
+        if (v && !cJSON_IsObject(v)) fail_key(key, "must be an object");
+        return v;
+    }
+
+    void finish() const {
+        for (const cJSON *c = obj_->child; c; c = c->next) {
+            if (!used_.count(c->string)) fail_key(c->string, "unknown key");
+        }
+        std::set<std::string> seen;
+        for (const cJSON *c = obj_->child; c; c = c->next) {
+            if (!seen.insert(c->string).second) fail_key(c->string, "duplicate key");
+        }
+    }
+
+    std::string key_path(const std::string &key) const { return path_.empty() ? key : path_ + "." + key; }
+    [[noreturn]] void fail_key(const std::string &key, const std::string &what) const {
+        throw ConfigError{"config key '" + key_path(key) + "': " + what};
+    }
+    [[noreturn]] void fail(const std::string &what) const {
+        throw ConfigError{path_.empty() ? what : "config key '" + path_ + "': " + what};
+    }
+
+private:
+    const cJSON *obj_;
+    std::string path_;
+    std::unordered_set<std::string> used_;
+};
+
+bool valid_plugin_name(const std::string &n) {
+    if (n.empty() || n.size() > 64) return false;
+    for (char c : n) {
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_')) return false;
+    }
+    return true;
+}
+
+std::string resolve(const std::string &base_dir, const std::string &p) {
+    if (p.empty() || fs::path(p).is_absolute() || base_dir.empty()) return p;
+    return (fs::path(base_dir) / p).lexically_normal().string();
+}
+
+HostConfig parse(const cJSON *root, const std::string &base_dir) {
+    HostConfig cfg;
+    ObjectReader top(root, "");
+
+    if (const cJSON *l = top.object("listen")) {
+        ObjectReader r(l, "listen");
+        if (auto h = r.string("host")) cfg.listen_host = *h;
+        if (auto p = r.integer("port", 0, 65535)) cfg.listen_port = static_cast<int>(*p);
+        r.finish();
+    }
+    if (auto w = top.integer("workers", 1, 64)) cfg.workers = static_cast<int>(*w);
+    if (auto w = top.string("web_root")) {
+        cfg.web_root = resolve(base_dir, *w);
+        std::error_code ec;
+        if (!fs::is_directory(cfg.web_root, ec)) top.fail_key("web_root", "'" + cfg.web_root + "' is not a folder");
+        cfg.web_root = fs::canonical(cfg.web_root).string();
+    }
+    cfg.plugin_path = top.string("plugin_path").value_or(default_plugin_path());
+    cfg.plugin_path = resolve(base_dir, cfg.plugin_path);
+
+    for (const char *svc : {"redis", "mongo"}) {
+        if (const cJSON *o = top.object(svc)) {
+            ObjectReader r(o, svc);
+            if (auto u = r.string("url")) (std::string(svc) == "redis" ? cfg.redis_url : cfg.mongo_url) = *u;
+            r.finish();
+        }
+    }
+    if (!cfg.redis_url.starts_with("redis://")) top.fail_key("redis.url", "must start with redis://");
+    if (!cfg.mongo_url.starts_with("mongodb://")) top.fail_key("mongo.url", "must start with mongodb://");
+
+    if (const cJSON *o = top.object("jwt")) {
+        ObjectReader r(o, "jwt");
+        cfg.jwt_secret = r.string("secret");
+        r.finish();
+    }
+    if (const cJSON *o = top.object("log")) {
+        ObjectReader r(o, "log");
+        if (auto lv = r.string("level")) {
+            auto parsed = parse_log_level(*lv);
+            if (!parsed) r.fail_key("level", "must be one of error, warn, info, debug");
+            cfg.log_level = *parsed;
+        }
+        cfg.log_format = isatty(STDERR_FILENO) ? LogFormat::Text : LogFormat::Json;
+        if (auto f = r.string("format")) {
+            if (*f == "json") cfg.log_format = LogFormat::Json;
+            else if (*f == "text") cfg.log_format = LogFormat::Text;
+            else r.fail_key("format", "must be json or text");
+        }
+        r.finish();
+    } else {
+        cfg.log_format = isatty(STDERR_FILENO) ? LogFormat::Text : LogFormat::Json;
+    }
+    if (auto a = top.boolean("allow_anonymous")) cfg.allow_anonymous = *a;
+
+    if (const cJSON *o = top.object("limits")) {
+        ObjectReader r(o, "limits");
+        auto &L = cfg.limits;
+        constexpr long long kMax = 1LL << 34;
+        if (auto v = r.integer("max_frame_bytes", 64, kMax)) L.max_frame_bytes = static_cast<size_t>(*v);
+        if (auto v = r.integer("hard_max_frame_bytes", 64, kMax)) L.hard_max_frame_bytes = static_cast<size_t>(*v);
+        if (auto v = r.integer("send_queue_max_bytes", 1024, kMax)) L.send_queue_max_bytes = static_cast<size_t>(*v);
+        if (auto v = r.integer("send_queue_max_frames", 1, kMax)) L.send_queue_max_frames = static_cast<size_t>(*v);
+        if (auto v = r.integer("max_rooms_per_conn", 1, 1 << 20)) L.max_rooms_per_conn = static_cast<size_t>(*v);
+        if (auto v = r.integer("http_max_body_bytes", 0, kMax)) L.http_max_body_bytes = static_cast<size_t>(*v);
+        r.finish();
+        if (L.hard_max_frame_bytes < L.max_frame_bytes)
+            r.fail_key("hard_max_frame_bytes", "must be >= limits.max_frame_bytes");
+    }
+    if (const cJSON *o = top.object("heartbeat")) {
+        ObjectReader r(o, "heartbeat");
+        if (auto v = r.integer("ping_interval_s", 1, 3600)) cfg.ping_interval_s = static_cast<int>(*v);
+        if (auto v = r.integer("timeout_s", 1, 3600)) cfg.ping_timeout_s = static_cast<int>(*v);
+        r.finish();
+    }
+    if (auto v = top.integer("shutdown_grace_ms", 0, 600000)) cfg.shutdown_grace_ms = static_cast<int>(*v);
+
+    if (const cJSON *arr = top.get("plugins")) {
+        if (!cJSON_IsArray(arr)) top.fail_key("plugins", "must be an array");
+        std::set<std::string> names;
+        int i = 0;
+        for (const cJSON *p = arr->child; p; p = p->next, ++i) {
+            ObjectReader r(p, "plugins[" + std::to_string(i) + "]");
+            PluginConfig pc;
+            auto name = r.string("name");
+            if (!name) r.fail_key("name", "is required");
+            if (!valid_plugin_name(*name)) r.fail_key("name", "'" + *name + "' must match [a-z0-9_]+ (at most 64)");
+            if (!names.insert(*name).second) r.fail_key("name", "'" + *name + "' appears twice");
+            pc.name = *name;
+            if (auto path = r.string("path")) {
+                pc.path = resolve(base_dir, *path);
+            } else {
+                pc.path = (fs::path(cfg.plugin_path) / (pc.name + ".so")).string();
+            }
+            if (const cJSON *c = r.object("config")) {
+                char *text = cJSON_PrintUnformatted(c);
+                pc.config_json = text ? text : "{}";
+                cJSON_free(text);
+            } else {
+                pc.config_json = "{}";
+            }
+            r.finish();
+            cfg.plugins.push_back(std::move(pc));
+        }
+    }
+    top.finish();
+    return cfg;
+}
+
+}  // namespace
+
+std::map<std::string, std::string> HostConfig::settings() const {
+    std::map<std::string, std::string> s{
+        {"redis.url", redis_url},
+        {"mongo.url", mongo_url},
+        {"listen.host", listen_host},
+        {"listen.port", std::to_string(listen_port)},
+    };
+    if (jwt_secret) s["jwt.secret"] = *jwt_secret;
+    if (!web_root.empty()) s["web_root"] = web_root;
+    return s;
+}
+
+std::optional<HostConfig> parse_config(const std::string &json, const std::string &base_dir, std::string &error) {
+    JsonPtr root = parse_json(json);
+    if (!root) {
+        const char *where = cJSON_GetErrorPtr();
+        error = "config is not valid JSON";
+        if (where) {
+            size_t offset = static_cast<size_t>(where - json.data());
+            if (offset <= json.size()) error += " (near byte " + std::to_string(offset) + ")";
+        }
+        return std::nullopt;
+    }
+    try {
+        return parse(root.get(), base_dir);
+    } catch (const ConfigError &e) {
+        error = e.message;
+        return std::nullopt;
+    } catch (const std::exception &e) {
+        error = std::string("config: ") + e.what();
+        return std::nullopt;
+    }
+}
+
+namespace {
+
+cJSON *ensure_object(cJSON *root, const char *key) {
+    cJSON *o = cJSON_GetObjectItemCaseSensitive(root, key);
+    if (!o) {
+        o = cJSON_AddObjectToObject(root, key);
+    }
+    return cJSON_IsObject(o) ? o : nullptr;
+}
+
+void replace(cJSON *obj, const char *key, cJSON *value) {
+    if (cJSON_GetObjectItemCaseSensitive(obj, key)) {
+        cJSON_ReplaceItemInObjectCaseSensitive(obj, key, value);
+    } else {
+        cJSON_AddItemToObject(obj, key, value);
+    }
+}
+
+}  // namespace
+
+std::optional<std::string> apply_env_overrides(const std::string &json, std::string &error) {
+    JsonPtr root = parse_json(json);
+    if (!root || !cJSON_IsObject(root.get())) return json;  // parse_config reports it
+
+    struct Override {
+        const char *env, *section, *key;
+        bool integer;
+    };
+    const Override overrides[] = {
+        {"AURORA_HOST", "listen", "host", false},       {"AURORA_PORT", "listen", "port", true},
+        {"AURORA_REDIS_URL", "redis", "url", false},    {"AURORA_MONGO_URL", "mongo", "url", false},
+        {"AURORA_JWT_SECRET", "jwt", "secret", false},  {"AURORA_PLUGIN_PATH", nullptr, "plugin_path", false},
+        {"AURORA_LOG_LEVEL", "log", "level", false},
+    };
+    for (const auto &o : overrides) {
+        const char *v = std::getenv(o.env);
+        if (!v) continue;
+        cJSON *target = o.section ? ensure_object(root.get(), o.section) : root.get();
+        if (!target) {
+            error = std::string(o.env) + ": config key '" + o.section + "' is not an object";
+            return std::nullopt;
+        }
+        if (o.integer) {
+            char *end = nullptr;
+            long n = std::strtol(v, &end, 10);
+            if (!*v || *end || n < 0 || n > 65535) {
+                error = std::string(o.env) + "='" + v + "': must be an integer between 0 and 65535";
+                return std::nullopt;
+            }
+            replace(target, o.key, cJSON_CreateNumber(static_cast<double>(n)));
+        } else {
+            replace(target, o.key, cJSON_CreateString(v));
+        }
+    }
+    char *text = cJSON_PrintUnformatted(root.get());
+    std::string out = text ? text : json;
+    cJSON_free(text);
+    return out;
+}
+
+}  // namespace aurora::host

@@ -1,0 +1,68 @@
+// The host configuration: parsed from JSON, validated key by key (unknown
+// keys, wrong types and out-of-range values are errors naming the key).
+// docs/configuration.md is the reference; keep the two in step.
+#pragma once
+
+#include <aurora/common.h>
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "log.h"
+
+namespace aurora::host {
+
+struct PluginConfig {
+    std::string name;         // instance name, [a-z0-9_]+, unique
+    std::string path;         // resolved .so path
+    std::string config_json;  // the plugin's "config" object as JSON text
+};
+
+struct Limits {
+    size_t max_frame_bytes = 64 * 1024;
+    size_t hard_max_frame_bytes = 1024 * 1024;
+    size_t send_queue_max_bytes = 4 * 1024 * 1024;
+    size_t send_queue_max_frames = 4096;
+    size_t max_rooms_per_conn = 32;
+    size_t http_max_body_bytes = 64 * 1024;
+};
+
+struct HostConfig {
+    std::string listen_host = "127.0.0.1";
+    int listen_port = 8080;
+    int workers = 1;
+    std::string web_root;  // empty: no static files
+    std::string plugin_path;
+    std::string redis_url = "redis://127.0.0.1:6379/0";
+    std::string mongo_url = "mongodb://127.0.0.1:27017/aurorachat";
+    std::optional<std::string> jwt_secret;
+    aurora_log_level log_level = AURORA_LOG_INFO;
+    LogFormat log_format = LogFormat::Text;
+    bool allow_anonymous = false;
+    Limits limits;
+    int ping_interval_s = 30;
+    int ping_timeout_s = 10;
+    int shutdown_grace_ms = 3000;
+    std::vector<PluginConfig> plugins;
+
+    // Shared settings for host->setting(), by dotted key.
+    std::map<std::string, std::string> settings() const;
+};
+
+// Parses and validates. `base_dir` resolves relative paths (the config
+// file's folder; empty = current directory). On error returns nullopt and
+// sets `error` to a message naming the key.
+std::optional<HostConfig> parse_config(const std::string &json, const std::string &base_dir, std::string &error);
+
+// Applies AURORA_* environment overrides to a config JSON text (used by
+// aurora-host, not by the embedding API). Returns the new JSON text, or
+// nullopt with `error` set.
+std::optional<std::string> apply_env_overrides(const std::string &json, std::string &error);
+
+// The compiled-in default plugin folder (<prefix>/lib/aurora/plugins).
+const char *default_plugin_path();
+
+}  // namespace aurora::host

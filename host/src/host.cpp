@@ -1,0 +1,413 @@
+// Host lifecycle: plugins in, lws context up, service loop, drain, teardown.
+// Also the C embedding API (aurora/embed.h).
+#include "host.h"
+
+#include <cstring>
+#include <chrono>
+
+#include "log.h"
+
+namespace aurora::host {
+
+OutFramePtr make_frame(std::string_view payload) {
+    auto f = std::make_shared<OutFrame>();
+    f->buf.resize(LWS_PRE + payload.size());
+    std::memcpy(f->buf.data() + LWS_PRE, payload.data(), payload.size());
+    return f;
+}
+
+namespace {
+
+const char *hook_name(Hook h) {
+    switch (h) {
+    case Hook::Authenticate: return "authenticate";
+    case Hook::OnConnect: return "on_connect";
+    case Hook::OnDisconnect: return "on_disconnect";
+    case Hook::OnJoin: return "on_join";
+    case Hook::OnLeave: return "on_leave";
+    case Hook::OnMessage: return "on_message";
+    default: return "unknown";
+    }
+}
+
+void lws_log_emit(int level, const char *line) {
+    size_t n = std::strlen(line);
+    while (n && (line[n - 1] == '\n' || line[n - 1] == '\r')) --n;
+    aurora_log_level lv = (level & LLL_ERR) ? AURORA_LOG_ERROR : (level & LLL_WARN) ? AURORA_LOG_WARN
+                                                                                      : AURORA_LOG_DEBUG;
+    if (Logger::instance().enabled(lv)) Logger::instance().write(lv, "lws", 0, std::string_view(line, n));
+}
+
+}  // namespace
+
+struct HostTimers {
+    static void drain_deadline(lws_sorted_usec_list_t *sul) {
+        Host *h = lws_container_of(sul, Host::DrainTimer, sul)->host;
+        if (!h->finished_) {
+            AURORA_HLOG(AURORA_LOG_WARN, 0, "shutdown grace of %d ms over with %zu connection(s) still open",
+                        h->cfg_.shutdown_grace_ms, h->conns_.size());
+            h->finished_ = true;
+        }
+    }
+};
+
+Host::~Host() {
+    {
+        std::lock_guard lock(queue_mu_);
+        queue_open_ = false;  // from now on post() refuses and never touches ctx_
+    }
+    stop_workers();
+    if (ctx_) {
+        // Closes what is still open; on_leave/on_disconnect hooks still run.
+        lws_context_destroy(ctx_);
+        ctx_ = nullptr;
+    }
+    shutdown_plugins();
+    plugins_.clear();  // dlclose
+}
+
+bool Host::check(HostConfig cfg, std::string &error, int &exit_code) {
+    cfg_ = std::move(cfg);
+    settings_ = cfg_.settings();
+    Logger::instance().configure(cfg_.log_level, cfg_.log_format);
+    register_host_metrics();
+    if (!load_plugins(error)) {
+        exit_code = AURORA_HOST_EXIT_BAD_CONFIG;
+        return false;
+    }
+    return true;  // the destructor shuts the plugins down again
+}
+
+bool Host::start(HostConfig cfg, std::string &error, int &exit_code) {
+    if (!check(std::move(cfg), error, exit_code)) return false;
+    return listen(error, exit_code);
+}
+
+void Host::register_host_metrics() {
+    auto &R = registry_;
+    m_.connections = R.add(MetricKind::Gauge, "aurora_connections", "Open WebSocket connections", "");
+    m_.connections_total = R.add(MetricKind::Counter, "aurora_connections_total", "WebSocket connections accepted", "");
+    m_.frames_in = R.add(MetricKind::Counter, "aurora_frames_in_total", "Text frames received", "");
+    m_.frames_out = R.add(MetricKind::Counter, "aurora_frames_out_total", "Frames written to clients", "");
+    m_.bytes_in = R.add(MetricKind::Counter, "aurora_bytes_in_total", "Payload bytes received", "");
+    m_.bytes_out = R.add(MetricKind::Counter, "aurora_bytes_out_total", "Payload bytes written", "");
+    m_.frame_errors = R.add(MetricKind::Counter, "aurora_frame_errors_total", "Malformed frames answered with an error", "");
+    m_.queue_commands = R.add(MetricKind::Counter, "aurora_cross_thread_commands_total",
+                              "Commands handed to the service thread by other threads", "");
+    const char *closes_help = "WebSocket connections closed, by reason";
+    m_.closes_slow = R.add(MetricKind::Counter, "aurora_closes_total", closes_help, "reason=\"slow_consumer\"");
+    m_.closes_too_large = R.add(MetricKind::Counter, "aurora_closes_total", closes_help, "reason=\"frame_too_large\"");
+    m_.closes_shutdown = R.add(MetricKind::Counter, "aurora_closes_total", closes_help, "reason=\"shutdown\"");
+    m_.closes_plugin = R.add(MetricKind::Counter, "aurora_closes_total", closes_help, "reason=\"plugin\"");
+    m_.closes_client = R.add(MetricKind::Counter, "aurora_closes_total", closes_help, "reason=\"client\"");
+    m_.closes_other = R.add(MetricKind::Counter, "aurora_closes_total", closes_help, "reason=\"other\"");
+    m_.auth_rejected = R.add(MetricKind::Counter, "aurora_auth_rejected_total", "WebSocket upgrades refused", "");
+    m_.http_requests = R.add(MetricKind::Counter, "aurora_http_requests_total", "HTTP requests received", "");
+    m_.messages_unhandled = R.add(MetricKind::Counter, "aurora_messages_unhandled_total",
+                                  "Frames no plugin handled", "");
+    m_.pending_messages = R.add(MetricKind::Gauge, "aurora_pending_messages", "Messages held PENDING by plugins", "");
+}
+
+bool Host::listen(std::string &error, int &exit_code) {
+    lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_emit);
+
+    retry_.retry_ms_table = retry_table_;
+    retry_.retry_ms_table_count = 1;
+    retry_.conceal_count = 1;
+    retry_.secs_since_valid_ping = static_cast<uint16_t>(cfg_.ping_interval_s);
+    retry_.secs_since_valid_hangup = static_cast<uint16_t>(cfg_.ping_interval_s + cfg_.ping_timeout_s);
+
+    protocols_[0].name = "aurora";
+    protocols_[0].callback = &Host::lws_callback;
+    protocols_[0].per_session_data_size = 0;
+    protocols_[0].rx_buffer_size = 16 * 1024;
+    protocols_[1] = {};  // terminator
+
+    lws_context_creation_info info;
+    std::memset(&info, 0, sizeof info);
+    info.port = cfg_.listen_port;
+    info.iface = cfg_.listen_host.c_str();
+    info.protocols = protocols_;
+    info.user = this;
+    info.vhost_name = "aurora";
+    info.max_http_header_data = 16 * 1024;  // JWTs travel in headers
+    info.pt_serv_buf_size = 64 * 1024;
+    info.retry_and_idle_policy = &retry_;
+    info.timeout_secs = 10;
+    info.options = 0;
+    if (cfg_.workers > 1) info.options |= LWS_SERVER_OPTION_ALLOW_LISTEN_SHARE;
+    if (cfg_.listen_host.find(':') == std::string::npos) info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
+
+    ctx_ = lws_create_context(&info);
+    if (!ctx_) {
+        error = "cannot listen on " + cfg_.listen_host + ":" + std::to_string(cfg_.listen_port) +
+                " (address in use or not available; see the lws lines above)";
+        exit_code = AURORA_HOST_EXIT_FATAL;
+        return false;
+    }
+    vhost_ = lws_get_vhost_by_name(ctx_, "aurora");
+    port_ = vhost_ ? lws_get_vhost_listen_port(vhost_) : cfg_.listen_port;
+    AURORA_HLOG(AURORA_LOG_INFO, 0, "listening on %s:%d with %zu plugin(s), ABI %d.%d", cfg_.listen_host.c_str(),
+                port_, plugins_.size(), AURORA_ABI_MAJOR, AURORA_ABI_MINOR);
+    return true;
+}
+
+bool Host::load_plugins(std::string &error) {
+    for (size_t i = 0; i < cfg_.plugins.size(); ++i) {
+        const PluginConfig &pc = cfg_.plugins[i];
+        auto lib = PluginLibrary::open(pc.path, error);
+        if (!lib) return false;
+        auto p = std::make_unique<aurora_plugin_ctx>();
+        p->host = this;
+        p->index = i;
+        p->name = pc.name;
+        p->config_json = pc.config_json;
+        p->hooks = lib->hooks();
+        p->lib = std::move(lib);
+        for (size_t h = 0; h < static_cast<size_t>(Hook::Count); ++h) {
+            std::string labels = "plugin=\"" + p->name + "\",hook=\"" + hook_name(static_cast<Hook>(h)) + "\"";
+            p->hook_seconds[h] = registry_.add(MetricKind::Histogram, "aurora_hook_duration_seconds",
+                                               "Time spent in plugin hooks on the service thread", labels);
+        }
+        plugins_.push_back(std::move(p));
+    }
+    // init in pipeline order; a failure unwinds the ones already initialised.
+    for (auto &p : plugins_) {
+        if (!p->hooks.init) {
+            p->initialized = true;
+            continue;
+        }
+        p->in_init = true;
+        aurora_status st = p->hooks.init(api(), p.get(), &p->state);
+        p->in_init = false;
+        if (st != AURORA_OK) {
+            error = "plugin " + p->lib->path() + " (" + p->name + ", ABI " + p->lib->abi_version() +
+                    ", host ABI " + std::to_string(AURORA_ABI_MAJOR) + "." + std::to_string(AURORA_ABI_MINOR) +
+                    "): init failed with status " + std::to_string(st) + " (see its log lines above)";
+            // Threads it started before failing are stopped and joined; then
+            // everything else already initialised is shut down.
+            for (auto &w : p->workers) {
+                w->stop = true;
+                {
+                    std::lock_guard lock(w->mu);
+                    w->woken = true;
+                }
+                w->cv.notify_all();
+                if (w->thread.joinable()) w->thread.join();
+            }
+            p->workers.clear();
+            stop_workers();
+            shutdown_plugins();
+            plugins_.clear();
+            routes_.clear();
+            return false;
+        }
+        p->initialized = true;
+        AURORA_HLOG(AURORA_LOG_INFO, 0, "plugin %s %s loaded from %s (ABI %s)", p->name.c_str(),
+                    p->hooks.version ? p->hooks.version : "", p->lib->path().c_str(), p->lib->abi_version().c_str());
+    }
+    return true;
+}
+
+void Host::stop_workers() {
+    for (auto &p : plugins_) {
+        for (auto &w : p->workers) {
+            w->stop = true;
+            {
+                std::lock_guard lock(w->mu);
+                w->woken = true;
+            }
+            w->cv.notify_all();
+        }
+    }
+    for (auto &p : plugins_) {
+        for (auto &w : p->workers) {
+            if (w->thread.joinable()) w->thread.join();
+        }
+        p->workers.clear();
+    }
+}
+
+void Host::shutdown_plugins() {
+    for (auto it = plugins_.rbegin(); it != plugins_.rend(); ++it) {
+        auto &p = *it;
+        if (p->initialized && p->hooks.shutdown) p->hooks.shutdown(p->state);
+        p->initialized = false;
+        p->state = nullptr;
+    }
+}
+
+int Host::run() {
+    service_thread_ = std::this_thread::get_id();
+    running_ = true;
+    if (stop_requested_) begin_drain();
+    while (!finished_) {
+        if (lws_service(ctx_, 0) < 0) {
+            AURORA_HLOG(AURORA_LOG_ERROR, 0, "service loop failed");
+            break;
+        }
+    }
+    {
+        std::lock_guard lock(queue_mu_);
+        queue_open_ = false;
+    }
+    stop_workers();
+    running_ = false;
+    AURORA_HLOG(AURORA_LOG_INFO, 0, "stopped");
+    return AURORA_HOST_EXIT_OK;
+}
+
+void Host::request_stop() {
+    stop_requested_ = true;
+    std::lock_guard lock(queue_mu_);
+    if (queue_open_ && ctx_) lws_cancel_service(ctx_);
+}
+
+void Host::begin_drain() {
+    if (draining_) return;
+    draining_ = true;
+    AURORA_HLOG(AURORA_LOG_INFO, 0, "shutting down: closing %zu connection(s) with 1001", conns_.size());
+    for (auto &[id, c] : conns_) close_conn(c.get(), LWS_CLOSE_STATUS_GOINGAWAY, "server shutting down",
+                                            m_.closes_shutdown);
+    if (conns_.empty()) {
+        finished_ = true;
+        return;
+    }
+    drain_timer_.host = this;
+    lws_sul_schedule(ctx_, 0, &drain_timer_.sul, HostTimers::drain_deadline,
+                     static_cast<lws_usec_t>(cfg_.shutdown_grace_ms) * LWS_US_PER_MS);
+}
+
+aurora_status Host::post(Command cmd) {
+    bool wake;
+    {
+        std::lock_guard lock(queue_mu_);
+        if (!queue_open_) return AURORA_ERR_CLOSED;
+        wake = queue_.empty();
+        queue_.push_back(std::move(cmd));
+        // One wake-up per batch: whoever finds the queue empty wakes the loop;
+        // the loop takes the whole queue at once.
+        if (wake && ctx_) lws_cancel_service(ctx_);
+    }
+    m_.queue_commands->add(1);
+    return AURORA_OK;
+}
+
+void Host::drain_commands() {
+    std::vector<Command> batch;
+    {
+        std::lock_guard lock(queue_mu_);
+        batch.swap(queue_);
+    }
+    for (Command &cmd : batch) {
+        switch (cmd.kind) {
+        case Command::Kind::Send:
+            if (aurora_conn *c = find_conn(cmd.conn)) enqueue(c, cmd.frame);
+            break;
+        case Command::Kind::Broadcast: broadcast_local(cmd.room, cmd.frame, cmd.conn); break;
+        case Command::Kind::Close:
+            if (aurora_conn *c = find_conn(cmd.conn)) close_conn(c, cmd.code, cmd.text, m_.closes_plugin);
+            break;
+        case Command::Kind::Resume: resume(cmd.msg, cmd.verdict); break;
+        case Command::Kind::HttpReply:
+            http_apply_reply(cmd.req, cmd.status, std::move(cmd.content_type), std::move(cmd.extra_headers),
+                             std::move(cmd.body));
+            break;
+        }
+    }
+    if (stop_requested_ && !draining_) begin_drain();
+}
+
+int Host::lws_callback(lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len) {
+    lws_context *ctx = lws_get_context(wsi);
+    auto *self = ctx ? static_cast<Host *>(lws_context_user(ctx)) : nullptr;
+    if (!self) return lws_callback_http_dummy(wsi, reason, user, in, len);
+    return self->callback(wsi, reason, user, in, len);
+}
+
+int Host::callback(lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len) {
+    switch (reason) {
+    case LWS_CALLBACK_EVENT_WAIT_CANCELLED: drain_commands(); return 0;
+    case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE: return on_confirm_upgrade(wsi);
+    case LWS_CALLBACK_ESTABLISHED: on_established(wsi); return 0;
+    case LWS_CALLBACK_RECEIVE: return on_receive(wsi, in, len);
+    case LWS_CALLBACK_SERVER_WRITEABLE: return on_ws_writeable(wsi);
+    case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+        if (auto it = conn_by_wsi_.find(wsi); it != conn_by_wsi_.end() && !it->second->closing) {
+            it->second->closing = true;  // counted as a client close in on_ws_closed
+        }
+        return 0;
+    case LWS_CALLBACK_CLOSED: on_ws_closed(wsi); return 0;
+    case LWS_CALLBACK_HTTP: return on_http(wsi, static_cast<const char *>(in));
+    case LWS_CALLBACK_HTTP_BODY: return on_http_body(wsi, in, len);
+    case LWS_CALLBACK_HTTP_BODY_COMPLETION: return on_http_body_done(wsi);
+    case LWS_CALLBACK_HTTP_WRITEABLE: return on_http_writeable(wsi);
+    case LWS_CALLBACK_HTTP_FILE_COMPLETION:
+        if (lws_http_transaction_completed(wsi)) return -1;
+        return 0;
+    case LWS_CALLBACK_CLOSED_HTTP: on_http_closed(wsi); return 0;
+    case LWS_CALLBACK_WSI_DESTROY:
+        identities_.erase(wsi);
+        on_http_closed(wsi);
+        if (conn_by_wsi_.count(wsi)) on_ws_closed(wsi);
+        return 0;
+    default: break;
+    }
+    return lws_callback_http_dummy(wsi, reason, user, in, len);
+}
+
+}  // namespace aurora::host
+
+// ---- The embedding API (aurora/embed.h) ----
+
+using aurora::host::Host;
+
+extern "C" {
+
+AURORA_EXPORT aurora_host *aurora_host_create(const char *config_json, size_t config_len, char *err,
+                                              size_t err_len, int *exit_code) {
+    auto report = [&](const std::string &msg, int code) -> aurora_host * {
+        if (err && err_len) {
+            std::snprintf(err, err_len, "%s", msg.c_str());
+        }
+        if (exit_code) *exit_code = code;
+        return nullptr;
+    };
+    if (!config_json) return report("config is NULL", AURORA_HOST_EXIT_BAD_CONFIG);
+    try {
+        std::string error;
+        auto cfg = aurora::host::parse_config(std::string(config_json, config_len), "", error);
+        if (!cfg) return report(error, AURORA_HOST_EXIT_BAD_CONFIG);
+        auto h = std::make_unique<aurora_host>();
+        int code = AURORA_HOST_EXIT_FATAL;
+        if (!h->impl.start(std::move(*cfg), error, code)) return report(error, code);
+        if (exit_code) *exit_code = AURORA_HOST_EXIT_OK;
+        return h.release();  // ownership passes to the caller: aurora_host_destroy
+    } catch (const std::exception &e) {
+        return report(std::string("cannot create host: ") + e.what(), AURORA_HOST_EXIT_FATAL);
+    }
+}
+
+AURORA_EXPORT int aurora_host_port(const aurora_host *host) { return host ? host->impl.port() : -1; }
+
+AURORA_EXPORT int aurora_host_run(aurora_host *host) {
+    if (!host) return AURORA_HOST_EXIT_FATAL;
+    try {
+        return host->impl.run();
+    } catch (const std::exception &e) {
+        aurora::host::hlog(AURORA_LOG_ERROR, 0, "fatal: %s", e.what());
+        return AURORA_HOST_EXIT_FATAL;
+    }
+}
+
+AURORA_EXPORT void aurora_host_stop(aurora_host *host) {
+    if (host) host->impl.request_stop();
+}
+
+AURORA_EXPORT void aurora_host_destroy(aurora_host *host) {
+    std::unique_ptr<aurora_host> owned(host);  // takes back what aurora_host_create released
+}
+
+AURORA_EXPORT const char *aurora_host_version(void) { return AURORA_HOST_VERSION; }
+
+}  // extern "C"

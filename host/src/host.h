@@ -1,0 +1,318 @@
+// The host: one libwebsockets context, the plugins, the rooms, the queues.
+//
+// THREAD CONTRACT (the one rule everything else follows)
+//   - The service thread (the caller of Host::run) owns every socket and every
+//     structure below marked [service]. Nothing else reads or writes them.
+//   - Other threads reach the service thread only through post(): a command
+//     queue under `queue_mu_`, followed by lws_cancel_service(); the loop
+//     drains it on LWS_CALLBACK_EVENT_WAIT_CANCELLED.
+//   - [main] structures are written on the main thread before the loop
+//     starts (plugin loading, routes, metric registration) and only read
+//     afterwards, so they need no lock.
+//   - [any] members are atomics or have their own lock.
+#pragma once
+
+#include <aurora/embed.h>
+#include <aurora/host_api.h>
+#include <aurora/plugin.h>
+#include <libwebsockets.h>
+
+#include <atomic>
+#include <chrono>
+#include <type_traits>
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+#include "config.h"
+#include "metrics.h"
+#include "plugin_library.h"
+
+namespace aurora::host {
+class Host;
+
+// An outbound text frame, serialised once and shared by every recipient's
+// queue (broadcast). The LWS_PRE bytes in front are lws's scratch space for
+// the frame header; lws writes the same header bytes for every recipient of
+// the same payload, and only the service thread writes, so sharing is safe.
+struct OutFrame {
+    std::vector<unsigned char> buf;
+    size_t len() const { return buf.size() - LWS_PRE; }
+    unsigned char *data() { return buf.data() + LWS_PRE; }
+};
+using OutFramePtr = std::shared_ptr<OutFrame>;
+OutFramePtr make_frame(std::string_view payload);
+
+enum class Hook { Authenticate, OnConnect, OnDisconnect, OnJoin, OnLeave, OnMessage, Count };
+}  // namespace aurora::host
+
+// ---- The ABI's opaque handles, defined here. ----
+
+struct aurora_plugin_ctx {
+    aurora::host::Host *host = nullptr;
+    size_t index = 0;
+    std::string name;
+    std::string config_json;
+    std::unique_ptr<aurora::host::PluginLibrary> lib;
+    aurora_plugin hooks{};  // normalised copy (see PluginLibrary)
+    void *state = nullptr;
+    bool initialized = false;
+    bool in_init = false;  // [main] spawn/http_route/metric_* are allowed only now
+    std::vector<std::unique_ptr<aurora_worker>> workers;
+    aurora_metric *hook_seconds[static_cast<size_t>(aurora::host::Hook::Count)] = {};
+};
+
+// [service] A WebSocket connection.
+struct aurora_conn {
+    aurora_conn_id id = 0;
+    lws *wsi = nullptr;
+    std::string user_id, username, remote_addr;
+    // Outbound queue, bounded by limits.send_queue_max_{bytes,frames}.
+    std::deque<aurora::host::OutFramePtr> outq;
+    size_t out_bytes = 0;
+    // Inbound message being assembled from fragments.
+    std::string rx;
+    size_t rx_total = 0;
+    bool rx_too_large = false;
+    bool rx_binary = false;
+    // Closing: the close frame goes out at the next writeable callback.
+    bool closing = false;
+    uint16_t close_code = 0;
+    std::string close_reason;
+    std::vector<std::string> rooms;
+    std::vector<void *> plugin_data;  // one slot per plugin
+};
+
+// [service] The upgrade request during authenticate.
+struct aurora_handshake {
+    lws *wsi = nullptr;
+    std::string path, token, remote_addr;
+    mutable std::deque<std::string> answers;  // keeps returned strings alive during the call
+};
+
+// An inbound message in the pipeline. [service] while in the pipeline; owned
+// by one plugin while PENDING.
+struct aurora_msg {
+    aurora::host::Host *host = nullptr;
+    aurora_conn_id conn = 0;
+    std::string payload;
+    std::string type;
+    std::string ref_json;  // the raw JSON of "ref", or empty
+    std::string reply;
+    size_t next_plugin = 0;
+};
+
+// An HTTP request. Created and routed on the service thread; the plugin may
+// read its fields from any thread until it calls http_reply.
+struct aurora_http_req {
+    lws *wsi = nullptr;  // [service] nullptr once the client has gone
+    std::string method, path, query, body, remote_addr;
+    std::vector<std::pair<std::string, std::string>> headers;  // lower-case names
+    std::unordered_map<std::string, std::string> query_params;
+    const struct HttpRoute *route = nullptr;
+    bool dispatched = false;  // [service] handed to the plugin, awaiting http_reply
+    // [service] the reply, once known
+    bool reply_ready = false;
+    uint16_t status = 0;
+    std::string content_type, extra_headers, reply_body;
+};
+
+struct aurora_worker {
+    aurora_plugin_ctx *owner = nullptr;
+    std::string name;
+    aurora_worker_fn fn = nullptr;
+    void *arg = nullptr;
+    std::thread thread;
+    std::atomic<bool> stop{false};
+    std::mutex mu;
+    std::condition_variable cv;
+    bool woken = false;  // guarded by mu
+};
+
+struct HttpRoute {
+    std::string method, path;
+    bool prefix = false;
+    aurora_http_handler handler = nullptr;
+    void *userdata = nullptr;
+    aurora_plugin_ctx *owner = nullptr;
+};
+
+namespace aurora::host {
+
+// A unit of work handed to the service thread.
+struct Command {
+    enum class Kind { Send, Broadcast, Close, Resume, HttpReply } kind;
+    explicit Command(Kind k) : kind(k) {}
+    aurora_conn_id conn = 0;
+    std::string room;
+    OutFramePtr frame;
+    uint16_t code = 0;
+    std::string text;  // close reason
+    aurora_msg *msg = nullptr;
+    aurora_verdict verdict = AURORA_DROP;
+    aurora_http_req *req = nullptr;
+    uint16_t status = 0;
+    std::string content_type, extra_headers, body;
+};
+
+struct HostMetrics {
+    aurora_metric *connections, *connections_total, *frames_in, *frames_out, *bytes_in, *bytes_out;
+    aurora_metric *frame_errors, *queue_commands;
+    aurora_metric *closes_slow, *closes_too_large, *closes_shutdown, *closes_plugin, *closes_client,
+        *closes_other;
+    aurora_metric *auth_rejected, *http_requests, *messages_unhandled, *pending_messages;
+};
+
+class Host {
+public:
+    Host() = default;
+    ~Host();
+    Host(const Host &) = delete;
+    Host &operator=(const Host &) = delete;
+
+    // Main thread. Loads plugins, runs init, binds. False with `error`.
+    bool start(HostConfig cfg, std::string &error, int &exit_code);
+    // Main thread. Like start, without listening: what --check-config does.
+    bool check(HostConfig cfg, std::string &error, int &exit_code);
+    int run();
+    void request_stop();
+    int port() const { return port_; }
+
+    // ---- used by the host API table (host_api.cpp) ----
+    const aurora_host_api *api() const;
+    bool on_service_thread() const { return std::this_thread::get_id() == service_thread_.load(); }
+    aurora_status post(Command cmd);  // any thread
+    const HostConfig &config() const { return cfg_; }
+    const std::map<std::string, std::string> &settings() const { return settings_; }
+    MetricRegistry &metrics() { return registry_; }
+    const HostMetrics &m() const { return m_; }
+    std::vector<HttpRoute> &routes() { return routes_; }
+
+    // Service thread.
+    aurora_conn *find_conn(aurora_conn_id id);
+    void enqueue(aurora_conn *c, const OutFramePtr &f);
+    void close_conn(aurora_conn *c, uint16_t code, std::string_view reason, aurora_metric *counter);
+    void broadcast_local(std::string_view room, const OutFramePtr &f, aurora_conn_id except);
+    aurora_status room_join(aurora_conn *c, std::string_view room);
+    aurora_status room_leave(aurora_conn *c, std::string_view room);
+    bool room_has(const aurora_conn *c, std::string_view room) const;
+    uint32_t room_size(std::string_view room) const;
+    void resume(aurora_msg *msg, aurora_verdict verdict);
+    void http_apply_reply(aurora_http_req *req, uint16_t status, std::string content_type, std::string extra,
+                          std::string body);
+    void *conn_data(const aurora_plugin_ctx *p, const aurora_conn *c) const;
+    void set_conn_data(const aurora_plugin_ctx *p, aurora_conn *c, void *data);
+
+    static int lws_callback(lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len);
+
+private:
+    friend struct HostTimers;
+    int callback(lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len);
+
+    // WebSocket side (ws_server.cpp)
+    int on_confirm_upgrade(lws *wsi);
+    void on_established(lws *wsi);
+    int on_receive(lws *wsi, const void *in, size_t len);
+    int on_ws_writeable(lws *wsi);
+    void on_ws_closed(lws *wsi);
+    void handle_frame(aurora_conn *c, std::string_view text);
+    void run_pipeline(std::unique_ptr<aurora_msg> msg, size_t from);
+    void send_error(aurora_conn *c, std::string_view code, std::string_view message, std::string_view ref_json);
+    void drain_commands();
+    void begin_drain();
+
+    // HTTP side (http_server.cpp)
+    int on_http(lws *wsi, const char *uri);
+    int on_http_body(lws *wsi, const void *in, size_t len);
+    int on_http_body_done(lws *wsi);
+    int on_http_writeable(lws *wsi);
+    void on_http_closed(lws *wsi);
+    int respond(lws *wsi, uint16_t status, std::string_view content_type, std::string body,
+                std::string extra_headers = {});
+    void dispatch_http(aurora_http_req *req);
+    int serve_static(lws *wsi, std::string_view path);
+    std::unique_ptr<aurora_http_req> make_request(lws *wsi, std::string method, std::string path);
+
+    // Lifecycle and plugins (host.cpp)
+    void register_host_metrics();
+    bool listen(std::string &error, int &exit_code);
+    bool load_plugins(std::string &error);
+    void stop_workers();
+    void shutdown_plugins();
+    template <typename F>
+    auto timed(aurora_plugin_ctx *p, Hook h, F &&f);
+
+    HostConfig cfg_;
+    std::map<std::string, std::string> settings_;  // [main]
+    std::vector<std::unique_ptr<aurora_plugin_ctx>> plugins_;  // [main]
+    std::vector<HttpRoute> routes_;                             // [main]
+    MetricRegistry registry_;                                   // [main] (values: [any])
+    HostMetrics m_{};
+
+    lws_context *ctx_ = nullptr;
+    lws_vhost *vhost_ = nullptr;
+    lws_protocols protocols_[2]{};
+    lws_retry_bo_t retry_{};
+    uint32_t retry_table_[1] = {1000};
+    int port_ = 0;
+    std::atomic<std::thread::id> service_thread_{};
+
+    // [service]
+    std::unordered_map<aurora_conn_id, std::unique_ptr<aurora_conn>> conns_;
+    std::unordered_map<lws *, aurora_conn *> conn_by_wsi_;
+    struct PendingIdentity {
+        std::string user_id, username;
+    };
+    std::unordered_map<lws *, PendingIdentity> identities_;
+    std::unordered_map<std::string, std::unordered_set<aurora_conn *>> rooms_;
+    std::unordered_map<aurora_msg *, std::unique_ptr<aurora_msg>> pending_msgs_;
+    std::unordered_map<lws *, std::unique_ptr<aurora_http_req>> http_reqs_;
+    std::unordered_map<aurora_http_req *, std::unique_ptr<aurora_http_req>> detached_reqs_;
+    aurora_conn_id next_conn_id_ = 1;
+    bool draining_ = false;
+    bool finished_ = false;
+    struct DrainTimer {  // standard layout, so lws_container_of works
+        lws_sorted_usec_list_t sul;
+        Host *host;
+    } drain_timer_{};
+
+    // [any]
+    std::mutex queue_mu_;
+    std::vector<Command> queue_;  // guarded by queue_mu_
+    bool queue_open_ = true;      // guarded by queue_mu_; false once the context is going away
+    std::atomic<bool> stop_requested_{false};
+    std::atomic<bool> running_{false};
+};
+
+// Runs one hook and records its duration in aurora_hook_duration_seconds.
+template <typename F>
+auto Host::timed(aurora_plugin_ctx *p, Hook h, F &&f) {
+    auto t0 = std::chrono::steady_clock::now();
+    auto finish = [&] {
+        std::chrono::duration<double> d = std::chrono::steady_clock::now() - t0;
+        if (aurora_metric *m = p->hook_seconds[static_cast<size_t>(h)]) m->observe(d.count());
+    };
+    if constexpr (std::is_void_v<decltype(f())>) {
+        f();
+        finish();
+    } else {
+        auto r = f();
+        finish();
+        return r;
+    }
+}
+
+}  // namespace aurora::host
+
+// The embedding API's handle.
+struct aurora_host {
+    aurora::host::Host impl;
+};

@@ -1,0 +1,29 @@
+// Small JSON text helpers: string escaping, RAII for cJSON, and the check
+// that decides whether an inbound frame is acceptable.
+#pragma once
+
+#include <cjson/cJSON.h>
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace aurora::host {
+
+struct CJsonDelete {
+    void operator()(cJSON *j) const { cJSON_Delete(j); }
+};
+using JsonPtr = std::unique_ptr<cJSON, CJsonDelete>;
+
+// Parses exactly `text` (trailing whitespace allowed, nothing else). NULL on error.
+JsonPtr parse_json(std::string_view text);
+
+// Appends `s` as a JSON string literal (quotes included). Bytes that are not
+// valid UTF-8 are replaced by U+FFFD so the output is always valid JSON.
+void append_json_string(std::string &out, std::string_view s);
+std::string json_string(std::string_view s);
+
+// True if `s` is well-formed UTF-8 (no overlongs, no surrogates, <= U+10FFFF).
+bool valid_utf8(std::string_view s);
+
+}  // namespace aurora::host

@@ -1,0 +1,415 @@
+// The WebSocket side of the service thread: upgrade and authentication,
+// frame assembly and validation, the message pipeline, bounded send queues,
+// rooms. Everything here runs on the service thread.
+#include <algorithm>
+#include <cstring>
+
+#include "host.h"
+#include "json_text.h"
+#include "log.h"
+
+namespace aurora::host {
+
+namespace {
+
+std::string header(lws *wsi, enum lws_token_indexes tok) {
+    int n = lws_hdr_total_length(wsi, tok);
+    if (n <= 0) return {};
+    std::string s(static_cast<size_t>(n) + 1, '\0');
+    int got = lws_hdr_copy(wsi, s.data(), n + 1, tok);
+    s.resize(got > 0 ? static_cast<size_t>(got) : 0);
+    return s;
+}
+
+std::string peer_address(lws *wsi) {
+    char buf[64] = {0};
+    lws_get_peer_simple(wsi, buf, sizeof buf);
+    return buf;
+}
+
+// The bearer token, in the order documented in host_api.h.
+std::string find_token(lws *wsi) {
+    std::string protos = header(wsi, WSI_TOKEN_PROTOCOL);
+    size_t pos = 0;
+    while (pos < protos.size()) {
+        size_t end = protos.find(',', pos);
+        if (end == std::string::npos) end = protos.size();
+        std::string_view p(protos.data() + pos, end - pos);
+        while (!p.empty() && p.front() == ' ') p.remove_prefix(1);
+        while (!p.empty() && p.back() == ' ') p.remove_suffix(1);
+        if (p.starts_with("Bearer.")) return std::string(p.substr(7));
+        pos = end + 1;
+    }
+    std::string auth = header(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
+    if (auth.size() > 7 && strncasecmp(auth.c_str(), "Bearer ", 7) == 0) return auth.substr(7);
+    char buf[4096];
+    if (const char *v = lws_get_urlarg_by_name(wsi, "token=", buf, sizeof buf)) return v;
+    return {};
+}
+
+}  // namespace
+
+aurora_conn *Host::find_conn(aurora_conn_id id) {
+    auto it = conns_.find(id);
+    return it == conns_.end() ? nullptr : it->second.get();
+}
+
+int Host::on_confirm_upgrade(lws *wsi) {
+    std::string path = header(wsi, WSI_TOKEN_GET_URI);
+    if (path != "/" && path != "/ws") {
+        m_.auth_rejected->add(1);
+        return lws_return_http_status(wsi, HTTP_STATUS_NOT_FOUND, "WebSocket endpoints are / and /ws") ? -1 : 1;
+    }
+    if (draining_) return lws_return_http_status(wsi, HTTP_STATUS_SERVICE_UNAVAILABLE, "shutting down") ? -1 : 1;
+
+    aurora_handshake hs;
+    hs.wsi = wsi;
+    hs.path = path;
+    hs.token = find_token(wsi);
+    hs.remote_addr = peer_address(wsi);
+
+    for (auto &p : plugins_) {
+        if (!p->hooks.authenticate) continue;
+        aurora_identity id;
+        std::memset(&id, 0, sizeof id);
+        id.struct_size = sizeof id;
+        aurora_auth_verdict v = timed(p.get(), Hook::Authenticate,
+                                      [&] { return p->hooks.authenticate(p->state, &hs, &id); });
+        if (v == AURORA_AUTH_ABSTAIN) continue;
+        if (v == AURORA_AUTH_ACCEPT && id.user_id.ptr && id.user_id.len) {
+            PendingIdentity pi;
+            pi.user_id.assign(id.user_id.ptr, id.user_id.len);
+            if (id.username.ptr && id.username.len) pi.username.assign(id.username.ptr, id.username.len);
+            else pi.username = pi.user_id;
+            identities_[wsi] = std::move(pi);
+            return 0;
+        }
+        unsigned status = id.reject_status >= 400 && id.reject_status < 600 ? id.reject_status : 401;
+        std::string reason = v == AURORA_AUTH_ACCEPT ? "plugin accepted without a user id"
+                             : id.reject_reason.ptr ? std::string(id.reject_reason.ptr, id.reject_reason.len)
+                                                    : "unauthorized";
+        AURORA_HLOG(AURORA_LOG_INFO, 0, "upgrade from %s refused by %s: %u %s", hs.remote_addr.c_str(),
+                    p->name.c_str(), status, reason.c_str());
+        m_.auth_rejected->add(1);
+        return lws_return_http_status(wsi, status, reason.c_str()) ? -1 : 1;
+    }
+    if (cfg_.allow_anonymous) return 0;
+    m_.auth_rejected->add(1);
+    return lws_return_http_status(wsi, HTTP_STATUS_UNAUTHORIZED, "authentication required") ? -1 : 1;
+}
+
+void Host::on_established(lws *wsi) {
+    auto c = std::make_unique<aurora_conn>();
+    c->id = next_conn_id_++;
+    c->wsi = wsi;
+    c->remote_addr = peer_address(wsi);
+    if (auto it = identities_.find(wsi); it != identities_.end()) {
+        c->user_id = std::move(it->second.user_id);
+        c->username = std::move(it->second.username);
+        identities_.erase(it);
+    }
+    c->plugin_data.assign(plugins_.size(), nullptr);
+    aurora_conn *raw = c.get();
+    conn_by_wsi_[wsi] = raw;
+    conns_[raw->id] = std::move(c);
+    m_.connections->add(1);
+    m_.connections_total->add(1);
+    AURORA_HLOG(AURORA_LOG_DEBUG, raw->id, "connected from %s as '%s'", raw->remote_addr.c_str(),
+                raw->user_id.c_str());
+    for (auto &p : plugins_) {
+        if (p->hooks.on_connect) timed(p.get(), Hook::OnConnect, [&] { p->hooks.on_connect(p->state, raw); });
+    }
+    if (draining_) close_conn(raw, LWS_CLOSE_STATUS_GOINGAWAY, "server shutting down", m_.closes_shutdown);
+}
+
+void Host::on_ws_closed(lws *wsi) {
+    auto it = conn_by_wsi_.find(wsi);
+    if (it == conn_by_wsi_.end()) return;
+    aurora_conn *c = it->second;
+    if (c->close_code == 0) m_.closes_client->add(1);
+    // Leave every room (on_leave hooks), then on_disconnect.
+    std::vector<std::string> rooms = c->rooms;
+    for (const auto &r : rooms) room_leave(c, r);
+    for (auto &p : plugins_) {
+        if (p->hooks.on_disconnect) timed(p.get(), Hook::OnDisconnect, [&] { p->hooks.on_disconnect(p->state, c); });
+    }
+    AURORA_HLOG(AURORA_LOG_DEBUG, c->id, "closed (code %u)", c->close_code);
+    m_.connections->add(-1);
+    conn_by_wsi_.erase(it);
+    conns_.erase(c->id);
+    if (draining_ && conns_.empty()) finished_ = true;
+}
+
+int Host::on_receive(lws *wsi, const void *in, size_t len) {
+    auto it = conn_by_wsi_.find(wsi);
+    if (it == conn_by_wsi_.end()) return -1;
+    aurora_conn *c = it->second;
+    if (c->closing) return 0;  // ignore input once closing
+
+    if (lws_is_first_fragment(wsi) && c->rx_total == 0) {
+        c->rx_binary = lws_frame_is_binary(wsi);
+        // The whole frame's length is known from its header: refuse early.
+        size_t announced = len + lws_remaining_packet_payload(wsi);
+        if (announced > cfg_.limits.hard_max_frame_bytes) {
+            m_.closes_too_large->add(1);
+            c->close_code = LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE;
+            static const char reason[] = "frame too large";
+            lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE,
+                             reinterpret_cast<unsigned char *>(const_cast<char *>(reason)), sizeof reason - 1);
+            return -1;
+        }
+    }
+    c->rx_total += len;
+    m_.bytes_in->add(static_cast<double>(len));
+    if (c->rx_total > cfg_.limits.hard_max_frame_bytes) {
+        m_.closes_too_large->add(1);
+        c->close_code = LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE;
+        static const char reason[] = "message too large";
+        lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE,
+                         reinterpret_cast<unsigned char *>(const_cast<char *>(reason)), sizeof reason - 1);
+        return -1;
+    }
+    if (c->rx_total > cfg_.limits.max_frame_bytes) {
+        c->rx_too_large = true;
+        c->rx.clear();
+        c->rx.shrink_to_fit();
+    } else if (!c->rx_binary) {
+        c->rx.append(static_cast<const char *>(in), len);
+    }
+
+    if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi) != 0) return 0;
+
+    // A complete message.
+    m_.frames_in->add(1);
+    bool too_large = c->rx_too_large, binary = c->rx_binary;
+    std::string text = std::move(c->rx);
+    c->rx.clear();
+    c->rx_total = 0;
+    c->rx_too_large = false;
+    c->rx_binary = false;
+    if (binary) {
+        send_error(c, "binary_not_supported", "binary frames are not supported; send JSON text frames", {});
+    } else if (too_large) {
+        send_error(c, "too_large",
+                   "frame larger than " + std::to_string(cfg_.limits.max_frame_bytes) + " bytes", {});
+    } else {
+        handle_frame(c, text);
+    }
+    return 0;
+}
+
+void Host::handle_frame(aurora_conn *c, std::string_view text) {
+    if (!valid_utf8(text)) return send_error(c, "bad_utf8", "frame is not valid UTF-8", {});
+    JsonPtr j = parse_json(text);
+    if (!j) return send_error(c, "bad_json", "frame is not valid JSON", {});
+    if (!cJSON_IsObject(j.get())) return send_error(c, "not_object", "frame must be a JSON object", {});
+
+    std::string ref_json;
+    if (const cJSON *ref = cJSON_GetObjectItemCaseSensitive(j.get(), "ref")) {
+        if (!cJSON_IsString(ref) && !cJSON_IsNumber(ref))
+            return send_error(c, "bad_field", "'ref' must be a string or a number", {});
+        char *r = cJSON_PrintUnformatted(ref);
+        if (r) ref_json = r;
+        cJSON_free(r);
+    }
+    auto msg = std::make_unique<aurora_msg>();
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(j.get(), "type");
+    if (type) {
+        if (!cJSON_IsString(type)) return send_error(c, "bad_field", "'type' must be a string", ref_json);
+        msg->type = type->valuestring;
+    } else if (cJSON_GetObjectItemCaseSensitive(j.get(), "text")) {
+        msg->type = "message";  // the seed's plain {"text": ...}
+    } else {
+        return send_error(c, "missing_type", "frame needs a 'type' (or a 'text' to post a message)", ref_json);
+    }
+    msg->host = this;
+    msg->conn = c->id;
+    msg->payload.assign(text);
+    msg->ref_json = std::move(ref_json);
+    run_pipeline(std::move(msg), 0);
+}
+
+void Host::run_pipeline(std::unique_ptr<aurora_msg> msg, size_t from) {
+    aurora_conn *c = find_conn(msg->conn);
+    if (!c || c->closing) return;
+    for (size_t i = from; i < plugins_.size(); ++i) {
+        aurora_plugin_ctx *p = plugins_[i].get();
+        if (!p->hooks.on_message) continue;
+        aurora_verdict v = timed(p, Hook::OnMessage, [&] { return p->hooks.on_message(p->state, c, msg.get()); });
+        switch (v) {
+        case AURORA_CONTINUE: continue;
+        case AURORA_DROP: return;
+        case AURORA_REPLY:
+            if (msg->reply.empty()) {
+                AURORA_HLOG(AURORA_LOG_WARN, c->id, "plugin %s returned REPLY without msg_set_reply", p->name.c_str());
+            } else {
+                enqueue(c, make_frame(msg->reply));
+            }
+            return;
+        case AURORA_PENDING: {
+            msg->next_plugin = i + 1;
+            aurora_msg *raw = msg.get();
+            pending_msgs_[raw] = std::move(msg);
+            m_.pending_messages->add(1);
+            return;
+        }
+        default:
+            AURORA_HLOG(AURORA_LOG_ERROR, c->id, "plugin %s returned invalid verdict %d; message dropped",
+                        p->name.c_str(), v);
+            return;
+        }
+    }
+    m_.messages_unhandled->add(1);
+    send_error(c, "unhandled", "no plugin handles messages of type '" + msg->type + "'", msg->ref_json);
+}
+
+void Host::resume(aurora_msg *raw, aurora_verdict verdict) {
+    auto it = pending_msgs_.find(raw);
+    if (it == pending_msgs_.end()) {
+        AURORA_HLOG(AURORA_LOG_ERROR, 0, "msg_resume on a message that is not pending (resumed twice?)");
+        return;
+    }
+    std::unique_ptr<aurora_msg> msg = std::move(it->second);
+    pending_msgs_.erase(it);
+    m_.pending_messages->add(-1);
+    switch (verdict) {
+    case AURORA_CONTINUE: {
+        size_t next = msg->next_plugin;
+        run_pipeline(std::move(msg), next);
+        break;
+    }
+    case AURORA_REPLY:
+        if (aurora_conn *c = find_conn(msg->conn); c && !msg->reply.empty()) enqueue(c, make_frame(msg->reply));
+        break;
+    default: break;  // DROP, or nonsense: discard
+    }
+}
+
+void Host::send_error(aurora_conn *c, std::string_view code, std::string_view message, std::string_view ref_json) {
+    m_.frame_errors->add(1);
+    std::string out = "{\"type\":\"error\",\"code\":";
+    append_json_string(out, code);
+    out += ",\"message\":";
+    append_json_string(out, message);
+    if (!ref_json.empty()) {
+        out += ",\"ref\":";
+        out += ref_json;
+    }
+    out += '}';
+    enqueue(c, make_frame(out));
+}
+
+void Host::enqueue(aurora_conn *c, const OutFramePtr &f) {
+    if (c->closing) return;
+    const auto &L = cfg_.limits;
+    if (c->outq.size() + 1 > L.send_queue_max_frames || c->out_bytes + f->len() > L.send_queue_max_bytes) {
+        AURORA_HLOG(AURORA_LOG_WARN, c->id, "send queue over its bound (%zu frames, %zu bytes): closing with 1008",
+                    c->outq.size(), c->out_bytes);
+        close_conn(c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "too slow: send queue over its bound", m_.closes_slow);
+        return;
+    }
+    c->outq.push_back(f);
+    c->out_bytes += f->len();
+    if (c->outq.size() == 1) lws_callback_on_writable(c->wsi);
+}
+
+void Host::close_conn(aurora_conn *c, uint16_t code, std::string_view reason, aurora_metric *counter) {
+    if (c->closing) return;
+    c->closing = true;
+    c->close_code = code;
+    c->close_reason.assign(reason.substr(0, 120));  // a close frame payload is at most 125 bytes
+    c->outq.clear();
+    c->out_bytes = 0;
+    if (counter) counter->add(1);
+    lws_callback_on_writable(c->wsi);
+}
+
+int Host::on_ws_writeable(lws *wsi) {
+    auto it = conn_by_wsi_.find(wsi);
+    if (it == conn_by_wsi_.end()) return 0;
+    aurora_conn *c = it->second;
+    if (c->closing) {
+        if (c->close_code == 0) return -1;  // the peer closed; nothing to say
+        lws_close_reason(wsi, static_cast<enum lws_close_status>(c->close_code),
+                         reinterpret_cast<unsigned char *>(c->close_reason.data()), c->close_reason.size());
+        return -1;
+    }
+    // Several frames per callback while the socket takes them.
+    for (int n = 0; n < 64 && !c->outq.empty(); ++n) {
+        OutFramePtr f = std::move(c->outq.front());
+        c->outq.pop_front();
+        c->out_bytes -= f->len();
+        int w = lws_write(wsi, f->data(), f->len(), LWS_WRITE_TEXT);
+        if (w < static_cast<int>(f->len())) {
+            AURORA_HLOG(AURORA_LOG_DEBUG, c->id, "write failed; closing");
+            return -1;
+        }
+        m_.frames_out->add(1);
+        m_.bytes_out->add(static_cast<double>(f->len()));
+        if (lws_send_pipe_choked(wsi)) break;
+    }
+    if (!c->outq.empty()) lws_callback_on_writable(wsi);
+    return 0;
+}
+
+// ---- rooms ----
+
+void Host::broadcast_local(std::string_view room, const OutFramePtr &f, aurora_conn_id except) {
+    auto it = rooms_.find(std::string(room));
+    if (it == rooms_.end()) return;
+    // enqueue may close a member (slow consumer) but never removes it from
+    // the room during this loop: removal happens in on_ws_closed.
+    for (aurora_conn *c : it->second) {
+        if (c->id != except) enqueue(c, f);
+    }
+}
+
+aurora_status Host::room_join(aurora_conn *c, std::string_view room) {
+    if (room.empty() || room.size() > 256) return AURORA_ERR_INVALID;
+    if (room_has(c, room)) return AURORA_OK;
+    if (c->rooms.size() >= cfg_.limits.max_rooms_per_conn) return AURORA_ERR_LIMIT;
+    aurora_str r{room.data(), room.size()};
+    for (auto &p : plugins_) {
+        if (!p->hooks.on_join) continue;
+        aurora_verdict v = timed(p.get(), Hook::OnJoin, [&] { return p->hooks.on_join(p->state, c, r); });
+        if (v == AURORA_DROP) return AURORA_ERR_DENIED;
+    }
+    c->rooms.emplace_back(room);
+    rooms_[std::string(room)].insert(c);
+    return AURORA_OK;
+}
+
+aurora_status Host::room_leave(aurora_conn *c, std::string_view room) {
+    auto pos = std::find(c->rooms.begin(), c->rooms.end(), room);
+    if (pos == c->rooms.end()) return AURORA_ERR_NOT_FOUND;
+    std::string name = std::move(*pos);
+    c->rooms.erase(pos);
+    if (auto it = rooms_.find(name); it != rooms_.end()) {
+        it->second.erase(c);
+        if (it->second.empty()) rooms_.erase(it);
+    }
+    aurora_str r{name.data(), name.size()};
+    for (auto &p : plugins_) {
+        if (p->hooks.on_leave) timed(p.get(), Hook::OnLeave, [&] { p->hooks.on_leave(p->state, c, r); });
+    }
+    return AURORA_OK;
+}
+
+bool Host::room_has(const aurora_conn *c, std::string_view room) const {
+    return std::find(c->rooms.begin(), c->rooms.end(), room) != c->rooms.end();
+}
+
+uint32_t Host::room_size(std::string_view room) const {
+    auto it = rooms_.find(std::string(room));
+    return it == rooms_.end() ? 0 : static_cast<uint32_t>(it->second.size());
+}
+
+void *Host::conn_data(const aurora_plugin_ctx *p, const aurora_conn *c) const {
+    return p->index < c->plugin_data.size() ? c->plugin_data[p->index] : nullptr;
+}
+
+void Host::set_conn_data(const aurora_plugin_ctx *p, aurora_conn *c, void *data) {
+    if (p->index < c->plugin_data.size()) c->plugin_data[p->index] = data;
+}
+
+}  // namespace aurora::host
