@@ -119,6 +119,7 @@ HostConfig parse(const cJSON *root, const std::string &base_dir) {
         r.finish();
     }
     if (auto w = top.integer("workers", 1, 64)) cfg.workers = static_cast<int>(*w);
+    if (cfg.workers > 1 && cfg.listen_port == 0) top.fail_key("workers", "needs a fixed listen.port (not 0)");
     if (auto w = top.string("web_root")) {
         cfg.web_root = resolve(base_dir, *w);
         std::error_code ec;

@@ -2,6 +2,8 @@
 // Also the C embedding API (aurora/embed.h).
 #include "host.h"
 
+#include <unistd.h>
+
 #include <cstring>
 #include <chrono>
 
@@ -52,9 +54,14 @@ struct HostTimers {
 };
 
 Host::~Host() {
+    front_.stop();
     {
         std::lock_guard lock(queue_mu_);
         queue_open_ = false;  // from now on post() refuses and never touches ctx_
+        for (Command &cmd : queue_) {
+            if (cmd.kind == Command::Kind::Adopt && cmd.arrival.fd >= 0) ::close(cmd.arrival.fd);
+        }
+        queue_.clear();
     }
     stop_workers();
     if (ctx_) {
@@ -123,10 +130,13 @@ bool Host::listen(std::string &error, int &exit_code) {
     protocols_[0].rx_buffer_size = 16 * 1024;
     protocols_[1] = {};  // terminator
 
+    if (!front_.listen(cfg_.listen_host, cfg_.listen_port, error)) {
+        exit_code = AURORA_HOST_EXIT_FATAL;
+        return false;
+    }
     lws_context_creation_info info;
     std::memset(&info, 0, sizeof info);
-    info.port = cfg_.listen_port;
-    info.iface = cfg_.listen_host.c_str();
+    info.port = CONTEXT_PORT_NO_LISTEN_SERVER;  // the front door listens and hands sockets over
     info.protocols = protocols_;
     info.user = this;
     info.vhost_name = "aurora";
@@ -135,18 +145,23 @@ bool Host::listen(std::string &error, int &exit_code) {
     info.retry_and_idle_policy = &retry_;
     info.timeout_secs = 10;
     info.options = 0;
-    if (cfg_.workers > 1) info.options |= LWS_SERVER_OPTION_ALLOW_LISTEN_SHARE;
-    if (cfg_.listen_host.find(':') == std::string::npos) info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
 
     ctx_ = lws_create_context(&info);
     if (!ctx_) {
-        error = "cannot listen on " + cfg_.listen_host + ":" + std::to_string(cfg_.listen_port) +
-                " (address in use or not available; see the lws lines above)";
+        error = "cannot create the libwebsockets context (see the lws lines above)";
         exit_code = AURORA_HOST_EXIT_FATAL;
         return false;
     }
     vhost_ = lws_get_vhost_by_name(ctx_, "aurora");
-    port_ = vhost_ ? lws_get_vhost_listen_port(vhost_) : cfg_.listen_port;
+    port_ = front_.port();
+    front_.start(
+        [this](Arrival a) {
+            int fd = a.fd;
+            Command cmd{Command::Kind::Adopt};
+            cmd.arrival = std::move(a);
+            if (post(std::move(cmd)) != AURORA_OK) ::close(fd);
+        },
+        16 * 1024, std::chrono::seconds(10));
     AURORA_HLOG(AURORA_LOG_INFO, 0, "listening on %s:%d with %zu plugin(s), ABI %d.%d", cfg_.listen_host.c_str(),
                 port_, plugins_.size(), AURORA_ABI_MAJOR, AURORA_ABI_MINOR);
     return true;
@@ -266,6 +281,7 @@ void Host::request_stop() {
 void Host::begin_drain() {
     if (draining_) return;
     draining_ = true;
+    front_.stop();  // stop accepting
     AURORA_HLOG(AURORA_LOG_INFO, 0, "shutting down: closing %zu connection(s) with 1001", conns_.size());
     for (auto &[id, c] : conns_) close_conn(c.get(), LWS_CLOSE_STATUS_GOINGAWAY, "server shutting down",
                                             m_.closes_shutdown);
@@ -313,9 +329,48 @@ void Host::drain_commands() {
             http_apply_reply(cmd.req, cmd.status, std::move(cmd.content_type), std::move(cmd.extra_headers),
                              std::move(cmd.body));
             break;
+        case Command::Kind::Adopt:
+            if (draining_) {
+                ::close(cmd.arrival.fd);
+            } else {
+                adopt(cmd.arrival);
+            }
+            break;
         }
     }
     if (stop_requested_ && !draining_) begin_drain();
+}
+
+void Host::adopt(Arrival &a) {
+    adopting_ = &a;  // lws may parse the head inside the call below
+    lws *wsi = a.head.empty() ? lws_adopt_socket(ctx_, a.fd)
+                              : lws_adopt_socket_readbuf(ctx_, a.fd, a.head.data(), a.head.size());
+    adopting_ = nullptr;
+    if (!wsi) {
+        AURORA_HLOG(AURORA_LOG_WARN, 0, "libwebsockets refused an accepted connection");  // it closed the fd
+        return;
+    }
+    if (!a.token.empty() && !front_info_.count(wsi)) front_info_[wsi] = FrontInfo{a.token, a.echo};
+}
+
+// The 101 response must name the "Bearer.<jwt>" subprotocol the browser sent
+// (it drops the socket otherwise); lws never saw it, so it is added here.
+int Host::add_upgrade_headers(lws *wsi, void *in) {
+    auto it = front_info_.find(wsi);
+    if (it == front_info_.end() || it->second.echo.empty() || conn_by_wsi_.count(wsi))
+        return 0;
+    auto *args = static_cast<lws_process_html_args *>(in);
+    auto *p = reinterpret_cast<unsigned char *>(args->p);
+    unsigned char *end = p + args->max_len;
+    const std::string &echo = it->second.echo;
+    if (lws_add_http_header_by_name(wsi, reinterpret_cast<const unsigned char *>("sec-websocket-protocol:"),
+                                    reinterpret_cast<const unsigned char *>(echo.data()),
+                                    static_cast<int>(echo.size()), &p, end))
+        return -1;
+    args->len += static_cast<int>(p - reinterpret_cast<unsigned char *>(args->p));
+    args->p = reinterpret_cast<char *>(p);
+    it->second.echo.clear();  // once
+    return 0;
 }
 
 int Host::lws_callback(lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len) {
@@ -346,8 +401,10 @@ int Host::callback(lws *wsi, enum lws_callback_reasons reason, void *user, void 
         if (lws_http_transaction_completed(wsi)) return -1;
         return 0;
     case LWS_CALLBACK_CLOSED_HTTP: on_http_closed(wsi); return 0;
+    case LWS_CALLBACK_ADD_HEADERS: return add_upgrade_headers(wsi, in);
     case LWS_CALLBACK_WSI_DESTROY:
         identities_.erase(wsi);
+        front_info_.erase(wsi);
         on_http_closed(wsi);
         if (conn_by_wsi_.count(wsi)) on_ws_closed(wsi);
         return 0;

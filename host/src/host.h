@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "config.h"
+#include "front_door.h"
 #include "metrics.h"
 #include "plugin_library.h"
 
@@ -149,7 +150,7 @@ namespace aurora::host {
 
 // A unit of work handed to the service thread.
 struct Command {
-    enum class Kind { Send, Broadcast, Close, Resume, HttpReply } kind;
+    enum class Kind { Send, Broadcast, Close, Resume, HttpReply, Adopt } kind;
     explicit Command(Kind k) : kind(k) {}
     aurora_conn_id conn = 0;
     std::string room;
@@ -161,6 +162,7 @@ struct Command {
     aurora_http_req *req = nullptr;
     uint16_t status = 0;
     std::string content_type, extra_headers, body;
+    Arrival arrival;  // Adopt: a connection from the front door
 };
 
 struct HostMetrics {
@@ -228,6 +230,8 @@ private:
     void send_error(aurora_conn *c, std::string_view code, std::string_view message, std::string_view ref_json);
     void drain_commands();
     void begin_drain();
+    void adopt(Arrival &a);
+    int add_upgrade_headers(lws *wsi, void *in);
 
     // HTTP side (http_server.cpp)
     int on_http(lws *wsi, const char *uri);
@@ -257,6 +261,7 @@ private:
     MetricRegistry registry_;                                   // [main] (values: [any])
     HostMetrics m_{};
 
+    FrontDoor front_;
     lws_context *ctx_ = nullptr;
     lws_vhost *vhost_ = nullptr;
     lws_protocols protocols_[2]{};
@@ -272,6 +277,11 @@ private:
         std::string user_id, username;
     };
     std::unordered_map<lws *, PendingIdentity> identities_;
+    struct FrontInfo {
+        std::string token, echo;
+    };
+    std::unordered_map<lws *, FrontInfo> front_info_;  // Bearer subprotocol data per adopted connection
+    const Arrival *adopting_ = nullptr;                // during lws_adopt_socket_readbuf
     std::unordered_map<std::string, std::unordered_set<aurora_conn *>> rooms_;
     std::unordered_map<aurora_msg *, std::unique_ptr<aurora_msg>> pending_msgs_;
     std::unordered_map<lws *, std::unique_ptr<aurora_http_req>> http_reqs_;

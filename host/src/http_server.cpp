@@ -2,6 +2,7 @@
 // routes with replies that may come later from any thread, static files from
 // web_root with no way out of it.
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
@@ -136,7 +137,9 @@ int Host::on_http(lws *wsi, const char *uri) {
     if (draining_) return respond(wsi, 503, "application/json", "{\"error\":\"shutting down\"}");
 
     if (path == "/health") {
-        return respond(wsi, 200, "application/json", "{\"status\":\"ok\"}");
+        // The pid tells the service processes of a `workers` > 1 host apart.
+        return respond(wsi, 200, "application/json",
+                       "{\"status\":\"ok\",\"pid\":" + std::to_string(getpid()) + "}");
     }
     if (path == "/ready") {
         std::string not_ready;

@@ -47,6 +47,25 @@ std::string find_token(lws *wsi) {
     return {};
 }
 
+// Refuses an upgrade with a complete HTTP/1.1 response and closes. (lws's
+// own lws_return_http_status answers an upgrade request with HTTP/1.0,
+// which WebSocket clients such as Python's websockets reject as invalid.)
+int refuse_upgrade(lws *wsi, unsigned status, std::string_view reason) {
+    std::string body = "{\"error\":";
+    append_json_string(body, reason);
+    body += "}";
+    const char *text = status == 401 ? "Unauthorized" : status == 403 ? "Forbidden" : status == 404 ? "Not Found"
+                     : status == 429 ? "Too Many Requests" : status == 503 ? "Service Unavailable" : "Error";
+    std::string head = "HTTP/1.1 " + std::to_string(status) + " " + text +
+                       "\r\ncontent-type: application/json\r\ncontent-length: " + std::to_string(body.size()) +
+                       "\r\nconnection: close\r\n\r\n";
+    std::vector<unsigned char> buf(LWS_PRE + head.size() + body.size());
+    std::memcpy(buf.data() + LWS_PRE, head.data(), head.size());
+    std::memcpy(buf.data() + LWS_PRE + head.size(), body.data(), body.size());
+    if (lws_write(wsi, buf.data() + LWS_PRE, head.size() + body.size(), LWS_WRITE_HTTP_FINAL) < 0) return -1;
+    return 1;  // "rejected, response sent": lws completes the transaction
+}
+
 }  // namespace
 
 aurora_conn *Host::find_conn(aurora_conn_id id) {
@@ -58,14 +77,17 @@ int Host::on_confirm_upgrade(lws *wsi) {
     std::string path = header(wsi, WSI_TOKEN_GET_URI);
     if (path != "/" && path != "/ws") {
         m_.auth_rejected->add(1);
-        return lws_return_http_status(wsi, HTTP_STATUS_NOT_FOUND, "WebSocket endpoints are / and /ws") ? -1 : 1;
+        return refuse_upgrade(wsi, 404, "WebSocket endpoints are / and /ws");
     }
-    if (draining_) return lws_return_http_status(wsi, HTTP_STATUS_SERVICE_UNAVAILABLE, "shutting down") ? -1 : 1;
+    if (draining_) return refuse_upgrade(wsi, 503, "shutting down");
 
     aurora_handshake hs;
     hs.wsi = wsi;
     hs.path = path;
     hs.token = find_token(wsi);
+    if (adopting_ && !front_info_.count(wsi)) front_info_[wsi] = FrontInfo{adopting_->token, adopting_->echo};
+    if (auto fi = front_info_.find(wsi); fi != front_info_.end() && !fi->second.token.empty())
+        hs.token = fi->second.token;  // the Bearer subprotocol the front door took out
     hs.remote_addr = peer_address(wsi);
 
     for (auto &p : plugins_) {
@@ -91,11 +113,11 @@ int Host::on_confirm_upgrade(lws *wsi) {
         AURORA_HLOG(AURORA_LOG_INFO, 0, "upgrade from %s refused by %s: %u %s", hs.remote_addr.c_str(),
                     p->name.c_str(), status, reason.c_str());
         m_.auth_rejected->add(1);
-        return lws_return_http_status(wsi, status, reason.c_str()) ? -1 : 1;
+        return refuse_upgrade(wsi, status, reason);
     }
     if (cfg_.allow_anonymous) return 0;
     m_.auth_rejected->add(1);
-    return lws_return_http_status(wsi, HTTP_STATUS_UNAUTHORIZED, "authentication required") ? -1 : 1;
+    return refuse_upgrade(wsi, 401, "authentication required");
 }
 
 void Host::on_established(lws *wsi) {
@@ -372,7 +394,12 @@ aurora_status Host::room_join(aurora_conn *c, std::string_view room) {
     for (auto &p : plugins_) {
         if (!p->hooks.on_join) continue;
         aurora_verdict v = timed(p.get(), Hook::OnJoin, [&] { return p->hooks.on_join(p->state, c, r); });
-        if (v == AURORA_DROP) return AURORA_ERR_DENIED;
+        if (v != AURORA_CONTINUE) {
+            if (v != AURORA_DROP)
+                AURORA_HLOG(AURORA_LOG_ERROR, c->id, "plugin %s: on_join returned %d (only CONTINUE or DROP): refused",
+                            p->name.c_str(), v);
+            return AURORA_ERR_DENIED;
+        }
     }
     c->rooms.emplace_back(room);
     rooms_[std::string(room)].insert(c);

@@ -1,0 +1,263 @@
+#include "front_door.h"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <vector>
+
+#include "log.h"
+
+namespace aurora::host {
+
+namespace {
+
+bool iequals_prefix(std::string_view line, std::string_view prefix) {
+    if (line.size() < prefix.size()) return false;
+    for (size_t i = 0; i < prefix.size(); ++i) {
+        if (std::tolower(static_cast<unsigned char>(line[i])) != prefix[i]) return false;
+    }
+    return true;
+}
+
+std::string_view trim(std::string_view s) {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
+    return s;
+}
+
+void send_and_close(int fd, const char *response) {
+    ssize_t ignored = ::send(fd, response, std::strlen(response), MSG_NOSIGNAL | MSG_DONTWAIT);
+    (void)ignored;  // best effort: the connection is being refused anyway
+    ::close(fd);
+}
+
+}  // namespace
+
+FrontDoor::~FrontDoor() { stop(); }
+
+bool FrontDoor::listen(const std::string &host, int port, std::string &error) {
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    addrinfo *res = nullptr;
+    std::string service = std::to_string(port);
+    if (int rc = getaddrinfo(host.empty() ? nullptr : host.c_str(), service.c_str(), &hints, &res); rc != 0) {
+        error = "cannot resolve listen address '" + host + "': " + gai_strerror(rc);
+        return false;
+    }
+    std::string last = "no address";
+    for (addrinfo *ai = res; ai; ai = ai->ai_next) {
+        int fd = ::socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
+        if (fd < 0) {
+            last = std::strerror(errno);
+            continue;
+        }
+        int one = 1;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+        if (::bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && ::listen(fd, SOMAXCONN) == 0) {
+            listen_fd_ = fd;
+            break;
+        }
+        last = std::strerror(errno);
+        ::close(fd);
+    }
+    freeaddrinfo(res);
+    if (listen_fd_ < 0) {
+        error = "cannot listen on " + host + ":" + std::to_string(port) + ": " + last;
+        return false;
+    }
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    getsockname(listen_fd_, reinterpret_cast<sockaddr *>(&ss), &len);
+    port_ = ss.ss_family == AF_INET6 ? ntohs(reinterpret_cast<sockaddr_in6 *>(&ss)->sin6_port)
+                                     : ntohs(reinterpret_cast<sockaddr_in *>(&ss)->sin_port);
+    return true;
+}
+
+void FrontDoor::start(std::function<void(Arrival)> handoff, size_t max_head_bytes,
+                      std::chrono::seconds head_timeout) {
+    handoff_ = std::move(handoff);
+    max_head_ = max_head_bytes;
+    head_timeout_ = head_timeout;
+    epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
+    wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.fd = listen_fd_;
+    epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, listen_fd_, &ev);
+    ev.data.fd = wake_fd_;
+    epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &ev);
+    thread_ = std::thread([this] {
+        pthread_setname_np(pthread_self(), "front-door");
+        loop();
+    });
+}
+
+void FrontDoor::stop() {
+    if (stopping_.exchange(true)) return;
+    if (wake_fd_ >= 0) {
+        uint64_t one = 1;
+        ssize_t ignored = ::write(wake_fd_, &one, sizeof one);
+        (void)ignored;
+    }
+    if (thread_.joinable()) thread_.join();
+    for (auto &[fd, t] : pending_) ::close(fd);
+    pending_.clear();
+    for (int *fd : {&listen_fd_, &epoll_fd_, &wake_fd_}) {
+        if (*fd >= 0) ::close(*fd);
+        *fd = -1;
+    }
+}
+
+void FrontDoor::drop(int fd) {
+    epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
+    pending_.erase(fd);
+}
+
+void FrontDoor::loop() {
+    std::vector<epoll_event> events(64);
+    while (!stopping_.load()) {
+        int n = epoll_wait(epoll_fd_, events.data(), static_cast<int>(events.size()), 1000);
+        if (n < 0 && errno != EINTR) {
+            AURORA_HLOG(AURORA_LOG_ERROR, 0, "front door: epoll_wait: %s", std::strerror(errno));
+            return;
+        }
+        for (int i = 0; i < n; ++i) {
+            int fd = events[i].data.fd;
+            if (fd == wake_fd_) return;
+            if (fd != listen_fd_) {
+                on_readable(fd);
+                continue;
+            }
+            for (;;) {  // accept everything that is waiting
+                int c = accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+                if (c < 0) {
+                    if (errno == EMFILE || errno == ENFILE)
+                        AURORA_HLOG(AURORA_LOG_ERROR, 0, "front door: accept: %s", std::strerror(errno));
+                    break;
+                }
+                int one = 1;
+                setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+                pending_[c] = std::chrono::steady_clock::now() + head_timeout_;
+                epoll_event ev{};
+                ev.events = EPOLLIN | EPOLLET | EPOLLRDHUP;
+                ev.data.fd = c;
+                epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, c, &ev);
+                on_readable(c);  // the head often arrives with the connection
+            }
+        }
+        // Heads that never completed: drop them (slowloris).
+        auto now = std::chrono::steady_clock::now();
+        for (auto it = pending_.begin(); it != pending_.end();) {
+            if (it->second < now) {
+                int fd = it->first;
+                ++it;
+                drop(fd);
+                send_and_close(fd, "HTTP/1.1 408 Request Timeout\r\nconnection: close\r\ncontent-length: 0\r\n\r\n");
+            } else {
+                ++it;
+            }
+        }
+    }
+}
+
+void FrontDoor::on_readable(int fd) {
+    if (!pending_.count(fd)) return;
+    std::string buf(max_head_, '\0');
+    ssize_t got = ::recv(fd, buf.data(), buf.size(), MSG_PEEK);
+    if (got == 0 || (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+        drop(fd);
+        ::close(fd);
+        return;
+    }
+    if (got < 0) return;  // spurious wake-up
+    buf.resize(static_cast<size_t>(got));
+    size_t end = buf.find("\r\n\r\n");
+    if (end == std::string::npos) {
+        if (buf.size() >= max_head_) {
+            drop(fd);
+            send_and_close(fd, "HTTP/1.1 431 Request Header Fields Too Large\r\nconnection: close\r\n"
+                               "content-length: 0\r\n\r\n");
+        }
+        return;  // wait for the rest (edge-triggered: new bytes wake us)
+    }
+    drop(fd);
+    Arrival a;
+    a.fd = fd;
+    std::string_view head(buf.data(), end + 4);
+    if (rewrite_bearer(head, a)) {
+        // Consume exactly the head we peeked; what follows stays in the socket.
+        std::string sink(head.size(), '\0');
+        size_t done = 0;
+        while (done < head.size()) {
+            ssize_t r = ::recv(fd, sink.data() + done, head.size() - done, 0);
+            if (r <= 0) {
+                ::close(fd);
+                return;
+            }
+            done += static_cast<size_t>(r);
+        }
+    }
+    handoff_(std::move(a));
+}
+
+bool FrontDoor::rewrite_bearer(std::string_view head, Arrival &out) {
+    std::string rewritten;
+    rewritten.reserve(head.size());
+    bool found = false;
+    size_t pos = 0;
+    while (pos < head.size()) {
+        size_t eol = head.find("\r\n", pos);
+        if (eol == std::string_view::npos) eol = head.size();
+        std::string_view line = head.substr(pos, eol - pos);
+        pos = eol + 2;
+        if (line.empty()) break;  // end of head
+        if (!iequals_prefix(line, "sec-websocket-protocol:")) {
+            rewritten.append(line);
+            rewritten += "\r\n";
+            continue;
+        }
+        std::string kept;
+        std::string_view list = line.substr(std::strlen("sec-websocket-protocol:"));
+        size_t p = 0;
+        while (p <= list.size()) {
+            size_t comma = list.find(',', p);
+            if (comma == std::string_view::npos) comma = list.size();
+            std::string_view item = trim(list.substr(p, comma - p));
+            p = comma + 1;
+            if (item.empty()) continue;
+            if (item.starts_with("Bearer.")) {
+                if (!found) {
+                    out.token.assign(item.substr(7));
+                    out.echo.assign(item);
+                }
+                found = true;
+                continue;
+            }
+            // Keep only names lws knows: it refuses an upgrade that lists
+            // none of its protocols.
+            if (item != "aurora") continue;
+            kept = "aurora";
+        }
+        if (!kept.empty()) {
+            rewritten += "Sec-WebSocket-Protocol: " + kept + "\r\n";
+        }
+    }
+    if (!found) return false;
+    if (rewritten.find("Sec-WebSocket-Protocol: aurora") != std::string::npos) out.echo.clear();  // lws echoes aurora
+    rewritten += "\r\n";
+    out.head = std::move(rewritten);
+    return true;
+}
+
+}  // namespace aurora::host

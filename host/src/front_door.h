@@ -1,0 +1,73 @@
+// The front door: the host's own listening socket and the thread that
+// accepts on it, looks at each request head, and hands the connection to
+// the service thread, which adopts it into libwebsockets.
+//
+// Why not let lws listen: lws 4.1 drops a WebSocket upgrade whose
+// Sec-WebSocket-Protocol names no protocol it knows (the browser client sends
+// only "Bearer.<jwt>", which it also requires echoed), with no hook before
+// that decision; and it does not set SO_REUSEPORT, which `workers` > 1
+// needs. Here the head is read with MSG_PEEK; only when it carries "Bearer."
+// subprotocols is it consumed and handed over rewritten without them, the
+// token and the value to echo travelling beside it.
+//
+// Thread contract: the front-door thread owns the listening socket and every
+// connection until handoff(); after that the service thread owns it.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <string>
+#include <thread>
+#include <unordered_map>
+
+namespace aurora::host {
+
+struct Arrival {
+    int fd = -1;
+    std::string head;      // rewritten request head to feed lws first; empty = none consumed
+    std::string token;     // from a "Bearer.<token>" subprotocol
+    std::string echo;      // the subprotocol to echo in the 101 response, or empty
+};
+
+class FrontDoor {
+public:
+    FrontDoor() = default;
+    ~FrontDoor();
+    FrontDoor(const FrontDoor &) = delete;
+    FrontDoor &operator=(const FrontDoor &) = delete;
+
+    // Main thread. Binds host:port (port 0 = any) with SO_REUSEADDR and
+    // SO_REUSEPORT. False with `error` set.
+    bool listen(const std::string &host, int port, std::string &error);
+    int port() const { return port_; }
+
+    // Starts the accept thread. `handoff` is called on that thread for each
+    // connection whose head is complete; it takes ownership of the fd.
+    void start(std::function<void(Arrival)> handoff, size_t max_head_bytes, std::chrono::seconds head_timeout);
+    // Any thread. Stops accepting, closes connections not handed over, joins.
+    void stop();
+
+    // Pure function, exposed for tests: given a complete request head,
+    // returns true and fills `out` when it carries Bearer subprotocols.
+    static bool rewrite_bearer(std::string_view head, Arrival &out);
+
+private:
+    void loop();
+    void on_readable(int fd);
+    void drop(int fd);
+
+    int listen_fd_ = -1;
+    int epoll_fd_ = -1;
+    int wake_fd_ = -1;
+    int port_ = 0;
+    size_t max_head_ = 16 * 1024;
+    std::chrono::seconds head_timeout_{10};
+    std::function<void(Arrival)> handoff_;
+    std::thread thread_;
+    std::atomic<bool> stopping_{false};
+    // [front-door thread] connections whose head is not complete yet
+    std::unordered_map<int, std::chrono::steady_clock::time_point> pending_;
+};
+
+}  // namespace aurora::host

@@ -1,0 +1,220 @@
+/*
+ * aurora/host_api.h - what the host gives a plugin.
+ *
+ * The host passes `const aurora_host_api *host` and `aurora_plugin_ctx *self`
+ * to the plugin's init hook. Both stay valid until the plugin's shutdown hook
+ * returns. Plugins call the host ONLY through this table; they never link
+ * against the host binary, so one plugin .so works in aurora-host, in a
+ * product that embeds libaurora_host, and under the Python test driver.
+ *
+ * VERSIONING. The table starts with struct_size and the host's ABI version.
+ * Functions are only appended (see aurora/common.h). A plugin that wants a
+ * function added in minor N checks first:
+ *
+ *     if (AURORA_HOST_HAS(host, some_new_function)) host->some_new_function(...);
+ *
+ * THREADS. Three kinds of callers appear below:
+ *   - "main thread": the thread that runs init/shutdown;
+ *   - "service thread": the libwebsockets loop that owns every socket and
+ *     runs every hook except init/shutdown;
+ *   - "any thread": also the plugin's own threads (host->spawn) and threads
+ *     of libraries the plugin uses. These functions copy what they need,
+ *     queue it and wake the service thread; they never block on the network.
+ * Calling a service-thread function from another thread returns
+ * AURORA_ERR_WRONG_THREAD (or an empty result) and logs once.
+ *
+ * OWNERSHIP. Strings passed IN are copied before the call returns unless a
+ * function says otherwise. Strings returned OUT (aurora_str) point into host
+ * memory: never free them, and use them only for as long as the function
+ * says (typically: during the current hook, or while the handle is valid).
+ * Returned strings are NOT NUL-terminated unless stated.
+ */
+#ifndef AURORA_HOST_API_H
+#define AURORA_HOST_API_H
+
+#include "common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* A handler for an HTTP route. Service thread. `req` stays valid until the
+ * plugin calls host->http_reply(req, ...) exactly once, from any thread,
+ * now or later (e.g. after hashing a password on a worker thread). */
+typedef void (*aurora_http_handler)(void *userdata, aurora_http_req *req);
+
+/* The body of a thread started with host->spawn. Runs on its own thread until
+ * it returns; it should return soon after host->worker_should_stop(w) turns
+ * 1. `w` is valid until the function returns. */
+typedef void (*aurora_worker_fn)(aurora_worker *w, void *arg);
+
+struct aurora_host_api {
+    /* --- ABI v1.0 -------------------------------------------------------- */
+    uint32_t struct_size; /* sizeof(aurora_host_api) as the host was built */
+    uint16_t abi_major;   /* the host's AURORA_ABI_MAJOR */
+    uint16_t abi_minor;   /* the host's AURORA_ABI_MINOR */
+
+    /* ---- Logging and configuration. Any thread. ---- */
+
+    /* One log line with the time, level and plugin name. `fmt` is printf. */
+    void (*log)(aurora_plugin_ctx *self, aurora_log_level level, const char *fmt, ...) AURORA_PRINTF(3, 4);
+    /* The same, tagged with a connection id. */
+    void (*log_conn)(aurora_plugin_ctx *self, aurora_log_level level, aurora_conn_id conn, const char *fmt, ...)
+        AURORA_PRINTF(4, 5);
+    /* 1 if a line at `level` would be written (to skip building costly ones). */
+    int32_t (*log_enabled)(aurora_plugin_ctx *self, aurora_log_level level);
+
+    /* The plugin's `config` object from the host config, as JSON text
+     * ("{}" when absent). NUL-terminated. Valid until shutdown returns. */
+    aurora_str (*config_json)(aurora_plugin_ctx *self);
+    /* A shared setting by dotted key: "redis.url", "mongo.url", "jwt.secret",
+     * "listen.host", "listen.port", "web_root". NUL-terminated; {NULL,0} if
+     * unset. Environment overrides (AURORA_REDIS_URL, ...) are applied.
+     * Valid until shutdown returns. */
+    aurora_str (*setting)(aurora_plugin_ctx *self, const char *key);
+
+    /* ---- Connections, during a hook. Service thread. ----
+     * `conn` handles are valid only during the hook that received them. */
+
+    aurora_conn_id (*conn_id)(const aurora_conn *conn);
+    /* Identity set by the authenticate hook that accepted the connection
+     * (empty for anonymous connections). Valid while `conn` is. */
+    aurora_str (*conn_user_id)(const aurora_conn *conn);
+    aurora_str (*conn_username)(const aurora_conn *conn);
+    /* The peer's address as text ("127.0.0.1"). Valid while `conn` is. */
+    aurora_str (*conn_remote_addr)(const aurora_conn *conn);
+    /* One pointer per plugin per connection, NULL at first. The plugin owns
+     * what it stores and frees it in on_disconnect. */
+    void *(*conn_get_data)(aurora_plugin_ctx *self, const aurora_conn *conn);
+    void (*conn_set_data)(aurora_plugin_ctx *self, aurora_conn *conn, void *data);
+
+    /* ---- The upgrade request, during authenticate. Service thread. ----
+     * Results are valid during the authenticate call only. */
+
+    /* A request header by case-insensitive name ("origin", "user-agent"). */
+    aurora_str (*hs_header)(const aurora_handshake *hs, const char *name);
+    /* A query-string parameter, percent-decoded. */
+    aurora_str (*hs_query)(const aurora_handshake *hs, const char *key);
+    aurora_str (*hs_path)(const aurora_handshake *hs);
+    /* The bearer token: from the subprotocol "Bearer.<token>", else from
+     * "Authorization: Bearer <token>", else from "?token=". */
+    aurora_str (*hs_token)(const aurora_handshake *hs);
+    aurora_str (*hs_remote_addr)(const aurora_handshake *hs);
+
+    /* ---- Messages in the pipeline. ----
+     * Service thread during on_message; any thread while the plugin owns a
+     * PENDING message. Results are valid while the message is. */
+
+    /* The frame as JSON text (or what a plugin replaced it with). */
+    aurora_str (*msg_payload)(const aurora_msg *msg);
+    /* The frame's "type"; "message" for the seed's plain {"text": ...}. */
+    aurora_str (*msg_type)(const aurora_msg *msg);
+    aurora_conn_id (*msg_conn_id)(const aurora_msg *msg);
+    /* Replace the payload seen by the plugins after this one (a filter that
+     * rewrites text). `json` is copied; it must be a JSON object. */
+    aurora_status (*msg_set_payload)(aurora_msg *msg, aurora_str json);
+    /* The reply sent to the sender when the verdict is AURORA_REPLY. Copied. */
+    aurora_status (*msg_set_reply)(aurora_msg *msg, aurora_str json);
+    /* Finish a PENDING message: CONTINUE runs the rest of the pipeline, DROP
+     * discards it, REPLY sends the reply set with msg_set_reply. Call exactly
+     * once, from any thread; `msg` is invalid after the call. If the sender
+     * has gone meanwhile, the message is discarded. */
+    aurora_status (*msg_resume)(aurora_msg *msg, aurora_verdict verdict);
+
+    /* ---- Sending. Any thread. ----
+     * Asynchronous: the frame is queued and written by the service thread.
+     * AURORA_OK means queued, not delivered. A connection whose send queue
+     * stays over its bound is closed (1008) rather than allowed to grow. */
+
+    /* One text frame to one connection. `payload` is copied. A connection
+     * that no longer exists is ignored (the call still returns AURORA_OK
+     * from threads other than the service thread, which cannot know). */
+    aurora_status (*send)(aurora_plugin_ctx *self, aurora_conn_id conn, aurora_str payload);
+    /* One text frame to every connection of this host process in `room`,
+     * except `except` (0 for none). The payload is copied once and shared by
+     * every recipient's queue. */
+    aurora_status (*broadcast)(aurora_plugin_ctx *self, aurora_str room, aurora_str payload, aurora_conn_id except);
+    /* Close a connection with a WebSocket close code (1000-4999) and reason. */
+    aurora_status (*close)(aurora_plugin_ctx *self, aurora_conn_id conn, uint16_t code, aurora_str reason);
+
+    /* ---- Rooms of this host process. Service thread. ---- */
+
+    /* Runs every plugin's on_join; if none refuses, adds the connection.
+     * AURORA_ERR_DENIED if refused, AURORA_ERR_LIMIT over `max_rooms_per_conn`,
+     * AURORA_OK if added or already a member. */
+    aurora_status (*room_join)(aurora_plugin_ctx *self, aurora_conn_id conn, aurora_str room);
+    /* Removes the connection, then runs every plugin's on_leave. */
+    aurora_status (*room_leave)(aurora_plugin_ctx *self, aurora_conn_id conn, aurora_str room);
+    /* 1 if the connection is in the room, else 0. */
+    int32_t (*room_has)(aurora_plugin_ctx *self, aurora_conn_id conn, aurora_str room);
+    /* Local members of a room (this process only). */
+    uint32_t (*room_size)(aurora_plugin_ctx *self, aurora_str room);
+
+    /* ---- HTTP. ---- */
+
+    /* Main thread, during init only. Routes `method` ("GET", "POST", ...) on
+     * `path` ("/api/auth/login"); with `prefix` = 1 every path under it
+     * ("/api/rooms/"). Paths the host serves itself (/health, /ready,
+     * /metrics) cannot be taken. Both strings are copied. */
+    aurora_status (*http_route)(aurora_plugin_ctx *self, const char *method, const char *path, int32_t prefix,
+                                aurora_http_handler handler, void *userdata);
+    /* Request getters: any thread, valid until http_reply. */
+    aurora_str (*http_method)(const aurora_http_req *req);
+    aurora_str (*http_path)(const aurora_http_req *req);
+    aurora_str (*http_query)(const aurora_http_req *req, const char *key); /* percent-decoded */
+    aurora_str (*http_header)(const aurora_http_req *req, const char *name);
+    aurora_str (*http_body)(const aurora_http_req *req); /* at most http.max_body_bytes */
+    aurora_str (*http_remote_addr)(const aurora_http_req *req);
+    /* Answer a request: any thread, exactly once; `req` is invalid after.
+     * `content_type` NUL-terminated (NULL = application/json).
+     * `extra_headers` is zero or more "Name: value\r\n" lines. Everything is
+     * copied. If the client has gone, the reply is discarded. */
+    aurora_status (*http_reply)(aurora_http_req *req, uint16_t status, const char *content_type,
+                                aurora_str extra_headers, aurora_str body);
+
+    /* ---- Threads. ---- */
+
+    /* Main thread, during init only. Starts `fn(w, arg)` on a new thread
+     * named `name` (copied). At shutdown the host sets the stop flag, wakes
+     * worker_wait, joins the thread, and only then calls the plugin's
+     * shutdown hook. */
+    aurora_status (*spawn)(aurora_plugin_ctx *self, const char *name, aurora_worker_fn fn, void *arg);
+    /* The worker's own thread: 1 once the host asked it to stop. */
+    int32_t (*worker_should_stop)(const aurora_worker *w);
+    /* The worker's own thread: sleeps up to timeout_ms or until stop is
+     * asked or worker_wake is called; returns worker_should_stop(w). */
+    int32_t (*worker_wait)(aurora_worker *w, uint32_t timeout_ms);
+    /* Any thread: ends the current or next worker_wait of `w` early. */
+    void (*worker_wake)(aurora_worker *w);
+
+    /* ---- Metrics, exported at GET /metrics in Prometheus text format. ----
+     * Registration: main thread during init; the name is prefixed with
+     * "aurora_<plugin>_"; `labels` is a constant label set such as
+     * `reason="full"` or NULL. The same name may be registered with several
+     * label sets. Returns NULL on a bad name. Updates: any thread, lock-free. */
+    aurora_metric *(*metric_counter)(aurora_plugin_ctx *self, const char *name, const char *help, const char *labels);
+    aurora_metric *(*metric_gauge)(aurora_plugin_ctx *self, const char *name, const char *help, const char *labels);
+    /* `bounds`: ascending upper bounds (copied); NULL/0 for the default
+     * latency buckets in seconds (0.0001 .. 10). */
+    aurora_metric *(*metric_histogram)(aurora_plugin_ctx *self, const char *name, const char *help,
+                                       const char *labels, const double *bounds, size_t n_bounds);
+    void (*metric_add)(aurora_metric *m, double delta);   /* counter (delta >= 0) or gauge */
+    void (*metric_set)(aurora_metric *m, double value);   /* gauge */
+    void (*metric_observe)(aurora_metric *m, double value); /* histogram */
+
+    /* ---- Clock. Any thread. ---- */
+    uint64_t (*now_monotonic_ns)(void);
+    uint64_t (*now_wall_ms)(void); /* Unix time in milliseconds */
+
+    /* --- append new functions below this line, bump AURORA_ABI_MINOR ---- */
+};
+
+/* 1 if the host's table is large enough to contain `field`. */
+#define AURORA_HOST_HAS(host, field) \
+    ((host)->struct_size >= offsetof(aurora_host_api, field) + sizeof((host)->field) && (host)->field != NULL)
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* AURORA_HOST_API_H */
