@@ -139,6 +139,8 @@ aurora_status api_msg_set_payload(aurora_msg *m, aurora_str json) {
 
 aurora_status api_msg_set_reply(aurora_msg *m, aurora_str json) {
     if (!m || !json.ptr || json.len == 0) return AURORA_ERR_INVALID;
+    auto parsed = aurora::host::parse_json(view(json));
+    if (!parsed || !cJSON_IsObject(parsed.get())) return AURORA_ERR_INVALID;
     m->reply.assign(json.ptr, json.len);
     return AURORA_OK;
 }
@@ -396,7 +398,7 @@ const aurora_host_api kApi = [] {
     a.struct_size = sizeof(aurora_host_api);
     a.abi_major = AURORA_ABI_MAJOR;
     a.abi_minor = AURORA_ABI_MINOR;
-    a.log = api_log;
+    a.log_msg = api_log;
     a.log_conn = api_log_conn;
     a.log_enabled = api_log_enabled;
     a.config_json = api_config_json;

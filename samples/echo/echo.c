@@ -93,7 +93,7 @@ static aurora_status apply_setting(echo_state *st, const echo_setting *s, const 
             double d = cJSON_IsNumber(value) ? value->valuedouble : -1.0;
             /* Range first: converting an out-of-range double is undefined. */
             if (!cJSON_IsNumber(value) || d < (double)s->min || d > (double)s->max || d != (double)(int64_t)d) {
-                st->host->log(st->self, AURORA_LOG_ERROR,
+                st->host->log_msg(st->self, AURORA_LOG_ERROR,
                               "config: \"%s\" must be an integer from %" PRId64 " to %" PRId64, s->key, s->min,
                               s->max);
                 return AURORA_ERR_INVALID;
@@ -107,7 +107,7 @@ static aurora_status apply_setting(echo_state *st, const echo_setting *s, const 
     if (value != NULL) {
         size_t len = cJSON_IsString(value) ? strlen(value->valuestring) : 0;
         if (!cJSON_IsString(value) || len < (size_t)s->min || len > (size_t)s->max) {
-            st->host->log(st->self, AURORA_LOG_ERROR,
+            st->host->log_msg(st->self, AURORA_LOG_ERROR,
                           "config: \"%s\" must be a string of %" PRId64 " to %" PRId64 " bytes", s->key, s->min,
                           s->max);
             return AURORA_ERR_INVALID;
@@ -128,7 +128,7 @@ static void log_unknown_setting(const echo_state *st, const char *key) {
         size_t used = strlen(known);
         snprintf(known + used, sizeof known - used, "%s%s", i == 0 ? "" : ", ", echo_settings[i].key);
     }
-    st->host->log(st->self, AURORA_LOG_ERROR, "config: unknown setting \"%s\" (known: %s)", key, known);
+    st->host->log_msg(st->self, AURORA_LOG_ERROR, "config: unknown setting \"%s\" (known: %s)", key, known);
 }
 
 /* Parses host->config_json into st->config. Every key must be a known
@@ -137,7 +137,7 @@ static aurora_status parse_config(echo_state *st) {
     aurora_str text = st->host->config_json(st->self);
     cJSON *root = cJSON_ParseWithLength(text.ptr, text.len);
     if (!cJSON_IsObject(root)) {
-        st->host->log(st->self, AURORA_LOG_ERROR, "config: expected a JSON object");
+        st->host->log_msg(st->self, AURORA_LOG_ERROR, "config: expected a JSON object");
         cJSON_Delete(root);
         return AURORA_ERR_INVALID;
     }
@@ -186,7 +186,7 @@ static void tick_worker(aurora_worker *w, void *arg) {
         /* Queued and copied by the host; OK means queued, not delivered. */
         aurora_status rc = host->broadcast(st->self, room, aurora_str_make(payload, (size_t)len), 0);
         if (rc != AURORA_OK && rc != AURORA_ERR_CLOSED && !warned) {
-            host->log(st->self, AURORA_LOG_WARN, "tick %" PRIu64 ": broadcast to \"%s\" failed (status %d)", n,
+            host->log_msg(st->self, AURORA_LOG_WARN, "tick %" PRIu64 ": broadcast to \"%s\" failed (status %d)", n,
                       st->config.tick_room, (int)rc);
             warned = 1;
         }
@@ -207,7 +207,7 @@ static void free_state(echo_state *st) {
 static aurora_status echo_init(const aurora_host_api *host, aurora_plugin_ctx *self, void **state_out) {
     echo_state *st = calloc(1, sizeof *st);
     if (st == NULL) {
-        host->log(self, AURORA_LOG_ERROR, "out of memory");
+        host->log_msg(self, AURORA_LOG_ERROR, "out of memory");
         return AURORA_ERR_NOMEM;
     }
     st->host = host;
@@ -217,7 +217,7 @@ static aurora_status echo_init(const aurora_host_api *host, aurora_plugin_ctx *s
     if (rc == AURORA_OK && st->config.tick_ms > 0) {
         rc = host->spawn(self, "echo-tick", tick_worker, st);
         if (rc != AURORA_OK)
-            host->log(self, AURORA_LOG_ERROR, "could not start the tick worker (status %d)", (int)rc);
+            host->log_msg(self, AURORA_LOG_ERROR, "could not start the tick worker (status %d)", (int)rc);
     }
     if (rc != AURORA_OK) {
         /* The host calls no other hook after a failed init, not even
@@ -226,10 +226,10 @@ static aurora_status echo_init(const aurora_host_api *host, aurora_plugin_ctx *s
         return rc;
     }
     if (st->config.tick_ms > 0)
-        host->log(self, AURORA_LOG_INFO, "ready; a tick every %" PRId64 " ms to room \"%s\"", st->config.tick_ms,
+        host->log_msg(self, AURORA_LOG_INFO, "ready; a tick every %" PRId64 " ms to room \"%s\"", st->config.tick_ms,
                   st->config.tick_room);
     else
-        host->log(self, AURORA_LOG_INFO, "ready; ticks off");
+        host->log_msg(self, AURORA_LOG_INFO, "ready; ticks off");
     *state_out = st;
     return AURORA_OK;
 }

@@ -33,13 +33,13 @@ static int str_equals(aurora_str s, const char *lit) {
 static aurora_status frozen_init(const aurora_host_api *host, aurora_plugin_ctx *self, void **state_out) {
     frozen_state *st = malloc(sizeof *st);
     if (st == NULL) {
-        host->log(self, AURORA_LOG_ERROR, "out of memory");
+        host->log_msg(self, AURORA_LOG_ERROR, "out of memory");
         return AURORA_ERR_NOMEM;
     }
     st->host = host;
     st->self = self;
     aurora_str config = host->config_json(self);
-    host->log(self, AURORA_LOG_INFO, "built against ABI 1.0, running in a host with ABI %u.%u (config %.*s)",
+    host->log_msg(self, AURORA_LOG_INFO, "built against ABI 1.0, running in a host with ABI %u.%u (config %.*s)",
               (unsigned)host->abi_major, (unsigned)host->abi_minor, (int)config.len,
               config.ptr != NULL ? config.ptr : "");
     *state_out = st;

@@ -148,7 +148,7 @@ PIN_FIELD(aurora_host_api, struct_size, 0, 4);
 PIN_FIELD(aurora_host_api, abi_major, 4, 2);
 PIN_FIELD(aurora_host_api, abi_minor, 6, 2);
 /* Logging and configuration */
-PIN_FIELD(aurora_host_api, log, 8, 8);
+PIN_FIELD(aurora_host_api, log_msg, 8, 8);
 PIN_FIELD(aurora_host_api, log_conn, 16, 8);
 PIN_FIELD(aurora_host_api, log_enabled, 24, 8);
 PIN_FIELD(aurora_host_api, config_json, 32, 8);
@@ -210,7 +210,7 @@ PIN_FIELD(aurora_host_api, now_wall_ms, 392, 8);
 PIN_TYPE(aurora_host_api, struct_size, uint32_t);
 PIN_TYPE(aurora_host_api, abi_major, uint16_t);
 PIN_TYPE(aurora_host_api, abi_minor, uint16_t);
-PIN_TYPE(aurora_host_api, log, void (*)(aurora_plugin_ctx *, aurora_log_level, const char *, ...));
+PIN_TYPE(aurora_host_api, log_msg, void (*)(aurora_plugin_ctx *, aurora_log_level, const char *, ...));
 PIN_TYPE(aurora_host_api, log_conn,
          void (*)(aurora_plugin_ctx *, aurora_log_level, aurora_conn_id, const char *, ...));
 PIN_TYPE(aurora_host_api, log_enabled, int32_t (*)(aurora_plugin_ctx *, aurora_log_level));
@@ -316,7 +316,7 @@ int main(void) {
     check(!AURORA_HOST_HAS(&table, config_json), "AURORA_HOST_HAS: field beyond struct_size is absent");
     table.struct_size = (uint32_t)(offsetof(aurora_host_api, config_json) + sizeof(void *));
     check(AURORA_HOST_HAS(&table, config_json), "AURORA_HOST_HAS: field within struct_size is present");
-    check(!AURORA_HOST_HAS(&table, log), "AURORA_HOST_HAS: NULL field within struct_size is absent");
+    check(!AURORA_HOST_HAS(&table, log_msg), "AURORA_HOST_HAS: NULL field within struct_size is absent");
 
     if (failures != 0) {
         fprintf(stderr, "%d layout check(s) failed\n", failures);

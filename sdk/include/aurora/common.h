@@ -66,8 +66,9 @@ typedef struct aurora_str {
     size_t len;
 } aurora_str;
 
-/* Builds an aurora_str from a NUL-terminated literal or array, in C and C++. */
-#define AURORA_STR_LIT(s) aurora_str_make((s), sizeof(s) - 1)
+/* Builds an aurora_str from a string LITERAL, in C and C++. The "" makes a
+ * pointer argument a compile error (sizeof a pointer would be wrong). */
+#define AURORA_STR_LIT(s) aurora_str_make("" s, sizeof("" s) - 1)
 static inline aurora_str aurora_str_make(const char *ptr, size_t len) {
     aurora_str s;
     s.ptr = ptr;

@@ -1,18 +1,21 @@
 /*
  * aurora/embed.h - run an Aurora host inside your own program
- * (libaurora_host; aurora-host is a thin main() over these five functions).
+ * (libaurora_host; aurora-host is a thin main() over these functions).
  *
  *     char err[512];
- *     aurora_host *h = aurora_host_create(config_json, strlen(config_json), err, sizeof err);
- *     if (!h) { fprintf(stderr, "%s\n", err); return 2; }
+ *     int code = 0;
+ *     aurora_host *h = aurora_host_create(config_json, strlen(config_json), err, sizeof err, &code);
+ *     if (!h) { fprintf(stderr, "%s\n", err); return code; }
  *     // on another thread, or from a signal-handling thread:
  *     //     aurora_host_stop(h);
  *     int rc = aurora_host_run(h);   // blocks: this thread becomes the service thread
  *     aurora_host_destroy(h);
  *
- * The config is the JSON document of docs/configuration.md. Environment
- * overrides (AURORA_PORT, ...) are applied only by aurora-host, not here:
- * an embedding program decides its own configuration.
+ * The config is the JSON document of docs/configuration.md; relative paths
+ * in it are relative to the current directory. Environment overrides
+ * (AURORA_PORT, ...) are applied only by aurora-host, not here: an embedding
+ * program decides its own configuration. Link with -laurora_host
+ * (CMake: Aurora::host).
  */
 #ifndef AURORA_EMBED_H
 #define AURORA_EMBED_H

@@ -56,8 +56,10 @@ struct aurora_host_api {
 
     /* ---- Logging and configuration. Any thread. ---- */
 
-    /* One log line with the time, level and plugin name. `fmt` is printf. */
-    void (*log)(aurora_plugin_ctx *self, aurora_log_level level, const char *fmt, ...) AURORA_PRINTF(3, 4);
+    /* One log line with the time, level and plugin name. `fmt` is printf.
+     * `self` is required (NULL: nothing is logged). Not named `log`, which
+     * <tgmath.h> defines as a macro. */
+    void (*log_msg)(aurora_plugin_ctx *self, aurora_log_level level, const char *fmt, ...) AURORA_PRINTF(3, 4);
     /* The same, tagged with a connection id. */
     void (*log_conn)(aurora_plugin_ctx *self, aurora_log_level level, aurora_conn_id conn, const char *fmt, ...)
         AURORA_PRINTF(4, 5);
@@ -113,7 +115,8 @@ struct aurora_host_api {
     /* Replace the payload seen by the plugins after this one (a filter that
      * rewrites text). `json` is copied; it must be a JSON object. */
     aurora_status (*msg_set_payload)(aurora_msg *msg, aurora_str json);
-    /* The reply sent to the sender when the verdict is AURORA_REPLY. Copied. */
+    /* The reply sent to the sender when the verdict is AURORA_REPLY: a JSON
+     * object (AURORA_ERR_INVALID otherwise). Copied. */
     aurora_status (*msg_set_reply)(aurora_msg *msg, aurora_str json);
     /* Finish a PENDING message: CONTINUE runs the rest of the pipeline, DROP
      * discards it, REPLY sends the reply set with msg_set_reply. Call exactly
@@ -137,7 +140,9 @@ struct aurora_host_api {
     /* Close a connection with a WebSocket close code (1000-4999) and reason. */
     aurora_status (*close)(aurora_plugin_ctx *self, aurora_conn_id conn, uint16_t code, aurora_str reason);
 
-    /* ---- Rooms of this host process. Service thread. ---- */
+    /* ---- Rooms of this host process. Service thread. ----
+     * A room name is 1 to 256 bytes (AURORA_ERR_INVALID otherwise); which
+     * names clients may use is the business of the plugin that joins them. */
 
     /* Runs every plugin's on_join; if none refuses, adds the connection.
      * AURORA_ERR_DENIED if refused, AURORA_ERR_LIMIT over `max_rooms_per_conn`,

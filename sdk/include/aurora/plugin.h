@@ -26,6 +26,16 @@
  *     };
  *     AURORA_EXPORT const aurora_plugin *aurora_plugin_entry(void) { return &desc; }
  *
+ * (In C++, designated initializers must follow declaration order and g++
+ * warns about the hooks left out under -Wextra: list them as nullptr, or
+ * fill the struct field by field in a function.)
+ *
+ * NAMES. The descriptor's `name` identifies the code. The config's
+ * `plugins[].name` names the instance: it is what logs, metrics
+ * ("aurora_<instance>_...") and errors show. Loading one .so twice under two
+ * instance names maps the library once, so its globals are shared: a plugin
+ * that supports several instances keeps everything in its `state`.
+ *
  * HOOKS. Every hook is optional (NULL = not interested). `state` is the
  * pointer the plugin stored in *state_out during init. Unless stated
  * otherwise a hook runs on the SERVICE THREAD (the one libwebsockets thread
@@ -77,7 +87,7 @@ struct aurora_plugin {
     /* Main thread, once, before the host starts serving. `host` and `self`
      * stay valid until shutdown returns; keep them. The plugin's own config
      * is host->config_json(self). Return AURORA_OK, or an error after logging
-     * the reason with host->log: the host then calls no other hook (not even
+     * the reason with host->log_msg: the host then calls no other hook (not even
      * shutdown), unloads the plugin and exits with code 2. May start threads
      * with host->spawn. */
     aurora_status (*init)(const aurora_host_api *host, aurora_plugin_ctx *self, void **state_out);
@@ -100,10 +110,11 @@ struct aurora_plugin {
     void (*on_connect)(void *state, aurora_conn *conn);
     void (*on_disconnect)(void *state, aurora_conn *conn);
 
-    /* Service thread, when host->room_join is called for a connection: any
-     * plugin returning AURORA_DROP refuses the join. `room` is valid during
-     * the call only. on_leave runs after the connection left the room
-     * (including when it disconnects). */
+    /* Service thread, when host->room_join is called for a connection:
+     * AURORA_CONTINUE admits, AURORA_DROP refuses (any other value is an
+     * error, logged, and refuses too). `room` is valid during the call only.
+     * on_leave runs after the connection left the room (including when it
+     * disconnects). */
     aurora_verdict (*on_join)(void *state, aurora_conn *conn, aurora_str room);
     void (*on_leave)(void *state, aurora_conn *conn, aurora_str room);
 

@@ -88,8 +88,7 @@ static void run_job(probe *p, job *j) {
         break;
     case JOB_HTTP: {
         aurora_str body = p->host->http_body(j->req);
-        static const char hdr[] = "X-Probe: async\r\n";
-        p->host->http_reply(j->req, 201, "application/json", AURORA_STR_LIT(hdr), body);
+        p->host->http_reply(j->req, 201, "application/json", AURORA_STR_LIT("X-Probe: async\r\n"), body);
         break;
     }
     case JOB_SEND:
@@ -141,8 +140,7 @@ static int str_is(aurora_str s, const char *lit) { return s.len == strlen(lit) &
 
 static void http_sync(void *ud, aurora_http_req *req) {
     probe *p = ud;
-    static const char body[] = "{\"sync\":true}";
-    p->host->http_reply(req, 200, NULL, aurora_str_make(NULL, 0), AURORA_STR_LIT(body));
+    p->host->http_reply(req, 200, NULL, aurora_str_make(NULL, 0), AURORA_STR_LIT("{\"sync\":true}"));
 }
 
 static void http_async(void *ud, aurora_http_req *req) {
@@ -167,7 +165,7 @@ static aurora_status probe_init(const aurora_host_api *host, aurora_plugin_ctx *
     if (host->http_route(self, "GET", "/probe/sync", 0, http_sync, p) != AURORA_OK ||
         host->http_route(self, "POST", "/probe/async", 0, http_async, p) != AURORA_OK ||
         host->spawn(self, "probe", worker_main, p) != AURORA_OK) {
-        host->log(self, AURORA_LOG_ERROR, "cannot register routes or start the worker");
+        host->log_msg(self, AURORA_LOG_ERROR, "cannot register routes or start the worker");
         return AURORA_ERR;
     }
     *state = p;

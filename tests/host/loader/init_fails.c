@@ -8,7 +8,7 @@
 
 static aurora_status init_fails_init(const aurora_host_api *host, aurora_plugin_ctx *self, void **state_out) {
     (void)state_out;
-    host->log(self, AURORA_LOG_ERROR, "init_fails: refusing to start: this fixture always fails its init");
+    host->log_msg(self, AURORA_LOG_ERROR, "init_fails: refusing to start: this fixture always fails its init");
     return AURORA_ERR;
 }
 

@@ -8,7 +8,7 @@ int aurora_loader_gone_answer(void); /* from libaurora_loader_gone.so */
 
 static aurora_status missing_dep_init(const aurora_host_api *host, aurora_plugin_ctx *self, void **state_out) {
     (void)state_out;
-    host->log(self, AURORA_LOG_INFO, "the answer is %d", aurora_loader_gone_answer());
+    host->log_msg(self, AURORA_LOG_INFO, "the answer is %d", aurora_loader_gone_answer());
     return AURORA_OK;
 }
 
