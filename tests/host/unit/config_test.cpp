@@ -1,0 +1,99 @@
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+
+#include "config.h"
+
+namespace aurora::host {
+namespace {
+
+std::optional<HostConfig> parse(const std::string &json, std::string &err) { return parse_config(json, "", err); }
+
+TEST(Config, DefaultsWhenEmpty) {
+    std::string err;
+    auto cfg = parse("{}", err);
+    ASSERT_TRUE(cfg) << err;
+    EXPECT_EQ(cfg->listen_host, "127.0.0.1");
+    EXPECT_EQ(cfg->listen_port, 8080);
+    EXPECT_EQ(cfg->limits.max_frame_bytes, 64u * 1024);
+    EXPECT_TRUE(cfg->plugins.empty());
+    EXPECT_FALSE(cfg->allow_anonymous);
+}
+
+TEST(Config, EveryMistakeNamesItsKey) {
+    const std::pair<const char *, const char *> cases[] = {
+        {R"({"listen": {"port": "8080"}})", "listen.port"},
+        {R"({"listen": {"port": 70000}})", "listen.port"},
+        {R"({"listen": {"prot": 1}})", "listen.prot"},
+        {R"({"lsiten": {}})", "lsiten"},
+        {R"({"workers": 0})", "workers"},
+        {R"({"workers": 2, "listen": {"port": 0}})", "workers"},
+        {R"({"log": {"level": "loud"}})", "log.level"},
+        {R"({"log": {"format": "xml"}})", "log.format"},
+        {R"({"redis": {"url": "http://x"}})", "redis.url"},
+        {R"({"limits": {"max_frame_bytes": 1.5}})", "limits.max_frame_bytes"},
+        {R"({"limits": {"max_frame_bytes": 4096, "hard_max_frame_bytes": 1024}})", "limits.hard_max_frame_bytes"},
+        {R"({"plugins": {}})", "plugins"},
+        {R"({"plugins": [{"path": "x.so"}]})", "plugins[0].name"},
+        {R"({"plugins": [{"name": "Echo"}]})", "plugins[0].name"},
+        {R"({"plugins": [{"name": "a"}, {"name": "a"}]})", "plugins[1].name"},
+        {R"({"plugins": [{"name": "a", "confg": {}}]})", "plugins[0].confg"},
+        {R"({"plugins": [{"name": "a", "config": []}]})", "plugins[0].config"},
+        {R"({"allow_anonymous": "yes"})", "allow_anonymous"},
+        {R"({"web_root": "/definitely/not/here"})", "web_root"},
+        {R"({"a": 1, "a": 1})", "a"},
+    };
+    for (const auto &[json, key] : cases) {
+        std::string err;
+        EXPECT_FALSE(parse(json, err)) << json;
+        EXPECT_NE(err.find(std::string("'") + key + "'"), std::string::npos) << json << " -> " << err;
+    }
+}
+
+TEST(Config, NotJsonOrNotAnObject) {
+    std::string err;
+    EXPECT_FALSE(parse("{\"listen\":", err));
+    EXPECT_NE(err.find("not valid JSON"), std::string::npos) << err;
+    EXPECT_FALSE(parse("[]", err));
+    EXPECT_NE(err.find("object"), std::string::npos) << err;
+    EXPECT_FALSE(parse("{} trailing", err));
+}
+
+TEST(Config, PluginPathsAndConfigText) {
+    std::string err;
+    auto cfg = parse_config(R"({"plugin_path": "lib", "plugins": [
+        {"name": "echo", "config": {"tick_ms": 5}},
+        {"name": "other", "path": "custom/other.so"}]})",
+                            "/etc/aurora", err);
+    ASSERT_TRUE(cfg) << err;
+    EXPECT_EQ(cfg->plugins[0].path, "/etc/aurora/lib/echo.so");
+    EXPECT_EQ(cfg->plugins[0].config_json, R"({"tick_ms":5})");
+    EXPECT_EQ(cfg->plugins[1].path, "/etc/aurora/custom/other.so");
+    EXPECT_EQ(cfg->plugins[1].config_json, "{}");
+}
+
+TEST(Config, EnvironmentOverrides) {
+    setenv("AURORA_PORT", "9001", 1);
+    setenv("AURORA_REDIS_URL", "redis://10.0.0.1:6379/2", 1);
+    setenv("AURORA_JWT_SECRET", "s3cret", 1);
+    std::string err;
+    auto text = apply_env_overrides(R"({"listen": {"host": "0.0.0.0"}})", err);
+    unsetenv("AURORA_PORT");
+    unsetenv("AURORA_REDIS_URL");
+    unsetenv("AURORA_JWT_SECRET");
+    ASSERT_TRUE(text) << err;
+    auto cfg = parse(*text, err);
+    ASSERT_TRUE(cfg) << err;
+    EXPECT_EQ(cfg->listen_host, "0.0.0.0");
+    EXPECT_EQ(cfg->listen_port, 9001);
+    EXPECT_EQ(cfg->redis_url, "redis://10.0.0.1:6379/2");
+    EXPECT_EQ(cfg->settings().at("jwt.secret"), "s3cret");
+
+    setenv("AURORA_PORT", "80a", 1);
+    EXPECT_FALSE(apply_env_overrides("{}", err));
+    unsetenv("AURORA_PORT");
+    EXPECT_NE(err.find("AURORA_PORT"), std::string::npos) << err;
+}
+
+}  // namespace
+}  // namespace aurora::host
