@@ -3,6 +3,8 @@
 # Builds plugins/<name> as a loadable module <name>.so: C/C++ with hidden
 # visibility so that the only exported symbol is aurora_plugin_entry, linked
 # against the SDK helpers, installed to lib/aurora/plugins.
+include(GNUInstallDirs)  # out of tree too: installs to lib/aurora/plugins, not /aurora/plugins
+
 function(aurora_add_plugin)
   cmake_parse_arguments(P "" "NAME" "SOURCES;DEPS" ${ARGN})
   if(NOT P_NAME OR NOT P_SOURCES)

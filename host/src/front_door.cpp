@@ -43,7 +43,7 @@ void send_and_close(int fd, const char *response) {
 
 FrontDoor::~FrontDoor() { stop(); }
 
-bool FrontDoor::listen(const std::string &host, int port, std::string &error) {
+bool FrontDoor::listen(const std::string &host, int port, bool share, std::string &error) {
     addrinfo hints{};
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
@@ -63,7 +63,7 @@ bool FrontDoor::listen(const std::string &host, int port, std::string &error) {
         }
         int one = 1;
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+        if (share) setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
         if (::bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && ::listen(fd, SOMAXCONN) == 0) {
             listen_fd_ = fd;
             break;

@@ -37,9 +37,11 @@ public:
     FrontDoor(const FrontDoor &) = delete;
     FrontDoor &operator=(const FrontDoor &) = delete;
 
-    // Main thread. Binds host:port (port 0 = any) with SO_REUSEADDR and
-    // SO_REUSEPORT. False with `error` set.
-    bool listen(const std::string &host, int port, std::string &error);
+    // Main thread. Binds host:port (port 0 = any) with SO_REUSEADDR, and
+    // SO_REUSEPORT when `share` (workers > 1: only then, so that a second
+    // host started by mistake on a taken port fails instead of silently
+    // sharing it). False with `error` set.
+    bool listen(const std::string &host, int port, bool share, std::string &error);
     int port() const { return port_; }
 
     // Starts the accept thread. `handoff` is called on that thread for each

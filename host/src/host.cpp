@@ -130,7 +130,7 @@ bool Host::listen(std::string &error, int &exit_code) {
     protocols_[0].rx_buffer_size = 16 * 1024;
     protocols_[1] = {};  // terminator
 
-    if (!front_.listen(cfg_.listen_host, cfg_.listen_port, error)) {
+    if (!front_.listen(cfg_.listen_host, cfg_.listen_port, cfg_.workers > 1, error)) {
         exit_code = AURORA_HOST_EXIT_FATAL;
         return false;
     }
