@@ -26,3 +26,9 @@ configure_file("${PROJECT_SOURCE_DIR}/cmake/aurora.pc.in"
   "${CMAKE_BINARY_DIR}/aurora.pc" @ONLY)
 install(FILES "${CMAKE_BINARY_DIR}/aurora.pc"
   DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
+
+# Profiles and the web client (DESIGN §8). Profiles that need plugins not
+# written yet are added with those plugins.
+install(DIRECTORY "${PROJECT_SOURCE_DIR}/samples/config/" DESTINATION ${CMAKE_INSTALL_DATADIR}/aurora/config
+  FILES_MATCHING PATTERN "*.json")
+install(DIRECTORY "${PROJECT_SOURCE_DIR}/samples/web/" DESTINATION ${CMAKE_INSTALL_DATADIR}/aurora/web)
