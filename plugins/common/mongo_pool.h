@@ -1,0 +1,55 @@
+// A libmongoc client pool (thread-safe) and the RAII to borrow from it.
+// mongoc_init() runs once per process; mongoc_cleanup() is left to process
+// exit because other plugins in the same host may still use the driver.
+//
+//     MongoPool pool(url, err);                 // init
+//     auto client = pool.acquire();             // any thread; returned on scope exit
+//     mongoc_collection_t *users = ...(client.get(), db, "users");
+#pragma once
+
+#include <mongoc/mongoc.h>
+
+#include <memory>
+#include <string>
+
+namespace aurora::plugin {
+
+class MongoPool {
+public:
+    // nullptr with `error` for a URL libmongoc refuses.
+    static std::unique_ptr<MongoPool> create(const std::string &url, std::string &error);
+    MongoPool() = default;  // use create()
+    ~MongoPool();
+    MongoPool(const MongoPool &) = delete;
+    MongoPool &operator=(const MongoPool &) = delete;
+
+    struct Release {
+        mongoc_client_pool_t *pool;
+        void operator()(mongoc_client_t *c) const { mongoc_client_pool_push(pool, c); }
+    };
+    using Client = std::unique_ptr<mongoc_client_t, Release>;
+    Client acquire();  // blocks while every client of the pool is in use
+
+    const std::string &database() const { return database_; }  // from the URL path ("aurorachat")
+
+private:
+    mongoc_client_pool_t *pool_ = nullptr;
+    std::string database_;
+};
+
+struct BsonDelete {
+    void operator()(bson_t *b) const { bson_destroy(b); }
+};
+using Bson = std::unique_ptr<bson_t, BsonDelete>;
+
+struct CollectionDelete {
+    void operator()(mongoc_collection_t *c) const { mongoc_collection_destroy(c); }
+};
+using Collection = std::unique_ptr<mongoc_collection_t, CollectionDelete>;
+
+struct CursorDelete {
+    void operator()(mongoc_cursor_t *c) const { mongoc_cursor_destroy(c); }
+};
+using Cursor = std::unique_ptr<mongoc_cursor_t, CursorDelete>;
+
+}  // namespace aurora::plugin
