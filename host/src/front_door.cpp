@@ -33,6 +33,14 @@ std::string_view trim(std::string_view s) {
     return s;
 }
 
+// "%00" anywhere in the request line (its target, in practice).
+bool has_encoded_nul(std::string_view request_line) {
+    for (size_t i = 0; i + 2 < request_line.size(); ++i) {
+        if (request_line[i] == '%' && request_line[i + 1] == '0' && request_line[i + 2] == '0') return true;
+    }
+    return false;
+}
+
 void send_and_close(int fd, const char *response) {
     ssize_t ignored = ::send(fd, response, std::strlen(response), MSG_NOSIGNAL | MSG_DONTWAIT);
     (void)ignored;  // best effort: the connection is being refused anyway
@@ -195,6 +203,13 @@ void FrontDoor::on_readable(int fd) {
     Arrival a;
     a.fd = fd;
     std::string_view head(buf.data(), end + 4);
+    if (has_encoded_nul(head.substr(0, head.find("\r\n")))) {
+        // lws would cut the path at the decoded NUL, or drop the connection
+        // without a word: answer clearly instead.
+        send_and_close(fd, "HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-type: application/json\r\n"
+                           "content-length: 34\r\n\r\n{\"error\":\"NUL byte in the target\"}");
+        return;
+    }
     if (rewrite_bearer(head, a)) {
         // Consume exactly the head we peeked; what follows stays in the socket.
         std::string sink(head.size(), '\0');

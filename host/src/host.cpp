@@ -93,7 +93,7 @@ bool Host::start(HostConfig cfg, std::string &error, int &exit_code) {
 void Host::register_host_metrics() {
     auto &R = registry_;
     m_.connections = R.add(MetricKind::Gauge, "aurora_connections", "Open WebSocket connections", "");
-    m_.connections_total = R.add(MetricKind::Counter, "aurora_connections_total", "WebSocket connections accepted", "");
+    m_.connections_total = R.add(MetricKind::Counter, "aurora_connections_accepted_total", "WebSocket connections accepted", "");
     m_.frames_in = R.add(MetricKind::Counter, "aurora_frames_in_total", "Text frames received", "");
     m_.frames_out = R.add(MetricKind::Counter, "aurora_frames_out_total", "Frames written to clients", "");
     m_.bytes_in = R.add(MetricKind::Counter, "aurora_bytes_in_total", "Payload bytes received", "");

@@ -38,31 +38,6 @@ std::string lower(std::string s) {
     return s;
 }
 
-int hex_value(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
-// Percent-decodes; nullopt on a malformed escape or an encoded NUL.
-std::optional<std::string> percent_decode(std::string_view s) {
-    std::string out;
-    out.reserve(s.size());
-    for (size_t i = 0; i < s.size(); ++i) {
-        if (s[i] != '%') {
-            out += s[i];
-            continue;
-        }
-        if (i + 2 >= s.size()) return std::nullopt;
-        int hi = hex_value(s[i + 1]), lo = hex_value(s[i + 2]);
-        if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) return std::nullopt;
-        out += static_cast<char>(hi * 16 + lo);
-        i += 2;
-    }
-    return out;
-}
-
 const char *mime_type(const std::string &path) {
     static const std::pair<const char *, const char *> types[] = {
         {".html", "text/html; charset=utf-8"}, {".js", "text/javascript; charset=utf-8"},
@@ -132,7 +107,14 @@ int Host::on_http(lws *wsi, const char *uri) {
     int uri_len = 0;
     int meth = lws_http_get_uri_and_method(wsi, &uri_ptr, &uri_len);
     std::string method = method_name(meth);
-    std::string path = uri ? uri : "/";
+    // lws has percent-decoded the path. An encoded NUL ("%00") never gets
+    // here from the front door (400); on later requests of a keep-alive
+    // connection lws itself either drops the connection or cuts the path at
+    // the NUL (a prefix of what was asked, never more).
+    std::string path = uri_ptr && uri_len > 0 ? std::string(uri_ptr, static_cast<size_t>(uri_len))
+                                              : std::string(uri ? uri : "/");
+    if (path.empty() || path.find('\0') != std::string::npos || path.front() != '/')
+        return respond(wsi, 400, "application/json", "{\"error\":\"bad path\"}");
 
     if (draining_) return respond(wsi, 503, "application/json", "{\"error\":\"shutting down\"}");
 
@@ -297,10 +279,11 @@ void Host::on_http_closed(lws *wsi) {
 
 int Host::serve_static(lws *wsi, std::string_view raw_path) {
     if (cfg_.web_root.empty()) return respond(wsi, 404, "application/json", "{\"error\":\"not found\"}");
-    // lws has decoded the path once already; decode again so that an encoded
-    // "%2e%2e" cannot slip through, then refuse any ".." segment outright.
-    auto decoded = percent_decode(raw_path);
-    if (!decoded || decoded->empty() || decoded->front() != '/' || decoded->find('\\') != std::string::npos)
+    // The path is decoded once (by lws) and free of NULs (on_http). Refuse
+    // backslashes and any ".." segment outright; the canonical-path check
+    // below is the second fence.
+    std::optional<std::string> decoded(std::in_place, raw_path);
+    if (decoded->empty() || decoded->front() != '/' || decoded->find('\\') != std::string::npos)
         return respond(wsi, 400, "application/json", "{\"error\":\"bad path\"}");
     std::string_view rest(*decoded);
     while (!rest.empty()) {

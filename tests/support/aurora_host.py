@@ -1,4 +1,4 @@
-"""Helpers for the end-to-end tests of aurora-host (tests/e2e/host/).
+"""Helpers for tests that run aurora-host as a process (tests/e2e, tests/host, ...).
 
 - AuroraHost: one aurora-host child process on a free loopback port, started
   from a config dict, ready once GET /health answers 200, stopped with
@@ -34,7 +34,7 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO_ROOT / "tests" / "support"))
 
 from real_servers import _child_setup, free_port  # noqa: E402
@@ -104,13 +104,17 @@ def http_request(port: int, target: str, method: str = "GET", headers: dict | No
 class Metrics:
     """A parsed /metrics scrape: family names and samples by sample name."""
     text: str
-    families: dict[str, str] = field(default_factory=dict)  # name -> type
+    # name -> types: prometheus_client names a counter family without its
+    # _total suffix, so a counter x_total and a gauge x share the name x.
+    families: dict[str, set[str]] = field(default_factory=dict)
     samples: dict[str, list[tuple[dict, float]]] = field(default_factory=dict)
 
-    def has_family(self, name: str) -> bool:
-        # prometheus_client names a counter family without its _total suffix.
+    def family_types(self, name: str) -> set[str]:
         short = name[:-len("_total")] if name.endswith("_total") else name
-        return name in self.families or short in self.families
+        return self.families.get(name, set()) | self.families.get(short, set())
+
+    def has_family(self, name: str) -> bool:
+        return bool(self.family_types(name))
 
     def total(self, sample_name: str, **labels) -> float:
         return sum(v for lab, v in self.samples.get(sample_name, [])
@@ -123,7 +127,7 @@ class Metrics:
 def parse_metrics(text: str) -> Metrics:
     m = Metrics(text)
     for fam in text_string_to_metric_families(text):
-        m.families[fam.name] = fam.type
+        m.families.setdefault(fam.name, set()).add(fam.type)
         for s in fam.samples:
             m.samples.setdefault(s.name, []).append((dict(s.labels), s.value))
     return m
