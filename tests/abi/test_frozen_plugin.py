@@ -6,12 +6,12 @@ tests/abi/v1_0/include; CTest passes its path in AURORA_FROZEN_V1_0_PLUGIN.
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 from pathlib import Path
 
 import pytest
+from native import plugin_descriptor  # tests/support
 from websockets.sync.client import connect
 
 REPLY_TIMEOUT_S = 10
@@ -30,17 +30,9 @@ def frozen_config(plugin: Path) -> dict:
     return {"plugins": [{"name": "frozen_v1_0", "path": str(plugin)}]}
 
 
-class _Descriptor(ctypes.Structure):  # the v1.0 prefix of aurora_plugin
-    _fields_ = [("struct_size", ctypes.c_uint32), ("abi_major", ctypes.c_uint16),
-                ("abi_minor", ctypes.c_uint16), ("name", ctypes.c_char_p)]
-
-
 def test_fixture_is_a_v1_0_plugin(frozen_plugin):
-    lib = ctypes.CDLL(str(frozen_plugin), mode=os.RTLD_NOW | os.RTLD_LOCAL)
-    entry = lib.aurora_plugin_entry
-    entry.restype = ctypes.POINTER(_Descriptor)
-    d = entry().contents
-    assert (d.struct_size, d.abi_major, d.abi_minor, d.name) == (V1_0_SIZE, 1, 0, b"frozen_v1_0")
+    d = plugin_descriptor(frozen_plugin)
+    assert (d["struct_size"], d["abi_major"], d["abi_minor"], d["name"]) == (V1_0_SIZE, 1, 0, "frozen_v1_0")
 
 
 def test_check_config_accepts_the_v1_0_plugin(frozen_plugin, check_config):
