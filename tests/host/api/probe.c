@@ -190,6 +190,8 @@ static aurora_auth_verdict probe_authenticate(void *state, const aurora_handshak
     if (!user.len) return AURORA_AUTH_ABSTAIN;
     static char name[128]; /* service thread only; copied by the host on return */
     int n = snprintf(name, sizeof name, "user-%.*s", (int)user.len, user.ptr);
+    if (n < 0) return AURORA_AUTH_ABSTAIN;
+    if ((size_t)n >= sizeof name) n = (int)sizeof name - 1; /* snprintf returns the untruncated length */
     id->user_id = user;
     id->username = aurora_str_make(name, (size_t)n);
     return AURORA_AUTH_ACCEPT;
@@ -237,6 +239,7 @@ static aurora_verdict probe_on_message(void *state, aurora_conn *conn, aurora_ms
         char buf[8192];
         int len = snprintf(buf, sizeof buf, "{\"type\":\"whoami\",\"user\":\"%.*s\",\"name\":\"%.*s\",\"count\":%d}",
                            (int)u.len, u.ptr ? u.ptr : "", (int)n.len, n.ptr ? n.ptr : "", count ? *count : -1);
+        if (len < 0 || (size_t)len >= sizeof buf) return AURORA_DROP; /* would not fit: a fixture limit */
         p->host->msg_set_reply(msg, aurora_str_make(buf, (size_t)len));
         return AURORA_REPLY;
     }
