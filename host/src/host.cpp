@@ -58,10 +58,16 @@ Host::~Host() {
     {
         std::lock_guard lock(queue_mu_);
         queue_open_ = false;  // from now on post() refuses and never touches ctx_
-        for (Command &cmd : queue_) {
-            if (cmd.kind == Command::Kind::Adopt && cmd.arrival.fd >= 0) ::close(cmd.arrival.fd);
-        }
-        queue_.clear();
+    }
+    // What is still queued: calls run (the API promises it), adoptions close.
+    std::vector<Command> left;
+    {
+        std::lock_guard lock(queue_mu_);
+        left.swap(queue_);
+    }
+    for (Command &cmd : left) {
+        if (cmd.kind == Command::Kind::Adopt && cmd.arrival.fd >= 0) ::close(cmd.arrival.fd);
+        if (cmd.kind == Command::Kind::Call) cmd.fn(cmd.arg);
     }
     stop_workers();
     if (ctx_) {
@@ -329,6 +335,7 @@ void Host::drain_commands() {
             http_apply_reply(cmd.req, cmd.status, std::move(cmd.content_type), std::move(cmd.extra_headers),
                              std::move(cmd.body));
             break;
+        case Command::Kind::Call: cmd.fn(cmd.arg); break;
         case Command::Kind::Adopt:
             if (draining_) {
                 ::close(cmd.arrival.fd);

@@ -150,7 +150,7 @@ namespace aurora::host {
 
 // A unit of work handed to the service thread.
 struct Command {
-    enum class Kind { Send, Broadcast, Close, Resume, HttpReply, Adopt } kind;
+    enum class Kind { Send, Broadcast, Close, Resume, HttpReply, Adopt, Call } kind;
     explicit Command(Kind k) : kind(k) {}
     aurora_conn_id conn = 0;
     std::string room;
@@ -163,6 +163,8 @@ struct Command {
     uint16_t status = 0;
     std::string content_type, extra_headers, body;
     Arrival arrival;  // Adopt: a connection from the front door
+    void (*fn)(void *) = nullptr;  // Call
+    void *arg = nullptr;
 };
 
 struct HostMetrics {

@@ -392,6 +392,16 @@ uint64_t api_now_wall_ms() {
     return static_cast<uint64_t>(ts.tv_sec) * 1000ULL + static_cast<uint64_t>(ts.tv_nsec) / 1000000ULL;
 }
 
+// ---- running code on the service thread ----
+
+aurora_status api_call_on_service(aurora_plugin_ctx *self, void (*fn)(void *), void *arg) {
+    if (!self || !fn) return AURORA_ERR_INVALID;
+    Command cmd{Command::Kind::Call};
+    cmd.fn = fn;
+    cmd.arg = arg;
+    return self->host->post(std::move(cmd));
+}
+
 const aurora_host_api kApi = [] {
     aurora_host_api a;
     std::memset(&a, 0, sizeof a);
@@ -447,6 +457,7 @@ const aurora_host_api kApi = [] {
     a.metric_observe = api_metric_observe;
     a.now_monotonic_ns = api_now_monotonic_ns;
     a.now_wall_ms = api_now_wall_ms;
+    a.call_on_service = api_call_on_service;
     return a;
 }();
 

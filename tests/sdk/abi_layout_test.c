@@ -143,7 +143,7 @@ PIN(_Generic((aurora_plugin_entry_fn)0, const aurora_plugin *(*)(void): 1, defau
 
 /* ---- aurora_host_api (the host's function table) ------------------------------ */
 
-PIN(sizeof(aurora_host_api) == 400);
+PIN(sizeof(aurora_host_api) == 408);
 PIN_FIELD(aurora_host_api, struct_size, 0, 4);
 PIN_FIELD(aurora_host_api, abi_major, 4, 2);
 PIN_FIELD(aurora_host_api, abi_minor, 6, 2);
@@ -206,6 +206,7 @@ PIN_FIELD(aurora_host_api, metric_observe, 376, 8);
 /* Clock */
 PIN_FIELD(aurora_host_api, now_monotonic_ns, 384, 8);
 PIN_FIELD(aurora_host_api, now_wall_ms, 392, 8);
+PIN_FIELD(aurora_host_api, call_on_service, 400, 8);
 
 PIN_TYPE(aurora_host_api, struct_size, uint32_t);
 PIN_TYPE(aurora_host_api, abi_major, uint16_t);
@@ -266,6 +267,7 @@ PIN_TYPE(aurora_host_api, metric_set, void (*)(aurora_metric *, double));
 PIN_TYPE(aurora_host_api, metric_observe, void (*)(aurora_metric *, double));
 PIN_TYPE(aurora_host_api, now_monotonic_ns, uint64_t (*)(void));
 PIN_TYPE(aurora_host_api, now_wall_ms, uint64_t (*)(void));
+PIN_TYPE(aurora_host_api, call_on_service, aurora_status (*)(aurora_plugin_ctx *, void (*)(void *), void *));
 
 PIN(_Generic((aurora_http_handler)0, void (*)(void *, aurora_http_req *): 1, default: 0));
 PIN(_Generic((aurora_worker_fn)0, void (*)(aurora_worker *, void *): 1, default: 0));

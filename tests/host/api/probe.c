@@ -17,6 +17,10 @@
  *                   (conn_get_data/conn_set_data).
  *                 {"type":"send_from_thread","n":K} -> the worker sends K
  *                   frames {"type":"threaded","seq":i} with host->send.
+ *                 {"type":"join_via_worker"} -> the worker broadcasts
+ *                   {"type":"ordered","seq":1} to room "ordered", then joins
+ *                   the connection to it with host->call_on_service, then
+ *                   broadcasts seq 2: the connection must get 2 and not 1.
  *                 anything else counts and CONTINUEs.
  *   on_join:      refuses the room "forbidden".
  *   HTTP:         GET /probe/sync -> 200 {"sync":true} from the service thread.
@@ -30,7 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef enum { JOB_MSG, JOB_HTTP, JOB_SEND } job_kind;
+typedef enum { JOB_MSG, JOB_HTTP, JOB_SEND, JOB_ORDER } job_kind;
 
 typedef struct job {
     job_kind kind;
@@ -74,6 +78,17 @@ static job *pop(probe *p) {
     return j;
 }
 
+typedef struct join_call {
+    probe *p;
+    aurora_conn_id conn;
+} join_call;
+
+static void join_on_service(void *arg) { /* service thread, via call_on_service */
+    join_call *jc = arg;
+    jc->p->host->room_join(jc->p->self, jc->conn, AURORA_STR_LIT("ordered"));
+    free(jc);
+}
+
 static void run_job(probe *p, job *j) {
     char buf[256];
     switch (j->kind) {
@@ -89,6 +104,17 @@ static void run_job(probe *p, job *j) {
     case JOB_HTTP: {
         aurora_str body = p->host->http_body(j->req);
         p->host->http_reply(j->req, 201, "application/json", AURORA_STR_LIT("X-Probe: async\r\n"), body);
+        break;
+    }
+    case JOB_ORDER: {
+        p->host->broadcast(p->self, AURORA_STR_LIT("ordered"), AURORA_STR_LIT("{\"type\":\"ordered\",\"seq\":1}"), 0);
+        join_call *jc = calloc(1, sizeof *jc);
+        if (jc) {
+            jc->p = p;
+            jc->conn = j->conn;
+            if (p->host->call_on_service(p->self, join_on_service, jc) != AURORA_OK) free(jc);
+        }
+        p->host->broadcast(p->self, AURORA_STR_LIT("ordered"), AURORA_STR_LIT("{\"type\":\"ordered\",\"seq\":2}"), 0);
         break;
     }
     case JOB_SEND:
@@ -242,6 +268,14 @@ static aurora_verdict probe_on_message(void *state, aurora_conn *conn, aurora_ms
         if (len < 0 || (size_t)len >= sizeof buf) return AURORA_DROP; /* would not fit: a fixture limit */
         p->host->msg_set_reply(msg, aurora_str_make(buf, (size_t)len));
         return AURORA_REPLY;
+    }
+    if (str_is(type, "join_via_worker")) {
+        job *j = calloc(1, sizeof *j);
+        if (!j) return AURORA_DROP;
+        j->kind = JOB_ORDER;
+        j->conn = p->host->conn_id(conn);
+        push(p, j);
+        return AURORA_DROP;
     }
     if (str_is(type, "send_from_thread")) {
         job *j = calloc(1, sizeof *j);

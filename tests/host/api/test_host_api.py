@@ -142,6 +142,15 @@ def test_send_from_plugin_thread_arrives_in_order(host):
         assert seqs == list(range(2000))
 
 
+def test_call_on_service_is_ordered_with_broadcasts(host):
+    with ws(host) as c:
+        c.send('{"type":"join_via_worker"}')
+        # seq 1 was broadcast before the join (queued by the same thread), seq 2 after.
+        assert recv_json(c) == {"type": "ordered", "seq": 2}
+        c.send('{"type":"echo","text":"nothing else came"}')
+        assert recv_json(c) == {"type": "echo", "text": "nothing else came"}
+
+
 def test_http_routes_sync_async_and_errors(host):
     r = http_request(host.port, "/probe/sync")
     assert (r.status, r.json()) == (200, {"sync": True})

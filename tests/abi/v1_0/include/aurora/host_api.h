@@ -211,6 +211,19 @@ struct aurora_host_api {
     uint64_t (*now_monotonic_ns)(void);
     uint64_t (*now_wall_ms)(void); /* Unix time in milliseconds */
 
+    /* ---- Running code on the service thread. ---- */
+
+    /* Any thread. Queues fn(arg) to run on the service thread, in one FIFO
+     * with everything else this thread queued (send, broadcast, close,
+     * msg_resume, http_reply): e.g. a fan-out thread can broadcast message
+     * N, then have a connection join the room, then broadcast N+1, and the
+     * connection gets N+1 and not N. From the service thread itself, fn runs
+     * after the current hook returns. Queued calls always run, at the latest
+     * while the host shuts down (before any plugin's shutdown hook).
+     * AURORA_ERR_CLOSED once the host no longer accepts work: fn will not
+     * run, so the caller still owns arg. */
+    aurora_status (*call_on_service)(aurora_plugin_ctx *self, void (*fn)(void *arg), void *arg);
+
     /* --- append new functions below this line, bump AURORA_ABI_MINOR ---- */
 };
 
