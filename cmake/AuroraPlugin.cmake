@@ -24,7 +24,13 @@ function(aurora_add_plugin)
     target_link_libraries(${_target} PRIVATE aurora_build_flags)
   endif()
   # A plugin must resolve every symbol at link time: a missing one is a build
-  # error, not a dlopen failure in production.
-  target_link_options(${_target} PRIVATE -Wl,--no-undefined)
+  # error, not a dlopen failure in production. And it exports one symbol:
+  # hidden visibility does not cover template instantiations from the C++
+  # standard library, so a version script makes the rule hold for C++ too.
+  set(_map "${CMAKE_CURRENT_BINARY_DIR}/aurora_plugin.map")
+  if(NOT EXISTS "${_map}")
+    file(WRITE "${_map}" "{ global: aurora_plugin_entry; local: *; };\n")
+  endif()
+  target_link_options(${_target} PRIVATE -Wl,--no-undefined "-Wl,--version-script=${_map}")
   install(TARGETS ${_target} LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}/aurora/plugins)
 endfunction()

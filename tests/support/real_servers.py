@@ -186,30 +186,47 @@ class RedisServer(_Server):
 
     @classmethod
     def start(cls) -> "RedisServer":
-        import redis  # from the project venv
-
         reap_orphaned_servers()
         last = ""
         for _ in range(START_ATTEMPTS):
             s = cls()
             s.dir = Path(tempfile.mkdtemp(prefix="aurora-redis-", dir=_tmp_root()))
             s.port = free_port()
-            argv = ["redis-server", "--port", str(s.port), "--bind", s.host, "--dir", str(s.dir),
-                    "--save", "", "--appendonly", "no", "--daemonize", "no", "--logfile", ""]
-            s.proc = ServerProcess("redis-server", argv, s.dir / "redis.log", s.dir)
-
-            def probe() -> bool:
-                with redis.Redis(host=s.host, port=s.port, socket_timeout=0.3,
-                                 socket_connect_timeout=0.3) as r:
-                    return r.ping()
-
             try:
-                _wait_ready(s.proc, "PING", probe)
+                s._launch()
                 return s
             except ServerStartError as e:
                 last = str(e)
                 s.stop()
         raise ServerStartError(f"cannot start redis-server: {last}")
+
+    def _launch(self) -> None:
+        import redis  # from the project venv
+
+        argv = ["redis-server", "--port", str(self.port), "--bind", self.host, "--dir", str(self.dir),
+                "--save", "", "--appendonly", "no", "--daemonize", "no", "--logfile", ""]
+        self.proc = ServerProcess("redis-server", argv, self.dir / "redis.log", self.dir)
+
+        def probe() -> bool:
+            with redis.Redis(host=self.host, port=self.port, socket_timeout=0.3,
+                             socket_connect_timeout=0.3) as r:
+                return r.ping()
+
+        _wait_ready(self.proc, "PING", probe)
+
+    def kill_process(self) -> None:
+        """Stops the server process but keeps its port and folder, so that
+        restart() brings it back where clients expect it (outage tests)."""
+        if self.proc:
+            self.proc.stop()
+
+    def restart(self) -> None:
+        """Starts a fresh, empty redis-server on the same port after
+        kill_process(). Raises ServerStartError if the port was taken
+        meanwhile."""
+        if self.proc and self.proc.running():
+            raise RuntimeError("restart() needs kill_process() first")
+        self._launch()
 
 
 def ferretdb_binary() -> str:

@@ -1,0 +1,158 @@
+#include "auth_config.h"
+
+#include <algorithm>
+#include <cctype>
+#include <random>
+#include <set>
+
+namespace aurora::auth {
+
+namespace {
+
+using plugin::Setting;
+
+const Setting kAuthSettings[] = {
+    {"dev_mode", Setting::Bool, "false",
+     "development only: accept a missing/weak `jwt.secret` (a random one is generated when missing) and `*` in "
+     "`cors_origins`"},
+    {"jwt_algorithm", Setting::String, "\"HS256\"",
+     "the only algorithm accepted and issued: `HS256`, `HS384` or `HS512`"},
+    {"token_ttl_s", Setting::Int, "86400", "lifetime of issued tokens (`exp` - `iat`), seconds", 60, 31536000},
+    {"leeway_s", Setting::Int, "30", "clock skew allowed when checking `exp` and `nbf`, seconds", 0, 600},
+    {"query_token", Setting::Bool, "true",
+     "accept the token from `?token=` at the handshake (the seed's fallback; URLs end up in logs)"},
+    {"password_scheme", Setting::String, "\"bcrypt\"", "hash for new passwords: `bcrypt` ($2b$) or `yescrypt` ($y$)"},
+    {"bcrypt_cost", Setting::Int, "10", "bcrypt cost (log2 rounds)", 4, 31},
+    {"yescrypt_cost", Setting::Int, "5", "yescrypt cost", 1, 11},
+    {"workers", Setting::Int, "2", "worker threads for hashing, MongoDB and Redis", 1, 32},
+    {"max_queue", Setting::Int, "1024", "jobs waiting for a worker before requests get 503", 1, 1000000},
+    {"users_collection", Setting::String, "\"users\"", "collection of the users (database from `mongo.url`)"},
+    {"login_window_ms", Setting::Int, "900000", "login throttling window, milliseconds", 100, 86400000},
+    {"login_max_failures_per_user", Setting::Int, "5",
+     "failed logins per username per window before 429 (0 = no limit)", 0, 1e9},
+    {"login_max_failures_per_addr", Setting::Int, "50",
+     "failed logins per client address per window before 429 (0 = no limit)", 0, 1e9},
+    {"max_connections_per_user", Setting::Int, "10",
+     "concurrent WebSocket connections per user across replicas (0 = no limit)", 0, 1e9},
+    {"connection_ttl_s", Setting::Int, "60",
+     "a connection's entry in Redis expires after this unless refreshed (every third of it)", 3, 3600},
+    {"cors_origins", Setting::StringList, "[]",
+     "origins allowed to call the HTTP routes from a browser (exact match); `*` only in dev mode"},
+    {"redis_prefix", Setting::String, "\"auth:\"", "prefix of every Redis key of this plugin"},
+};
+
+std::string lower(std::string s) {
+    for (char &c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return s;
+}
+
+std::string random_secret() {
+    std::random_device rd;
+    static const char kHex[] = "0123456789abcdef";
+    std::string s;
+    for (int i = 0; i < 64; ++i) s += kHex[rd() & 15];
+    return s;
+}
+
+}  // namespace
+
+std::span<const plugin::Setting> auth_settings() { return kAuthSettings; }
+
+std::optional<std::string> weak_secret_reason(const std::string &secret) {
+    if (secret.empty()) return "jwt.secret is not set (config \"jwt\": {\"secret\"} or AURORA_JWT_SECRET)";
+    static const char *const kKnown[] = {
+        "change-me", "changeme", "change_me", "secret", "jwt-secret", "jwt_secret", "supersecret", "dev-secret",
+        "default", "password", "your-secret", "your_jwt_secret", "mysecret",
+        "use-strong-random-secret-minimum-32-characters",  // the seed's own example (§12.1)
+    };
+    const std::string l = lower(secret);
+    for (const char *k : kKnown)
+        if (l == k) return "jwt.secret is a well-known default value";
+    if (secret.size() < kMinSecretBytes)
+        return "jwt.secret is " + std::to_string(secret.size()) + " bytes; at least " +
+               std::to_string(kMinSecretBytes) + " are required";
+    if (std::set<char>(secret.begin(), secret.end()).size() < 8)
+        return "jwt.secret has fewer than 8 distinct characters";
+    return std::nullopt;
+}
+
+std::optional<AuthConfig> load_config(aurora_str config_json, const std::string &secret, std::string &error,
+                                      std::vector<std::string> &warnings) {
+    auto s = plugin::Settings::parse(config_json, kAuthSettings, error);
+    if (!s) return std::nullopt;
+    AuthConfig c;
+    c.dev_mode = s->boolean("dev_mode");
+
+    const std::string &alg = s->string("jwt_algorithm");
+    if (alg == "HS256") c.alg = JWT_ALG_HS256;
+    else if (alg == "HS384") c.alg = JWT_ALG_HS384;
+    else if (alg == "HS512") c.alg = JWT_ALG_HS512;
+    else {
+        error = "setting \"jwt_algorithm\" must be HS256, HS384 or HS512 (got \"" + alg + "\")";
+        return std::nullopt;
+    }
+    c.token_ttl_s = s->integer("token_ttl_s");
+    c.leeway_s = s->integer("leeway_s");
+    c.query_token = s->boolean("query_token");
+
+    const std::string &scheme = s->string("password_scheme");
+    if (scheme == "bcrypt") {
+        c.scheme = HashScheme::Bcrypt;
+        c.hash_cost = static_cast<int>(s->integer("bcrypt_cost"));
+    } else if (scheme == "yescrypt") {
+        c.scheme = HashScheme::Yescrypt;
+        c.hash_cost = static_cast<int>(s->integer("yescrypt_cost"));
+    } else {
+        error = "setting \"password_scheme\" must be bcrypt or yescrypt (got \"" + scheme + "\")";
+        return std::nullopt;
+    }
+    c.workers = static_cast<int>(s->integer("workers"));
+    c.max_queue = static_cast<size_t>(s->integer("max_queue"));
+    c.users_collection = s->string("users_collection");
+    if (c.users_collection.empty() || c.users_collection.find('$') != std::string::npos) {
+        error = "setting \"users_collection\" must be a non-empty name without '$'";
+        return std::nullopt;
+    }
+    c.login_window_ms = s->integer("login_window_ms");
+    c.login_max_failures_per_user = s->integer("login_max_failures_per_user");
+    c.login_max_failures_per_addr = s->integer("login_max_failures_per_addr");
+    c.max_connections_per_user = s->integer("max_connections_per_user");
+    c.connection_ttl_ms = s->integer("connection_ttl_s") * 1000;
+    c.redis_prefix = s->string("redis_prefix");
+
+    for (const std::string &o : s->list("cors_origins")) {
+        if (o == "*") {
+            if (!c.dev_mode) {
+                error = "setting \"cors_origins\" may contain \"*\" only with \"dev_mode\": true";
+                return std::nullopt;
+            }
+            c.cors_any = true;
+            continue;
+        }
+        if (o.empty() || o.find_first_of(" \r\n,") != std::string::npos || o.back() == '/') {
+            error = "setting \"cors_origins\": \"" + o + "\" is not an origin (scheme://host[:port], no path)";
+            return std::nullopt;
+        }
+        c.cors_origins.push_back(o);
+    }
+
+    if (auto weak = weak_secret_reason(secret)) {
+        if (!c.dev_mode) {
+            error = *weak + " (set \"dev_mode\": true in the auth plugin's config to allow it in development)";
+            return std::nullopt;
+        }
+        if (secret.empty()) {
+            c.secret = random_secret();
+            warnings.push_back("dev mode: jwt.secret is not set; using a random secret (tokens die with the process)");
+        } else {
+            c.secret = secret;
+            warnings.push_back("dev mode: " + *weak);
+        }
+    } else {
+        c.secret = secret;
+    }
+    if (c.dev_mode) warnings.push_back("dev mode is on: never use it in production");
+    return c;
+}
+
+}  // namespace aurora::auth

@@ -1,0 +1,74 @@
+#include "connection_cap.h"
+
+namespace aurora::auth {
+
+using plugin::RedisReply;
+
+namespace {
+
+// KEYS[1] the user's set; ARGV: member, ttl_ms, cap. Redis 7 replicates
+// script effects, so TIME is allowed before writes.
+constexpr const char *kAdmit = R"lua(
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local ttl = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+redis.call('ZADD', KEYS[1], now + ttl, ARGV[1])
+local n = redis.call('ZCARD', KEYS[1])
+if n > tonumber(ARGV[3]) then redis.call('ZREM', KEYS[1], ARGV[1]) end
+if redis.call('ZCARD', KEYS[1]) > 0 then redis.call('PEXPIRE', KEYS[1], ttl) end
+return n
+)lua";
+
+// KEYS[1] the user's set; ARGV: member, ttl_ms.
+constexpr const char *kRefresh = R"lua(
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local ttl = tonumber(ARGV[2])
+redis.call('ZADD', KEYS[1], now + ttl, ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ttl)
+return 1
+)lua";
+
+}  // namespace
+
+std::optional<int64_t> ConnectionCap::admit(plugin::RedisConnection &redis, const std::string &user_id,
+                                            const std::string &member, std::string &error) const {
+    if (!redis.ensure(error)) return std::nullopt;
+    RedisReply r = redis.command(
+        {"EVAL", kAdmit, "1", key(user_id), member, std::to_string(ttl_ms_), std::to_string(cap_)}, error);
+    if (!r) return std::nullopt;
+    if (r->type != REDIS_REPLY_INTEGER) {
+        error = std::string("redis admit: ") + (r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+        return std::nullopt;
+    }
+    return r->integer;
+}
+
+bool ConnectionCap::refresh(plugin::RedisConnection &redis,
+                            const std::vector<std::pair<std::string, std::string>> &entries,
+                            std::string &error) const {
+    if (entries.empty()) return true;
+    if (!redis.ensure(error)) return false;
+    const std::string ttl = std::to_string(ttl_ms_);
+    for (const auto &[user, member] : entries) redis.append({"EVAL", kRefresh, "1", key(user), member, ttl});
+    bool ok = true;
+    for (size_t i = 0; i < entries.size(); ++i) {
+        RedisReply r = redis.read(error);
+        if (!r) return false;
+        if (r->type == REDIS_REPLY_ERROR) {
+            error = std::string("redis refresh: ") + r->str;
+            ok = false;
+        }
+    }
+    return ok;
+}
+
+bool ConnectionCap::release(plugin::RedisConnection &redis, const std::string &user_id, const std::string &member,
+                            std::string &error) const {
+    if (!redis.ensure(error)) return false;
+    RedisReply r = redis.command({"ZREM", key(user_id), member}, error);
+    return r && r->type != REDIS_REPLY_ERROR;
+}
+
+}  // namespace aurora::auth

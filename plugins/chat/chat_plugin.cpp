@@ -1,0 +1,365 @@
+// The chat plugin: rooms, the seed's message path made atomic (one Lua
+// script: XADD + PUBLISH), fan-out across replicas (Redis Pub/Sub), resume
+// after reconnect, presence, typing, read markers. docs/protocol.md has the
+// wire protocol; plugins/chat/README.md the settings.
+//
+// Threads: hooks on the service thread (validation, per-connection state in
+// `conns`, never any I/O); the send pipeline (send_pipeline.cpp) and the
+// fan-out subscriber (fanout_subscriber.cpp) on their own threads.
+#include <aurora/aurora.h>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <memory>
+#include <random>
+#include <set>
+#include <unordered_map>
+
+#include "chat_context.h"
+#include "chat_protocol.h"
+#include "fanout_subscriber.h"
+#include "json.h"
+#include "send_pipeline.h"
+#include "settings.h"
+#include "stream_id.h"
+
+namespace aurora::chat {
+namespace {
+
+using plugin::Setting;
+
+const Setting kSettings[] = {
+    {"default_room", Setting::String, "\"general\"", "room every connection joins at connect (the seed's)"},
+    {"auto_join", Setting::Bool, "true", "join `default_room` at connect"},
+    {"max_rooms", Setting::Int, "32", "rooms one connection may be in", 1, 1024},
+    {"max_text_chars", Setting::Int, "4000", "longest message text, in Unicode code points", 1, 1000000},
+    {"stream", Setting::String, "\"chat:messages\"", "the Redis stream messages are added to"},
+    {"channel_prefix", Setting::String, "\"chat.\"", "Pub/Sub channel of a room: prefix + room"},
+    {"stream_maxlen", Setting::Int, "1000000", "approximate stream length kept (XADD MAXLEN ~); 0 keeps all", 0, 1e12},
+    {"dedup_window_s", Setting::Int, "300", "a `ref` seen again within this window is not sent twice", 1, 86400},
+    {"resume_max", Setting::Int, "1000", "most messages one resume sends", 1, 100000},
+    {"resume_scan_max", Setting::Int, "100000", "most stream entries one resume reads", 1, 10000000},
+    {"presence_ttl_s", Setting::Int, "30", "a replica's presence entries vanish this long after it stops refreshing", 2, 3600},
+    {"presence_refresh_s", Setting::Int, "10", "how often presence entries are refreshed", 1, 3600},
+    {"typing_interval_ms", Setting::Int, "1000", "typing events relayed at most this often per connection and room", 0, 60000},
+    {"redis_timeout_ms", Setting::Int, "1000", "connect and command timeout for Redis", 10, 60000},
+};
+
+// [service thread] What the plugin knows of a connection.
+struct ChatConn {
+    std::string user_id, username;
+    std::string current_room;
+    std::set<std::string> rooms;  // joined, or joining through the subscriber
+    std::unordered_map<std::string, uint64_t> last_typing_ms;
+};
+
+struct ChatPlugin {
+    ChatContext ctx;
+    std::unique_ptr<SendPipeline> sender;
+    std::unique_ptr<FanoutSubscriber> subscriber;
+    std::unordered_map<aurora_conn_id, ChatConn> conns;  // [service thread]
+
+    void reply(aurora_conn_id conn, const std::string &json) const { ctx.host->send(ctx.self, conn, plugin::str(json)); }
+    void on_join_effective(const RoomRequest &r, bool announce);
+    aurora_verdict handle(aurora_conn_id id, ChatConn &c, aurora_msg *msg);
+};
+
+std::string random_replica_id() {
+    std::random_device rd;
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%08x%08x", rd(), rd());
+    return buf;
+}
+
+// "ref": a string or a number (the host checked the type). Returns the JSON
+// text to echo and the plain value for dedup keys.
+void read_ref(const cJSON *frame, std::string &ref_json, std::string &ref_value) {
+    const cJSON *ref = cJSON_GetObjectItemCaseSensitive(frame, "ref");
+    if (!ref) return;
+    ref_json = plugin::to_string(ref);
+    ref_value = cJSON_IsString(ref) ? ref->valuestring : ref_json;
+}
+
+void ChatPlugin::on_join_effective(const RoomRequest &r, bool announce) {
+    auto it = conns.find(r.conn);
+    if (it == conns.end()) return;  // gone meanwhile
+    ChatConn &c = it->second;
+    aurora_status st = ctx.host->room_join(ctx.self, r.conn, plugin::str(r.room));
+    if (st != AURORA_OK) {
+        c.rooms.erase(r.room);
+        if (c.current_room == r.room) c.current_room = c.rooms.empty() ? "" : *c.rooms.begin();
+        subscriber->request(RoomRequest{RoomRequest::Kind::Leave, r.conn, r.room, {}, {}, false});
+        reply(r.conn, st == AURORA_ERR_LIMIT ? error_json("too_many_rooms", "this connection is in too many rooms", r.ref_json)
+                                            : error_json("join_denied", "joining this room was refused", r.ref_json));
+        return;
+    }
+    SendJob p{SendJob::Kind::PresenceJoin};
+    p.conn = r.conn;
+    p.room = r.room;
+    p.user_id = c.user_id;
+    p.username = c.username;
+    sender->submit(std::move(p));
+    if (announce) {
+        std::string joined = "{\"type\":\"joined\",\"room\":" + quoted(r.room);
+        if (!r.ref_json.empty()) joined += ",\"ref\":" + r.ref_json;
+        reply(r.conn, joined + "}");
+    }
+}
+
+aurora_verdict ChatPlugin::handle(aurora_conn_id id, ChatConn &c, aurora_msg *msg) {
+    const aurora_host_api *host = ctx.host;
+    std::string type(plugin::view(host->msg_type(msg)));
+    static const std::set<std::string> kOurs{"message", "join", "leave", "typing", "read", "resume", "presence"};
+    if (!kOurs.count(type)) return AURORA_CONTINUE;  // someone else's (history, echo, ...)
+
+    plugin::Json frame = plugin::parse_json(host->msg_payload(msg));
+    if (!frame) return AURORA_CONTINUE;  // cannot happen: the host checked it
+    std::string ref_json, ref_value;
+    read_ref(frame.get(), ref_json, ref_value);
+    auto answer = [&](const std::string &json) {
+        host->msg_set_reply(msg, plugin::str(json));
+        return AURORA_REPLY;
+    };
+    auto error = [&](const char *code, const std::string &text) { return answer(error_json(code, text, ref_json)); };
+
+    // The room: "room" if given (a valid name), else the current room.
+    const cJSON *room_item = cJSON_GetObjectItemCaseSensitive(frame.get(), "room");
+    if (room_item && !cJSON_IsString(room_item)) return error("bad_field", "'room' must be a string");
+    std::string room = room_item ? room_item->valuestring : c.current_room;
+    bool explicit_room = room_item != nullptr;
+    if (explicit_room && !valid_room(room))
+        return error("bad_room", "a room name is 1-64 characters of A-Z a-z 0-9 _ . : -");
+
+    if (type == "join" || type == "resume") {
+        if (!explicit_room) return error("bad_field", "'" + type + "' needs a 'room'");
+        bool member = c.rooms.count(room) > 0;
+        RoomRequest r{type == "join" ? RoomRequest::Kind::Join : RoomRequest::Kind::Resume, id, room, {}, ref_json, false};
+        if (type == "resume") {
+            const char *since = plugin::get_string(frame.get(), "since");
+            if (!since || !StreamId::parse(since)) return error("bad_field", "'resume' needs 'since', a message id");
+            r.since = since;
+        } else if (member) {
+            std::string joined = "{\"type\":\"joined\",\"room\":" + quoted(room);
+            return answer(ref_json.empty() ? joined + "}" : joined + ",\"ref\":" + ref_json + "}");
+        }
+        if (!member && c.rooms.size() >= ctx.s.max_rooms)
+            return error("too_many_rooms", "at most " + std::to_string(ctx.s.max_rooms) + " rooms per connection");
+        c.rooms.insert(room);
+        c.current_room = room;
+        subscriber->request(std::move(r));  // answered when it takes effect
+        return AURORA_DROP;
+    }
+
+    if (room.empty()) return error("no_room", "join a room first");
+    if (!c.rooms.count(room)) return error("not_member", "join '" + room + "' first");
+
+    if (type == "leave") {
+        host->room_leave(ctx.self, id, plugin::str(room));
+        c.rooms.erase(room);
+        if (c.current_room == room) c.current_room = c.rooms.empty() ? "" : *c.rooms.begin();
+        subscriber->request(RoomRequest{RoomRequest::Kind::Leave, id, room, {}, {}, false});
+        SendJob p{SendJob::Kind::PresenceLeave};
+        p.conn = id;
+        p.room = room;
+        p.user_id = c.user_id;
+        p.username = c.username;
+        sender->submit(std::move(p));
+        std::string left = "{\"type\":\"left\",\"room\":" + quoted(room);
+        return answer(ref_json.empty() ? left + "}" : left + ",\"ref\":" + ref_json + "}");
+    }
+
+    SendJob job{SendJob::Kind::Message};
+    job.conn = id;
+    job.room = room;
+    job.user_id = c.user_id;
+    job.username = c.username;
+    job.ref_json = ref_json;
+    job.ref_value = ref_value;
+
+    if (type == "message") {
+        const cJSON *text = cJSON_GetObjectItemCaseSensitive(frame.get(), "text");
+        if (!cJSON_IsString(text)) return error("bad_field", "'text' must be a string");
+        size_t n = code_points(text->valuestring);
+        if (n == 0) return error("empty", "'text' is empty");
+        if (n > ctx.s.max_text_chars)
+            return error("too_long", "'text' is longer than " + std::to_string(ctx.s.max_text_chars) + " characters");
+        job.text = text->valuestring;
+        job.msg = msg;
+        sender->submit(std::move(job));
+        return AURORA_PENDING;
+    }
+    if (type == "typing") {
+        uint64_t now = host->now_wall_ms();
+        uint64_t &last = c.last_typing_ms[room];
+        if (now - last < static_cast<uint64_t>(ctx.s.typing_interval_ms)) return AURORA_DROP;  // relayed recently
+        last = now;
+        job.kind = SendJob::Kind::Typing;
+        sender->submit(std::move(job));
+        return ref_json.empty() ? AURORA_DROP : answer(ack_json(ref_json, "\"room\":" + quoted(room)));
+    }
+    if (type == "read") {
+        const char *mid = plugin::get_string(frame.get(), "id");
+        if (!mid || !StreamId::parse(mid)) return error("bad_field", "'read' needs 'id', a message id");
+        job.kind = SendJob::Kind::Read;
+        job.id = mid;
+        job.msg = msg;
+        sender->submit(std::move(job));
+        return AURORA_PENDING;
+    }
+    // presence
+    job.kind = SendJob::Kind::PresenceSnapshot;
+    job.msg = msg;
+    sender->submit(std::move(job));
+    return AURORA_PENDING;
+}
+
+// ---- hooks ----
+
+void spawn_sender(aurora_worker *w, void *arg) { static_cast<ChatPlugin *>(arg)->sender->run(w); }
+void spawn_subscriber(aurora_worker *w, void *arg) { static_cast<ChatPlugin *>(arg)->subscriber->run(w); }
+
+aurora_status chat_init(const aurora_host_api *host, aurora_plugin_ctx *self, void **state) {
+    auto p = std::make_unique<ChatPlugin>();
+    ChatContext &ctx = p->ctx;
+    ctx.host = host;
+    ctx.self = self;
+    std::string err;
+    auto s = plugin::Settings::parse(host->config_json(self), kSettings, err);
+    if (!s) {
+        host->log_msg(self, AURORA_LOG_ERROR, "config: %s", err.c_str());
+        return AURORA_ERR;
+    }
+    ChatSettings &cs = ctx.s;
+    cs.default_room = s->string("default_room");
+    cs.auto_join = s->boolean("auto_join");
+    cs.max_rooms = static_cast<size_t>(s->integer("max_rooms"));
+    cs.max_text_chars = static_cast<size_t>(s->integer("max_text_chars"));
+    cs.stream = s->string("stream");
+    cs.channel_prefix = s->string("channel_prefix");
+    cs.stream_maxlen = s->integer("stream_maxlen");
+    cs.dedup_window_s = s->integer("dedup_window_s");
+    cs.resume_max = static_cast<size_t>(s->integer("resume_max"));
+    cs.resume_scan_max = static_cast<size_t>(s->integer("resume_scan_max"));
+    cs.presence_ttl_s = s->integer("presence_ttl_s");
+    cs.presence_refresh_s = s->integer("presence_refresh_s");
+    cs.typing_interval_ms = s->integer("typing_interval_ms");
+    cs.redis_timeout_ms = s->integer("redis_timeout_ms");
+    if (!valid_room(cs.default_room)) {
+        host->log_msg(self, AURORA_LOG_ERROR, "config: default_room \"%s\" is not a valid room name", cs.default_room.c_str());
+        return AURORA_ERR;
+    }
+    if (cs.presence_refresh_s >= cs.presence_ttl_s) {
+        host->log_msg(self, AURORA_LOG_ERROR, "config: presence_refresh_s must be shorter than presence_ttl_s");
+        return AURORA_ERR;
+    }
+    aurora_str url = host->setting(self, "redis.url");
+    auto parsed = plugin::parse_redis_url(plugin::view(url), err);
+    if (!parsed) {
+        host->log_msg(self, AURORA_LOG_ERROR, "redis.url: %s", err.c_str());
+        return AURORA_ERR;
+    }
+    ctx.redis_url = *parsed;
+    ctx.replica = random_replica_id();
+
+    ChatMetrics &m = ctx.m;
+    m.sent = host->metric_counter(self, "messages_total", "Messages added to the stream and published", nullptr);
+    m.duplicates = host->metric_counter(self, "duplicate_refs_total", "Retried messages answered with the first id", nullptr);
+    m.send_errors = host->metric_counter(self, "send_errors_total", "Messages answered with an error", nullptr);
+    m.fanout = host->metric_counter(self, "fanout_payloads_total", "Payloads received from Pub/Sub and broadcast", nullptr);
+    m.resumes = host->metric_counter(self, "resumes_total", "Resume requests", nullptr);
+    m.resumed_messages = host->metric_counter(self, "resumed_messages_total", "Messages sent by resumes", nullptr);
+    m.redis_up = host->metric_gauge(self, "redis_up", "1 while the plugin's Redis connections work", nullptr);
+    m.send_seconds = host->metric_histogram(self, "send_seconds", "From frame to stored-and-published", nullptr, nullptr, 0);
+
+    p->sender = std::make_unique<SendPipeline>(ctx);
+    ChatPlugin *raw = p.get();
+    p->subscriber = std::make_unique<FanoutSubscriber>(
+        ctx, *p->sender, [raw](const RoomRequest &r, bool announce) { raw->on_join_effective(r, announce); });
+    if (!p->subscriber->init(err) || host->spawn(self, "send", spawn_sender, raw) != AURORA_OK ||
+        host->spawn(self, "fanout", spawn_subscriber, raw) != AURORA_OK) {
+        host->log_msg(self, AURORA_LOG_ERROR, "cannot start the plugin threads: %s", err.c_str());
+        return AURORA_ERR;
+    }
+    host->log_msg(self, AURORA_LOG_INFO, "replica %s, stream %s, default room %s", ctx.replica.c_str(),
+                  cs.stream.c_str(), cs.default_room.c_str());
+    *state = p.release();  // owned by the host until chat_shutdown
+    return AURORA_OK;
+}
+
+void chat_shutdown(void *state) { std::unique_ptr<ChatPlugin> p(static_cast<ChatPlugin *>(state)); }
+
+void chat_on_connect(void *state, aurora_conn *conn) {
+    auto *p = static_cast<ChatPlugin *>(state);
+    const aurora_host_api *host = p->ctx.host;
+    aurora_conn_id id = host->conn_id(conn);
+    ChatConn c;
+    c.user_id = std::string(plugin::view(host->conn_user_id(conn)));
+    c.username = std::string(plugin::view(host->conn_username(conn)));
+    if (c.user_id.empty()) c.user_id = "anon-" + p->ctx.replica + "-" + std::to_string(id);
+    if (c.username.empty()) c.username = "anonymous";
+    if (p->ctx.s.auto_join) {
+        c.rooms.insert(p->ctx.s.default_room);
+        c.current_room = p->ctx.s.default_room;
+        p->subscriber->request(RoomRequest{RoomRequest::Kind::Join, id, p->ctx.s.default_room, {}, {}, true});
+    }
+    p->conns.emplace(id, std::move(c));
+}
+
+void chat_on_disconnect(void *state, aurora_conn *conn) {
+    auto *p = static_cast<ChatPlugin *>(state);
+    aurora_conn_id id = p->ctx.host->conn_id(conn);
+    auto it = p->conns.find(id);
+    if (it == p->conns.end()) return;
+    for (const std::string &room : it->second.rooms) {
+        SendJob leave{SendJob::Kind::PresenceLeave};
+        leave.conn = id;
+        leave.room = room;
+        leave.user_id = it->second.user_id;
+        leave.username = it->second.username;
+        p->sender->submit(std::move(leave));
+    }
+    p->subscriber->request(RoomRequest{RoomRequest::Kind::Forget, id, {}, {}, {}, false});
+    p->conns.erase(it);
+}
+
+aurora_verdict chat_on_message(void *state, aurora_conn *conn, aurora_msg *msg) {
+    auto *p = static_cast<ChatPlugin *>(state);
+    aurora_conn_id id = p->ctx.host->conn_id(conn);
+    auto it = p->conns.find(id);
+    if (it == p->conns.end()) return AURORA_CONTINUE;
+    try {
+        return p->handle(id, it->second, msg);
+    } catch (const std::exception &e) {  // nothing escapes a hook
+        p->ctx.log(AURORA_LOG_ERROR, std::string("on_message: ") + e.what());
+        p->ctx.host->msg_set_reply(msg, plugin::str(error_json("internal", "internal error", {})));
+        return AURORA_REPLY;
+    }
+}
+
+int32_t chat_is_ready(void *state) { return static_cast<ChatPlugin *>(state)->subscriber->ready() ? 1 : 0; }
+
+aurora_plugin make_descriptor() {
+    aurora_plugin d{};
+    d.struct_size = sizeof(aurora_plugin);
+    d.abi_major = AURORA_ABI_MAJOR;
+    d.abi_minor = AURORA_ABI_MINOR;
+    d.name = "chat";
+    d.version = "1.0.0";
+    d.description = "rooms, Redis Pub/Sub fan-out, atomic stream + publish, resume, presence";
+    d.init = chat_init;
+    d.shutdown = chat_shutdown;
+    d.on_connect = chat_on_connect;
+    d.on_disconnect = chat_on_disconnect;
+    d.on_message = chat_on_message;
+    d.is_ready = chat_is_ready;
+    return d;
+}
+
+const aurora_plugin kDescriptor = make_descriptor();
+
+}  // namespace
+}  // namespace aurora::chat
+
+extern "C" AURORA_EXPORT const aurora_plugin *aurora_plugin_entry(void) { return &aurora::chat::kDescriptor; }

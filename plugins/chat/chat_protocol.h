@@ -1,0 +1,36 @@
+// The chat protocol's vocabulary: what a valid room and text are, and the
+// JSON the plugin sends. docs/protocol.md is the reference.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+namespace aurora::chat {
+
+// 1-64 characters of [A-Za-z0-9_.:-].
+bool valid_room(std::string_view room);
+
+// Number of Unicode code points in valid UTF-8 text (the host checked it).
+size_t code_points(std::string_view utf8);
+
+// The live message envelope, built around the stream id that only Redis
+// knows: payload = prefix + id + middle + <ms of id> + suffix. Seed fields
+// (user, text, ts) plus type, id, room, userId and the sender's ref.
+struct EnvelopeParts {
+    std::string prefix, middle, suffix;
+};
+EnvelopeParts message_envelope(std::string_view room, std::string_view username, std::string_view user_id,
+                               std::string_view text, std::string_view ref_json);
+std::string message_json(std::string_view id, std::string_view room, std::string_view username,
+                         std::string_view user_id, std::string_view text, std::string_view ref_json);
+
+// If `payload` is a message envelope, its stream id.
+std::string_view envelope_id(std::string_view payload);
+
+std::string error_json(std::string_view code, std::string_view message, std::string_view ref_json);
+// {"type":"ack","ref":...,<extra>} where extra is pre-rendered `"k":v,...` or empty.
+std::string ack_json(std::string_view ref_json, std::string_view extra);
+std::string quoted(std::string_view s);  // a JSON string literal
+
+}  // namespace aurora::chat

@@ -1,0 +1,298 @@
+#include "send_pipeline.h"
+
+#include <algorithm>
+#include <set>
+
+#include "chat_protocol.h"
+#include "chat_scripts.h"
+#include "json.h"
+
+namespace aurora::chat {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+bool is_error(const redisReply *r) { return !r || r->type == REDIS_REPLY_ERROR; }
+
+std::string reply_text(const redisReply *r) {
+    if (!r) return "no reply";
+    if (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS || r->type == REDIS_REPLY_ERROR)
+        return std::string(r->str, r->len);
+    if (r->type == REDIS_REPLY_INTEGER) return std::to_string(r->integer);
+    return "unexpected reply";
+}
+
+}  // namespace
+
+SendPipeline::SendPipeline(const ChatContext &ctx)
+    : ctx_(ctx), redis_(ctx.redis_url, std::chrono::milliseconds(ctx.s.redis_timeout_ms)) {}
+
+void SendPipeline::submit(SendJob job) {
+    aurora_worker *w;
+    {
+        std::lock_guard lock(mu_);
+        queue_.push_back(std::move(job));
+        w = worker_;
+    }
+    if (w) ctx_.host->worker_wake(w);
+}
+
+std::vector<SendJob> SendPipeline::take() {
+    std::lock_guard lock(mu_);
+    std::vector<SendJob> batch(std::make_move_iterator(queue_.begin()), std::make_move_iterator(queue_.end()));
+    queue_.clear();
+    return batch;
+}
+
+void SendPipeline::run(aurora_worker *w) {
+    {
+        std::lock_guard lock(mu_);
+        worker_ = w;
+    }
+    auto next_refresh = Clock::now();
+    while (!ctx_.host->worker_should_stop(w)) {
+        std::vector<SendJob> batch = take();
+        if (!batch.empty()) process(batch);
+        if (Clock::now() >= next_refresh) {
+            refresh_presence();
+            next_refresh = Clock::now() + std::chrono::seconds(ctx_.s.presence_refresh_s);
+        }
+        bool idle;
+        {
+            std::lock_guard lock(mu_);
+            idle = queue_.empty();
+        }
+        if (idle) {
+            auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(next_refresh - Clock::now());
+            ctx_.host->worker_wait(w, static_cast<uint32_t>(std::clamp<int64_t>(wait.count(), 1, 1000)));
+        }
+    }
+    // Shutting down: a PENDING message must always be resumed.
+    for (SendJob &job : take()) fail(job, "unavailable", "the server is shutting down");
+    std::string err;
+    if (redis_.ensure(err)) {  // best effort: take this process's members out of presence now
+        for (const auto &[key, m] : members_) redis_.append({"ZREM", ctx_.presence_key(key.second), m});
+        for (size_t i = redis_.pending(); i > 0; --i) redis_.read(err);
+    }
+}
+
+bool SendPipeline::load_scripts(std::string &err) {
+    plugin::RedisReply a = redis_.command({"SCRIPT", "LOAD", kSendScript}, err);
+    plugin::RedisReply b = a ? redis_.command({"SCRIPT", "LOAD", kReadScript}, err) : nullptr;
+    if (is_error(a.get()) || is_error(b.get())) {
+        if (a && is_error(a.get())) err = reply_text(a.get());
+        return false;
+    }
+    send_sha_ = reply_text(a.get());
+    read_sha_ = reply_text(b.get());
+    return true;
+}
+
+std::string SendPipeline::member(const SendJob &job) const {
+    return "{\"userId\":" + quoted(job.user_id) + ",\"user\":" + quoted(job.username) + ",\"conn\":" +
+           quoted(ctx_.replica + ":" + std::to_string(job.conn)) + "}";
+}
+
+// Appends the job's commands; returns how many replies they produce.
+size_t SendPipeline::append(const SendJob &job) {
+    const std::string now_ms = std::to_string(ctx_.host->now_wall_ms());
+    const std::string expiry = std::to_string(ctx_.host->now_wall_ms() + static_cast<uint64_t>(ctx_.s.presence_ttl_s) * 1000);
+    switch (job.kind) {
+    case SendJob::Kind::Message: {
+        EnvelopeParts env = message_envelope(job.room, job.username, job.user_id, job.text, job.ref_json);
+        std::vector<std::string> argv{"EVALSHA", send_sha_, job.ref_value.empty() ? "1" : "2", ctx_.s.stream};
+        if (!job.ref_value.empty()) argv.push_back("chat:ref:" + job.user_id + ":" + job.ref_value);
+        for (std::string a : {ctx_.channel(job.room), job.room, job.user_id, job.text, job.username, job.ref_value,
+                              env.prefix, env.middle, env.suffix, std::to_string(ctx_.s.dedup_window_s),
+                              std::to_string(ctx_.s.stream_maxlen)})
+            argv.push_back(std::move(a));
+        redis_.append(argv);
+        return 1;
+    }
+    case SendJob::Kind::Typing: {
+        std::string payload = "{\"type\":\"typing\",\"room\":" + quoted(job.room) + ",\"user\":" + quoted(job.username) +
+                              ",\"userId\":" + quoted(job.user_id) + "}";
+        redis_.append({"PUBLISH", ctx_.channel(job.room), payload});
+        return 1;
+    }
+    case SendJob::Kind::Read:
+        redis_.append({"EVALSHA", read_sha_, "1", "chat:read:" + job.user_id, job.room, job.id});
+        return 1;
+    case SendJob::Kind::PresenceJoin: {
+        std::string m = member(job);
+        members_[{job.conn, job.room}] = m;
+        std::string event = "{\"type\":\"presence\",\"room\":" + quoted(job.room) + ",\"event\":\"join\",\"user\":" +
+                            quoted(job.username) + ",\"userId\":" + quoted(job.user_id) + "}";
+        redis_.append({"ZADD", ctx_.presence_key(job.room), expiry, m});
+        redis_.append({"PUBLISH", ctx_.channel(job.room), event});
+        redis_.append({"ZREMRANGEBYSCORE", ctx_.presence_key(job.room), "-inf", now_ms});
+        redis_.append({"ZRANGE", ctx_.presence_key(job.room), "0", "-1"});
+        return 4;
+    }
+    case SendJob::Kind::PresenceLeave: {
+        auto it = members_.find({job.conn, job.room});
+        if (it == members_.end()) return 0;
+        std::string event = "{\"type\":\"presence\",\"room\":" + quoted(job.room) + ",\"event\":\"leave\",\"user\":" +
+                            quoted(job.username) + ",\"userId\":" + quoted(job.user_id) + "}";
+        redis_.append({"ZREM", ctx_.presence_key(job.room), it->second});
+        redis_.append({"PUBLISH", ctx_.channel(job.room), event});
+        members_.erase(it);
+        return 2;
+    }
+    case SendJob::Kind::PresenceSnapshot:
+        redis_.append({"ZREMRANGEBYSCORE", ctx_.presence_key(job.room), "-inf", now_ms});
+        redis_.append({"ZRANGE", ctx_.presence_key(job.room), "0", "-1"});
+        return 2;
+    }
+    return 0;
+}
+
+void SendPipeline::finish(aurora_msg *msg, const std::string &reply) {
+    if (!msg) return;
+    if (reply.empty()) {
+        ctx_.host->msg_resume(msg, AURORA_DROP);
+        return;
+    }
+    ctx_.host->msg_set_reply(msg, plugin::str(reply));
+    ctx_.host->msg_resume(msg, AURORA_REPLY);
+}
+
+void SendPipeline::fail(SendJob &job, const char *code, const std::string &why) {
+    if (job.kind == SendJob::Kind::Message) ctx_.host->metric_add(ctx_.m.send_errors, 1);
+    if (job.msg) {
+        finish(job.msg, error_json(code, job.kind == SendJob::Kind::Message ? "message not sent: " + why : why,
+                                   job.ref_json));
+        job.msg = nullptr;
+    }
+}
+
+namespace {
+
+// {"type":"presence","room":R,"users":[{"userId","user"}...]} from ZRANGE
+// members, one entry per user however many connections they have.
+std::string snapshot(const std::string &room, const redisReply *members, const std::string &ref_json = {}) {
+    std::string users;
+    std::set<std::string> seen;
+    if (members && members->type == REDIS_REPLY_ARRAY) {
+        for (size_t i = 0; i < members->elements; ++i) {
+            const redisReply *e = members->element[i];
+            if (e->type != REDIS_REPLY_STRING) continue;
+            plugin::Json j = plugin::parse_json(std::string_view(e->str, e->len));
+            const char *uid = j ? plugin::get_string(j.get(), "userId") : nullptr;
+            const char *name = j ? plugin::get_string(j.get(), "user") : nullptr;
+            if (!uid || !name || !seen.insert(uid).second) continue;
+            if (!users.empty()) users += ',';
+            users += "{\"userId\":" + quoted(uid) + ",\"user\":" + quoted(name) + "}";
+        }
+    }
+    std::string out = "{\"type\":\"presence\",\"room\":" + quoted(room) + ",\"users\":[" + users + "]";
+    if (!ref_json.empty()) out += ",\"ref\":" + ref_json;
+    return out + "}";
+}
+
+}  // namespace
+
+void SendPipeline::complete(SendJob &job, std::vector<plugin::RedisReply> &r) {
+    switch (job.kind) {
+    case SendJob::Kind::Message: {
+        const redisReply *rep = r[0].get();
+        if (is_error(rep) || rep->type != REDIS_REPLY_ARRAY || rep->elements != 2) {
+            ctx_.log(AURORA_LOG_ERROR, "send script failed: " + reply_text(rep));
+            fail(job, "internal", "the message could not be stored");
+            return;
+        }
+        bool fresh = rep->element[0]->integer == 1;
+        std::string id = reply_text(rep->element[1]);
+        ctx_.host->metric_add(fresh ? ctx_.m.sent : ctx_.m.duplicates, 1);
+        std::chrono::duration<double> took = Clock::now() - job.queued;
+        ctx_.host->metric_observe(ctx_.m.send_seconds, took.count());
+        if (job.ref_json.empty()) {
+            finish(job.msg, {});  // the seed's plain message: no ack, the broadcast is the answer
+        } else {
+            std::string extra = "\"id\":" + quoted(id) + ",\"room\":" + quoted(job.room);
+            if (!fresh) extra += ",\"duplicate\":true";
+            finish(job.msg, ack_json(job.ref_json, extra));
+        }
+        job.msg = nullptr;
+        return;
+    }
+    case SendJob::Kind::Read: {
+        if (is_error(r[0].get())) return fail(job, "internal", "read marker not stored: " + reply_text(r[0].get()));
+        finish(job.msg, ack_json(job.ref_json, "\"room\":" + quoted(job.room) + ",\"read\":" + quoted(reply_text(r[0].get()))));
+        job.msg = nullptr;
+        return;
+    }
+    case SendJob::Kind::PresenceJoin:
+        if (r.size() == 4) ctx_.host->send(ctx_.self, job.conn, plugin::str(snapshot(job.room, r[3].get())));
+        return;
+    case SendJob::Kind::PresenceSnapshot:
+        finish(job.msg, snapshot(job.room, r[1].get(), job.ref_json));
+        job.msg = nullptr;
+        return;
+    case SendJob::Kind::Typing:
+    case SendJob::Kind::PresenceLeave: return;
+    }
+}
+
+void SendPipeline::process(std::vector<SendJob> &batch, bool retried) {
+    std::string err;
+    bool up = redis_.ensure(err) && ((!send_sha_.empty() && !read_sha_.empty()) || load_scripts(err));
+    ctx_.host->metric_set(ctx_.m.redis_up, up ? 1 : 0);
+    redis_ok_ = up;
+    if (!up) {
+        for (SendJob &job : batch) fail(job, "unavailable", "the message store is unavailable");
+        return;
+    }
+    std::vector<size_t> counts;
+    counts.reserve(batch.size());
+    for (const SendJob &job : batch) counts.push_back(append(job));
+    std::vector<SendJob> retry;
+    bool broken = false;
+    for (size_t i = 0; i < batch.size(); ++i) {
+        std::vector<plugin::RedisReply> replies;
+        for (size_t k = 0; k < counts[i] && !broken; ++k) {
+            plugin::RedisReply rep = redis_.read(err);
+            if (!rep) broken = true;
+            replies.push_back(std::move(rep));
+        }
+        if (broken) {
+            fail(batch[i], "unavailable", "the message store connection failed");
+            continue;
+        }
+        const redisReply *first = replies.empty() ? nullptr : replies[0].get();
+        if (!retried && first && first->type == REDIS_REPLY_ERROR &&
+            std::string_view(first->str, first->len).starts_with("NOSCRIPT")) {
+            send_sha_.clear();  // Redis restarted or flushed its scripts: load and try once more
+            read_sha_.clear();
+            retry.push_back(std::move(batch[i]));
+            continue;
+        }
+        complete(batch[i], replies);
+    }
+    if (broken) {
+        redis_ok_ = false;
+        ctx_.host->metric_set(ctx_.m.redis_up, 0);
+        ctx_.log(AURORA_LOG_WARN, "redis: " + err);
+    }
+    if (!retry.empty()) {
+        if (load_scripts(err)) {
+            process(retry, true);
+        } else {
+            for (SendJob &job : retry) fail(job, "unavailable", "scripts could not be loaded");
+        }
+    }
+}
+
+void SendPipeline::refresh_presence() {
+    if (members_.empty()) return;
+    std::string err;
+    if (!redis_.ensure(err)) return;
+    std::string expiry = std::to_string(ctx_.host->now_wall_ms() + static_cast<uint64_t>(ctx_.s.presence_ttl_s) * 1000);
+    for (const auto &[key, m] : members_) redis_.append({"ZADD", ctx_.presence_key(key.second), expiry, m});
+    for (size_t i = redis_.pending(); i > 0; --i) {
+        if (!redis_.read(err)) break;
+    }
+}
+
+}  // namespace aurora::chat

@@ -1,0 +1,323 @@
+"""The chat plugin with two aurora-host replicas and one real Redis.
+
+Identity comes from the probe fixture plugin (?user=NAME), so these tests do
+not depend on the auth plugin. Every wait is a receive with a deadline."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+import redis as redis_py
+from websockets.sync.client import connect
+
+from aurora_host import AuroraHost, build_dir
+from real_servers import RedisServer
+
+BUILD = build_dir()
+HOST = BUILD / "host" / "aurora-host"
+PROBE = BUILD / "tests" / "host" / "api" / "probe.so"
+CHAT = BUILD / "plugins" / "chat.so"
+TIMEOUT = 10.0
+
+
+def require(p: Path) -> str:
+    if not p.is_file():
+        pytest.fail(f"{p} is missing: build it first (cmake --build {BUILD})")
+    return str(p)
+
+
+def chat_config(redis_url: str, **chat) -> dict:
+    settings = {"presence_ttl_s": 3, "presence_refresh_s": 1, "max_rooms": 8}
+    settings.update(chat)
+    return {"log": {"level": "info", "format": "json"}, "redis": {"url": redis_url},
+            "limits": {"send_queue_max_frames": 100000, "send_queue_max_bytes": 64 << 20},
+            "plugins": [{"name": "probe", "path": require(PROBE)},
+                        {"name": "chat", "path": require(CHAT), "config": settings}]}
+
+
+def wait_ready(host: AuroraHost, want: int = 200, deadline_s: float = TIMEOUT) -> None:
+    deadline = time.monotonic() + deadline_s
+    status = None
+    while time.monotonic() < deadline:
+        status = host.get("/ready").status
+        if status == want:
+            return
+        time.sleep(0.02)  # polling /ready, bounded
+    pytest.fail(f"/ready stayed {status}, wanted {want}")
+
+
+def start_replica(tmp: Path, redis_url: str, **chat) -> AuroraHost:
+    h = AuroraHost.start(Path(require(HOST)), tmp, chat_config(redis_url, **chat))
+    wait_ready(h)
+    return h
+
+
+@pytest.fixture(scope="module")
+def redis_srv():
+    srv = RedisServer.start()  # private: the outage test stops and restarts it
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def replicas(redis_srv, tmp_path_factory):
+    a = start_replica(tmp_path_factory.mktemp("replica-a"), redis_srv.url)
+    b = start_replica(tmp_path_factory.mktemp("replica-b"), redis_srv.url)
+    yield a, b
+    for h in (a, b):
+        assert h.stop() == (0, False), h.stderr_tail()
+
+
+@pytest.fixture
+def r(redis_srv):
+    client = redis_py.Redis.from_url(redis_srv.url, decode_responses=True)
+    yield client
+    client.close()
+
+
+class Client:
+    """A websockets client that keeps every frame, to wait for a condition."""
+
+    def __init__(self, host: AuroraHost, user: str):
+        self.ws = connect(f"{host.ws_url}/?user={user}", open_timeout=TIMEOUT, max_size=None).__enter__()
+        self.frames: list[dict] = []
+
+    def send(self, **frame) -> None:
+        self.ws.send(json.dumps(frame))
+
+    def wait(self, pred, what: str, timeout: float = TIMEOUT) -> dict:
+        for f in self.frames:
+            if pred(f):
+                self.frames.remove(f)
+                return f
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            f = json.loads(self.ws.recv(timeout=max(0.01, deadline - time.monotonic())))
+            if pred(f):
+                return f
+            self.frames.append(f)
+        raise AssertionError(f"no {what} within {timeout} s; got {self.frames[-5:]}")
+
+    def messages(self, n: int, room: str = "general", timeout: float = TIMEOUT) -> list[dict]:
+        return [self.wait(lambda f: f.get("type") == "message" and f.get("room") == room, f"message {i + 1}/{n}",
+                          timeout) for i in range(n)]
+
+    def settled(self) -> None:
+        """Waits until the automatic join of the default room took effect."""
+        self.wait(lambda f: f.get("type") == "presence" and "users" in f, "presence snapshot")
+
+    def close(self) -> None:
+        self.ws.close()
+
+
+def test_seed_clients_across_replicas_get_every_message_in_order(replicas, r):
+    a, b = replicas
+    alice, bob = Client(a, "alice"), Client(b, "bob")
+    for c in (alice, bob):
+        c.settled()
+    for i in range(1000):
+        alice.send(text=f"m{i}")  # the seed's frame: {"text": ...}
+    got = bob.messages(1000)
+    assert [m["text"] for m in got] == [f"m{i}" for i in range(1000)]
+    assert all({"user", "text", "ts", "id", "userId"} <= m.keys() for m in got)  # seed fields + ours
+    assert got[0]["user"] == "user-alice" and got[0]["userId"] == "alice"
+    ids = [m["id"] for m in got]
+    stream = dict(r.xrange("chat:messages", ids[0], ids[-1]))
+    for m in got:
+        assert stream[m["id"]] == {"roomId": "general", "userId": "alice", "text": m["text"], "username": "user-alice"}
+    alice.close()
+    bob.close()
+
+
+def test_rooms_are_isolated_and_ordered(replicas):
+    a, b = replicas
+    clients = [Client(a if i % 2 else b, f"u{i}") for i in range(20)]
+    for i, c in enumerate(clients):
+        c.settled()
+        c.send(type="leave", room="general")
+        c.wait(lambda f: f.get("type") == "left", "left")
+        c.send(type="join", room=f"room{i % 5}", ref=i)
+        assert c.wait(lambda f: f.get("type") == "joined", "joined") == {"type": "joined", "room": f"room{i % 5}", "ref": i}
+    for i, c in enumerate(clients):
+        for k in range(5):
+            c.send(type="message", room=f"room{i % 5}", text=f"{i}:{k}")
+    for i, c in enumerate(clients):
+        got = c.messages(20, room=f"room{i % 5}")  # 4 members x 5 messages
+        assert len({m["id"] for m in got}) == 20
+        assert [m["id"] for m in got] == sorted((m["id"] for m in got), key=lambda s: tuple(map(int, s.split("-"))))
+        assert {int(m["text"].split(":")[0]) % 5 for m in got} == {i % 5}
+        assert not [f for f in c.frames if f.get("type") == "message" and f.get("room") != f"room{i % 5}"]
+    for c in clients:
+        c.close()
+
+
+def test_resume_on_the_other_replica_gets_exactly_what_was_missed(replicas):
+    a, b = replicas
+    carol, dave = Client(a, "carol"), Client(b, "dave")
+    carol.settled()
+    dave.settled()
+    dave.send(text="before")
+    last = carol.messages(1)[0]["id"]
+    carol.close()
+
+    for i in range(200):
+        dave.send(text=f"missed {i}")
+    dave.messages(201)  # dave saw them all (so replica B has broadcast them)
+
+    carol = Client(b, "carol")  # the other replica
+    carol.settled()
+    carol.send(type="resume", room="general", since=last, ref="r")
+    resumed = carol.messages(200)
+    assert [m["text"] for m in resumed] == [f"missed {i}" for i in range(200)]
+    done = carol.wait(lambda f: f.get("type") == "resumed", "resumed")
+    assert (done["count"], done["complete"], done["ref"]) == (200, True, "r")
+    dave.send(text="live")
+    assert carol.messages(1)[0]["text"] == "live"
+    assert not [f for f in carol.frames if f.get("type") == "message"], "a duplicate"
+
+    # Resume into a room the connection is not in: history, then live, once each.
+    dave.send(type="join", room="tech")
+    dave.wait(lambda f: f.get("type") == "joined", "joined")
+    for i in range(30):
+        dave.send(type="message", room="tech", text=f"t{i}")
+    first = dave.messages(30, room="tech")[0]["id"]
+    carol.send(type="resume", room="tech", since="0-0")
+    assert [m["text"] for m in carol.messages(30, room="tech")] == [f"t{i}" for i in range(30)]
+    for i in range(30, 40):
+        dave.send(type="message", room="tech", text=f"t{i}")
+    assert [m["text"] for m in carol.messages(10, room="tech")] == [f"t{i}" for i in range(30, 40)]
+    assert first
+    carol.close()
+    dave.close()
+
+
+def test_same_ref_three_times_is_one_message(replicas, r):
+    a, _ = replicas
+    erin = Client(a, "erin")
+    erin.settled()
+    acks = []
+    for _ in range(3):
+        erin.send(type="message", text="once", ref="dup-1")
+        acks.append(erin.wait(lambda f: f.get("type") == "ack" and f.get("ref") == "dup-1", "ack"))
+    assert len({a["id"] for a in acks}) == 1
+    assert [a.get("duplicate", False) for a in acks] == [False, True, True]
+    entries = [e for e in r.xrange("chat:messages") if e[1].get("ref") == "dup-1"]
+    assert len(entries) == 1
+    erin.close()
+
+
+def test_malformed_requests_get_errors_and_the_connection_stays(replicas):
+    a, _ = replicas
+    c = Client(a, "mal")
+    c.settled()
+    cases = [
+        ({"type": "join", "room": "bad room!"}, "bad_room"),
+        ({"type": "join"}, "bad_field"),
+        ({"type": "join", "room": 7}, "bad_field"),
+        ({"type": "message", "text": ""}, "empty"),
+        ({"type": "message", "text": "x" * 4001}, "too_long"),
+        ({"type": "message", "text": 42}, "bad_field"),
+        ({"type": "message", "room": "elsewhere", "text": "hi"}, "not_member"),
+        ({"type": "resume", "room": "general"}, "bad_field"),
+        ({"type": "resume", "room": "general", "since": "yesterday"}, "bad_field"),
+        ({"type": "read", "room": "general", "id": "x"}, "bad_field"),
+        ({"type": "nonsense"}, "unhandled"),
+    ]
+    for frame, code in cases:
+        c.send(**frame, ref=code)
+        err = c.wait(lambda f: f.get("type") == "error" and f.get("ref") == code, f"error {code}")
+        assert err["code"] == code, (frame, err)
+    for i in range(7):  # max_rooms is 8, general included
+        c.send(type="join", room=f"many{i}")
+        c.wait(lambda f: f.get("type") == "joined", "joined")
+    c.send(type="join", room="one-too-many", ref="cap")
+    assert c.wait(lambda f: f.get("ref") == "cap", "cap error")["code"] == "too_many_rooms"
+    c.send(type="message", text="still here", ref="alive")  # the connection is still up
+    assert c.wait(lambda f: f.get("type") == "ack" and f.get("ref") == "alive", "ack")["id"]
+    c.close()
+
+
+def test_read_markers_only_move_forward(replicas, r):
+    a, _ = replicas
+    c = Client(a, "reader")
+    c.settled()
+    c.send(type="read", room="general", id="1700000000000-5", ref=1)
+    assert c.wait(lambda f: f.get("ref") == 1, "ack")["read"] == "1700000000000-5"
+    c.send(type="read", room="general", id="1700000000000-2", ref=2)
+    assert c.wait(lambda f: f.get("ref") == 2, "ack")["read"] == "1700000000000-5"
+    assert r.hget("chat:read:reader", "general") == "1700000000000-5"
+    c.close()
+
+
+def test_presence_across_replicas_and_a_killed_replica_disappears(redis_srv, tmp_path):
+    a = start_replica(tmp_path / "pa", redis_srv.url)
+    b = start_replica(tmp_path / "pb", redis_srv.url)
+    try:
+        frank, grace = Client(a, "frank"), Client(b, "grace")
+        for c in (frank, grace):
+            c.settled()
+            c.send(type="join", room="lobby")
+            c.wait(lambda f: f.get("type") == "joined", "joined")
+        frank.wait(lambda f: f.get("type") == "presence" and f.get("event") == "join" and f.get("userId") == "grace"
+                   and f.get("room") == "lobby", "grace's join event in lobby")
+        frank.send(type="presence", room="lobby", ref="p0")
+        snap = frank.wait(lambda f: f.get("ref") == "p0", "snapshot")
+        assert {u["userId"] for u in snap["users"]} == {"frank", "grace"}
+
+        b.kill()  # no goodbye: its entries must expire (presence_ttl_s = 3)
+        deadline = time.monotonic() + 10
+        users = None
+        n = 0
+        while time.monotonic() < deadline:
+            n += 1
+            frank.send(type="presence", room="lobby", ref=n)
+            snap = frank.wait(lambda f: f.get("ref") == n, "snapshot")
+            users = {u["userId"] for u in snap["users"]}
+            if users == {"frank"}:
+                break
+            time.sleep(0.2)  # presence expiry is time-based: poll it, bounded
+        assert users == {"frank"}
+        frank.close()
+    finally:
+        a.stop()
+        b.stop()
+
+
+def test_redis_outage_answers_unavailable_then_recovers(redis_srv, tmp_path):
+    a = start_replica(tmp_path / "oa", redis_srv.url, redis_timeout_ms=300)
+    b = start_replica(tmp_path / "ob", redis_srv.url, redis_timeout_ms=300)
+    try:
+        sender, receiver = Client(a, "hank"), Client(b, "ivy")
+        sender.settled()
+        receiver.settled()
+        redis_srv.kill_process()
+        t0 = time.monotonic()
+        for i in range(5):
+            sender.send(type="message", text=f"lost? {i}", ref=f"o{i}")
+        for i in range(5):
+            e = sender.wait(lambda f: f.get("ref") == f"o{i}", f"answer o{i}")
+            assert e["type"] == "error" and e["code"] == "unavailable", e
+        assert time.monotonic() - t0 < 5, "answers took longer than the Redis timeout allows"
+        assert not [f for f in sender.frames if f.get("type") == "ack"]
+        wait_ready(a, 503)
+
+        redis_srv.restart()  # an empty Redis on the same port: scripts reloaded, subscriber back
+        wait_ready(a)
+        wait_ready(b)
+        deadline = time.monotonic() + TIMEOUT
+        while True:  # the first sends after the restart may still meet the backoff
+            sender.send(type="message", text="back", ref="back")
+            ans = sender.wait(lambda f: f.get("ref") == "back", "answer")
+            if ans["type"] == "ack":
+                break
+            assert time.monotonic() < deadline, ans
+            time.sleep(0.1)  # bounded retry while the connection backs off
+        assert receiver.messages(1)[0]["text"] == "back"
+        sender.close()
+        receiver.close()
+    finally:
+        a.stop()
+        b.stop()
