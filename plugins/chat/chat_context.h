@@ -25,6 +25,7 @@ struct ChatSettings {
     int64_t presence_ttl_s = 30;
     int64_t presence_refresh_s = 10;
     int64_t typing_interval_ms = 1000;
+    bool presence_events = true;
     int64_t redis_timeout_ms = 1000;
 };
 

@@ -43,6 +43,8 @@ const Setting kSettings[] = {
     {"resume_scan_max", Setting::Int, "100000", "most stream entries one resume reads", 1, 10000000},
     {"presence_ttl_s", Setting::Int, "30", "a replica's presence entries vanish this long after it stops refreshing", 2, 3600},
     {"presence_refresh_s", Setting::Int, "10", "how often presence entries are refreshed", 1, 3600},
+    {"presence_events", Setting::Bool, "true",
+     "broadcast join/leave events to the room (each costs one delivery per member: turn off for very large rooms)"},
     {"typing_interval_ms", Setting::Int, "1000", "typing events relayed at most this often per connection and room", 0, 60000},
     {"redis_timeout_ms", Setting::Int, "1000", "connect and command timeout for Redis", 10, 60000},
 };
@@ -245,6 +247,7 @@ aurora_status chat_init(const aurora_host_api *host, aurora_plugin_ctx *self, vo
     cs.presence_ttl_s = s->integer("presence_ttl_s");
     cs.presence_refresh_s = s->integer("presence_refresh_s");
     cs.typing_interval_ms = s->integer("typing_interval_ms");
+    cs.presence_events = s->boolean("presence_events");
     cs.redis_timeout_ms = s->integer("redis_timeout_ms");
     if (!valid_room(cs.default_room)) {
         host->log_msg(self, AURORA_LOG_ERROR, "config: default_room \"%s\" is not a valid room name", cs.default_room.c_str());

@@ -125,7 +125,9 @@ size_t SendPipeline::append(const SendJob &job) {
         std::string event = "{\"type\":\"presence\",\"room\":" + quoted(job.room) + ",\"event\":\"join\",\"user\":" +
                             quoted(job.username) + ",\"userId\":" + quoted(job.user_id) + "}";
         redis_.append({"ZADD", ctx_.presence_key(job.room), expiry, m});
-        redis_.append({"PUBLISH", ctx_.channel(job.room), event});
+        // Without events the PUBLISH becomes a cheap no-op, so the reply count stays 4.
+        if (ctx_.s.presence_events) redis_.append({"PUBLISH", ctx_.channel(job.room), event});
+        else redis_.append({"PING"});
         redis_.append({"ZREMRANGEBYSCORE", ctx_.presence_key(job.room), "-inf", now_ms});
         redis_.append({"ZRANGE", ctx_.presence_key(job.room), "0", "-1"});
         return 4;
@@ -136,7 +138,8 @@ size_t SendPipeline::append(const SendJob &job) {
         std::string event = "{\"type\":\"presence\",\"room\":" + quoted(job.room) + ",\"event\":\"leave\",\"user\":" +
                             quoted(job.username) + ",\"userId\":" + quoted(job.user_id) + "}";
         redis_.append({"ZREM", ctx_.presence_key(job.room), it->second});
-        redis_.append({"PUBLISH", ctx_.channel(job.room), event});
+        if (ctx_.s.presence_events) redis_.append({"PUBLISH", ctx_.channel(job.room), event});
+        else redis_.append({"PING"});
         members_.erase(it);
         return 2;
     }
