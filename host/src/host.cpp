@@ -328,7 +328,7 @@ void Host::drain_commands() {
             break;
         case Command::Kind::Broadcast: broadcast_local(cmd.room, cmd.frame, cmd.conn); break;
         case Command::Kind::Close:
-            if (aurora_conn *c = find_conn(cmd.conn)) close_conn(c, cmd.code, cmd.text, m_.closes_plugin);
+            if (aurora_conn *c = find_conn(cmd.conn)) close_conn(c, cmd.code, cmd.text, m_.closes_plugin, true);
             break;
         case Command::Kind::Resume: resume(cmd.msg, cmd.verdict); break;
         case Command::Kind::HttpReply:

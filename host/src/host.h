@@ -203,7 +203,10 @@ public:
     // Service thread.
     aurora_conn *find_conn(aurora_conn_id id);
     void enqueue(aurora_conn *c, const OutFramePtr &f);
-    void close_conn(aurora_conn *c, uint16_t code, std::string_view reason, aurora_metric *counter);
+    // `flush`: frames already queued go out before the close frame (a
+    // plugin's close); otherwise they are dropped (slow consumer, shutdown).
+    void close_conn(aurora_conn *c, uint16_t code, std::string_view reason, aurora_metric *counter,
+                    bool flush = false);
     void broadcast_local(std::string_view room, const OutFramePtr &f, aurora_conn_id except);
     aurora_status room_join(aurora_conn *c, std::string_view room);
     aurora_status room_leave(aurora_conn *c, std::string_view room);

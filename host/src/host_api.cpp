@@ -186,7 +186,7 @@ aurora_status api_close(aurora_plugin_ctx *self, aurora_conn_id conn, uint16_t c
     if (h->on_service_thread()) {
         aurora_conn *c = h->find_conn(conn);
         if (!c) return AURORA_ERR_NOT_FOUND;
-        h->close_conn(c, code, why, h->m().closes_plugin);
+        h->close_conn(c, code, why, h->m().closes_plugin, true);
         return AURORA_OK;
     }
     Command cmd{Command::Kind::Close};

@@ -335,13 +335,16 @@ void Host::enqueue(aurora_conn *c, const OutFramePtr &f) {
     if (c->outq.size() == 1) lws_callback_on_writable(c->wsi);
 }
 
-void Host::close_conn(aurora_conn *c, uint16_t code, std::string_view reason, aurora_metric *counter) {
+void Host::close_conn(aurora_conn *c, uint16_t code, std::string_view reason, aurora_metric *counter,
+                      bool flush) {
     if (c->closing) return;
     c->closing = true;
     c->close_code = code;
     c->close_reason.assign(reason.substr(0, 120));  // a close frame payload is at most 125 bytes
-    c->outq.clear();
-    c->out_bytes = 0;
+    if (!flush) {
+        c->outq.clear();
+        c->out_bytes = 0;
+    }
     if (counter) counter->add(1);
     lws_callback_on_writable(c->wsi);
 }
@@ -350,7 +353,7 @@ int Host::on_ws_writeable(lws *wsi) {
     auto it = conn_by_wsi_.find(wsi);
     if (it == conn_by_wsi_.end()) return 0;
     aurora_conn *c = it->second;
-    if (c->closing) {
+    if (c->closing && c->outq.empty()) {
         if (c->close_code == 0) return -1;  // the peer closed; nothing to say
         lws_close_reason(wsi, static_cast<enum lws_close_status>(c->close_code),
                          reinterpret_cast<unsigned char *>(c->close_reason.data()), c->close_reason.size());
@@ -370,7 +373,7 @@ int Host::on_ws_writeable(lws *wsi) {
         m_.bytes_out->add(static_cast<double>(f->len()));
         if (lws_send_pipe_choked(wsi)) break;
     }
-    if (!c->outq.empty()) lws_callback_on_writable(wsi);
+    if (!c->outq.empty() || c->closing) lws_callback_on_writable(wsi);  // more frames, or the close frame
     return 0;
 }
 

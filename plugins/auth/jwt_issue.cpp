@@ -8,7 +8,7 @@ std::optional<std::string> issue_token(std::string_view secret, jwt_alg_t alg, s
                                        std::string_view username, int64_t now_s, int64_t ttl_s) {
     jwt_t *raw = nullptr;
     if (jwt_new(&raw) != 0 || !raw) return std::nullopt;
-    JwtHandle jwt(raw);
+    plugin::JwtHandle jwt(raw);
     const std::string uid(user_id), name(username);
     if (jwt_add_grant(jwt.get(), "userId", uid.c_str()) != 0 ||
         jwt_add_grant(jwt.get(), "username", name.c_str()) != 0 ||
@@ -17,7 +17,7 @@ std::optional<std::string> issue_token(std::string_view secret, jwt_alg_t alg, s
         jwt_set_alg(jwt.get(), alg, reinterpret_cast<const unsigned char *>(secret.data()),
                     static_cast<int>(secret.size())) != 0)
         return std::nullopt;
-    JwtText text(jwt_encode_str(jwt.get()));
+    plugin::JwtText text(jwt_encode_str(jwt.get()));
     if (!text) return std::nullopt;
     return std::string(text.get());
 }

@@ -227,6 +227,10 @@ aurora_status chat_init(const aurora_host_api *host, aurora_plugin_ctx *self, vo
     ChatContext &ctx = p->ctx;
     ctx.host = host;
     ctx.self = self;
+    if (!AURORA_HOST_HAS(host, call_on_service)) {  // joins are sequenced through it
+        host->log_msg(self, AURORA_LOG_ERROR, "this host lacks call_on_service: upgrade the host");
+        return AURORA_ERR;
+    }
     std::string err;
     auto s = plugin::Settings::parse(host->config_json(self), kSettings, err);
     if (!s) {

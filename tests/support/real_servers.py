@@ -243,29 +243,43 @@ class FerretDbServer(_Server):
 
     @classmethod
     def start(cls) -> "FerretDbServer":
-        import pymongo  # from the project venv
-
         reap_orphaned_servers()
-        exe = ferretdb_binary()
         last = ""
         for _ in range(START_ATTEMPTS):
             s = cls()
             s.dir = Path(tempfile.mkdtemp(prefix="aurora-ferretdb-", dir=_tmp_root()))
             s.port = free_port()
-            argv = [exe, "--handler=sqlite", f"--sqlite-url=file:{s.dir}/", f"--state-dir={s.dir}",
-                    f"--listen-addr={s.host}:{s.port}", "--debug-addr=-", "--telemetry=disable",
-                    "--log-level=warn"]
-            s.proc = ServerProcess("ferretdb", argv, s.dir / "ferretdb.log", s.dir)
-
-            def probe() -> bool:
-                with pymongo.MongoClient(s.url("admin"), serverSelectionTimeoutMS=300,
-                                         connectTimeoutMS=300) as c:
-                    return c.admin.command("ping").get("ok") == 1.0
-
             try:
-                _wait_ready(s.proc, "ping", probe)
+                s._launch()
                 return s
             except ServerStartError as e:
                 last = str(e)
                 s.stop()
-        raise ServerStartError(f"cannot start ferretdb ({exe}): {last}")
+        raise ServerStartError(f"cannot start ferretdb ({ferretdb_binary()}): {last}")
+
+    def _launch(self) -> None:
+        import pymongo  # from the project venv
+
+        argv = [ferretdb_binary(), "--handler=sqlite", f"--sqlite-url=file:{self.dir}/", f"--state-dir={self.dir}",
+                f"--listen-addr={self.host}:{self.port}", "--debug-addr=-", "--telemetry=disable",
+                "--log-level=warn"]
+        self.proc = ServerProcess("ferretdb", argv, self.dir / "ferretdb.log", self.dir)
+
+        def probe() -> bool:
+            with pymongo.MongoClient(self.url("admin"), serverSelectionTimeoutMS=300,
+                                     connectTimeoutMS=300) as c:
+                return c.admin.command("ping").get("ok") == 1.0
+
+        _wait_ready(self.proc, "ping", probe)
+
+    def kill_process(self) -> None:
+        """Stops the server but keeps its port and data folder (outage tests)."""
+        if self.proc:
+            self.proc.stop()
+
+    def restart(self) -> None:
+        """Starts FerretDB again on the same port with the same data after
+        kill_process(). Raises ServerStartError if the port was taken."""
+        if self.proc and self.proc.running():
+            raise RuntimeError("restart() needs kill_process() first")
+        self._launch()

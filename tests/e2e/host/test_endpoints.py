@@ -7,7 +7,7 @@ import time
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from conftest import ECHO_LIMITS
+from e2e_host_support import ECHO_LIMITS
 from ws_client import connect, echo_round_trip, recv_json
 
 FAMILIES = ["aurora_connections", "aurora_frames_in_total", "aurora_frames_out_total", "aurora_closes_total",

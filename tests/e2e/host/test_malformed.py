@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from conftest import ECHO_LIMITS
+from e2e_host_support import ECHO_LIMITS
 from ws_client import connect, echo_round_trip, recv_json, send_json
 
 MAX = ECHO_LIMITS["max_frame_bytes"]

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from conftest import base_config
+from e2e_host_support import base_config
 from aurora_host import free_port
 
 

@@ -5,11 +5,14 @@
 #include "auth_config.h"
 #include "credentials.h"
 #include "jwt_issue.h"
-#include "jwt_verify.h"
+#include "token_verifier.h"
 #include "password_hash.h"
 
 namespace aurora::auth {
 namespace {
+
+using plugin::verify_token;
+using plugin::VerifiedToken;
 
 const std::string kSecret = "unit-test-secret-0123456789-abcdefghij";
 constexpr int64_t kNow = 1704936000;

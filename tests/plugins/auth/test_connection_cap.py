@@ -12,7 +12,7 @@ import redis
 import websockets
 from websockets.sync.client import connect
 
-from conftest import SECRET, auth_host_config, unique
+from auth_support import SECRET, auth_host_config, unique
 from tokens import make_token
 
 

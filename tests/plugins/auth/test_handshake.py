@@ -10,7 +10,7 @@ import pytest
 import websockets
 from websockets.sync.client import connect
 
-from conftest import SECRET, auth_host_config, post_json, unique
+from auth_support import SECRET, auth_host_config, post_json, unique
 from tokens import claims_of, make_token, tamper
 
 

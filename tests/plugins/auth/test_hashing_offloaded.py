@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from websockets.sync.client import connect
 
-from conftest import auth_host_config, post_json, unique
+from auth_support import auth_host_config, post_json, unique
 
 COST = 12  # ~4x the default work per hash: 20 logins take seconds on 2 workers
 

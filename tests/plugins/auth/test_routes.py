@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pymongo
 
-from conftest import REPO, SECRET, auth_host_config, post_json, require, unique, AUTH, BUILD
+from auth_support import REPO, SECRET, auth_host_config, post_json, require, unique, AUTH, BUILD
 from tokens import claims_of, header_of
 
 from aurora_host import deep_merge, http_request

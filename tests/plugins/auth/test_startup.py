@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from conftest import HOST, auth_host_config, require
+from auth_support import HOST, auth_host_config, require
 
 SEED_EXAMPLE = "use-strong-random-secret-minimum-32-characters"  # seed §12.1, 46 bytes
 

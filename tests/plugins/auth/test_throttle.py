@@ -8,7 +8,7 @@ import time
 
 import redis
 
-from conftest import auth_host_config, post_json, unique
+from auth_support import auth_host_config, post_json, unique
 
 WINDOW_MS = 1500
 

@@ -137,7 +137,9 @@ struct aurora_host_api {
      * except `except` (0 for none). The payload is copied once and shared by
      * every recipient's queue. */
     aurora_status (*broadcast)(aurora_plugin_ctx *self, aurora_str room, aurora_str payload, aurora_conn_id except);
-    /* Close a connection with a WebSocket close code (1000-4999) and reason. */
+    /* Close a connection with a WebSocket close code (1000-4999) and reason.
+     * Frames already queued for it (by any thread, before this call was
+     * processed) are sent first; nothing queued afterwards is. */
     aurora_status (*close)(aurora_plugin_ctx *self, aurora_conn_id conn, uint16_t code, aurora_str reason);
 
     /* ---- Rooms of this host process. Service thread. ----

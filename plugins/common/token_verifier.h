@@ -1,4 +1,5 @@
-// Verifies a bearer token (HMAC JWT) at the WebSocket handshake: the
+// Verifies a bearer token (HMAC JWT) -- the auth plugin's handshake, the
+// ingest plugin's history route, any plugin that trusts the same tokens: the
 // algorithm must be exactly the configured one, the signature must match,
 // `exp` must be in the future and `nbf` (if present) in the past, both with a
 // leeway, and `userId` / `username` must be non-empty strings. libjwt 1.10
@@ -12,7 +13,7 @@
 #include <string>
 #include <string_view>
 
-namespace aurora::auth {
+namespace aurora::plugin {
 
 struct VerifiedToken {
     bool ok = false;
@@ -27,4 +28,4 @@ struct VerifiedToken {
 VerifiedToken verify_token(std::string_view token, std::string_view secret, jwt_alg_t alg, int64_t now_s,
                            int64_t leeway_s);
 
-}  // namespace aurora::auth
+}  // namespace aurora::plugin

@@ -1,4 +1,4 @@
-#include "jwt_verify.h"
+#include "token_verifier.h"
 
 #include <cerrno>
 #include <cmath>
@@ -6,7 +6,7 @@
 #include "json.h"
 #include "jwt_handle.h"
 
-namespace aurora::auth {
+namespace aurora::plugin {
 
 namespace {
 
@@ -52,7 +52,7 @@ VerifiedToken verify_token(std::string_view token, std::string_view secret, jwt_
     // The claims as JSON, so that types are checked here, not guessed.
     JwtText claims_text(jwt_get_grants_json(jwt.get(), nullptr));
     if (!claims_text) return refuse("no claims");
-    plugin::Json claims = plugin::parse_json(std::string_view(claims_text.get()));
+    Json claims = parse_json(std::string_view(claims_text.get()));
     if (!claims || !cJSON_IsObject(claims.get())) return refuse("claims are not an object");
 
     int64_t exp = 0, nbf = 0;
@@ -62,8 +62,8 @@ VerifiedToken verify_token(std::string_view token, std::string_view secret, jwt_
         if (!numeric_date(v, nbf)) return refuse("invalid nbf claim");
         if (now_s + leeway_s < nbf) return refuse("token not valid yet");
     }
-    const char *user_id = plugin::get_string(claims.get(), "userId");
-    const char *username = plugin::get_string(claims.get(), "username");
+    const char *user_id = get_string(claims.get(), "userId");
+    const char *username = get_string(claims.get(), "username");
     if (!user_id || !*user_id) return refuse("no userId claim");
     if (!username || !*username) return refuse("no username claim");
 
@@ -75,4 +75,4 @@ VerifiedToken verify_token(std::string_view token, std::string_view secret, jwt_
     return t;
 }
 
-}  // namespace aurora::auth
+}  // namespace aurora::plugin

@@ -6,7 +6,7 @@
 #include <cstdlib>
 #include <memory>
 
-namespace aurora::auth {
+namespace aurora::plugin {
 
 struct JwtFree {
     void operator()(jwt_t *j) const { jwt_free(j); }
@@ -19,4 +19,4 @@ struct MallocFree {
 };
 using JwtText = std::unique_ptr<char, MallocFree>;
 
-}  // namespace aurora::auth
+}  // namespace aurora::plugin
