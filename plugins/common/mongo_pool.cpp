@@ -1,18 +1,35 @@
 #include "mongo_pool.h"
 
+#include <cstdio>
 #include <mutex>
 
 namespace aurora::plugin {
 
 std::unique_ptr<MongoPool> MongoPool::create(const std::string &url, std::string &error) {
     static std::once_flag once;
-    std::call_once(once, [] { mongoc_init(); });
+    std::call_once(once, [] {
+        mongoc_init();
+        // The driver logs to stderr by itself, in its own format, down to
+        // DEBUG. Keep warnings and errors, one line each, and nothing chattier.
+        mongoc_log_set_handler(
+            [](mongoc_log_level_t level, const char *domain, const char *message, void *) {
+                if (level <= MONGOC_LOG_LEVEL_WARNING)
+                    std::fprintf(stderr, "mongoc %s: %s: %s\n", mongoc_log_level_str(level), domain, message);
+            },
+            nullptr);
+    });
     bson_error_t err;
     mongoc_uri_t *uri = mongoc_uri_new_with_error(url.c_str(), &err);
     if (!uri) {
         error = std::string("mongo url: ") + err.message;
         return nullptr;
     }
+    // Bounded waits when MongoDB is down, unless the URL says otherwise: a
+    // worker blocked in server selection delays shutdown by that much.
+    if (!mongoc_uri_has_option(uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS))
+        mongoc_uri_set_option_as_int32(uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS, 3000);
+    if (!mongoc_uri_has_option(uri, MONGOC_URI_CONNECTTIMEOUTMS))
+        mongoc_uri_set_option_as_int32(uri, MONGOC_URI_CONNECTTIMEOUTMS, 2000);
     auto pool = std::make_unique<MongoPool>();
     const char *db = mongoc_uri_get_database(uri);
     pool->database_ = db && *db ? db : "aurorachat";
