@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Installs everything Aurora needs on a fresh Debian 12 machine, idempotently:
-#   1. Debian packages (compilers, -dev libraries, redis-server), only if missing;
+#   1. Debian packages (compilers, -dev libraries, redis-server, nginx), only if missing;
 #   2. FerretDB v1.24.2 built with Go into .cache/bin/ (reused when present);
-#   3. a Python virtual environment in .cache/venv with scripts/requirements.txt.
+#   3. a Python virtual environment in .cache/venv with scripts/requirements.txt;
+#   4. the browser test's npm packages (playwright-core, ws) in .cache/node,
+#      from tests/e2e/web/package-lock.json; the browser is Debian's chromium.
 # A second run checks and does nothing. Nothing is fetched from outside
-# Debian's packages, PyPI and the Go module proxy.
+# Debian's packages, PyPI, the npm registry and the Go module proxy (never a
+# browser download).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -22,7 +25,7 @@ DEB_PACKAGES=(
     build-essential cmake ninja-build pkg-config git curl ca-certificates procps
     libwebsockets-dev libhiredis-dev libmongoc-dev libbson-dev libjwt-dev
     libcrypt-dev libcjson-dev libssl-dev pybind11-dev libgtest-dev googletest
-    libbenchmark-dev redis-server redis-tools golang-go
+    libbenchmark-dev redis-server redis-tools golang-go chromium nginx
 )
 
 missing=()
@@ -39,12 +42,27 @@ if ((${#missing[@]})); then
     if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
     export DEBIAN_FRONTEND=noninteractive
     $SUDO apt-get update -qq
-    $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    # nginx (the deployment test runs its own, on a free port) must not start
+    # Debian's service: it would take port 80, and the install fails when
+    # port 80 is taken. invoke-rc.d asks policy-rc.d; 101 = "not allowed".
+    # Added only for this install, and only when the machine has none.
+    policy_rc=""
+    if [[ " ${missing[*]} " == *" nginx "* && ! -e /usr/sbin/policy-rc.d ]]; then
+        policy_rc=/usr/sbin/policy-rc.d
+        printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy_rc" >/dev/null
+        $SUDO chmod 755 "$policy_rc"
+    fi
+    install_rc=0
+    $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || install_rc=$?
+    if [[ -n $policy_rc ]]; then $SUDO rm -f "$policy_rc"; fi
+    ((install_rc == 0)) || die "apt-get install failed (exit $install_rc)"
 else
     log "Debian packages: all present"
 fi
 # redis-server's Debian package starts a system instance; the project never
 # uses it (fixtures start their own on free ports), so it is left alone.
+# nginx's service is never started (above) and never used: the deployment
+# test runs `nginx -c <its conf> -p <its prefix>` as a child process.
 
 # --- 2. FerretDB ----------------------------------------------------------------
 ferretdb_ok() {
@@ -112,4 +130,24 @@ else
     echo "$want" >"$STAMP"
 fi
 
-log "ready (ferretdb: .cache/bin/ferretdb, python: .cache/venv/bin/python)"
+# --- 4. npm packages for the browser test ---------------------------------------
+# `npm ci` into .cache/node from the committed lock file; skipped while the
+# lock file is unchanged. Node.js and npm come with the machine (Debian 12's
+# nodejs is v18; playwright-core needs >= 20).
+NODE_DIR="$CACHE/node"
+LOCK="$ROOT/tests/e2e/web/package-lock.json"
+NODE_STAMP="$NODE_DIR/.lock.sha256"
+want="$(sha256sum "$LOCK" | cut -d' ' -f1)"
+if [[ -f $NODE_STAMP && $(cat "$NODE_STAMP") == "$want" && -d $NODE_DIR/node_modules/playwright-core ]]; then
+    log "npm packages: up to date"
+else
+    command -v npm >/dev/null || die "no npm on PATH (Node.js >= 20 is needed for the browser test)"
+    mkdir -p "$NODE_DIR"
+    cp "$ROOT/tests/e2e/web/package.json" "$LOCK" "$NODE_DIR/"
+    log "npm packages: npm ci into .cache/node"
+    # PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD: belt and braces, playwright-core has no install script.
+    PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --prefix "$NODE_DIR" --no-audit --no-fund --ignore-scripts --loglevel=error >&2
+    echo "$want" >"$NODE_STAMP"
+fi
+
+log "ready (ferretdb: .cache/bin/ferretdb, python: .cache/venv/bin/python, node packages: .cache/node, chromium: /usr/bin/chromium)"

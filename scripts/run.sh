@@ -19,6 +19,18 @@ log() { printf 'run: %s\n' "$*" >&2; }
 "$ROOT/scripts/build.sh"
 
 mkdir -p "$DATA/redis" "$DATA/ferretdb"
+
+# The auth plugin refuses weak or missing secrets outside dev mode: make a
+# random one on the first run and keep it, so tokens survive restarts.
+SECRET_FILE="$DATA/jwt_secret"
+if [[ -z ${AURORA_JWT_SECRET:-} ]]; then
+    if [[ ! -s $SECRET_FILE ]]; then
+        (umask 077 && od -An -tx1 -N32 /dev/urandom | tr -d ' \n' >"$SECRET_FILE")
+        log "generated a JWT secret in .cache/run/jwt_secret"
+    fi
+    AURORA_JWT_SECRET="$(cat "$SECRET_FILE")"
+    export AURORA_JWT_SECRET
+fi
 pids=()
 cleanup() {
     trap - EXIT INT TERM
@@ -70,7 +82,7 @@ CONFIG="$ROOT/samples/config/all-in-one.json"
 HOST_BIN="$BUILD/host/aurora-host"
 
 if [[ -x $HOST_BIN && -f $CONFIG ]]; then
-    log "aurora-host on http://${AURORA_HOST:-127.0.0.1}:${AURORA_PORT:-8080} (Ctrl-C stops everything)"
+    log "aurora-host: chat at http://${AURORA_HOST:-127.0.0.1}:${AURORA_PORT:-8080} (Ctrl-C stops everything)"
     "$HOST_BIN" --config "$CONFIG" &
     pids+=($!)
     wait "${pids[-1]}"

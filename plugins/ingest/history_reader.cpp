@@ -1,0 +1,125 @@
+#include "history_reader.h"
+
+#include <mongoc/mongoc.h>
+
+#include <algorithm>
+
+#include "json.h"
+
+namespace aurora::ingest {
+
+namespace {
+
+bool read_message(const bson_t *doc, HistoryMessage &m) {
+    bson_iter_t it;
+    auto utf8 = [&](const char *key, std::string &out) {
+        if (!bson_iter_init_find(&it, doc, key) || !BSON_ITER_HOLDS_UTF8(&it)) return false;
+        uint32_t len = 0;
+        const char *s = bson_iter_utf8(&it, &len);
+        out.assign(s, len);
+        return true;
+    };
+    if (!utf8("streamId", m.id) || !utf8("roomId", m.room)) return false;
+    auto sid = StreamId::parse(m.id);
+    if (!sid) return false;
+    m.sid = *sid;
+    utf8("username", m.user);
+    utf8("text", m.text);
+    if (bson_iter_init_find(&it, doc, "userId")) {
+        if (BSON_ITER_HOLDS_OID(&it)) {
+            char hex[25];
+            bson_oid_to_string(bson_iter_oid(&it), hex);
+            m.user_id = hex;
+        } else if (BSON_ITER_HOLDS_UTF8(&it)) {
+            m.user_id = bson_iter_utf8(&it, nullptr);
+        }
+    }
+    return true;
+}
+
+// find(filter) sorted by createdAt descending (the index order), at most
+// `limit` documents (0: no limit).
+bool find(mongoc_collection_t *coll, const bson_t *filter, int64_t limit, std::vector<HistoryMessage> &out,
+          std::string &error) {
+    bson_t *opts = BCON_NEW("sort", "{", "createdAt", BCON_INT32(-1), "}", "projection", "{", "streamId",
+                            BCON_INT32(1), "roomId", BCON_INT32(1), "username", BCON_INT32(1), "userId",
+                            BCON_INT32(1), "text", BCON_INT32(1), "}");
+    plugin::Bson opts_guard(opts);
+    if (limit > 0) BSON_APPEND_INT64(opts, "limit", limit);
+    plugin::Cursor cursor(mongoc_collection_find_with_opts(coll, filter, opts, nullptr));
+    const bson_t *doc;
+    while (mongoc_cursor_next(cursor.get(), &doc)) {
+        HistoryMessage m;
+        if (read_message(doc, m)) out.push_back(std::move(m));
+    }
+    bson_error_t err;
+    if (mongoc_cursor_error(cursor.get(), &err)) {
+        error = err.message;
+        return false;
+    }
+    return true;
+}
+
+bool newer(const HistoryMessage &a, const HistoryMessage &b) { return a.sid > b.sid; }
+
+}  // namespace
+
+bool read_history(plugin::MongoPool &pool, const std::string &collection, const std::string &room,
+                  std::optional<StreamId> before, size_t limit, HistoryPage &page, std::string &error) {
+    auto client = pool.acquire();
+    plugin::Collection coll(mongoc_client_get_collection(client.get(), pool.database().c_str(), collection.c_str()));
+    std::vector<HistoryMessage> rows;
+
+    // 1. The cursor's own millisecond: every message of it, then the older ones.
+    if (before) {
+        plugin::Bson same(BCON_NEW("roomId", BCON_UTF8(room.c_str()), "createdAt",
+                                   BCON_DATE_TIME(static_cast<int64_t>(before->ms))));
+        std::vector<HistoryMessage> at;
+        if (!find(coll.get(), same.get(), 0, at, error)) return false;
+        for (HistoryMessage &m : at)
+            if (m.sid < *before) rows.push_back(std::move(m));
+    }
+    if (rows.size() < limit) {
+        // 2. Older milliseconds, newest first, as many as still fit.
+        const int64_t want = static_cast<int64_t>(limit - rows.size());
+        plugin::Bson older(before ? BCON_NEW("roomId", BCON_UTF8(room.c_str()), "createdAt", "{", "$lt",
+                                             BCON_DATE_TIME(static_cast<int64_t>(before->ms)), "}")
+                                  : BCON_NEW("roomId", BCON_UTF8(room.c_str())));
+        std::vector<HistoryMessage> more;
+        if (!find(coll.get(), older.get(), want, more, error)) return false;
+        if (static_cast<int64_t>(more.size()) == want && !more.empty()) {
+            // 3. The last millisecond may have been cut anywhere: read all of it.
+            uint64_t last_ms = more.front().sid.ms;
+            for (const HistoryMessage &m : more) last_ms = std::min(last_ms, m.sid.ms);
+            std::erase_if(more, [&](const HistoryMessage &m) { return m.sid.ms == last_ms; });
+            plugin::Bson edge(BCON_NEW("roomId", BCON_UTF8(room.c_str()), "createdAt",
+                                       BCON_DATE_TIME(static_cast<int64_t>(last_ms))));
+            if (!find(coll.get(), edge.get(), 0, more, error)) return false;
+        }
+        for (HistoryMessage &m : more) rows.push_back(std::move(m));
+    }
+    std::sort(rows.begin(), rows.end(), newer);
+    if (rows.size() > limit) rows.resize(limit);
+    page.next_before.reset();
+    if (rows.size() == limit && limit > 0) page.next_before = rows.back().id;
+    page.messages = std::move(rows);
+    return true;
+}
+
+std::string messages_json(const std::vector<HistoryMessage> &messages) {
+    plugin::Json arr(cJSON_CreateArray());
+    for (const HistoryMessage &m : messages) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "type", "message");
+        cJSON_AddStringToObject(o, "id", m.id.c_str());
+        cJSON_AddStringToObject(o, "room", m.room.c_str());
+        cJSON_AddStringToObject(o, "user", m.user.c_str());
+        cJSON_AddStringToObject(o, "userId", m.user_id.c_str());
+        cJSON_AddStringToObject(o, "text", m.text.c_str());
+        cJSON_AddNumberToObject(o, "ts", static_cast<double>(m.sid.ms));
+        cJSON_AddItemToArray(arr.get(), o);
+    }
+    return plugin::to_string(arr.get());
+}
+
+}  // namespace aurora::ingest

@@ -1,0 +1,37 @@
+// One page of a room's history from MongoDB, newest first, in stream id
+// order, with the cursor for the next page. Uses only the {roomId:1,
+// createdAt:-1} index: createdAt is the stream id's milliseconds, and the
+// messages that share a millisecond are read together and ordered by the id's
+// sequence number, so pages never skip or repeat a message, even when one
+// millisecond holds more messages than a page.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "mongo_pool.h"
+#include "stream_entry.h"
+
+namespace aurora::ingest {
+
+// A stored message in the shape of the chat plugin's live envelope.
+struct HistoryMessage {
+    StreamId sid;
+    std::string id, room, user, user_id, text;
+};
+
+struct HistoryPage {
+    std::vector<HistoryMessage> messages;  // newest first
+    std::optional<std::string> next_before;  // set when the page is full
+};
+
+// Any thread. False with `error` when MongoDB failed.
+bool read_history(plugin::MongoPool &pool, const std::string &collection, const std::string &room,
+                  std::optional<StreamId> before, size_t limit, HistoryPage &page, std::string &error);
+
+// {"type":"message","id","room","user","userId","text","ts"} objects, as a JSON array.
+std::string messages_json(const std::vector<HistoryMessage> &messages);
+
+}  // namespace aurora::ingest

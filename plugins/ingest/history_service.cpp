@@ -1,0 +1,234 @@
+#include "history_service.h"
+
+#include <charconv>
+#include <exception>
+
+#include "history_reader.h"
+#include "json.h"
+#include "token_verifier.h"
+
+namespace aurora::ingest {
+
+namespace {
+
+constexpr std::string_view kPrefix = "/api/rooms/";
+constexpr std::string_view kSuffix = "/messages";
+
+// The chat plugin's room names: 1-64 characters of [A-Za-z0-9_.:-].
+bool valid_room(std::string_view room) {
+    if (room.empty() || room.size() > 64) return false;
+    for (char c : room) {
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+                  c == '.' || c == ':' || c == '-';
+        if (!ok) return false;
+    }
+    return true;
+}
+
+std::string error_body(const std::string &message) {
+    plugin::Json o(cJSON_CreateObject());
+    cJSON_AddStringToObject(o.get(), "error", message.c_str());
+    return plugin::to_string(o.get());
+}
+
+std::string ws_error(const char *code, const std::string &message, const std::string &ref_json) {
+    plugin::Json o(cJSON_CreateObject());
+    cJSON_AddStringToObject(o.get(), "type", "error");
+    cJSON_AddStringToObject(o.get(), "code", code);
+    cJSON_AddStringToObject(o.get(), "message", message.c_str());
+    std::string out = plugin::to_string(o.get());
+    if (!ref_json.empty()) out = out.substr(0, out.size() - 1) + ",\"ref\":" + ref_json + "}";
+    return out;
+}
+
+}  // namespace
+
+aurora_status HistoryService::start() {
+    const aurora_host_api *host = ctx_.host;
+    aurora_status st = host->http_route(ctx_.self, "GET", std::string(kPrefix).c_str(), 1, http_handler, this);
+    if (st != AURORA_OK) {
+        ctx_.log(AURORA_LOG_ERROR, "cannot route GET %s*: status %d", std::string(kPrefix).c_str(), static_cast<int>(st));
+        return st;
+    }
+    for (int i = 0; i < ctx_.s.history_workers; ++i) {
+        std::string name = "history-" + std::to_string(i);
+        st = host->spawn(ctx_.self, name.c_str(), worker_main, this);
+        if (st != AURORA_OK) return st;
+    }
+    return AURORA_OK;
+}
+
+void HistoryService::http_handler(void *self, aurora_http_req *req) {
+    auto *svc = static_cast<HistoryService *>(self);
+    try {
+        svc->handle_http(req);
+    } catch (const std::exception &e) {
+        svc->ctx_.log(AURORA_LOG_ERROR, "history route: %s", e.what());
+        svc->ctx_.host->http_reply(req, 500, nullptr, aurora_str{}, plugin::str(error_body("internal error")));
+    }
+}
+
+void HistoryService::handle_http(aurora_http_req *req) {
+    const aurora_host_api *host = ctx_.host;
+    auto reply = [&](uint16_t status, const std::string &message, std::string_view headers = {}) {
+        host->metric_add(ctx_.m.history_rejected, 1);
+        host->http_reply(req, status, nullptr, plugin::str(headers), plugin::str(error_body(message)));
+    };
+    std::string_view path = plugin::view(host->http_path(req));
+    if (!path.starts_with(kPrefix) || !path.ends_with(kSuffix) || path.size() <= kPrefix.size() + kSuffix.size())
+        return reply(404, "not found");
+    std::string_view room = path.substr(kPrefix.size(), path.size() - kPrefix.size() - kSuffix.size());
+    if (!valid_room(room)) return reply(400, "a room name is 1-64 characters of A-Z a-z 0-9 _ . : -");
+
+    // Authorization: Bearer <token>, verified in memory (no I/O).
+    std::string_view auth = plugin::view(host->http_header(req, "authorization"));
+    std::string_view token;
+    if (auth.size() > 7 && (auth.substr(0, 7) == "Bearer " || auth.substr(0, 7) == "bearer ")) token = auth.substr(7);
+    const int64_t now_s = static_cast<int64_t>(host->now_wall_ms() / 1000);
+    plugin::VerifiedToken v = plugin::verify_token(token, secret_, ctx_.s.jwt_alg, now_s, ctx_.s.leeway_s);
+    if (!v.ok) return reply(401, token.empty() ? "missing bearer token" : "invalid token: " + v.error,
+                            "WWW-Authenticate: Bearer\r\n");
+
+    Job job;
+    job.req = req;
+    job.room = std::string(room);
+    job.limit = static_cast<size_t>(ctx_.s.history_default_limit);
+    if (std::string_view b = plugin::view(host->http_query(req, "before")); !b.empty()) {
+        job.before = StreamId::parse(b);
+        if (!job.before) return reply(400, "'before' must be a message id (<ms>-<seq>)");
+    }
+    if (std::string_view l = plugin::view(host->http_query(req, "limit")); !l.empty()) {
+        int64_t n = 0;
+        auto [p, ec] = std::from_chars(l.data(), l.data() + l.size(), n);
+        if (ec != std::errc() || p != l.data() + l.size() || n < 1) return reply(400, "'limit' must be a positive integer");
+        job.limit = static_cast<size_t>(std::min<int64_t>(n, ctx_.s.history_max_limit));
+    }
+    job.start_ns = host->now_monotonic_ns();
+    if (!post(std::move(job))) reply(503, "history is busy or shutting down; retry later", "Retry-After: 1\r\n");
+}
+
+aurora_verdict HistoryService::on_message(aurora_conn *conn, aurora_msg *msg) {
+    const aurora_host_api *host = ctx_.host;
+    if (plugin::view(host->msg_type(msg)) != "history") return AURORA_CONTINUE;
+    plugin::Json frame = plugin::parse_json(host->msg_payload(msg));
+    if (!frame) return AURORA_CONTINUE;
+    std::string ref_json;
+    if (const cJSON *ref = cJSON_GetObjectItemCaseSensitive(frame.get(), "ref")) ref_json = plugin::to_string(ref);
+    auto error = [&](const char *code, const std::string &text) {
+        host->metric_add(ctx_.m.history_rejected, 1);
+        host->msg_set_reply(msg, plugin::str(ws_error(code, text, ref_json)));
+        return AURORA_REPLY;
+    };
+    if (plugin::view(host->conn_user_id(conn)).empty())
+        return error("unauthorized", "history needs an authenticated connection");
+    const char *room = plugin::get_string(frame.get(), "room");
+    if (!room) return error("bad_field", "'history' needs 'room'");
+    if (!valid_room(room)) return error("bad_room", "a room name is 1-64 characters of A-Z a-z 0-9 _ . : -");
+    Job job;
+    job.msg = msg;
+    job.room = room;
+    job.ref_json = ref_json;
+    job.limit = static_cast<size_t>(ctx_.s.history_default_limit);
+    const cJSON *before = cJSON_GetObjectItemCaseSensitive(frame.get(), "before");
+    if (before && !cJSON_IsNull(before)) {
+        if (!cJSON_IsString(before) || !(job.before = StreamId::parse(before->valuestring)))
+            return error("bad_field", "'before' must be a message id (<ms>-<seq>) or null");
+    }
+    const cJSON *limit = cJSON_GetObjectItemCaseSensitive(frame.get(), "limit");
+    if (limit && !cJSON_IsNull(limit)) {
+        if (!cJSON_IsNumber(limit) || limit->valuedouble < 1 || limit->valuedouble > 1e9)
+            return error("bad_field", "'limit' must be a positive integer");
+        job.limit = static_cast<size_t>(std::min<double>(limit->valuedouble, static_cast<double>(ctx_.s.history_max_limit)));
+    }
+    job.start_ns = host->now_monotonic_ns();
+    if (!post(std::move(job))) return error("unavailable", "history is busy or shutting down; retry later");
+    return AURORA_PENDING;
+}
+
+bool HistoryService::post(Job job) {
+    std::vector<aurora_worker *> wake;
+    {
+        std::lock_guard lock(mu_);
+        if (stopped_ || queue_.size() >= ctx_.s.history_max_queue) return false;
+        queue_.push_back(std::move(job));
+        wake = workers_;
+    }
+    for (aurora_worker *w : wake) ctx_.host->worker_wake(w);
+    return true;
+}
+
+void HistoryService::worker_main(aurora_worker *w, void *self) { static_cast<HistoryService *>(self)->run(w); }
+
+void HistoryService::run(aurora_worker *w) {
+    {
+        std::lock_guard lock(mu_);
+        workers_.push_back(w);
+    }
+    while (true) {
+        std::optional<Job> job;
+        bool stopping = ctx_.host->worker_should_stop(w);
+        {
+            std::lock_guard lock(mu_);
+            if (stopping) stopped_ = true;
+            if (!queue_.empty()) {
+                job = std::move(queue_.front());
+                queue_.pop_front();
+            }
+        }
+        if (job) {
+            if (stopping) fail(*job, 503, "unavailable", "the server is shutting down");
+            else answer(*job);
+            continue;
+        }
+        if (stopping) break;
+        ctx_.host->worker_wait(w, 1000);
+    }
+    std::lock_guard lock(mu_);
+    std::erase(workers_, w);
+}
+
+void HistoryService::fail(Job &job, uint16_t status, const char *code, const std::string &message) {
+    const aurora_host_api *host = ctx_.host;
+    host->metric_add(ctx_.m.history_errors, 1);
+    if (job.req) {
+        host->http_reply(job.req, status, nullptr, plugin::str(status == 503 ? "Retry-After: 1\r\n" : ""),
+                         plugin::str(error_body(message)));
+    } else {
+        host->msg_set_reply(job.msg, plugin::str(ws_error(code, message, job.ref_json)));
+        host->msg_resume(job.msg, AURORA_REPLY);
+    }
+}
+
+void HistoryService::answer(Job &job) {
+    const aurora_host_api *host = ctx_.host;
+    HistoryPage page;
+    std::string err;
+    bool ok;
+    try {
+        ok = read_history(*ctx_.mongo, ctx_.s.collection, job.room, job.before, job.limit, page, err);
+    } catch (const std::exception &e) {
+        ok = false;
+        err = e.what();
+    }
+    if (!ok) {
+        ctx_.log(AURORA_LOG_WARN, "history of %s failed: %s", job.room.c_str(), err.c_str());
+        return fail(job, 503, "unavailable", "history is unavailable; retry later");
+    }
+    std::string body = "{";
+    if (job.msg) body += "\"type\":\"history\",";
+    body += "\"room\":" + plugin::to_string(plugin::Json(cJSON_CreateString(job.room.c_str())).get());
+    body += ",\"messages\":" + messages_json(page.messages);
+    body += ",\"next_before\":" + (page.next_before ? "\"" + *page.next_before + "\"" : std::string("null"));
+    if (job.msg && !job.ref_json.empty()) body += ",\"ref\":" + job.ref_json;
+    body += "}";
+    host->metric_add(ctx_.m.history_requests, 1);
+    host->metric_observe(ctx_.m.history_seconds, static_cast<double>(host->now_monotonic_ns() - job.start_ns) / 1e9);
+    if (job.req) {
+        host->http_reply(job.req, 200, nullptr, aurora_str{}, plugin::str(body));
+    } else {
+        host->msg_set_reply(job.msg, plugin::str(body));
+        host->msg_resume(job.msg, AURORA_REPLY);
+    }
+}
+
+}  // namespace aurora::ingest

@@ -1,0 +1,78 @@
+// What every part of the ingest plugin shares: the host, the settings, the
+// MongoDB pool, the metrics and the health flags.
+//
+// Thread contract: everything but the atomics and the consumer registry is
+// written by init on the main thread before any thread starts, then only
+// read. The atomics are written by the consumer and maintenance threads and
+// read by is_ready (service thread). The registry is guarded by `mu`.
+#pragma once
+
+#include <aurora/aurora.h>
+
+#include <atomic>
+#include <cstdarg>
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "ingest_settings.h"
+#include "mongo_pool.h"
+#include "redis_connection.h"
+
+namespace aurora::ingest {
+
+struct IngestMetrics {
+    aurora_metric *persisted = nullptr, *duplicates = nullptr, *acked = nullptr;
+    aurora_metric *failed_entries = nullptr, *dead_letters = nullptr, *reclaimed = nullptr;
+    aurora_metric *insert_errors = nullptr;
+    aurora_metric *lag = nullptr, *pending = nullptr, *dead_letter_length = nullptr;
+    aurora_metric *mongo_up = nullptr, *redis_up = nullptr;
+    aurora_metric *batch_size = nullptr, *insert_seconds = nullptr, *persist_lag_seconds = nullptr;
+    aurora_metric *history_requests = nullptr, *history_rejected = nullptr, *history_errors = nullptr;
+    aurora_metric *history_seconds = nullptr;
+};
+
+struct IngestContext {
+    const aurora_host_api *host = nullptr;
+    aurora_plugin_ctx *self = nullptr;
+    IngestSettings s;
+    plugin::RedisUrl redis_url;
+    std::unique_ptr<plugin::MongoPool> mongo;
+    std::string consumer_prefix;  // consumer names: prefix + "-" + worker index
+    IngestMetrics m;
+
+    std::atomic<bool> indexes_ready{false};  // the unique streamId index exists: inserts may start
+    std::atomic<bool> mongo_up{false};       // last MongoDB outcome
+    std::atomic<bool> redis_up{false};       // last Redis outcome of the consumers
+    std::atomic<bool> mongo_warned{false};   // one log line per MongoDB outage
+
+    // Redis CLIENT IDs of the consumers' connections, so that the
+    // maintenance thread can CLIENT UNBLOCK a blocked XREADGROUP at shutdown.
+    std::mutex mu;
+    std::map<int, long long> consumer_clients;  // guarded by mu
+
+    bool ready() const { return indexes_ready.load() && mongo_up.load() && (s.workers == 0 || redis_up.load()); }
+
+    void set_mongo(bool up, const std::string &why = {}) {
+        mongo_up.store(up);
+        host->metric_set(m.mongo_up, up ? 1 : 0);
+        if (up) {
+            if (mongo_warned.exchange(false)) log(AURORA_LOG_INFO, "MongoDB is back");
+        } else if (!mongo_warned.exchange(true)) {
+            log(AURORA_LOG_WARN, "MongoDB unavailable: %s (retrying with backoff)", why.c_str());
+        }
+    }
+
+    void log(aurora_log_level level, const char *fmt, ...) const AURORA_PRINTF(3, 4) {
+        char buf[1024];
+        va_list ap;
+        va_start(ap, fmt);
+        std::vsnprintf(buf, sizeof buf, fmt, ap);
+        va_end(ap);
+        host->log_msg(self, level, "%s", buf);
+    }
+};
+
+}  // namespace aurora::ingest

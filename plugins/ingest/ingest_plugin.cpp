@@ -1,0 +1,184 @@
+// The ingest plugin: the seed's Ingestion Service (§4.3) inside the host.
+// Consumer threads move the chat stream into MongoDB (stream_consumer.cpp),
+// a housekeeping thread creates indexes and watches health
+// (group_monitor.cpp), and history threads serve a room's stored messages
+// (history_service.cpp). docs/ingest.md is the reader's guide; README.md
+// lists the settings.
+#include <aurora/aurora.h>
+
+#include <unistd.h>
+
+#include <exception>
+#include <memory>
+#include <random>
+#include <vector>
+
+#include "group_monitor.h"
+#include "history_service.h"
+#include "ingest_context.h"
+#include "json.h"
+#include "stream_consumer.h"
+
+namespace aurora::ingest {
+namespace {
+
+struct IngestPlugin {
+    IngestContext ctx;
+    std::vector<std::unique_ptr<StreamConsumer>> consumers;
+    std::unique_ptr<HistoryService> history;
+};
+
+std::string default_consumer_prefix() {
+    char host[256] = {};
+    if (gethostname(host, sizeof host - 1) != 0 || !host[0]) std::snprintf(host, sizeof host, "ingest");
+    std::random_device rd;
+    char buf[300];
+    std::snprintf(buf, sizeof buf, "%s-%d-%04x", host, static_cast<int>(getpid()), rd() & 0xffff);
+    return buf;
+}
+
+void register_metrics(IngestContext &ctx) {
+    const aurora_host_api *h = ctx.host;
+    aurora_plugin_ctx *s = ctx.self;
+    IngestMetrics &m = ctx.m;
+    m.persisted = h->metric_counter(s, "persisted_total", "Messages inserted into MongoDB", nullptr);
+    m.duplicates = h->metric_counter(s, "duplicates_total", "Entries found already stored (redelivered)", nullptr);
+    m.acked = h->metric_counter(s, "acked_total", "Entries acknowledged after being stored", nullptr);
+    m.failed_entries = h->metric_counter(s, "failed_entries_total", "Deliveries of entries that could not be stored", nullptr);
+    m.dead_letters = h->metric_counter(s, "dead_letters_total", "Entries moved to the dead-letter stream", nullptr);
+    m.reclaimed = h->metric_counter(s, "reclaimed_total", "Entries claimed from idle consumers (XAUTOCLAIM)", nullptr);
+    m.insert_errors = h->metric_counter(s, "insert_errors_total", "Batches MongoDB did not take (retried)", nullptr);
+    m.lag = h->metric_gauge(s, "consumer_lag", "Entries not yet delivered to the group (XINFO GROUPS lag)", nullptr);
+    m.pending = h->metric_gauge(s, "pending", "Entries delivered but not acknowledged (group PEL)", nullptr);
+    m.dead_letter_length = h->metric_gauge(s, "dead_letter_length", "Entries in the dead-letter stream", nullptr);
+    m.mongo_up = h->metric_gauge(s, "mongo_up", "1 while MongoDB takes writes", nullptr);
+    m.redis_up = h->metric_gauge(s, "redis_up", "1 while the consumers' Redis connections work", nullptr);
+    static const double kBatch[] = {1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000};
+    m.batch_size = h->metric_histogram(s, "batch_size", "Entries per batch", nullptr, kBatch, std::size(kBatch));
+    m.insert_seconds = h->metric_histogram(s, "insert_seconds", "insert_many latency", nullptr, nullptr, 0);
+    static const double kLag[] = {0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30, 60, 300};
+    m.persist_lag_seconds = h->metric_histogram(s, "persist_lag_seconds",
+                                                "From the stream id's time to the document stored", nullptr, kLag,
+                                                std::size(kLag));
+    m.history_requests = h->metric_counter(s, "history_requests_total", "History pages served", nullptr);
+    m.history_rejected = h->metric_counter(s, "history_rejected_total", "History requests refused (401/400/busy)", nullptr);
+    m.history_errors = h->metric_counter(s, "history_errors_total", "History requests MongoDB failed", nullptr);
+    m.history_seconds = h->metric_histogram(s, "history_seconds", "History request latency", nullptr, nullptr, 0);
+}
+
+void consumer_main(aurora_worker *w, void *arg) { static_cast<StreamConsumer *>(arg)->run(w); }
+void monitor_main(aurora_worker *w, void *arg) { run_group_monitor(*static_cast<IngestContext *>(arg), w); }
+
+aurora_status init_plugin(IngestPlugin &p) {
+    IngestContext &ctx = p.ctx;
+    const aurora_host_api *host = ctx.host;
+    std::string err;
+    auto s = load_settings(host->config_json(ctx.self), err);
+    if (!s) {
+        ctx.log(AURORA_LOG_ERROR, "config: %s", err.c_str());
+        return AURORA_ERR_INVALID;
+    }
+    ctx.s = std::move(*s);
+    std::string secret(plugin::view(host->setting(ctx.self, "jwt.secret")));
+    if (ctx.s.history && secret.empty()) {
+        ctx.log(AURORA_LOG_ERROR,
+                "config: history needs jwt.secret (config \"jwt\": {\"secret\"} or AURORA_JWT_SECRET) to check "
+                "tokens; set \"history\": false for a worker that only ingests");
+        return AURORA_ERR_INVALID;
+    }
+    std::string redis_text(plugin::view(host->setting(ctx.self, "redis.url")));
+    if (redis_text.empty()) redis_text = "redis://127.0.0.1:6379/0";
+    auto redis_url = plugin::parse_redis_url(redis_text, err);
+    if (!redis_url) {
+        ctx.log(AURORA_LOG_ERROR, "redis.url: %s", err.c_str());
+        return AURORA_ERR_INVALID;
+    }
+    ctx.redis_url = *redis_url;
+    std::string mongo_url(plugin::view(host->setting(ctx.self, "mongo.url")));
+    if (mongo_url.empty()) mongo_url = "mongodb://127.0.0.1:27017/aurorachat";
+    ctx.mongo = plugin::MongoPool::create(mongo_url_with_timeouts(mongo_url, ctx.s.mongo_timeout_ms), err);
+    if (!ctx.mongo) {
+        ctx.log(AURORA_LOG_ERROR, "%s", err.c_str());
+        return AURORA_ERR_INVALID;
+    }
+    ctx.consumer_prefix = ctx.s.consumer_name.empty() ? default_consumer_prefix() : ctx.s.consumer_name;
+    register_metrics(ctx);
+
+    for (int i = 0; i < ctx.s.workers; ++i) p.consumers.push_back(std::make_unique<StreamConsumer>(ctx, i));
+    if (ctx.s.history) p.history = std::make_unique<HistoryService>(ctx, secret);
+
+    // Threads last: the monitor first, so that it is told to stop (and
+    // unblocks the consumers) no later than they are.
+    aurora_status st = host->spawn(ctx.self, "ingest-monitor", monitor_main, &ctx);
+    for (size_t i = 0; st == AURORA_OK && i < p.consumers.size(); ++i) {
+        std::string name = "ingest-" + std::to_string(i);
+        st = host->spawn(ctx.self, name.c_str(), consumer_main, p.consumers[i].get());
+    }
+    if (st == AURORA_OK && p.history) st = p.history->start();
+    if (st != AURORA_OK) {
+        ctx.log(AURORA_LOG_ERROR, "cannot start the plugin threads (status %d)", static_cast<int>(st));
+        return st;
+    }
+    ctx.log(AURORA_LOG_INFO, "consuming %s as group %s, consumers %s-0..%d, batch %d, into %s.%s; history %s",
+            ctx.s.stream.c_str(), ctx.s.group.c_str(), ctx.consumer_prefix.c_str(), ctx.s.workers - 1, ctx.s.batch,
+            ctx.mongo->database().c_str(), ctx.s.collection.c_str(), ctx.s.history ? "on" : "off");
+    return AURORA_OK;
+}
+
+aurora_status ingest_init(const aurora_host_api *host, aurora_plugin_ctx *self, void **state) {
+    try {
+        auto p = std::make_unique<IngestPlugin>();
+        p->ctx.host = host;
+        p->ctx.self = self;
+        aurora_status st = init_plugin(*p);
+        if (st != AURORA_OK) {
+            // Threads already started are joined by the host after we
+            // return: their state must outlive this call (the host exits).
+            (void)p.release();
+            return st;
+        }
+        *state = p.release();  // owned by the host until ingest_shutdown
+        return AURORA_OK;
+    } catch (const std::exception &e) {
+        host->log_msg(self, AURORA_LOG_ERROR, "init failed: %s", e.what());
+        return AURORA_ERR;
+    }
+}
+
+void ingest_shutdown(void *state) { std::unique_ptr<IngestPlugin> p(static_cast<IngestPlugin *>(state)); }
+
+aurora_verdict ingest_on_message(void *state, aurora_conn *conn, aurora_msg *msg) {
+    auto *p = static_cast<IngestPlugin *>(state);
+    if (!p->history) return AURORA_CONTINUE;
+    try {
+        return p->history->on_message(conn, msg);
+    } catch (const std::exception &e) {  // nothing escapes a hook
+        p->ctx.log(AURORA_LOG_ERROR, "on_message: %s", e.what());
+        p->ctx.host->msg_set_reply(msg, AURORA_STR_LIT("{\"type\":\"error\",\"code\":\"internal\",\"message\":\"internal error\"}"));
+        return AURORA_REPLY;
+    }
+}
+
+int32_t ingest_is_ready(void *state) { return static_cast<IngestPlugin *>(state)->ctx.ready() ? 1 : 0; }
+
+aurora_plugin make_descriptor() {
+    aurora_plugin d{};
+    d.struct_size = sizeof(aurora_plugin);
+    d.abi_major = AURORA_ABI_MAJOR;
+    d.abi_minor = AURORA_ABI_MINOR;
+    d.name = "ingest";
+    d.version = "1.0.0";
+    d.description = "Redis stream consumer group -> MongoDB batches (exactly-once effect), dead letters, history";
+    d.init = ingest_init;
+    d.shutdown = ingest_shutdown;
+    d.on_message = ingest_on_message;
+    d.is_ready = ingest_is_ready;
+    return d;
+}
+
+const aurora_plugin kDescriptor = make_descriptor();
+
+}  // namespace
+}  // namespace aurora::ingest
+
+extern "C" AURORA_EXPORT const aurora_plugin *aurora_plugin_entry(void) { return &aurora::ingest::kDescriptor; }

@@ -1,0 +1,50 @@
+// The ingest plugin's settings: declared once as a table (which also
+// generates the README's table), parsed and checked at init, then read-only.
+#pragma once
+
+#include <aurora/aurora.h>
+#include <jwt.h>
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+
+#include "settings.h"
+
+namespace aurora::ingest {
+
+std::span<const plugin::Setting> ingest_settings();
+
+struct IngestSettings {
+    std::string stream, group, dead_letter_stream, collection, consumer_name;
+    int workers = 2;
+    int batch = 50;
+    int64_t block_ms = 5000;
+    int64_t claim_idle_ms = 30000;
+    int64_t claim_interval_ms = 5000;
+    int64_t max_deliveries = 5;
+    int64_t backoff_initial_ms = 100;
+    int64_t backoff_max_ms = 5000;
+    int64_t mongo_timeout_ms = 2000;
+    int64_t redis_timeout_ms = 2000;
+    int64_t stats_interval_ms = 1000;
+    bool history = true;
+    int history_workers = 2;
+    int64_t history_default_limit = 50;
+    int64_t history_max_limit = 100;
+    size_t history_max_queue = 1024;
+    jwt_alg_t jwt_alg = JWT_ALG_HS256;
+    int64_t leeway_s = 30;
+};
+
+// nullopt with `error` (a message naming the setting).
+std::optional<IngestSettings> load_settings(aurora_str config_json, std::string &error);
+
+// `url` with the driver timeouts this plugin relies on (server selection,
+// connect, heartbeat) appended unless the URL already sets them: without
+// them an insert during an outage would wait 30 s, and a restarted server
+// would be noticed only at the driver's 10 s heartbeat.
+std::string mongo_url_with_timeouts(const std::string &url, int64_t timeout_ms);
+
+}  // namespace aurora::ingest

@@ -1,0 +1,33 @@
+#include "message_document.h"
+
+namespace aurora::ingest {
+
+std::optional<std::string> build_document(const StreamEntry &entry, bson_t *doc) {
+    if (entry.sid.ms == 0 && entry.sid.seq == 0) return "the stream id is not <ms>-<seq>";
+    const std::string *room = entry.field("roomId");
+    const std::string *user_id = entry.field("userId");
+    const std::string *username = entry.field("username");
+    const std::string *text = entry.field("text");
+    if (!room || room->empty()) return "field roomId is missing or empty";
+    if (!user_id || user_id->empty()) return "field userId is missing or empty";
+    if (!text) return "field text is missing";
+    if (user_id->size() != 24 || !bson_oid_is_valid(user_id->c_str(), user_id->size()))
+        return "userId \"" + user_id->substr(0, 64) + "\" is not an ObjectId (24 hex digits)";
+    bson_oid_t oid;
+    bson_oid_init_from_string(&oid, user_id->c_str());
+    const int64_t ms = static_cast<int64_t>(entry.sid.ms);
+    BSON_APPEND_UTF8(doc, "roomId", room->c_str());
+    BSON_APPEND_OID(doc, "userId", &oid);
+    BSON_APPEND_UTF8(doc, "username", username && !username->empty() ? username->c_str() : user_id->c_str());
+    bson_append_utf8(doc, "text", 4, text->data(), static_cast<int>(text->size()));
+    BSON_APPEND_UTF8(doc, "status", "sent");
+    bson_t attachments;
+    BSON_APPEND_ARRAY_BEGIN(doc, "attachments", &attachments);
+    bson_append_array_end(doc, &attachments);
+    BSON_APPEND_DATE_TIME(doc, "createdAt", ms);
+    BSON_APPEND_DATE_TIME(doc, "updatedAt", ms);
+    BSON_APPEND_UTF8(doc, "streamId", entry.id.c_str());
+    return std::nullopt;
+}
+
+}  // namespace aurora::ingest

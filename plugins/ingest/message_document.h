@@ -1,0 +1,22 @@
+// One stream entry -> one `messages` document with the seed's schema (§6.3):
+// roomId, userId (ObjectId), username, text, status "sent", attachments [],
+// createdAt = updatedAt = the stream id's milliseconds, plus streamId (the
+// unique key that makes a retried insert a no-op). The document depends only
+// on the entry, so every retry writes the same thing.
+#pragma once
+
+#include <bson/bson.h>
+
+#include <optional>
+#include <string>
+
+#include "stream_entry.h"
+
+namespace aurora::ingest {
+
+// Fills `doc` (initialised by the caller) and returns nullopt, or returns
+// why the entry can never be stored (a "poison" entry): a field missing or
+// empty, or a userId that is not a 24-hex ObjectId (anonymous senders).
+std::optional<std::string> build_document(const StreamEntry &entry, bson_t *doc);
+
+}  // namespace aurora::ingest

@@ -1,0 +1,436 @@
+// The chat state and protocol: rooms, messages by stream id, pending sends
+// by ref, presence and typing. Knows nothing of the DOM: it calls
+// `view.changed(what)` and the view reads the state back.
+//
+// Delivery rules (so nothing is missed or shown twice):
+//   - every message is kept by its stream id; one seen again is ignored;
+//   - a room's cursor is the newest id it has seen (live, resumed, history)
+//     or the `last_id` of a resume; after a reconnect the client sends
+//     `resume {room, since: cursor}` and the server replays what came after;
+//   - a message we send is shown at once as pending under a random `ref`;
+//     the `ack` (or our own broadcast, which carries the ref) confirms it;
+//     pending messages are sent again after a reconnect with the same ref,
+//     which the server answers with the first id instead of storing twice.
+
+import { compareIds, idTime, maxId, newRef, parseId, ROOM_RE } from "./ids.js";
+
+export const DEFAULT_ROOM = "general";
+const HISTORY_PAGE = 50;
+const TYPING_SHOW_MS = 4000;
+const TYPING_SEND_EVERY_MS = 2500;
+const CLOCK_SLACK_MS = 5 * 60 * 1000;
+
+function newRoom(name) {
+  return {
+    name,
+    ids: [], // stream ids, ascending
+    byId: new Map(),
+    cursor: null,
+    unread: 0,
+    joined: false,
+    history: { loaded: false, loading: false, before: null, done: false, unavailable: false },
+    presence: new Map(), // userId -> username
+    typing: new Map(), // userId -> { user, until }
+  };
+}
+
+export class Chat {
+  constructor(session, view) {
+    this.me = session;
+    this.view = view;
+    this.conn = null;
+    this.rooms = new Map();
+    this.current = DEFAULT_ROOM;
+    this.pending = new Map(); // ref -> { ref, room, text, ts, state: "pending"|"failed", error }
+    this.requests = new Map(); // ref -> { kind, room, frame }
+    this.lastOpenAt = 0;
+    this.lastTypingSent = new Map();
+    this.storeKey = `aurora.rooms.${session.userId}`;
+    this.restoreRooms();
+  }
+
+  // ---- rooms ----
+
+  restoreRooms() {
+    let saved = null;
+    try {
+      saved = JSON.parse(localStorage.getItem(this.storeKey) || "null");
+    } catch {
+      saved = null;
+    }
+    const names = Array.isArray(saved?.rooms) ? saved.rooms.filter((r) => ROOM_RE.test(r)) : [];
+    this.room(DEFAULT_ROOM);
+    for (const n of names) this.room(n);
+    if (typeof saved?.current === "string" && this.rooms.has(saved.current)) this.current = saved.current;
+  }
+
+  saveRooms() {
+    localStorage.setItem(this.storeKey, JSON.stringify({ rooms: [...this.rooms.keys()], current: this.current }));
+  }
+
+  room(name) {
+    let r = this.rooms.get(name);
+    if (!r) {
+      r = newRoom(name);
+      this.rooms.set(name, r);
+    }
+    return r;
+  }
+
+  get currentRoom() {
+    return this.room(this.current);
+  }
+
+  // Joins (or just opens) a room typed by the user. Returns an error text or "".
+  joinByName(input) {
+    const name = input.trim().replace(/^#/, "");
+    if (!ROOM_RE.test(name)) return "A room name is 1–64 letters, digits, or _ . : -";
+    const known = this.rooms.has(name);
+    this.room(name);
+    if (!known) this.request("join", name, { type: "join", room: name });
+    this.switchTo(name);
+    return "";
+  }
+
+  leave(name) {
+    if (name === DEFAULT_ROOM || !this.rooms.has(name)) return;
+    this.request("leave", name, { type: "leave", room: name });
+    this.rooms.delete(name);
+    for (const [ref, p] of this.pending) if (p.room === name) this.pending.delete(ref);
+    if (this.current === name) this.current = DEFAULT_ROOM;
+    this.saveRooms();
+    this.view.changed("rooms");
+    this.view.changed("room");
+  }
+
+  switchTo(name) {
+    if (!this.rooms.has(name)) return;
+    this.current = name;
+    const r = this.currentRoom;
+    r.unread = 0;
+    this.saveRooms();
+    this.view.changed("rooms");
+    this.view.changed("room");
+    if (!r.history.loaded && !r.history.loading) this.loadHistory(r);
+  }
+
+  // ---- connection ----
+
+  attach(conn) {
+    this.conn = conn;
+  }
+
+  // A frame with a fresh ref, remembered so its answer (or error, or
+  // rate_limited) can be matched.
+  request(kind, room, frame) {
+    const ref = newRef();
+    const full = { ...frame, ref };
+    this.requests.set(ref, { kind, room, frame: full });
+    this.conn?.send(full);
+    return ref;
+  }
+
+  onOpen() {
+    const reconnect = this.lastOpenAt > 0;
+    const since = reconnect ? `${Math.max(0, this.lastOpenAt - CLOCK_SLACK_MS)}-0` : null;
+    this.lastOpenAt = Date.now();
+    // Answers to the old connection's requests will not come.
+    for (const [ref, q] of this.requests) if (q.kind !== "message") this.requests.delete(ref);
+    for (const r of this.rooms.values()) {
+      r.presence.clear();
+      r.typing.clear();
+      r.joined = r.name === DEFAULT_ROOM; // joined by the server at connect
+      if (r.history.loading) r.history.loading = false;
+      const from = r.cursor || since;
+      if (from) {
+        this.request("resume", r.name, { type: "resume", room: r.name, since: from });
+      } else if (r.name !== DEFAULT_ROOM) {
+        this.request("join", r.name, { type: "join", room: r.name });
+      }
+    }
+    const cur = this.currentRoom;
+    if (!cur.history.loaded) this.loadHistory(cur);
+    // Messages not confirmed before the drop: same ref, so never stored twice.
+    for (const p of this.pending.values()) if (p.state === "pending") this.sendPending(p);
+    this.view.changed("all");
+  }
+
+  // ---- sending ----
+
+  send(text) {
+    const room = this.current;
+    if (!text.trim()) return;
+    const ref = newRef();
+    const p = { ref, room, text, ts: Date.now(), state: "pending", error: "" };
+    this.pending.set(ref, p);
+    this.sendPending(p);
+    this.view.changed("room", { stick: true });
+  }
+
+  sendPending(p) {
+    const frame = { type: "message", room: p.room, text: p.text, ref: p.ref };
+    this.requests.set(p.ref, { kind: "message", room: p.room, frame });
+    this.conn?.send(frame); // not connected: sent by onOpen
+  }
+
+  retry(ref) {
+    const p = this.pending.get(ref);
+    if (!p) return;
+    p.state = "pending";
+    p.error = "";
+    this.sendPending(p);
+    this.view.changed("room");
+  }
+
+  discard(ref) {
+    this.pending.delete(ref);
+    this.requests.delete(ref);
+    this.view.changed("room");
+  }
+
+  typing() {
+    const now = Date.now();
+    const room = this.current;
+    if (now - (this.lastTypingSent.get(room) || 0) < TYPING_SEND_EVERY_MS) return;
+    this.lastTypingSent.set(room, now);
+    this.conn?.send({ type: "typing", room });
+  }
+
+  loadHistory(r, older = false) {
+    const h = r.history;
+    if (h.loading || h.unavailable || (older && h.done)) return;
+    if (!this.conn?.connected) return;
+    h.loading = true;
+    const frame = { type: "history", room: r.name, limit: HISTORY_PAGE };
+    if (older && h.before) frame.before = h.before;
+    this.request(older ? "history-older" : "history", r.name, frame);
+    if (r.name === this.current) this.view.changed("history");
+  }
+
+  // ---- receiving ----
+
+  onFrame(f) {
+    switch (f.type) {
+      case "message":
+        return this.onMessage(f, "live");
+      case "ack":
+        return this.onAck(f);
+      case "joined":
+        return this.onJoined(f);
+      case "left":
+        this.requests.delete(f.ref);
+        return;
+      case "resumed":
+        return this.onResumed(f);
+      case "history":
+        return this.onHistory(f);
+      case "presence":
+        return this.onPresence(f);
+      case "typing":
+        return this.onTyping(f);
+      case "rate_limited":
+        return this.onRateLimited(f);
+      case "error":
+        return this.onError(f);
+      default:
+        if (typeof f.type !== "string" && typeof f.text === "string") return this.onMessage(f, "live"); // seed shape
+    }
+  }
+
+  // how: "live" | "resume" | "history"
+  onMessage(m, how) {
+    const room = typeof m.room === "string" ? m.room : DEFAULT_ROOM;
+    const r = this.rooms.get(room);
+    if (!r || typeof m.text !== "string") return false;
+    if (!parseId(m.id)) {
+      // The seed's plain shape without an id: show, cannot dedupe.
+      m = { ...m, id: `${Number(m.ts) || Date.now()}-${Math.floor(Math.random() * 1e9)}` };
+    }
+    const own = m.userId === this.me.userId;
+    if (own && m.ref !== undefined) this.confirm(String(m.ref), m.id);
+    r.cursor = how === "history" ? r.cursor : maxId(r.cursor, m.id);
+    if (r.byId.has(m.id)) return false;
+    const msg = {
+      id: m.id,
+      room,
+      user: typeof m.user === "string" ? m.user : "unknown",
+      userId: typeof m.userId === "string" ? m.userId : "",
+      text: m.text,
+      ts: Number(m.ts) || idTime(m.id),
+      own,
+    };
+    r.byId.set(m.id, msg);
+    insertSorted(r.ids, m.id);
+    r.typing.delete(msg.userId);
+    if (how !== "history" && !own && room !== this.current) r.unread += 1;
+    if (how !== "history") {
+      if (room === this.current) this.view.changed("room", { stick: own });
+      this.view.changed("rooms");
+    }
+    return true;
+  }
+
+  // Our message `ref` is stored as `id`: the pending copy goes.
+  confirm(ref, id) {
+    const p = this.pending.get(ref);
+    this.requests.delete(ref);
+    if (!p) return;
+    this.pending.delete(ref);
+    const r = this.rooms.get(p.room);
+    if (r && !r.byId.has(id)) {
+      r.byId.set(id, { id, room: p.room, user: this.me.username, userId: this.me.userId, text: p.text, ts: idTime(id), own: true });
+      insertSorted(r.ids, id);
+      r.cursor = maxId(r.cursor, id);
+    }
+    if (p.room === this.current) this.view.changed("room");
+  }
+
+  onAck(f) {
+    const ref = f.ref === undefined ? "" : String(f.ref);
+    const q = this.requests.get(ref);
+    if (q?.kind === "message" && parseId(f.id)) this.confirm(ref, f.id);
+    else this.requests.delete(ref);
+  }
+
+  onJoined(f) {
+    this.requests.delete(String(f.ref));
+    const r = this.rooms.get(f.room);
+    if (!r) return;
+    r.joined = true;
+    if (f.room === this.current && !r.history.loaded) this.loadHistory(r);
+    this.view.changed("rooms");
+  }
+
+  onResumed(f) {
+    this.requests.delete(String(f.ref));
+    const r = this.rooms.get(f.room);
+    if (!r) return;
+    r.joined = true;
+    r.cursor = maxId(r.cursor, f.last_id);
+    // Cut short (more than the server replays at once): the gap is history's.
+    if (f.complete === false) {
+      r.history = { loaded: false, loading: false, before: null, done: false, unavailable: r.history.unavailable };
+      if (f.room === this.current) this.loadHistory(r);
+    }
+    this.view.changed("rooms");
+    if (f.room === this.current) this.view.changed("room");
+  }
+
+  onHistory(f) {
+    const q = this.requests.get(String(f.ref));
+    this.requests.delete(String(f.ref));
+    const r = this.rooms.get(f.room);
+    if (!r) return;
+    const h = r.history;
+    const list = Array.isArray(f.messages) ? f.messages : [];
+    const first = !h.loaded;
+    for (const m of list) this.onMessage({ ...m, room: f.room }, "history");
+    h.loading = false;
+    h.loaded = true;
+    if (q?.kind !== "history-older" || !h.before || (f.next_before && compareIds(f.next_before, h.before) < 0)) {
+      h.before = typeof f.next_before === "string" && f.next_before ? f.next_before : h.before;
+    }
+    if (!f.next_before || list.length === 0) h.done = true;
+    if (first && list.length) {
+      // History comes from the database, which may lag the stream by a
+      // batch: replay the stream from its newest message to close the gap.
+      const newest = list.reduce((a, m) => maxId(a, m.id), null);
+      if (newest) this.request("resume", f.room, { type: "resume", room: f.room, since: newest });
+    }
+    if (f.room === this.current) this.view.changed("history", { prepend: q?.kind === "history-older" });
+  }
+
+  onPresence(f) {
+    const r = this.rooms.get(f.room);
+    if (!r) return;
+    this.requests.delete(String(f.ref));
+    if (Array.isArray(f.users)) {
+      r.presence.clear();
+      for (const u of f.users) if (u && typeof u.userId === "string") r.presence.set(u.userId, String(u.user));
+    } else if (f.event === "join" && typeof f.userId === "string") {
+      r.presence.set(f.userId, String(f.user));
+    } else if (f.event === "leave" && typeof f.userId === "string") {
+      // The user may still be here on another tab: ask for the truth.
+      r.presence.delete(f.userId);
+      clearTimeout(r.presenceTimer);
+      r.presenceTimer = setTimeout(() => this.request("presence", r.name, { type: "presence", room: r.name }), 400);
+    }
+    if (f.room === this.current) this.view.changed("presence");
+  }
+
+  onTyping(f) {
+    const r = this.rooms.get(f.room);
+    if (!r || f.userId === this.me.userId || typeof f.userId !== "string") return;
+    r.typing.set(f.userId, { user: String(f.user), until: Date.now() + TYPING_SHOW_MS });
+    if (f.room === this.current) this.view.changed("typing");
+  }
+
+  typingNames(room) {
+    const now = Date.now();
+    const names = [];
+    for (const [id, t] of room.typing) {
+      if (t.until <= now) room.typing.delete(id);
+      else names.push(t.user);
+    }
+    return names;
+  }
+
+  onRateLimited(f) {
+    const ref = f.ref === undefined ? "" : String(f.ref);
+    const wait = Math.max(0, Number(f.retry_after_ms) || 1000);
+    const q = this.requests.get(ref);
+    const p = this.pending.get(ref);
+    if (p) {
+      p.state = "failed";
+      p.error = "rate limited";
+      p.retryAt = Date.now() + wait;
+      this.view.changed("room");
+    } else if (q) {
+      // resume / join / history / presence: try again when allowed.
+      setTimeout(() => {
+        if (this.requests.get(ref) === q) this.conn?.send(q.frame);
+      }, wait + 50);
+    }
+    this.view.rateLimited(wait);
+  }
+
+  onError(f) {
+    const ref = f.ref === undefined ? "" : String(f.ref);
+    const q = this.requests.get(ref);
+    this.requests.delete(ref);
+    const text = typeof f.message === "string" && f.message ? f.message : String(f.code || "error");
+    const p = this.pending.get(ref);
+    if (p) {
+      p.state = "failed";
+      p.error = text;
+      if (p.room === this.current) this.view.changed("room");
+      return;
+    }
+    if (q && (q.kind === "history" || q.kind === "history-older")) {
+      const r = this.rooms.get(q.room);
+      if (!r) return;
+      r.history.loading = false;
+      r.history.loaded = true;
+      if (f.code === "unhandled") r.history.unavailable = true; // no history plugin on this server
+      else r.history.error = text;
+      if (q.room === this.current) this.view.changed("history");
+      return;
+    }
+    if (q && q.kind === "join") {
+      this.rooms.delete(q.room);
+      if (this.current === q.room) this.current = DEFAULT_ROOM;
+      this.saveRooms();
+      this.view.changed("all");
+      this.view.notice(`Cannot join #${q.room}: ${text}`);
+      return;
+    }
+    if (q && q.kind === "presence") return;
+    this.view.notice(text);
+  }
+}
+
+function insertSorted(ids, id) {
+  let i = ids.length;
+  while (i > 0 && compareIds(ids[i - 1], id) > 0) i -= 1;
+  ids.splice(i, 0, id);
+}

@@ -1,0 +1,293 @@
+// The DOM. User data goes into the page only through textContent and
+// attribute setters: never innerHTML (the seed's XSS hole).
+
+const $ = (id) => document.getElementById(id);
+const GROUP_MS = 5 * 60 * 1000; // consecutive messages of one author within this share a header
+
+function el(tag, className, text) {
+  const e = document.createElement(tag);
+  if (className) e.className = className;
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+
+const timeFmt = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
+const dayFmt = new Intl.DateTimeFormat(undefined, { month: "short", day: "numeric" });
+const fullFmt = new Intl.DateTimeFormat(undefined, { dateStyle: "full", timeStyle: "medium" });
+
+function shortTime(ms) {
+  const d = new Date(ms);
+  const today = new Date();
+  const sameDay = d.toDateString() === today.toDateString();
+  return sameDay ? timeFmt.format(d) : `${dayFmt.format(d)}, ${timeFmt.format(d)}`;
+}
+
+export class View {
+  constructor(handlers) {
+    this.h = handlers; // onSwitch(name), onLeave(name), onRetry(ref), onDiscard(ref), onOlder()
+    this.chat = null;
+    this.dirty = new Set();
+    this.opts = {};
+    this.scheduled = false;
+    this.nodes = new Map(); // key -> element, for the current room
+    this.shownRoom = null;
+    this.rateUntil = 0;
+    this.rateTimer = null;
+    this.noticeTimer = null;
+    this.messages = $("messages");
+    this.list = el("div", "message-list");
+    this.historyNote = el("div", "history-note");
+    this.messages.append(this.historyNote, this.list);
+    this.messages.addEventListener("scroll", () => {
+      if (this.messages.scrollTop < 120) this.h.onOlder();
+    });
+    setInterval(() => this.renderTyping(), 1000);
+  }
+
+  bind(chat) {
+    this.chat = chat;
+    this.nodes.clear();
+    this.list.replaceChildren();
+    this.shownRoom = null;
+    $("me-name").textContent = chat.me.username;
+    this.changed("all");
+  }
+
+  // Batches changes into one render per task.
+  changed(what, opts = {}) {
+    this.dirty.add(what);
+    if (opts.stick) this.opts.stick = true;
+    if (opts.prepend) this.opts.prepend = true;
+    if (this.scheduled) return;
+    this.scheduled = true;
+    queueMicrotask(() => {
+      this.scheduled = false;
+      const dirty = this.dirty;
+      const o = this.opts;
+      this.dirty = new Set();
+      this.opts = {};
+      if (this.chat) this.render(dirty, o);
+    });
+  }
+
+  render(d, o) {
+    const all = d.has("all");
+    if (all || d.has("rooms")) this.renderRooms();
+    if (all || d.has("room") || d.has("history")) this.renderMessages(o);
+    if (all || d.has("room") || d.has("presence")) this.renderPresence();
+    if (all || d.has("room") || d.has("typing")) this.renderTyping();
+  }
+
+  renderRooms() {
+    const ul = $("rooms");
+    const items = [];
+    for (const r of this.chat.rooms.values()) {
+      const li = el("li", "room" + (r.name === this.chat.current ? " active" : ""));
+      li.dataset.room = r.name;
+      const b = el("button", "room-open");
+      b.type = "button";
+      b.append(el("span", "hash", "#"), el("span", "room-name", r.name));
+      if (r.unread > 0) {
+        const badge = el("span", "unread", r.unread > 99 ? "99+" : String(r.unread));
+        badge.setAttribute("aria-label", `${r.unread} unread`);
+        b.append(badge);
+      }
+      b.addEventListener("click", () => this.h.onSwitch(r.name));
+      li.append(b);
+      if (r.name !== "general") {
+        const x = el("button", "room-leave", "×");
+        x.type = "button";
+        x.title = `Leave #${r.name}`;
+        x.setAttribute("aria-label", `Leave ${r.name}`);
+        x.addEventListener("click", () => this.h.onLeave(r.name));
+        li.append(x);
+      }
+      items.push(li);
+    }
+    ul.replaceChildren(...items);
+    $("room-title").textContent = `# ${this.chat.current}`;
+    document.title = `#${this.chat.current} · Aurora`;
+  }
+
+  renderMessages(o) {
+    const chat = this.chat;
+    const r = chat.currentRoom;
+    const box = this.messages;
+    if (this.shownRoom !== r.name) {
+      this.nodes.clear();
+      this.list.replaceChildren();
+      this.shownRoom = r.name;
+      o = { ...o, stick: true };
+    }
+    const atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 48;
+    const fromBottom = box.scrollHeight - box.scrollTop;
+
+    // Desired order: stored messages by id, then our pending ones.
+    const items = r.ids.map((id) => ({ key: `m:${id}`, m: r.byId.get(id) }));
+    for (const p of chat.pending.values()) {
+      if (p.room === r.name) items.push({ key: `p:${p.ref}`, p });
+    }
+    const keep = new Set(items.map((i) => i.key));
+    for (const [k, node] of this.nodes) {
+      if (!keep.has(k)) {
+        node.remove();
+        this.nodes.delete(k);
+      }
+    }
+    let prev = null;
+    let prevAuthor = null;
+    let prevTs = 0;
+    for (const it of items) {
+      let node = this.nodes.get(it.key);
+      if (it.m) {
+        if (!node) {
+          node = this.messageNode(it.m);
+          this.nodes.set(it.key, node);
+        }
+        const cont = prevAuthor === it.m.userId && it.m.ts - prevTs < GROUP_MS;
+        node.classList.toggle("cont", cont);
+        prevAuthor = it.m.userId;
+        prevTs = it.m.ts;
+      } else {
+        if (!node) {
+          node = this.messageNode({ user: chat.me.username, userId: chat.me.userId, text: it.p.text, ts: it.p.ts, own: true });
+          node.dataset.ref = it.p.ref;
+          this.nodes.set(it.key, node);
+        }
+        this.updatePending(node, it.p);
+        prevAuthor = null;
+      }
+      const want = prev ? prev.nextSibling : this.list.firstChild;
+      if (want !== node) this.list.insertBefore(node, want);
+      prev = node;
+    }
+    this.renderHistoryNote(r);
+
+    if (o.prepend) box.scrollTop = box.scrollHeight - fromBottom;
+    else if (o.stick || atBottom) box.scrollTop = box.scrollHeight;
+    // A first page shorter than the view: fetch more while there is more.
+    if (box.scrollHeight <= box.clientHeight + 4) this.h.onOlder();
+  }
+
+  messageNode(m) {
+    const node = el("article", "msg" + (m.own ? " own" : ""));
+    if (m.id) node.dataset.id = m.id;
+    const meta = el("div", "meta");
+    const author = el("span", "author", m.user);
+    const time = el("time", "time", shortTime(m.ts));
+    time.dateTime = new Date(m.ts).toISOString();
+    time.title = fullFmt.format(new Date(m.ts));
+    meta.append(author, time);
+    if (m.own) meta.append(el("span", "you", "you"));
+    node.append(meta, el("div", "text", m.text));
+    return node;
+  }
+
+  updatePending(node, p) {
+    node.classList.add("pending");
+    node.classList.toggle("failed", p.state === "failed");
+    let status = node.querySelector(".status");
+    if (!status) {
+      status = el("div", "status");
+      node.append(status);
+    }
+    if (p.state === "pending") {
+      status.replaceChildren(el("span", "sending", "sending…"));
+      return;
+    }
+    const parts = [];
+    if (p.error === "rate limited" && p.retryAt > Date.now()) {
+      const s = Math.ceil((p.retryAt - Date.now()) / 1000);
+      parts.push(el("span", "error-text", `Rate limited: you can send again in ${s} s.`));
+      setTimeout(() => this.changed("room"), 1000);
+    } else {
+      parts.push(el("span", "error-text", p.error === "rate limited" ? "Rate limited." : `Not sent: ${p.error}`));
+    }
+    const retry = el("button", "link", "Retry");
+    retry.type = "button";
+    retry.addEventListener("click", () => this.h.onRetry(p.ref));
+    const drop = el("button", "link", "Discard");
+    drop.type = "button";
+    drop.addEventListener("click", () => this.h.onDiscard(p.ref));
+    parts.push(retry, drop);
+    status.replaceChildren(...parts);
+  }
+
+  renderHistoryNote(r) {
+    const h = r.history;
+    let text = "";
+    if (h.loading) text = "Loading earlier messages…";
+    else if (h.unavailable) text = "History is not available on this server: new messages appear below.";
+    else if (h.error) text = `History could not be loaded: ${h.error}`;
+    else if (h.loaded && h.done) text = `This is the beginning of #${r.name}.`;
+    this.historyNote.textContent = text;
+    this.historyNote.hidden = !text;
+  }
+
+  renderPresence() {
+    const r = this.chat.currentRoom;
+    const users = [...r.presence.entries()].sort((a, b) => a[1].localeCompare(b[1]));
+    const items = users.map(([id, name]) => {
+      const li = el("li", "member" + (id === this.chat.me.userId ? " self" : ""));
+      li.append(el("span", "dot"), el("span", "member-name", name));
+      if (id === this.chat.me.userId) li.append(el("span", "you", "you"));
+      return li;
+    });
+    $("member-list").replaceChildren(...items);
+    $("members-title").textContent = `Online — ${users.length}`;
+    $("online").textContent = `${users.length} online`;
+  }
+
+  renderTyping() {
+    if (!this.chat) return;
+    const names = this.chat.typingNames(this.chat.currentRoom);
+    let text = "";
+    if (names.length === 1) text = `${names[0]} is typing…`;
+    else if (names.length === 2) text = `${names[0]} and ${names[1]} are typing…`;
+    else if (names.length > 2) text = "Several people are typing…";
+    const t = $("typing");
+    if (t.textContent !== text) t.textContent = text;
+  }
+
+  // Connection state: connecting | connected | waiting (retryAt) | stopped.
+  connection(s) {
+    const c = $("conn");
+    c.dataset.state = s.state;
+    clearInterval(this.connTimer);
+    const banner = $("banner");
+    const label = () => {
+      if (s.state === "connected") return "connected";
+      if (s.state === "connecting") return "connecting…";
+      const secs = Math.max(0, Math.ceil((s.retryAt - Date.now()) / 1000));
+      return `offline · retry in ${secs} s`;
+    };
+    const paint = () => {
+      c.textContent = label();
+      if (s.state === "connected") {
+        banner.hidden = true;
+      } else if (s.state === "waiting") {
+        banner.textContent = `Disconnected${s.detail ? ` (${s.detail})` : ""}. Reconnecting in ${Math.max(0, Math.ceil((s.retryAt - Date.now()) / 1000))} s… Messages you send now are delivered when it is back.`;
+        banner.hidden = false;
+      }
+    };
+    paint();
+    if (s.state === "waiting") this.connTimer = setInterval(paint, 500);
+  }
+
+  rateLimited(ms) {
+    this.rateUntil = Math.max(this.rateUntil, Date.now() + ms);
+    const secs = (ms / 1000).toFixed(ms < 10000 ? 1 : 0);
+    this.notice(`Slow down: rate limited, retry in ${secs} s.`);
+  }
+
+  notice(text) {
+    const banner = $("banner");
+    if ($("conn").dataset.state !== "connected") return; // the connection banner wins
+    banner.textContent = text;
+    banner.hidden = false;
+    clearTimeout(this.noticeTimer);
+    this.noticeTimer = setTimeout(() => {
+      if ($("conn").dataset.state === "connected") banner.hidden = true;
+    }, 4000);
+  }
+}

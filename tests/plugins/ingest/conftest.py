@@ -1,0 +1,9 @@
+"""Fixtures of tests/plugins/ingest live in ingest_support.py (importable by a
+unique name; see tests/e2e/host/conftest.py)."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from ingest_support import *  # noqa: F401,F403,E402

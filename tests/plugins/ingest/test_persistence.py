@@ -1,0 +1,134 @@
+"""Acceptance: messages sent through the chat plugin end up in MongoDB exactly
+once, with the seed's schema, consumed by two ingest processes; and a SIGTERM
+never acknowledges what is not stored."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+from aurora_host import AsyncRawWebSocket, text_frame
+from ingest_support import CHAT, PROBE, SECRET, oid, require, wait_for, wait_ready
+from ingest_streams import SteadyProducer, assert_exactly_once, assert_seed_schema, chat_fields, xadd_many
+from tokens import make_token
+
+CLIENTS = 10
+PER_CLIENT = 2000  # 20,000 messages in all
+
+
+async def send_through_chat(port: int) -> dict[int, list[dict]]:
+    """Each client joins its own room and sends PER_CLIENT messages; returns
+    the live envelopes each got back."""
+
+    async def one(i: int) -> list[dict]:
+        ws = await AsyncRawWebSocket.connect(port, f"/?user={oid(100 + i)}")
+        await ws.send_json({"type": "join", "room": f"room{i}"})
+        while (await ws.recv_json()).get("type") != "joined":
+            pass
+        for k in range(PER_CLIENT):
+            ws.writer.write(text_frame({"type": "message", "room": f"room{i}", "text": f"c{i} m{k}"}))
+            if k % 200 == 199:
+                await ws.writer.drain()
+        await ws.writer.drain()
+        live = []
+        while len(live) < PER_CLIENT:
+            f = await asyncio.wait_for(ws.recv_json(), 60)
+            if f.get("type") == "message":
+                live.append(f)
+            else:
+                assert f.get("type") in ("presence", "joined"), f
+        await ws.close()
+        return live
+
+    results = await asyncio.gather(*(one(i) for i in range(CLIENTS)))
+    return dict(enumerate(results))
+
+
+def test_20000_messages_through_chat_with_two_ingest_workers(ctx, start_host):
+    chat = start_host(ctx.host_config(
+        [{"name": "probe", "path": require(PROBE)},
+         {"name": "chat", "path": require(CHAT), "config": {"stream": ctx.stream, "auto_join": False}}],
+        limits={"send_queue_max_frames": 100000, "send_queue_max_bytes": 64 << 20}), "chat")
+    workers = [start_host(ctx.host_config([ctx.ingest_plugin(workers=1, history=(i == 0))]), f"ingest{i}")
+               for i in range(2)]
+    for w in workers:
+        wait_ready(w)
+
+    live = asyncio.run(send_through_chat(chat.port))
+    assert sum(len(v) for v in live.values()) == 20000
+    assert ctx.r.xlen(ctx.stream) == 20000
+
+    wait_for(ctx.drained, "the group to drain (lag 0, pending 0)", timeout=120, interval=0.25)
+    entries = dict(ctx.r.xrange(ctx.stream))
+    assert len(entries) == 20000
+    assert_exactly_once(ctx.coll, list(entries))
+    assert_seed_schema(ctx.coll, entries)
+    info = ctx.group_info()
+    assert (info["pending"], info["lag"]) == (0, 0)
+    assert ctx.r.xpending(ctx.stream, "mongo_workers")["pending"] == 0
+    # Both processes took a share of the work.
+    shares = [w.metrics().total("aurora_ingest_persisted_total") for w in workers]
+    assert all(s > 0 for s in shares) and sum(shares) == 20000, shares
+
+    # History serves the same objects as the live path (one rendering for both).
+    token = make_token({"userId": oid(100), "username": "user-x", "exp": int(time.time()) + 600}, SECRET)
+    resp = workers[0].get("/api/rooms/room0/messages?limit=5", headers={"Authorization": f"Bearer {token}"})
+    assert resp.status == 200, resp.body
+    page = resp.json()
+    assert page["messages"] == list(reversed(live[0][-5:]))
+    for w in workers + [chat]:
+        assert w.stop() == (0, False), w.stderr_tail()
+
+
+def test_sigterm_stores_or_abandons_the_batch_and_exits_fast(ctx, start_host):
+    cfg = ctx.host_config([ctx.ingest_plugin(workers=2, consumer_name="graceful", batch=50)])
+    host = start_host(cfg)
+    wait_ready(host)
+    # Idle: consumers are blocked in XREADGROUP BLOCK 5000; SIGTERM must not wait for it.
+    t0 = time.monotonic()
+    assert host.stop() == (0, False), host.stderr_tail()
+    assert time.monotonic() - t0 < 2.0
+
+    producer = SteadyProducer(ctx.r, ctx.stream, total=3000, rate=1500)
+    producer.start()
+    host = start_host(cfg)
+    wait_for(lambda: ctx.coll.count_documents({}) > 200, "some documents", timeout=30)
+    assert host.stop() == (0, False), host.stderr_tail()  # mid-stream
+    # Nothing acknowledged is missing: acked = stored.
+    ids = producer.finish()
+    pending = {p["message_id"] for p in ctx.r.xpending_range(ctx.stream, "mongo_workers", "-", "+", 100000)}
+    stored = {d["streamId"] for d in ctx.coll.find({}, {"streamId": 1})}
+    delivered = ctx.group_info()["last-delivered-id"]
+    acked = [i for i in ids if _le(i, delivered) and i not in pending]
+    assert set(acked) <= stored, f"{len(set(acked) - stored)} acknowledged but not stored"
+
+    host = start_host(cfg)  # same consumer names: drains its own pending entries first
+    wait_for(ctx.drained, "the group to drain", timeout=60, interval=0.2)
+    assert_exactly_once(ctx.coll, ids)
+    assert host.stop() == (0, False), host.stderr_tail()
+
+
+def _le(a: str, b: str) -> bool:
+    pa, pb = tuple(map(int, a.split("-"))), tuple(map(int, b.split("-")))
+    return pa <= pb
+
+
+def test_one_entry_per_field_layout_is_stored_like_the_seed(ctx, start_host):
+    """Direct XADDs with the chat's layout (and a `ref`, which is not stored)."""
+    fields = [chat_fields(i, room=f"r{i % 3}") for i in range(300)]
+    fields[5]["ref"] = "client-ref-1"
+    ids = xadd_many(ctx.r, ctx.stream, fields)
+    host = start_host(ctx.host_config([ctx.ingest_plugin(workers=1)]))
+    wait_for(ctx.drained, "the group to drain", timeout=30)
+    entries = {i: {k: v for k, v in f.items() if k != "ref"} for i, f in zip(ids, fields)}
+    assert_exactly_once(ctx.coll, ids)
+    assert_seed_schema(ctx.coll, entries)
+    names = {ix["name"]: ix for ix in ctx.coll.list_indexes()}
+    assert names["streamId_1"].get("unique") is True
+    assert dict(names["roomId_1_createdAt_-1"]["key"]) == {"roomId": 1, "createdAt": -1}
+    assert dict(names["userId_1"]["key"]) == {"userId": 1}
+    m = host.metrics()
+    assert m.total("aurora_ingest_persisted_total") == 300
+    assert m.has_family("aurora_ingest_consumer_lag") and m.has_family("aurora_ingest_batch_size")
+    assert json.loads(host.get("/ready").body)["status"] == "ready"
