@@ -32,7 +32,7 @@ missing=()
 for p in "${DEB_PACKAGES[@]}"; do
     # golang-go is only needed when no Go toolchain is on PATH already.
     if [[ $p == golang-go ]] && command -v go >/dev/null; then continue; fi
-    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    if [[ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" != "install ok installed" ]]; then
         missing+=("$p")
     fi
 done
@@ -66,8 +66,11 @@ fi
 
 # --- 2. FerretDB ----------------------------------------------------------------
 ferretdb_ok() {
-    [[ -x "$CACHE/bin/ferretdb" ]] &&
-        "$CACHE/bin/ferretdb" --version 2>/dev/null | grep -q "version: $FERRETDB_VERSION"
+    # Output captured first: `| grep -q` can end the pipe early, and with
+    # pipefail the SIGPIPE would read as "not installed".
+    local out
+    [[ -x "$CACHE/bin/ferretdb" ]] && out="$("$CACHE/bin/ferretdb" --version 2>/dev/null)" &&
+        [[ $out == *"version: $FERRETDB_VERSION"* ]]
 }
 
 build_ferretdb() {
