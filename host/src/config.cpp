@@ -162,6 +162,13 @@ HostConfig parse(const cJSON *root, const std::string &base_dir) {
         cfg.log_format = isatty(STDERR_FILENO) ? LogFormat::Text : LogFormat::Json;
     }
     if (auto a = top.boolean("allow_anonymous")) cfg.allow_anonymous = *a;
+    if (const cJSON *tp = top.get("trusted_proxies")) {
+        if (!cJSON_IsArray(tp)) top.fail_key("trusted_proxies", "must be an array of IP addresses");
+        for (const cJSON *e = tp->child; e; e = e->next) {
+            if (!cJSON_IsString(e) || !*e->valuestring) top.fail_key("trusted_proxies", "must be an array of IP addresses");
+            cfg.trusted_proxies.emplace_back(e->valuestring);
+        }
+    }
 
     if (const cJSON *o = top.object("limits")) {
         ObjectReader r(o, "limits");

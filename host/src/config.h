@@ -42,6 +42,7 @@ struct HostConfig {
     aurora_log_level log_level = AURORA_LOG_INFO;
     LogFormat log_format = LogFormat::Text;
     bool allow_anonymous = false;
+    std::vector<std::string> trusted_proxies;  // peers whose X-Forwarded-For is believed
     Limits limits;
     int ping_interval_s = 30;
     int ping_timeout_s = 10;

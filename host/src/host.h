@@ -224,6 +224,8 @@ private:
     friend struct HostTimers;
     int callback(lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len);
 
+    std::string client_address(lws *wsi) const;
+
     // WebSocket side (ws_server.cpp)
     int on_confirm_upgrade(lws *wsi);
     void on_established(lws *wsi);

@@ -66,9 +66,7 @@ std::unique_ptr<aurora_http_req> Host::make_request(lws *wsi, std::string method
     req->wsi = wsi;
     req->method = std::move(method);
     req->path = std::move(path);
-    char addr[64] = {0};
-    lws_get_peer_simple(wsi, addr, sizeof addr);
-    req->remote_addr = addr;
+    req->remote_addr = client_address(wsi);
     // Every standard header now, so the plugin may read them from any thread.
     for (int t = 0; t < WSI_TOKEN_COUNT; ++t) {
         auto tok = static_cast<enum lws_token_indexes>(t);

