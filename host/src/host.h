@@ -278,6 +278,8 @@ private:
     std::atomic<std::thread::id> service_thread_{};
 
     // [service]
+    static constexpr size_t kCoalesceBytes = 64 * 1024;  // one write carries at most about this much
+    std::vector<unsigned char> coalesce_buf_;             // reused by on_ws_writeable
     std::unordered_map<aurora_conn_id, std::unique_ptr<aurora_conn>> conns_;
     std::unordered_map<lws *, aurora_conn *> conn_by_wsi_;
     struct PendingIdentity {
