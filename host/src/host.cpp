@@ -133,7 +133,7 @@ bool Host::listen(std::string &error, int &exit_code) {
     protocols_[0].name = "aurora";
     protocols_[0].callback = &Host::lws_callback;
     protocols_[0].per_session_data_size = 0;
-    protocols_[0].rx_buffer_size = 16 * 1024;
+    protocols_[0].rx_buffer_size = 1024;  // per connection; frames are reassembled by the host anyway
     protocols_[1] = {};  // terminator
 
     if (!front_.listen(cfg_.listen_host, cfg_.listen_port, cfg_.workers > 1, error)) {

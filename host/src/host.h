@@ -53,6 +53,36 @@ using OutFramePtr = std::shared_ptr<OutFrame>;
 OutFramePtr make_frame(std::string_view payload);
 
 enum class Hook { Authenticate, OnConnect, OnDisconnect, OnJoin, OnLeave, OnMessage, Count };
+
+// A connection's outbound FIFO. Not std::deque: libstdc++'s deque allocates
+// ~600 bytes as soon as it exists, for every idle connection. This costs
+// nothing until the first frame and reuses its storage afterwards.
+class FrameQueue {
+public:
+    bool empty() const { return head_ == items_.size(); }
+    size_t size() const { return items_.size() - head_; }
+    void push_back(OutFramePtr f) { items_.push_back(std::move(f)); }
+    OutFramePtr pop_front() {
+        OutFramePtr f = std::move(items_[head_++]);
+        if (head_ == items_.size()) {
+            items_.clear();
+            head_ = 0;
+        } else if (head_ >= 1024 && head_ * 2 >= items_.size()) {
+            items_.erase(items_.begin(), items_.begin() + static_cast<std::ptrdiff_t>(head_));
+            head_ = 0;
+        }
+        return f;
+    }
+    void clear() {
+        items_.clear();
+        items_.shrink_to_fit();
+        head_ = 0;
+    }
+
+private:
+    std::vector<OutFramePtr> items_;
+    size_t head_ = 0;
+};
 }  // namespace aurora::host
 
 // ---- The ABI's opaque handles, defined here. ----
@@ -77,7 +107,7 @@ struct aurora_conn {
     lws *wsi = nullptr;
     std::string user_id, username, remote_addr;
     // Outbound queue, bounded by limits.send_queue_max_{bytes,frames}.
-    std::deque<aurora::host::OutFramePtr> outq;
+    aurora::host::FrameQueue outq;
     size_t out_bytes = 0;
     // Inbound message being assembled from fragments.
     std::string rx;

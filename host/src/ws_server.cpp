@@ -423,8 +423,7 @@ int Host::on_ws_writeable(lws *wsi) {
         coalesce_buf_.resize(LWS_PRE);
         size_t frames = 0, payload = 0;
         while (!c->outq.empty() && coalesce_buf_.size() < kCoalesceBytes) {
-            OutFramePtr f = std::move(c->outq.front());
-            c->outq.pop_front();
+            OutFramePtr f = c->outq.pop_front();
             c->out_bytes -= f->len();
             append_ws_text_header(coalesce_buf_, f->len());
             coalesce_buf_.insert(coalesce_buf_.end(), f->data(), f->data() + f->len());
@@ -439,8 +438,7 @@ int Host::on_ws_writeable(lws *wsi) {
         m_.frames_out->add(static_cast<double>(frames));
         m_.bytes_out->add(static_cast<double>(payload));
     } else if (!c->outq.empty()) {
-        OutFramePtr f = std::move(c->outq.front());
-        c->outq.pop_front();
+        OutFramePtr f = c->outq.pop_front();
         c->out_bytes -= f->len();
         if (lws_write(wsi, f->data(), f->len(), LWS_WRITE_TEXT) < static_cast<int>(f->len())) {
             AURORA_HLOG(AURORA_LOG_DEBUG, c->id, "write failed; closing");

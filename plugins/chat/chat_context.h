@@ -26,6 +26,7 @@ struct ChatSettings {
     int64_t presence_refresh_s = 10;
     int64_t typing_interval_ms = 1000;
     bool presence_events = true;
+    int64_t presence_snapshot_max = 200;
     int64_t redis_timeout_ms = 1000;
 };
 

@@ -45,6 +45,8 @@ const Setting kSettings[] = {
     {"presence_refresh_s", Setting::Int, "10", "how often presence entries are refreshed", 1, 3600},
     {"presence_events", Setting::Bool, "true",
      "broadcast join/leave events to the room (each costs one delivery per member: turn off for very large rooms)"},
+    {"presence_snapshot_max", Setting::Int, "200",
+     "a presence snapshot lists at most this many connections (plus the total)", 1, 100000},
     {"typing_interval_ms", Setting::Int, "1000", "typing events relayed at most this often per connection and room", 0, 60000},
     {"redis_timeout_ms", Setting::Int, "1000", "connect and command timeout for Redis", 10, 60000},
 };
@@ -252,6 +254,7 @@ aurora_status chat_init(const aurora_host_api *host, aurora_plugin_ctx *self, vo
     cs.presence_refresh_s = s->integer("presence_refresh_s");
     cs.typing_interval_ms = s->integer("typing_interval_ms");
     cs.presence_events = s->boolean("presence_events");
+    cs.presence_snapshot_max = s->integer("presence_snapshot_max");
     cs.redis_timeout_ms = s->integer("redis_timeout_ms");
     if (!valid_room(cs.default_room)) {
         host->log_msg(self, AURORA_LOG_ERROR, "config: default_room \"%s\" is not a valid room name", cs.default_room.c_str());

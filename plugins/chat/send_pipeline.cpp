@@ -98,6 +98,9 @@ std::string SendPipeline::member(const SendJob &job) const {
 size_t SendPipeline::append(const SendJob &job) {
     const std::string now_ms = std::to_string(ctx_.host->now_wall_ms());
     const std::string expiry = std::to_string(ctx_.host->now_wall_ms() + static_cast<uint64_t>(ctx_.s.presence_ttl_s) * 1000);
+    // A snapshot lists at most presence_snapshot_max connections (with the
+    // total): a full list per join would cost O(members) bytes per join.
+    const std::string snapshot_last = std::to_string(ctx_.s.presence_snapshot_max - 1);
     switch (job.kind) {
     case SendJob::Kind::Message: {
         EnvelopeParts env = message_envelope(job.room, job.username, job.user_id, job.text, job.ref_json);
@@ -129,8 +132,9 @@ size_t SendPipeline::append(const SendJob &job) {
         if (ctx_.s.presence_events) redis_.append({"PUBLISH", ctx_.channel(job.room), event});
         else redis_.append({"PING"});
         redis_.append({"ZREMRANGEBYSCORE", ctx_.presence_key(job.room), "-inf", now_ms});
-        redis_.append({"ZRANGE", ctx_.presence_key(job.room), "0", "-1"});
-        return 4;
+        redis_.append({"ZRANGE", ctx_.presence_key(job.room), "0", snapshot_last});
+        redis_.append({"ZCARD", ctx_.presence_key(job.room)});
+        return 5;
     }
     case SendJob::Kind::PresenceLeave: {
         auto it = members_.find({job.conn, job.room});
@@ -145,8 +149,9 @@ size_t SendPipeline::append(const SendJob &job) {
     }
     case SendJob::Kind::PresenceSnapshot:
         redis_.append({"ZREMRANGEBYSCORE", ctx_.presence_key(job.room), "-inf", now_ms});
-        redis_.append({"ZRANGE", ctx_.presence_key(job.room), "0", "-1"});
-        return 2;
+        redis_.append({"ZRANGE", ctx_.presence_key(job.room), "0", snapshot_last});
+        redis_.append({"ZCARD", ctx_.presence_key(job.room)});
+        return 3;
     }
     return 0;
 }
@@ -174,7 +179,8 @@ namespace {
 
 // {"type":"presence","room":R,"users":[{"userId","user"}...]} from ZRANGE
 // members, one entry per user however many connections they have.
-std::string snapshot(const std::string &room, const redisReply *members, const std::string &ref_json = {}) {
+std::string snapshot(const std::string &room, const redisReply *members, const redisReply *total,
+                     const std::string &ref_json = {}) {
     std::string users;
     std::set<std::string> seen;
     if (members && members->type == REDIS_REPLY_ARRAY) {
@@ -189,7 +195,11 @@ std::string snapshot(const std::string &room, const redisReply *members, const s
             users += "{\"userId\":" + quoted(uid) + ",\"user\":" + quoted(name) + "}";
         }
     }
+    long long listed = members && members->type == REDIS_REPLY_ARRAY ? static_cast<long long>(members->elements) : 0;
+    long long count = total && total->type == REDIS_REPLY_INTEGER ? total->integer : listed;
     std::string out = "{\"type\":\"presence\",\"room\":" + quoted(room) + ",\"users\":[" + users + "]";
+    out += ",\"connections\":" + std::to_string(count);
+    if (count > listed) out += ",\"truncated\":true";
     if (!ref_json.empty()) out += ",\"ref\":" + ref_json;
     return out + "}";
 }
@@ -227,10 +237,10 @@ void SendPipeline::complete(SendJob &job, std::vector<plugin::RedisReply> &r) {
         return;
     }
     case SendJob::Kind::PresenceJoin:
-        if (r.size() == 4) ctx_.host->send(ctx_.self, job.conn, plugin::str(snapshot(job.room, r[3].get())));
+        if (r.size() == 5) ctx_.host->send(ctx_.self, job.conn, plugin::str(snapshot(job.room, r[3].get(), r[4].get())));
         return;
     case SendJob::Kind::PresenceSnapshot:
-        finish(job.msg, snapshot(job.room, r[1].get(), job.ref_json));
+        finish(job.msg, snapshot(job.room, r[1].get(), r[2].get(), job.ref_json));
         job.msg = nullptr;
         return;
     case SendJob::Kind::Typing:

@@ -26,6 +26,8 @@ from real_servers import RedisServer  # noqa: E402
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--replicas", type=int, default=1)
+    ap.add_argument("--profile", choices=["chat", "echo"], default="chat",
+                    help="chat: probe + chat plugins (the real message path); echo: the host alone with echo")
     ap.add_argument("bench_args", nargs=argparse.REMAINDER)
     args = ap.parse_args()
     bench = [a for a in args.bench_args if a != "--"]
@@ -39,6 +41,9 @@ def main() -> int:
                            {"name": "chat", "path": str(b / "plugins/chat.so"),
                             # join/leave events would add N frames per connect (O(N^2) to set up)
                             "config": {"presence_events": False}}]}
+        if args.profile == "echo":
+            cfg = {"log": {"level": "warn", "format": "json"}, "allow_anonymous": True,
+                   "plugins": [{"name": "echo", "path": str(b / "plugins/echo.so")}]}
         for i in range(args.replicas):
             h = AuroraHost.start(b / "host/aurora-host", Path(tempfile.mkdtemp(prefix="aurora-bench-")), cfg)
             deadline = time.monotonic() + 10
