@@ -10,7 +10,8 @@
 //            total of T messages/s; prints deliveries/s, expected vs
 //            delivered, latency percentiles (send time is inside each
 //            message), and the hosts' CPU per delivery (from /proc/<pid>).
-//   connect  authenticated handshakes per second up to --connections.
+//   connect  authenticated handshakes per second up to --connections, with
+//            --window handshakes in flight.
 //   idle     --connections idle connections; host RSS per connection.
 //
 // Auth: --auth query sends ?user=bench-N (for hosts with the probe fixture
@@ -59,6 +60,7 @@ struct Options {
     std::string auth = "query", secret;
     std::string room = "general";
     int payload = 100;  // bytes of text per message
+    int window = 256;   // handshakes in flight
 };
 
 [[noreturn]] void die(const std::string &why) {
@@ -210,32 +212,82 @@ void parse_frames(Conn &c, F &&on_text) {
     c.in.erase(0, pos);
 }
 
-// Opens n upgraded WebSocket connections, spread over the ports.
+// Opens n upgraded WebSocket connections, spread over the ports, with up to
+// `window` handshakes in flight (non-blocking connect + epoll). Source
+// addresses are spread over 127.0.0.0/8 (40,000 connections per address) so
+// that more than one address's ephemeral ports can be used.
 std::vector<Conn> open_connections(const Options &o, int n, int first_user, int ep) {
     std::vector<Conn> conns(static_cast<size_t>(n));
-    for (int i = 0; i < n; ++i) {
+    std::vector<std::string> pending_out(static_cast<size_t>(n));
+    int hs_ep = epoll_create1(EPOLL_CLOEXEC);
+    int next = 0, done = 0, in_flight = 0;
+    auto start_one = [&](int i) {
         Conn &c = conns[static_cast<size_t>(i)];
-        c.fd = tcp_connect(o.host, o.ports[static_cast<size_t>(i) % o.ports.size()], false);
-        std::string hs = handshake(o, first_user + i);
-        if (send(c.fd, hs.data(), hs.size(), MSG_NOSIGNAL) < 0) die("handshake send");
-        char buf[4096];
-        std::string head;
-        while (head.find("\r\n\r\n") == std::string::npos) {
+        c.fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (c.fd < 0) die(std::string("socket: ") + std::strerror(errno));
+        int one = 1;
+        setsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        sockaddr_in src{};
+        src.sin_family = AF_INET;
+        src.sin_addr.s_addr = htonl(0x7F000001u + static_cast<uint32_t>((first_user + i) / 40000));
+        if (bind(c.fd, reinterpret_cast<sockaddr *>(&src), sizeof src) != 0) die(std::string("bind: ") + std::strerror(errno));
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_port = htons(static_cast<uint16_t>(o.ports[static_cast<size_t>(i) % o.ports.size()]));
+        inet_pton(AF_INET, o.host.c_str(), &a.sin_addr);
+        if (connect(c.fd, reinterpret_cast<sockaddr *>(&a), sizeof a) != 0 && errno != EINPROGRESS)
+            die(std::string("connect: ") + std::strerror(errno));
+        pending_out[static_cast<size_t>(i)] = handshake(o, first_user + i);
+        epoll_event ev{};
+        ev.events = EPOLLOUT | EPOLLIN;
+        ev.data.u32 = static_cast<uint32_t>(i);
+        epoll_ctl(hs_ep, EPOLL_CTL_ADD, c.fd, &ev);
+        ++in_flight;
+    };
+    std::vector<epoll_event> events(512);
+    char buf[8192];
+    auto deadline = Clock::now() + std::chrono::seconds(120);
+    while (done < n) {
+        while (next < n && in_flight < o.window) start_one(next++);
+        if (Clock::now() > deadline) die("handshakes did not finish within 120 s");
+        int k = epoll_wait(hs_ep, events.data(), static_cast<int>(events.size()), 1000);
+        for (int e = 0; e < k; ++e) {
+            int i = static_cast<int>(events[e].data.u32);
+            Conn &c = conns[static_cast<size_t>(i)];
+            std::string &out = pending_out[static_cast<size_t>(i)];
+            if (!out.empty() && (events[e].events & EPOLLOUT)) {
+                ssize_t w = send(c.fd, out.data(), out.size(), MSG_NOSIGNAL);
+                if (w < 0 && errno != EAGAIN) die(std::string("handshake send: ") + std::strerror(errno));
+                if (w > 0) out.erase(0, static_cast<size_t>(w));
+                if (out.empty()) {
+                    epoll_event ev{};
+                    ev.events = EPOLLIN;
+                    ev.data.u32 = static_cast<uint32_t>(i);
+                    epoll_ctl(hs_ep, EPOLL_CTL_MOD, c.fd, &ev);
+                }
+            }
+            if (!(events[e].events & (EPOLLIN | EPOLLHUP | EPOLLERR))) continue;
             ssize_t r = recv(c.fd, buf, sizeof buf, 0);
-            if (r <= 0) die("handshake: connection closed (auth refused?)");
-            head.append(buf, static_cast<size_t>(r));
-        }
-        if (head.rfind("HTTP/1.1 101", 0) != 0) die("handshake refused: " + head.substr(0, head.find("\r\n")));
-        c.in = head.substr(head.find("\r\n\r\n") + 4);
-        c.upgraded = true;
-        fcntl(c.fd, F_SETFL, fcntl(c.fd, F_GETFL) | O_NONBLOCK);
-        if (ep >= 0) {
-            epoll_event ev{};
-            ev.events = EPOLLIN;
-            ev.data.u32 = static_cast<uint32_t>(i);
-            epoll_ctl(ep, EPOLL_CTL_ADD, c.fd, &ev);
+            if (r == 0 || (r < 0 && errno != EAGAIN)) die("handshake: connection closed (auth refused?)");
+            if (r < 0) continue;
+            c.in.append(buf, static_cast<size_t>(r));
+            size_t end = c.in.find("\r\n\r\n");
+            if (end == std::string::npos) continue;
+            if (c.in.rfind("HTTP/1.1 101", 0) != 0) die("handshake refused: " + c.in.substr(0, c.in.find("\r\n")));
+            c.in.erase(0, end + 4);
+            c.upgraded = true;
+            epoll_ctl(hs_ep, EPOLL_CTL_DEL, c.fd, nullptr);
+            if (ep >= 0) {
+                epoll_event ev{};
+                ev.events = EPOLLIN;
+                ev.data.u32 = static_cast<uint32_t>(i);
+                epoll_ctl(ep, EPOLL_CTL_ADD, c.fd, &ev);
+            }
+            --in_flight;
+            ++done;
         }
     }
+    close(hs_ep);
     return conns;
 }
 
@@ -399,12 +451,13 @@ int main(int argc, char **argv) {
         else if (a == "--auth") o.auth = next();
         else if (a == "--secret") o.secret = next();
         else if (a == "--payload") o.payload = std::stoi(next());
+        else if (a == "--window") o.window = std::max(1, std::stoi(next()));
         else die("unknown option " + a + " (see the top of tests/bench/aurora_bench.cpp)");
     }
     if (o.ports.empty()) die("--ports is required");
     if (o.host.rfind("127.", 0) != 0) die("loopback addresses only (127.0.0.0/8)");
     if (o.duration <= 0 || o.duration > 600 || o.rate <= 0) die("--duration must be in (0, 600] and --rate > 0");
-    if (o.subscribers > 60000 || o.connections > 60000) die("at most 60000 connections from one source address");
+    if (o.subscribers > 200000 || o.connections > 200000) die("at most 200000 connections");
     if (o.auth == "token" && o.secret.empty()) die("--auth token needs --secret");
     print_command(argc, argv);
     if (o.scenario == "fanout") return fanout(o);
