@@ -2,6 +2,8 @@
 
 #include "json_text.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <unistd.h>
 
 #include <climits>
@@ -95,6 +97,18 @@ private:
     std::unordered_set<std::string> used_;
 };
 
+// "10.0.0.1", "::1", or "10.0.0.0/8" (IPv4 CIDR, prefix 0-32, digits only).
+bool valid_proxy_rule(const std::string &rule) {
+    size_t slash = rule.find('/');
+    std::string addr = rule.substr(0, slash);
+    unsigned char buf[sizeof(in6_addr)];
+    if (slash == std::string::npos)
+        return inet_pton(AF_INET, addr.c_str(), buf) == 1 || inet_pton(AF_INET6, addr.c_str(), buf) == 1;
+    std::string bits = rule.substr(slash + 1);
+    if (bits.empty() || bits.size() > 2 || bits.find_first_not_of("0123456789") != std::string::npos) return false;
+    return std::stoi(bits) <= 32 && inet_pton(AF_INET, addr.c_str(), buf) == 1;
+}
+
 bool valid_plugin_name(const std::string &n) {
     if (n.empty() || n.size() > 64) return false;
     for (char c : n) {
@@ -165,7 +179,9 @@ HostConfig parse(const cJSON *root, const std::string &base_dir) {
     if (const cJSON *tp = top.get("trusted_proxies")) {
         if (!cJSON_IsArray(tp)) top.fail_key("trusted_proxies", "must be an array of IP addresses");
         for (const cJSON *e = tp->child; e; e = e->next) {
-            if (!cJSON_IsString(e) || !*e->valuestring) top.fail_key("trusted_proxies", "must be an array of IP addresses");
+            if (!cJSON_IsString(e) || !valid_proxy_rule(e->valuestring))
+                top.fail_key("trusted_proxies", std::string("'") + (cJSON_IsString(e) ? e->valuestring : "?") +
+                                                    "' is not an IPv4/IPv6 address or an IPv4 CIDR range (a.b.c.d/0-32)");
             cfg.trusted_proxies.emplace_back(e->valuestring);
         }
     }

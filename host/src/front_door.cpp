@@ -135,7 +135,7 @@ void FrontDoor::drop(int fd) {
 void FrontDoor::loop() {
     std::vector<epoll_event> events(64);
     while (!stopping_.load()) {
-        int n = epoll_wait(epoll_fd_, events.data(), static_cast<int>(events.size()), 1000);
+        int n = epoll_wait(epoll_fd_, events.data(), static_cast<int>(events.size()), resume_accept_ ? 100 : 1000);
         if (n < 0 && errno != EINTR) {
             AURORA_HLOG(AURORA_LOG_ERROR, 0, "front door: epoll_wait: %s", std::strerror(errno));
             return;
@@ -150,8 +150,14 @@ void FrontDoor::loop() {
             for (;;) {  // accept everything that is waiting
                 int c = accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
                 if (c < 0) {
-                    if (errno == EMFILE || errno == ENFILE)
-                        AURORA_HLOG(AURORA_LOG_ERROR, 0, "front door: accept: %s", std::strerror(errno));
+                    if (errno == EMFILE || errno == ENFILE) {
+                        // Out of descriptors: stop watching the listener for a
+                        // moment (it is level-triggered: it would spin).
+                        AURORA_HLOG(AURORA_LOG_ERROR, 0, "front door: accept: %s; pausing accepts for 100 ms",
+                                    std::strerror(errno));
+                        epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, listen_fd_, nullptr);
+                        resume_accept_ = std::chrono::steady_clock::now() + std::chrono::milliseconds(100);
+                    }
                     break;
                 }
                 int one = 1;
@@ -166,6 +172,13 @@ void FrontDoor::loop() {
         }
         // Heads that never completed: drop them (slowloris).
         auto now = std::chrono::steady_clock::now();
+        if (resume_accept_ && now >= *resume_accept_) {
+            epoll_event ev{};
+            ev.events = EPOLLIN;
+            ev.data.fd = listen_fd_;
+            epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, listen_fd_, &ev);
+            resume_accept_.reset();
+        }
         for (auto it = pending_.begin(); it != pending_.end();) {
             if (it->second < now) {
                 int fd = it->first;

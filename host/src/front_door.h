@@ -17,6 +17,7 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <optional>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -70,6 +71,7 @@ private:
     std::atomic<bool> stopping_{false};
     // [front-door thread] connections whose head is not complete yet
     std::unordered_map<int, std::chrono::steady_clock::time_point> pending_;
+    std::optional<std::chrono::steady_clock::time_point> resume_accept_;  // listener paused (EMFILE) until then
 };
 
 }  // namespace aurora::host

@@ -49,6 +49,7 @@ struct HostTimers {
             AURORA_HLOG(AURORA_LOG_WARN, 0, "shutdown grace of %d ms over with %zu connection(s) still open",
                         h->cfg_.shutdown_grace_ms, h->conns_.size());
             h->finished_ = true;
+            lws_cancel_service(h->ctx_);  // timers run before lws computes its wait: make it return now
         }
     }
 };
@@ -241,11 +242,13 @@ void Host::stop_workers() {
             w->cv.notify_all();
         }
     }
+    // Joined, not freed: a plugin may still hold its aurora_worker handles
+    // (e.g. to wake a thread from on_disconnect while the lws context is
+    // destroyed); they stay valid until plugins_ is cleared, after shutdown.
     for (auto &p : plugins_) {
         for (auto &w : p->workers) {
             if (w->thread.joinable()) w->thread.join();
         }
-        p->workers.clear();
     }
 }
 
@@ -268,14 +271,37 @@ int Host::run() {
             break;
         }
     }
+    // Plugin threads stop with the queue still open, so that what they answer
+    // on their way out (HTTP replies, resumed messages) is applied and
+    // flushed for a short, bounded time before the context goes away.
+    stop_workers();
+    drain_commands();
+    auto flush_until = std::chrono::steady_clock::now() +
+                       std::chrono::milliseconds(std::min(cfg_.shutdown_grace_ms, 500));
+    while (http_in_flight() && std::chrono::steady_clock::now() < flush_until) {
+        if (lws_service(ctx_, 0) < 0) break;
+    }
     {
         std::lock_guard lock(queue_mu_);
         queue_open_ = false;
     }
-    stop_workers();
     running_ = false;
     AURORA_HLOG(AURORA_LOG_INFO, 0, "stopped");
     return AURORA_HOST_EXIT_OK;
+}
+
+bool Host::http_in_flight() const {
+    for (const auto &[wsi, req] : http_reqs_) {
+        if (req->dispatched && req->route && req->wsi) return true;  // a plugin still owes or is writing a reply
+    }
+    return false;
+}
+
+void Host::maybe_finish_drain() {
+    if (draining_ && !finished_ && conns_.empty() && !http_in_flight()) {
+        finished_ = true;
+        lws_cancel_service(ctx_);
+    }
 }
 
 void Host::request_stop() {
@@ -291,11 +317,9 @@ void Host::begin_drain() {
     AURORA_HLOG(AURORA_LOG_INFO, 0, "shutting down: closing %zu connection(s) with 1001", conns_.size());
     for (auto &[id, c] : conns_) close_conn(c.get(), LWS_CLOSE_STATUS_GOINGAWAY, "server shutting down",
                                             m_.closes_shutdown);
-    if (conns_.empty()) {
-        finished_ = true;
-        return;
-    }
     drain_timer_.host = this;
+    maybe_finish_drain();
+    if (finished_) return;
     lws_sul_schedule(ctx_, 0, &drain_timer_.sul, HostTimers::drain_deadline,
                      static_cast<lws_usec_t>(cfg_.shutdown_grace_ms) * LWS_US_PER_MS);
 }

@@ -150,6 +150,7 @@ struct aurora_http_req {
     std::unordered_map<std::string, std::string> query_params;
     const struct HttpRoute *route = nullptr;
     bool dispatched = false;  // [service] handed to the plugin, awaiting http_reply
+    bool close_after = false; // [service] close the connection once the reply is written
     // [service] the reply, once known
     bool reply_ready = false;
     uint16_t status = 0;
@@ -267,6 +268,8 @@ private:
     void send_error(aurora_conn *c, std::string_view code, std::string_view message, std::string_view ref_json);
     void drain_commands();
     void begin_drain();
+    bool http_in_flight() const;  // requests handed to plugins whose reply is not written yet
+    void maybe_finish_drain();    // draining, and nothing left to wait for: stop the loop
     void adopt(Arrival &a);
     int add_upgrade_headers(lws *wsi, void *in);
 

@@ -38,6 +38,16 @@ std::string lower(std::string s) {
     return s;
 }
 
+// RFC 7230 token characters.
+bool valid_header_name(std::string_view n) {
+    if (n.empty()) return false;
+    for (char c : n) {
+        bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+        if (!ok) return false;
+    }
+    return true;
+}
+
 const char *mime_type(const std::string &path) {
     static const std::pair<const char *, const char *> types[] = {
         {".html", "text/html; charset=utf-8"}, {".js", "text/javascript; charset=utf-8"},
@@ -163,7 +173,9 @@ int Host::on_http(lws *wsi, const char *uri) {
             }
             if (declared > static_cast<long long>(cfg_.limits.http_max_body_bytes)) {
                 http_reqs_.erase(wsi);
-                return respond(wsi, 413, "application/json", "{\"error\":\"request body too large\"}");
+                respond(wsi, 413, "application/json", "{\"error\":\"request body too large\"}");
+                http_reqs_[wsi]->close_after = true;  // never read the body
+                return 0;
             }
             if (declared > 0) return 0;  // wait for the body (on_http_body / on_http_body_done)
         }
@@ -180,9 +192,13 @@ int Host::on_http_body(lws *wsi, const void *in, size_t len) {
     if (it == http_reqs_.end()) return 0;
     aurora_http_req *req = it->second.get();
     if (req->body.size() + len > cfg_.limits.http_max_body_bytes) {
+        // Body larger than it said (or chunked): stop reading it, answer, close.
         http_reqs_.erase(it);
-        return respond(wsi, 413, "application/json", "{\"error\":\"request body too large\"}") ? -1 : 0;
+        respond(wsi, 413, "application/json", "{\"error\":\"request body too large\"}");
+        http_reqs_[wsi]->close_after = true;
+        return 0;
     }
+    if (req->close_after) return 0;  // the 413 is on its way; drop the rest
     req->body.append(static_cast<const char *>(in), len);
     return 0;
 }
@@ -249,6 +265,15 @@ int Host::on_http_writeable(lws *wsi) {
         std::string name = lower(std::string(line.substr(0, colon + 1)));
         std::string_view value = line.substr(colon + 1);
         while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+        // A plugin may forward what a client sent: no response splitting, no
+        // invalid names, and the host owns the framing headers.
+        bool bad = !valid_header_name(std::string_view(name).substr(0, name.size() - 1)) ||
+                   value.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos ||
+                   name == "content-length:" || name == "transfer-encoding:" || name == "connection:";
+        if (bad) {
+            AURORA_HLOG(AURORA_LOG_WARN, 0, "http_reply: header line refused: %.*s", static_cast<int>(std::min<size_t>(line.size(), 80)), line.data());
+            continue;
+        }
         if (lws_add_http_header_by_name(wsi, reinterpret_cast<const unsigned char *>(name.c_str()),
                                         reinterpret_cast<const unsigned char *>(value.data()),
                                         static_cast<int>(value.size()), &p, end))
@@ -258,6 +283,8 @@ int Host::on_http_writeable(lws *wsi) {
     std::memcpy(p, req->reply_body.data(), req->reply_body.size());
     p += req->reply_body.size();
     if (lws_write(wsi, start, static_cast<size_t>(p - start), LWS_WRITE_HTTP_FINAL) < 0) return -1;
+    maybe_finish_drain();
+    if (req->close_after || draining_) return -1;  // no keep-alive: shutting down, or a body left unread
     if (lws_http_transaction_completed(wsi)) return -1;
     return 0;
 }
@@ -265,6 +292,10 @@ int Host::on_http_writeable(lws *wsi) {
 void Host::on_http_closed(lws *wsi) {
     auto it = http_reqs_.find(wsi);
     if (it == http_reqs_.end()) return;
+    struct FinishCheck {  // whatever happens below, a drain may now be complete
+        Host *h;
+        ~FinishCheck() { h->maybe_finish_drain(); }
+    } check{this};
     std::unique_ptr<aurora_http_req> req = std::move(it->second);
     http_reqs_.erase(it);
     if (req->dispatched && !req->reply_ready && req->route) {

@@ -198,7 +198,7 @@ void Host::on_ws_closed(lws *wsi) {
     m_.connections->add(-1);
     conn_by_wsi_.erase(it);
     conns_.erase(c->id);
-    if (draining_ && conns_.empty()) finished_ = true;
+    maybe_finish_drain();
 }
 
 int Host::on_receive(lws *wsi, const void *in, size_t len) {

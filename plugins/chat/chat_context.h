@@ -21,7 +21,8 @@ struct ChatSettings {
     int64_t stream_maxlen = 0;   // 0: no trimming
     int64_t dedup_window_s = 300;
     size_t resume_max = 1000;
-    size_t resume_scan_max = 100000;
+    size_t resume_scan_max = 20000;
+    size_t resume_max_bytes = 1 << 20;
     int64_t presence_ttl_s = 30;
     int64_t presence_refresh_s = 10;
     int64_t typing_interval_ms = 1000;

@@ -40,7 +40,10 @@ const Setting kSettings[] = {
     {"stream_maxlen", Setting::Int, "1000000", "approximate stream length kept (XADD MAXLEN ~); 0 keeps all", 0, 1e12},
     {"dedup_window_s", Setting::Int, "300", "a `ref` seen again within this window is not sent twice", 1, 86400},
     {"resume_max", Setting::Int, "1000", "most messages one resume sends", 1, 100000},
-    {"resume_scan_max", Setting::Int, "100000", "most stream entries one resume reads", 1, 10000000},
+    {"resume_scan_max", Setting::Int, "20000",
+     "most stream entries one resume reads (it runs on the fan-out thread: live delivery waits meanwhile)", 1, 10000000},
+    {"resume_max_bytes", Setting::Int, "1048576",
+     "most bytes of messages one resume sends (keep it under the host's send_queue_max_bytes)", 1024, 1e9},
     {"presence_ttl_s", Setting::Int, "30", "a replica's presence entries vanish this long after it stops refreshing", 2, 3600},
     {"presence_refresh_s", Setting::Int, "10", "how often presence entries are refreshed", 1, 3600},
     {"presence_events", Setting::Bool, "true",
@@ -90,6 +93,10 @@ void ChatPlugin::on_join_effective(const RoomRequest &r, bool announce) {
     auto it = conns.find(r.conn);
     if (it == conns.end()) return;  // gone meanwhile
     ChatConn &c = it->second;
+    if (!c.rooms.count(r.room)) {  // left (or refused) before the join took effect
+        subscriber->request(RoomRequest{RoomRequest::Kind::Leave, r.conn, r.room, {}, {}, false});
+        return;
+    }
     aurora_status st = ctx.host->room_join(ctx.self, r.conn, plugin::str(r.room));
     if (st != AURORA_OK) {
         c.rooms.erase(r.room);
@@ -162,6 +169,7 @@ aurora_verdict ChatPlugin::handle(aurora_conn_id id, ChatConn &c, aurora_msg *ms
     if (type == "leave") {
         host->room_leave(ctx.self, id, plugin::str(room));
         c.rooms.erase(room);
+        c.last_typing_ms.erase(room);
         if (c.current_room == room) c.current_room = c.rooms.empty() ? "" : *c.rooms.begin();
         subscriber->request(RoomRequest{RoomRequest::Kind::Leave, id, room, {}, {}, false});
         SendJob p{SendJob::Kind::PresenceLeave};
@@ -250,6 +258,7 @@ aurora_status chat_init(const aurora_host_api *host, aurora_plugin_ctx *self, vo
     cs.dedup_window_s = s->integer("dedup_window_s");
     cs.resume_max = static_cast<size_t>(s->integer("resume_max"));
     cs.resume_scan_max = static_cast<size_t>(s->integer("resume_scan_max"));
+    cs.resume_max_bytes = static_cast<size_t>(s->integer("resume_max_bytes"));
     cs.presence_ttl_s = s->integer("presence_ttl_s");
     cs.presence_refresh_s = s->integer("presence_refresh_s");
     cs.typing_interval_ms = s->integer("typing_interval_ms");
@@ -287,9 +296,16 @@ aurora_status chat_init(const aurora_host_api *host, aurora_plugin_ctx *self, vo
     ChatPlugin *raw = p.get();
     p->subscriber = std::make_unique<FanoutSubscriber>(
         ctx, *p->sender, [raw](const RoomRequest &r, bool announce) { raw->on_join_effective(r, announce); });
-    if (!p->subscriber->init(err) || host->spawn(self, "send", spawn_sender, raw) != AURORA_OK ||
+    if (!p->subscriber->init(err)) {
+        host->log_msg(self, AURORA_LOG_ERROR, "cannot start the fan-out: %s", err.c_str());
+        return AURORA_ERR;
+    }
+    if (host->spawn(self, "send", spawn_sender, raw) != AURORA_OK ||
         host->spawn(self, "fanout", spawn_subscriber, raw) != AURORA_OK) {
-        host->log_msg(self, AURORA_LOG_ERROR, "cannot start the plugin threads: %s", err.c_str());
+        host->log_msg(self, AURORA_LOG_ERROR, "cannot start the plugin threads");
+        // A thread may already run on `p`: the host joins it after we
+        // return, so `p` must outlive this failure. Leaked on purpose (start-up only).
+        static_cast<void>(p.release());
         return AURORA_ERR;
     }
     host->log_msg(self, AURORA_LOG_INFO, "replica %s, stream %s, default room %s", ctx.replica.c_str(),
@@ -300,7 +316,7 @@ aurora_status chat_init(const aurora_host_api *host, aurora_plugin_ctx *self, vo
 
 void chat_shutdown(void *state) { std::unique_ptr<ChatPlugin> p(static_cast<ChatPlugin *>(state)); }
 
-void chat_on_connect(void *state, aurora_conn *conn) {
+void chat_on_connect_impl(void *state, aurora_conn *conn) {
     auto *p = static_cast<ChatPlugin *>(state);
     const aurora_host_api *host = p->ctx.host;
     aurora_conn_id id = host->conn_id(conn);
@@ -317,7 +333,7 @@ void chat_on_connect(void *state, aurora_conn *conn) {
     p->conns.emplace(id, std::move(c));
 }
 
-void chat_on_disconnect(void *state, aurora_conn *conn) {
+void chat_on_disconnect_impl(void *state, aurora_conn *conn) {
     auto *p = static_cast<ChatPlugin *>(state);
     aurora_conn_id id = p->ctx.host->conn_id(conn);
     auto it = p->conns.find(id);
@@ -332,6 +348,23 @@ void chat_on_disconnect(void *state, aurora_conn *conn) {
     }
     p->subscriber->request(RoomRequest{RoomRequest::Kind::Forget, id, {}, {}, {}, false});
     p->conns.erase(it);
+}
+
+// Nothing escapes a hook (bad_alloc is the realistic case).
+void chat_on_connect(void *state, aurora_conn *conn) {
+    try {
+        chat_on_connect_impl(state, conn);
+    } catch (const std::exception &e) {
+        static_cast<ChatPlugin *>(state)->ctx.log(AURORA_LOG_ERROR, std::string("on_connect: ") + e.what());
+    }
+}
+
+void chat_on_disconnect(void *state, aurora_conn *conn) {
+    try {
+        chat_on_disconnect_impl(state, conn);
+    } catch (const std::exception &e) {
+        static_cast<ChatPlugin *>(state)->ctx.log(AURORA_LOG_ERROR, std::string("on_disconnect: ") + e.what());
+    }
 }
 
 aurora_verdict chat_on_message(void *state, aurora_conn *conn, aurora_msg *msg) {

@@ -215,7 +215,7 @@ void FanoutSubscriber::serve_requests() {
 size_t FanoutSubscriber::send_range(const RoomRequest &r, StreamId after, const StreamId *upto, StreamId &last_seen,
                                     bool &complete) {
     std::string err;
-    size_t sent = 0, scanned = 0;
+    size_t sent = 0, scanned = 0, bytes = 0;
     complete = true;
     last_seen = after;
     std::string end = upto ? upto->str() : "+";
@@ -231,12 +231,13 @@ size_t FanoutSubscriber::send_range(const RoomRequest &r, StreamId after, const 
             std::string_view id(e->element[0]->str, e->element[0]->len);
             const redisReply *fields = e->element[1];
             if (field(fields, "roomId") == r.room) {
-                if (sent == ctx_.s.resume_max) {
-                    complete = false;
-                    return sent;
-                }
                 std::string msg = message_json(id, r.room, field(fields, "username"), field(fields, "userId"),
                                                field(fields, "text"), {});
+                if (sent == ctx_.s.resume_max || bytes + msg.size() > ctx_.s.resume_max_bytes) {
+                    complete = false;  // the rest is for history
+                    return sent;
+                }
+                bytes += msg.size();
                 ctx_.host->send(ctx_.self, r.conn, plugin::str(msg));
                 ++sent;
             }

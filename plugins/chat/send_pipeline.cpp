@@ -70,6 +70,10 @@ void SendPipeline::run(aurora_worker *w) {
     }
     // Shutting down: a PENDING message must always be resumed.
     for (SendJob &job : take()) fail(job, "unavailable", "the server is shutting down");
+    {
+        std::lock_guard lock(mu_);
+        worker_ = nullptr;  // submit() after this only queues (and shutdown frees the queue)
+    }
     std::string err;
     if (redis_.ensure(err)) {  // best effort: take this process's members out of presence now
         for (const auto &[key, m] : members_) redis_.append({"ZREM", ctx_.presence_key(key.second), m});

@@ -73,20 +73,19 @@ bool RedisConnection::ensure(std::string &error) {
     if (!c || c->err) return fail(c ? c->errstr : "out of memory");
     redisSetTimeout(c, tv);
     ctx_ = c;
-    if (!url_.password.empty()) {
-        RedisReply r = command({"AUTH", url_.password}, error);
-        if (!r || r->type == REDIS_REPLY_ERROR) {
-            ctx_ = nullptr;
-            return fail(r ? r->str : error);
-        }
-    }
-    if (url_.db != 0) {
-        RedisReply r = command({"SELECT", std::to_string(url_.db)}, error);
-        if (!r || r->type == REDIS_REPLY_ERROR) {
-            ctx_ = nullptr;
-            return fail(r ? r->str : error);
-        }
-    }
+    // AUTH / SELECT: on an I/O error command() has already freed the context
+    // (reset()); on an error reply it is still ours to free.
+    auto handshake = [&](const std::vector<std::string> &argv) {
+        RedisReply r = command(argv, error);
+        if (r && r->type != REDIS_REPLY_ERROR) return true;
+        std::string why = r ? std::string(r->str, r->len) : error;
+        if (!ctx_) c = nullptr;  // already freed by reset()
+        ctx_ = nullptr;
+        fail(why);
+        return false;
+    };
+    if (!url_.password.empty() && !handshake({"AUTH", url_.password})) return false;
+    if (url_.db != 0 && !handshake({"SELECT", std::to_string(url_.db)})) return false;
     backoff_ = std::chrono::milliseconds(0);
     return true;
 }

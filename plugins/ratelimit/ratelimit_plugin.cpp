@@ -170,7 +170,7 @@ void rl_shutdown(void *state) { delete static_cast<State *>(state); }
 // Local pre-check: an address the shared check refused recently is turned
 // away at the upgrade with 429, without Redis I/O. Effective only when this
 // plugin comes before the plugin that ACCEPTs (docs/ratelimit.md).
-aurora_auth_verdict rl_authenticate(void *state, const aurora_handshake *hs, aurora_identity *identity) {
+aurora_auth_verdict rl_authenticate(void *state, const aurora_handshake *hs, aurora_identity *identity) try {
     auto &st = *static_cast<State *>(state);
     if (!st.cfg.connect.on()) return AURORA_AUTH_ABSTAIN;
     if (!st.conns.address_blocked(std::string(view(st.host->hs_remote_addr(hs))), now_ms(st)))
@@ -180,6 +180,8 @@ aurora_auth_verdict rl_authenticate(void *state, const aurora_handshake *hs, aur
     identity->reject_status = 429;
     identity->reject_reason = AURORA_STR_LIT("too many connection attempts from this address");
     return AURORA_AUTH_REJECT;
+} catch (const std::exception &) {
+    return AURORA_AUTH_ABSTAIN;  // nothing escapes a hook; the shared check still runs at connect
 }
 
 void rl_on_connect(void *state, aurora_conn *conn) try {
@@ -200,9 +202,10 @@ void rl_on_connect(void *state, aurora_conn *conn) try {
     // Out of memory: the connection goes unchecked rather than the process down.
 }
 
-void rl_on_disconnect(void *state, aurora_conn *conn) {
+void rl_on_disconnect(void *state, aurora_conn *conn) try {
     auto &st = *static_cast<State *>(state);
     st.conns.remove(st.host->conn_id(conn));
+} catch (const std::exception &) {
 }
 
 aurora_verdict rl_on_join(void *state, aurora_conn *conn, aurora_str room) {

@@ -1,5 +1,7 @@
 #include "embedded_host.h"
 
+#include <pybind11/pybind11.h>
+
 namespace aurora::py {
 
 EmbeddedHost::EmbeddedHost(const std::string &config_json) {
@@ -10,7 +12,16 @@ EmbeddedHost::EmbeddedHost(const std::string &config_json) {
     port_ = aurora_host_port(host_);
 }
 
-EmbeddedHost::~EmbeddedHost() { stop(); }
+EmbeddedHost::~EmbeddedHost() {
+    // Dropped by the garbage collector without stop(): the GIL is held here,
+    // and the service thread may need it (python_policy) to finish draining.
+    if (Py_IsInitialized() && PyGILState_Check()) {
+        pybind11::gil_scoped_release release;
+        stop();
+    } else {
+        stop();
+    }
+}
 
 void EmbeddedHost::start() {
     if (started_ || !host_) throw std::runtime_error("the host was already started");

@@ -278,3 +278,24 @@ def test_workers_share_one_port(tmp_path):
         code, killed = h.stop()
         assert (code, killed) == (0, False), h.stderr_tail()
     assert subprocess.run(["pgrep", "-P", str(h.pid)], capture_output=True).stdout == b""
+
+
+def test_shutdown_grace_ends_even_if_a_client_never_reads(tmp_path):
+    """A client that reads nothing cannot take its 1001 close frame: the host
+    must still exit, shortly after shutdown_grace_ms, with code 0. (This
+    bounds the drain; it did not reproduce the review's 20 s case, where the
+    grace timer fired without waking the loop, on this machine.)"""
+    h = AuroraHost.start(Path(require(HOST)), tmp_path, host_config(
+        shutdown_grace_ms=500, limits={"send_queue_max_frames": 1000000, "send_queue_max_bytes": 1 << 30}))
+    stuck = RawWebSocket(h.port, "/?user=stuck", rcvbuf=4096, timeout=10.0)
+    stuck.send_json({"type": "send_from_thread", "n": 20000})  # fills its socket; it never reads
+    with ws(h) as c:  # wait until the host has queued a good part of them
+        c.send('{"type":"echo","text":"sync"}')
+        recv_json(c)
+    t0 = time.monotonic()
+    h.terminate()
+    code = h.wait(10)
+    elapsed = time.monotonic() - t0
+    stuck.close()
+    assert code == 0, h.stderr_tail()
+    assert elapsed < 3.0, f"exit took {elapsed:.1f} s with a 0.5 s grace"

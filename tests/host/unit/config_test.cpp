@@ -42,12 +42,24 @@ TEST(Config, EveryMistakeNamesItsKey) {
         {R"({"allow_anonymous": "yes"})", "allow_anonymous"},
         {R"({"web_root": "/definitely/not/here"})", "web_root"},
         {R"({"a": 1, "a": 1})", "a"},
+        {R"({"trusted_proxies": ["10.0.0.0/"]})", "trusted_proxies"},
+        {R"({"trusted_proxies": ["10.0.0.0/x"]})", "trusted_proxies"},
+        {R"({"trusted_proxies": ["10.0.0.0/33"]})", "trusted_proxies"},
+        {R"({"trusted_proxies": ["nginx"]})", "trusted_proxies"},
+        {R"({"trusted_proxies": "10.0.0.1"})", "trusted_proxies"},
     };
     for (const auto &[json, key] : cases) {
         std::string err;
         EXPECT_FALSE(parse(json, err)) << json;
         EXPECT_NE(err.find(std::string("'") + key + "'"), std::string::npos) << json << " -> " << err;
     }
+}
+
+TEST(Config, TrustedProxies) {
+    std::string err;
+    auto cfg = parse(R"({"trusted_proxies": ["10.0.0.0/8", "127.0.0.1", "::1", "0.0.0.0/0"]})", err);
+    ASSERT_TRUE(cfg) << err;
+    EXPECT_EQ(cfg->trusted_proxies.size(), 4u);
 }
 
 TEST(Config, NotJsonOrNotAnObject) {
