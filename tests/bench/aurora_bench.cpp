@@ -10,6 +10,9 @@
 //            total of T messages/s; prints deliveries/s, expected vs
 //            delivered, latency percentiles (send time is inside each
 //            message), and the hosts' CPU per delivery (from /proc/<pid>).
+//   rooms    the chat-app shape: --connections spread over --rooms rooms
+//            (connection i in room r<i % rooms>), messages from random
+//            members at --rate; each reaches its room's members.
 //   connect  authenticated handshakes per second up to --connections, with
 //            --window handshakes in flight.
 //   idle     --connections idle connections; host RSS per connection.
@@ -61,6 +64,7 @@ struct Options {
     std::string room = "general";
     int payload = 100;  // bytes of text per message
     int window = 256;   // handshakes in flight
+    int rooms = 2000;   // rooms scenario
 };
 
 [[noreturn]] void die(const std::string &why) {
@@ -403,6 +407,93 @@ int fanout(const Options &o) {
     return expected == st.deliveries ? 0 : 1;
 }
 
+// Reads what is waiting on the connections epoll reports; calls on_text for
+// every text frame with the receive time.
+template <typename F>
+void pump(int ep, std::vector<Conn> &conns, int timeout_ms, F &&on_text) {
+    static std::vector<epoll_event> events(1024);
+    static char buf[65536];
+    int n = epoll_wait(ep, events.data(), static_cast<int>(events.size()), timeout_ms);
+    for (int i = 0; i < n; ++i) {
+        Conn &c = conns[events[i].data.u32];
+        ssize_t r;
+        while ((r = recv(c.fd, buf, sizeof buf, 0)) > 0) c.in.append(buf, static_cast<size_t>(r));
+        uint64_t at = now_ns();
+        parse_frames(c, [&](std::string_view t) { on_text(events[i].data.u32, t, at); });
+    }
+}
+
+int rooms_scenario(const Options &o) {
+    if (o.connections % o.rooms != 0) die("--connections must be a multiple of --rooms");
+    std::vector<int> pids;
+    for (int port : o.ports) pids.push_back(host_pid(o, port));
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    std::vector<Conn> conns = open_connections(o, o.connections, 0, ep);
+    auto room_of = [&](size_t i) { return "r" + std::to_string(i % static_cast<size_t>(o.rooms)); };
+    for (size_t i = 0; i < conns.size(); ++i) {
+        std::string f = client_frame("{\"type\":\"join\",\"room\":\"" + room_of(i) + "\"}");
+        if (send(conns[i].fd, f.data(), f.size(), MSG_NOSIGNAL) < 0) die("send join");
+    }
+    int joined = 0;
+    auto settle = Clock::now() + std::chrono::seconds(60);
+    while (joined < o.connections && Clock::now() < settle)
+        pump(ep, conns, 100, [&](uint32_t, std::string_view t, uint64_t) {
+            if (t.find("\"type\":\"joined\"") != std::string_view::npos) ++joined;
+        });
+    if (joined < o.connections) die("only " + std::to_string(joined) + " joins confirmed in 60 s");
+
+    const uint64_t total = static_cast<uint64_t>(o.rate * o.duration);
+    const uint64_t per_room = static_cast<uint64_t>(o.connections / o.rooms);
+    std::vector<uint64_t> lat;
+    lat.reserve(total * per_room);
+    uint64_t delivered = 0, sent = 0;
+    std::vector<double> cpu0;
+    for (int pid : pids) cpu0.push_back(cpu_seconds(pid));
+    std::mt19937 rng(42);
+    std::uniform_int_distribution<size_t> pick(0, conns.size() - 1);
+    std::string pad(static_cast<size_t>(std::max(0, o.payload - 20)), 'x');
+    const uint64_t t0 = now_ns();
+    const double interval_ns = 1e9 / o.rate;
+    uint64_t drain_until = 0;
+    while (true) {
+        uint64_t now = now_ns();
+        while (sent < total && static_cast<double>(now - t0) >= static_cast<double>(sent) * interval_ns) {
+            size_t from = pick(rng);
+            std::string f = client_frame("{\"type\":\"message\",\"room\":\"" + room_of(from) + "\",\"text\":\"" +
+                                         std::to_string(now_ns()) + "|" + pad + "\"}");
+            if (send(conns[from].fd, f.data(), f.size(), MSG_NOSIGNAL) >= 0) ++sent;
+        }
+        if (sent >= total && drain_until == 0) drain_until = now + 3'000'000'000ULL;
+        if (drain_until && (now > drain_until || delivered >= sent * per_room)) break;
+        pump(ep, conns, 1, [&](uint32_t, std::string_view t, uint64_t at) {
+            size_t k = t.find("\"text\":\"");
+            if (k == std::string_view::npos || t.find("\"type\":\"message\"") == std::string_view::npos) return;
+            uint64_t sent_at = std::strtoull(t.data() + k + 8, nullptr, 10);
+            if (sent_at < t0) return;
+            ++delivered;
+            lat.push_back((at - sent_at) / 1000);
+        });
+    }
+    double elapsed = static_cast<double>(now_ns() - t0) / 1e9, cpu = 0;
+    for (size_t i = 0; i < pids.size(); ++i) cpu += cpu_seconds(pids[i]) - cpu0[i];
+    uint64_t expected = sent * per_room;
+    std::printf("scenario rooms: %d connections in %d rooms over %zu replica(s), %.0f msg/s for %.1f s\n",
+                o.connections, o.rooms, o.ports.size(), o.rate, o.duration);
+    std::printf("sent %llu messages, expected %llu deliveries, delivered %llu, lost %llu\n",
+                static_cast<unsigned long long>(sent), static_cast<unsigned long long>(expected),
+                static_cast<unsigned long long>(delivered),
+                static_cast<unsigned long long>(expected > delivered ? expected - delivered : 0));
+    std::printf("deliveries/s %.0f\n", static_cast<double>(delivered) / elapsed);
+    std::printf("latency ms: p50 %.2f p90 %.2f p99 %.2f p99.9 %.2f max %.2f\n", pct(lat, 50), pct(lat, 90),
+                pct(lat, 99), pct(lat, 99.9), pct(lat, 100));
+    std::printf("host cpu %.2f s over %zu process(es): %.2f us per delivery, %.1f us per message\n", cpu,
+                pids.size(), delivered ? cpu * 1e6 / static_cast<double>(delivered) : 0.0,
+                sent ? cpu * 1e6 / static_cast<double>(sent) : 0.0);
+    for (Conn &c : conns) close(c.fd);
+    close(ep);
+    return expected == delivered ? 0 : 1;
+}
+
 int connect_scenario(const Options &o) {
     auto t0 = Clock::now();
     std::vector<Conn> conns = open_connections(o, o.connections, 0, -1);
@@ -452,6 +543,7 @@ int main(int argc, char **argv) {
         else if (a == "--secret") o.secret = next();
         else if (a == "--payload") o.payload = std::stoi(next());
         else if (a == "--window") o.window = std::max(1, std::stoi(next()));
+        else if (a == "--rooms") o.rooms = std::max(1, std::stoi(next()));
         else die("unknown option " + a + " (see the top of tests/bench/aurora_bench.cpp)");
     }
     if (o.ports.empty()) die("--ports is required");
@@ -462,6 +554,7 @@ int main(int argc, char **argv) {
     print_command(argc, argv);
     if (o.scenario == "fanout") return fanout(o);
     if (o.scenario == "connect") return connect_scenario(o);
+    if (o.scenario == "rooms") return rooms_scenario(o);
     if (o.scenario == "idle") return idle_scenario(o);
     die("unknown scenario " + o.scenario);
 }
