@@ -178,19 +178,21 @@ class _Server:
     def __exit__(self, *exc) -> None:
         self.stop()
 
+    # Subclasses give NAME (also the data folder prefix) and _launch().
+    NAME = "server"
 
-class RedisServer(_Server):
-    @property
-    def url(self) -> str:
-        return f"redis://{self.host}:{self.port}/0"
+    def _launch(self) -> None:
+        raise NotImplementedError
 
     @classmethod
-    def start(cls) -> "RedisServer":
+    def start(cls):
+        """A fresh server on a free port; retried when the port is taken
+        between the probe and the bind."""
         reap_orphaned_servers()
         last = ""
         for _ in range(START_ATTEMPTS):
             s = cls()
-            s.dir = Path(tempfile.mkdtemp(prefix="aurora-redis-", dir=_tmp_root()))
+            s.dir = Path(tempfile.mkdtemp(prefix=f"aurora-{cls.NAME}-", dir=_tmp_root()))
             s.port = free_port()
             try:
                 s._launch()
@@ -198,7 +200,30 @@ class RedisServer(_Server):
             except ServerStartError as e:
                 last = str(e)
                 s.stop()
-        raise ServerStartError(f"cannot start redis-server: {last}")
+        raise ServerStartError(f"cannot start {cls.NAME}: {last}")
+
+    def kill_process(self) -> None:
+        """Stops the server process but keeps its port and data folder, so
+        that restart() brings it back where clients expect it (outage tests)."""
+        if self.proc:
+            self.proc.stop()
+
+    def restart(self) -> None:
+        """Starts the server again on the same port and folder after
+        kill_process(). Raises ServerStartError if the port was taken."""
+        if self.proc and self.proc.running():
+            raise RuntimeError("restart() needs kill_process() first")
+        self._launch()
+
+
+class RedisServer(_Server):
+    """restart() gives an empty Redis (no persistence)."""
+
+    NAME = "redis"
+
+    @property
+    def url(self) -> str:
+        return f"redis://{self.host}:{self.port}/0"
 
     def _launch(self) -> None:
         import redis  # from the project venv
@@ -214,20 +239,6 @@ class RedisServer(_Server):
 
         _wait_ready(self.proc, "PING", probe)
 
-    def kill_process(self) -> None:
-        """Stops the server process but keeps its port and folder, so that
-        restart() brings it back where clients expect it (outage tests)."""
-        if self.proc:
-            self.proc.stop()
-
-    def restart(self) -> None:
-        """Starts a fresh, empty redis-server on the same port after
-        kill_process(). Raises ServerStartError if the port was taken
-        meanwhile."""
-        if self.proc and self.proc.running():
-            raise RuntimeError("restart() needs kill_process() first")
-        self._launch()
-
 
 def ferretdb_binary() -> str:
     env = os.environ.get("AURORA_FERRETDB")
@@ -238,24 +249,12 @@ def ferretdb_binary() -> str:
 
 
 class FerretDbServer(_Server):
+    """restart() keeps the data (SQLite files in the folder)."""
+
+    NAME = "ferretdb"
+
     def url(self, database: str = "aurorachat") -> str:
         return f"mongodb://{self.host}:{self.port}/{database}"
-
-    @classmethod
-    def start(cls) -> "FerretDbServer":
-        reap_orphaned_servers()
-        last = ""
-        for _ in range(START_ATTEMPTS):
-            s = cls()
-            s.dir = Path(tempfile.mkdtemp(prefix="aurora-ferretdb-", dir=_tmp_root()))
-            s.port = free_port()
-            try:
-                s._launch()
-                return s
-            except ServerStartError as e:
-                last = str(e)
-                s.stop()
-        raise ServerStartError(f"cannot start ferretdb ({ferretdb_binary()}): {last}")
 
     def _launch(self) -> None:
         import pymongo  # from the project venv
@@ -271,15 +270,3 @@ class FerretDbServer(_Server):
                 return c.admin.command("ping").get("ok") == 1.0
 
         _wait_ready(self.proc, "ping", probe)
-
-    def kill_process(self) -> None:
-        """Stops the server but keeps its port and data folder (outage tests)."""
-        if self.proc:
-            self.proc.stop()
-
-    def restart(self) -> None:
-        """Starts FerretDB again on the same port with the same data after
-        kill_process(). Raises ServerStartError if the port was taken."""
-        if self.proc and self.proc.running():
-            raise RuntimeError("restart() needs kill_process() first")
-        self._launch()
