@@ -1,6 +1,7 @@
 #include "mongo_pool.h"
 
 #include <cstdio>
+#include <cstring>
 #include <mutex>
 
 namespace aurora::plugin {
@@ -13,7 +14,8 @@ std::unique_ptr<MongoPool> MongoPool::create(const std::string &url, std::string
         // DEBUG. Keep warnings and errors, one line each, and nothing chattier.
         mongoc_log_set_handler(
             [](mongoc_log_level_t level, const char *domain, const char *message, void *) {
-                if (level <= MONGOC_LOG_LEVEL_WARNING)
+                // FerretDB has no endSessions; the driver says so at every pool teardown.
+                if (level <= MONGOC_LOG_LEVEL_WARNING && !std::strstr(message, "endSessions"))
                     std::fprintf(stderr, "mongoc %s: %s: %s\n", mongoc_log_level_str(level), domain, message);
             },
             nullptr);
