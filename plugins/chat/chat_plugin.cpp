@@ -29,6 +29,7 @@ namespace aurora::chat {
 namespace {
 
 using plugin::Setting;
+using plugin::StreamId;
 
 const Setting kSettings[] = {
     {"default_room", Setting::String, "\"general\"", "room every connection joins at connect (the seed's)"},

@@ -34,6 +34,8 @@
 
 namespace aurora::chat {
 
+using plugin::StreamId;
+
 class SendPipeline;
 
 struct RoomRequest {

@@ -1,20 +1,6 @@
 #include "stream_entry.h"
 
-#include <charconv>
-
 namespace aurora::ingest {
-
-std::optional<StreamId> StreamId::parse(std::string_view s) {
-    auto num = [](std::string_view t, uint64_t &v) {
-        auto [p, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
-        return !t.empty() && ec == std::errc() && p == t.data() + t.size();
-    };
-    StreamId id;
-    size_t dash = s.find('-');
-    if (dash == std::string_view::npos) return num(s, id.ms) ? std::optional(id) : std::nullopt;
-    if (!num(s.substr(0, dash), id.ms) || !num(s.substr(dash + 1), id.seq)) return std::nullopt;
-    return id;
-}
 
 std::vector<StreamEntry> parse_entries(const redisReply *array) {
     std::vector<StreamEntry> out;

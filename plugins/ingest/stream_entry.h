@@ -4,6 +4,8 @@
 
 #include <hiredis/hiredis.h>
 
+#include "stream_id.h"
+
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -13,13 +15,7 @@
 
 namespace aurora::ingest {
 
-struct StreamId {
-    uint64_t ms = 0;
-    uint64_t seq = 0;
-    auto operator<=>(const StreamId &) const = default;
-    static std::optional<StreamId> parse(std::string_view s);  // "<ms>-<seq>" (or "<ms>")
-    std::string str() const { return std::to_string(ms) + "-" + std::to_string(seq); }
-};
+using plugin::StreamId;  // plugins/common/stream_id.h
 
 struct StreamEntry {
     std::string id;

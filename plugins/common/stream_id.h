@@ -1,5 +1,6 @@
 // Redis stream ids ("<ms>-<seq>"): parse and compare. Ids increase with every
-// XADD to a stream, so they order a room's messages on every replica.
+// XADD to a stream, so they order a room's messages on every replica. Shared
+// by the chat plugin (resume) and the ingest plugin (history cursors).
 #pragma once
 
 #include <charconv>
@@ -9,7 +10,7 @@
 #include <string>
 #include <string_view>
 
-namespace aurora::chat {
+namespace aurora::plugin {
 
 struct StreamId {
     uint64_t ms = 0;
@@ -33,4 +34,4 @@ struct StreamId {
     std::string str() const { return std::to_string(ms) + "-" + std::to_string(seq); }
 };
 
-}  // namespace aurora::chat
+}  // namespace aurora::plugin
