@@ -274,15 +274,15 @@ bool FrontDoor::rewrite_bearer(std::string_view head, Arrival &out) {
             }
             // Keep only names lws knows: it refuses an upgrade that lists
             // none of its protocols.
-            if (item != "aurora") continue;
-            kept = "aurora";
+            if (item != "aurora" && item != "aurora.ndjson") continue;
+            if (kept.empty()) kept = std::string(item);
         }
         if (!kept.empty()) {
             rewritten += "Sec-WebSocket-Protocol: " + kept + "\r\n";
         }
     }
     if (!found) return false;
-    if (rewritten.find("Sec-WebSocket-Protocol: aurora") != std::string::npos) out.echo.clear();  // lws echoes aurora
+    if (rewritten.find("Sec-WebSocket-Protocol: aurora") != std::string::npos) out.echo.clear();  // lws echoes its own
     rewritten += "\r\n";
     out.head = std::move(rewritten);
     return true;

@@ -120,6 +120,8 @@ void Host::register_host_metrics() {
     m_.messages_unhandled = R.add(MetricKind::Counter, "aurora_messages_unhandled_total",
                                   "Frames no plugin handled", "");
     m_.pending_messages = R.add(MetricKind::Gauge, "aurora_pending_messages", "Messages held PENDING by plugins", "");
+    m_.messages_batched = R.add(MetricKind::Counter, "aurora_ndjson_messages_total",
+                                "Messages sent inside multi-message frames (subprotocol aurora.ndjson)", "");
 }
 
 bool Host::listen(std::string &error, int &exit_code) {
@@ -135,7 +137,12 @@ bool Host::listen(std::string &error, int &exit_code) {
     protocols_[0].callback = &Host::lws_callback;
     protocols_[0].per_session_data_size = 0;
     protocols_[0].rx_buffer_size = 1024;  // per connection; frames are reassembled by the host anyway
-    protocols_[1] = {};  // terminator
+    // A client that asks for "aurora.ndjson" gets several messages per frame,
+    // one per line, when they wait together (the seed's client asks for
+    // nothing and keeps one message per frame).
+    protocols_[1] = protocols_[0];
+    protocols_[1].name = "aurora.ndjson";
+    protocols_[2] = {};  // terminator
 
     if (!front_.listen(cfg_.listen_host, cfg_.listen_port, cfg_.workers > 1, error)) {
         exit_code = AURORA_HOST_EXIT_FATAL;

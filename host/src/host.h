@@ -120,6 +120,9 @@ struct aurora_conn {
     std::string close_reason;
     std::vector<std::string> rooms;
     std::vector<void *> plugin_data;  // one slot per plugin
+    // Subprotocol "aurora.ndjson": frames waiting together leave as ONE text
+    // frame holding one message per line (newline-delimited JSON).
+    bool ndjson = false;
 };
 
 // [service] The upgrade request during authenticate.
@@ -203,7 +206,7 @@ struct HostMetrics {
     aurora_metric *frame_errors, *queue_commands;
     aurora_metric *closes_slow, *closes_too_large, *closes_shutdown, *closes_plugin, *closes_client,
         *closes_other;
-    aurora_metric *auth_rejected, *http_requests, *messages_unhandled, *pending_messages;
+    aurora_metric *auth_rejected, *http_requests, *messages_unhandled, *pending_messages, *messages_batched;
 };
 
 class Host {
@@ -304,7 +307,7 @@ private:
     FrontDoor front_;
     lws_context *ctx_ = nullptr;
     lws_vhost *vhost_ = nullptr;
-    lws_protocols protocols_[2]{};
+    lws_protocols protocols_[3]{};
     lws_retry_bo_t retry_{};
     uint32_t retry_table_[1] = {1000};
     int port_ = 0;

@@ -170,6 +170,8 @@ void Host::on_established(lws *wsi) {
         identities_.erase(it);
     }
     c->plugin_data.assign(plugins_.size(), nullptr);
+    if (const lws_protocols *proto = lws_get_protocol(wsi); proto && proto->name)
+        c->ndjson = std::string_view(proto->name) == "aurora.ndjson";
     aurora_conn *raw = c.get();
     conn_by_wsi_[wsi] = raw;
     conns_[raw->id] = std::move(c);
@@ -419,7 +421,25 @@ int Host::on_ws_writeable(lws *wsi) {
     // (unmasked, server to client) concatenated into one buffer and one
     // write, instead of one syscall per frame. A lone frame takes the normal
     // path. lws buffers whatever the socket does not take at once.
-    if (c->outq.size() >= 2) {
+    if (c->outq.size() >= 2 && c->ndjson) {
+        // One text frame, one message per line (the client opted in).
+        coalesce_buf_.resize(LWS_PRE);
+        size_t frames = 0;
+        while (!c->outq.empty() && coalesce_buf_.size() < kCoalesceBytes) {
+            OutFramePtr f = c->outq.pop_front();
+            c->out_bytes -= f->len();
+            if (frames++) coalesce_buf_.push_back('\n');
+            coalesce_buf_.insert(coalesce_buf_.end(), f->data(), f->data() + f->len());
+        }
+        size_t n = coalesce_buf_.size() - LWS_PRE;
+        if (lws_write(wsi, coalesce_buf_.data() + LWS_PRE, n, LWS_WRITE_TEXT) < static_cast<int>(n)) {
+            AURORA_HLOG(AURORA_LOG_DEBUG, c->id, "write failed; closing");
+            return -1;
+        }
+        m_.frames_out->add(1);
+        m_.messages_batched->add(static_cast<double>(frames));
+        m_.bytes_out->add(static_cast<double>(n));
+    } else if (c->outq.size() >= 2) {
         coalesce_buf_.resize(LWS_PRE);
         size_t frames = 0, payload = 0;
         while (!c->outq.empty() && coalesce_buf_.size() < kCoalesceBytes) {

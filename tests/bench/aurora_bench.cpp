@@ -13,6 +13,8 @@
 //   rooms    the chat-app shape: --connections spread over --rooms rooms
 //            (connection i in room r<i % rooms>), messages from random
 //            members at --rate; each reaches its room's members.
+//   --ndjson asks for the "aurora.ndjson" subprotocol: messages waiting
+//            together arrive in one frame, one per line.
 //   connect  authenticated handshakes per second up to --connections, with
 //            --window handshakes in flight.
 //   idle     --connections idle connections; host RSS per connection.
@@ -65,6 +67,7 @@ struct Options {
     int payload = 100;  // bytes of text per message
     int window = 256;   // handshakes in flight
     int rooms = 2000;   // rooms scenario
+    bool ndjson = false;  // ask for the "aurora.ndjson" subprotocol (several messages per frame)
 };
 
 [[noreturn]] void die(const std::string &why) {
@@ -151,9 +154,11 @@ std::string mint_token(const Options &o, int n) {
 }
 
 std::string handshake(const Options &o, int n) {
-    std::string path = "/", extra;
+    std::string path = "/", protocols;
     if (o.auth == "query") path = "/?user=bench-" + std::to_string(n);
-    if (o.auth == "token") extra = "Sec-WebSocket-Protocol: Bearer." + mint_token(o, n) + "\r\n";
+    if (o.ndjson) protocols = "aurora.ndjson";
+    if (o.auth == "token") protocols += (protocols.empty() ? "" : ", ") + std::string("Bearer.") + mint_token(o, n);
+    std::string extra = protocols.empty() ? "" : "Sec-WebSocket-Protocol: " + protocols + "\r\n";
     return "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n" + extra + "\r\n";
 }
@@ -210,7 +215,12 @@ void parse_frames(Conn &c, F &&on_text) {
             hdr = 10;
         }
         if (c.in.size() - pos < hdr + len) break;
-        if ((p[0] & 0x0F) == 0x1) on_text(std::string_view(c.in.data() + pos + hdr, len));
+        if ((p[0] & 0x0F) == 0x1) {  // a text frame: one message, or several lines (aurora.ndjson)
+            std::string_view payload(c.in.data() + pos + hdr, len);
+            for (size_t nl; (nl = payload.find('\n')) != std::string_view::npos; payload.remove_prefix(nl + 1))
+                on_text(payload.substr(0, nl));
+            on_text(payload);
+        }
         pos += hdr + len;
     }
     c.in.erase(0, pos);
@@ -544,6 +554,7 @@ int main(int argc, char **argv) {
         else if (a == "--payload") o.payload = std::stoi(next());
         else if (a == "--window") o.window = std::max(1, std::stoi(next()));
         else if (a == "--rooms") o.rooms = std::max(1, std::stoi(next()));
+        else if (a == "--ndjson") o.ndjson = true;
         else die("unknown option " + a + " (see the top of tests/bench/aurora_bench.cpp)");
     }
     if (o.ports.empty()) die("--ports is required");

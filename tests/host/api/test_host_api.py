@@ -299,3 +299,23 @@ def test_shutdown_grace_ends_even_if_a_client_never_reads(tmp_path):
     stuck.close()
     assert code == 0, h.stderr_tail()
     assert elapsed < 3.0, f"exit took {elapsed:.1f} s with a 0.5 s grace"
+
+
+@pytest.mark.parametrize("protocols", [["aurora.ndjson"], ["aurora.ndjson", "Bearer.tok"]])
+def test_ndjson_clients_get_several_messages_per_frame(host, protocols):
+    """Opt-in by subprotocol: frames waiting together leave as one frame,
+    one JSON message per line, in order; nothing is lost."""
+    url = f"{host.ws_url}/" if len(protocols) > 1 else f"{host.ws_url}/?user=nd"
+    with connect(url, subprotocols=protocols, open_timeout=5) as c:
+        assert c.subprotocol == "aurora.ndjson"
+        c.send('{"type":"send_from_thread","n":5000}')
+        seqs, frames = [], 0
+        while len(seqs) < 5000:
+            frame = c.recv(timeout=10)
+            frames += 1
+            seqs += [json.loads(line)["seq"] for line in frame.split("\n")]
+        assert seqs == list(range(5000))
+        assert frames < 5000, "no frame carried more than one message"
+    with ws(host) as plain:  # the seed's client (no subprotocol): one message per frame
+        plain.send('{"type":"send_from_thread","n":200}')
+        assert [recv_json(plain)["seq"] for _ in range(200)] == list(range(200))
