@@ -514,15 +514,38 @@ int connect_scenario(const Options &o) {
     return 0;
 }
 
+// aurora_connections summed over the hosts' /metrics.
+long host_connections(const Options &o) {
+    long total = 0;
+    for (int port : o.ports) {
+        std::string m = http_get(o.host, port, "/metrics");
+        size_t p = m.find("\naurora_connections ");
+        if (p != std::string::npos) total += std::atol(m.c_str() + p + 20);
+    }
+    return total;
+}
+
 int idle_scenario(const Options &o) {
     std::vector<int> pids;
     for (int port : o.ports) pids.push_back(host_pid(o, port));
     long before = 0;
     for (int pid : pids) before += rss_kb(pid);
     std::vector<Conn> conns = open_connections(o, o.connections, 0, -1);
-    std::this_thread::sleep_for(std::chrono::seconds(1));  // let the hosts finish their per-connection work
-    long after = 0;
-    for (int pid : pids) after += rss_kb(pid);
+    // Ready to measure when the hosts count every connection (/metrics) and
+    // their plugins' per-connection work has settled (RSS unchanged between
+    // two probes); both bounded by a deadline.
+    auto deadline = Clock::now() + std::chrono::seconds(30);
+    while (host_connections(o) < o.connections) {
+        if (Clock::now() > deadline) die("the hosts did not count every connection within 30 s");
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));  // polling /metrics
+    }
+    long after = -1;
+    for (long prev = -2; after != prev && Clock::now() < deadline;) {
+        prev = after;
+        if (prev >= 0) std::this_thread::sleep_for(std::chrono::milliseconds(200));  // between two RSS probes
+        after = 0;
+        for (int pid : pids) after += rss_kb(pid);
+    }
     std::printf("scenario idle: %d connections, host RSS %ld KB -> %ld KB: %.2f KB per connection\n", o.connections,
                 before, after, static_cast<double>(after - before) / o.connections);
     for (Conn &c : conns) close(c.fd);

@@ -49,6 +49,19 @@ def xadd_range(r, start: int, n: int) -> None:
     p.execute()
 
 
+def wait_for_consumers(r, n: int, deadline_s: float = 30.0) -> None:
+    """Until the consumer group exists with n consumers (readiness, bounded)."""
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        try:
+            if len(r.xinfo_consumers(STREAM, "mongo_workers")) >= n:
+                return
+        except Exception:  # noqa: BLE001 - no stream or group yet
+            pass
+        time.sleep(0.05)  # polling the group, bounded
+    raise SystemExit(f"the ingest workers did not join the consumer group within {deadline_s:.0f} s")
+
+
 def drained(r) -> bool:
     for g in r.xinfo_groups(STREAM):
         if g["name"] == "mongo_workers":
@@ -125,7 +138,7 @@ def main() -> int:
         # 2. Lag at a fixed rate, on a fresh stream and database.
         r.delete(STREAM)
         hosts = start_hosts("lag")
-        time.sleep(0.5)  # let the consumers create the group and block
+        wait_for_consumers(r, args.processes * args.workers)
         total = int(args.rate * args.duration)
         sent = 0
         start = time.monotonic()

@@ -116,6 +116,7 @@ class Client:
         self.url = f"ws://127.0.0.1:{nginx_port}/ws"
         self.ws = None
         self.messages: list[dict] = []  # every live or resumed chat message, in arrival order
+        self.fences: set[str] = set()   # ids of the test's fence messages (see fence())
         self.frames: list[dict] = []  # everything else
         self.acks: dict[str, asyncio.Future] = {}
         self.reader: asyncio.Task | None = None
@@ -187,7 +188,15 @@ class Client:
         raise AssertionError(f"client {self.index}: message {ref} refused 20 times")
 
     def ids(self, room: str) -> list[str]:
-        return [m["id"] for m in self.messages if m["room"] == room]
+        return [m["id"] for m in self.chat() if m["room"] == room]
+
+    def chat(self) -> list[dict]:
+        """What the clients said: every message but the test's fences."""
+        return [m for m in self.messages if m["id"] not in self.fences]
+
+    def last_seen(self, room: str) -> str:
+        """The newest id this client got in the room, fences included."""
+        return max((m["id"] for m in self.messages if m["room"] == room), key=id_key)
 
     async def close(self) -> None:
         if self.ws:
@@ -198,6 +207,23 @@ class Client:
 
 def connections(host: ProfileHost) -> int:
     return int(host.metrics().total("aurora_connections"))
+
+
+async def fence(clients: list, members: dict[str, set[int]], label: str) -> set[str]:
+    """One message per room, sent after everything else: each replica's
+    subscriber sees Pub/Sub in publish order and the host keeps per-connection
+    order, so once every client has the fence of each of its rooms, anything
+    sent before (a duplicate, a message of a foreign room) has arrived too.
+    Clients count the fences out of what they saw (Client.chat); returns their ids."""
+    ids = set()
+    for room, who in members.items():
+        sender = next(c for c in clients if c.index in who and not c.closed.is_set())
+        ids.add((await sender.send_message(room, f"fence {label}", f"fence-{label}-{room}"))["id"])
+    for c in clients:
+        c.fences |= ids
+        await wait_until(lambda c=c: sum(m["id"] in ids for m in c.messages) == len(rooms_of(c.index)),
+                         f"client {c.index}: the {label} fences")
+    return ids
 
 
 async def wait_until(pred, what: str, timeout: float = TIMEOUT):
@@ -279,12 +305,12 @@ async def scenario(stack) -> None:
     def expected(c: Client) -> int:
         return sum(len(sent[r]) for r in rooms_of(c.index))
 
-    await wait_until(lambda: all(len(c.messages) >= expected(c) for c in clients),
+    await wait_until(lambda: all(len(c.chat()) >= expected(c) for c in clients),
                      "every client to receive its rooms' messages")
-    await asyncio.sleep(0.3)  # anything extra (a duplicate, a foreign room) would arrive now
+    fences = await fence(clients, members, "after-2000")  # anything extra (a duplicate, a foreign room) is in by now
     for c in clients:
         got = {}
-        for m in c.messages:
+        for m in c.chat():
             assert m["room"] in rooms_of(c.index), f"client {c.index} got a message of {m['room']}"
             got.setdefault(m["room"], []).append(m["id"])
         for room in rooms_of(c.index):
@@ -296,16 +322,20 @@ async def scenario(stack) -> None:
     all_ids = {i for ids in sent.values() for i in ids}
     mongo = pymongo.MongoClient(stack["mongo"], serverSelectionTimeoutMS=5000)
     coll = mongo[stack["db"]]["messages"]
-    await wait_until(lambda: coll.count_documents({}) >= len(all_ids), "2,000 documents in MongoDB")
-    await asyncio.sleep(0.5)  # a duplicate insert would land now
+    r = redis_py.Redis.from_url(stack["redis"].url, decode_responses=True)
+
+    def group_drained() -> bool:  # every entry stored and acked: no insert (nor duplicate) still to come
+        g = next((g for g in r.xinfo_groups("chat:messages") if g["name"] == "mongo_workers"), None)
+        return g is not None and g["lag"] == 0 and g["pending"] == 0
+
+    await wait_until(group_drained, "the ingest workers to store and ack every entry")
     docs = list(coll.find({}, {"_id": 0, "streamId": 1, "roomId": 1}))
-    stream_ids = [d["streamId"] for d in docs]
+    stream_ids = [d["streamId"] for d in docs if d["streamId"] not in fences]
     assert len(stream_ids) == len(set(stream_ids)) == len(all_ids), \
         f"{len(stream_ids)} documents, {len(set(stream_ids))} distinct streamIds, {len(all_ids)} messages"
     assert set(stream_ids) == all_ids
     unique = [ix for ix in coll.list_indexes() if ix.get("key", {}).get("streamId") and ix.get("unique")]
     assert unique, "no unique index on streamId"
-    r = redis_py.Redis.from_url(stack["redis"].url, decode_responses=True)
     consumers = r.xinfo_consumers("chat:messages", "mongo_workers")
     worker_pids = {h.pid for n, h in hosts.items() if n.startswith("ingest")}
     # Consumer names are <hostname>-<pid>-...: both worker processes joined the group.
@@ -337,7 +367,7 @@ async def scenario(stack) -> None:
             missed[room].append(ack["id"])
 
     for c in dropped:
-        last_seen = {room: max(c.ids(room), key=id_key) for room in rooms_of(c.index)}
+        last_seen = {room: c.last_seen(room) for room in rooms_of(c.index)}
         await c.open()
         await asyncio.wait_for(c.snapshot.wait(), TIMEOUT)
         for room in rooms_of(c.index):
@@ -352,8 +382,8 @@ async def scenario(stack) -> None:
         after[room].append(ack["id"])
     for c in clients:
         want = expected(c) + sum(len(missed[r]) + len(after[r]) for r in rooms_of(c.index))
-        await wait_until(lambda c=c, want=want: len(c.messages) >= want, f"client {c.index}: every message")
-    await asyncio.sleep(0.3)
+        await wait_until(lambda c=c, want=want: len(c.chat()) >= want, f"client {c.index}: every message")
+    await fence(clients, members, "after-resume")  # a duplicate would be in by now
     for c in clients:
         for room in rooms_of(c.index):
             ids = c.ids(room)

@@ -59,6 +59,12 @@ function hostEnv() {
   };
 }
 
+// Until no CSS transition or animation is running (the drawers slide).
+async function transitionsDone(page) {
+  await page.waitForFunction(() => document.getAnimations().every((a) => a.playState !== "running"),
+    null, { timeout: STEP_MS });
+}
+
 async function shot(page, name) {
   const file = join(ARTIFACTS, `${name}.png`);
   await page.screenshot({ path: file });
@@ -246,7 +252,11 @@ describe("web client in Chromium", { timeout: 300000 }, () => {
     const scripts = await s.b.locator("script").count();
     for (const x of XSS) await say(s.a, x);
     for (const x of XSS) await waitText(s.b, x);
-    await sleep(300); // an onerror handler would have fired by now
+    // A fence: a plain message sent after the markup, rendered after it. The
+    // element counts below cannot depend on timing: a <img> or <script> made
+    // from the text would be in the DOM before the fence.
+    await say(s.a, "after the markup");
+    await waitText(s.b, "after the markup");
     for (const p of [s.a, s.b]) {
       const shown = await texts(p);
       for (const x of XSS) assert.ok(shown.includes(x), `"${x}" shown verbatim`);
@@ -371,11 +381,11 @@ describe("web client in Chromium", { timeout: 300000 }, () => {
   test("phone width", async () => {
     await s.b.setViewportSize({ width: 390, height: 780 });
     await openRoom(s.b, "general");
-    await sleep(300); // drawer transition
+    await transitionsDone(s.b);
     await shot(s.b, "phone");
     assert.ok(await s.b.locator("#menu").isVisible(), "rooms behind the menu button");
     await s.b.click("#menu");
-    await sleep(300);
+    await transitionsDone(s.b);
     await shot(s.b, "phone-rooms");
     assert.ok(await s.b.locator(`#rooms li[data-room="${ROOM2}"]`).isVisible());
   });
