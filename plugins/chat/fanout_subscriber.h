@@ -5,7 +5,8 @@
 // at a known point of that room's stream and resume can send exactly what it
 // missed, in order, with no duplicate:
 //
-//   join R      -> remember P0 = the last id this thread broadcast to R (or
+//   join R      -> remember P0 = the last id this thread broadcast (in any
+//                  room: ids are global and Pub/Sub keeps their order; or
 //                  the stream's tail when it subscribed), then have the
 //                  service thread add the connection to R (host
 //                  call_on_service, which is ordered with our broadcasts):
@@ -79,7 +80,7 @@ private:
 
     // [subscriber thread]
     StreamId tail_at_subscribe_;
-    std::unordered_map<std::string, StreamId> last_broadcast_;  // per room
+    StreamId last_broadcast_;  // the newest message broadcast, in any room
     std::map<std::pair<aurora_conn_id, std::string>, StreamId> member_since_;
     struct Catchup {
         RoomRequest req;

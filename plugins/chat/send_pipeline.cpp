@@ -132,13 +132,11 @@ size_t SendPipeline::append(const SendJob &job) {
         std::string event = "{\"type\":\"presence\",\"room\":" + quoted(job.room) + ",\"event\":\"join\",\"user\":" +
                             quoted(job.username) + ",\"userId\":" + quoted(job.user_id) + "}";
         redis_.append({"ZADD", ctx_.presence_key(job.room), expiry, m});
-        // Without events the PUBLISH becomes a cheap no-op, so the reply count stays 4.
         if (ctx_.s.presence_events) redis_.append({"PUBLISH", ctx_.channel(job.room), event});
-        else redis_.append({"PING"});
         redis_.append({"ZREMRANGEBYSCORE", ctx_.presence_key(job.room), "-inf", now_ms});
         redis_.append({"ZRANGE", ctx_.presence_key(job.room), "0", snapshot_last});
         redis_.append({"ZCARD", ctx_.presence_key(job.room)});
-        return 5;
+        return ctx_.s.presence_events ? 5 : 4;  // complete() reads the last two
     }
     case SendJob::Kind::PresenceLeave: {
         auto it = members_.find({job.conn, job.room});
@@ -147,9 +145,8 @@ size_t SendPipeline::append(const SendJob &job) {
                             quoted(job.username) + ",\"userId\":" + quoted(job.user_id) + "}";
         redis_.append({"ZREM", ctx_.presence_key(job.room), it->second});
         if (ctx_.s.presence_events) redis_.append({"PUBLISH", ctx_.channel(job.room), event});
-        else redis_.append({"PING"});
         members_.erase(it);
-        return 2;
+        return ctx_.s.presence_events ? 2 : 1;
     }
     case SendJob::Kind::PresenceSnapshot:
         redis_.append({"ZREMRANGEBYSCORE", ctx_.presence_key(job.room), "-inf", now_ms});
@@ -241,7 +238,9 @@ void SendPipeline::complete(SendJob &job, std::vector<plugin::RedisReply> &r) {
         return;
     }
     case SendJob::Kind::PresenceJoin:
-        if (r.size() == 5) ctx_.host->send(ctx_.self, job.conn, plugin::str(snapshot(job.room, r[3].get(), r[4].get())));
+        if (r.size() >= 2)  // the last two replies: ZRANGE, ZCARD
+            ctx_.host->send(ctx_.self, job.conn,
+                            plugin::str(snapshot(job.room, r[r.size() - 2].get(), r.back().get())));
         return;
     case SendJob::Kind::PresenceSnapshot:
         finish(job.msg, snapshot(job.room, r[1].get(), r[2].get(), job.ref_json));
