@@ -270,7 +270,6 @@ void Host::shutdown_plugins() {
 
 int Host::run() {
     service_thread_ = std::this_thread::get_id();
-    running_ = true;
     if (stop_requested_) begin_drain();
     while (!finished_) {
         if (lws_service(ctx_, 0) < 0) {
@@ -292,7 +291,6 @@ int Host::run() {
         std::lock_guard lock(queue_mu_);
         queue_open_ = false;
     }
-    running_ = false;
     AURORA_HLOG(AURORA_LOG_INFO, 0, "stopped");
     return AURORA_HOST_EXIT_OK;
 }

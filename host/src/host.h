@@ -344,7 +344,6 @@ private:
     std::vector<Command> queue_;  // guarded by queue_mu_
     bool queue_open_ = true;      // guarded by queue_mu_; false once the context is going away
     std::atomic<bool> stop_requested_{false};
-    std::atomic<bool> running_{false};
 };
 
 // Runs one hook and records its duration in aurora_hook_duration_seconds.

@@ -296,7 +296,7 @@ aurora_status chat_init(const aurora_host_api *host, aurora_plugin_ctx *self, vo
     p->sender = std::make_unique<SendPipeline>(ctx);
     ChatPlugin *raw = p.get();
     p->subscriber = std::make_unique<FanoutSubscriber>(
-        ctx, *p->sender, [raw](const RoomRequest &r, bool announce) { raw->on_join_effective(r, announce); });
+        ctx, [raw](const RoomRequest &r, bool announce) { raw->on_join_effective(r, announce); });
     if (!p->subscriber->init(err)) {
         host->log_msg(self, AURORA_LOG_ERROR, "cannot start the fan-out: %s", err.c_str());
         return AURORA_ERR;

@@ -9,7 +9,6 @@
 
 #include "chat_protocol.h"
 #include "json.h"
-#include "send_pipeline.h"
 
 namespace aurora::chat {
 
@@ -40,9 +39,8 @@ void run_join_call(void *arg) {
 
 }  // namespace
 
-FanoutSubscriber::FanoutSubscriber(const ChatContext &ctx, SendPipeline &sender, JoinHandler on_join)
+FanoutSubscriber::FanoutSubscriber(const ChatContext &ctx, JoinHandler on_join)
     : ctx_(ctx),
-      sender_(sender),
       on_join_(std::move(on_join)),
       sub_(ctx.redis_url, std::chrono::milliseconds(ctx.s.redis_timeout_ms)),
       data_(ctx.redis_url, std::chrono::milliseconds(ctx.s.redis_timeout_ms)) {}

@@ -37,8 +37,6 @@ namespace aurora::chat {
 
 using plugin::StreamId;
 
-class SendPipeline;
-
 struct RoomRequest {
     enum class Kind { Join, Resume, Leave, Forget } kind;
     aurora_conn_id conn = 0;
@@ -54,7 +52,7 @@ public:
     // `announce` is false for joins that end a resume (already answered).
     using JoinHandler = std::function<void(const RoomRequest &, bool announce)>;
 
-    FanoutSubscriber(const ChatContext &ctx, SendPipeline &sender, JoinHandler on_join);
+    FanoutSubscriber(const ChatContext &ctx, JoinHandler on_join);
     ~FanoutSubscriber();
     bool init(std::string &error);  // creates the wake-up eventfd
     void request(RoomRequest r);
@@ -72,7 +70,6 @@ private:
     StreamId start_point(const std::string &room) const;
 
     const ChatContext &ctx_;
-    SendPipeline &sender_;
     JoinHandler on_join_;
     plugin::RedisConnection sub_, data_;
     int wake_fd_ = -1;
