@@ -11,7 +11,7 @@ FROM debian:bookworm AS build
 RUN apt-get update \
     && apt-get install -y --no-install-recommends \
         build-essential cmake ninja-build pkg-config ca-certificates \
-        libwebsockets-dev libhiredis-dev libmongoc-dev libbson-dev libjwt-dev \
+        libwebsockets-dev libuv1-dev libhiredis-dev libmongoc-dev libbson-dev libjwt-dev \
         libcrypt-dev libcjson-dev libssl-dev \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
@@ -31,7 +31,7 @@ RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PRE
 FROM debian:bookworm-slim AS runtime
 RUN apt-get update \
     && apt-get install -y --no-install-recommends \
-        libwebsockets17 libhiredis0.14 libmongoc-1.0-0 libbson-1.0-0 libjwt0 \
+        libwebsockets17 libwebsockets-evlib-uv libuv1 libhiredis0.14 libmongoc-1.0-0 libbson-1.0-0 libjwt0 \
         libcjson1 libssl3 ca-certificates \
     && rm -rf /var/lib/apt/lists/* \
     && groupadd --system --gid 10001 aurora \

@@ -15,6 +15,9 @@
 #include <aurora/embed.h>
 #include <aurora/host_api.h>
 #include <aurora/plugin.h>
+// lws runs on a libuv loop the host owns (epoll underneath); libwebsockets.h
+// declares its libuv API only when uv.h came first.
+#include <uv.h>
 #include <libwebsockets.h>
 
 #include <atomic>
@@ -265,6 +268,7 @@ private:
     void on_established(lws *wsi);
     int on_receive(lws *wsi, const void *in, size_t len);
     int on_ws_writeable(lws *wsi);
+    int close_now(lws *wsi, uint16_t code, std::string_view reason);
     void on_ws_closed(lws *wsi);
     void handle_frame(aurora_conn *c, std::string_view text);
     void run_pipeline(std::unique_ptr<aurora_msg> msg, size_t from);
@@ -305,7 +309,10 @@ private:
     HostMetrics m_{};
 
     FrontDoor front_;
+    uv_loop_t loop_{};  // the service thread's event loop; lws's handles live on it
+    bool loop_ready_ = false;
     lws_context *ctx_ = nullptr;
+    lws_context *ctx_alive_ = nullptr;  // set by lws (info.pcontext): NULL once destroyed
     lws_vhost *vhost_ = nullptr;
     lws_protocols protocols_[3]{};
     lws_retry_bo_t retry_{};

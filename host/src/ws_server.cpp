@@ -216,10 +216,7 @@ int Host::on_receive(lws *wsi, const void *in, size_t len) {
         if (announced > cfg_.limits.hard_max_frame_bytes) {
             m_.closes_too_large->add(1);
             c->close_code = LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE;
-            static const char reason[] = "frame too large";
-            lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE,
-                             reinterpret_cast<unsigned char *>(const_cast<char *>(reason)), sizeof reason - 1);
-            return -1;
+            return close_now(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, "frame too large");
         }
     }
     c->rx_total += len;
@@ -227,10 +224,7 @@ int Host::on_receive(lws *wsi, const void *in, size_t len) {
     if (c->rx_total > cfg_.limits.hard_max_frame_bytes) {
         m_.closes_too_large->add(1);
         c->close_code = LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE;
-        static const char reason[] = "message too large";
-        lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE,
-                         reinterpret_cast<unsigned char *>(const_cast<char *>(reason)), sizeof reason - 1);
-        return -1;
+        return close_now(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, "message too large");
     }
     if (c->rx_total > cfg_.limits.max_frame_bytes) {
         c->rx_too_large = true;
@@ -407,15 +401,32 @@ void append_ws_text_header(std::vector<unsigned char> &out, size_t len) {
 }
 }  // namespace
 
+// Sends the close frame here and lets lws drop the connection (after
+// flushing what it still buffers), instead of lws_close_reason() and lws
+// sending it on the next writable event: Debian's lws 4.1 is built with
+// _DEBUG, whose libuv path closes a connection a second time straight after
+// the first ("uv repeat test") and so kills it before that event comes.
+int Host::close_now(lws *wsi, uint16_t code, std::string_view reason) {
+    // RFC 6455 §5.5.1: an unmasked, final close frame; payload = code + reason, at most 125 bytes.
+    unsigned char buf[LWS_PRE + 2 + 125];
+    size_t n = std::min<size_t>(reason.size(), 123);
+    unsigned char *f = buf + LWS_PRE;
+    f[0] = 0x88;
+    f[1] = static_cast<unsigned char>(n + 2);
+    f[2] = static_cast<unsigned char>(code >> 8);
+    f[3] = static_cast<unsigned char>(code);
+    std::memcpy(f + 4, reason.data(), n);
+    lws_write(wsi, f, n + 4, LWS_WRITE_RAW);  // a failure closes all the same
+    return -1;
+}
+
 int Host::on_ws_writeable(lws *wsi) {
     auto it = conn_by_wsi_.find(wsi);
     if (it == conn_by_wsi_.end()) return 0;
     aurora_conn *c = it->second;
     if (c->closing && c->outq.empty()) {
         if (c->close_code == 0) return -1;  // the peer closed; nothing to say
-        lws_close_reason(wsi, static_cast<enum lws_close_status>(c->close_code),
-                         reinterpret_cast<unsigned char *>(c->close_reason.data()), c->close_reason.size());
-        return -1;
+        return close_now(wsi, c->close_code, c->close_reason);
     }
     // Frames waiting together go out together: complete WebSocket frames
     // (unmasked, server to client) concatenated into one buffer and one
