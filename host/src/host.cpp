@@ -71,6 +71,12 @@ Host::~Host() {
         if (cmd.kind == Command::Kind::Call) cmd.fn(cmd.arg);
     }
     stop_workers();
+    if (loop_ready_) {
+        // Nothing is written directly any more: what closes now closes.
+        uv_prepare_stop(&before_sleep_);
+        uv_close(reinterpret_cast<uv_handle_t *>(&before_sleep_), nullptr);
+        pending_writes_.clear();
+    }
     if (ctx_) {
         // Closes what is still open; on_leave/on_disconnect hooks still run.
         // On a foreign loop the destruction finishes in handle-close
@@ -177,6 +183,9 @@ bool Host::listen(std::string &error, int &exit_code) {
         return false;
     }
     loop_ready_ = true;
+    uv_prepare_init(&loop_, &before_sleep_);
+    before_sleep_.data = this;
+    uv_prepare_start(&before_sleep_, [](uv_prepare_t *p) { static_cast<Host *>(p->data)->flush_pending_writes(); });
     void *loops[1] = {&loop_};  // read during lws_create_context only
     info.foreign_loops = loops;
     info.options = LWS_SERVER_OPTION_LIBUV;

@@ -126,6 +126,8 @@ struct aurora_conn {
     // Subprotocol "aurora.ndjson": frames waiting together leave as ONE text
     // frame holding one message per line (newline-delimited JSON).
     bool ndjson = false;
+    bool write_pending = false;      // on Host::pending_writes_
+    bool awaiting_writable = false;  // a writable callback was asked for
 };
 
 // [service] The upgrade request during authenticate.
@@ -269,6 +271,9 @@ private:
     int on_receive(lws *wsi, const void *in, size_t len);
     int on_ws_writeable(lws *wsi);
     int close_now(lws *wsi, uint16_t code, std::string_view reason);
+    bool write_queued(aurora_conn *c);
+    void want_writable(aurora_conn *c);
+    void flush_pending_writes();
     void on_ws_closed(lws *wsi);
     void handle_frame(aurora_conn *c, std::string_view text);
     void run_pipeline(std::unique_ptr<aurora_msg> msg, size_t from);
@@ -322,6 +327,8 @@ private:
 
     // [service]
     static constexpr size_t kCoalesceBytes = 64 * 1024;  // one write carries at most about this much
+    std::vector<aurora_conn_id> pending_writes_, flushing_;  // connections with frames to write before sleeping
+    uv_prepare_t before_sleep_{};                           // runs flush_pending_writes
     std::vector<unsigned char> coalesce_buf_;             // reused by on_ws_writeable
     std::unordered_map<aurora_conn_id, std::unique_ptr<aurora_conn>> conns_;
     std::unordered_map<lws *, aurora_conn *> conn_by_wsi_;

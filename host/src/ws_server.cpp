@@ -367,7 +367,10 @@ void Host::enqueue(aurora_conn *c, const OutFramePtr &f) {
     }
     c->outq.push_back(f);
     c->out_bytes += f->len();
-    if (c->outq.size() == 1) lws_callback_on_writable(c->wsi);
+    if (!c->write_pending && !c->awaiting_writable) {  // written before the loop sleeps
+        c->write_pending = true;
+        pending_writes_.push_back(c->id);
+    }
 }
 
 void Host::close_conn(aurora_conn *c, uint16_t code, std::string_view reason, aurora_metric *counter,
@@ -381,7 +384,7 @@ void Host::close_conn(aurora_conn *c, uint16_t code, std::string_view reason, au
         c->out_bytes = 0;
     }
     if (counter) counter->add(1);
-    lws_callback_on_writable(c->wsi);
+    want_writable(c);
 }
 
 namespace {
@@ -424,10 +427,57 @@ int Host::on_ws_writeable(lws *wsi) {
     auto it = conn_by_wsi_.find(wsi);
     if (it == conn_by_wsi_.end()) return 0;
     aurora_conn *c = it->second;
+    c->awaiting_writable = false;
     if (c->closing && c->outq.empty()) {
         if (c->close_code == 0) return -1;  // the peer closed; nothing to say
         return close_now(wsi, c->close_code, c->close_reason);
     }
+    if (!write_queued(c)) return -1;
+    if (!c->outq.empty() || c->closing) want_writable(c);  // more frames, or the close frame
+    return 0;
+}
+
+void Host::want_writable(aurora_conn *c) {
+    c->awaiting_writable = true;
+    lws_callback_on_writable(c->wsi);
+}
+
+// Before the loop sleeps (a uv_prepare handle), every connection that got
+// frames since is written to directly, as Redis does before it sleeps: one
+// write per connection and no poll-set change while its socket keeps up.
+// Only a connection whose socket is full (lws holds the rest of a write)
+// waits for a writable event. Waiting for one for every delivery instead
+// costs the epoll_ctl calls that libuv's uv_poll_start makes each time the
+// interest changes (a delete and an add, twice per delivery).
+void Host::flush_pending_writes() {
+    if (pending_writes_.empty()) return;
+    flushing_.swap(pending_writes_);
+    for (aurora_conn_id id : flushing_) {
+        aurora_conn *c = find_conn(id);
+        if (!c) continue;
+        c->write_pending = false;
+        if (c->closing || c->awaiting_writable || c->outq.empty()) continue;
+        if (lws_partial_buffered(c->wsi)) {
+            want_writable(c);
+            continue;
+        }
+        if (!write_queued(c)) {
+            // Outside a callback the connection cannot be closed by returning
+            // -1: lws drops it at its next service instead.
+            c->closing = true;
+            c->outq.clear();
+            c->out_bytes = 0;
+            lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+            continue;
+        }
+        if (!c->outq.empty() || lws_partial_buffered(c->wsi)) want_writable(c);
+    }
+    flushing_.clear();
+}
+
+// One write of what waits in c's queue (up to about kCoalesceBytes). False
+// when the write failed: the connection is to be closed.
+bool Host::write_queued(aurora_conn *c) {
     // Frames waiting together go out together: complete WebSocket frames
     // (unmasked, server to client) concatenated into one buffer and one
     // write, instead of one syscall per frame. A lone frame takes the normal
@@ -443,9 +493,9 @@ int Host::on_ws_writeable(lws *wsi) {
             coalesce_buf_.insert(coalesce_buf_.end(), f->data(), f->data() + f->len());
         }
         size_t n = coalesce_buf_.size() - LWS_PRE;
-        if (lws_write(wsi, coalesce_buf_.data() + LWS_PRE, n, LWS_WRITE_TEXT) < static_cast<int>(n)) {
+        if (lws_write(c->wsi, coalesce_buf_.data() + LWS_PRE, n, LWS_WRITE_TEXT) < static_cast<int>(n)) {
             AURORA_HLOG(AURORA_LOG_DEBUG, c->id, "write failed; closing");
-            return -1;
+            return false;
         }
         m_.frames_out->add(1);
         m_.messages_batched->add(static_cast<double>(frames));
@@ -462,24 +512,23 @@ int Host::on_ws_writeable(lws *wsi) {
             payload += f->len();
         }
         size_t n = coalesce_buf_.size() - LWS_PRE;
-        if (lws_write(wsi, coalesce_buf_.data() + LWS_PRE, n, LWS_WRITE_RAW) < static_cast<int>(n)) {
+        if (lws_write(c->wsi, coalesce_buf_.data() + LWS_PRE, n, LWS_WRITE_RAW) < static_cast<int>(n)) {
             AURORA_HLOG(AURORA_LOG_DEBUG, c->id, "write failed; closing");
-            return -1;
+            return false;
         }
         m_.frames_out->add(static_cast<double>(frames));
         m_.bytes_out->add(static_cast<double>(payload));
     } else if (!c->outq.empty()) {
         OutFramePtr f = c->outq.pop_front();
         c->out_bytes -= f->len();
-        if (lws_write(wsi, f->data(), f->len(), LWS_WRITE_TEXT) < static_cast<int>(f->len())) {
+        if (lws_write(c->wsi, f->data(), f->len(), LWS_WRITE_TEXT) < static_cast<int>(f->len())) {
             AURORA_HLOG(AURORA_LOG_DEBUG, c->id, "write failed; closing");
-            return -1;
+            return false;
         }
         m_.frames_out->add(1);
         m_.bytes_out->add(static_cast<double>(f->len()));
     }
-    if (!c->outq.empty() || c->closing) lws_callback_on_writable(wsi);  // more frames, or the close frame
-    return 0;
+    return true;
 }
 
 // ---- rooms ----
