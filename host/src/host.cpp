@@ -75,6 +75,8 @@ Host::~Host() {
         // Nothing is written directly any more: what closes now closes.
         uv_prepare_stop(&before_sleep_);
         uv_close(reinterpret_cast<uv_handle_t *>(&before_sleep_), nullptr);
+        uv_timer_stop(&heartbeat_);
+        uv_close(reinterpret_cast<uv_handle_t *>(&heartbeat_), nullptr);
         pending_writes_.clear();
     }
     if (ctx_) {
@@ -130,6 +132,7 @@ void Host::register_host_metrics() {
     m_.closes_shutdown = R.add(MetricKind::Counter, "aurora_closes_total", closes_help, "reason=\"shutdown\"");
     m_.closes_plugin = R.add(MetricKind::Counter, "aurora_closes_total", closes_help, "reason=\"plugin\"");
     m_.closes_client = R.add(MetricKind::Counter, "aurora_closes_total", closes_help, "reason=\"client\"");
+    m_.closes_heartbeat = R.add(MetricKind::Counter, "aurora_closes_total", closes_help, "reason=\"heartbeat\"");
     m_.closes_other = R.add(MetricKind::Counter, "aurora_closes_total", closes_help, "reason=\"other\"");
     m_.auth_rejected = R.add(MetricKind::Counter, "aurora_auth_rejected_total", "WebSocket upgrades refused", "");
     m_.http_requests = R.add(MetricKind::Counter, "aurora_http_requests_total", "HTTP requests received", "");
@@ -146,8 +149,12 @@ bool Host::listen(std::string &error, int &exit_code) {
     retry_.retry_ms_table = retry_table_;
     retry_.retry_ms_table_count = 1;
     retry_.conceal_count = 1;
-    retry_.secs_since_valid_ping = static_cast<uint16_t>(cfg_.ping_interval_s);
-    retry_.secs_since_valid_hangup = static_cast<uint16_t>(cfg_.ping_interval_s + cfg_.ping_timeout_s);
+    // lws's own keep-alive ("validity") is off (0/0): it keeps one timer per
+    // connection in a sorted list, and each (re)arming walks that list, so
+    // every connect and every received frame cost O(connections). The host's
+    // heartbeat is one timer for all of them (heartbeat_tick).
+    retry_.secs_since_valid_ping = 0;
+    retry_.secs_since_valid_hangup = 0;
 
     protocols_[0].name = "aurora";
     protocols_[0].callback = &Host::lws_callback;
@@ -186,6 +193,9 @@ bool Host::listen(std::string &error, int &exit_code) {
     uv_prepare_init(&loop_, &before_sleep_);
     before_sleep_.data = this;
     uv_prepare_start(&before_sleep_, [](uv_prepare_t *p) { static_cast<Host *>(p->data)->flush_pending_writes(); });
+    uv_timer_init(&loop_, &heartbeat_);
+    heartbeat_.data = this;
+    uv_timer_start(&heartbeat_, [](uv_timer_t *t) { static_cast<Host *>(t->data)->heartbeat_tick(); }, 1000, 1000);
     void *loops[1] = {&loop_};  // read during lws_create_context only
     info.foreign_loops = loops;
     info.options = LWS_SERVER_OPTION_LIBUV;
@@ -455,6 +465,9 @@ int Host::callback(lws *wsi, enum lws_callback_reasons reason, void *user, void 
     case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE: return on_confirm_upgrade(wsi);
     case LWS_CALLBACK_ESTABLISHED: on_established(wsi); return 0;
     case LWS_CALLBACK_RECEIVE: return on_receive(wsi, in, len);
+    case LWS_CALLBACK_RECEIVE_PONG:
+        if (auto it = conn_by_wsi_.find(wsi); it != conn_by_wsi_.end()) alive(it->second);
+        return 0;
     case LWS_CALLBACK_SERVER_WRITEABLE: return on_ws_writeable(wsi);
     case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
         if (auto it = conn_by_wsi_.find(wsi); it != conn_by_wsi_.end() && !it->second->closing) {

@@ -128,6 +128,11 @@ struct aurora_conn {
     bool ndjson = false;
     bool write_pending = false;      // on Host::pending_writes_
     bool awaiting_writable = false;  // a writable callback was asked for
+    // Heartbeat (Host::heartbeat_tick), loop-clock ms: the last frame or pong
+    // from the peer, and the ping it owes an answer to (0: none).
+    uint64_t last_seen_ms = 0;
+    uint64_t ping_sent_ms = 0;
+    bool ping_due = false;  // a ping goes out with the next write
 };
 
 // [service] The upgrade request during authenticate.
@@ -210,7 +215,7 @@ struct HostMetrics {
     aurora_metric *connections, *connections_total, *frames_in, *frames_out, *bytes_in, *bytes_out;
     aurora_metric *frame_errors, *queue_commands;
     aurora_metric *closes_slow, *closes_too_large, *closes_shutdown, *closes_plugin, *closes_client,
-        *closes_other;
+        *closes_heartbeat, *closes_other;
     aurora_metric *auth_rejected, *http_requests, *messages_unhandled, *pending_messages, *messages_batched;
 };
 
@@ -274,6 +279,10 @@ private:
     bool write_queued(aurora_conn *c);
     void want_writable(aurora_conn *c);
     void flush_pending_writes();
+    void mark_pending(aurora_conn *c);
+    void alive(aurora_conn *c);
+    void drop_now(aurora_conn *c);
+    void heartbeat_tick();
     void on_ws_closed(lws *wsi);
     void handle_frame(aurora_conn *c, std::string_view text);
     void run_pipeline(std::unique_ptr<aurora_msg> msg, size_t from);
@@ -329,6 +338,7 @@ private:
     static constexpr size_t kCoalesceBytes = 64 * 1024;  // one write carries at most about this much
     std::vector<aurora_conn_id> pending_writes_, flushing_;  // connections with frames to write before sleeping
     uv_prepare_t before_sleep_{};                           // runs flush_pending_writes
+    uv_timer_t heartbeat_{};                                // runs heartbeat_tick every second
     std::vector<unsigned char> coalesce_buf_;             // reused by on_ws_writeable
     std::unordered_map<aurora_conn_id, std::unique_ptr<aurora_conn>> conns_;
     std::unordered_map<lws *, aurora_conn *> conn_by_wsi_;

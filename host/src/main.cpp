@@ -7,6 +7,7 @@
 // Exit codes: 0 clean shutdown, 2 bad config or plugin refused, 1 other fatal.
 #include <pthread.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -69,6 +70,20 @@ sigset_t stop_signals() {
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGUSR1);  // internal: wakes the signal thread to exit
     return set;
+}
+
+// Every connection is a descriptor: the soft limit goes up to the hard one
+// (as Redis and nginx do), so that `ulimit -Hn` is the only knob. Returns
+// the limit in force.
+rlim_t raise_open_files_limit() {
+    rlimit rl{};
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return 0;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rlimit want = rl;
+        want.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &want) == 0) rl = want;
+    }
+    return rl.rlim_cur;
 }
 
 // One service process: create, run until SIGTERM/SIGINT, destroy.
@@ -195,6 +210,10 @@ int main(int argc, char **argv) {
         std::printf("config ok: %s\n", file.c_str());
         return kExitOk;
     }
+    rlim_t files = raise_open_files_limit();
+    aurora::host::Logger::instance().configure(cfg->log_level, cfg->log_format);
+    aurora::host::hlog(AURORA_LOG_INFO, 0, "open files limit %llu (about as many connections)",
+                       static_cast<unsigned long long>(files));
     if (cfg->workers > 1) return serve_workers(*cfg);
     return serve(std::move(*cfg));
 }

@@ -170,6 +170,7 @@ void Host::on_established(lws *wsi) {
         identities_.erase(it);
     }
     c->plugin_data.assign(plugins_.size(), nullptr);
+    c->last_seen_ms = uv_now(&loop_);
     if (const lws_protocols *proto = lws_get_protocol(wsi); proto && proto->name)
         c->ndjson = std::string_view(proto->name) == "aurora.ndjson";
     aurora_conn *raw = c.get();
@@ -208,6 +209,7 @@ int Host::on_receive(lws *wsi, const void *in, size_t len) {
     if (it == conn_by_wsi_.end()) return -1;
     aurora_conn *c = it->second;
     if (c->closing) return 0;  // ignore input once closing
+    alive(c);
 
     if (lws_is_first_fragment(wsi) && c->rx_total == 0) {
         c->rx_binary = lws_frame_is_binary(wsi);
@@ -367,9 +369,55 @@ void Host::enqueue(aurora_conn *c, const OutFramePtr &f) {
     }
     c->outq.push_back(f);
     c->out_bytes += f->len();
+    mark_pending(c);
+}
+
+void Host::mark_pending(aurora_conn *c) {
     if (!c->write_pending && !c->awaiting_writable) {  // written before the loop sleeps
         c->write_pending = true;
         pending_writes_.push_back(c->id);
+    }
+}
+
+// Drops the connection without a close frame, from outside an lws callback
+// (where returning -1 is not possible): lws kills it at its next service,
+// which the cancel brings forward (on libuv, lws re-arms its timer only after
+// its own events).
+void Host::drop_now(aurora_conn *c) {
+    c->closing = true;
+    c->outq.clear();
+    c->out_bytes = 0;
+    lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+    lws_cancel_service(ctx_);
+}
+
+// Any frame or pong from the peer shows it is there.
+void Host::alive(aurora_conn *c) {
+    c->last_seen_ms = uv_now(&loop_);
+    c->ping_sent_ms = 0;
+}
+
+// Once a second, over every connection: ping the ones silent for
+// heartbeat.ping_interval_s; drop the ones that left a ping unanswered for
+// heartbeat.timeout_s (a ping that cannot even be written that long, because
+// the socket stays full, counts as unanswered).
+void Host::heartbeat_tick() {
+    const uint64_t now = uv_now(&loop_);
+    const uint64_t interval = static_cast<uint64_t>(cfg_.ping_interval_s) * 1000;
+    const uint64_t timeout = static_cast<uint64_t>(cfg_.ping_timeout_s) * 1000;
+    for (auto &[id, owned] : conns_) {
+        aurora_conn *c = owned.get();
+        if (c->closing) continue;
+        if (c->ping_sent_ms == 0) {
+            if (now - c->last_seen_ms < interval) continue;
+            c->ping_sent_ms = now;
+            c->ping_due = true;
+            mark_pending(c);
+        } else if (now - c->ping_sent_ms >= timeout) {
+            AURORA_HLOG(AURORA_LOG_DEBUG, c->id, "heartbeat ping unanswered for %d s: dropping", cfg_.ping_timeout_s);
+            m_.closes_heartbeat->add(1);
+            drop_now(c);
+        }
     }
 }
 
@@ -456,18 +504,13 @@ void Host::flush_pending_writes() {
         aurora_conn *c = find_conn(id);
         if (!c) continue;
         c->write_pending = false;
-        if (c->closing || c->awaiting_writable || c->outq.empty()) continue;
+        if (c->closing || c->awaiting_writable || (c->outq.empty() && !c->ping_due)) continue;
         if (lws_partial_buffered(c->wsi)) {
             want_writable(c);
             continue;
         }
         if (!write_queued(c)) {
-            // Outside a callback the connection cannot be closed by returning
-            // -1: lws drops it at its next service instead.
-            c->closing = true;
-            c->outq.clear();
-            c->out_bytes = 0;
-            lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+            drop_now(c);
             continue;
         }
         if (!c->outq.empty() || lws_partial_buffered(c->wsi)) want_writable(c);
@@ -478,6 +521,13 @@ void Host::flush_pending_writes() {
 // One write of what waits in c's queue (up to about kCoalesceBytes). False
 // when the write failed: the connection is to be closed.
 bool Host::write_queued(aurora_conn *c) {
+    if (c->ping_due) {  // a ping ahead of the frames (RFC 6455 §5.5.2)
+        c->ping_due = false;
+        // With a payload: lws 4.1 drops an empty pong before the callback.
+        unsigned char ping[LWS_PRE + 4] = {};
+        std::memcpy(ping + LWS_PRE, "\x89\x02hb", 4);
+        if (lws_write(c->wsi, ping + LWS_PRE, 4, LWS_WRITE_RAW) < 4) return false;
+    }
     // Frames waiting together go out together: complete WebSocket frames
     // (unmasked, server to client) concatenated into one buffer and one
     // write, instead of one syscall per frame. A lone frame takes the normal
