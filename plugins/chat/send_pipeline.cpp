@@ -178,22 +178,60 @@ void SendPipeline::fail(SendJob &job, const char *code, const std::string &why) 
 
 namespace {
 
+// The JSON string token (quotes included) starting at s[pos], or empty.
+std::string_view json_string_at(std::string_view s, size_t pos) {
+    if (pos >= s.size() || s[pos] != '"') return {};
+    for (size_t i = pos + 1; i < s.size(); ++i) {
+        if (s[i] == '\\') {
+            ++i;
+        } else if (s[i] == '"') {
+            return s.substr(pos, i - pos + 1);
+        }
+    }
+    return {};
+}
+
+// userId and user of a presence member, as the JSON string tokens
+// SendPipeline::member() wrote ({"userId":U,"user":N,"conn":C}): taken as
+// they are, without parsing each member (a join reads up to
+// presence_snapshot_max of them). Anything else is parsed.
+bool member_fields(std::string_view m, std::string &parsed, std::string_view &uid, std::string_view &name) {
+    constexpr std::string_view kUid = "{\"userId\":", kUser = ",\"user\":";
+    if (m.substr(0, kUid.size()) == kUid) {
+        uid = json_string_at(m, kUid.size());
+        size_t at = kUid.size() + uid.size();
+        if (!uid.empty() && m.substr(at, kUser.size()) == kUser) {
+            name = json_string_at(m, at + kUser.size());
+            if (!name.empty()) return true;
+        }
+    }
+    plugin::Json j = plugin::parse_json(m);
+    const char *u = j ? plugin::get_string(j.get(), "userId") : nullptr;
+    const char *n = j ? plugin::get_string(j.get(), "user") : nullptr;
+    if (!u || !n) return false;
+    std::string qu = quoted(u);
+    parsed = qu + quoted(n);
+    uid = std::string_view(parsed).substr(0, qu.size());
+    name = std::string_view(parsed).substr(qu.size());
+    return true;
+}
+
 // {"type":"presence","room":R,"users":[{"userId","user"}...]} from ZRANGE
 // members, one entry per user however many connections they have.
 std::string snapshot(const std::string &room, const redisReply *members, const redisReply *total,
                      const std::string &ref_json = {}) {
     std::string users;
-    std::set<std::string> seen;
+    std::set<std::string, std::less<>> seen;
     if (members && members->type == REDIS_REPLY_ARRAY) {
         for (size_t i = 0; i < members->elements; ++i) {
             const redisReply *e = members->element[i];
             if (e->type != REDIS_REPLY_STRING) continue;
-            plugin::Json j = plugin::parse_json(std::string_view(e->str, e->len));
-            const char *uid = j ? plugin::get_string(j.get(), "userId") : nullptr;
-            const char *name = j ? plugin::get_string(j.get(), "user") : nullptr;
-            if (!uid || !name || !seen.insert(uid).second) continue;
+            std::string parsed;
+            std::string_view uid, name;
+            if (!member_fields(std::string_view(e->str, e->len), parsed, uid, name)) continue;
+            if (!seen.emplace(uid).second) continue;
             if (!users.empty()) users += ',';
-            users += "{\"userId\":" + quoted(uid) + ",\"user\":" + quoted(name) + "}";
+            users.append("{\"userId\":").append(uid).append(",\"user\":").append(name).append("}");
         }
     }
     long long listed = members && members->type == REDIS_REPLY_ARRAY ? static_cast<long long>(members->elements) : 0;

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.parse
 from pathlib import Path
 
 import pytest
@@ -284,6 +285,30 @@ def test_presence_across_replicas_and_a_killed_replica_disappears(redis_srv, tmp
     finally:
         a.stop()
         b.stop()
+
+
+def test_presence_snapshot_lists_hostile_names_exactly_and_each_user_once(replicas):
+    """Snapshots reuse the member entries' JSON text; names that look like
+    JSON must come back exactly as they went in, each user once."""
+    a, b = replicas
+    hostile = 'q"uo\\te \u00fc,"user":"x\t</script>'
+    enc = urllib.parse.quote(hostile, safe="")
+    clients = [Client(a, enc), Client(b, enc), Client(a, "plain-snap")]
+    try:
+        for c in clients:
+            c.settled()
+        room = "snap-room"
+        for c in clients:
+            c.send(type="join", room=room)
+            c.wait(lambda f: f.get("type") == "joined", "joined")
+        clients[2].send(type="presence", room=room, ref="s1")
+        snap = clients[2].wait(lambda f: f.get("ref") == "s1", "snapshot")
+        assert sorted((u["userId"], u["user"]) for u in snap["users"]) == sorted(
+            [(hostile, "user-" + hostile), ("plain-snap", "user-plain-snap")]), snap
+        assert snap["connections"] == 3, snap
+    finally:
+        for c in clients:
+            c.close()
 
 
 def test_redis_outage_answers_unavailable_then_recovers(redis_srv, tmp_path):
