@@ -762,19 +762,17 @@ std::shared_ptr<FakeHttpReq> RecordingHost::http(std::shared_ptr<FakeHttpReq> re
 
 int32_t RecordingHost::is_ready() { return hooks().is_ready ? hooks().is_ready(state_) : 1; }
 
+// Runs the calls queued when it starts, not the ones they (or plugin
+// threads meanwhile) queue: a plugin that queues as fast as callbacks run
+// would otherwise keep the caller here for ever.
 size_t RecordingHost::run_queued_calls() {
-    size_t n = 0;
-    for (;;) {
-        std::function<void()> call;
-        {
-            std::lock_guard lock(mu_);
-            if (calls_.empty()) return n;
-            call = std::move(calls_.front());
-            calls_.pop_front();
-        }
-        call();
-        ++n;
+    std::deque<std::function<void()>> batch;
+    {
+        std::lock_guard lock(mu_);
+        batch.swap(calls_);
     }
+    for (auto &call : batch) call();
+    return batch.size();
 }
 
 bool RecordingHost::wait_until(const std::function<bool()> &pred, double timeout_s) {
@@ -783,6 +781,7 @@ bool RecordingHost::wait_until(const std::function<bool()> &pred, double timeout
         run_queued_calls();
         std::unique_lock lock(mu_);
         if (pred()) return true;
+        if (std::chrono::steady_clock::now() >= deadline) return false;
         if (!calls_.empty()) continue;
         if (cv_.wait_until(lock, deadline) == std::cv_status::timeout) return pred();
     }
