@@ -22,16 +22,34 @@
 // Auth: --auth query sends ?user=bench-N (for hosts with the probe fixture
 // plugin), --auth token mints HS256 tokens with --secret and sends them as
 // the "Bearer.<jwt>" subprotocol, like the web client.
+//
+// Results: the human-readable lines go to stdout, always. --json PATH also
+// appends one JSON object per run, on one line, to PATH:
+//   {"scenario", "time_utc", "params": {every option}, "machine": {"nproc",
+//    "cpu_model", "kernel", "mem_total_kb"}, "git_revision", "command",
+//    "results": {every number printed}, "latency_cdf": [[ms, fraction], ...],
+//    "exit_status"}
+// The revision comes from --git-rev, else $AURORA_GIT_REV, else "unknown"
+// (tests/bench/run_bench.py passes `git rev-parse --short HEAD`, "-dirty"
+// when the tree has changes). latency_cdf has ~100 points of the sorted
+// per-delivery latencies (denser in the tail), handshake latencies for
+// connect; [] for idle.
+// --secret's value is left out of the JSON.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <jwt.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sched.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -43,6 +61,7 @@
 #include <random>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -68,6 +87,8 @@ struct Options {
     int window = 256;   // handshakes in flight
     int rooms = 2000;   // rooms scenario
     bool ndjson = false;  // ask for the "aurora.ndjson" subprotocol (several messages per frame)
+    std::string json_path;  // --json: append one JSON object per run here
+    std::string git_rev;    // --git-rev, else $AURORA_GIT_REV, else "unknown"
 };
 
 [[noreturn]] void die(const std::string &why) {
@@ -163,10 +184,10 @@ std::string handshake(const Options &o, int n) {
            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n" + extra + "\r\n";
 }
 
-// A masked client text frame (RFC 6455 §5.3: clients mask).
-std::string client_frame(const std::string &payload) {
+// A masked client frame, text unless told (RFC 6455 §5.3: clients mask).
+std::string client_frame(std::string_view payload, unsigned char opcode = 0x1) {
     std::string f;
-    f += static_cast<char>(0x81);
+    f += static_cast<char>(0x80 | opcode);
     size_t n = payload.size();
     if (n < 126) {
         f += static_cast<char>(0x80 | n);
@@ -189,6 +210,8 @@ struct Conn {
     bool subscriber = false;
     std::string in;
     uint64_t deliveries = 0;
+    Clock::time_point started{};  // connect() called
+    uint64_t handshake_us = 0;    // connect() -> 101 read
 };
 
 struct Stats {
@@ -197,6 +220,8 @@ struct Stats {
 };
 
 // Parses complete server frames (unmasked) from c.in; returns text payloads.
+// Answers pings: the host closes a connection that leaves its heartbeat ping
+// unanswered (heartbeat.timeout_s), which would cut a long run's subscribers.
 template <typename F>
 void parse_frames(Conn &c, F &&on_text) {
     size_t pos = 0;
@@ -220,6 +245,9 @@ void parse_frames(Conn &c, F &&on_text) {
             for (size_t nl; (nl = payload.find('\n')) != std::string_view::npos; payload.remove_prefix(nl + 1))
                 on_text(payload.substr(0, nl));
             on_text(payload);
+        } else if ((p[0] & 0x0F) == 0x9) {
+            std::string pong = client_frame(std::string_view(c.in.data() + pos + hdr, len), 0xA);
+            (void)send(c.fd, pong.data(), pong.size(), MSG_NOSIGNAL);  // a lost pong shows as lost deliveries
         }
         pos += hdr + len;
     }
@@ -237,13 +265,19 @@ std::vector<Conn> open_connections(const Options &o, int n, int first_user, int 
     int next = 0, done = 0, in_flight = 0;
     auto start_one = [&](int i) {
         Conn &c = conns[static_cast<size_t>(i)];
+        c.started = Clock::now();
         c.fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         if (c.fd < 0) die(std::string("socket: ") + std::strerror(errno));
         int one = 1;
         setsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        // The port is picked at connect() (4-tuple unique, TIME_WAIT reusable
+        // on loopback), not at bind(), which would refuse ports that earlier
+        // runs left in TIME_WAIT; each run also starts at another address.
+        setsockopt(c.fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+        static const uint32_t run_base = 0x7F000001u + static_cast<uint32_t>(getpid() % 4096) * 256u;
         sockaddr_in src{};
         src.sin_family = AF_INET;
-        src.sin_addr.s_addr = htonl(0x7F000001u + static_cast<uint32_t>((first_user + i) / 40000));
+        src.sin_addr.s_addr = htonl(run_base + static_cast<uint32_t>((first_user + i) / 40000));
         if (bind(c.fd, reinterpret_cast<sockaddr *>(&src), sizeof src) != 0) die(std::string("bind: ") + std::strerror(errno));
         sockaddr_in a{};
         a.sin_family = AF_INET;
@@ -290,6 +324,8 @@ std::vector<Conn> open_connections(const Options &o, int n, int first_user, int 
             if (c.in.rfind("HTTP/1.1 101", 0) != 0) die("handshake refused: " + c.in.substr(0, c.in.find("\r\n")));
             c.in.erase(0, end + 4);
             c.upgraded = true;
+            c.handshake_us = static_cast<uint64_t>(
+                std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - c.started).count());
             epoll_ctl(hs_ep, EPOLL_CTL_DEL, c.fd, nullptr);
             if (ep >= 0) {
                 epoll_event ev{};
@@ -305,20 +341,224 @@ std::vector<Conn> open_connections(const Options &o, int n, int first_user, int 
     return conns;
 }
 
-double pct(std::vector<uint64_t> &v, double p) {
-    if (v.empty()) return 0;
-    size_t k = std::min(v.size() - 1, static_cast<size_t>(p / 100.0 * static_cast<double>(v.size())));
-    std::nth_element(v.begin(), v.begin() + static_cast<long>(k), v.end());
-    return static_cast<double>(v[k]) / 1000.0;
-}
-
 void print_command(int argc, char **argv) {
     std::printf("command:");
     for (int i = 0; i < argc; ++i) std::printf(" %s", argv[i]);
     std::printf("\n");
 }
 
-int fanout(const Options &o) {
+// ---- results: percentiles, CDF, JSON ------------------------------------------------
+
+// Length of the well-formed UTF-8 sequence starting at s[i] (RFC 3629: no
+// overlong forms, no surrogates, at most U+10FFFF), or 0.
+size_t utf8_sequence(std::string_view s, size_t i) {
+    auto byte = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
+    const unsigned char c = byte(i);
+    const size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+    if (n == 0 || i + n > s.size()) return 0;
+    uint32_t cp = n == 1 ? c : (c & (0x7Fu >> n));
+    for (size_t k = 1; k < n; ++k) {
+        if ((byte(i + k) & 0xC0) != 0x80) return 0;
+        cp = (cp << 6) | (byte(i + k) & 0x3Fu);
+    }
+    static constexpr uint32_t kMinCodePoint[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < kMinCodePoint[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+    return n;
+}
+
+// A JSON string (RFC 8259 §7): quote, backslash and control characters
+// escaped; well-formed UTF-8 kept as is; any other byte written as the
+// Latin-1 character of that value, so the output is always valid JSON.
+std::string json_string(std::string_view s) {
+    std::string out = "\"";
+    for (size_t i = 0; i < s.size();) {
+        const auto c = static_cast<unsigned char>(s[i]);
+        const size_t n = utf8_sequence(s, i);
+        if (c == '"' || c == '\\') {
+            out += '\\';
+            out += static_cast<char>(c);
+        } else if (c == '\n') {
+            out += "\\n";
+        } else if (c == '\t') {
+            out += "\\t";
+        } else if (c < 0x20 || c == 0x7F || n == 0) {
+            char esc[8];
+            std::snprintf(esc, sizeof esc, "\\u%04x", static_cast<unsigned>(c));
+            out += esc;
+        } else {
+            out.append(s.substr(i, n));
+            i += n;
+            continue;
+        }
+        ++i;
+    }
+    return out + "\"";
+}
+
+// The shortest text that reads back as the same double; null for NaN and
+// infinities, which JSON cannot hold.
+std::string json_number(double v) {
+    if (!std::isfinite(v)) return "null";
+    char buf[32];
+    const auto r = std::to_chars(buf, buf + sizeof buf, v);
+    return std::string(buf, r.ptr);
+}
+
+// One JSON object, built field by field (distinct names per type, so that a
+// string literal never lands in the bool overload).
+class JsonObject {
+public:
+    JsonObject &raw(std::string_view key, std::string_view json) {
+        out_ += out_.size() > 1 ? "," : "";
+        out_ += json_string(key);
+        out_ += ':';
+        out_ += json;
+        return *this;
+    }
+    JsonObject &str(std::string_view key, std::string_view v) { return raw(key, json_string(v)); }
+    JsonObject &num(std::string_view key, double v) { return raw(key, json_number(v)); }
+    JsonObject &integer(std::string_view key, int64_t v) { return raw(key, std::to_string(v)); }
+    JsonObject &uint(std::string_view key, uint64_t v) { return raw(key, std::to_string(v)); }
+    JsonObject &flag(std::string_view key, bool v) { return raw(key, v ? "true" : "false"); }
+    std::string done() const { return out_ + "}"; }
+
+private:
+    std::string out_ = "{";
+};
+
+// What one scenario measured, for --json: every number it printed, and its
+// per-delivery (or, for connect, per-handshake) latencies in µs (sorted; empty for idle).
+struct Run {
+    JsonObject results;
+    std::vector<uint64_t> latency_us;
+};
+
+// Latency percentiles in ms. Sorts `us`; index p/100 * n as before, so the
+// printed numbers are the ones nth_element gave.
+struct Latency {
+    double p50 = 0, p90 = 0, p99 = 0, p999 = 0, max = 0;
+};
+
+Latency summarize(std::vector<uint64_t> &us) {
+    std::sort(us.begin(), us.end());
+    auto at = [&](double p) {
+        if (us.empty()) return 0.0;
+        size_t k = std::min(us.size() - 1, static_cast<size_t>(p / 100.0 * static_cast<double>(us.size())));
+        return static_cast<double>(us[k]) / 1000.0;
+    };
+    return {at(50), at(90), at(99), at(99.9), at(100)};
+}
+
+void add_latency(JsonObject &results, const Latency &l) {
+    results.num("p50_ms", l.p50).num("p90_ms", l.p90).num("p99_ms", l.p99).num("p99_9_ms", l.p999).num("max_ms", l.max);
+}
+
+// ~100 points [ms, fraction of deliveries at or under it] of the empirical
+// CDF of sorted latencies (µs): the minimum, 80 evenly spaced fractions, 21
+// log-spaced from 0.99 to 0.9999 (where a tail shows); the last is [max, 1].
+std::string cdf_json(const std::vector<uint64_t> &sorted) {
+    if (sorted.empty()) return "[]";
+    const double n = static_cast<double>(sorted.size());
+    auto index_of = [&](double q) {
+        return std::min(sorted.size(), static_cast<size_t>(std::max(1.0, std::ceil(q * n)))) - 1;
+    };
+    std::vector<size_t> idx{0};
+    for (int k = 1; k <= 80; ++k) idx.push_back(index_of(k / 80.0));
+    for (int j = 0; j <= 20; ++j) idx.push_back(index_of(1.0 - std::pow(10.0, -(2.0 + j / 10.0))));
+    std::sort(idx.begin(), idx.end());
+    idx.erase(std::unique(idx.begin(), idx.end()), idx.end());
+    std::string out = "[";
+    for (size_t i : idx) {
+        out += out.size() > 1 ? ",[" : "[";
+        out += json_number(static_cast<double>(sorted[i]) / 1000.0) + "," +
+               json_number(static_cast<double>(i + 1) / n) + "]";
+    }
+    return out + "]";
+}
+
+std::string params_json(const Options &o) {
+    std::string ports = "[";
+    for (size_t i = 0; i < o.ports.size(); ++i) ports += (i ? "," : "") + std::to_string(o.ports[i]);
+    ports += "]";
+    return JsonObject()
+        .str("scenario", o.scenario)
+        .str("host", o.host)
+        .raw("ports", ports)
+        .uint("replicas", o.ports.size())
+        .integer("subscribers", o.subscribers)
+        .integer("publishers", o.publishers)
+        .integer("connections", o.connections)
+        .num("rate", o.rate)
+        .num("duration", o.duration)
+        .str("auth", o.auth)
+        .flag("secret_set", !o.secret.empty())
+        .integer("payload", o.payload)
+        .integer("window", o.window)
+        .integer("rooms", o.rooms)
+        .flag("ndjson", o.ndjson)
+        .done();
+}
+
+std::string machine_json() {
+    cpu_set_t cpus;
+    CPU_ZERO(&cpus);
+    // Like nproc(1): the CPUs this process may run on.
+    const long nproc = sched_getaffinity(0, sizeof cpus, &cpus) == 0 ? CPU_COUNT(&cpus) : sysconf(_SC_NPROCESSORS_ONLN);
+    std::string model = "unknown";
+    std::ifstream cpuinfo("/proc/cpuinfo");
+    for (std::string line; std::getline(cpuinfo, line);) {
+        size_t colon = line.find(':');
+        if (line.rfind("model name", 0) == 0 && colon != std::string::npos) {
+            model = line.substr(std::min(line.size(), line.find_first_not_of(" \t", colon + 1)));
+            break;
+        }
+    }
+    long mem_kb = 0;
+    std::ifstream meminfo("/proc/meminfo");
+    for (std::string line; std::getline(meminfo, line);) {
+        if (line.rfind("MemTotal:", 0) == 0) mem_kb = std::atol(line.c_str() + 9);
+    }
+    utsname u{};
+    std::string kernel = uname(&u) == 0 ? std::string(u.sysname) + " " + u.release + " " + u.machine : "unknown";
+    return JsonObject()
+        .integer("nproc", nproc)
+        .str("cpu_model", model)
+        .str("kernel", kernel)
+        .integer("mem_total_kb", mem_kb)
+        .done();
+}
+
+// The command line, as print_command shows it but without --secret's value.
+std::string command_text(int argc, char **argv) {
+    std::string out;
+    for (int i = 0; i < argc; ++i) {
+        bool hidden = i > 0 && std::string_view(argv[i - 1]) == "--secret";
+        out += (i ? " " : "") + std::string(hidden ? "(hidden)" : argv[i]);
+    }
+    return out;
+}
+
+std::string utc_now() {
+    time_t t = time(nullptr);
+    tm g{};
+    gmtime_r(&t, &g);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &g);
+    return buf;
+}
+
+// Appends `line` with one write(2) on an O_APPEND descriptor, so that lines
+// from concurrent runs do not interleave.
+void append_line(int fd, const std::string &path, const std::string &line) {
+    for (size_t off = 0; off < line.size();) {
+        ssize_t w = write(fd, line.data() + off, line.size() - off);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) die("--json " + path + ": " + std::strerror(errno));
+        off += static_cast<size_t>(w);
+    }
+}
+
+int fanout(const Options &o, Run &run) {
     std::vector<int> pids;
     for (int port : o.ports) pids.push_back(host_pid(o, port));
     int ep = epoll_create1(EPOLL_CLOEXEC);
@@ -387,30 +627,38 @@ int fanout(const Options &o) {
                 st.latency_us.push_back((at - sent_at) / 1000);
             });
         }
-        // Publishers also receive the room: drain them so their queues stay small.
+        // Publishers also receive the room: drain them so their queues stay
+        // small, and parse what they get so that their pings are answered.
         for (Conn &p : pubs) {
             ssize_t r;
-            while ((r = recv(p.fd, buf, sizeof buf, MSG_DONTWAIT)) > 0) {
-            }
+            while ((r = recv(p.fd, buf, sizeof buf, MSG_DONTWAIT)) > 0) p.in.append(buf, static_cast<size_t>(r));
+            parse_frames(p, [](std::string_view) {});
         }
         (void)end_send;
     }
     double elapsed = static_cast<double>(now_ns() - t0) / 1e9;
     double cpu = 0;
     for (size_t i = 0; i < pids.size(); ++i) cpu += cpu_seconds(pids[i]) - cpu0[i];
-    uint64_t expected = sent * static_cast<uint64_t>(o.subscribers);
+    const uint64_t expected = sent * static_cast<uint64_t>(o.subscribers);
+    const uint64_t lost = expected > st.deliveries ? expected - st.deliveries : 0;
+    const double lost_pct = expected ? 100.0 * static_cast<double>(lost) / static_cast<double>(expected) : 0.0;
+    const double per_s = static_cast<double>(st.deliveries) / elapsed;
+    const double us_per_delivery = st.deliveries ? cpu * 1e6 / static_cast<double>(st.deliveries) : 0.0;
+    const Latency l = summarize(st.latency_us);
     std::printf("scenario fanout: %d subscribers over %zu replica(s), %d publishers, %.0f msg/s for %.1f s\n",
                 o.subscribers, o.ports.size(), o.publishers, o.rate, o.duration);
     std::printf("sent %llu messages, expected %llu deliveries, delivered %llu, lost %llu (%.3f%%)\n",
                 static_cast<unsigned long long>(sent), static_cast<unsigned long long>(expected),
-                static_cast<unsigned long long>(st.deliveries),
-                static_cast<unsigned long long>(expected > st.deliveries ? expected - st.deliveries : 0),
-                expected ? 100.0 * static_cast<double>(expected - std::min(expected, st.deliveries)) / static_cast<double>(expected) : 0.0);
-    std::printf("deliveries/s %.0f (over %.2f s incl. drain)\n", static_cast<double>(st.deliveries) / elapsed, elapsed);
-    std::printf("latency ms: p50 %.2f p90 %.2f p99 %.2f p99.9 %.2f max %.2f\n", pct(st.latency_us, 50),
-                pct(st.latency_us, 90), pct(st.latency_us, 99), pct(st.latency_us, 99.9), pct(st.latency_us, 100));
-    std::printf("host cpu %.2f s over %zu process(es): %.2f us per delivery\n", cpu, pids.size(),
-                st.deliveries ? cpu * 1e6 / static_cast<double>(st.deliveries) : 0.0);
+                static_cast<unsigned long long>(st.deliveries), static_cast<unsigned long long>(lost), lost_pct);
+    std::printf("deliveries/s %.0f (over %.2f s incl. drain)\n", per_s, elapsed);
+    std::printf("latency ms: p50 %.2f p90 %.2f p99 %.2f p99.9 %.2f max %.2f\n", l.p50, l.p90, l.p99, l.p999, l.max);
+    std::printf("host cpu %.2f s over %zu process(es): %.2f us per delivery\n", cpu, pids.size(), us_per_delivery);
+    run.results.uint("sent", sent).uint("expected", expected).uint("delivered", st.deliveries).uint("lost", lost)
+        .num("lost_percent", lost_pct).num("deliveries_per_s", per_s).num("elapsed_s", elapsed)
+        .uint("frames", st.frames).uint("send_errors", st.errors);
+    add_latency(run.results, l);
+    run.results.num("host_cpu_s", cpu).uint("host_processes", pids.size()).num("host_cpu_us_per_delivery", us_per_delivery);
+    run.latency_us = std::move(st.latency_us);
     for (Conn &c : subs) close(c.fd);
     for (Conn &c : pubs) close(c.fd);
     close(ep);
@@ -433,7 +681,7 @@ void pump(int ep, std::vector<Conn> &conns, int timeout_ms, F &&on_text) {
     }
 }
 
-int rooms_scenario(const Options &o) {
+int rooms_scenario(const Options &o, Run &run) {
     if (o.connections % o.rooms != 0) die("--connections must be a multiple of --rooms");
     std::vector<int> pids;
     for (int port : o.ports) pids.push_back(host_pid(o, port));
@@ -486,30 +734,48 @@ int rooms_scenario(const Options &o) {
     }
     double elapsed = static_cast<double>(now_ns() - t0) / 1e9, cpu = 0;
     for (size_t i = 0; i < pids.size(); ++i) cpu += cpu_seconds(pids[i]) - cpu0[i];
-    uint64_t expected = sent * per_room;
+    const uint64_t expected = sent * per_room;
+    const uint64_t lost = expected > delivered ? expected - delivered : 0;
+    const double per_s = static_cast<double>(delivered) / elapsed;
+    const double us_per_delivery = delivered ? cpu * 1e6 / static_cast<double>(delivered) : 0.0;
+    const double us_per_message = sent ? cpu * 1e6 / static_cast<double>(sent) : 0.0;
+    const Latency l = summarize(lat);
     std::printf("scenario rooms: %d connections in %d rooms over %zu replica(s), %.0f msg/s for %.1f s\n",
                 o.connections, o.rooms, o.ports.size(), o.rate, o.duration);
     std::printf("sent %llu messages, expected %llu deliveries, delivered %llu, lost %llu\n",
                 static_cast<unsigned long long>(sent), static_cast<unsigned long long>(expected),
-                static_cast<unsigned long long>(delivered),
-                static_cast<unsigned long long>(expected > delivered ? expected - delivered : 0));
-    std::printf("deliveries/s %.0f\n", static_cast<double>(delivered) / elapsed);
-    std::printf("latency ms: p50 %.2f p90 %.2f p99 %.2f p99.9 %.2f max %.2f\n", pct(lat, 50), pct(lat, 90),
-                pct(lat, 99), pct(lat, 99.9), pct(lat, 100));
+                static_cast<unsigned long long>(delivered), static_cast<unsigned long long>(lost));
+    std::printf("deliveries/s %.0f\n", per_s);
+    std::printf("latency ms: p50 %.2f p90 %.2f p99 %.2f p99.9 %.2f max %.2f\n", l.p50, l.p90, l.p99, l.p999, l.max);
     std::printf("host cpu %.2f s over %zu process(es): %.2f us per delivery, %.1f us per message\n", cpu,
-                pids.size(), delivered ? cpu * 1e6 / static_cast<double>(delivered) : 0.0,
-                sent ? cpu * 1e6 / static_cast<double>(sent) : 0.0);
+                pids.size(), us_per_delivery, us_per_message);
+    run.results.uint("sent", sent).uint("expected", expected).uint("delivered", delivered).uint("lost", lost)
+        .num("deliveries_per_s", per_s).num("elapsed_s", elapsed);
+    add_latency(run.results, l);
+    run.results.num("host_cpu_s", cpu).uint("host_processes", pids.size())
+        .num("host_cpu_us_per_delivery", us_per_delivery).num("host_cpu_us_per_message", us_per_message);
+    run.latency_us = std::move(lat);
     for (Conn &c : conns) close(c.fd);
     close(ep);
     return expected == delivered ? 0 : 1;
 }
 
-int connect_scenario(const Options &o) {
+int connect_scenario(const Options &o, Run &run) {
     auto t0 = Clock::now();
     std::vector<Conn> conns = open_connections(o, o.connections, 0, -1);
     std::chrono::duration<double> d = Clock::now() - t0;
     std::printf("scenario connect: %d authenticated handshakes (%s) in %.2f s: %.0f handshakes/s\n", o.connections,
                 o.auth.c_str(), d.count(), o.connections / d.count());
+    std::vector<uint64_t> us;
+    us.reserve(conns.size());
+    for (const Conn &c : conns) us.push_back(c.handshake_us);
+    Latency l = summarize(us);
+    std::printf("handshake latency ms: p50 %.2f p90 %.2f p99 %.2f p99.9 %.2f max %.2f\n", l.p50, l.p90, l.p99, l.p999,
+                l.max);
+    run.results.integer("handshakes", o.connections).num("seconds", d.count())
+        .num("handshakes_per_s", o.connections / d.count());
+    add_latency(run.results, l);
+    run.latency_us = std::move(us);
     for (Conn &c : conns) close(c.fd);
     return 0;
 }
@@ -525,7 +791,7 @@ long host_connections(const Options &o) {
     return total;
 }
 
-int idle_scenario(const Options &o) {
+int idle_scenario(const Options &o, Run &run) {
     std::vector<int> pids;
     for (int port : o.ports) pids.push_back(host_pid(o, port));
     long before = 0;
@@ -546,8 +812,12 @@ int idle_scenario(const Options &o) {
         after = 0;
         for (int pid : pids) after += rss_kb(pid);
     }
+    const double kb_per_connection = static_cast<double>(after - before) / o.connections;
     std::printf("scenario idle: %d connections, host RSS %ld KB -> %ld KB: %.2f KB per connection\n", o.connections,
-                before, after, static_cast<double>(after - before) / o.connections);
+                before, after, kb_per_connection);
+    run.results.integer("connections", o.connections).integer("host_rss_before_kb", before)
+        .integer("host_rss_after_kb", after).num("host_rss_kb_per_connection", kb_per_connection)
+        .uint("host_processes", pids.size());
     for (Conn &c : conns) close(c.fd);
     return 0;
 }
@@ -578,6 +848,8 @@ int main(int argc, char **argv) {
         else if (a == "--window") o.window = std::max(1, std::stoi(next()));
         else if (a == "--rooms") o.rooms = std::max(1, std::stoi(next()));
         else if (a == "--ndjson") o.ndjson = true;
+        else if (a == "--json") o.json_path = next();
+        else if (a == "--git-rev") o.git_rev = next();
         else die("unknown option " + a + " (see the top of tests/bench/aurora_bench.cpp)");
     }
     if (o.ports.empty()) die("--ports is required");
@@ -585,10 +857,51 @@ int main(int argc, char **argv) {
     if (o.duration <= 0 || o.duration > 600 || o.rate <= 0) die("--duration must be in (0, 600] and --rate > 0");
     if (o.subscribers > 200000 || o.connections > 200000) die("at most 200000 connections");
     if (o.auth == "token" && o.secret.empty()) die("--auth token needs --secret");
+    {  // one descriptor per connection: raise the limit (root may raise the hard one too)
+        rlim_t need = static_cast<rlim_t>(std::max(o.connections, o.subscribers + o.publishers)) + 256;
+        rlimit rl{};
+        getrlimit(RLIMIT_NOFILE, &rl);
+        if (rl.rlim_cur < need) {
+            rlimit want{need, std::max(rl.rlim_max, need)};
+            if (setrlimit(RLIMIT_NOFILE, &want) != 0)
+                die("needs " + std::to_string(need) + " open files; the limit is " + std::to_string(rl.rlim_max) +
+                    " (raise it: ulimit -n)");
+        }
+    }
+    if (o.git_rev.empty()) {
+        const char *env = std::getenv("AURORA_GIT_REV");
+        o.git_rev = env && *env ? env : "unknown";
+    }
+    // Opened before the run, so that a path that cannot be written fails at once.
+    int json_fd = -1;
+    if (!o.json_path.empty()) {
+        json_fd = open(o.json_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        if (json_fd < 0) die("--json " + o.json_path + ": " + std::strerror(errno));
+    }
     print_command(argc, argv);
-    if (o.scenario == "fanout") return fanout(o);
-    if (o.scenario == "connect") return connect_scenario(o);
-    if (o.scenario == "rooms") return rooms_scenario(o);
-    if (o.scenario == "idle") return idle_scenario(o);
-    die("unknown scenario " + o.scenario);
+    const std::string started = utc_now();
+    Run run;
+    int rc;
+    if (o.scenario == "fanout") rc = fanout(o, run);
+    else if (o.scenario == "connect") rc = connect_scenario(o, run);
+    else if (o.scenario == "rooms") rc = rooms_scenario(o, run);
+    else if (o.scenario == "idle") rc = idle_scenario(o, run);
+    else die("unknown scenario " + o.scenario);
+    if (json_fd >= 0) {
+        std::fflush(stdout);
+        append_line(json_fd, o.json_path,
+                    JsonObject()
+                        .str("scenario", o.scenario)
+                        .str("time_utc", started)
+                        .raw("params", params_json(o))
+                        .raw("machine", machine_json())
+                        .str("git_revision", o.git_rev)
+                        .str("command", command_text(argc, argv))
+                        .raw("results", run.results.done())
+                        .raw("latency_cdf", cdf_json(run.latency_us))
+                        .integer("exit_status", rc)
+                        .done() + "\n");
+        if (close(json_fd) != 0) die("--json " + o.json_path + ": " + std::strerror(errno));
+    }
+    return rc;
 }
