@@ -68,8 +68,11 @@ redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$DATA/redis" \
 pids+=($!)
 wait_ready redis "$DATA/redis.log" "${pids[-1]}" redis-cli -p "$REDIS_PORT" ping
 
-"$ROOT/.cache/bin/ferretdb" --handler=sqlite --sqlite-url="file:$DATA/ferretdb/" \
-    --state-dir="$DATA/ferretdb" --listen-addr="127.0.0.1:$MONGO_PORT" --debug-addr=- \
+# WAL synced at checkpoints and one transaction per ingest batch: ~2x the
+# insert rate (docs/ingest.md, Performance); an OS crash may lose the last
+# commits, a killed process does not.
+"$ROOT/.cache/bin/ferretdb" --handler=sqlite --sqlite-url="file:$DATA/ferretdb/?_pragma=synchronous(normal)" \
+    --test-batch-size=1000 --state-dir="$DATA/ferretdb" --listen-addr="127.0.0.1:$MONGO_PORT" --debug-addr=- \
     --telemetry=disable --log-level=warn >"$DATA/ferretdb.log" 2>&1 &
 pids+=($!)
 wait_ready ferretdb "$DATA/ferretdb.log" "${pids[-1]}" "$PY" -c \

@@ -72,7 +72,7 @@ void run_group_monitor(IngestContext &ctx, aurora_worker *w) {
     do {
         std::string err;
         if (!ctx.indexes_ready.load()) {
-            if (create_indexes(*ctx.mongo, ctx.s.collection, err)) {
+            if (create_indexes(*ctx.mongo, ctx.s.collection, ctx.s.secondary_indexes, err)) {
                 ctx.indexes_ready.store(true);
                 ctx.set_mongo(true);
                 ctx.log(AURORA_LOG_INFO, "indexes of %s.%s ready", ctx.mongo->database().c_str(), ctx.s.collection.c_str());

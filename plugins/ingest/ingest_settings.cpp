@@ -18,7 +18,10 @@ const Setting kSettings[] = {
      "consumer name prefix, `-<n>` appended per worker; empty: `<hostname>-<pid>`. A stable name lets a restarted "
      "process drain its own pending entries first"},
     {"workers", Setting::Int, "2", "consumer threads in this process (0: history only)", 0, 64},
-    {"batch", Setting::Int, "50", "entries per `XREADGROUP COUNT` and per `insert_many`", 1, 10000},
+    {"batch", Setting::Int, "500",
+     "entries per `XREADGROUP COUNT` and per `insert_many` (at most: a batch holds what is there). On FerretDB with "
+     "SQLite keep its `--test-batch-size` at least this, so that a batch is one transaction",
+     1, 10000},
     {"block_ms", Setting::Int, "5000", "`XREADGROUP BLOCK` time when the stream is idle", 1, 60000},
     {"claim_idle_ms", Setting::Int, "30000",
      "an entry pending this long on any consumer (a crashed worker's batch, a failed entry) is claimed with "
@@ -37,6 +40,10 @@ const Setting kSettings[] = {
      10, 60000},
     {"stats_interval_ms", Setting::Int, "1000", "how often lag/pending gauges and MongoDB health are refreshed", 100,
      60000},
+    {"secondary_indexes", Setting::Bool, "true",
+     "create `{roomId: 1, createdAt: -1}` (history) and `{userId: 1}` besides the unique `{streamId: 1}`. `false` "
+     "only on FerretDB with SQLite, which never uses them (it pushes down no filter but `_id`) and spends about a "
+     "third of its insert CPU maintaining them (docs/ingest.md, Performance)"},
     {"history", Setting::Bool, "true",
      "serve `GET /api/rooms/{room}/messages` and the WebSocket `history` request (needs `jwt.secret`)"},
     {"history_workers", Setting::Int, "2", "threads that run history queries", 1, 32},
@@ -73,6 +80,7 @@ std::optional<IngestSettings> load_settings(aurora_str config_json, std::string 
     o.mongo_timeout_ms = s->integer("mongo_timeout_ms");
     o.redis_timeout_ms = s->integer("redis_timeout_ms");
     o.stats_interval_ms = s->integer("stats_interval_ms");
+    o.secondary_indexes = s->boolean("secondary_indexes");
     o.history = s->boolean("history");
     o.history_workers = static_cast<int>(s->integer("history_workers"));
     o.history_default_limit = s->integer("history_default_limit");

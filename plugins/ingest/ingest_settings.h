@@ -19,7 +19,7 @@ std::span<const plugin::Setting> ingest_settings();
 struct IngestSettings {
     std::string stream, group, dead_letter_stream, collection, consumer_name;
     int workers = 2;
-    int batch = 50;
+    int batch = 500;
     int64_t block_ms = 5000;
     int64_t claim_idle_ms = 30000;
     int64_t claim_interval_ms = 5000;
@@ -29,6 +29,7 @@ struct IngestSettings {
     int64_t mongo_timeout_ms = 2000;
     int64_t redis_timeout_ms = 2000;
     int64_t stats_interval_ms = 1000;
+    bool secondary_indexes = true;
     bool history = true;
     int history_workers = 2;
     int64_t history_default_limit = 50;

@@ -2,6 +2,8 @@
 
 #include <mongoc/mongoc.h>
 
+#include <span>
+
 namespace aurora::ingest {
 
 namespace {
@@ -70,7 +72,7 @@ WriteResult MessageWriter::insert(const std::vector<const bson_t *> &docs) const
     return out;
 }
 
-bool create_indexes(plugin::MongoPool &pool, const std::string &collection, std::string &error) {
+bool create_indexes(plugin::MongoPool &pool, const std::string &collection, bool secondary, std::string &error) {
     auto client = pool.acquire();
     plugin::Collection coll(mongoc_client_get_collection(client.get(), pool.database().c_str(), collection.c_str()));
     // One createIndexes per index: FerretDB 1.24 (SQLite) drops the
@@ -87,7 +89,7 @@ bool create_indexes(plugin::MongoPool &pool, const std::string &collection, std:
         plugin::Bson(BCON_NEW("createIndexes", BCON_UTF8(name), "indexes", "[", "{", "key", "{", "userId",
                               BCON_INT32(1), "}", "name", BCON_UTF8("userId_1"), "}", "]")),
     };
-    for (const plugin::Bson &cmd : cmds) {
+    for (const plugin::Bson &cmd : secondary ? std::span(cmds) : std::span(cmds).first(1)) {
         bson_t reply;
         bson_error_t err;
         bool ok = mongoc_collection_write_command_with_opts(coll.get(), cmd.get(), nullptr, &reply, &err);

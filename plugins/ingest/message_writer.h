@@ -35,9 +35,10 @@ private:
 };
 
 // Creates the indexes the plugin relies on: unique {streamId:1} (before any
-// insert), {roomId:1, createdAt:-1} (history), {userId:1} (seed §6.2).
-// Idempotent. False with `error` if MongoDB refused or is unreachable.
-bool create_indexes(plugin::MongoPool &pool, const std::string &collection, std::string &error);
+// insert), and with `secondary` {roomId:1, createdAt:-1} (history) and
+// {userId:1} (seed §6.2). Idempotent; never drops an index. False with
+// `error` if MongoDB refused or is unreachable.
+bool create_indexes(plugin::MongoPool &pool, const std::string &collection, bool secondary, std::string &error);
 
 // A cheap round trip ({ping: 1}) to tell whether MongoDB is reachable.
 bool ping(plugin::MongoPool &pool, std::string &error);

@@ -321,8 +321,9 @@ std::unique_ptr<FerretDbServer> FerretDbServer::start() {
         const std::string d = s->dir_->path();
         s->proc_ = std::make_unique<ServerProcess>(
             "ferretdb",
-            std::vector<std::string>{exe, "--handler=sqlite", "--sqlite-url=file:" + d + "/",
-                                     "--state-dir=" + d,
+            // The same SQLite settings as tests/support/real_servers.py (reasons there).
+            std::vector<std::string>{exe, "--handler=sqlite", "--sqlite-url=file:" + d + "/?_pragma=synchronous(normal)",
+                                     "--test-batch-size=1000", "--state-dir=" + d,
                                      "--listen-addr=" + s->host_ + ":" + std::to_string(s->port_),
                                      "--debug-addr=-", "--telemetry=disable", "--log-level=warn"},
             d + "/ferretdb.log", d);

@@ -185,13 +185,14 @@ class _Server:
         raise NotImplementedError
 
     @classmethod
-    def start(cls):
+    def start(cls, **options):
         """A fresh server on a free port; retried when the port is taken
-        between the probe and the bind."""
+        between the probe and the bind. `options` go to the subclass's
+        constructor (FerretDbServer's SQLite settings)."""
         reap_orphaned_servers()
         last = ""
         for _ in range(START_ATTEMPTS):
-            s = cls()
+            s = cls(**options)
             s.dir = Path(tempfile.mkdtemp(prefix=f"aurora-{cls.NAME}-", dir=_tmp_root()))
             s.port = free_port()
             try:
@@ -248,20 +249,48 @@ def ferretdb_binary() -> str:
     return str(cached) if cached.exists() else "ferretdb"
 
 
+# How the fixtures run FerretDB 1.24's SQLite backend (docs/ingest.md,
+# Performance, has the measurements):
+# - WAL is FerretDB's default; synchronous=NORMAL syncs the WAL at
+#   checkpoints instead of at every commit. A commit survives FerretDB or any
+#   other process being killed (it is in the OS's page cache); only an OS
+#   crash or power loss can lose the last commits before a checkpoint, and the
+#   database stays consistent. Throwaway test data needs no more.
+# - --test-batch-size: documents per SQLite transaction (FerretDB's default
+#   100). At or above the ingest plugin's `batch`, one insert_many is one
+#   transaction and one commit instead of batch/100 of them.
+FERRETDB_SQLITE_PRAGMAS = ("synchronous(normal)",)
+FERRETDB_INSERT_BATCH_SIZE = 1000
+
+
 class FerretDbServer(_Server):
-    """restart() keeps the data (SQLite files in the folder)."""
+    """restart() keeps the data (SQLite files in the folder) and the settings.
+
+    sqlite_pragmas: SQLite pragmas for every connection, e.g.
+    ("synchronous(full)",) (FerretDB adds busy_timeout, journal_mode(wal) and
+    auto_vacuum(none) unless given); insert_batch_size: FerretDB's
+    --test-batch-size. Both default to the fixtures' settings above."""
 
     NAME = "ferretdb"
+
+    def __init__(self, sqlite_pragmas: tuple[str, ...] | None = None, insert_batch_size: int | None = None) -> None:
+        super().__init__()
+        self.sqlite_pragmas = tuple(FERRETDB_SQLITE_PRAGMAS if sqlite_pragmas is None else sqlite_pragmas)
+        self.insert_batch_size = FERRETDB_INSERT_BATCH_SIZE if insert_batch_size is None else insert_batch_size
 
     def url(self, database: str = "aurorachat") -> str:
         return f"mongodb://{self.host}:{self.port}/{database}"
 
+    def sqlite_url(self) -> str:
+        query = "&".join(f"_pragma={p}" for p in self.sqlite_pragmas)
+        return f"file:{self.dir}/" + (f"?{query}" if query else "")
+
     def _launch(self) -> None:
         import pymongo  # from the project venv
 
-        argv = [ferretdb_binary(), "--handler=sqlite", f"--sqlite-url=file:{self.dir}/", f"--state-dir={self.dir}",
+        argv = [ferretdb_binary(), "--handler=sqlite", f"--sqlite-url={self.sqlite_url()}", f"--state-dir={self.dir}",
                 f"--listen-addr={self.host}:{self.port}", "--debug-addr=-", "--telemetry=disable",
-                "--log-level=warn"]
+                "--log-level=warn", f"--test-batch-size={self.insert_batch_size}"]
         self.proc = ServerProcess("ferretdb", argv, self.dir / "ferretdb.log", self.dir)
 
         def probe() -> bool:

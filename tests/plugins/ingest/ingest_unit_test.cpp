@@ -68,7 +68,8 @@ TEST(IngestSettingsTest, ChecksAndDefaults) {
     EXPECT_EQ(s->stream, "chat:messages");
     EXPECT_EQ(s->group, "mongo_workers");
     EXPECT_EQ(s->dead_letter_stream, "chat:messages:dead");
-    EXPECT_EQ(s->batch, 50);
+    EXPECT_EQ(s->batch, 500);
+    EXPECT_TRUE(s->secondary_indexes);
     EXPECT_EQ(s->block_ms, 5000);
     EXPECT_FALSE(load_settings(AURORA_STR_LIT("{\"batchsize\": 10}"), err));
     EXPECT_FALSE(load_settings(AURORA_STR_LIT("{\"dead_letter_stream\": \"chat:messages\"}"), err));

@@ -132,3 +132,15 @@ def test_one_entry_per_field_layout_is_stored_like_the_seed(ctx, start_host):
     assert m.total("aurora_ingest_persisted_total") == 300
     assert m.has_family("aurora_ingest_consumer_lag") and m.has_family("aurora_ingest_batch_size")
     assert json.loads(host.get("/ready").body)["status"] == "ready"
+
+
+def test_without_secondary_indexes_only_the_unique_streamid_index_is_made(ctx, start_host):
+    """secondary_indexes: false (for FerretDB on SQLite) keeps exactly-once:
+    the unique streamId index is still created before any insert."""
+    ids = xadd_many(ctx.r, ctx.stream, [chat_fields(i) for i in range(100)])
+    start_host(ctx.host_config([ctx.ingest_plugin(workers=1, secondary_indexes=False)]))
+    wait_for(ctx.drained, "the group to drain", timeout=30)
+    assert_exactly_once(ctx.coll, ids)
+    names = {ix["name"]: ix for ix in ctx.coll.list_indexes()}
+    assert set(names) == {"_id_", "streamId_1"}, names
+    assert names["streamId_1"].get("unique") is True
