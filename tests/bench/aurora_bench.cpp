@@ -17,7 +17,8 @@
 //            together arrive in one frame, one per line.
 //   connect  authenticated handshakes per second up to --connections, with
 //            --window handshakes in flight.
-//   idle     --connections idle connections; host RSS per connection.
+//   idle     --connections idle connections; host RSS per connection
+//            (--processes N: held by N processes, for descriptor limits).
 //
 // Auth: --auth query sends ?user=bench-N (for hosts with the probe fixture
 // plugin), --auth token mints HS256 tokens with --secret and sends them as
@@ -45,6 +46,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/utsname.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -79,6 +81,7 @@ struct Options {
     std::string host = "127.0.0.1";
     std::vector<int> ports;
     int subscribers = 100, publishers = 1, connections = 1000;
+    int processes = 1;  // idle: connections held by this many processes (descriptor limits)
     double rate = 100;  // total messages/s over all publishers
     double duration = 5;
     std::string auth = "query", secret;
@@ -494,6 +497,7 @@ std::string params_json(const Options &o) {
         .flag("secret_set", !o.secret.empty())
         .integer("payload", o.payload)
         .integer("window", o.window)
+        .integer("processes", o.processes)
         .integer("rooms", o.rooms)
         .flag("ndjson", o.ndjson)
         .done();
@@ -796,7 +800,41 @@ int idle_scenario(const Options &o, Run &run) {
     for (int port : o.ports) pids.push_back(host_pid(o, port));
     long before = 0;
     for (int pid : pids) before += rss_kb(pid);
-    std::vector<Conn> conns = open_connections(o, o.connections, 0, -1);
+    // With --processes N, N children hold the connections (one process may
+    // not have enough descriptors: `ulimit -Hn`); each says when it holds its
+    // share and keeps it until the pipe to it closes.
+    std::vector<Conn> conns;
+    std::vector<pid_t> children;
+    int ready[2] = {-1, -1}, hold[2] = {-1, -1};
+    if (o.processes > 1) {
+        if (pipe2(ready, O_CLOEXEC) != 0 || pipe2(hold, O_CLOEXEC) != 0) die("pipe failed");
+        int share = (o.connections + o.processes - 1) / o.processes;
+        for (int k = 0, first = 0; first < o.connections; ++k, first += share) {
+            int n = std::min(share, o.connections - first);
+            pid_t pid = fork();
+            if (pid < 0) die("fork failed");
+            if (pid == 0) {
+                close(ready[0]);
+                close(hold[1]);
+                std::vector<Conn> mine = open_connections(o, n, first, -1);
+                char b = 1;
+                if (write(ready[1], &b, 1) != 1) _exit(1);
+                while (read(hold[0], &b, 1) > 0) {
+                }
+                for (Conn &c : mine) close(c.fd);
+                _exit(0);
+            }
+            children.push_back(pid);
+        }
+        close(ready[1]);
+        close(hold[0]);
+        for (size_t got = 0; got < children.size(); ++got) {
+            char b = 0;
+            if (read(ready[0], &b, 1) != 1) die("a connection-holding process failed (its error is above)");
+        }
+    } else {
+        conns = open_connections(o, o.connections, 0, -1);
+    }
     // Ready to measure when the hosts count every connection (/metrics) and
     // their plugins' per-connection work has settled (RSS unchanged between
     // two probes); both bounded by a deadline.
@@ -819,6 +857,11 @@ int idle_scenario(const Options &o, Run &run) {
         .integer("host_rss_after_kb", after).num("host_rss_kb_per_connection", kb_per_connection)
         .uint("host_processes", pids.size());
     for (Conn &c : conns) close(c.fd);
+    if (!children.empty()) {
+        close(hold[1]);  // the children close theirs and exit
+        close(ready[0]);
+        for (pid_t pid : children) waitpid(pid, nullptr, 0);
+    }
     return 0;
 }
 
@@ -846,6 +889,7 @@ int main(int argc, char **argv) {
         else if (a == "--secret") o.secret = next();
         else if (a == "--payload") o.payload = std::stoi(next());
         else if (a == "--window") o.window = std::max(1, std::stoi(next()));
+        else if (a == "--processes") o.processes = std::max(1, std::stoi(next()));
         else if (a == "--rooms") o.rooms = std::max(1, std::stoi(next()));
         else if (a == "--ndjson") o.ndjson = true;
         else if (a == "--json") o.json_path = next();
@@ -858,7 +902,8 @@ int main(int argc, char **argv) {
     if (o.subscribers > 200000 || o.connections > 200000) die("at most 200000 connections");
     if (o.auth == "token" && o.secret.empty()) die("--auth token needs --secret");
     {  // one descriptor per connection: raise the limit (root may raise the hard one too)
-        rlim_t need = static_cast<rlim_t>(std::max(o.connections, o.subscribers + o.publishers)) + 256;
+        int held = (o.connections + o.processes - 1) / o.processes;
+        rlim_t need = static_cast<rlim_t>(std::max(held, o.subscribers + o.publishers)) + 256;
         rlimit rl{};
         getrlimit(RLIMIT_NOFILE, &rl);
         if (rl.rlim_cur < need) {
