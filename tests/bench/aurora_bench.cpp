@@ -305,6 +305,14 @@ std::vector<Conn> open_connections(const Options &o, int n, int first_user, int 
         for (int e = 0; e < k; ++e) {
             int i = static_cast<int>(events[e].data.u32);
             Conn &c = conns[static_cast<size_t>(i)];
+            if (c.upgraded) {  // open already: read and drop what it is sent meanwhile (see drain_idle)
+                ssize_t r = recv(c.fd, buf, sizeof buf, 0);
+                if (r > 0) {
+                    c.in.append(buf, static_cast<size_t>(r));
+                    parse_frames(c, [](std::string_view) {});
+                }
+                continue;
+            }
             std::string &out = pending_out[static_cast<size_t>(i)];
             if (!out.empty() && (events[e].events & EPOLLOUT)) {
                 ssize_t w = send(c.fd, out.data(), out.size(), MSG_NOSIGNAL);
@@ -329,18 +337,21 @@ std::vector<Conn> open_connections(const Options &o, int n, int first_user, int 
             c.upgraded = true;
             c.handshake_us = static_cast<uint64_t>(
                 std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - c.started).count());
-            epoll_ctl(hs_ep, EPOLL_CTL_DEL, c.fd, nullptr);
-            if (ep >= 0) {
-                epoll_event ev{};
-                ev.events = EPOLLIN;
-                ev.data.u32 = static_cast<uint32_t>(i);
-                epoll_ctl(ep, EPOLL_CTL_ADD, c.fd, &ev);
-            }
+            epoll_event ev{};
+            ev.events = EPOLLIN;
+            ev.data.u32 = static_cast<uint32_t>(i);
+            epoll_ctl(hs_ep, EPOLL_CTL_MOD, c.fd, &ev);  // stays here (drained) until all are open
             --in_flight;
             ++done;
         }
     }
     close(hs_ep);
+    for (size_t i = 0; i < conns.size() && ep >= 0; ++i) {
+        epoll_event ev{};
+        ev.events = EPOLLIN;
+        ev.data.u32 = static_cast<uint32_t>(i);
+        epoll_ctl(ep, EPOLL_CTL_ADD, conns[i].fd, &ev);
+    }
     return conns;
 }
 
@@ -795,6 +806,30 @@ long host_connections(const Options &o) {
     return total;
 }
 
+// Idle is "sends nothing", not "reads nothing": reads and drops what the
+// hosts send (chat's presence snapshots, heartbeat pings, answered) for
+// `d`, so that unread data does not pile up in the hosts' memory and get
+// counted as per-connection cost. Returns early when `stop_fd` (in the set
+// with data.u32 = UINT32_MAX) becomes readable.
+bool drain_idle(std::vector<Conn> &conns, int ep, std::chrono::milliseconds d) {
+    auto until = Clock::now() + d;
+    std::vector<epoll_event> events(512);
+    char buf[16384];
+    for (auto now = Clock::now(); now < until; now = Clock::now()) {
+        int ms = static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(until - now).count()) + 1;
+        int k = epoll_wait(ep, events.data(), static_cast<int>(events.size()), ms);
+        for (int e = 0; e < k; ++e) {
+            if (events[e].data.u32 == UINT32_MAX) return false;
+            Conn &c = conns[events[e].data.u32];
+            ssize_t r = recv(c.fd, buf, sizeof buf, 0);
+            if (r <= 0) continue;
+            c.in.append(buf, static_cast<size_t>(r));
+            parse_frames(c, [](std::string_view) {});
+        }
+    }
+    return true;
+}
+
 int idle_scenario(const Options &o, Run &run) {
     std::vector<int> pids;
     for (int port : o.ports) pids.push_back(host_pid(o, port));
@@ -816,10 +851,15 @@ int idle_scenario(const Options &o, Run &run) {
             if (pid == 0) {
                 close(ready[0]);
                 close(hold[1]);
-                std::vector<Conn> mine = open_connections(o, n, first, -1);
+                int ep = epoll_create1(EPOLL_CLOEXEC);
+                std::vector<Conn> mine = open_connections(o, n, first, ep);
+                epoll_event stop{};
+                stop.events = EPOLLIN;
+                stop.data.u32 = UINT32_MAX;
+                epoll_ctl(ep, EPOLL_CTL_ADD, hold[0], &stop);  // EOF when the parent is done
                 char b = 1;
                 if (write(ready[1], &b, 1) != 1) _exit(1);
-                while (read(hold[0], &b, 1) > 0) {
+                while (drain_idle(mine, ep, std::chrono::milliseconds(1000))) {
                 }
                 for (Conn &c : mine) close(c.fd);
                 _exit(0);
@@ -832,21 +872,21 @@ int idle_scenario(const Options &o, Run &run) {
             char b = 0;
             if (read(ready[0], &b, 1) != 1) die("a connection-holding process failed (its error is above)");
         }
-    } else {
-        conns = open_connections(o, o.connections, 0, -1);
     }
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    if (o.processes <= 1) conns = open_connections(o, o.connections, 0, ep);
     // Ready to measure when the hosts count every connection (/metrics) and
     // their plugins' per-connection work has settled (RSS unchanged between
     // two probes); both bounded by a deadline.
     auto deadline = Clock::now() + std::chrono::seconds(30);
     while (host_connections(o) < o.connections) {
         if (Clock::now() > deadline) die("the hosts did not count every connection within 30 s");
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));  // polling /metrics
+        drain_idle(conns, ep, std::chrono::milliseconds(50));  // then poll /metrics again
     }
     long after = -1;
     for (long prev = -2; after != prev && Clock::now() < deadline;) {
         prev = after;
-        if (prev >= 0) std::this_thread::sleep_for(std::chrono::milliseconds(200));  // between two RSS probes
+        if (prev >= 0) drain_idle(conns, ep, std::chrono::milliseconds(200));  // between two RSS probes
         after = 0;
         for (int pid : pids) after += rss_kb(pid);
     }
@@ -857,6 +897,7 @@ int idle_scenario(const Options &o, Run &run) {
         .integer("host_rss_after_kb", after).num("host_rss_kb_per_connection", kb_per_connection)
         .uint("host_processes", pids.size());
     for (Conn &c : conns) close(c.fd);
+    close(ep);
     if (!children.empty()) {
         close(hold[1]);  // the children close theirs and exit
         close(ready[0]);
