@@ -592,8 +592,8 @@ int fanout(const Options &o, Run &run) {
         int n = epoll_wait(ep, events.data(), static_cast<int>(events.size()), 100);
         for (int i = 0; i < n; ++i) {
             Conn &c = subs[events[i].data.u32];
-            ssize_t r;
-            while ((r = recv(c.fd, buf, sizeof buf, 0)) > 0) c.in.append(buf, static_cast<size_t>(r));
+            ssize_t r = recv(c.fd, buf, sizeof buf, 0);  // level-triggered: what is left is reported again
+            if (r > 0) c.in.append(buf, static_cast<size_t>(r));
             parse_frames(c, [&](std::string_view t) {
                 if (t.find("bench-ready") != std::string_view::npos && !seen[events[i].data.u32]) {
                     seen[events[i].data.u32] = true;
@@ -604,6 +604,14 @@ int fanout(const Options &o, Run &run) {
     }
     if (ready < o.subscribers) die("only " + std::to_string(ready) + " subscribers got the start marker in 30 s");
 
+    // Publishers also receive the room: read them from the same set (index
+    // subs.size() + j) so their queues stay small and their pings answered.
+    for (size_t j = 0; j < pubs.size(); ++j) {
+        epoll_event ev{};
+        ev.events = EPOLLIN;
+        ev.data.u32 = static_cast<uint32_t>(subs.size() + j);
+        epoll_ctl(ep, EPOLL_CTL_ADD, pubs[j].fd, &ev);
+    }
     Stats st;
     const uint64_t total = static_cast<uint64_t>(o.rate * o.duration);
     st.latency_us.reserve(std::min<uint64_t>(total * static_cast<uint64_t>(o.subscribers), 50'000'000));
@@ -628,9 +636,19 @@ int fanout(const Options &o, Run &run) {
         if (drain_until && (now > drain_until || st.deliveries >= total * static_cast<uint64_t>(o.subscribers))) break;
         int n = epoll_wait(ep, events.data(), static_cast<int>(events.size()), 1);
         for (int i = 0; i < n; ++i) {
-            Conn &c = subs[events[i].data.u32];
-            ssize_t r;
-            while ((r = recv(c.fd, buf, sizeof buf, 0)) > 0) c.in.append(buf, static_cast<size_t>(r));
+            // One recv per readable socket and wake-up (level-triggered: the
+            // rest is reported again), not one more to hear EAGAIN.
+            const uint32_t idx = events[i].data.u32;
+            if (idx >= subs.size()) {
+                Conn &p = pubs[idx - subs.size()];
+                ssize_t r = recv(p.fd, buf, sizeof buf, 0);
+                if (r > 0) p.in.append(buf, static_cast<size_t>(r));
+                parse_frames(p, [](std::string_view) {});
+                continue;
+            }
+            Conn &c = subs[idx];
+            ssize_t r = recv(c.fd, buf, sizeof buf, 0);
+            if (r > 0) c.in.append(buf, static_cast<size_t>(r));
             uint64_t at = now_ns();
             parse_frames(c, [&](std::string_view t) {
                 ++st.frames;
@@ -641,13 +659,6 @@ int fanout(const Options &o, Run &run) {
                 ++st.deliveries;
                 st.latency_us.push_back((at - sent_at) / 1000);
             });
-        }
-        // Publishers also receive the room: drain them so their queues stay
-        // small, and parse what they get so that their pings are answered.
-        for (Conn &p : pubs) {
-            ssize_t r;
-            while ((r = recv(p.fd, buf, sizeof buf, MSG_DONTWAIT)) > 0) p.in.append(buf, static_cast<size_t>(r));
-            parse_frames(p, [](std::string_view) {});
         }
         (void)end_send;
     }
