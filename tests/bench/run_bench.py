@@ -239,10 +239,13 @@ def kill_leftover_children() -> None:
 
 def git_revision() -> str:
     """$AURORA_GIT_REV, else `git rev-parse --short HEAD` plus "-dirty" when
-    tracked files have changes; "unknown" outside a work tree."""
+    tracked files have changes, of the work tree that holds the build being
+    measured (AURORA_BUILD_DIR may be another checkout's, e.g. an older
+    revision in a `git worktree`); "unknown" outside a work tree."""
     if os.environ.get("AURORA_GIT_REV"):
         return os.environ["AURORA_GIT_REV"]
-    git = ["git", "-C", str(REPO_ROOT), "--no-optional-locks"]
+    tree = build_dir() if build_dir().exists() else REPO_ROOT
+    git = ["git", "-C", str(tree), "--no-optional-locks"]
     try:
         rev = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                              check=True).stdout.strip()
