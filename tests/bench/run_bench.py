@@ -204,9 +204,10 @@ def services(replicas: int, profile: str):
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def children() -> list[tuple[int, str]]:
-    """(pid, name) of this process's children that are still running (not zombies)."""
-    me, out = os.getpid(), []
+def children_of(pid: int) -> dict[int, str]:
+    """pid -> name of the running (not zombie) children of pid (also used by
+    tests/bench/test_bench_smoke.py)."""
+    out = {}
     for d in Path("/proc").iterdir():
         if not d.name.isdigit():
             continue
@@ -216,9 +217,14 @@ def children() -> list[tuple[int, str]]:
             continue  # exited while we looked
         close = stat.rfind(")")
         state, ppid = stat[close + 2:].split()[:2]
-        if int(ppid) == me and state != "Z":
-            out.append((int(d.name), stat[stat.find("(") + 1:close]))
+        if int(ppid) == pid and state != "Z":
+            out[int(d.name)] = stat[stat.find("(") + 1:close]
     return out
+
+
+def children() -> list[tuple[int, str]]:
+    """(pid, name) of this process's running children."""
+    return list(children_of(os.getpid()).items())
 
 
 def kill_leftover_children() -> None:

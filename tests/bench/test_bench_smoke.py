@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pytest
 
+from run_bench import children_of  # same folder (pytest puts it on sys.path)
+
 HERE = Path(__file__).resolve().parent
 RUN_BENCH = HERE / "run_bench.py"
 PLOT_BENCH = HERE / "plot_bench.py"
@@ -177,23 +179,6 @@ def test_generator_answers_heartbeat_pings(tmp_path, redis_server):
 
 
 # ---- Ctrl-C ---------------------------------------------------------------------
-
-def children_of(pid: int) -> dict[int, str]:
-    """pid -> name of the running (not zombie) children of pid."""
-    out = {}
-    for d in Path("/proc").iterdir():
-        if not d.name.isdigit():
-            continue
-        try:
-            stat = (d / "stat").read_text()
-        except OSError:
-            continue
-        close = stat.rfind(")")
-        state, ppid = stat[close + 2:].split()[:2]
-        if int(ppid) == pid and state != "Z":
-            out[int(d.name)] = stat[stat.find("(") + 1:close]
-    return out
-
 
 def running(pid: int) -> bool:
     try:
