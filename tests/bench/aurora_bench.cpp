@@ -1,6 +1,7 @@
 // aurora-bench: a load generator for aurora-host, on raw epoll so that it
-// stays out of the way of what it measures. One process, one thread per
-// --threads, loopback only, bounded in time and connection count.
+// stays out of the way of what it measures. One process; fanout reads its
+// subscribers on --threads N threads (default 1); loopback only, bounded in
+// time and connection count.
 //
 //   aurora-bench --scenario fanout --ports 8081,8082 --subscribers 1000
 //       --publishers 10 --rate 50 --duration 10 --auth query
@@ -50,6 +51,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <charconv>
 #include <chrono>
@@ -88,6 +90,7 @@ struct Options {
     std::string room = "general";
     int payload = 100;  // bytes of text per message
     int window = 256;   // handshakes in flight
+    int threads = 1;    // fanout: receiving threads (subscribers split between them)
     int rooms = 2000;   // rooms scenario
     bool ndjson = false;  // ask for the "aurora.ndjson" subprotocol (several messages per frame)
     std::string json_path;  // --json: append one JSON object per run here
@@ -509,6 +512,7 @@ std::string params_json(const Options &o) {
         .integer("payload", o.payload)
         .integer("window", o.window)
         .integer("processes", o.processes)
+        .integer("threads", o.threads)
         .integer("rooms", o.rooms)
         .flag("ndjson", o.ndjson)
         .done();
@@ -604,6 +608,20 @@ int fanout(const Options &o, Run &run) {
     }
     if (ready < o.subscribers) die("only " + std::to_string(ready) + " subscribers got the start marker in 30 s");
 
+    // --threads N: subscribers i with i % N == t are read by thread t, each
+    // from its own epoll set; thread 0 is this one (it also sends).
+    const int nthreads = std::min(o.threads, std::max(1, o.subscribers));
+    std::vector<int> eps{ep};
+    for (int t = 1; t < nthreads; ++t) eps.push_back(epoll_create1(EPOLL_CLOEXEC));
+    for (size_t i = 0; i < subs.size(); ++i) {
+        int t = static_cast<int>(i % static_cast<size_t>(nthreads));
+        if (t == 0) continue;
+        epoll_ctl(ep, EPOLL_CTL_DEL, subs[i].fd, nullptr);
+        epoll_event ev{};
+        ev.events = EPOLLIN;
+        ev.data.u32 = static_cast<uint32_t>(i);
+        epoll_ctl(eps[static_cast<size_t>(t)], EPOLL_CTL_ADD, subs[i].fd, &ev);
+    }
     // Publishers also receive the room: read them from the same set (index
     // subs.size() + j) so their queues stay small and their pings answered.
     for (size_t j = 0; j < pubs.size(); ++j) {
@@ -620,6 +638,36 @@ int fanout(const Options &o, Run &run) {
     for (int pid : pids) cpu0.push_back(cpu_seconds(pid));
     uint64_t sent = 0;
     const uint64_t t0 = now_ns();
+    std::atomic<uint64_t> delivered_all{0};
+    std::atomic<bool> stop{false};
+    std::vector<Stats> thread_stats(static_cast<size_t>(nthreads));
+    std::vector<std::thread> readers;
+    for (int t = 1; t < nthreads; ++t) {
+        readers.emplace_back([&, t] {
+            Stats &ts = thread_stats[static_cast<size_t>(t)];
+            std::vector<epoll_event> evs(1024);
+            std::vector<char> rb(65536);
+            while (!stop.load(std::memory_order_relaxed)) {
+                int k = epoll_wait(eps[static_cast<size_t>(t)], evs.data(), static_cast<int>(evs.size()), 5);
+                for (int e = 0; e < k; ++e) {
+                    Conn &c = subs[evs[e].data.u32];
+                    ssize_t r = recv(c.fd, rb.data(), rb.size(), 0);
+                    if (r > 0) c.in.append(rb.data(), static_cast<size_t>(r));
+                    uint64_t at = now_ns();
+                    parse_frames(c, [&](std::string_view txt) {
+                        ++ts.frames;
+                        size_t q = txt.find("\"text\":\"");
+                        if (q == std::string_view::npos) return;
+                        uint64_t sent_at = std::strtoull(txt.data() + q + 8, nullptr, 10);
+                        if (sent_at < t0) return;
+                        ++ts.deliveries;
+                        delivered_all.fetch_add(1, std::memory_order_relaxed);
+                        ts.latency_us.push_back((at - sent_at) / 1000);
+                    });
+                }
+            }
+        });
+    }
     const double interval_ns = 1e9 / o.rate;
     const uint64_t end_send = t0 + static_cast<uint64_t>(o.duration * 1e9);
     uint64_t drain_until = 0;
@@ -633,7 +681,9 @@ int fanout(const Options &o, Run &run) {
             ++sent;
         }
         if (sent >= total && drain_until == 0) drain_until = now + 3'000'000'000ULL;  // 3 s to drain
-        if (drain_until && (now > drain_until || st.deliveries >= total * static_cast<uint64_t>(o.subscribers))) break;
+        if (drain_until && (now > drain_until || st.deliveries + delivered_all.load(std::memory_order_relaxed) >=
+                                                    total * static_cast<uint64_t>(o.subscribers)))
+            break;
         int n = epoll_wait(ep, events.data(), static_cast<int>(events.size()), 1);
         for (int i = 0; i < n; ++i) {
             // One recv per readable socket and wake-up (level-triggered: the
@@ -661,6 +711,15 @@ int fanout(const Options &o, Run &run) {
             });
         }
         (void)end_send;
+    }
+    stop = true;
+    for (std::thread &r : readers) r.join();
+    for (int t = 1; t < nthreads; ++t) {
+        Stats &ts = thread_stats[static_cast<size_t>(t)];
+        st.frames += ts.frames;
+        st.deliveries += ts.deliveries;
+        st.latency_us.insert(st.latency_us.end(), ts.latency_us.begin(), ts.latency_us.end());
+        close(eps[static_cast<size_t>(t)]);
     }
     double elapsed = static_cast<double>(now_ns() - t0) / 1e9;
     double cpu = 0;
@@ -941,6 +1000,7 @@ int main(int argc, char **argv) {
         else if (a == "--secret") o.secret = next();
         else if (a == "--payload") o.payload = std::stoi(next());
         else if (a == "--window") o.window = std::max(1, std::stoi(next()));
+        else if (a == "--threads") o.threads = std::clamp(std::stoi(next()), 1, 64);
         else if (a == "--processes") o.processes = std::max(1, std::stoi(next()));
         else if (a == "--rooms") o.rooms = std::max(1, std::stoi(next()));
         else if (a == "--ndjson") o.ndjson = true;

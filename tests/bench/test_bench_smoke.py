@@ -83,11 +83,13 @@ def check_no_loss(obj: dict, per_message: int) -> None:
     assert r["deliveries_per_s"] > 0
 
 
-def test_fanout(tmp_path):
+@pytest.mark.parametrize("threads", [1, 2])
+def test_fanout(tmp_path, threads):
     [obj] = run_bench(tmp_path / "results.jsonl", "--replicas", "2", "--",
                       "--scenario", "fanout", "--subscribers", "50", "--publishers", "2",
-                      "--rate", "25", "--duration", "2")
+                      "--rate", "25", "--duration", "2", "--threads", str(threads))
     check_record(obj, "fanout")
+    assert obj["params"]["threads"] == threads
     assert obj["params"]["replicas"] == 2 and len(obj["params"]["ports"]) == 2
     assert obj["params"]["subscribers"] == 50 and obj["results"]["host_processes"] == 2
     check_no_loss(obj, per_message=50)
