@@ -2,10 +2,12 @@
 // Also the C embedding API (aurora/embed.h).
 #include "host.h"
 
+#include <malloc.h>
 #include <unistd.h>
 
-#include <cstring>
 #include <chrono>
+#include <cstdio>
+#include <cstring>
 
 #include "log.h"
 
@@ -141,6 +143,26 @@ void Host::register_host_metrics() {
     m_.pending_messages = R.add(MetricKind::Gauge, "aurora_pending_messages", "Messages held PENDING by plugins", "");
     m_.messages_batched = R.add(MetricKind::Counter, "aurora_ndjson_messages_total",
                                 "Messages sent inside multi-message frames (subprotocol aurora.ndjson)", "");
+    m_.rss = R.add(MetricKind::Gauge, "process_resident_memory_bytes", "Resident memory of this process", "");
+    m_.heap_in_use = R.add(MetricKind::Gauge, "aurora_heap_in_use_bytes",
+                           "malloc'd bytes in use (glibc mallinfo2: uordblks + hblkhd), at scrape time", "");
+    m_.heap_free = R.add(MetricKind::Gauge, "aurora_heap_free_bytes",
+                         "Bytes malloc holds free (fordblks): RSS above in-use that is fragmentation or high-water", "");
+    m_.heap_trims = R.add(MetricKind::Counter, "aurora_heap_trims_total",
+                          "malloc_trim calls after the free heap grew (pages handed back to the kernel)", "");
+}
+
+// The memory gauges, refreshed when /metrics is read.
+void Host::refresh_memory_metrics() {
+    struct mallinfo2 mi = mallinfo2();
+    m_.heap_in_use->set(static_cast<double>(mi.uordblks + mi.hblkhd));
+    m_.heap_free->set(static_cast<double>(mi.fordblks));
+    long pages = 0, resident = 0;
+    if (FILE *f = std::fopen("/proc/self/statm", "r")) {
+        if (std::fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
+        std::fclose(f);
+    }
+    m_.rss->set(static_cast<double>(resident) * static_cast<double>(sysconf(_SC_PAGESIZE)));
 }
 
 bool Host::listen(std::string &error, int &exit_code) {
@@ -159,7 +181,7 @@ bool Host::listen(std::string &error, int &exit_code) {
     protocols_[0].name = "aurora";
     protocols_[0].callback = &Host::lws_callback;
     protocols_[0].per_session_data_size = 0;
-    protocols_[0].rx_buffer_size = 1024;  // per connection; frames are reassembled by the host anyway
+    protocols_[0].rx_buffer_size = 512;   // per connection; frames are reassembled by the host anyway
     // A client that asks for "aurora.ndjson" gets several messages per frame,
     // one per line, when they wait together (the seed's client asks for
     // nothing and keeps one message per frame).

@@ -217,6 +217,7 @@ struct HostMetrics {
     aurora_metric *closes_slow, *closes_too_large, *closes_shutdown, *closes_plugin, *closes_client,
         *closes_heartbeat, *closes_other;
     aurora_metric *auth_rejected, *http_requests, *messages_unhandled, *pending_messages, *messages_batched;
+    aurora_metric *rss, *heap_in_use, *heap_free, *heap_trims;
 };
 
 class Host {
@@ -279,6 +280,8 @@ private:
     bool write_queued(aurora_conn *c);
     void want_writable(aurora_conn *c);
     void flush_pending_writes();
+    void refresh_memory_metrics();
+    void trim_heap();
     void mark_pending(aurora_conn *c);
     void alive(aurora_conn *c);
     void drop_now(aurora_conn *c);
@@ -339,6 +342,8 @@ private:
     std::vector<aurora_conn_id> pending_writes_, flushing_;  // connections with frames to write before sleeping
     uv_prepare_t before_sleep_{};                           // runs flush_pending_writes
     uv_timer_t heartbeat_{};                                // runs heartbeat_tick every second
+    uint64_t ticks_ = 0;
+    size_t trimmed_at_free_ = 0;  // malloc's free total after the last trim_heap
     std::vector<unsigned char> coalesce_buf_;             // reused by on_ws_writeable
     std::unordered_map<aurora_conn_id, std::unique_ptr<aurora_conn>> conns_;
     std::unordered_map<lws *, aurora_conn *> conn_by_wsi_;

@@ -143,6 +143,7 @@ int Host::on_http(lws *wsi, const char *uri) {
         return respond(wsi, 503, "application/json", "{\"status\":\"not_ready\",\"plugins\":[" + not_ready + "]}");
     }
     if (path == "/metrics") {
+        refresh_memory_metrics();
         return respond(wsi, 200, "text/plain; version=0.0.4; charset=utf-8", registry_.render());
     }
 

@@ -2,6 +2,7 @@
 // frame assembly and validation, the message pipeline, bounded send queues,
 // rooms. Everything here runs on the service thread.
 #include <arpa/inet.h>
+#include <malloc.h>
 
 #include <algorithm>
 #include <cstring>
@@ -379,6 +380,24 @@ void Host::mark_pending(aurora_conn *c) {
     }
 }
 
+// After a burst (thousands of handshakes, snapshots waiting in output
+// buffers) glibc keeps the freed memory, scattered between live blocks, and
+// RSS stays at the high-water mark. malloc_trim gives whole free pages in the
+// middle of the heap back to the kernel (madvise). It walks the free chunks,
+// so it runs only when the free total grew by kTrimStepBytes since the last
+// time, at most every 5 s.
+void Host::trim_heap() {
+    constexpr size_t kTrimStepBytes = 8u << 20;
+    struct mallinfo2 mi = mallinfo2();
+    if (mi.fordblks < trimmed_at_free_ + kTrimStepBytes) {
+        trimmed_at_free_ = std::min(trimmed_at_free_, mi.fordblks);
+        return;
+    }
+    malloc_trim(0);
+    trimmed_at_free_ = mi.fordblks;
+    m_.heap_trims->add(1);
+}
+
 // Drops the connection without a close frame, from outside an lws callback
 // (where returning -1 is not possible): lws kills it at its next service,
 // which the cancel brings forward (on libuv, lws re-arms its timer only after
@@ -402,6 +421,7 @@ void Host::alive(aurora_conn *c) {
 // heartbeat.timeout_s (a ping that cannot even be written that long, because
 // the socket stays full, counts as unanswered).
 void Host::heartbeat_tick() {
+    if (++ticks_ % 5 == 0) trim_heap();
     const uint64_t now = uv_now(&loop_);
     const uint64_t interval = static_cast<uint64_t>(cfg_.ping_interval_s) * 1000;
     const uint64_t timeout = static_cast<uint64_t>(cfg_.ping_timeout_s) * 1000;

@@ -866,15 +866,19 @@ int connect_scenario(const Options &o, Run &run) {
 }
 
 // aurora_connections summed over the hosts' /metrics.
-long host_connections(const Options &o) {
-    long total = 0;
+// An unlabelled metric summed over the hosts' /metrics (0 where absent).
+double host_metric(const Options &o, const std::string &name) {
+    double total = 0;
+    const std::string key = "\n" + name + " ";
     for (int port : o.ports) {
         std::string m = http_get(o.host, port, "/metrics");
-        size_t p = m.find("\naurora_connections ");
-        if (p != std::string::npos) total += std::atol(m.c_str() + p + 20);
+        size_t p = m.find(key);
+        if (p != std::string::npos) total += std::strtod(m.c_str() + p + key.size(), nullptr);
     }
     return total;
 }
+
+long host_connections(const Options &o) { return static_cast<long>(host_metric(o, "aurora_connections")); }
 
 // Idle is "sends nothing", not "reads nothing": reads and drops what the
 // hosts send (chat's presence snapshots, heartbeat pings, answered) for
@@ -905,6 +909,7 @@ int idle_scenario(const Options &o, Run &run) {
     for (int port : o.ports) pids.push_back(host_pid(o, port));
     long before = 0;
     for (int pid : pids) before += rss_kb(pid);
+    const double heap_before = host_metric(o, "aurora_heap_in_use_bytes");
     // With --processes N, N children hold the connections (one process may
     // not have enough descriptors: `ulimit -Hn`); each says when it holds its
     // share and keeps it until the pipe to it closes.
@@ -953,18 +958,36 @@ int idle_scenario(const Options &o, Run &run) {
         if (Clock::now() > deadline) die("the hosts did not count every connection within 30 s");
         drain_idle(conns, ep, std::chrono::milliseconds(50));  // then poll /metrics again
     }
+    // Steady state: RSS unchanged between two probes, then once more after
+    // 6 s, which covers the hosts' periodic heap trim (every 5 s when the
+    // connect burst left freed memory behind; aurora_heap_trims_total).
     long after = -1;
-    for (long prev = -2; after != prev && Clock::now() < deadline;) {
-        prev = after;
-        if (prev >= 0) drain_idle(conns, ep, std::chrono::milliseconds(200));  // between two RSS probes
-        after = 0;
-        for (int pid : pids) after += rss_kb(pid);
-    }
+    auto settle = [&] {
+        for (long prev = -2; after != prev && Clock::now() < deadline;) {
+            prev = after;
+            if (prev >= 0) drain_idle(conns, ep, std::chrono::milliseconds(200));  // between two RSS probes
+            after = 0;
+            for (int pid : pids) after += rss_kb(pid);
+        }
+    };
+    settle();
+    drain_idle(conns, ep, std::chrono::milliseconds(6000));
+    deadline = Clock::now() + std::chrono::seconds(30);
+    after = -1;
+    settle();
     const double kb_per_connection = static_cast<double>(after - before) / o.connections;
     std::printf("scenario idle: %d connections, host RSS %ld KB -> %ld KB: %.2f KB per connection\n", o.connections,
                 before, after, kb_per_connection);
+    // The hosts' malloc view (aurora_heap_*): in use vs held free. RSS above
+    // in-use is high-water from the connect burst or fragmentation.
+    const double heap_after = host_metric(o, "aurora_heap_in_use_bytes");
+    const double heap_free = host_metric(o, "aurora_heap_free_bytes");
+    const double heap_kb_per_connection = (heap_after - heap_before) / 1024.0 / o.connections;
+    std::printf("host heap in use %.0f KB -> %.0f KB: %.2f KB per connection; %.0f KB held free\n", heap_before / 1024,
+                heap_after / 1024, heap_kb_per_connection, heap_free / 1024);
     run.results.integer("connections", o.connections).integer("host_rss_before_kb", before)
         .integer("host_rss_after_kb", after).num("host_rss_kb_per_connection", kb_per_connection)
+        .num("host_heap_kb_per_connection", heap_kb_per_connection).num("host_heap_free_kb", heap_free / 1024)
         .uint("host_processes", pids.size());
     for (Conn &c : conns) close(c.fd);
     close(ep);

@@ -50,6 +50,20 @@ def test_metrics_format_and_families(echo_host):
         assert "counter" in m.family_types(counter), (counter, m.families)
 
 
+def test_memory_gauges_match_the_process(echo_host):
+    """process_resident_memory_bytes is /proc's RSS; the heap gauges are
+    malloc's view (in use > 0, in use + free within a sane bound of RSS)."""
+    m = echo_host.metrics()
+    rss = m.total("process_resident_memory_bytes")
+    with open(f"/proc/{echo_host.pid}/status") as f:
+        vm_rss = next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmRSS:"))
+    assert 0.5 * vm_rss < rss < 2 * vm_rss, (rss, vm_rss)
+    in_use, free = m.total("aurora_heap_in_use_bytes"), m.total("aurora_heap_free_bytes")
+    assert 0 < in_use < rss, (in_use, rss)
+    assert free >= 0
+    assert "counter" in m.family_types("aurora_heap_trims"), m.families
+
+
 def _poll_metrics(host, predicate, what: str, deadline_s: float = 5.0):
     """Scrapes until predicate(metrics) holds (counters may lag the traffic a
     little when the host updates them off the hot path)."""
