@@ -85,9 +85,16 @@ Host::~Host() {
         // Closes what is still open; on_leave/on_disconnect hooks still run.
         // On a foreign loop the destruction finishes in handle-close
         // callbacks: the loop runs until lws has closed every handle.
+        // When the loop has nothing left and the context is still there,
+        // lws_context_destroy is called again for its last stage (as lws's
+        // foreign-loop example does after its loop returns).
         lws_context_destroy(ctx_);
-        while (ctx_alive_ && uv_run(&loop_, UV_RUN_ONCE) != 0) {
+        for (int stage = 0; ctx_alive_ && stage < 4; ++stage) {
+            while (ctx_alive_ && uv_run(&loop_, UV_RUN_ONCE) != 0) {
+            }
+            if (ctx_alive_) lws_context_destroy(ctx_alive_);
         }
+        if (ctx_alive_) AURORA_HLOG(AURORA_LOG_WARN, 0, "libwebsockets context not released at shutdown");
         ctx_ = nullptr;
     }
     if (loop_ready_) {
