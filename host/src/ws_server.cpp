@@ -5,6 +5,7 @@
 #include <malloc.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 
 #include "host.h"
@@ -393,9 +394,13 @@ void Host::trim_heap() {
         trimmed_at_free_ = std::min(trimmed_at_free_, mi.fordblks);
         return;
     }
+    auto t0 = std::chrono::steady_clock::now();
     malloc_trim(0);
+    std::chrono::duration<double, std::milli> took = std::chrono::steady_clock::now() - t0;
     trimmed_at_free_ = mi.fordblks;
     m_.heap_trims->add(1);
+    AURORA_HLOG(AURORA_LOG_INFO, 0, "heap trim: %zu MB free (%zu MB in use) handed back in %.1f ms", mi.fordblks >> 20,
+                (mi.uordblks + mi.hblkhd) >> 20, took.count());
 }
 
 // Drops the connection without a close frame, from outside an lws callback

@@ -61,6 +61,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <memory>
 #include <random>
 #include <sstream>
@@ -880,6 +881,35 @@ double host_metric(const Options &o, const std::string &name) {
 
 long host_connections(const Options &o) { return static_cast<long>(host_metric(o, "aurora_connections")); }
 
+struct LoopbackCounters {
+    uint64_t softnet_dropped = 0, tcp_retrans = 0;
+};
+
+// /proc/net/softnet_stat (column 2, hex, per CPU) and /proc/net/snmp (Tcp: RetransSegs).
+LoopbackCounters loopback_counters() {
+    LoopbackCounters c;
+    std::ifstream soft("/proc/net/softnet_stat");
+    for (std::string line; std::getline(soft, line);) {
+        std::istringstream ss(line);
+        std::string processed, dropped;
+        if (ss >> processed >> dropped) c.softnet_dropped += std::strtoull(dropped.c_str(), nullptr, 16);
+    }
+    std::ifstream snmp("/proc/net/snmp");
+    std::vector<std::string> names;
+    for (std::string line; std::getline(snmp, line);) {
+        if (line.rfind("Tcp:", 0) != 0) continue;
+        std::istringstream ss(line.substr(4));
+        std::vector<std::string> fields{std::istream_iterator<std::string>(ss), std::istream_iterator<std::string>()};
+        if (names.empty()) {
+            names = fields;
+            continue;
+        }
+        for (size_t i = 0; i < names.size() && i < fields.size(); ++i)
+            if (names[i] == "RetransSegs") c.tcp_retrans = std::strtoull(fields[i].c_str(), nullptr, 10);
+    }
+    return c;
+}
+
 // Idle is "sends nothing", not "reads nothing": reads and drops what the
 // hosts send (chat's presence snapshots, heartbeat pings, answered) for
 // `d`, so that unread data does not pile up in the hosts' memory and get
@@ -1062,11 +1092,24 @@ int main(int argc, char **argv) {
     const std::string started = utc_now();
     Run run;
     int rc;
+    const LoopbackCounters net0 = loopback_counters();
     if (o.scenario == "fanout") rc = fanout(o, run);
     else if (o.scenario == "connect") rc = connect_scenario(o, run);
     else if (o.scenario == "rooms") rc = rooms_scenario(o, run);
     else if (o.scenario == "idle") rc = idle_scenario(o, run);
     else die("unknown scenario " + o.scenario);
+    {
+        // Loopback is not lossless: past net.core.netdev_max_backlog packets
+        // queued on a CPU, the kernel drops, and TCP retransmits after
+        // 200 ms or more. Both counters are machine-wide.
+        const LoopbackCounters net1 = loopback_counters();
+        const uint64_t dropped = net1.softnet_dropped - net0.softnet_dropped;
+        const uint64_t retrans = net1.tcp_retrans - net0.tcp_retrans;
+        std::printf("kernel: %llu packets dropped at the backlog (net.core.netdev_max_backlog), %llu TCP segments "
+                    "retransmitted (machine-wide, during the run)\n",
+                    static_cast<unsigned long long>(dropped), static_cast<unsigned long long>(retrans));
+        run.results.uint("kernel_backlog_drops", dropped).uint("kernel_tcp_retransmits", retrans);
+    }
     if (json_fd >= 0) {
         std::fflush(stdout);
         append_line(json_fd, o.json_path,
