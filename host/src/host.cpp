@@ -189,6 +189,10 @@ bool Host::listen(std::string &error, int &exit_code) {
     protocols_[0].callback = &Host::lws_callback;
     protocols_[0].per_session_data_size = 0;
     protocols_[0].rx_buffer_size = 512;   // per connection; frames are reassembled by the host anyway
+    // lws caps each send() at tx_packet_size, or at rx_buffer_size + 4 +
+    // LWS_PRE when it is 0 (lws_issue_raw), and copies the rest into its
+    // output buffer: a coalesced write must go out whole.
+    protocols_[0].tx_packet_size = kCoalesceBytes + 64 * 1024;
     // A client that asks for "aurora.ndjson" gets several messages per frame,
     // one per line, when they wait together (the seed's client asks for
     // nothing and keeps one message per frame).

@@ -133,6 +133,7 @@ struct aurora_conn {
     uint64_t last_seen_ms = 0;
     uint64_t ping_sent_ms = 0;
     bool ping_due = false;  // a ping goes out with the next write
+    bool dropped = false;   // Host::drop_now: closed without a close frame, counted by its reason
 };
 
 // [service] The upgrade request during authenticate.
@@ -344,6 +345,7 @@ private:
     uv_timer_t heartbeat_{};                                // runs heartbeat_tick every second
     uint64_t ticks_ = 0;
     size_t trimmed_at_free_ = 0;  // malloc's free total after the last trim_heap
+    std::string ndjson_buf_;                                // one aurora.ndjson frame's lines
     std::vector<unsigned char> coalesce_buf_;             // reused by on_ws_writeable
     std::unordered_map<aurora_conn_id, std::unique_ptr<aurora_conn>> conns_;
     std::unordered_map<lws *, aurora_conn *> conn_by_wsi_;

@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -75,12 +76,16 @@ sigset_t stop_signals() {
 // Every connection is a descriptor: the soft limit goes up to the hard one
 // (as Redis and nginx do), so that `ulimit -Hn` is the only knob. Returns
 // the limit in force.
+// At most 2^20 though: lws 4.1 takes a limit above 10,000,000 (a container's
+// "infinity") for a mistake and serves only 2,560 descriptors then.
 rlim_t raise_open_files_limit() {
+    constexpr rlim_t kMost = rlim_t{1} << 20;
     rlimit rl{};
     if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return 0;
-    if (rl.rlim_cur < rl.rlim_max) {
+    rlim_t target = std::min(rl.rlim_max, kMost);
+    if (rl.rlim_cur != target && (rl.rlim_cur < target || rl.rlim_cur > kMost)) {
         rlimit want = rl;
-        want.rlim_cur = rl.rlim_max;
+        want.rlim_cur = target;
         if (setrlimit(RLIMIT_NOFILE, &want) == 0) rl = want;
     }
     return rl.rlim_cur;

@@ -192,7 +192,7 @@ void Host::on_ws_closed(lws *wsi) {
     auto it = conn_by_wsi_.find(wsi);
     if (it == conn_by_wsi_.end()) return;
     aurora_conn *c = it->second;
-    if (c->close_code == 0) m_.closes_client->add(1);
+    if (c->close_code == 0 && !c->dropped) m_.closes_client->add(1);  // dropped ones were counted by reason
     // Leave every room (on_leave hooks), then on_disconnect.
     std::vector<std::string> rooms = c->rooms;
     for (const auto &r : rooms) room_leave(c, r);
@@ -220,6 +220,7 @@ int Host::on_receive(lws *wsi, const void *in, size_t len) {
         if (announced > cfg_.limits.hard_max_frame_bytes) {
             m_.closes_too_large->add(1);
             c->close_code = LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE;
+            c->closing = true;
             return close_now(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, "frame too large");
         }
     }
@@ -228,6 +229,7 @@ int Host::on_receive(lws *wsi, const void *in, size_t len) {
     if (c->rx_total > cfg_.limits.hard_max_frame_bytes) {
         m_.closes_too_large->add(1);
         c->close_code = LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE;
+        c->closing = true;
         return close_now(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, "message too large");
     }
     if (c->rx_total > cfg_.limits.max_frame_bytes) {
@@ -409,6 +411,7 @@ void Host::trim_heap() {
 // its own events).
 void Host::drop_now(aurora_conn *c) {
     c->closing = true;
+    c->dropped = true;
     c->outq.clear();
     c->out_bytes = 0;
     lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
@@ -501,6 +504,7 @@ int Host::on_ws_writeable(lws *wsi) {
     if (it == conn_by_wsi_.end()) return 0;
     aurora_conn *c = it->second;
     c->awaiting_writable = false;
+    if (c->dropped) return -1;  // no close frame: lws's kill is on its way
     if (c->closing && c->outq.empty()) {
         if (c->close_code == 0) return -1;  // the peer closed; nothing to say
         return close_now(wsi, c->close_code, c->close_reason);
@@ -546,38 +550,42 @@ void Host::flush_pending_writes() {
 // One write of what waits in c's queue (up to about kCoalesceBytes). False
 // when the write failed: the connection is to be closed.
 bool Host::write_queued(aurora_conn *c) {
-    if (c->ping_due) {  // a ping ahead of the frames (RFC 6455 §5.5.2)
-        c->ping_due = false;
-        // With a payload: lws 4.1 drops an empty pong before the callback.
-        unsigned char ping[LWS_PRE + 4] = {};
-        std::memcpy(ping + LWS_PRE, "\x89\x02hb", 4);
-        if (lws_write(c->wsi, ping + LWS_PRE, 4, LWS_WRITE_RAW) < 4) return false;
-    }
-    // Frames waiting together go out together: complete WebSocket frames
-    // (unmasked, server to client) concatenated into one buffer and one
-    // write, instead of one syscall per frame. A lone frame takes the normal
-    // path. lws buffers whatever the socket does not take at once.
-    if (c->outq.size() >= 2 && c->ndjson) {
-        // One text frame, one message per line (the client opted in).
-        coalesce_buf_.resize(LWS_PRE);
-        size_t frames = 0;
-        while (!c->outq.empty() && coalesce_buf_.size() < kCoalesceBytes) {
-            OutFramePtr f = c->outq.pop_front();
-            c->out_bytes -= f->len();
-            if (frames++) coalesce_buf_.push_back('\n');
-            coalesce_buf_.insert(coalesce_buf_.end(), f->data(), f->data() + f->len());
-        }
-        size_t n = coalesce_buf_.size() - LWS_PRE;
-        if (lws_write(c->wsi, coalesce_buf_.data() + LWS_PRE, n, LWS_WRITE_TEXT) < static_cast<int>(n)) {
+    const bool ping = c->ping_due;
+    c->ping_due = false;
+    if (!ping && c->outq.empty()) return true;
+    if (!ping && c->outq.size() == 1) {  // a lone frame: written from its own buffer, lws adds the header
+        OutFramePtr f = c->outq.pop_front();
+        c->out_bytes -= f->len();
+        if (lws_write(c->wsi, f->data(), f->len(), LWS_WRITE_TEXT) < 0) {
             AURORA_HLOG(AURORA_LOG_DEBUG, c->id, "write failed; closing");
             return false;
         }
         m_.frames_out->add(1);
+        m_.bytes_out->add(static_cast<double>(f->len()));
+        return true;
+    }
+    // Otherwise one buffer of complete WebSocket frames (unmasked, server to
+    // client) and one write, instead of one syscall per frame: the heartbeat
+    // ping first (with a payload: lws 4.1 drops empty pongs before the
+    // callback), then the frames, or for aurora.ndjson clients one text frame
+    // with a message per line. lws keeps what the socket does not take.
+    coalesce_buf_.resize(LWS_PRE);
+    if (ping) coalesce_buf_.insert(coalesce_buf_.end(), {0x89, 0x02, 'h', 'b'});
+    size_t frames = 0, payload = 0;
+    if (c->ndjson && c->outq.size() >= 2) {
+        ndjson_buf_.clear();
+        while (!c->outq.empty() && ndjson_buf_.size() < kCoalesceBytes) {
+            OutFramePtr f = c->outq.pop_front();
+            c->out_bytes -= f->len();
+            if (frames++) ndjson_buf_.push_back('\n');
+            ndjson_buf_.append(reinterpret_cast<const char *>(f->data()), f->len());
+        }
+        append_ws_text_header(coalesce_buf_, ndjson_buf_.size());
+        coalesce_buf_.insert(coalesce_buf_.end(), ndjson_buf_.begin(), ndjson_buf_.end());
+        payload = ndjson_buf_.size();
         m_.messages_batched->add(static_cast<double>(frames));
-        m_.bytes_out->add(static_cast<double>(n));
-    } else if (c->outq.size() >= 2) {
-        coalesce_buf_.resize(LWS_PRE);
-        size_t frames = 0, payload = 0;
+        frames = 1;
+    } else {
         while (!c->outq.empty() && coalesce_buf_.size() < kCoalesceBytes) {
             OutFramePtr f = c->outq.pop_front();
             c->out_bytes -= f->len();
@@ -586,23 +594,16 @@ bool Host::write_queued(aurora_conn *c) {
             ++frames;
             payload += f->len();
         }
-        size_t n = coalesce_buf_.size() - LWS_PRE;
-        if (lws_write(c->wsi, coalesce_buf_.data() + LWS_PRE, n, LWS_WRITE_RAW) < static_cast<int>(n)) {
-            AURORA_HLOG(AURORA_LOG_DEBUG, c->id, "write failed; closing");
-            return false;
-        }
-        m_.frames_out->add(static_cast<double>(frames));
-        m_.bytes_out->add(static_cast<double>(payload));
-    } else if (!c->outq.empty()) {
-        OutFramePtr f = c->outq.pop_front();
-        c->out_bytes -= f->len();
-        if (lws_write(c->wsi, f->data(), f->len(), LWS_WRITE_TEXT) < static_cast<int>(f->len())) {
-            AURORA_HLOG(AURORA_LOG_DEBUG, c->id, "write failed; closing");
-            return false;
-        }
-        m_.frames_out->add(1);
-        m_.bytes_out->add(static_cast<double>(f->len()));
     }
+    size_t n = coalesce_buf_.size() - LWS_PRE;
+    // lws returns the whole length once it has sent or buffered it; below
+    // zero is a dead socket.
+    if (lws_write(c->wsi, coalesce_buf_.data() + LWS_PRE, n, LWS_WRITE_RAW) < 0) {
+        AURORA_HLOG(AURORA_LOG_DEBUG, c->id, "write failed; closing");
+        return false;
+    }
+    m_.frames_out->add(static_cast<double>(frames));
+    m_.bytes_out->add(static_cast<double>(payload));
     return true;
 }
 

@@ -218,6 +218,10 @@ def test_heartbeat_closes_a_peer_that_never_answers_pings(tmp_path):
             assert elapsed >= 1.0, f"closed after {elapsed:.2f} s: sooner than a ping interval"
             live.send('{"type":"echo","text":"still here"}')
             assert recv_json(live) == {"type": "echo", "text": "still here"}
+            # Counted once, by its reason (not also as a client close).
+            m = h.metrics()
+            assert m.total("aurora_closes_total", reason="heartbeat") == 1, m.dump("aurora_closes")
+            assert m.total("aurora_closes_total", reason="client") == 0, m.dump("aurora_closes")
     finally:
         assert h.stop() == (0, False), h.stderr_tail()
 
