@@ -785,6 +785,16 @@ int rooms_scenario(const Options &o, Run &run) {
             if (t.find("\"type\":\"joined\"") != std::string_view::npos) ++joined;
         });
     if (joined < o.connections) die("only " + std::to_string(joined) + " joins confirmed in 60 s");
+    // The clock starts once the set-up traffic is over: the automatic join's
+    // presence snapshot (up to 200 members, ~14 KB, from chat's send thread)
+    // can reach a connection after its explicit join's reply; measured, 10,000
+    // of them would delay the first messages. Quiet = 500 ms without a frame.
+    for (auto quiet_deadline = Clock::now() + std::chrono::seconds(30); Clock::now() < quiet_deadline;) {
+        size_t frames = 0;
+        for (auto until = Clock::now() + std::chrono::milliseconds(500); Clock::now() < until;)
+            pump(ep, conns, 50, [&](uint32_t, std::string_view, uint64_t) { ++frames; });
+        if (frames == 0) break;
+    }
 
     const uint64_t total = static_cast<uint64_t>(o.rate * o.duration);
     const uint64_t per_room = static_cast<uint64_t>(o.connections / o.rooms);
