@@ -261,6 +261,31 @@ void parse_frames(Conn &c, F &&on_text) {
     c.in.erase(0, pos);
 }
 
+// One recv into c.in: level-triggered epoll reports what is left again, so
+// there is no second call just to hear EAGAIN. False at EOF or on an error.
+bool read_some(Conn &c, char *buf, size_t size) {
+    ssize_t r = recv(c.fd, buf, size, 0);
+    if (r > 0) c.in.append(buf, static_cast<size_t>(r));
+    return r > 0 || (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR));
+}
+
+// Reads what is waiting and drops it (pings are answered by parse_frames).
+void read_and_drop(Conn &c, char *buf, size_t size) {
+    if (read_some(c, buf, size)) parse_frames(c, [](std::string_view) {});
+}
+
+// A fanout delivery: the send time (ns) leads the text. Frames sent before
+// the clock started (the start marker) are not counted.
+void count_delivery(Stats &st, std::string_view t, uint64_t at, uint64_t t0) {
+    ++st.frames;
+    size_t k = t.find("\"text\":\"");
+    if (k == std::string_view::npos) return;
+    uint64_t sent_at = std::strtoull(t.data() + k + 8, nullptr, 10);
+    if (sent_at < t0) return;
+    ++st.deliveries;
+    st.latency_us.push_back((at - sent_at) / 1000);
+}
+
 // Opens n upgraded WebSocket connections, spread over the ports, with up to
 // `window` handshakes in flight (non-blocking connect + epoll). Source
 // addresses are spread over 127.0.0.0/8, 1,000 connections per address: the
@@ -312,11 +337,7 @@ std::vector<Conn> open_connections(const Options &o, int n, int first_user, int 
             int i = static_cast<int>(events[e].data.u32);
             Conn &c = conns[static_cast<size_t>(i)];
             if (c.upgraded) {  // open already: read and drop what it is sent meanwhile (see drain_idle)
-                ssize_t r = recv(c.fd, buf, sizeof buf, 0);
-                if (r > 0) {
-                    c.in.append(buf, static_cast<size_t>(r));
-                    parse_frames(c, [](std::string_view) {});
-                }
+                read_and_drop(c, buf, sizeof buf);
                 continue;
             }
             std::string &out = pending_out[static_cast<size_t>(i)];
@@ -332,10 +353,7 @@ std::vector<Conn> open_connections(const Options &o, int n, int first_user, int 
                 }
             }
             if (!(events[e].events & (EPOLLIN | EPOLLHUP | EPOLLERR))) continue;
-            ssize_t r = recv(c.fd, buf, sizeof buf, 0);
-            if (r == 0 || (r < 0 && errno != EAGAIN)) die("handshake: connection closed (auth refused?)");
-            if (r < 0) continue;
-            c.in.append(buf, static_cast<size_t>(r));
+            if (!read_some(c, buf, sizeof buf)) die("handshake: connection closed (auth refused?)");
             size_t end = c.in.find("\r\n\r\n");
             if (end == std::string::npos) continue;
             if (c.in.rfind("HTTP/1.1 101", 0) != 0) die("handshake refused: " + c.in.substr(0, c.in.find("\r\n")));
@@ -599,8 +617,7 @@ int fanout(const Options &o, Run &run) {
         int n = epoll_wait(ep, events.data(), static_cast<int>(events.size()), 100);
         for (int i = 0; i < n; ++i) {
             Conn &c = subs[events[i].data.u32];
-            ssize_t r = recv(c.fd, buf, sizeof buf, 0);  // level-triggered: what is left is reported again
-            if (r > 0) c.in.append(buf, static_cast<size_t>(r));
+            read_some(c, buf, sizeof buf);
             parse_frames(c, [&](std::string_view t) {
                 if (t.find("bench-ready") != std::string_view::npos && !seen[events[i].data.u32]) {
                     seen[events[i].data.u32] = true;
@@ -654,19 +671,10 @@ int fanout(const Options &o, Run &run) {
                 int k = epoll_wait(eps[static_cast<size_t>(t)], evs.data(), static_cast<int>(evs.size()), 5);
                 for (int e = 0; e < k; ++e) {
                     Conn &c = subs[evs[e].data.u32];
-                    ssize_t r = recv(c.fd, rb.data(), rb.size(), 0);
-                    if (r > 0) c.in.append(rb.data(), static_cast<size_t>(r));
-                    uint64_t at = now_ns();
-                    parse_frames(c, [&](std::string_view txt) {
-                        ++ts.frames;
-                        size_t q = txt.find("\"text\":\"");
-                        if (q == std::string_view::npos) return;
-                        uint64_t sent_at = std::strtoull(txt.data() + q + 8, nullptr, 10);
-                        if (sent_at < t0) return;
-                        ++ts.deliveries;
-                        delivered_all.fetch_add(1, std::memory_order_relaxed);
-                        ts.latency_us.push_back((at - sent_at) / 1000);
-                    });
+                    read_some(c, rb.data(), rb.size());
+                    uint64_t at = now_ns(), before = ts.deliveries;
+                    parse_frames(c, [&](std::string_view txt) { count_delivery(ts, txt, at, t0); });
+                    delivered_all.fetch_add(ts.deliveries - before, std::memory_order_relaxed);
                 }
             }
         });
@@ -689,29 +697,15 @@ int fanout(const Options &o, Run &run) {
             break;
         int n = epoll_wait(ep, events.data(), static_cast<int>(events.size()), 1);
         for (int i = 0; i < n; ++i) {
-            // One recv per readable socket and wake-up (level-triggered: the
-            // rest is reported again), not one more to hear EAGAIN.
             const uint32_t idx = events[i].data.u32;
             if (idx >= subs.size()) {
-                Conn &p = pubs[idx - subs.size()];
-                ssize_t r = recv(p.fd, buf, sizeof buf, 0);
-                if (r > 0) p.in.append(buf, static_cast<size_t>(r));
-                parse_frames(p, [](std::string_view) {});
+                read_and_drop(pubs[idx - subs.size()], buf, sizeof buf);
                 continue;
             }
             Conn &c = subs[idx];
-            ssize_t r = recv(c.fd, buf, sizeof buf, 0);
-            if (r > 0) c.in.append(buf, static_cast<size_t>(r));
+            read_some(c, buf, sizeof buf);
             uint64_t at = now_ns();
-            parse_frames(c, [&](std::string_view t) {
-                ++st.frames;
-                size_t k = t.find("\"text\":\"");
-                if (k == std::string_view::npos) return;
-                uint64_t sent_at = std::strtoull(t.data() + k + 8, nullptr, 10);
-                if (sent_at < t0) return;  // the start marker or older
-                ++st.deliveries;
-                st.latency_us.push_back((at - sent_at) / 1000);
-            });
+            parse_frames(c, [&](std::string_view t) { count_delivery(st, t, at, t0); });
         }
         (void)end_send;
     }
@@ -762,8 +756,7 @@ void pump(int ep, std::vector<Conn> &conns, int timeout_ms, F &&on_text) {
     int n = epoll_wait(ep, events.data(), static_cast<int>(events.size()), timeout_ms);
     for (int i = 0; i < n; ++i) {
         Conn &c = conns[events[i].data.u32];
-        ssize_t r;
-        while ((r = recv(c.fd, buf, sizeof buf, 0)) > 0) c.in.append(buf, static_cast<size_t>(r));
+        read_some(c, buf, sizeof buf);
         uint64_t at = now_ns();
         parse_frames(c, [&](std::string_view t) { on_text(events[i].data.u32, t, at); });
     }
@@ -936,11 +929,7 @@ bool drain_idle(std::vector<Conn> &conns, int ep, std::chrono::milliseconds d) {
         int k = epoll_wait(ep, events.data(), static_cast<int>(events.size()), ms);
         for (int e = 0; e < k; ++e) {
             if (events[e].data.u32 == UINT32_MAX) return false;
-            Conn &c = conns[events[e].data.u32];
-            ssize_t r = recv(c.fd, buf, sizeof buf, 0);
-            if (r <= 0) continue;
-            c.in.append(buf, static_cast<size_t>(r));
-            parse_frames(c, [](std::string_view) {});
+            read_and_drop(conns[events[e].data.u32], buf, sizeof buf);
         }
     }
     return true;
