@@ -345,7 +345,6 @@ private:
     uv_timer_t heartbeat_{};                                // runs heartbeat_tick every second
     uint64_t ticks_ = 0;
     size_t trimmed_at_free_ = 0;  // malloc's free total after the last trim_heap
-    std::string ndjson_buf_;                                // one aurora.ndjson frame's lines
     std::vector<unsigned char> coalesce_buf_;             // reused by on_ws_writeable
     std::unordered_map<aurora_conn_id, std::unique_ptr<aurora_conn>> conns_;
     std::unordered_map<lws *, aurora_conn *> conn_by_wsi_;

@@ -2,10 +2,8 @@
 // frame assembly and validation, the message pipeline, bounded send queues,
 // rooms. Everything here runs on the service thread.
 #include <arpa/inet.h>
-#include <malloc.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cstring>
 
 #include "host.h"
@@ -383,28 +381,6 @@ void Host::mark_pending(aurora_conn *c) {
     }
 }
 
-// After a burst (thousands of handshakes, snapshots waiting in output
-// buffers) glibc keeps the freed memory, scattered between live blocks, and
-// RSS stays at the high-water mark. malloc_trim gives whole free pages in the
-// middle of the heap back to the kernel (madvise). It walks the free chunks,
-// so it runs only when the free total grew by kTrimStepBytes since the last
-// time, at most every 5 s.
-void Host::trim_heap() {
-    constexpr size_t kTrimStepBytes = 8u << 20;
-    struct mallinfo2 mi = mallinfo2();
-    if (mi.fordblks < trimmed_at_free_ + kTrimStepBytes) {
-        trimmed_at_free_ = std::min(trimmed_at_free_, mi.fordblks);
-        return;
-    }
-    auto t0 = std::chrono::steady_clock::now();
-    malloc_trim(0);
-    std::chrono::duration<double, std::milli> took = std::chrono::steady_clock::now() - t0;
-    trimmed_at_free_ = mi.fordblks;
-    m_.heap_trims->add(1);
-    AURORA_HLOG(AURORA_LOG_INFO, 0, "heap trim: %zu MB free (%zu MB in use) handed back in %.1f ms", mi.fordblks >> 20,
-                (mi.uordblks + mi.hblkhd) >> 20, took.count());
-}
-
 // Drops the connection without a close frame, from outside an lws callback
 // (where returning -1 is not possible): lws kills it at its next service,
 // which the cancel brings forward (on libuv, lws re-arms its timer only after
@@ -464,19 +440,23 @@ void Host::close_conn(aurora_conn *c, uint16_t code, std::string_view reason, au
 }
 
 namespace {
-// RFC 6455 §5.2 header of an unmasked, final text frame of `len` bytes.
-void append_ws_text_header(std::vector<unsigned char> &out, size_t len) {
-    out.push_back(0x81);
+// RFC 6455 §5.2 header of an unmasked, final text frame of `len` bytes,
+// written to `out` (10 bytes of room); returns its length.
+size_t ws_text_header(unsigned char *out, size_t len) {
+    out[0] = 0x81;
     if (len < 126) {
-        out.push_back(static_cast<unsigned char>(len));
-    } else if (len <= 0xFFFF) {
-        out.push_back(126);
-        out.push_back(static_cast<unsigned char>(len >> 8));
-        out.push_back(static_cast<unsigned char>(len));
-    } else {
-        out.push_back(127);
-        for (int shift = 56; shift >= 0; shift -= 8) out.push_back(static_cast<unsigned char>(uint64_t{len} >> shift));
+        out[1] = static_cast<unsigned char>(len);
+        return 2;
     }
+    if (len <= 0xFFFF) {
+        out[1] = 126;
+        out[2] = static_cast<unsigned char>(len >> 8);
+        out[3] = static_cast<unsigned char>(len);
+        return 4;
+    }
+    out[1] = 127;
+    for (int i = 0; i < 8; ++i) out[2 + i] = static_cast<unsigned char>(uint64_t{len} >> (56 - 8 * i));
+    return 10;
 }
 }  // namespace
 
@@ -569,36 +549,48 @@ bool Host::write_queued(aurora_conn *c) {
     // ping first (with a payload: lws 4.1 drops empty pongs before the
     // callback), then the frames, or for aurora.ndjson clients one text frame
     // with a message per line. lws keeps what the socket does not take.
-    coalesce_buf_.resize(LWS_PRE);
-    if (ping) coalesce_buf_.insert(coalesce_buf_.end(), {0x89, 0x02, 'h', 'b'});
+    // The payload starts after room for the longest header (10 bytes) and the
+    // ping (4); the header, and the ping before it, go right in front of it
+    // once its length is known, so each byte is copied once.
+    constexpr size_t kHead = 10 + 4;
+    coalesce_buf_.resize(LWS_PRE + kHead);
     size_t frames = 0, payload = 0;
+    size_t start = LWS_PRE + kHead;  // first byte written
     if (c->ndjson && c->outq.size() >= 2) {
-        ndjson_buf_.clear();
-        while (!c->outq.empty() && ndjson_buf_.size() < kCoalesceBytes) {
+        while (!c->outq.empty() && coalesce_buf_.size() < kCoalesceBytes) {
             OutFramePtr f = c->outq.pop_front();
             c->out_bytes -= f->len();
-            if (frames++) ndjson_buf_.push_back('\n');
-            ndjson_buf_.append(reinterpret_cast<const char *>(f->data()), f->len());
+            if (frames++) coalesce_buf_.push_back('\n');
+            coalesce_buf_.insert(coalesce_buf_.end(), f->data(), f->data() + f->len());
         }
-        append_ws_text_header(coalesce_buf_, ndjson_buf_.size());
-        coalesce_buf_.insert(coalesce_buf_.end(), ndjson_buf_.begin(), ndjson_buf_.end());
-        payload = ndjson_buf_.size();
+        payload = coalesce_buf_.size() - (LWS_PRE + kHead);
+        unsigned char head[10];
+        size_t h = ws_text_header(head, payload);
+        start -= h;
+        std::memcpy(coalesce_buf_.data() + start, head, h);
         m_.messages_batched->add(static_cast<double>(frames));
         frames = 1;
     } else {
         while (!c->outq.empty() && coalesce_buf_.size() < kCoalesceBytes) {
             OutFramePtr f = c->outq.pop_front();
             c->out_bytes -= f->len();
-            append_ws_text_header(coalesce_buf_, f->len());
+            unsigned char head[10];
+            size_t h = ws_text_header(head, f->len());
+            coalesce_buf_.insert(coalesce_buf_.end(), head, head + h);
             coalesce_buf_.insert(coalesce_buf_.end(), f->data(), f->data() + f->len());
             ++frames;
             payload += f->len();
         }
     }
-    size_t n = coalesce_buf_.size() - LWS_PRE;
+    if (ping) {
+        static constexpr unsigned char kPing[4] = {0x89, 0x02, 'h', 'b'};
+        start -= sizeof kPing;
+        std::memcpy(coalesce_buf_.data() + start, kPing, sizeof kPing);
+    }
+    size_t n = coalesce_buf_.size() - start;
     // lws returns the whole length once it has sent or buffered it; below
-    // zero is a dead socket.
-    if (lws_write(c->wsi, coalesce_buf_.data() + LWS_PRE, n, LWS_WRITE_RAW) < 0) {
+    // zero is a dead socket. (start is never below LWS_PRE.)
+    if (lws_write(c->wsi, coalesce_buf_.data() + start, n, LWS_WRITE_RAW) < 0) {
         AURORA_HLOG(AURORA_LOG_DEBUG, c->id, "write failed; closing");
         return false;
     }
