@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <climits>
 #include <cstdlib>
 #include <filesystem>
@@ -196,6 +197,27 @@ HostConfig parse(const cJSON *root, const std::string &base_dir) {
         if (auto v = r.integer("send_queue_max_frames", 1, kMax)) L.send_queue_max_frames = static_cast<size_t>(*v);
         if (auto v = r.integer("max_rooms_per_conn", 1, 1 << 20)) L.max_rooms_per_conn = static_cast<size_t>(*v);
         if (auto v = r.integer("http_max_body_bytes", 0, kMax)) L.http_max_body_bytes = static_cast<size_t>(*v);
+        if (auto v = r.integer("http_body_timeout_ms", 100, 600000)) L.http_body_timeout_ms = static_cast<uint32_t>(*v);
+        if (auto v = r.integer("max_connections", 1, 10000000)) L.max_connections = static_cast<size_t>(*v);
+        if (auto v = r.integer("max_pending_per_conn", 1, 1 << 20)) L.max_pending_per_conn = static_cast<size_t>(*v);
+        if (auto v = r.integer("frames_per_s", 1, 1000000)) L.frames.per_s = static_cast<double>(*v);
+        if (auto v = r.integer("frames_burst", 1, 1000000)) L.frames.burst = static_cast<double>(*v);
+        if (const cJSON *fb = r.object("frame_budgets")) {
+            for (const cJSON *e = fb->child; e; e = e->next) {
+                ObjectReader b(e, "limits.frame_budgets." + std::string(e->string));
+                Budget budget;
+                auto per_s = b.integer("per_s", 0, 1000000);
+                auto burst = b.integer("burst", 1, 1000000);
+                if (!per_s || !burst) b.fail("needs per_s and burst");
+                b.finish();
+                budget.per_s = static_cast<double>(*per_s);
+                budget.burst = static_cast<double>(*burst);
+                auto it = std::find_if(L.frame_budgets.begin(), L.frame_budgets.end(),
+                                       [&](const auto &kv) { return kv.first == e->string; });
+                if (it != L.frame_budgets.end()) it->second = budget;
+                else L.frame_budgets.emplace_back(e->string, budget);
+            }
+        }
         r.finish();
         if (L.hard_max_frame_bytes < L.max_frame_bytes)
             r.fail_key("hard_max_frame_bytes", "must be >= limits.max_frame_bytes");

@@ -21,6 +21,12 @@ struct PluginConfig {
     std::string config_json;  // the plugin's "config" object as JSON text
 };
 
+// A token bucket's parameters: `per_s` tokens a second, at most `burst` saved.
+struct Budget {
+    double per_s = 0;
+    double burst = 0;
+};
+
 struct Limits {
     size_t max_frame_bytes = 64 * 1024;
     size_t hard_max_frame_bytes = 1024 * 1024;
@@ -28,6 +34,16 @@ struct Limits {
     size_t send_queue_max_frames = 4096;
     size_t max_rooms_per_conn = 32;
     size_t http_max_body_bytes = 64 * 1024;
+    uint32_t http_body_timeout_ms = 10000;  // the whole body, from the end of the head
+    size_t max_connections = 50000;         // WebSocket + HTTP connections of this process
+    size_t max_pending_per_conn = 64;       // messages of one connection held PENDING by plugins
+    Budget frames{100, 200};                // every frame of a connection, whatever its type
+    // Frames of these types also spend from their own bucket (config
+    // limits.frame_budgets adds or replaces entries; per_s 0 = no own bucket).
+    std::vector<std::pair<std::string, Budget>> frame_budgets{
+        {"join", {5, 20}},     {"leave", {5, 20}}, {"resume", {2, 10}}, {"history", {2, 10}},
+        {"presence", {2, 10}}, {"read", {10, 30}}, {"typing", {5, 10}},
+    };
 };
 
 struct HostConfig {

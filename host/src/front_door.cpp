@@ -92,9 +92,12 @@ bool FrontDoor::listen(const std::string &host, int port, bool share, std::strin
     return true;
 }
 
-void FrontDoor::start(std::function<void(Arrival)> handoff, size_t max_head_bytes,
-                      std::chrono::seconds head_timeout) {
+void FrontDoor::start(std::function<void(Arrival)> handoff, size_t max_head_bytes, std::chrono::seconds head_timeout,
+                      std::function<size_t()> open_count, size_t max_connections, std::function<void()> on_refused) {
     handoff_ = std::move(handoff);
+    open_count_ = std::move(open_count);
+    on_refused_ = std::move(on_refused);
+    max_connections_ = max_connections;
     max_head_ = max_head_bytes;
     head_timeout_ = head_timeout;
     epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
@@ -160,6 +163,12 @@ void FrontDoor::loop() {
                     }
                     break;
                 }
+                if (max_connections_ && pending_.size() >= max_connections_) {
+                    // As many heads being read as connections allowed: no room to even answer.
+                    if (on_refused_) on_refused_();
+                    ::close(c);
+                    continue;
+                }
                 int one = 1;
                 setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
                 pending_[c] = std::chrono::steady_clock::now() + head_timeout_;
@@ -213,6 +222,15 @@ void FrontDoor::on_readable(int fd) {
         return;  // wait for the rest (edge-triggered: new bytes wake us)
     }
     drop(fd);
+    if (max_connections_ && open_count_ && open_count_() >= max_connections_) {
+        // Answered once the head is in, so that the client reads the answer
+        // instead of a reset on a request it is still sending.
+        if (on_refused_) on_refused_();
+        send_and_close(fd, "HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\nretry-after: 1\r\n"
+                           "content-type: application/json\r\ncontent-length: 42\r\n\r\n"
+                           "{\"error\":\"server at its connection limit\"}");
+        return;
+    }
     Arrival a;
     a.fd = fd;
     std::string_view head(buf.data(), end + 4);

@@ -47,7 +47,12 @@ public:
 
     // Starts the accept thread. `handoff` is called on that thread for each
     // connection whose head is complete; it takes ownership of the fd.
-    void start(std::function<void(Arrival)> handoff, size_t max_head_bytes, std::chrono::seconds head_timeout);
+    // `open_count` (any thread) is the number of connections the service
+    // thread holds: once it reaches `max_connections`, a new connection's
+    // head is read and answered 503 (then closed), and `on_refused` is
+    // called. Heads being read here are bounded by `max_connections` too.
+    void start(std::function<void(Arrival)> handoff, size_t max_head_bytes, std::chrono::seconds head_timeout,
+               std::function<size_t()> open_count, size_t max_connections, std::function<void()> on_refused);
     // Any thread. Stops accepting, closes connections not handed over, joins.
     void stop();
 
@@ -67,6 +72,9 @@ private:
     size_t max_head_ = 16 * 1024;
     std::chrono::seconds head_timeout_{10};
     std::function<void(Arrival)> handoff_;
+    std::function<size_t()> open_count_;
+    std::function<void()> on_refused_;
+    size_t max_connections_ = 0;
     std::thread thread_;
     std::atomic<bool> stopping_{false};
     // [front-door thread] connections whose head is not complete yet

@@ -37,6 +37,12 @@ const char *hook_name(Hook h) {
 void lws_log_emit(int level, const char *line) {
     size_t n = std::strlen(line);
     while (n && (line[n - 1] == '\n' || line[n - 1] == '\r')) --n;
+    // lws 4.1.6 traces these two at error level for every adopted connection
+    // with a request head (core-net/adopt.c:584, roles/http/parsers.c:143):
+    // normal traffic, not errors. Exact matches only.
+    std::string_view text(line, n);
+    if (text == "adopt_socket_readbuf: calling service" || text == "__lws_header_table_reset: calling service")
+        level = LLL_DEBUG;
     aurora_log_level lv = (level & LLL_ERR) ? AURORA_LOG_ERROR : (level & LLL_WARN) ? AURORA_LOG_WARN
                                                                                       : AURORA_LOG_DEBUG;
     if (Logger::instance().enabled(lv)) Logger::instance().write(lv, "lws", 0, std::string_view(line, n));
@@ -97,6 +103,9 @@ Host::~Host() {
         if (ctx_alive_) AURORA_HLOG(AURORA_LOG_WARN, 0, "libwebsockets context not released at shutdown");
         ctx_ = nullptr;
     }
+    // Connections that closed with messages still held by plugins: the
+    // plugin threads are joined, so no verdict will come any more.
+    while (!conns_.empty()) finish_conn(conns_.begin()->second.get());
     if (loop_ready_) {
         uv_run(&loop_, UV_RUN_NOWAIT);  // close callbacks still pending
         if (uv_loop_close(&loop_) != 0)
@@ -143,6 +152,16 @@ void Host::register_host_metrics() {
     m_.closes_client = R.add(MetricKind::Counter, "aurora_closes_total", closes_help, "reason=\"client\"");
     m_.closes_heartbeat = R.add(MetricKind::Counter, "aurora_closes_total", closes_help, "reason=\"heartbeat\"");
     m_.closes_other = R.add(MetricKind::Counter, "aurora_closes_total", closes_help, "reason=\"other\"");
+    m_.closes_flood = R.add(MetricKind::Counter, "aurora_closes_total", closes_help, "reason=\"flood\"");
+    m_.closes_protocol = R.add(MetricKind::Counter, "aurora_closes_total", closes_help, "reason=\"protocol_error\"");
+    m_.frames_refused = R.add(MetricKind::Counter, "aurora_frames_refused_total",
+                              "Frames answered rate_limited: over limits.frames or limits.frame_budgets", "");
+    m_.pending_refused = R.add(MetricKind::Counter, "aurora_pending_refused_total",
+                               "Frames answered busy: limits.max_pending_per_conn messages already in flight", "");
+    m_.conns_refused = R.add(MetricKind::Counter, "aurora_connections_refused_total",
+                             "Connections answered 503 at accept: limits.max_connections reached", "");
+    m_.http_slow_bodies = R.add(MetricKind::Counter, "aurora_http_slow_bodies_total",
+                                "HTTP request bodies not complete within limits.http_body_timeout_ms (408)", "");
     m_.auth_rejected = R.add(MetricKind::Counter, "aurora_auth_rejected_total", "WebSocket upgrades refused", "");
     m_.http_requests = R.add(MetricKind::Counter, "aurora_http_requests_total", "HTTP requests received", "");
     m_.messages_unhandled = R.add(MetricKind::Counter, "aurora_messages_unhandled_total",
@@ -273,7 +292,8 @@ bool Host::listen(std::string &error, int &exit_code) {
             cmd.arrival = std::move(a);
             if (post(std::move(cmd)) != AURORA_OK) ::close(fd);
         },
-        16 * 1024, std::chrono::seconds(10));
+        16 * 1024, std::chrono::seconds(10), [this] { return open_sockets_.load(std::memory_order_relaxed); },
+        cfg_.limits.max_connections, [this] { m_.conns_refused->add(1); });
     AURORA_HLOG(AURORA_LOG_INFO, 0, "listening on %s:%d with %zu plugin(s), ABI %d.%d", cfg_.listen_host.c_str(),
                 port_, plugins_.size(), AURORA_ABI_MAJOR, AURORA_ABI_MINOR);
     return true;
@@ -477,6 +497,7 @@ void Host::drain_commands() {
 
 void Host::adopt(Arrival &a) {
     adopting_ = &a;  // lws may parse the head inside the call below
+    adopt_used_ = false;
     lws *wsi = a.head.empty() ? lws_adopt_socket(ctx_, a.fd)
                               : lws_adopt_socket_readbuf(ctx_, a.fd, a.head.data(), a.head.size());
     adopting_ = nullptr;
@@ -484,7 +505,11 @@ void Host::adopt(Arrival &a) {
         AURORA_HLOG(AURORA_LOG_WARN, 0, "libwebsockets refused an accepted connection");  // it closed the fd
         return;
     }
-    if (!a.token.empty() && !front_info_.count(wsi)) front_info_[wsi] = FrontInfo{a.token, a.echo};
+    lws_set_opaque_user_data(wsi, &open_sockets_);  // marks it as counted: see LWS_CALLBACK_WSI_DESTROY
+    open_sockets_.fetch_add(1, std::memory_order_relaxed);
+    // The token goes with the first request only: if lws has already served
+    // it (upgrade or plain HTTP) inside the call above, it is spent.
+    if (!a.token.empty() && !adopt_used_ && !front_info_.count(wsi)) front_info_[wsi] = FrontInfo{a.token, a.echo};
 }
 
 // The 101 response must name the "Bearer.<jwt>" subprotocol the browser sent
@@ -525,10 +550,7 @@ int Host::callback(lws *wsi, enum lws_callback_reasons reason, void *user, void 
         return 0;
     case LWS_CALLBACK_SERVER_WRITEABLE: return on_ws_writeable(wsi);
     case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
-        if (auto it = conn_by_wsi_.find(wsi); it != conn_by_wsi_.end() && !it->second->closing) {
-            it->second->closing = true;  // counted as a client close in on_ws_closed
-        }
-        return 0;
+        return on_peer_close(wsi, static_cast<const unsigned char *>(in), len);
     case LWS_CALLBACK_CLOSED: on_ws_closed(wsi); return 0;
     case LWS_CALLBACK_HTTP: return on_http(wsi, static_cast<const char *>(in));
     case LWS_CALLBACK_HTTP_BODY: return on_http_body(wsi, in, len);
@@ -540,6 +562,10 @@ int Host::callback(lws *wsi, enum lws_callback_reasons reason, void *user, void 
     case LWS_CALLBACK_CLOSED_HTTP: on_http_closed(wsi); return 0;
     case LWS_CALLBACK_ADD_HEADERS: return add_upgrade_headers(wsi, in);
     case LWS_CALLBACK_WSI_DESTROY:
+        if (lws_get_opaque_user_data(wsi) == &open_sockets_) {
+            lws_set_opaque_user_data(wsi, nullptr);
+            open_sockets_.fetch_sub(1, std::memory_order_relaxed);
+        }
         identities_.erase(wsi);
         front_info_.erase(wsi);
         on_http_closed(wsi);

@@ -55,6 +55,14 @@ struct OutFrame {
 using OutFramePtr = std::shared_ptr<OutFrame>;
 OutFramePtr make_frame(std::string_view payload);
 
+// A token bucket (limits.frames and limits.frame_budgets), on the loop clock.
+struct TokenBucket {
+    float tokens = -1;  // below zero: not started (full)
+    uint64_t last_ms = 0;
+    // Takes one token; false with the wait until one is there.
+    bool take(const Budget &b, uint64_t now_ms, uint64_t &retry_after_ms);
+};
+
 enum class Hook { Authenticate, OnConnect, OnDisconnect, OnJoin, OnLeave, OnMessage, Count };
 
 // A connection's outbound FIFO. Not std::deque: libstdc++'s deque allocates
@@ -134,6 +142,19 @@ struct aurora_conn {
     uint64_t ping_sent_ms = 0;
     bool ping_due = false;  // a ping goes out with the next write
     bool dropped = false;   // Host::drop_now: closed without a close frame, counted by its reason
+    // Messages of this connection held PENDING by plugins. A connection whose
+    // socket closes while some are still held stays here, `gone` (no wsi, no
+    // reads, no writes), until they have been through the whole pipeline:
+    // what the server received is processed whether or not its sender waits
+    // for the answer. on_leave/on_disconnect run after that.
+    uint32_t pending = 0;
+    bool gone = false;
+    uint64_t gone_ms = 0;
+    // Frame budgets (limits.frames, limits.frame_budgets): token buckets,
+    // the per-type ones allocated at the first frame of a budgeted type.
+    aurora::host::TokenBucket frame_bucket;
+    std::unique_ptr<aurora::host::TokenBucket[]> type_buckets;
+    uint32_t refused_in_row = 0;  // frames refused since the last one accepted
 };
 
 // [service] The upgrade request during authenticate.
@@ -155,16 +176,24 @@ struct aurora_msg {
     size_t next_plugin = 0;
 };
 
-// An HTTP request. Created and routed on the service thread; the plugin may
-// read its fields from any thread until it calls http_reply.
+// An HTTP request. Created and routed on the service thread, and shared:
+// the service thread holds the connection's current request
+// (Host::http_reqs_), and a plugin route holds it from dispatch until its
+// reply is applied (Host::in_plugin_). Whoever lets go last frees it, so a
+// request the host stopped serving (the client left, a 413 or 408 replaced
+// it) stays valid for the plugin thread that still reads it; its reply is
+// then discarded. The plugin may read its fields from any thread until it
+// calls http_reply.
 struct aurora_http_req {
-    lws *wsi = nullptr;  // [service] nullptr once the client has gone
+    lws *wsi = nullptr;  // [service] nullptr once abandoned: the reply, if any, goes nowhere
     std::string method, path, query, body, remote_addr;
     std::vector<std::pair<std::string, std::string>> headers;  // lower-case names
     std::unordered_map<std::string, std::string> query_params;
     const struct HttpRoute *route = nullptr;
-    bool dispatched = false;  // [service] handed to the plugin, awaiting http_reply
-    bool close_after = false; // [service] close the connection once the reply is written
+    bool dispatched = false;   // [service] handed to the plugin, awaiting http_reply
+    bool close_after = false;  // [service] close the connection once the reply is written
+    bool head_only = false;    // [service] HEAD: the reply's headers without its body
+    uint64_t body_deadline_ms = 0;  // [service] loop clock: the whole body must have arrived by then
     // [service] the reply, once known
     bool reply_ready = false;
     uint16_t status = 0;
@@ -193,6 +222,8 @@ struct HttpRoute {
 
 namespace aurora::host {
 
+using HttpReqPtr = std::shared_ptr<aurora_http_req>;
+
 // A unit of work handed to the service thread.
 struct Command {
     enum class Kind { Send, Broadcast, Close, Resume, HttpReply, Adopt, Call } kind;
@@ -216,7 +247,8 @@ struct HostMetrics {
     aurora_metric *connections, *connections_total, *frames_in, *frames_out, *bytes_in, *bytes_out;
     aurora_metric *frame_errors, *queue_commands;
     aurora_metric *closes_slow, *closes_too_large, *closes_shutdown, *closes_plugin, *closes_client,
-        *closes_heartbeat, *closes_other;
+        *closes_heartbeat, *closes_other, *closes_flood, *closes_protocol;
+    aurora_metric *frames_refused, *pending_refused, *conns_refused, *http_slow_bodies;
     aurora_metric *auth_rejected, *http_requests, *messages_unhandled, *pending_messages, *messages_batched;
     aurora_metric *rss, *heap_in_use, *heap_free, *heap_trims;
 };
@@ -277,6 +309,7 @@ private:
     void on_established(lws *wsi);
     int on_receive(lws *wsi, const void *in, size_t len);
     int on_ws_writeable(lws *wsi);
+    int on_peer_close(lws *wsi, const unsigned char *payload, size_t len);
     int close_now(lws *wsi, uint16_t code, std::string_view reason);
     bool write_queued(aurora_conn *c);
     void want_writable(aurora_conn *c);
@@ -288,6 +321,8 @@ private:
     void drop_now(aurora_conn *c);
     void heartbeat_tick();
     void on_ws_closed(lws *wsi);
+    void finish_conn(aurora_conn *c);  // rooms left, on_disconnect, forgotten
+    bool spend_budget(aurora_conn *c, std::string_view type, std::string_view ref_json);
     void handle_frame(aurora_conn *c, std::string_view text);
     void run_pipeline(std::unique_ptr<aurora_msg> msg, size_t from);
     void send_error(aurora_conn *c, std::string_view code, std::string_view message, std::string_view ref_json);
@@ -306,9 +341,10 @@ private:
     void on_http_closed(lws *wsi);
     int respond(lws *wsi, uint16_t status, std::string_view content_type, std::string body,
                 std::string extra_headers = {});
-    void dispatch_http(aurora_http_req *req);
+    void dispatch_http(const HttpReqPtr &req);
     int serve_static(lws *wsi, std::string_view path);
-    std::unique_ptr<aurora_http_req> make_request(lws *wsi, std::string method, std::string path);
+    HttpReqPtr make_request(lws *wsi, std::string method, std::string path);
+    void http_abandon(lws *wsi);  // the connection's current request is no longer served
 
     // Lifecycle and plugins (host.cpp)
     void register_host_metrics();
@@ -340,6 +376,9 @@ private:
 
     // [service]
     static constexpr size_t kCoalesceBytes = 64 * 1024;  // one write carries at most about this much
+    // A closed connection waits this long for plugins to finish its PENDING
+    // messages; past it, on_disconnect runs anyway and late verdicts are dropped.
+    static constexpr uint64_t kGoneGraceMs = 30000;
     std::vector<aurora_conn_id> pending_writes_, flushing_;  // connections with frames to write before sleeping
     uv_prepare_t before_sleep_{};                           // runs flush_pending_writes
     uv_timer_t heartbeat_{};                                // runs heartbeat_tick every second
@@ -357,10 +396,11 @@ private:
     };
     std::unordered_map<lws *, FrontInfo> front_info_;  // Bearer subprotocol data per adopted connection
     const Arrival *adopting_ = nullptr;                // during lws_adopt_socket_readbuf
+    bool adopt_used_ = false;  // during it: lws already served the first request (its token is spent)
     std::unordered_map<std::string, std::unordered_set<aurora_conn *>> rooms_;
     std::unordered_map<aurora_msg *, std::unique_ptr<aurora_msg>> pending_msgs_;
-    std::unordered_map<lws *, std::unique_ptr<aurora_http_req>> http_reqs_;
-    std::unordered_map<aurora_http_req *, std::unique_ptr<aurora_http_req>> detached_reqs_;
+    std::unordered_map<lws *, HttpReqPtr> http_reqs_;           // each connection's current request
+    std::unordered_map<aurora_http_req *, HttpReqPtr> in_plugin_;  // dispatched, until the reply is applied
     aurora_conn_id next_conn_id_ = 1;
     bool draining_ = false;
     bool finished_ = false;
@@ -374,6 +414,7 @@ private:
     std::vector<Command> queue_;  // guarded by queue_mu_
     bool queue_open_ = true;      // guarded by queue_mu_; false once the context is going away
     std::atomic<bool> stop_requested_{false};
+    std::atomic<size_t> open_sockets_{0};  // adopted sockets not destroyed yet (WebSocket and HTTP)
 };
 
 // Runs one hook and records its duration in aurora_hook_duration_seconds.

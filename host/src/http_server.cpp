@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 
 #include "host.h"
 #include "json_text.h"
@@ -31,7 +32,27 @@ const char *method_name(int m) {
     }
 }
 
-bool has_body(std::string_view method) { return method == "POST" || method == "PUT" || method == "PATCH"; }
+// The declared body of a request: Content-Length (digits only), or -1 for
+// "unknown length" (chunked), 0 for none; nullopt if the header is garbage.
+std::optional<long long> declared_body(lws *wsi) {
+    int n = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH);
+    if (n > 0) {
+        char buf[32] = {0};
+        if (n >= static_cast<int>(sizeof buf)) return std::nullopt;
+        lws_hdr_copy(wsi, buf, sizeof buf, WSI_TOKEN_HTTP_CONTENT_LENGTH);
+        std::string_view v(buf);
+        if (v.empty() || v.size() > 18 || v.find_first_not_of("0123456789") != std::string_view::npos) return std::nullopt;
+        return std::atoll(buf);
+    }
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0) return -1;
+    return 0;
+}
+
+bool is_head(lws *wsi) {
+    char *uri = nullptr;
+    int len = 0;
+    return lws_http_get_uri_and_method(wsi, &uri, &len) == LWSHUMETH_HEAD;
+}
 
 std::string lower(std::string s) {
     for (char &c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -71,8 +92,8 @@ const char kStaticHeaders[] =
 
 }  // namespace
 
-std::unique_ptr<aurora_http_req> Host::make_request(lws *wsi, std::string method, std::string path) {
-    auto req = std::make_unique<aurora_http_req>();
+HttpReqPtr Host::make_request(lws *wsi, std::string method, std::string path) {
+    auto req = std::make_shared<aurora_http_req>();
     req->wsi = wsi;
     req->method = std::move(method);
     req->path = std::move(path);
@@ -111,6 +132,11 @@ std::unique_ptr<aurora_http_req> Host::make_request(lws *wsi, std::string method
 
 int Host::on_http(lws *wsi, const char *uri) {
     m_.http_requests->add(1);
+    // A "Bearer." subprotocol the front door took out belongs to the request
+    // that carried it: a plain HTTP request used it up, and a later upgrade
+    // on the same keep-alive connection must bring its own.
+    front_info_.erase(wsi);
+    if (adopting_) adopt_used_ = true;
     char *uri_ptr = nullptr;
     int uri_len = 0;
     int meth = lws_http_get_uri_and_method(wsi, &uri_ptr, &uri_len);
@@ -123,6 +149,10 @@ int Host::on_http(lws *wsi, const char *uri) {
                                               : std::string(uri ? uri : "/");
     if (path.empty() || path.find('\0') != std::string::npos || path.front() != '/')
         return respond(wsi, 400, "application/json", "{\"error\":\"bad path\"}");
+    std::optional<long long> body = declared_body(wsi);
+    if (!body) return respond(wsi, 400, "application/json", "{\"error\":\"bad content-length\"}");
+    if (*body > static_cast<long long>(cfg_.limits.http_max_body_bytes))
+        return respond(wsi, 413, "application/json", "{\"error\":\"request body too large\"}");
 
     if (draining_) return respond(wsi, 503, "application/json", "{\"error\":\"shutting down\"}");
 
@@ -160,31 +190,25 @@ int Host::on_http(lws *wsi, const char *uri) {
             return respond(wsi, 405, "application/json", "{\"error\":\"method not allowed\"}",
                            "allow: " + r.method + "\r\n");
         }
-        auto req = make_request(wsi, method, path);
+        HttpReqPtr req = make_request(wsi, method, path);
         req->route = &r;
-        aurora_http_req *raw = req.get();
-        http_reqs_[wsi] = std::move(req);
-        if (has_body(method)) {
-            int clen = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH);
-            long long declared = 0;
-            if (clen > 0) {
-                char buf[32] = {0};
-                lws_hdr_copy(wsi, buf, sizeof buf, WSI_TOKEN_HTTP_CONTENT_LENGTH);
-                declared = std::atoll(buf);
-            }
-            if (declared > static_cast<long long>(cfg_.limits.http_max_body_bytes)) {
-                http_reqs_.erase(wsi);
-                respond(wsi, 413, "application/json", "{\"error\":\"request body too large\"}");
-                http_reqs_[wsi]->close_after = true;  // never read the body
-                return 0;
-            }
-            if (declared > 0) return 0;  // wait for the body (on_http_body / on_http_body_done)
+        req->head_only = method == "HEAD";
+        http_reqs_[wsi] = req;
+        if (*body != 0) {
+            // Whatever the method, a body is read whole (bounded in size and
+            // time) before the plugin sees the request: the plugin never
+            // holds a request whose connection is still being read.
+            req->body_deadline_ms = uv_now(&loop_) + cfg_.limits.http_body_timeout_ms;
+            return 0;  // on_http_body / on_http_body_done
         }
-        dispatch_http(raw);
+        dispatch_http(req);
         return 0;
     }
 
-    if (method == "GET" || method == "HEAD") return serve_static(wsi, path);
+    if (method == "GET" || method == "HEAD") {
+        if (*body != 0) return respond(wsi, 400, "application/json", "{\"error\":\"unexpected request body\"}");
+        return serve_static(wsi, path);
+    }
     return respond(wsi, 404, "application/json", "{\"error\":\"not found\"}");
 }
 
@@ -192,50 +216,81 @@ int Host::on_http_body(lws *wsi, const void *in, size_t len) {
     auto it = http_reqs_.find(wsi);
     if (it == http_reqs_.end()) return 0;
     aurora_http_req *req = it->second.get();
-    if (req->body.size() + len > cfg_.limits.http_max_body_bytes) {
-        // Body larger than it said (or chunked): stop reading it, answer, close.
-        http_reqs_.erase(it);
-        respond(wsi, 413, "application/json", "{\"error\":\"request body too large\"}");
-        http_reqs_[wsi]->close_after = true;
-        return 0;
+    // Answered already (by the host, before the body: it is dropped and the
+    // connection closes after the reply), or not a route's request.
+    if (!req->route || req->dispatched || req->reply_ready) return 0;
+    if (uv_now(&loop_) > req->body_deadline_ms) {
+        AURORA_HLOG(AURORA_LOG_INFO, 0, "http: body from %s too slow (%zu bytes in %u ms): 408",
+                    req->remote_addr.c_str(), req->body.size(), cfg_.limits.http_body_timeout_ms);
+        m_.http_slow_bodies->add(1);
+        return respond(wsi, 408, "application/json", "{\"error\":\"request body too slow\"}");
     }
-    if (req->close_after) return 0;  // the 413 is on its way; drop the rest
+    if (req->body.size() + len > cfg_.limits.http_max_body_bytes)  // larger than it said, or chunked
+        return respond(wsi, 413, "application/json", "{\"error\":\"request body too large\"}");
     req->body.append(static_cast<const char *>(in), len);
     return 0;
 }
 
 int Host::on_http_body_done(lws *wsi) {
     auto it = http_reqs_.find(wsi);
-    if (it != http_reqs_.end() && !it->second->dispatched) dispatch_http(it->second.get());
+    if (it == http_reqs_.end()) return 0;
+    const HttpReqPtr &req = it->second;
+    if (req->route && !req->dispatched && !req->reply_ready) dispatch_http(req);
     return 0;
 }
 
-void Host::dispatch_http(aurora_http_req *req) {
+void Host::dispatch_http(const HttpReqPtr &req) {
     req->dispatched = true;
+    in_plugin_[req.get()] = req;  // the plugin's hold, until its reply is applied
     const HttpRoute *r = req->route;
-    r->handler(r->userdata, req);  // the reply may already be set when this returns
+    r->handler(r->userdata, req.get());  // the reply may already be applied when this returns
 }
 
-void Host::http_apply_reply(aurora_http_req *req, uint16_t status, std::string content_type, std::string extra,
+void Host::http_abandon(lws *wsi) {
+    auto it = http_reqs_.find(wsi);
+    if (it == http_reqs_.end()) return;
+    it->second->wsi = nullptr;  // a plugin that still holds it answers into the void
+    http_reqs_.erase(it);
+}
+
+void Host::http_apply_reply(aurora_http_req *raw, uint16_t status, std::string content_type, std::string extra,
                             std::string body) {
-    if (auto d = detached_reqs_.find(req); d != detached_reqs_.end()) {
-        detached_reqs_.erase(d);  // the client left before the answer
+    auto it = in_plugin_.find(raw);
+    if (it == in_plugin_.end()) {
+        AURORA_HLOG(AURORA_LOG_ERROR, 0, "http_reply on a request that awaits no reply (answered twice?): ignored");
         return;
     }
+    HttpReqPtr req = std::move(it->second);
+    in_plugin_.erase(it);
+    if (!req->wsi) return;  // the client left, or the host answered instead
     req->reply_ready = true;
     req->status = status;
     req->content_type = std::move(content_type);
     req->extra_headers = std::move(extra);
     req->reply_body = std::move(body);
-    if (req->wsi) lws_callback_on_writable(req->wsi);
+    lws_callback_on_writable(req->wsi);
+    maybe_finish_drain();
 }
 
+// The host answers by itself. A request the plugin holds is abandoned; a
+// request whose body is not read (or not read whole) closes the connection
+// after the reply, so that no byte of that body is ever read as a request.
 int Host::respond(lws *wsi, uint16_t status, std::string_view content_type, std::string body,
                   std::string extra_headers) {
-    auto req = std::make_unique<aurora_http_req>();
+    bool body_pending = false;
+    if (auto it = http_reqs_.find(wsi); it != http_reqs_.end()) {
+        body_pending = it->second->route && !it->second->dispatched;
+    } else {
+        std::optional<long long> declared = declared_body(wsi);
+        body_pending = !declared || *declared != 0;
+    }
+    http_abandon(wsi);
+    auto req = std::make_shared<aurora_http_req>();
     req->wsi = wsi;
     req->dispatched = true;
     req->reply_ready = true;
+    req->close_after = body_pending;
+    req->head_only = is_head(wsi);
     req->status = status;
     req->content_type = content_type;
     req->reply_body = std::move(body);
@@ -248,7 +303,7 @@ int Host::respond(lws *wsi, uint16_t status, std::string_view content_type, std:
 int Host::on_http_writeable(lws *wsi) {
     auto it = http_reqs_.find(wsi);
     if (it == http_reqs_.end() || !it->second->reply_ready) return 0;
-    std::unique_ptr<aurora_http_req> req = std::move(it->second);
+    HttpReqPtr req = std::move(it->second);
     http_reqs_.erase(it);
 
     std::vector<unsigned char> buf(LWS_PRE + 2048 + req->extra_headers.size() + req->reply_body.size());
@@ -281,8 +336,10 @@ int Host::on_http_writeable(lws *wsi) {
             return -1;
     }
     if (lws_finalize_http_header(wsi, &p, end)) return -1;
-    std::memcpy(p, req->reply_body.data(), req->reply_body.size());
-    p += req->reply_body.size();
+    if (!req->head_only) {  // HEAD: the same headers (content-length included), no body
+        std::memcpy(p, req->reply_body.data(), req->reply_body.size());
+        p += req->reply_body.size();
+    }
     if (lws_write(wsi, start, static_cast<size_t>(p - start), LWS_WRITE_HTTP_FINAL) < 0) return -1;
     maybe_finish_drain();
     if (req->close_after || draining_) return -1;  // no keep-alive: shutting down, or a body left unread
@@ -291,20 +348,9 @@ int Host::on_http_writeable(lws *wsi) {
 }
 
 void Host::on_http_closed(lws *wsi) {
-    auto it = http_reqs_.find(wsi);
-    if (it == http_reqs_.end()) return;
-    struct FinishCheck {  // whatever happens below, a drain may now be complete
-        Host *h;
-        ~FinishCheck() { h->maybe_finish_drain(); }
-    } check{this};
-    std::unique_ptr<aurora_http_req> req = std::move(it->second);
-    http_reqs_.erase(it);
-    if (req->dispatched && !req->reply_ready && req->route) {
-        // The plugin still holds it and will call http_reply: keep it until then.
-        req->wsi = nullptr;
-        aurora_http_req *raw = req.get();
-        detached_reqs_[raw] = std::move(req);
-    }
+    if (!http_reqs_.count(wsi)) return;
+    http_abandon(wsi);
+    maybe_finish_drain();
 }
 
 int Host::serve_static(lws *wsi, std::string_view raw_path) {

@@ -14,6 +14,22 @@ namespace aurora::host {
 
 namespace {
 
+bool is_ip_address(std::string_view s) {
+    unsigned char buf[sizeof(in6_addr)];
+    std::string z(s);
+    return inet_pton(AF_INET, z.c_str(), buf) == 1 || inet_pton(AF_INET6, z.c_str(), buf) == 1;
+}
+
+// "\uD800"-"\uDFFF" written as a JSON escape.
+bool has_lone_surrogate_escape(std::string_view text) {
+    for (size_t i = 0; i + 3 < text.size(); ++i) {
+        if (text[i] == '\\' && text[i + 1] == 'u' && (text[i + 2] == 'd' || text[i + 2] == 'D') &&
+            std::strchr("89abcdefABCDEF", text[i + 3]) && text[i + 3] != '\0')
+            return true;
+    }
+    return false;
+}
+
 std::string header(lws *wsi, enum lws_token_indexes tok) {
     int n = lws_hdr_total_length(wsi, tok);
     if (n <= 0) return {};
@@ -102,6 +118,14 @@ std::string Host::client_address(lws *wsi) const {
         while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
         while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
         if (item.empty() || item.size() > 45) break;  // malformed: stop at what we know
+        if (!is_ip_address(item)) {
+            // Only an address may stand for the client: it keys rate limits
+            // and throttles in Redis. Garbage here means the proxy passed on
+            // what a client made up; fall back to the peer.
+            AURORA_HLOG(AURORA_LOG_WARN, 0, "X-Forwarded-For from trusted proxy %s holds a non-address: ignored",
+                        peer.c_str());
+            break;
+        }
         if (!trusted(item)) return std::string(item);
     }
     return peer;
@@ -124,9 +148,13 @@ int Host::on_confirm_upgrade(lws *wsi) {
     hs.wsi = wsi;
     hs.path = path;
     hs.token = find_token(wsi);
-    if (adopting_ && !front_info_.count(wsi)) front_info_[wsi] = FrontInfo{adopting_->token, adopting_->echo};
-    if (auto fi = front_info_.find(wsi); fi != front_info_.end() && !fi->second.token.empty())
-        hs.token = fi->second.token;  // the Bearer subprotocol the front door took out
+    if (adopting_ && !adopt_used_ && !front_info_.count(wsi))
+        front_info_[wsi] = FrontInfo{adopting_->token, adopting_->echo};
+    if (adopting_) adopt_used_ = true;
+    if (auto fi = front_info_.find(wsi); fi != front_info_.end() && !fi->second.token.empty()) {
+        hs.token = std::move(fi->second.token);  // the Bearer subprotocol the front door took out: used once
+        fi->second.token.clear();
+    }
     hs.remote_addr = client_address(wsi);
 
     for (auto &p : plugins_) {
@@ -191,6 +219,18 @@ void Host::on_ws_closed(lws *wsi) {
     if (it == conn_by_wsi_.end()) return;
     aurora_conn *c = it->second;
     if (c->close_code == 0 && !c->dropped) m_.closes_client->add(1);  // dropped ones were counted by reason
+    conn_by_wsi_.erase(it);
+    c->wsi = nullptr;
+    c->gone = true;
+    c->gone_ms = uv_now(&loop_);
+    c->closing = true;
+    c->outq.clear();
+    c->out_bytes = 0;
+    if (c->pending == 0) return finish_conn(c);
+    AURORA_HLOG(AURORA_LOG_DEBUG, c->id, "closed with %u message(s) in flight: they are processed first", c->pending);
+}
+
+void Host::finish_conn(aurora_conn *c) {
     // Leave every room (on_leave hooks), then on_disconnect.
     std::vector<std::string> rooms = c->rooms;
     for (const auto &r : rooms) room_leave(c, r);
@@ -199,9 +239,63 @@ void Host::on_ws_closed(lws *wsi) {
     }
     AURORA_HLOG(AURORA_LOG_DEBUG, c->id, "closed (code %u)", c->close_code);
     m_.connections->add(-1);
-    conn_by_wsi_.erase(it);
     conns_.erase(c->id);
     maybe_finish_drain();
+}
+
+bool TokenBucket::take(const Budget &b, uint64_t now_ms, uint64_t &retry_after_ms) {
+    if (tokens < 0) {
+        tokens = static_cast<float>(b.burst);
+        last_ms = now_ms;
+    }
+    if (now_ms > last_ms) {
+        tokens = std::min(static_cast<float>(b.burst),
+                          tokens + static_cast<float>(b.per_s * static_cast<double>(now_ms - last_ms) / 1000.0));
+        last_ms = now_ms;
+    }
+    if (tokens >= 1) {
+        tokens -= 1;
+        return true;
+    }
+    retry_after_ms = b.per_s > 0 ? static_cast<uint64_t>((1 - tokens) * 1000.0 / b.per_s) + 1 : 1000;
+    return false;
+}
+
+// One frame's cost: from the connection's bucket for every frame, then from
+// its type's own bucket if it has one (`type` empty: not known yet). Over
+// budget: a rate_limited answer and false; a connection that keeps sending
+// while refused (more than limits.frames.burst in a row) is closed with 1008.
+bool Host::spend_budget(aurora_conn *c, std::string_view type, std::string_view ref_json) {
+    const Limits &L = cfg_.limits;
+    const uint64_t now = uv_now(&loop_);
+    uint64_t retry = 0;
+    std::string limit;
+    if (type.empty()) {
+        if (!c->frame_bucket.take(L.frames, now, retry)) limit = "frames";
+    } else {
+        for (size_t i = 0; i < L.frame_budgets.size(); ++i) {
+            if (L.frame_budgets[i].first != type || L.frame_budgets[i].second.per_s <= 0) continue;
+            if (!c->type_buckets) c->type_buckets = std::make_unique<TokenBucket[]>(L.frame_budgets.size());
+            if (!c->type_buckets[i].take(L.frame_budgets[i].second, now, retry)) limit = "frames:" + std::string(type);
+            break;
+        }
+    }
+    if (limit.empty()) {
+        if (!type.empty()) c->refused_in_row = 0;
+        return true;
+    }
+    m_.frames_refused->add(1);
+    if (++c->refused_in_row > static_cast<uint32_t>(L.frames.burst)) {
+        AURORA_HLOG(AURORA_LOG_INFO, c->id, "flood: %u frames over budget in a row: closing with 1008", c->refused_in_row);
+        close_conn(c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "flood: frames over budget", m_.closes_flood);
+        return false;
+    }
+    std::string out = "{\"type\":\"rate_limited\",\"retry_after_ms\":" + std::to_string(retry) + ",\"limit\":";
+    append_json_string(out, limit);
+    if (!ref_json.empty()) out += ",\"ref\":" + std::string(ref_json);
+    out += '}';
+    enqueue(c, make_frame(out));
+    return false;
 }
 
 int Host::on_receive(lws *wsi, const void *in, size_t len) {
@@ -248,6 +342,14 @@ int Host::on_receive(lws *wsi, const void *in, size_t len) {
     c->rx_total = 0;
     c->rx_too_large = false;
     c->rx_binary = false;
+    if (!binary && !too_large && !valid_utf8(text)) {
+        // RFC 6455 §8.1: a text message that is not UTF-8 fails the connection with 1007.
+        m_.closes_protocol->add(1);
+        c->close_code = LWS_CLOSE_STATUS_INVALID_PAYLOAD;
+        c->closing = true;
+        return close_now(wsi, LWS_CLOSE_STATUS_INVALID_PAYLOAD, "text message is not valid UTF-8");
+    }
+    if (!spend_budget(c, {}, {})) return 0;
     if (binary) {
         send_error(c, "binary_not_supported", "binary frames are not supported; send JSON text frames", {});
     } else if (too_large) {
@@ -260,9 +362,14 @@ int Host::on_receive(lws *wsi, const void *in, size_t len) {
 }
 
 void Host::handle_frame(aurora_conn *c, std::string_view text) {
-    if (!valid_utf8(text)) return send_error(c, "bad_utf8", "frame is not valid UTF-8", {});
     JsonPtr j = parse_json(text);
-    if (!j) return send_error(c, "bad_json", "frame is not valid JSON", {});
+    if (!j) {
+        // Valid UTF-8 (on_receive checked) that cJSON refuses for a "\\uD8xx"
+        // escape with no partner: a lone surrogate is no character at all.
+        if (has_lone_surrogate_escape(text))
+            return send_error(c, "bad_utf8", "a \\u escape encodes a lone UTF-16 surrogate", {});
+        return send_error(c, "bad_json", "frame is not valid JSON", {});
+    }
     if (!cJSON_IsObject(j.get())) return send_error(c, "not_object", "frame must be a JSON object", {});
 
     std::string ref_json;
@@ -283,6 +390,14 @@ void Host::handle_frame(aurora_conn *c, std::string_view text) {
     } else {
         return send_error(c, "missing_type", "frame needs a 'type' (or a 'text' to post a message)", ref_json);
     }
+    if (!spend_budget(c, msg->type, ref_json)) return;
+    if (c->pending >= cfg_.limits.max_pending_per_conn) {
+        m_.pending_refused->add(1);
+        return send_error(c, "busy",
+                          "too many requests in flight on this connection (" +
+                              std::to_string(cfg_.limits.max_pending_per_conn) + "); wait for their answers",
+                          ref_json);
+    }
     msg->host = this;
     msg->conn = c->id;
     msg->payload.assign(text);
@@ -290,9 +405,11 @@ void Host::handle_frame(aurora_conn *c, std::string_view text) {
     run_pipeline(std::move(msg), 0);
 }
 
+// Runs the rest of the pipeline, also for a connection that is closing or
+// gone: its answers are dropped (enqueue), its message is not.
 void Host::run_pipeline(std::unique_ptr<aurora_msg> msg, size_t from) {
     aurora_conn *c = find_conn(msg->conn);
-    if (!c || c->closing) return;
+    if (!c) return;
     for (size_t i = from; i < plugins_.size(); ++i) {
         aurora_plugin_ctx *p = plugins_[i].get();
         if (!p->hooks.on_message) continue;
@@ -312,6 +429,7 @@ void Host::run_pipeline(std::unique_ptr<aurora_msg> msg, size_t from) {
             aurora_msg *raw = msg.get();
             pending_msgs_[raw] = std::move(msg);
             m_.pending_messages->add(1);
+            ++c->pending;
             return;
         }
         default:
@@ -333,6 +451,8 @@ void Host::resume(aurora_msg *raw, aurora_verdict verdict) {
     std::unique_ptr<aurora_msg> msg = std::move(it->second);
     pending_msgs_.erase(it);
     m_.pending_messages->add(-1);
+    const aurora_conn_id id = msg->conn;
+    if (aurora_conn *c = find_conn(id); c && c->pending > 0) --c->pending;
     switch (verdict) {
     case AURORA_CONTINUE: {
         size_t next = msg->next_plugin;
@@ -340,10 +460,12 @@ void Host::resume(aurora_msg *raw, aurora_verdict verdict) {
         break;
     }
     case AURORA_REPLY:
-        if (aurora_conn *c = find_conn(msg->conn); c && !msg->reply.empty()) enqueue(c, make_frame(msg->reply));
+        if (aurora_conn *c = find_conn(id); c && !msg->reply.empty()) enqueue(c, make_frame(msg->reply));
         break;
     default: break;  // DROP, or nonsense: discard
     }
+    // A connection that left meanwhile is let go once its last message is through.
+    if (aurora_conn *c = find_conn(id); c && c->gone && c->pending == 0) finish_conn(c);
 }
 
 void Host::send_error(aurora_conn *c, std::string_view code, std::string_view message, std::string_view ref_json) {
@@ -409,8 +531,10 @@ void Host::heartbeat_tick() {
     const uint64_t now = uv_now(&loop_);
     const uint64_t interval = static_cast<uint64_t>(cfg_.ping_interval_s) * 1000;
     const uint64_t timeout = static_cast<uint64_t>(cfg_.ping_timeout_s) * 1000;
+    std::vector<aurora_conn *> overdue;
     for (auto &[id, owned] : conns_) {
         aurora_conn *c = owned.get();
+        if (c->gone && now - c->gone_ms >= kGoneGraceMs) overdue.push_back(c);
         if (c->closing) continue;
         if (c->ping_sent_ms == 0) {
             if (now - c->last_seen_ms < interval) continue;
@@ -422,6 +546,11 @@ void Host::heartbeat_tick() {
             m_.closes_heartbeat->add(1);
             drop_now(c);
         }
+    }
+    for (aurora_conn *c : overdue) {
+        AURORA_HLOG(AURORA_LOG_WARN, c->id, "closed %llu s ago and a plugin still holds %u of its messages: letting go",
+                    static_cast<unsigned long long>(kGoneGraceMs / 1000), c->pending);
+        finish_conn(c);
     }
 }
 
@@ -479,10 +608,41 @@ int Host::close_now(lws *wsi, uint16_t code, std::string_view reason) {
     return -1;
 }
 
+// The client's close frame (RFC 6455 §5.5.1, §7.4). A valid one is echoed
+// with its code; one with a 1-byte payload, a code no endpoint may send, or
+// a reason that is not UTF-8 is answered with 1002. Either way the TCP
+// connection closes right after (lws would echo anything it did not rewrite).
+int Host::on_peer_close(lws *wsi, const unsigned char *p, size_t len) {
+    if (auto it = conn_by_wsi_.find(wsi); it != conn_by_wsi_.end()) it->second->closing = true;  // a client close
+    if (len == 0) {  // no status: answer likewise
+        unsigned char b[LWS_PRE + 2];
+        b[LWS_PRE] = 0x88;
+        b[LWS_PRE + 1] = 0;
+        lws_write(wsi, b + LWS_PRE, 2, LWS_WRITE_RAW);
+        return -1;
+    }
+    const uint16_t code = len >= 2 ? static_cast<uint16_t>(p[0] << 8 | p[1]) : 0;
+    const bool code_ok = (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1011) || (code >= 3000 && code <= 4999);
+    const bool ok = len >= 2 && code_ok &&
+                    valid_utf8(std::string_view(reinterpret_cast<const char *>(p) + 2, len - 2));
+    if (!ok) m_.closes_protocol->add(1);
+    return close_now(wsi, ok ? code : static_cast<uint16_t>(LWS_CLOSE_STATUS_PROTOCOL_ERR), ok ? "" : "malformed close frame");
+}
+
 int Host::on_ws_writeable(lws *wsi) {
     auto it = conn_by_wsi_.find(wsi);
     if (it == conn_by_wsi_.end()) return 0;
     aurora_conn *c = it->second;
+    if (lws_get_close_length(wsi)) {
+        // lws failed the connection (a protocol error: RSV bits, a bad opcode,
+        // a bad continuation) and has written its 1002; it would then wait 5 s
+        // for the client's echo (PENDING_TIMEOUT_CLOSE_ACK, ops-ws.c). Close now.
+        if (!c->closing) m_.closes_protocol->add(1);
+        c->closing = true;
+        const unsigned char *cp = lws_get_close_payload(wsi);
+        if (c->close_code == 0) c->close_code = static_cast<uint16_t>(cp[0] << 8 | cp[1]);
+        return -1;
+    }
     c->awaiting_writable = false;
     if (c->dropped) return -1;  // no close frame: lws's kill is on its way
     if (c->closing && c->outq.empty()) {
@@ -514,6 +674,10 @@ void Host::flush_pending_writes() {
         if (!c) continue;
         c->write_pending = false;
         if (c->closing || c->awaiting_writable || (c->outq.empty() && !c->ping_due)) continue;
+        if (lws_get_close_length(c->wsi)) {  // lws's protocol-error close is out: nothing may follow it
+            c->closing = true;
+            continue;
+        }
         if (lws_partial_buffered(c->wsi)) {
             want_writable(c);
             continue;
@@ -613,6 +777,7 @@ void Host::broadcast_local(std::string_view room, const OutFramePtr &f, aurora_c
 
 aurora_status Host::room_join(aurora_conn *c, std::string_view room) {
     if (room.empty() || room.size() > 256) return AURORA_ERR_INVALID;
+    if (c->gone) return AURORA_ERR_NOT_FOUND;
     if (room_has(c, room)) return AURORA_OK;
     if (c->rooms.size() >= cfg_.limits.max_rooms_per_conn) return AURORA_ERR_LIMIT;
     aurora_str r{room.data(), room.size()};

@@ -39,10 +39,9 @@ CASES = [
     ("ref_array", '{"type":"echo","text":"x","ref":[1]}', "text", "bad_field"),
     ("empty_object", "{}", "text", "missing_type"),
     ("no_type_no_text", '{"room":"general"}', "text", "missing_type"),
-    ("utf8_invalid_byte", b'{"type":"echo","text":"\xff\xfe"}', "text-bytes", "bad_utf8"),
-    ("utf8_overlong", b'{"type":"echo","text":"\xc0\xaf"}', "text-bytes", "bad_utf8"),
-    ("utf8_surrogate", b'{"type":"echo","text":"\xed\xa0\x80"}', "text-bytes", "bad_utf8"),
-    ("utf8_truncated", b'{"type":"echo","text":"\xe6\x97"}', "text-bytes", "bad_utf8"),
+    # UTF-8 that decodes, to an escape cJSON cannot turn into a character.
+    ("lone_high_surrogate_escape", '{"type":"echo","text":"\\ud800"}', "text", "bad_utf8"),
+    ("lone_low_surrogate_escape", '{"type":"echo","text":"x\\uDC00"}', "text", "bad_utf8"),
     ("just_over_max", echo_frame_of_size(MAX + 1), "text", "too_large"),
     ("well_over_max", echo_frame_of_size(60000), "text", "too_large"),
     ("exactly_hard_max", echo_frame_of_size(HARD), "text", "too_large"),
@@ -66,6 +65,43 @@ def test_malformed_frame_gets_error_and_connection_stays(echo_host, payload, how
         assert isinstance(reply.get("message"), str) and reply["message"], f"error without a message: {reply}"
         echo_round_trip(ws)  # ... and after
         echo_round_trip(ws)
+
+
+# RFC 6455 §8.1: a text message that is not valid UTF-8 fails the connection with 1007.
+UTF8_INVALID = [
+    ("invalid_byte", b'{"type":"echo","text":"\xff\xfe"}'),
+    ("overlong", b'{"type":"echo","text":"\xc0\xaf"}'),
+    ("surrogate", b'{"type":"echo","text":"\xed\xa0\x80"}'),
+    ("truncated", b'{"type":"echo","text":"\xe6\x97"}'),
+    ("above_max_code_point", b'{"type":"echo","text":"\xf4\x90\x80\x80"}'),
+]
+
+
+@pytest.mark.parametrize("payload", [c[1] for c in UTF8_INVALID], ids=[c[0] for c in UTF8_INVALID])
+def test_invalid_utf8_text_closes_with_1007(echo_host, payload):
+    with connect(echo_host) as ws:
+        echo_round_trip(ws)
+        ws.send(payload, text=True)  # raw bytes in a TEXT frame, not validated by the client
+        with pytest.raises(ConnectionClosed) as closed:
+            extra = recv_json(ws, timeout=10, expect_close=True)
+            pytest.fail(f"expected a close with 1007, got a frame first: {extra}")
+        rcvd = closed.value.rcvd
+        assert rcvd is not None, f"the connection ended without a close frame (expected 1007): {closed.value!r}"
+        assert rcvd.code == 1007, f"expected close code 1007, got {rcvd.code} {rcvd.reason!r}"
+
+
+def test_invalid_utf8_split_across_fragments_closes_with_1007(echo_host):
+    """A code point cut in two by fragmentation is valid; a bad byte in the
+    second fragment is not."""
+    with connect(echo_host) as ws:
+        ws.send([b'{"type":"echo","text":"\xe6', b'\x97\xa5"}'], text=True)
+        assert recv_json(ws).get("text") == "\u65e5"
+    with connect(echo_host) as ws:
+        ws.send([b'{"type":"echo","text":"\xe6', b'\x97\xff"}'], text=True)
+        with pytest.raises(ConnectionClosed) as closed:
+            extra = recv_json(ws, timeout=10, expect_close=True)
+            pytest.fail(f"expected a close with 1007, got a frame first: {extra}")
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1007, repr(closed.value)
 
 
 def test_frame_of_exactly_max_is_accepted(echo_host):
@@ -127,9 +163,10 @@ def test_frame_over_hard_max_closes_with_1009(echo_host):
 
 
 def test_many_errors_in_a_row_keep_the_connection(echo_host):
+    # 150 at once: within the default frame budget (limits.frames_burst 200).
     with connect(echo_host) as ws:
-        for i in range(200):
+        for i in range(150):
             ws.send("not json" if i % 2 else "[]")
-        codes = [recv_json(ws)["code"] for _ in range(200)]
-        assert codes == ["not_object" if i % 2 == 0 else "bad_json" for i in range(200)]
+        codes = [recv_json(ws)["code"] for _ in range(150)]
+        assert codes == ["not_object" if i % 2 == 0 else "bad_json" for i in range(150)]
         echo_round_trip(ws)

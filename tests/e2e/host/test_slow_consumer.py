@@ -69,7 +69,9 @@ class EchoLoop(threading.Thread):
 @pytest.fixture
 def bounded_host(start_host, artefacts):
     return start_host([artefacts.stress_plugin({"threads": 0}), artefacts.echo_plugin()],
-                      limits={"send_queue_max_frames": QUEUE_FRAMES, "send_queue_max_bytes": QUEUE_BYTES})
+                      # Input budgets out of the way: this is about the send queue.
+                      limits={"send_queue_max_frames": QUEUE_FRAMES, "send_queue_max_bytes": QUEUE_BYTES,
+                              "frames_per_s": 1000000, "frames_burst": 1000000})
 
 
 @pytest.mark.slow

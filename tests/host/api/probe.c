@@ -23,18 +23,27 @@
  *                   broadcasts seq 2: the connection must get 2 and not 1.
  *                 anything else counts and CONTINUEs.
  *   on_join:      refuses the room "forbidden".
+ *                 Any deferred message may carry "hold_ms":N: the worker
+ *                   waits N ms before resuming it.
  *   HTTP:         GET /probe/sync -> 200 {"sync":true} from the service thread.
  *                 POST /probe/async -> the worker answers 201 with the body
  *                   echoed and header "X-Probe: async".
+ *                 GET|HEAD|POST|PUT|PATCH|DELETE|OPTIONS /probe/held?ms=N ->
+ *                   the worker holds the request N ms (default 200), then
+ *                   reads every getter and answers 200
+ *                   {"method":M,"body_len":L}: a request whose client left
+ *                   meanwhile must still be readable (ASan checks).
  */
+#define _POSIX_C_SOURCE 200809L /* nanosleep */
 #include <aurora/aurora.h>
 
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
-typedef enum { JOB_MSG, JOB_HTTP, JOB_SEND, JOB_ORDER } job_kind;
+typedef enum { JOB_MSG, JOB_HTTP, JOB_HELD, JOB_SEND, JOB_ORDER } job_kind;
 
 typedef struct job {
     job_kind kind;
@@ -43,6 +52,7 @@ typedef struct job {
     aurora_http_req *req;
     aurora_conn_id conn;
     int count;
+    int hold_ms;
     struct job *next;
 } job;
 
@@ -89,9 +99,27 @@ static void join_on_service(void *arg) { /* service thread, via call_on_service 
     free(jc);
 }
 
+static void sleep_ms(int ms) {
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0) {
+    }
+}
+
 static void run_job(probe *p, job *j) {
     char buf[256];
+    if (j->hold_ms > 0) sleep_ms(j->hold_ms);
     switch (j->kind) {
+    case JOB_HELD: {
+        aurora_str m = p->host->http_method(j->req), path = p->host->http_path(j->req);
+        aurora_str body = p->host->http_body(j->req), q = p->host->http_query(j->req, "ms");
+        aurora_str h = p->host->http_header(j->req, "content-length"), a = p->host->http_remote_addr(j->req);
+        size_t sum = path.len + q.len + h.len + a.len; /* touch every getter's memory */
+        for (size_t i = 0; i < body.len; ++i) sum += (unsigned char)body.ptr[i];
+        int n = snprintf(buf, sizeof buf, "{\"method\":\"%.*s\",\"body_len\":%zu,\"sum\":%zu}", (int)m.len,
+                         m.ptr ? m.ptr : "", body.len, sum);
+        p->host->http_reply(j->req, 200, NULL, aurora_str_make(NULL, 0), aurora_str_make(buf, (size_t)n));
+        break;
+    }
     case JOB_MSG:
         if (j->verdict == AURORA_REPLY) {
             int n = snprintf(buf, sizeof buf, "{\"type\":\"deferred\",\"conn\":%llu}",
@@ -181,6 +209,24 @@ static void http_async(void *ud, aurora_http_req *req) {
     push(p, j);
 }
 
+static void http_held(void *ud, aurora_http_req *req) {
+    probe *p = ud;
+    job *j = calloc(1, sizeof *j);
+    if (!j) {
+        p->host->http_reply(req, 500, NULL, aurora_str_make(NULL, 0), AURORA_STR_LIT("{}"));
+        return;
+    }
+    aurora_str ms = p->host->http_query(req, "ms");
+    j->kind = JOB_HELD;
+    j->req = req;
+    j->hold_ms = 200;
+    if (ms.len && ms.len < 6) {
+        j->hold_ms = 0;
+        for (size_t i = 0; i < ms.len && ms.ptr[i] >= '0' && ms.ptr[i] <= '9'; ++i) j->hold_ms = j->hold_ms * 10 + (ms.ptr[i] - '0');
+    }
+    push(p, j);
+}
+
 static aurora_status probe_init(const aurora_host_api *host, aurora_plugin_ctx *self, void **state) {
     probe *p = &g_probe;
     memset(p, 0, sizeof *p);
@@ -190,6 +236,12 @@ static aurora_status probe_init(const aurora_host_api *host, aurora_plugin_ctx *
     p->deferred = host->metric_counter(self, "deferred_total", "Messages resumed from the worker", NULL);
     if (host->http_route(self, "GET", "/probe/sync", 0, http_sync, p) != AURORA_OK ||
         host->http_route(self, "POST", "/probe/async", 0, http_async, p) != AURORA_OK ||
+        host->http_route(self, "GET", "/probe/held", 0, http_held, p) != AURORA_OK ||
+        host->http_route(self, "POST", "/probe/held", 0, http_held, p) != AURORA_OK ||
+        host->http_route(self, "PUT", "/probe/held", 0, http_held, p) != AURORA_OK ||
+        host->http_route(self, "PATCH", "/probe/held", 0, http_held, p) != AURORA_OK ||
+        host->http_route(self, "DELETE", "/probe/held", 0, http_held, p) != AURORA_OK ||
+        host->http_route(self, "OPTIONS", "/probe/held", 0, http_held, p) != AURORA_OK ||
         host->spawn(self, "probe", worker_main, p) != AURORA_OK) {
         host->log_msg(self, AURORA_LOG_ERROR, "cannot register routes or start the worker");
         return AURORA_ERR;
@@ -247,6 +299,7 @@ static aurora_verdict defer(probe *p, aurora_msg *msg, aurora_verdict verdict) {
     j->kind = JOB_MSG;
     j->msg = msg;
     j->verdict = verdict;
+    j->hold_ms = field_int(p->host->msg_payload(msg), "\"hold_ms\":", 0);
     push(p, j);
     return AURORA_PENDING;
 }

@@ -50,7 +50,8 @@ def host_config(**extra) -> dict:
 @pytest.fixture(scope="module")
 def host(tmp_path_factory):
     h = AuroraHost.start(Path(require(HOST)), tmp_path_factory.mktemp("probe-host"),
-                         host_config(limits={"http_max_body_bytes": 1024}))
+                         # 200 deferred messages in flight at once (test_many_pending_messages_keep_their_order)
+                         host_config(limits={"http_max_body_bytes": 1024, "max_pending_per_conn": 256}))
     yield h
     code, killed = h.stop()
     assert (code, killed) == (0, False), h.stderr_tail()
