@@ -25,13 +25,28 @@ const Setting kAuthSettings[] = {
     {"bcrypt_cost", Setting::Int, "10", "bcrypt cost (log2 rounds)", 4, 31},
     {"yescrypt_cost", Setting::Int, "5", "yescrypt cost", 1, 11},
     {"workers", Setting::Int, "2", "worker threads for hashing, MongoDB and Redis", 1, 32},
-    {"max_queue", Setting::Int, "1024", "jobs waiting for a worker before requests get 503", 1, 1000000},
+    {"max_queue", Setting::Int, "1024", "logins (and other short jobs) waiting for a worker before 503", 1, 1000000},
+    {"max_pending_per_addr", Setting::Int, "8",
+     "login and registration requests in progress per client address before 429 (0 = no limit)", 0, 1000000},
     {"users_collection", Setting::String, "\"users\"", "collection of the users (database from `mongo.url`)"},
-    {"login_window_ms", Setting::Int, "900000", "login throttling window, milliseconds", 100, 86400000},
-    {"login_max_failures_per_user", Setting::Int, "5",
-     "failed logins per username per window before 429 (0 = no limit)", 0, 1e9},
+    {"login_window_ms", Setting::Int, "900000",
+     "how long failed logins are remembered: the per-address window, and per username and address after the last "
+     "failure, milliseconds",
+     100, 86400000},
+    {"login_failures_before_backoff", Setting::Int, "5",
+     "failed logins for one username from one client address before each further failure makes that pair wait",
+     1, 1000000},
+    {"login_backoff_base_ms", Setting::Int, "1000",
+     "the first wait; it doubles with each further failure of the pair, milliseconds", 1, 3600000},
+    {"login_backoff_max_ms", Setting::Int, "900000", "the longest wait, milliseconds", 1, 86400000},
     {"login_max_failures_per_addr", Setting::Int, "50",
-     "failed logins per client address per window before 429 (0 = no limit)", 0, 1e9},
+     "failed logins per client address per window, all usernames, before 429 (0 = no limit)", 0, 1e9},
+    {"register_window_ms", Setting::Int, "600000", "registration throttling window, milliseconds", 100, 86400000},
+    {"register_max_per_addr", Setting::Int, "10",
+     "registrations per client address per window before 429 (0 = no limit)", 0, 1e9},
+    {"register_max_concurrent", Setting::Int, "1",
+     "registrations hashing at once; below `workers` (unless it is 1), so logins always find a free worker", 1, 32},
+    {"register_max_queue", Setting::Int, "64", "registrations waiting for a worker before 503", 1, 1000000},
     {"max_connections_per_user", Setting::Int, "10",
      "concurrent WebSocket connections per user across replicas (0 = no limit)", 0, 1e9},
     {"connection_ttl_s", Setting::Int, "60",
@@ -108,14 +123,31 @@ std::optional<AuthConfig> load_config(aurora_str config_json, const std::string 
     }
     c.workers = static_cast<int>(s->integer("workers"));
     c.max_queue = static_cast<size_t>(s->integer("max_queue"));
+    c.max_pending_per_addr = static_cast<size_t>(s->integer("max_pending_per_addr"));
     c.users_collection = s->string("users_collection");
     if (c.users_collection.empty() || c.users_collection.find('$') != std::string::npos) {
         error = "setting \"users_collection\" must be a non-empty name without '$'";
         return std::nullopt;
     }
     c.login_window_ms = s->integer("login_window_ms");
-    c.login_max_failures_per_user = s->integer("login_max_failures_per_user");
+    c.login_failures_before_backoff = s->integer("login_failures_before_backoff");
+    c.login_backoff_base_ms = s->integer("login_backoff_base_ms");
+    c.login_backoff_max_ms = s->integer("login_backoff_max_ms");
+    if (c.login_backoff_max_ms < c.login_backoff_base_ms) {
+        error = "setting \"login_backoff_max_ms\" must be at least \"login_backoff_base_ms\"";
+        return std::nullopt;
+    }
     c.login_max_failures_per_addr = s->integer("login_max_failures_per_addr");
+    c.register_window_ms = s->integer("register_window_ms");
+    c.register_max_per_addr = s->integer("register_max_per_addr");
+    c.register_max_concurrent = static_cast<int>(s->integer("register_max_concurrent"));
+    if (c.register_max_concurrent > std::max(1, c.workers - 1)) {
+        error = "setting \"register_max_concurrent\" (" + std::to_string(c.register_max_concurrent) +
+                ") must be below \"workers\" (" + std::to_string(c.workers) +
+                "), or 1: a registration flood must leave a worker for logins";
+        return std::nullopt;
+    }
+    c.register_max_queue = static_cast<size_t>(s->integer("register_max_queue"));
     c.max_connections_per_user = s->integer("max_connections_per_user");
     c.connection_ttl_ms = s->integer("connection_ttl_s") * 1000;
     c.redis_prefix = s->string("redis_prefix");

@@ -32,10 +32,17 @@ struct AuthConfig {
     int hash_cost = 10;
     int workers = 2;
     size_t max_queue = 1024;
+    size_t max_pending_per_addr = 8;
     std::string users_collection = "users";
     int64_t login_window_ms = 900000;
-    int64_t login_max_failures_per_user = 5;
+    int64_t login_failures_before_backoff = 5;
+    int64_t login_backoff_base_ms = 1000;
+    int64_t login_backoff_max_ms = 900000;
     int64_t login_max_failures_per_addr = 50;
+    int64_t register_window_ms = 600000;
+    int64_t register_max_per_addr = 10;
+    int register_max_concurrent = 1;
+    size_t register_max_queue = 64;
     int64_t max_connections_per_user = 10;
     int64_t connection_ttl_ms = 60000;
     std::vector<std::string> cors_origins;

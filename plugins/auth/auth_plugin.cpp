@@ -43,6 +43,10 @@ void register_metrics(AuthState &st) {
     aurora_plugin_ctx *s = st.self;
     st.m.register_ok = h->metric_counter(s, "registrations_total", "Registrations", "result=\"created\"");
     st.m.register_conflict = h->metric_counter(s, "registrations_total", "Registrations", "result=\"exists\"");
+    st.m.register_throttled = h->metric_counter(s, "registrations_total", "Registrations", "result=\"throttled\"");
+    st.m.too_many_pending = h->metric_counter(s, "requests_in_progress_refused_total",
+                                              "Logins and registrations refused: too many in progress from the address",
+                                              nullptr);
     st.m.login_ok = h->metric_counter(s, "logins_total", "Login attempts", "result=\"ok\"");
     st.m.login_failed = h->metric_counter(s, "logins_total", "Login attempts", "result=\"bad_credentials\"");
     st.m.login_throttled = h->metric_counter(s, "logins_total", "Login attempts", "result=\"throttled\"");
@@ -81,9 +85,12 @@ aurora_status init_state(AuthState &st) {
         return AURORA_ERR_INVALID;
     }
     st.users = std::make_unique<UserStore>(*st.mongo, st.cfg.users_collection);
-    st.throttle = std::make_unique<LoginThrottle>(ThrottlePolicy{st.cfg.redis_prefix, st.cfg.login_window_ms,
-                                                                  st.cfg.login_max_failures_per_user,
-                                                                  st.cfg.login_max_failures_per_addr});
+    st.throttle = std::make_unique<LoginThrottle>(
+        ThrottlePolicy{st.cfg.redis_prefix, st.cfg.login_window_ms, st.cfg.login_failures_before_backoff,
+                       st.cfg.login_backoff_base_ms, st.cfg.login_backoff_max_ms, st.cfg.login_max_failures_per_addr});
+    st.register_throttle = std::make_unique<RegisterThrottle>(st.cfg.redis_prefix, st.cfg.register_window_ms,
+                                                              st.cfg.register_max_per_addr);
+    st.pending = std::make_unique<InFlightLimit>(st.cfg.max_pending_per_addr);
     if (st.cfg.max_connections_per_user > 0)
         st.cap = std::make_unique<ConnectionCap>(st.cfg.redis_prefix, st.cfg.max_connections_per_user,
                                                  st.cfg.connection_ttl_ms);
@@ -103,14 +110,17 @@ aurora_status init_state(AuthState &st) {
     if (rc != AURORA_OK) return rc;
 
     AuthState *sp = &st;
-    st.pool = std::make_unique<WorkerPool>(st.host, st.self, *redis_url, st.cfg.max_queue,
+    const LaneLimits lanes{st.cfg.max_queue, st.cfg.register_max_queue,
+                           static_cast<size_t>(st.cfg.register_max_concurrent)};
+    st.pool = std::make_unique<WorkerPool>(st.host, st.self, *redis_url, lanes,
                                            [sp](WorkerContext &ctx) { maintenance_tick(*sp, ctx); }, 1000);
     rc = st.pool->start(st.cfg.workers);
     if (rc != AURORA_OK) {
         st.log(AURORA_LOG_ERROR, "cannot start the workers (status %d)", static_cast<int>(rc));
         return rc;
     }
-    st.log(AURORA_LOG_INFO, "ready: %d workers, %s, tokens %s for %llds, %s%s", st.cfg.workers,
+    st.log(AURORA_LOG_INFO, "ready: %d workers (registrations on at most %d), %s, tokens %s for %llds, %s%s",
+           st.cfg.workers, st.cfg.register_max_concurrent,
            st.cfg.scheme == HashScheme::Bcrypt ? "bcrypt" : "yescrypt", jwt_alg_str(st.cfg.alg),
            static_cast<long long>(st.cfg.token_ttl_s),
            st.cap ? ("at most " + std::to_string(st.cfg.max_connections_per_user) + " connections per user").c_str()

@@ -1,7 +1,9 @@
 // POST /api/auth/register and POST /api/auth/login (seed §14.1), and their
 // CORS preflights. The handlers run on the service thread: they check the
-// body in memory (400 at once) and hand everything slow to a worker, which
-// answers through the deferred-reply API.
+// body in memory (400 at once), take an in-progress ticket for the client
+// address (429 at once when it has too many), and hand everything slow to a
+// worker (logins on the Main lane, registrations on the capped Bulk lane),
+// which checks the Redis throttles and answers through the deferred-reply API.
 #include <chrono>
 #include <memory>
 
@@ -29,13 +31,26 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
+std::string retry_after(int64_t wait_ms) { return "Retry-After: " + std::to_string((wait_ms + 999) / 1000) + "\r\n"; }
+
 // ---- worker side ----
 
-void do_register(AuthState &st, WorkerContext &ctx, const Responder &res, const Credentials &c) {
+void do_register(AuthState &st, WorkerContext &ctx, const Responder &res, const Credentials &c,
+                 const std::string &addr) {
     if (ctx.stopping) return res->error(503, "Service unavailable");
+    std::string err;
+    std::optional<int64_t> wait_ms = st.register_throttle->admit(ctx.redis, addr, err);
+    if (!wait_ms) {
+        // Fail closed, as login does: the throttle is what keeps hashing bounded.
+        st.backend_failed("redis (registration throttle)", err);
+        return res->error(503, "Service unavailable");
+    }
+    if (*wait_ms > 0) {
+        st.host->metric_add(st.m.register_throttled, 1);
+        return res->error(429, "Too many registrations from this address; try again later", retry_after(*wait_ms));
+    }
     if (!st.indexes_ready.load()) {
         // Without the unique index a duplicate would not be detected.
-        std::string err;
         if (!st.users->ensure_indexes(err)) {
             st.backend_failed("mongodb (index creation)", err);
             return res->error(503, "Service unavailable");
@@ -49,7 +64,6 @@ void do_register(AuthState &st, WorkerContext &ctx, const Responder &res, const 
         st.log(AURORA_LOG_ERROR, "password hashing failed (libxcrypt)");
         return res->error(500, "Internal error");
     }
-    std::string err;
     switch (st.users->insert(c.username, *hash, static_cast<int64_t>(st.host->now_wall_ms()), err)) {
     case UserStore::Insert::Created:
         st.backend_ok();
@@ -77,8 +91,7 @@ void do_login(AuthState &st, WorkerContext &ctx, const Responder &res, const Cre
     }
     if (*wait_ms > 0) {
         st.host->metric_add(st.m.login_throttled, 1);
-        const std::string retry = "Retry-After: " + std::to_string((*wait_ms + 999) / 1000) + "\r\n";
-        return res->error(429, "Too many failed logins; try again later", retry);
+        return res->error(429, "Too many failed logins; try again later", retry_after(*wait_ms));
     }
     std::optional<StoredUser> user = st.users->find(c.username, err);
     if (!user && !err.empty()) {
@@ -95,7 +108,8 @@ void do_login(AuthState &st, WorkerContext &ctx, const Responder &res, const Cre
             st.backend_failed("redis (login throttle)", err);
         return res->reply(401, "");  // the seed answers 401 with an empty body
     }
-    if (!st.throttle->record_success(ctx.redis, c.username, err)) st.backend_failed("redis (login throttle)", err);
+    if (!st.throttle->record_success(ctx.redis, c.username, addr, err))
+        st.backend_failed("redis (login throttle)", err);
     const int64_t now = static_cast<int64_t>(st.host->now_wall_ms() / 1000);
     std::optional<std::string> token =
         issue_token(st.cfg.secret, st.cfg.alg, user->id_hex, user->username, now, st.cfg.token_ttl_s);
@@ -119,14 +133,21 @@ void handle_post(void *userdata, aurora_http_req *req) {
         std::string_view origin = plugin::view(st.host->http_header(req, "origin"));
         auto res = std::make_shared<HttpResponder>(st.host, req, cors_headers(st.cfg, origin));
         Credentials c = parse_credentials(plugin::view(st.host->http_body(req)));
-        if (!c.ok) return res->error(400, c.error.c_str());
+        if (!c.ok) return res->error(c.status, c.error.c_str());
         std::string addr(plugin::view(st.host->http_remote_addr(req)));
+        InFlightLimit::TicketPtr ticket = st.pending->acquire(addr);
+        if (!ticket) {
+            st.host->metric_add(st.m.too_many_pending, 1);
+            return res->error(429, "Too many requests in progress from this address", "Retry-After: 1\r\n");
+        }
         AuthState *sp = &st;
-        bool queued = st.pool->post([sp, res, c = std::move(c), addr = std::move(addr)](WorkerContext &ctx) {
-            if constexpr (R == Route::Register) do_register(*sp, ctx, res, c);
+        // The ticket lives as long as the job: released when the worker is done.
+        auto job = [sp, res, ticket, c = std::move(c), addr = std::move(addr)](WorkerContext &ctx) {
+            if constexpr (R == Route::Register) do_register(*sp, ctx, res, c, addr);
             else do_login(*sp, ctx, res, c, addr);
-        });
-        if (!queued) res->error(503, "Server busy; try again", "Retry-After: 1\r\n");
+        };
+        if (!st.pool->post(std::move(job), R == Route::Register ? Lane::Bulk : Lane::Main))
+            res->error(503, "Server busy; try again", "Retry-After: 1\r\n");
     } catch (const std::exception &e) {
         // The responder (if it was made) has answered 503 in its destructor.
         st.log(AURORA_LOG_ERROR, "%s: %s", R == Route::Register ? "register" : "login", e.what());

@@ -3,8 +3,9 @@
 //
 // Thread contract: everything but the members marked otherwise is written by
 // init on the main thread before any hook runs or any worker starts, and only
-// read afterwards. UserStore, MongoPool, LoginThrottle and ConnectionCap are
-// immutable and thread-safe (each worker passes its own Redis connection).
+// read afterwards. UserStore, MongoPool, LoginThrottle, RegisterThrottle and
+// ConnectionCap are immutable and thread-safe (each worker passes its own
+// Redis connection); InFlightLimit and ConnectionRegistry are internally locked.
 #pragma once
 
 #include <aurora/aurora.h>
@@ -16,15 +17,18 @@
 #include "auth_config.h"
 #include "connection_cap.h"
 #include "connection_registry.h"
+#include "inflight_limit.h"
 #include "login_throttle.h"
 #include "mongo_pool.h"
+#include "register_throttle.h"
 #include "user_store.h"
 #include "worker_pool.h"
 
 namespace aurora::auth {
 
 struct AuthMetrics {
-    aurora_metric *register_ok = nullptr, *register_conflict = nullptr;
+    aurora_metric *register_ok = nullptr, *register_conflict = nullptr, *register_throttled = nullptr;
+    aurora_metric *too_many_pending = nullptr;
     aurora_metric *login_ok = nullptr, *login_failed = nullptr, *login_throttled = nullptr;
     aurora_metric *handshake_accepted = nullptr, *handshake_rejected = nullptr;
     aurora_metric *cap_closed = nullptr, *backend_errors = nullptr;
@@ -38,6 +42,7 @@ struct AuthState {
     std::unique_ptr<plugin::MongoPool> mongo;
     std::unique_ptr<UserStore> users;
     std::unique_ptr<LoginThrottle> throttle;
+    std::unique_ptr<RegisterThrottle> register_throttle;
     std::unique_ptr<ConnectionCap> cap;
     std::string replica_id;  // names this process's entries in the connection sets
     // A hash of a random password, verified when the username does not exist
@@ -46,6 +51,7 @@ struct AuthState {
     AuthMetrics m;
 
     ConnectionRegistry conns;             // internally locked
+    std::unique_ptr<InFlightLimit> pending;  // internally locked; before `pool`: outlives every ticket
     std::atomic<bool> indexes_ready{false};  // set by worker 0
     std::atomic<bool> backend_up{true};      // last Redis/MongoDB outcome (log once per outage)
     std::unique_ptr<WorkerPool> pool;     // started last in init, joined by the host before shutdown

@@ -37,6 +37,11 @@ bool valid_username(std::string_view name) {
 }
 
 Credentials parse_credentials(std::string_view body) {
+    if (body.size() > kMaxBodyBytes) {
+        Credentials c = refuse("Body too large");
+        c.status = 413;
+        return c;
+    }
     plugin::Json root = plugin::parse_json(body);
     if (!root) return refuse("Invalid JSON");
     if (!cJSON_IsObject(root.get())) return refuse("Body must be a JSON object");

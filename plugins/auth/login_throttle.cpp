@@ -1,6 +1,6 @@
 #include "login_throttle.h"
 
-#include <algorithm>
+#include <cstdlib>
 #include <vector>
 
 namespace aurora::auth {
@@ -16,36 +16,40 @@ int64_t as_int(const redisReply *r) {
     return 0;
 }
 
+// Reads `n` pipelined replies into `out` (nullptr-free). False with `error`
+// on a lost connection or an error reply (all `n` are read either way while
+// the connection lives, so the next command sees its own reply).
+bool read_replies(plugin::RedisConnection &redis, size_t n, std::vector<RedisReply> &out, std::string &error) {
+    bool ok = true;
+    for (size_t i = 0; i < n; ++i) {
+        RedisReply r = redis.read(error);
+        if (!r) return false;
+        if (r->type == REDIS_REPLY_ERROR && ok) {
+            error = std::string("redis: ") + r->str;
+            ok = false;
+        }
+        out.push_back(std::move(r));
+    }
+    return ok;
+}
+
 }  // namespace
 
 std::optional<int64_t> LoginThrottle::blocked_for_ms(plugin::RedisConnection &redis, const std::string &username,
                                                      const std::string &addr, std::string &error) const {
-    struct Check {
-        std::string key;
-        int64_t max;
-    };
-    std::vector<Check> checks;
-    if (p_.max_per_user > 0) checks.push_back({user_key(username), p_.max_per_user});
-    if (p_.max_per_addr > 0) checks.push_back({addr_key(addr), p_.max_per_addr});
-    if (checks.empty()) return 0;
     if (!redis.ensure(error)) return std::nullopt;
-    for (const Check &c : checks) {  // one round trip for all
-        redis.append({"GET", c.key});
-        redis.append({"PTTL", c.key});
+    redis.append({"PTTL", wait_key(username, addr)});  // -2 (no key) when the pair may try
+    const bool per_addr = p_.max_per_addr > 0;
+    if (per_addr) {
+        redis.append({"GET", addr_key(addr)});
+        redis.append({"PTTL", addr_key(addr)});
     }
-    int64_t wait_ms = 0;
-    for (const Check &c : checks) {
-        RedisReply count = redis.read(error);
-        RedisReply ttl = count ? redis.read(error) : nullptr;
-        if (!count || !ttl) return std::nullopt;
-        if (count->type == REDIS_REPLY_ERROR || ttl->type == REDIS_REPLY_ERROR) {
-            error = std::string("redis: ") + (count->type == REDIS_REPLY_ERROR ? count->str : ttl->str);
-            return std::nullopt;
-        }
-        if (as_int(count.get()) >= c.max) {
-            int64_t left = as_int(ttl.get());
-            wait_ms = std::max(wait_ms, left > 0 ? left : p_.window_ms);
-        }
+    std::vector<RedisReply> r;
+    if (!read_replies(redis, per_addr ? 3 : 1, r, error)) return std::nullopt;
+    int64_t wait_ms = std::max<int64_t>(as_int(r[0].get()), 0);
+    if (per_addr && as_int(r[1].get()) >= p_.max_per_addr) {
+        const int64_t left = as_int(r[2].get());
+        wait_ms = std::max(wait_ms, left > 0 ? left : p_.window_ms);
     }
     return wait_ms;
 }
@@ -54,28 +58,28 @@ bool LoginThrottle::record_failure(plugin::RedisConnection &redis, const std::st
                                    const std::string &addr, std::string &error) const {
     if (!redis.ensure(error)) return false;
     const std::string window = std::to_string(p_.window_ms);
-    const std::string keys[] = {user_key(username), addr_key(addr)};
-    for (const std::string &k : keys) {
-        redis.append({"INCR", k});
-        redis.append({"PEXPIRE", k, window, "NX"});  // the window starts at the first failure
+    const std::string pair = pair_key(username, addr);
+    redis.append({"INCR", pair});
+    redis.append({"PEXPIRE", pair, window});  // remembered for a window after the last failure
+    const bool per_addr = p_.max_per_addr > 0;
+    if (per_addr) {
+        redis.append({"INCR", addr_key(addr)});
+        redis.append({"PEXPIRE", addr_key(addr), window, "NX"});  // the window starts at the first failure
     }
-    bool ok = true;
-    for (int i = 0; i < 4; ++i) {
-        RedisReply r = redis.read(error);
-        if (!r) return false;
-        if (r->type == REDIS_REPLY_ERROR) {
-            error = std::string("redis: ") + r->str;
-            ok = false;
-        }
-    }
-    return ok;
+    std::vector<RedisReply> r;
+    if (!read_replies(redis, per_addr ? 4 : 2, r, error)) return false;
+    const int64_t wait = p_.backoff_ms(as_int(r[0].get()));
+    if (wait <= 0) return true;
+    RedisReply set = redis.command({"SET", wait_key(username, addr), "1", "PX", std::to_string(wait)}, error);
+    if (set && set->type == REDIS_REPLY_ERROR) error = std::string("redis: ") + set->str;
+    return set && set->type != REDIS_REPLY_ERROR;
 }
 
 bool LoginThrottle::record_success(plugin::RedisConnection &redis, const std::string &username,
-                                   std::string &error) const {
-    if (p_.max_per_user <= 0) return true;
+                                   const std::string &addr, std::string &error) const {
     if (!redis.ensure(error)) return false;
-    RedisReply r = redis.command({"DEL", user_key(username)}, error);
+    RedisReply r = redis.command({"DEL", pair_key(username, addr), wait_key(username, addr)}, error);
+    if (r && r->type == REDIS_REPLY_ERROR) error = std::string("redis: ") + r->str;
     return r && r->type != REDIS_REPLY_ERROR;
 }
 

@@ -7,8 +7,8 @@
 namespace aurora::auth {
 
 WorkerPool::WorkerPool(const aurora_host_api *host, aurora_plugin_ctx *self, plugin::RedisUrl redis,
-                       size_t max_queue, Tick tick, uint32_t tick_ms)
-    : host_(host), self_(self), redis_url_(std::move(redis)), max_queue_(max_queue), tick_(std::move(tick)),
+                       LaneLimits limits, Tick tick, uint32_t tick_ms)
+    : host_(host), self_(self), redis_url_(std::move(redis)), limits_(limits), tick_(std::move(tick)),
       tick_ms_(tick_ms) {}
 
 aurora_status WorkerPool::start(int n) {
@@ -21,10 +21,11 @@ aurora_status WorkerPool::start(int n) {
     return AURORA_OK;
 }
 
-bool WorkerPool::post(Job job) {
+bool WorkerPool::post(Job job, Lane lane) {
     std::lock_guard lock(mu_);
-    if (stopped_ || queue_.size() >= max_queue_) return false;
-    queue_.push_back(std::move(job));
+    std::deque<Job> &q = lane == Lane::Main ? main_ : bulk_;
+    if (stopped_ || q.size() >= (lane == Lane::Main ? limits_.main_max_queue : limits_.bulk_max_queue)) return false;
+    q.push_back(std::move(job));
     // Wake every worker: an idle one takes the job, a busy one finds the
     // queue empty later; worker_wake never loses a wake-up. Under mu_, because
     // a worker leaves workers_ (under mu_) before its handle becomes invalid.
@@ -32,12 +33,27 @@ bool WorkerPool::post(Job job) {
     return true;
 }
 
-bool WorkerPool::pop(Job &job) {
+bool WorkerPool::pop(Job &job, Lane &lane, bool draining) {
     std::lock_guard lock(mu_);
-    if (queue_.empty()) return false;
-    job = std::move(queue_.front());
-    queue_.pop_front();
+    if (!main_.empty()) {
+        lane = Lane::Main;
+        job = std::move(main_.front());
+        main_.pop_front();
+        return true;
+    }
+    if (bulk_.empty() || (!draining && bulk_running_ >= limits_.bulk_max_running)) return false;
+    lane = Lane::Bulk;
+    ++bulk_running_;
+    job = std::move(bulk_.front());
+    bulk_.pop_front();
     return true;
+}
+
+void WorkerPool::finished(Lane lane) {
+    if (lane != Lane::Bulk) return;
+    // No wake-up needed: this worker looks at the queues again right away.
+    std::lock_guard lock(mu_);
+    --bulk_running_;
 }
 
 void WorkerPool::run_guarded(const Job &job, WorkerContext &ctx) {
@@ -70,8 +86,11 @@ void WorkerPool::run(aurora_worker *w, size_t index) {
     };
     while (!host_->worker_should_stop(w)) {
         Job job;
-        if (pop(job)) {
+        Lane lane;
+        if (pop(job, lane, false)) {
             run_guarded(job, ctx);
+            job = nullptr;  // captures (responder, in-flight ticket) go with the job
+            finished(lane);
             maybe_tick();
             continue;
         }
@@ -88,7 +107,12 @@ void WorkerPool::run(aurora_worker *w, size_t index) {
     }
     ctx.stopping = true;
     Job job;
-    while (pop(job)) run_guarded(job, ctx);
+    Lane lane;
+    while (pop(job, lane, true)) {
+        run_guarded(job, ctx);
+        job = nullptr;
+        finished(lane);
+    }
 }
 
 }  // namespace aurora::auth

@@ -40,8 +40,13 @@ def unique(prefix: str) -> str:
 
 def auth_host_config(redis_server, mongo_server, auth_config: dict | None = None, with_echo: bool = True,
                      with_probe: bool = False, secret: str = SECRET, **extra) -> dict:
-    """A host config: auth first, then probe (whoami) and echo if asked."""
-    auth = {"redis_prefix": unique("t") + ":", "bcrypt_cost": 4}
+    """A host config: auth first, then probe (whoami) and echo if asked.
+
+    The tests register many users from 127.0.0.1, often concurrently, so the
+    per-address registration throttle and in-progress cap are off unless a
+    test sets them (test_throttle.py, test_register_flood.py)."""
+    auth = {"redis_prefix": unique("t") + ":", "bcrypt_cost": 4, "register_max_per_addr": 0,
+            "max_pending_per_addr": 0}
     auth.update(auth_config or {})
     plugins = [{"name": "auth", "path": require(AUTH), "config": auth}]
     if with_probe:
@@ -83,6 +88,16 @@ def auth_host(redis_server, mongo_server, tmp_path_factory):
     yield h
     code, killed = h.stop()
     assert (code, killed) == (0, False), h.stderr_tail()
+
+
+# A host config fragment: X-Forwarded-For from the test client (127.0.0.1) is
+# believed, so a test can speak from any client address.
+TRUST_LOOPBACK = {"trusted_proxies": ["127.0.0.1"]}
+
+
+def from_addr(addr: str) -> dict:
+    """Headers that make the host see `addr` as the client (with TRUST_LOOPBACK)."""
+    return {"X-Forwarded-For": addr}
 
 
 def post_json(host, path: str, body, headers: dict | None = None, timeout: float = 10.0):

@@ -1,10 +1,13 @@
 // The pure pieces of the auth plugin, in process: token verification and
-// issue, password hashing, request bodies, the secret policy.
+// issue, password hashing, request bodies, the secret policy, the login
+// backoff schedule, the per-address in-progress limit.
 #include <gtest/gtest.h>
 
 #include "auth_config.h"
 #include "credentials.h"
+#include "inflight_limit.h"
 #include "jwt_issue.h"
+#include "login_throttle.h"
 #include "token_verifier.h"
 #include "password_hash.h"
 
@@ -104,6 +107,23 @@ TEST(CredentialsTest, Rules) {
     EXPECT_FALSE(valid_username(std::string(33, 'a')));
 }
 
+TEST(CredentialsTest, BodyOverFourKiBIsRefusedUnparsed) {
+    // The largest valid body: both strings fully \u-escaped.
+    std::string name, pass;
+    for (int i = 0; i < 32; ++i) name += "\\u0061";
+    for (int i = 0; i < 128; ++i) pass += "\\u0062";
+    const std::string biggest = R"({"username":")" + name + R"(","password":")" + pass + R"("})";
+    ASSERT_LT(biggest.size(), kMaxBodyBytes);
+    EXPECT_TRUE(parse_credentials(biggest).ok) << parse_credentials(biggest).error;
+    std::string padded = biggest;
+    padded.insert(1, kMaxBodyBytes, ' ');  // still valid JSON
+    Credentials c = parse_credentials(padded);
+    EXPECT_FALSE(c.ok);
+    EXPECT_EQ(c.status, 413);
+    EXPECT_EQ(c.error, "Body too large");
+    EXPECT_EQ(parse_credentials("{").status, 400);
+}
+
 TEST(SecretPolicyTest, WeakSecrets) {
     EXPECT_TRUE(weak_secret_reason(""));
     EXPECT_TRUE(weak_secret_reason("change-me"));
@@ -123,6 +143,59 @@ TEST(SecretPolicyTest, LoadConfigRefusesWeakSecretOutsideDevMode) {
     ASSERT_TRUE(dev);
     EXPECT_GE(dev->secret.size(), kMinSecretBytes);
     EXPECT_FALSE(warnings.empty());
+}
+
+TEST(LoginBackoffTest, DoublesAfterTheFreeFailuresUpToTheCap) {
+    ThrottlePolicy p;
+    p.free_failures = 5;
+    p.backoff_base_ms = 1000;
+    p.backoff_max_ms = 60000;
+    for (int64_t n = 0; n < 5; ++n) EXPECT_EQ(p.backoff_ms(n), 0) << n;
+    EXPECT_EQ(p.backoff_ms(5), 1000);
+    EXPECT_EQ(p.backoff_ms(6), 2000);
+    EXPECT_EQ(p.backoff_ms(7), 4000);
+    EXPECT_EQ(p.backoff_ms(10), 32000);
+    EXPECT_EQ(p.backoff_ms(11), 60000);
+    EXPECT_EQ(p.backoff_ms(1000000), 60000);  // no overflow
+    p.backoff_max_ms = 86400000;
+    EXPECT_EQ(p.backoff_ms(INT64_MAX), 86400000);
+}
+
+TEST(InFlightLimitTest, PerAddressAndReleasedWithTheTicket) {
+    InFlightLimit limit(2);
+    auto a1 = limit.acquire("10.0.0.1"), a2 = limit.acquire("10.0.0.1");
+    ASSERT_TRUE(a1 && a2);
+    EXPECT_FALSE(limit.acquire("10.0.0.1"));
+    EXPECT_TRUE(limit.acquire("10.0.0.2"));  // another address is not affected (and releases at once)
+    EXPECT_EQ(limit.in_progress("10.0.0.2"), 0u);
+    auto copy = a1;  // a copied job shares its ticket
+    a1.reset();
+    EXPECT_FALSE(limit.acquire("10.0.0.1"));
+    copy.reset();
+    EXPECT_EQ(limit.in_progress("10.0.0.1"), 1u);
+    EXPECT_TRUE(limit.acquire("10.0.0.1"));
+    InFlightLimit unlimited(0);
+    std::vector<InFlightLimit::TicketPtr> many;
+    for (int i = 0; i < 100; ++i) many.push_back(unlimited.acquire("x"));
+    EXPECT_TRUE(many.back());
+}
+
+TEST(ConfigTest, RegistrationsLeaveAWorkerForLogins) {
+    std::string err;
+    std::vector<std::string> warnings;
+    auto c = load_config(AURORA_STR_LIT("{}"), kSecret, err, warnings);
+    ASSERT_TRUE(c) << err;
+    EXPECT_EQ(c->register_max_concurrent, 1);
+    EXPECT_EQ(c->register_max_per_addr, 10);
+    EXPECT_EQ(c->register_window_ms, 600000);
+    EXPECT_FALSE(load_config(AURORA_STR_LIT(R"({"workers":2,"register_max_concurrent":2})"), kSecret, err, warnings));
+    EXPECT_NE(err.find("register_max_concurrent"), std::string::npos) << err;
+    EXPECT_TRUE(load_config(AURORA_STR_LIT(R"({"workers":4,"register_max_concurrent":3})"), kSecret, err, warnings));
+    EXPECT_TRUE(load_config(AURORA_STR_LIT(R"({"workers":1,"register_max_concurrent":1})"), kSecret, err, warnings));
+    EXPECT_FALSE(load_config(AURORA_STR_LIT(R"({"login_backoff_base_ms":5000,"login_backoff_max_ms":1000})"),
+                             kSecret, err, warnings));
+    // The old per-username lockout is gone: a config that still sets it is refused, not silently ignored.
+    EXPECT_FALSE(load_config(AURORA_STR_LIT(R"({"login_max_failures_per_user":5})"), kSecret, err, warnings));
 }
 
 }  // namespace

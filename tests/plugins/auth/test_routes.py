@@ -119,6 +119,14 @@ def test_every_bad_body_is_a_400_with_a_message(auth_host):
             assert r.json()["error"].startswith(message), (route, body, r.json())
 
 
+def test_body_over_4_kib_is_a_413_before_parsing(auth_host):
+    # Valid JSON, padded: the host accepts up to 64 KiB, the plugin parses at most 4 KiB.
+    body = b"{" + b" " * 4096 + b'"username":"alice_x","password":"password1"}'
+    for route in ("/api/auth/register", "/api/auth/login"):
+        r = post_json(auth_host, route, body)
+        assert (r.status, r.json()) == (413, {"error": "Body too large"}), (route, r.status, r.body)
+
+
 def test_limits_are_inclusive(auth_host):
     name = unique("x")[:32]
     for username, password in ((name[:3] + "_ok", "p" * 8), (name.ljust(32, "z"), "p" * 128)):
