@@ -40,7 +40,17 @@ extern "C" {
 
 /* A handler for an HTTP route. Service thread. `req` stays valid until the
  * plugin calls host->http_reply(req, ...) exactly once, from any thread,
- * now or later (e.g. after hashing a password on a worker thread). */
+ * now or later (e.g. after hashing a password on a worker thread).
+ *
+ * LIFETIME, by construction: the request is reference counted between the
+ * host and the plugin. The handler runs only once the whole body is in
+ * (whatever the method), and the plugin's reference lasts until its reply
+ * has been applied on the service thread. If the client leaves meanwhile,
+ * or the host answers by itself (408 for a body too slow, 413), the request
+ * stays readable by the plugin and its reply is discarded. A second
+ * http_reply on the same request is a plugin bug: the host logs it and
+ * ignores it if the request is still known, but the handle may already be
+ * freed. */
 typedef void (*aurora_http_handler)(void *userdata, aurora_http_req *req);
 
 /* The body of a thread started with host->spawn. Runs on its own thread until
@@ -121,7 +131,11 @@ struct aurora_host_api {
     /* Finish a PENDING message: CONTINUE runs the rest of the pipeline, DROP
      * discards it, REPLY sends the reply set with msg_set_reply. Call exactly
      * once, from any thread; `msg` is invalid after the call. If the sender
-     * has gone meanwhile, the message is discarded. */
+     * has closed meanwhile, the message still goes through the rest of the
+     * pipeline (what the server received is processed) and only its answers
+     * are dropped: the connection's on_disconnect runs after its last
+     * PENDING message is finished (or after 30 s, if a plugin never
+     * resumes; a later resume is then discarded). */
     aurora_status (*msg_resume)(aurora_msg *msg, aurora_verdict verdict);
 
     /* ---- Sending. Any thread. ----
