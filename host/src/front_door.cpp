@@ -27,12 +27,6 @@ bool iequals_prefix(std::string_view line, std::string_view prefix) {
     return true;
 }
 
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
-    return s;
-}
-
 // "%00" anywhere in the request line (its target, in practice).
 bool has_encoded_nul(std::string_view request_line) {
     for (size_t i = 0; i + 2 < request_line.size(); ++i) {
@@ -241,7 +235,9 @@ void FrontDoor::on_readable(int fd) {
                            "content-length: 34\r\n\r\n{\"error\":\"NUL byte in the target\"}");
         return;
     }
-    if (rewrite_bearer(head, a)) {
+    std::string error;
+    std::optional<HttpHead> parsed = parse_http_head(head, error);
+    if (parsed && parsed->is_websocket_upgrade()) {
         // Consume exactly the head we peeked; what follows stays in the socket.
         std::string sink(head.size(), '\0');
         size_t done = 0;
@@ -253,57 +249,17 @@ void FrontDoor::on_readable(int fd) {
             }
             done += static_cast<size_t>(r);
         }
+        a.upgrade = std::move(parsed);
+    } else if (!parsed && head.size() > 4 &&
+               (iequals_prefix(head, "get ") && head.find("pgrade") != std::string_view::npos)) {
+        // Looks like an upgrade but does not parse: say why rather than hand lws a request it may drop.
+        std::string body = "{\"error\":\"bad request head: " + error + "\"}";
+        std::string resp = "HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-type: application/json\r\n"
+                           "content-length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+        send_and_close(fd, resp.c_str());
+        return;
     }
     handoff_(std::move(a));
-}
-
-bool FrontDoor::rewrite_bearer(std::string_view head, Arrival &out) {
-    std::string rewritten;
-    rewritten.reserve(head.size());
-    bool found = false;
-    size_t pos = 0;
-    while (pos < head.size()) {
-        size_t eol = head.find("\r\n", pos);
-        if (eol == std::string_view::npos) eol = head.size();
-        std::string_view line = head.substr(pos, eol - pos);
-        pos = eol + 2;
-        if (line.empty()) break;  // end of head
-        if (!iequals_prefix(line, "sec-websocket-protocol:")) {
-            rewritten.append(line);
-            rewritten += "\r\n";
-            continue;
-        }
-        std::string kept;
-        std::string_view list = line.substr(std::strlen("sec-websocket-protocol:"));
-        size_t p = 0;
-        while (p <= list.size()) {
-            size_t comma = list.find(',', p);
-            if (comma == std::string_view::npos) comma = list.size();
-            std::string_view item = trim(list.substr(p, comma - p));
-            p = comma + 1;
-            if (item.empty()) continue;
-            if (item.starts_with("Bearer.")) {
-                if (!found) {
-                    out.token.assign(item.substr(7));
-                    out.echo.assign(item);
-                }
-                found = true;
-                continue;
-            }
-            // Keep only names lws knows: it refuses an upgrade that lists
-            // none of its protocols.
-            if (item != "aurora" && item != "aurora.ndjson") continue;
-            if (kept.empty()) kept = std::string(item);
-        }
-        if (!kept.empty()) {
-            rewritten += "Sec-WebSocket-Protocol: " + kept + "\r\n";
-        }
-    }
-    if (!found) return false;
-    if (rewritten.find("Sec-WebSocket-Protocol: aurora") != std::string::npos) out.echo.clear();  // lws echoes its own
-    rewritten += "\r\n";
-    out.head = std::move(rewritten);
-    return true;
 }
 
 }  // namespace aurora::host

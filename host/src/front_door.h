@@ -2,13 +2,11 @@
 // accepts on it, looks at each request head, and hands the connection to
 // the service thread, which adopts it into libwebsockets.
 //
-// Why not let lws listen: lws 4.1 drops a WebSocket upgrade whose
-// Sec-WebSocket-Protocol names no protocol it knows (the browser client sends
-// only "Bearer.<jwt>", which it also requires echoed), with no hook before
-// that decision; and it does not set SO_REUSEPORT, which `workers` > 1
-// needs. Here the head is read with MSG_PEEK; only when it carries "Bearer."
-// subprotocols is it consumed and handed over rewritten without them, the
-// token and the value to echo travelling beside it.
+// Why not let lws listen: the host frames WebSockets itself (ws_frame.h
+// says why), so an upgrade request never reaches lws: its head is read here,
+// consumed, and handed over parsed; every other request is handed over with
+// nothing consumed and lws serves it over HTTP. lws also does not set
+// SO_REUSEPORT, which `workers` > 1 needs.
 //
 // Thread contract: the front-door thread owns the listening socket and every
 // connection until handoff(); after that the service thread owns it.
@@ -22,13 +20,15 @@
 #include <thread>
 #include <unordered_map>
 
+#include "http_head.h"
+
 namespace aurora::host {
 
 struct Arrival {
     int fd = -1;
-    std::string head;      // rewritten request head to feed lws first; empty = none consumed
-    std::string token;     // from a "Bearer.<token>" subprotocol
-    std::string echo;      // the subprotocol to echo in the 101 response, or empty
+    // A WebSocket upgrade: its head, read off the socket (what follows it is
+    // still there). Otherwise nullopt, and lws reads the request itself.
+    std::optional<HttpHead> upgrade;
 };
 
 class FrontDoor {
@@ -55,10 +55,6 @@ public:
                std::function<size_t()> open_count, size_t max_connections, std::function<void()> on_refused);
     // Any thread. Stops accepting, closes connections not handed over, joins.
     void stop();
-
-    // Pure function, exposed for tests: given a complete request head,
-    // returns true and fills `out` when it carries Bearer subprotocols.
-    static bool rewrite_bearer(std::string_view head, Arrival &out);
 
 private:
     void loop();

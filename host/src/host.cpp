@@ -13,10 +13,10 @@
 
 namespace aurora::host {
 
-OutFramePtr make_frame(std::string_view payload) {
+OutFramePtr make_frame(std::string_view payload, ws::Opcode opcode) {
     auto f = std::make_shared<OutFrame>();
-    f->buf.resize(LWS_PRE + payload.size());
-    std::memcpy(f->buf.data() + LWS_PRE, payload.data(), payload.size());
+    f->buf.assign(payload.begin(), payload.end());
+    f->opcode = opcode;
     return f;
 }
 
@@ -81,6 +81,7 @@ Host::~Host() {
     stop_workers();
     if (loop_ready_) {
         // Nothing is written directly any more: what closes now closes.
+        for (auto &[id, c] : conns_) close_handle(c.get());
         uv_prepare_stop(&before_sleep_);
         uv_close(reinterpret_cast<uv_handle_t *>(&before_sleep_), nullptr);
         uv_timer_stop(&heartbeat_);
@@ -226,20 +227,13 @@ bool Host::listen(std::string &error, int &exit_code) {
     retry_.secs_since_valid_ping = 0;
     retry_.secs_since_valid_hangup = 0;
 
-    protocols_[0].name = "aurora";
+    // lws serves HTTP only: WebSocket upgrades never reach it (front_door.h).
+    protocols_[0].name = "aurora-http";
     protocols_[0].callback = &Host::lws_callback;
     protocols_[0].per_session_data_size = 0;
-    protocols_[0].rx_buffer_size = 512;   // per connection; frames are reassembled by the host anyway
-    // lws caps each send() at tx_packet_size, or at rx_buffer_size + 4 +
-    // LWS_PRE when it is 0 (lws_issue_raw), and copies the rest into its
-    // output buffer: a coalesced write must go out whole.
-    protocols_[0].tx_packet_size = kCoalesceBytes + 64 * 1024;
-    // A client that asks for "aurora.ndjson" gets several messages per frame,
-    // one per line, when they wait together (the seed's client asks for
-    // nothing and keeps one message per frame).
-    protocols_[1] = protocols_[0];
-    protocols_[1].name = "aurora.ndjson";
-    protocols_[2] = {};  // terminator
+    protocols_[0].rx_buffer_size = 4096;
+    protocols_[1] = {};  // terminator
+    read_buf_.resize(64 * 1024);
 
     if (!front_.listen(cfg_.listen_host, cfg_.listen_port, cfg_.workers > 1, error)) {
         exit_code = AURORA_HOST_EXIT_FATAL;
@@ -495,41 +489,17 @@ void Host::drain_commands() {
     if (stop_requested_ && !draining_) begin_drain();
 }
 
+// A connection from the front door: a WebSocket upgrade the host serves
+// itself, or an HTTP request for lws (nothing of it read yet).
 void Host::adopt(Arrival &a) {
-    adopting_ = &a;  // lws may parse the head inside the call below
-    adopt_used_ = false;
-    lws *wsi = a.head.empty() ? lws_adopt_socket(ctx_, a.fd)
-                              : lws_adopt_socket_readbuf(ctx_, a.fd, a.head.data(), a.head.size());
-    adopting_ = nullptr;
+    if (a.upgrade) return accept_websocket(a);
+    lws *wsi = lws_adopt_socket(ctx_, a.fd);
     if (!wsi) {
         AURORA_HLOG(AURORA_LOG_WARN, 0, "libwebsockets refused an accepted connection");  // it closed the fd
         return;
     }
     lws_set_opaque_user_data(wsi, &open_sockets_);  // marks it as counted: see LWS_CALLBACK_WSI_DESTROY
     open_sockets_.fetch_add(1, std::memory_order_relaxed);
-    // The token goes with the first request only: if lws has already served
-    // it (upgrade or plain HTTP) inside the call above, it is spent.
-    if (!a.token.empty() && !adopt_used_ && !front_info_.count(wsi)) front_info_[wsi] = FrontInfo{a.token, a.echo};
-}
-
-// The 101 response must name the "Bearer.<jwt>" subprotocol the browser sent
-// (it drops the socket otherwise); lws never saw it, so it is added here.
-int Host::add_upgrade_headers(lws *wsi, void *in) {
-    auto it = front_info_.find(wsi);
-    if (it == front_info_.end() || it->second.echo.empty() || conn_by_wsi_.count(wsi))
-        return 0;
-    auto *args = static_cast<lws_process_html_args *>(in);
-    auto *p = reinterpret_cast<unsigned char *>(args->p);
-    unsigned char *end = p + args->max_len;
-    const std::string &echo = it->second.echo;
-    if (lws_add_http_header_by_name(wsi, reinterpret_cast<const unsigned char *>("sec-websocket-protocol:"),
-                                    reinterpret_cast<const unsigned char *>(echo.data()),
-                                    static_cast<int>(echo.size()), &p, end))
-        return -1;
-    args->len += static_cast<int>(p - reinterpret_cast<unsigned char *>(args->p));
-    args->p = reinterpret_cast<char *>(p);
-    it->second.echo.clear();  // once
-    return 0;
 }
 
 int Host::lws_callback(lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len) {
@@ -543,15 +513,6 @@ int Host::callback(lws *wsi, enum lws_callback_reasons reason, void *user, void 
     switch (reason) {
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED: drain_commands(); return 0;
     case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE: return on_confirm_upgrade(wsi);
-    case LWS_CALLBACK_ESTABLISHED: on_established(wsi); return 0;
-    case LWS_CALLBACK_RECEIVE: return on_receive(wsi, in, len);
-    case LWS_CALLBACK_RECEIVE_PONG:
-        if (auto it = conn_by_wsi_.find(wsi); it != conn_by_wsi_.end()) alive(it->second);
-        return 0;
-    case LWS_CALLBACK_SERVER_WRITEABLE: return on_ws_writeable(wsi);
-    case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
-        return on_peer_close(wsi, static_cast<const unsigned char *>(in), len);
-    case LWS_CALLBACK_CLOSED: on_ws_closed(wsi); return 0;
     case LWS_CALLBACK_HTTP: return on_http(wsi, static_cast<const char *>(in));
     case LWS_CALLBACK_HTTP_BODY: return on_http_body(wsi, in, len);
     case LWS_CALLBACK_HTTP_BODY_COMPLETION: return on_http_body_done(wsi);
@@ -560,16 +521,12 @@ int Host::callback(lws *wsi, enum lws_callback_reasons reason, void *user, void 
         if (lws_http_transaction_completed(wsi)) return -1;
         return 0;
     case LWS_CALLBACK_CLOSED_HTTP: on_http_closed(wsi); return 0;
-    case LWS_CALLBACK_ADD_HEADERS: return add_upgrade_headers(wsi, in);
     case LWS_CALLBACK_WSI_DESTROY:
         if (lws_get_opaque_user_data(wsi) == &open_sockets_) {
             lws_set_opaque_user_data(wsi, nullptr);
             open_sockets_.fetch_sub(1, std::memory_order_relaxed);
         }
-        identities_.erase(wsi);
-        front_info_.erase(wsi);
         on_http_closed(wsi);
-        if (conn_by_wsi_.count(wsi)) on_ws_closed(wsi);
         return 0;
     default: break;
     }

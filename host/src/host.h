@@ -37,23 +37,24 @@
 
 #include "config.h"
 #include "front_door.h"
+#include "ws_frame.h"
 #include "metrics.h"
 #include "plugin_library.h"
 
 namespace aurora::host {
 class Host;
 
-// An outbound text frame, serialised once and shared by every recipient's
-// queue (broadcast). The LWS_PRE bytes in front are lws's scratch space for
-// the frame header; lws writes the same header bytes for every recipient of
-// the same payload, and only the service thread writes, so sharing is safe.
+// An outbound frame's payload, serialised once and shared by every
+// recipient's queue (broadcast). The header is written in front of it at
+// write time (ws::write_header); only the service thread writes.
 struct OutFrame {
     std::vector<unsigned char> buf;
-    size_t len() const { return buf.size() - LWS_PRE; }
-    unsigned char *data() { return buf.data() + LWS_PRE; }
+    ws::Opcode opcode = ws::kText;
+    size_t len() const { return buf.size(); }
+    unsigned char *data() { return buf.data(); }
 };
 using OutFramePtr = std::shared_ptr<OutFrame>;
-OutFramePtr make_frame(std::string_view payload);
+OutFramePtr make_frame(std::string_view payload, ws::Opcode opcode = ws::kText);
 
 // A token bucket (limits.frames and limits.frame_budgets), on the loop clock.
 struct TokenBucket {
@@ -73,6 +74,7 @@ public:
     bool empty() const { return head_ == items_.size(); }
     size_t size() const { return items_.size() - head_; }
     void push_back(OutFramePtr f) { items_.push_back(std::move(f)); }
+    const OutFramePtr &front() const { return items_[head_]; }
     OutFramePtr pop_front() {
         OutFramePtr f = std::move(items_[head_++]);
         if (head_ == items_.size()) {
@@ -112,30 +114,45 @@ struct aurora_plugin_ctx {
     aurora_metric *hook_seconds[static_cast<size_t>(aurora::host::Hook::Count)] = {};
 };
 
-// [service] A WebSocket connection.
+// [service] A WebSocket connection. The host frames it itself (ws_frame.h)
+// on a libuv TCP handle of the host's loop; lws never sees it.
 struct aurora_conn {
     aurora_conn_id id = 0;
-    lws *wsi = nullptr;
+    aurora::host::Host *host = nullptr;
+    uv_tcp_t tcp{};        // the socket; this struct lives until its close callback
+    bool tcp_open = false;  // initialised and not closing
     std::string user_id, username, remote_addr;
     // Outbound queue, bounded by limits.send_queue_max_{bytes,frames}.
     aurora::host::FrameQueue outq;
     size_t out_bytes = 0;
-    // Inbound message being assembled from fragments.
+    // Inbound: the frame reader, and the message being assembled.
+    aurora::host::ws::FrameReader reader{0};
+    aurora::host::ws::Utf8Check utf8;
     std::string rx;
     size_t rx_total = 0;
     bool rx_too_large = false;
     bool rx_binary = false;
-    // Closing: the close frame goes out at the next writeable callback.
+    // Closing: no input is processed any more, nothing is queued but the
+    // close frame, which goes last. Then the write side is shut down and the
+    // socket closed when the peer's close (or EOF) comes, or at close_deadline_ms.
     bool closing = false;
+    bool close_queued = false;   // our close frame is in outq (or written)
+    bool close_written = false;  // ... and on the wire
+    bool peer_closed = false;    // the client's close frame came
     uint16_t close_code = 0;
     std::string close_reason;
+    uint64_t close_deadline_ms = 0;
+    // Writing: one uv_write at a time for what a non-blocking write left.
+    bool writing = false;
+    uv_write_t wreq{};
+    uv_shutdown_t sreq{};
+    std::vector<unsigned char> wbuf;
     std::vector<std::string> rooms;
     std::vector<void *> plugin_data;  // one slot per plugin
     // Subprotocol "aurora.ndjson": frames waiting together leave as ONE text
     // frame holding one message per line (newline-delimited JSON).
     bool ndjson = false;
-    bool write_pending = false;      // on Host::pending_writes_
-    bool awaiting_writable = false;  // a writable callback was asked for
+    bool write_pending = false;  // on Host::pending_writes_
     // Heartbeat (Host::heartbeat_tick), loop-clock ms: the last frame or pong
     // from the peer, and the ping it owes an answer to (0: none).
     uint64_t last_seen_ms = 0;
@@ -143,8 +160,8 @@ struct aurora_conn {
     bool ping_due = false;  // a ping goes out with the next write
     bool dropped = false;   // Host::drop_now: closed without a close frame, counted by its reason
     // Messages of this connection held PENDING by plugins. A connection whose
-    // socket closes while some are still held stays here, `gone` (no wsi, no
-    // reads, no writes), until they have been through the whole pipeline:
+    // socket closes while some are still held stays here, `gone` (no socket,
+    // no reads, no writes), until they have been through the whole pipeline:
     // what the server received is processed whether or not its sender waits
     // for the answer. on_leave/on_disconnect run after that.
     uint32_t pending = 0;
@@ -159,7 +176,7 @@ struct aurora_conn {
 
 // [service] The upgrade request during authenticate.
 struct aurora_handshake {
-    lws *wsi = nullptr;
+    const aurora::host::HttpHead *head = nullptr;
     std::string path, token, remote_addr;
     mutable std::deque<std::string> answers;  // keeps returned strings alive during the call
 };
@@ -302,17 +319,25 @@ private:
     friend struct HostTimers;
     int callback(lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len);
 
+    // The client's address: the TCP peer, or, behind a trusted proxy, from X-Forwarded-For.
+    std::string client_address(const std::string &peer, std::string_view forwarded_for) const;
     std::string client_address(lws *wsi) const;
 
-    // WebSocket side (ws_server.cpp)
-    int on_confirm_upgrade(lws *wsi);
-    void on_established(lws *wsi);
-    int on_receive(lws *wsi, const void *in, size_t len);
-    int on_ws_writeable(lws *wsi);
-    int on_peer_close(lws *wsi, const unsigned char *payload, size_t len);
-    int close_now(lws *wsi, uint16_t code, std::string_view reason);
+    // WebSocket side (ws_server.cpp, ws_connection.cpp)
+    int on_confirm_upgrade(lws *wsi);  // an upgrade lws saw: not a connection's first request
+    void accept_websocket(Arrival &a);
+    void start_conn(int fd, const HttpHead &head, std::string user_id, std::string username,
+                    std::string remote_addr, bool ndjson);
+    void on_read(aurora_conn *c, ssize_t nread, const uv_buf_t *buf);
+    void on_data(aurora_conn *c, ws::Opcode opcode, std::string_view piece, bool first, bool last);
+    void on_control(aurora_conn *c, ws::Opcode opcode, std::string_view payload);
+    void protocol_close(aurora_conn *c, uint16_t code, std::string_view reason, aurora_metric *counter);
+    void queue_close(aurora_conn *c);
     bool write_queued(aurora_conn *c);
-    void want_writable(aurora_conn *c);
+    void on_write_done(aurora_conn *c, int status);
+    void after_close_written(aurora_conn *c);
+    void close_handle(aurora_conn *c);
+    void on_handle_closed(aurora_conn *c);
     void flush_pending_writes();
     void refresh_memory_metrics();
     void trim_heap();
@@ -320,9 +345,9 @@ private:
     void alive(aurora_conn *c);
     void drop_now(aurora_conn *c);
     void heartbeat_tick();
-    void on_ws_closed(lws *wsi);
     void finish_conn(aurora_conn *c);  // rooms left, on_disconnect, forgotten
     bool spend_budget(aurora_conn *c, std::string_view type, std::string_view ref_json);
+    void handle_message(aurora_conn *c);
     void handle_frame(aurora_conn *c, std::string_view text);
     void run_pipeline(std::unique_ptr<aurora_msg> msg, size_t from);
     void send_error(aurora_conn *c, std::string_view code, std::string_view message, std::string_view ref_json);
@@ -331,7 +356,6 @@ private:
     bool http_in_flight() const;  // requests handed to plugins whose reply is not written yet
     void maybe_finish_drain();    // draining, and nothing left to wait for: stop the loop
     void adopt(Arrival &a);
-    int add_upgrade_headers(lws *wsi, void *in);
 
     // HTTP side (http_server.cpp)
     int on_http(lws *wsi, const char *uri);
@@ -363,12 +387,12 @@ private:
     HostMetrics m_{};
 
     FrontDoor front_;
-    uv_loop_t loop_{};  // the service thread's event loop; lws's handles live on it
+    uv_loop_t loop_{};  // the service thread's event loop; lws's handles and the WebSocket handles live on it
     bool loop_ready_ = false;
     lws_context *ctx_ = nullptr;
     lws_context *ctx_alive_ = nullptr;  // set by lws (info.pcontext): NULL once destroyed
     lws_vhost *vhost_ = nullptr;
-    lws_protocols protocols_[3]{};
+    lws_protocols protocols_[2]{};
     lws_retry_bo_t retry_{};
     uint32_t retry_table_[1] = {1000};
     int port_ = 0;
@@ -384,19 +408,9 @@ private:
     uv_timer_t heartbeat_{};                                // runs heartbeat_tick every second
     uint64_t ticks_ = 0;
     size_t trimmed_at_free_ = 0;  // malloc's free total after the last trim_heap
-    std::vector<unsigned char> coalesce_buf_;             // reused by on_ws_writeable
+    std::vector<unsigned char> coalesce_buf_;             // reused by write_queued
+    std::vector<char> read_buf_;                          // every read lands here, and is handled at once
     std::unordered_map<aurora_conn_id, std::unique_ptr<aurora_conn>> conns_;
-    std::unordered_map<lws *, aurora_conn *> conn_by_wsi_;
-    struct PendingIdentity {
-        std::string user_id, username;
-    };
-    std::unordered_map<lws *, PendingIdentity> identities_;
-    struct FrontInfo {
-        std::string token, echo;
-    };
-    std::unordered_map<lws *, FrontInfo> front_info_;  // Bearer subprotocol data per adopted connection
-    const Arrival *adopting_ = nullptr;                // during lws_adopt_socket_readbuf
-    bool adopt_used_ = false;  // during it: lws already served the first request (its token is spent)
     std::unordered_map<std::string, std::unordered_set<aurora_conn *>> rooms_;
     std::unordered_map<aurora_msg *, std::unique_ptr<aurora_msg>> pending_msgs_;
     std::unordered_map<lws *, HttpReqPtr> http_reqs_;           // each connection's current request

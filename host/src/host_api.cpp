@@ -88,35 +88,17 @@ aurora_str keep(const aurora_handshake *hs, std::string s) {
 }
 
 aurora_str api_hs_header(const aurora_handshake *hs, const char *name) {
-    if (!hs || !name || !hs->wsi) return empty_str();
+    if (!hs || !name || !hs->head) return empty_str();
     std::string lname(name);
     for (char &ch : lname) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-    std::string with_colon = lname + ":";
-    for (int t = 0; t < WSI_TOKEN_COUNT; ++t) {
-        auto tok = static_cast<enum lws_token_indexes>(t);
-        const unsigned char *tn = lws_token_to_string(tok);
-        if (!tn || std::strcmp(reinterpret_cast<const char *>(tn), with_colon.c_str()) != 0) continue;
-        int n = lws_hdr_total_length(hs->wsi, tok);
-        if (n <= 0) return empty_str();
-        std::string v(static_cast<size_t>(n) + 1, '\0');
-        int got = lws_hdr_copy(hs->wsi, v.data(), n + 1, tok);
-        v.resize(got > 0 ? static_cast<size_t>(got) : 0);
-        return keep(hs, std::move(v));
-    }
-    int n = lws_hdr_custom_length(hs->wsi, with_colon.c_str(), static_cast<int>(with_colon.size()));
-    if (n <= 0) return empty_str();
-    std::string v(static_cast<size_t>(n) + 1, '\0');
-    int got = lws_hdr_custom_copy(hs->wsi, v.data(), n + 1, with_colon.c_str(), static_cast<int>(with_colon.size()));
-    v.resize(got > 0 ? static_cast<size_t>(got) : 0);
-    return keep(hs, std::move(v));
+    if (!hs->head->header(lname)) return empty_str();
+    return keep(hs, hs->head->header_list(lname));  // repeated fields joined by ", "
 }
 
 aurora_str api_hs_query(const aurora_handshake *hs, const char *key) {
-    if (!hs || !key || !hs->wsi) return empty_str();
-    std::string k = std::string(key) + "=";
-    char buf[4096];
-    const char *v = lws_get_urlarg_by_name(hs->wsi, k.c_str(), buf, sizeof buf);
-    return v ? keep(hs, v) : empty_str();
+    if (!hs || !key || !hs->head) return empty_str();
+    std::optional<std::string> v = hs->head->query_param(key);
+    return v ? keep(hs, std::move(*v)) : empty_str();
 }
 
 aurora_str api_hs_path(const aurora_handshake *hs) { return hs ? str(hs->path) : empty_str(); }

@@ -11,9 +11,9 @@
 
 #include "host.h"
 #include "json_text.h"
+#include "static_path.h"
 #include "log.h"
 
-namespace fs = std::filesystem;
 
 namespace aurora::host {
 
@@ -132,11 +132,6 @@ HttpReqPtr Host::make_request(lws *wsi, std::string method, std::string path) {
 
 int Host::on_http(lws *wsi, const char *uri) {
     m_.http_requests->add(1);
-    // A "Bearer." subprotocol the front door took out belongs to the request
-    // that carried it: a plain HTTP request used it up, and a later upgrade
-    // on the same keep-alive connection must bring its own.
-    front_info_.erase(wsi);
-    if (adopting_) adopt_used_ = true;
     char *uri_ptr = nullptr;
     int uri_len = 0;
     int meth = lws_http_get_uri_and_method(wsi, &uri_ptr, &uri_len);
@@ -353,33 +348,13 @@ void Host::on_http_closed(lws *wsi) {
     maybe_finish_drain();
 }
 
-int Host::serve_static(lws *wsi, std::string_view raw_path) {
-    if (cfg_.web_root.empty()) return respond(wsi, 404, "application/json", "{\"error\":\"not found\"}");
-    // The path is decoded once (by lws) and free of NULs (on_http). Refuse
-    // backslashes and any ".." segment outright; the canonical-path check
-    // below is the second fence.
-    std::optional<std::string> decoded(std::in_place, raw_path);
-    if (decoded->empty() || decoded->front() != '/' || decoded->find('\\') != std::string::npos)
-        return respond(wsi, 400, "application/json", "{\"error\":\"bad path\"}");
-    std::string_view rest(*decoded);
-    while (!rest.empty()) {
-        size_t slash = rest.find('/', 1);
-        std::string_view seg = rest.substr(1, slash == std::string_view::npos ? std::string_view::npos : slash - 1);
-        if (seg == "..") return respond(wsi, 400, "application/json", "{\"error\":\"bad path\"}");
-        rest = slash == std::string_view::npos ? std::string_view() : rest.substr(slash);
-    }
-    std::string rel = decoded->substr(1);
-    if (rel.empty() || decoded->back() == '/') rel += "index.html";
-    std::error_code ec;
-    fs::path full = fs::weakly_canonical(fs::path(cfg_.web_root) / rel, ec);
-    std::string full_s = full.string();
-    if (ec || !(full_s == cfg_.web_root || full_s.starts_with(cfg_.web_root + "/")))
-        return respond(wsi, 404, "application/json", "{\"error\":\"not found\"}");
-    if (fs::is_directory(full, ec)) {
-        full /= "index.html";
-        full_s = full.string();
-    }
-    if (!fs::is_regular_file(full, ec)) return respond(wsi, 404, "application/json", "{\"error\":\"not found\"}");
+int Host::serve_static(lws *wsi, std::string_view path) {
+    int status = 404;
+    std::optional<std::string> file = resolve_static(cfg_.web_root, path, status);
+    if (!file)
+        return respond(wsi, static_cast<uint16_t>(status), "application/json",
+                       status == 400 ? "{\"error\":\"bad path\"}" : "{\"error\":\"not found\"}");
+    const std::string &full_s = *file;
     int n = lws_serve_http_file(wsi, full_s.c_str(), mime_type(full_s), kStaticHeaders,
                                 static_cast<int>(sizeof kStaticHeaders - 1));
     return n < 0 ? -1 : 0;  // >0: sent, and lws already completed the transaction

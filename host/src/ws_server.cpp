@@ -1,11 +1,15 @@
-// The WebSocket side of the service thread: upgrade and authentication,
-// frame assembly and validation, the message pipeline, bounded send queues,
-// rooms. Everything here runs on the service thread.
+// The WebSocket side of the service thread: the opening handshake and
+// authentication, complete messages into the plugin pipeline, budgets,
+// bounded send queues, rooms, the heartbeat. Bytes and frames on the socket
+// are ws_connection.cpp's. Everything here runs on the service thread.
 #include <arpa/inet.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
 
+#include "frame_check.h"
 #include "host.h"
 #include "json_text.h"
 #include "log.h"
@@ -19,26 +23,6 @@ bool is_ip_address(std::string_view s) {
     std::string z(s);
     return inet_pton(AF_INET, z.c_str(), buf) == 1 || inet_pton(AF_INET6, z.c_str(), buf) == 1;
 }
-
-// "\uD800"-"\uDFFF" written as a JSON escape.
-bool has_lone_surrogate_escape(std::string_view text) {
-    for (size_t i = 0; i + 3 < text.size(); ++i) {
-        if (text[i] == '\\' && text[i + 1] == 'u' && (text[i + 2] == 'd' || text[i + 2] == 'D') &&
-            std::strchr("89abcdefABCDEF", text[i + 3]) && text[i + 3] != '\0')
-            return true;
-    }
-    return false;
-}
-
-std::string header(lws *wsi, enum lws_token_indexes tok) {
-    int n = lws_hdr_total_length(wsi, tok);
-    if (n <= 0) return {};
-    std::string s(static_cast<size_t>(n) + 1, '\0');
-    int got = lws_hdr_copy(wsi, s.data(), n + 1, tok);
-    s.resize(got > 0 ? static_cast<size_t>(got) : 0);
-    return s;
-}
-
 
 // The bearer token, in the order documented in host_api.h.
 // "10.1.2.3" matches "10.1.2.3" and "10.0.0.0/8"; IPv6 by exact text only.
@@ -54,42 +38,106 @@ bool address_matches(std::string_view addr, std::string_view rule) {
     return (a.s_addr & mask) == (net.s_addr & mask);
 }
 
-std::string find_token(lws *wsi) {
-    std::string protos = header(wsi, WSI_TOKEN_PROTOCOL);
-    size_t pos = 0;
-    while (pos < protos.size()) {
-        size_t end = protos.find(',', pos);
-        if (end == std::string::npos) end = protos.size();
-        std::string_view p(protos.data() + pos, end - pos);
+// The bearer token, in the order documented in host_api.h: a "Bearer."
+// subprotocol, "Authorization: Bearer", "?token=".
+std::string find_token(const HttpHead &head) {
+    std::string protos = head.header_list("sec-websocket-protocol");
+    std::string_view rest = protos;
+    while (!rest.empty()) {
+        size_t comma = rest.find(',');
+        std::string_view p = rest.substr(0, comma);
         while (!p.empty() && p.front() == ' ') p.remove_prefix(1);
         while (!p.empty() && p.back() == ' ') p.remove_suffix(1);
         if (p.starts_with("Bearer.")) return std::string(p.substr(7));
-        pos = end + 1;
+        if (comma == std::string_view::npos) break;
+        rest.remove_prefix(comma + 1);
     }
-    std::string auth = header(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
-    if (auth.size() > 7 && strncasecmp(auth.c_str(), "Bearer ", 7) == 0) return auth.substr(7);
-    char buf[4096];
-    if (const char *v = lws_get_urlarg_by_name(wsi, "token=", buf, sizeof buf)) return v;
+    if (auto auth = head.header("authorization"); auth && auth->size() > 7 && strncasecmp(auth->data(), "Bearer ", 7) == 0)
+        return std::string(auth->substr(7));
+    if (auto t = head.query_param("token")) return *t;
     return {};
 }
 
-// Refuses an upgrade with a complete HTTP/1.1 response and closes. (lws's
-// own lws_return_http_status answers an upgrade request with HTTP/1.0,
-// which WebSocket clients such as Python's websockets reject as invalid.)
+// The subprotocol to answer with: "aurora.ndjson" or "aurora" if offered,
+// else the "Bearer.<token>" the client offered (browsers drop a socket whose
+// answer does not name one they offered), else none.
+std::string choose_subprotocol(const HttpHead &head) {
+    std::string protos = head.header_list("sec-websocket-protocol");
+    std::string bearer;
+    bool aurora = false, ndjson = false;
+    std::string_view rest = protos;
+    while (!rest.empty()) {
+        size_t comma = rest.find(',');
+        std::string_view p = rest.substr(0, comma);
+        while (!p.empty() && p.front() == ' ') p.remove_prefix(1);
+        while (!p.empty() && p.back() == ' ') p.remove_suffix(1);
+        if (p == "aurora.ndjson") ndjson = true;
+        else if (p == "aurora") aurora = true;
+        else if (p.starts_with("Bearer.") && bearer.empty()) bearer = p;
+        if (comma == std::string_view::npos) break;
+        rest.remove_prefix(comma + 1);
+    }
+    return ndjson ? "aurora.ndjson" : aurora ? "aurora" : bearer;
+}
+
+// A complete HTTP/1.1 response on a socket the host owns, then closed. The
+// socket is fresh and the response small: one non-blocking send takes it.
+void refuse_socket(int fd, unsigned status, std::string_view reason, std::string_view extra_headers = {}) {
+    std::string body = "{\"error\":";
+    append_json_string(body, reason);
+    body += "}";
+    const char *text = status == 400 ? "Bad Request" : status == 401 ? "Unauthorized" : status == 403 ? "Forbidden"
+                     : status == 404 ? "Not Found" : status == 426 ? "Upgrade Required"
+                     : status == 429 ? "Too Many Requests" : status == 503 ? "Service Unavailable" : "Error";
+    std::string out = "HTTP/1.1 " + std::to_string(status) + " " + text +
+                      "\r\ncontent-type: application/json\r\ncontent-length: " + std::to_string(body.size()) +
+                      "\r\nconnection: close\r\n" + std::string(extra_headers) + "\r\n" + body;
+    ssize_t ignored = ::send(fd, out.data(), out.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    (void)ignored;
+    ::shutdown(fd, SHUT_WR);
+    ::close(fd);
+}
+
+// Refuses an upgrade that lws parsed, with a complete HTTP/1.1 response.
+// (lws's own lws_return_http_status answers an upgrade request with
+// HTTP/1.0, which WebSocket clients such as Python's websockets reject.)
 int refuse_upgrade(lws *wsi, unsigned status, std::string_view reason) {
     std::string body = "{\"error\":";
     append_json_string(body, reason);
     body += "}";
-    const char *text = status == 401 ? "Unauthorized" : status == 403 ? "Forbidden" : status == 404 ? "Not Found"
-                     : status == 429 ? "Too Many Requests" : status == 503 ? "Service Unavailable" : "Error";
-    std::string head = "HTTP/1.1 " + std::to_string(status) + " " + text +
-                       "\r\ncontent-type: application/json\r\ncontent-length: " + std::to_string(body.size()) +
-                       "\r\nconnection: close\r\n\r\n";
+    std::string head = "HTTP/1.1 " + std::to_string(status) + " Bad Request\r\ncontent-type: application/json\r\n"
+                       "content-length: " + std::to_string(body.size()) + "\r\nconnection: close\r\n\r\n";
     std::vector<unsigned char> buf(LWS_PRE + head.size() + body.size());
     std::memcpy(buf.data() + LWS_PRE, head.data(), head.size());
     std::memcpy(buf.data() + LWS_PRE + head.size(), body.data(), body.size());
     if (lws_write(wsi, buf.data() + LWS_PRE, head.size() + body.size(), LWS_WRITE_HTTP_FINAL) < 0) return -1;
     return 1;  // "rejected, response sent": lws completes the transaction
+}
+
+std::string peer_address(int fd) {
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    char buf[INET6_ADDRSTRLEN] = {0};
+    if (getpeername(fd, reinterpret_cast<sockaddr *>(&ss), &len) != 0) return {};
+    if (ss.ss_family == AF_INET) {
+        inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in *>(&ss)->sin_addr, buf, sizeof buf);
+    } else if (ss.ss_family == AF_INET6) {
+        auto *a6 = reinterpret_cast<sockaddr_in6 *>(&ss);
+        if (IN6_IS_ADDR_V4MAPPED(&a6->sin6_addr)) inet_ntop(AF_INET, &a6->sin6_addr.s6_addr[12], buf, sizeof buf);
+        else inet_ntop(AF_INET6, &a6->sin6_addr, buf, sizeof buf);
+    }
+    return buf;
+}
+
+// The Sec-WebSocket-Accept value for a key (RFC 6455 §4.2.2).
+std::string accept_key(std::string_view key) {
+    std::string in(key);
+    in += "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+    unsigned char digest[20];
+    lws_SHA1(reinterpret_cast<const unsigned char *>(in.data()), in.size(), digest);
+    char out[64];
+    int n = lws_b64_encode_string(reinterpret_cast<const char *>(digest), 20, out, sizeof out);
+    return n > 0 ? std::string(out, static_cast<size_t>(n)) : std::string();
 }
 
 }  // namespace
@@ -98,10 +146,7 @@ int refuse_upgrade(lws *wsi, unsigned status, std::string_view reason) {
 // (config `trusted_proxies`), the nearest address in X-Forwarded-For that is
 // not itself a trusted proxy (read right to left: the right end was added by
 // the proxy we trust; anything to its left the client may have made up).
-std::string Host::client_address(lws *wsi) const {
-    char buf[64] = {0};
-    lws_get_peer_simple(wsi, buf, sizeof buf);
-    std::string peer = buf;
+std::string Host::client_address(const std::string &peer, std::string_view xff) const {
     auto trusted = [&](std::string_view a) {
         for (const std::string &t : cfg_.trusted_proxies) {
             if (address_matches(a, t)) return true;
@@ -109,7 +154,6 @@ std::string Host::client_address(lws *wsi) const {
         return false;
     };
     if (cfg_.trusted_proxies.empty() || !trusted(peer)) return peer;
-    std::string xff = header(wsi, WSI_TOKEN_X_FORWARDED_FOR);
     std::string_view rest = xff;
     while (!rest.empty()) {
         size_t comma = rest.rfind(',');
@@ -131,32 +175,58 @@ std::string Host::client_address(lws *wsi) const {
     return peer;
 }
 
+std::string Host::client_address(lws *wsi) const {
+    char buf[64] = {0};
+    lws_get_peer_simple(wsi, buf, sizeof buf);
+    std::string xff;
+    if (int n = lws_hdr_total_length(wsi, WSI_TOKEN_X_FORWARDED_FOR); n > 0) {
+        xff.assign(static_cast<size_t>(n) + 1, '\0');
+        int got = lws_hdr_copy(wsi, xff.data(), n + 1, WSI_TOKEN_X_FORWARDED_FOR);
+        xff.resize(got > 0 ? static_cast<size_t>(got) : 0);
+    }
+    return client_address(buf, xff);
+}
+
 aurora_conn *Host::find_conn(aurora_conn_id id) {
     auto it = conns_.find(id);
     return it == conns_.end() ? nullptr : it->second.get();
 }
 
+// An upgrade that lws parsed: the front door hands every connection's first
+// request that is an upgrade to accept_websocket, so this one came after
+// other requests on a keep-alive connection. Clients open a connection for a
+// WebSocket (browsers always do; nginx does unless told to keep upstream
+// connections alive for the WebSocket location): refuse clearly.
 int Host::on_confirm_upgrade(lws *wsi) {
-    std::string path = header(wsi, WSI_TOKEN_GET_URI);
-    if (path != "/" && path != "/ws") {
+    m_.auth_rejected->add(1);
+    return refuse_upgrade(wsi, 400, "a WebSocket upgrade must be the first request of its connection");
+}
+
+// The opening handshake (RFC 6455 §4.2), on a socket the front door handed
+// over with the head read: checks, authenticate hooks, the 101, and the
+// connection on the loop. Refusals are complete HTTP/1.1 responses.
+void Host::accept_websocket(Arrival &a) {
+    const HttpHead &head = *a.upgrade;
+    const int fd = a.fd;
+    const std::string remote = client_address(peer_address(fd), head.header_list("x-forwarded-for"));
+    if (head.path != "/" && head.path != "/ws") {
         m_.auth_rejected->add(1);
-        return refuse_upgrade(wsi, 404, "WebSocket endpoints are / and /ws");
+        return refuse_socket(fd, 404, "WebSocket endpoints are / and /ws");
     }
-    if (draining_) return refuse_upgrade(wsi, 503, "shutting down");
+    if (draining_) return refuse_socket(fd, 503, "shutting down");
+    if (head.header("sec-websocket-version").value_or("") != "13")
+        return refuse_socket(fd, 426, "Sec-WebSocket-Version must be 13", "sec-websocket-version: 13\r\n");
+    std::string_view key = head.header("sec-websocket-key").value_or("");
+    if (key.size() != 24 || key[22] != '=' || key[23] != '=')  // base64 of 16 bytes
+        return refuse_socket(fd, 400, "Sec-WebSocket-Key must be 16 bytes in base64");
 
     aurora_handshake hs;
-    hs.wsi = wsi;
-    hs.path = path;
-    hs.token = find_token(wsi);
-    if (adopting_ && !adopt_used_ && !front_info_.count(wsi))
-        front_info_[wsi] = FrontInfo{adopting_->token, adopting_->echo};
-    if (adopting_) adopt_used_ = true;
-    if (auto fi = front_info_.find(wsi); fi != front_info_.end() && !fi->second.token.empty()) {
-        hs.token = std::move(fi->second.token);  // the Bearer subprotocol the front door took out: used once
-        fi->second.token.clear();
-    }
-    hs.remote_addr = client_address(wsi);
-
+    hs.head = &head;
+    hs.path = head.path;
+    hs.token = find_token(head);
+    hs.remote_addr = remote;
+    std::string user_id, username;
+    bool accepted = false;
     for (auto &p : plugins_) {
         if (!p->hooks.authenticate) continue;
         aurora_identity id;
@@ -166,43 +236,79 @@ int Host::on_confirm_upgrade(lws *wsi) {
                                       [&] { return p->hooks.authenticate(p->state, &hs, &id); });
         if (v == AURORA_AUTH_ABSTAIN) continue;
         if (v == AURORA_AUTH_ACCEPT && id.user_id.ptr && id.user_id.len) {
-            PendingIdentity pi;
-            pi.user_id.assign(id.user_id.ptr, id.user_id.len);
-            if (id.username.ptr && id.username.len) pi.username.assign(id.username.ptr, id.username.len);
-            else pi.username = pi.user_id;
-            identities_[wsi] = std::move(pi);
-            return 0;
+            user_id.assign(id.user_id.ptr, id.user_id.len);
+            if (id.username.ptr && id.username.len) username.assign(id.username.ptr, id.username.len);
+            else username = user_id;
+            accepted = true;
+            break;
         }
         unsigned status = id.reject_status >= 400 && id.reject_status < 600 ? id.reject_status : 401;
         std::string reason = v == AURORA_AUTH_ACCEPT ? "plugin accepted without a user id"
                              : id.reject_reason.ptr ? std::string(id.reject_reason.ptr, id.reject_reason.len)
                                                     : "unauthorized";
-        AURORA_HLOG(AURORA_LOG_INFO, 0, "upgrade from %s refused by %s: %u %s", hs.remote_addr.c_str(),
-                    p->name.c_str(), status, reason.c_str());
+        AURORA_HLOG(AURORA_LOG_INFO, 0, "upgrade from %s refused by %s: %u %s", remote.c_str(), p->name.c_str(),
+                    status, reason.c_str());
         m_.auth_rejected->add(1);
-        return refuse_upgrade(wsi, status, reason);
+        return refuse_socket(fd, status, reason);
     }
-    if (cfg_.allow_anonymous) return 0;
-    m_.auth_rejected->add(1);
-    return refuse_upgrade(wsi, 401, "authentication required");
+    if (!accepted && !cfg_.allow_anonymous) {
+        m_.auth_rejected->add(1);
+        return refuse_socket(fd, 401, "authentication required");
+    }
+
+    std::string proto = choose_subprotocol(head);
+    std::string resp = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                       "Sec-WebSocket-Accept: " + accept_key(key) + "\r\n";
+    if (!proto.empty()) resp += "Sec-WebSocket-Protocol: " + proto + "\r\n";
+    resp += "\r\n";
+    ssize_t sent = ::send(fd, resp.data(), resp.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (sent != static_cast<ssize_t>(resp.size())) {  // a fresh socket takes a few hundred bytes, or it is dead
+        ::close(fd);
+        return;
+    }
+    start_conn(fd, head, std::move(user_id), std::move(username), remote, proto == "aurora.ndjson");
 }
 
-void Host::on_established(lws *wsi) {
+void Host::start_conn(int fd, const HttpHead &, std::string user_id, std::string username, std::string remote_addr,
+                      bool ndjson) {
     auto c = std::make_unique<aurora_conn>();
     c->id = next_conn_id_++;
-    c->wsi = wsi;
-    c->remote_addr = client_address(wsi);
-    if (auto it = identities_.find(wsi); it != identities_.end()) {
-        c->user_id = std::move(it->second.user_id);
-        c->username = std::move(it->second.username);
-        identities_.erase(it);
+    c->host = this;
+    c->reader = ws::FrameReader(cfg_.limits.hard_max_frame_bytes);
+    if (uv_tcp_init(&loop_, &c->tcp) != 0) {
+        ::close(fd);
+        return;
     }
+    c->tcp.data = c.get();
+    if (uv_tcp_open(&c->tcp, fd) != 0) {
+        // The handle owns nothing yet: close it (no callback needs c) and the fd.
+        c->tcp.data = nullptr;
+        uv_close(reinterpret_cast<uv_handle_t *>(&c->tcp), nullptr);
+        ::close(fd);
+        // c must outlive the close callback: keep it until the loop runs it.
+        static_cast<void>(c.release());  // a few hundred bytes, once per failed socket
+        return;
+    }
+    c->tcp_open = true;
+    open_sockets_.fetch_add(1, std::memory_order_relaxed);
+    uv_read_start(
+        reinterpret_cast<uv_stream_t *>(&c->tcp),
+        [](uv_handle_t *h, size_t, uv_buf_t *buf) {
+            auto *conn = static_cast<aurora_conn *>(h->data);
+            std::vector<char> &rb = conn->host->read_buf_;
+            *buf = uv_buf_init(rb.data(), static_cast<unsigned>(rb.size()));
+        },
+        [](uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
+            auto *conn = static_cast<aurora_conn *>(st->data);
+            conn->host->on_read(conn, nread, buf);
+        });
+    c->remote_addr = std::move(remote_addr);
+    c->user_id = std::move(user_id);
+    c->username = std::move(username);
+    c->ndjson = ndjson;
     c->plugin_data.assign(plugins_.size(), nullptr);
     c->last_seen_ms = uv_now(&loop_);
-    if (const lws_protocols *proto = lws_get_protocol(wsi); proto && proto->name)
-        c->ndjson = std::string_view(proto->name) == "aurora.ndjson";
     aurora_conn *raw = c.get();
-    conn_by_wsi_[wsi] = raw;
     conns_[raw->id] = std::move(c);
     m_.connections->add(1);
     m_.connections_total->add(1);
@@ -211,23 +317,7 @@ void Host::on_established(lws *wsi) {
     for (auto &p : plugins_) {
         if (p->hooks.on_connect) timed(p.get(), Hook::OnConnect, [&] { p->hooks.on_connect(p->state, raw); });
     }
-    if (draining_) close_conn(raw, LWS_CLOSE_STATUS_GOINGAWAY, "server shutting down", m_.closes_shutdown);
-}
-
-void Host::on_ws_closed(lws *wsi) {
-    auto it = conn_by_wsi_.find(wsi);
-    if (it == conn_by_wsi_.end()) return;
-    aurora_conn *c = it->second;
-    if (c->close_code == 0 && !c->dropped) m_.closes_client->add(1);  // dropped ones were counted by reason
-    conn_by_wsi_.erase(it);
-    c->wsi = nullptr;
-    c->gone = true;
-    c->gone_ms = uv_now(&loop_);
-    c->closing = true;
-    c->outq.clear();
-    c->out_bytes = 0;
-    if (c->pending == 0) return finish_conn(c);
-    AURORA_HLOG(AURORA_LOG_DEBUG, c->id, "closed with %u message(s) in flight: they are processed first", c->pending);
+    if (draining_) close_conn(raw, ws::kGoingAway, "server shutting down", m_.closes_shutdown);
 }
 
 void Host::finish_conn(aurora_conn *c) {
@@ -287,7 +377,7 @@ bool Host::spend_budget(aurora_conn *c, std::string_view type, std::string_view 
     m_.frames_refused->add(1);
     if (++c->refused_in_row > static_cast<uint32_t>(L.frames.burst)) {
         AURORA_HLOG(AURORA_LOG_INFO, c->id, "flood: %u frames over budget in a row: closing with 1008", c->refused_in_row);
-        close_conn(c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "flood: frames over budget", m_.closes_flood);
+        close_conn(c, ws::kPolicy, "flood: frames over budget", m_.closes_flood);
         return false;
     }
     std::string out = "{\"type\":\"rate_limited\",\"retry_after_ms\":" + std::to_string(retry) + ",\"limit\":";
@@ -298,43 +388,8 @@ bool Host::spend_budget(aurora_conn *c, std::string_view type, std::string_view 
     return false;
 }
 
-int Host::on_receive(lws *wsi, const void *in, size_t len) {
-    auto it = conn_by_wsi_.find(wsi);
-    if (it == conn_by_wsi_.end()) return -1;
-    aurora_conn *c = it->second;
-    if (c->closing) return 0;  // ignore input once closing
-    alive(c);
-
-    if (lws_is_first_fragment(wsi) && c->rx_total == 0) {
-        c->rx_binary = lws_frame_is_binary(wsi);
-        // The whole frame's length is known from its header: refuse early.
-        size_t announced = len + lws_remaining_packet_payload(wsi);
-        if (announced > cfg_.limits.hard_max_frame_bytes) {
-            m_.closes_too_large->add(1);
-            c->close_code = LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE;
-            c->closing = true;
-            return close_now(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, "frame too large");
-        }
-    }
-    c->rx_total += len;
-    m_.bytes_in->add(static_cast<double>(len));
-    if (c->rx_total > cfg_.limits.hard_max_frame_bytes) {
-        m_.closes_too_large->add(1);
-        c->close_code = LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE;
-        c->closing = true;
-        return close_now(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, "message too large");
-    }
-    if (c->rx_total > cfg_.limits.max_frame_bytes) {
-        c->rx_too_large = true;
-        c->rx.clear();
-        c->rx.shrink_to_fit();
-    } else if (!c->rx_binary) {
-        c->rx.append(static_cast<const char *>(in), len);
-    }
-
-    if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi) != 0) return 0;
-
-    // A complete message.
+// A complete data message (ws_connection.cpp assembled and checked it).
+void Host::handle_message(aurora_conn *c) {
     m_.frames_in->add(1);
     bool too_large = c->rx_too_large, binary = c->rx_binary;
     std::string text = std::move(c->rx);
@@ -342,54 +397,22 @@ int Host::on_receive(lws *wsi, const void *in, size_t len) {
     c->rx_total = 0;
     c->rx_too_large = false;
     c->rx_binary = false;
-    if (!binary && !too_large && !valid_utf8(text)) {
-        // RFC 6455 §8.1: a text message that is not UTF-8 fails the connection with 1007.
-        m_.closes_protocol->add(1);
-        c->close_code = LWS_CLOSE_STATUS_INVALID_PAYLOAD;
-        c->closing = true;
-        return close_now(wsi, LWS_CLOSE_STATUS_INVALID_PAYLOAD, "text message is not valid UTF-8");
-    }
-    if (!spend_budget(c, {}, {})) return 0;
+    if (!spend_budget(c, {}, {})) return;
     if (binary) {
         send_error(c, "binary_not_supported", "binary frames are not supported; send JSON text frames", {});
     } else if (too_large) {
-        send_error(c, "too_large",
-                   "frame larger than " + std::to_string(cfg_.limits.max_frame_bytes) + " bytes", {});
+        send_error(c, "too_large", "frame larger than " + std::to_string(cfg_.limits.max_frame_bytes) + " bytes", {});
     } else {
         handle_frame(c, text);
     }
-    return 0;
 }
 
 void Host::handle_frame(aurora_conn *c, std::string_view text) {
-    JsonPtr j = parse_json(text);
-    if (!j) {
-        // Valid UTF-8 (on_receive checked) that cJSON refuses for a "\\uD8xx"
-        // escape with no partner: a lone surrogate is no character at all.
-        if (has_lone_surrogate_escape(text))
-            return send_error(c, "bad_utf8", "a \\u escape encodes a lone UTF-16 surrogate", {});
-        return send_error(c, "bad_json", "frame is not valid JSON", {});
-    }
-    if (!cJSON_IsObject(j.get())) return send_error(c, "not_object", "frame must be a JSON object", {});
-
-    std::string ref_json;
-    if (const cJSON *ref = cJSON_GetObjectItemCaseSensitive(j.get(), "ref")) {
-        if (!cJSON_IsString(ref) && !cJSON_IsNumber(ref))
-            return send_error(c, "bad_field", "'ref' must be a string or a number", {});
-        char *r = cJSON_PrintUnformatted(ref);
-        if (r) ref_json = r;
-        cJSON_free(r);
-    }
+    FrameCheck f = check_frame(text);
+    if (f.error) return send_error(c, f.error, f.message, f.ref_json);
     auto msg = std::make_unique<aurora_msg>();
-    const cJSON *type = cJSON_GetObjectItemCaseSensitive(j.get(), "type");
-    if (type) {
-        if (!cJSON_IsString(type)) return send_error(c, "bad_field", "'type' must be a string", ref_json);
-        msg->type = type->valuestring;
-    } else if (cJSON_GetObjectItemCaseSensitive(j.get(), "text")) {
-        msg->type = "message";  // the seed's plain {"text": ...}
-    } else {
-        return send_error(c, "missing_type", "frame needs a 'type' (or a 'text' to post a message)", ref_json);
-    }
+    msg->type = std::move(f.type);
+    std::string ref_json = std::move(f.ref_json);
     if (!spend_budget(c, msg->type, ref_json)) return;
     if (c->pending >= cfg_.limits.max_pending_per_conn) {
         m_.pending_refused->add(1);
@@ -488,32 +511,12 @@ void Host::enqueue(aurora_conn *c, const OutFramePtr &f) {
     if (c->outq.size() + 1 > L.send_queue_max_frames || c->out_bytes + f->len() > L.send_queue_max_bytes) {
         AURORA_HLOG(AURORA_LOG_WARN, c->id, "send queue over its bound (%zu frames, %zu bytes): closing with 1008",
                     c->outq.size(), c->out_bytes);
-        close_conn(c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "too slow: send queue over its bound", m_.closes_slow);
+        close_conn(c, ws::kPolicy, "too slow: send queue over its bound", m_.closes_slow);
         return;
     }
     c->outq.push_back(f);
     c->out_bytes += f->len();
     mark_pending(c);
-}
-
-void Host::mark_pending(aurora_conn *c) {
-    if (!c->write_pending && !c->awaiting_writable) {  // written before the loop sleeps
-        c->write_pending = true;
-        pending_writes_.push_back(c->id);
-    }
-}
-
-// Drops the connection without a close frame, from outside an lws callback
-// (where returning -1 is not possible): lws kills it at its next service,
-// which the cancel brings forward (on libuv, lws re-arms its timer only after
-// its own events).
-void Host::drop_now(aurora_conn *c) {
-    c->closing = true;
-    c->dropped = true;
-    c->outq.clear();
-    c->out_bytes = 0;
-    lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
-    lws_cancel_service(ctx_);
 }
 
 // Any frame or pong from the peer shows it is there.
@@ -535,7 +538,11 @@ void Host::heartbeat_tick() {
     for (auto &[id, owned] : conns_) {
         aurora_conn *c = owned.get();
         if (c->gone && now - c->gone_ms >= kGoneGraceMs) overdue.push_back(c);
-        if (c->closing) continue;
+        if (c->closing) {
+            // A close frame that cannot be written, or that the client never answers.
+            if (c->tcp_open && c->close_queued && now >= c->close_deadline_ms) close_handle(c);
+            continue;
+        }
         if (c->ping_sent_ms == 0) {
             if (now - c->last_seen_ms < interval) continue;
             c->ping_sent_ms = now;
@@ -554,222 +561,13 @@ void Host::heartbeat_tick() {
     }
 }
 
-void Host::close_conn(aurora_conn *c, uint16_t code, std::string_view reason, aurora_metric *counter,
-                      bool flush) {
-    if (c->closing) return;
-    c->closing = true;
-    c->close_code = code;
-    c->close_reason.assign(reason.substr(0, 120));  // a close frame payload is at most 125 bytes
-    if (!flush) {
-        c->outq.clear();
-        c->out_bytes = 0;
-    }
-    if (counter) counter->add(1);
-    want_writable(c);
-}
-
-namespace {
-// RFC 6455 §5.2 header of an unmasked, final text frame of `len` bytes,
-// written to `out` (10 bytes of room); returns its length.
-size_t ws_text_header(unsigned char *out, size_t len) {
-    out[0] = 0x81;
-    if (len < 126) {
-        out[1] = static_cast<unsigned char>(len);
-        return 2;
-    }
-    if (len <= 0xFFFF) {
-        out[1] = 126;
-        out[2] = static_cast<unsigned char>(len >> 8);
-        out[3] = static_cast<unsigned char>(len);
-        return 4;
-    }
-    out[1] = 127;
-    for (int i = 0; i < 8; ++i) out[2 + i] = static_cast<unsigned char>(uint64_t{len} >> (56 - 8 * i));
-    return 10;
-}
-}  // namespace
-
-// Sends the close frame here and lets lws drop the connection (after
-// flushing what it still buffers), instead of lws_close_reason() and lws
-// sending it on the next writable event: Debian's lws 4.1 is built with
-// _DEBUG, whose libuv path closes a connection a second time straight after
-// the first ("uv repeat test") and so kills it before that event comes.
-int Host::close_now(lws *wsi, uint16_t code, std::string_view reason) {
-    // RFC 6455 §5.5.1: an unmasked, final close frame; payload = code + reason, at most 125 bytes.
-    unsigned char buf[LWS_PRE + 2 + 125];
-    size_t n = std::min<size_t>(reason.size(), 123);
-    unsigned char *f = buf + LWS_PRE;
-    f[0] = 0x88;
-    f[1] = static_cast<unsigned char>(n + 2);
-    f[2] = static_cast<unsigned char>(code >> 8);
-    f[3] = static_cast<unsigned char>(code);
-    std::memcpy(f + 4, reason.data(), n);
-    lws_write(wsi, f, n + 4, LWS_WRITE_RAW);  // a failure closes all the same
-    return -1;
-}
-
-// The client's close frame (RFC 6455 §5.5.1, §7.4). A valid one is echoed
-// with its code; one with a 1-byte payload, a code no endpoint may send, or
-// a reason that is not UTF-8 is answered with 1002. Either way the TCP
-// connection closes right after (lws would echo anything it did not rewrite).
-int Host::on_peer_close(lws *wsi, const unsigned char *p, size_t len) {
-    if (auto it = conn_by_wsi_.find(wsi); it != conn_by_wsi_.end()) it->second->closing = true;  // a client close
-    if (len == 0) {  // no status: answer likewise
-        unsigned char b[LWS_PRE + 2];
-        b[LWS_PRE] = 0x88;
-        b[LWS_PRE + 1] = 0;
-        lws_write(wsi, b + LWS_PRE, 2, LWS_WRITE_RAW);
-        return -1;
-    }
-    const uint16_t code = len >= 2 ? static_cast<uint16_t>(p[0] << 8 | p[1]) : 0;
-    const bool code_ok = (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1011) || (code >= 3000 && code <= 4999);
-    const bool ok = len >= 2 && code_ok &&
-                    valid_utf8(std::string_view(reinterpret_cast<const char *>(p) + 2, len - 2));
-    if (!ok) m_.closes_protocol->add(1);
-    return close_now(wsi, ok ? code : static_cast<uint16_t>(LWS_CLOSE_STATUS_PROTOCOL_ERR), ok ? "" : "malformed close frame");
-}
-
-int Host::on_ws_writeable(lws *wsi) {
-    auto it = conn_by_wsi_.find(wsi);
-    if (it == conn_by_wsi_.end()) return 0;
-    aurora_conn *c = it->second;
-    if (lws_get_close_length(wsi)) {
-        // lws failed the connection (a protocol error: RSV bits, a bad opcode,
-        // a bad continuation) and has written its 1002; it would then wait 5 s
-        // for the client's echo (PENDING_TIMEOUT_CLOSE_ACK, ops-ws.c). Close now.
-        if (!c->closing) m_.closes_protocol->add(1);
-        c->closing = true;
-        const unsigned char *cp = lws_get_close_payload(wsi);
-        if (c->close_code == 0) c->close_code = static_cast<uint16_t>(cp[0] << 8 | cp[1]);
-        return -1;
-    }
-    c->awaiting_writable = false;
-    if (c->dropped) return -1;  // no close frame: lws's kill is on its way
-    if (c->closing && c->outq.empty()) {
-        if (c->close_code == 0) return -1;  // the peer closed; nothing to say
-        return close_now(wsi, c->close_code, c->close_reason);
-    }
-    if (!write_queued(c)) return -1;
-    if (!c->outq.empty() || c->closing) want_writable(c);  // more frames, or the close frame
-    return 0;
-}
-
-void Host::want_writable(aurora_conn *c) {
-    c->awaiting_writable = true;
-    lws_callback_on_writable(c->wsi);
-}
-
-// Before the loop sleeps (a uv_prepare handle), every connection that got
-// frames since is written to directly, as Redis does before it sleeps: one
-// write per connection and no poll-set change while its socket keeps up.
-// Only a connection whose socket is full (lws holds the rest of a write)
-// waits for a writable event. Waiting for one for every delivery instead
-// costs the epoll_ctl calls that libuv's uv_poll_start makes each time the
-// interest changes (a delete and an add, twice per delivery).
-void Host::flush_pending_writes() {
-    if (pending_writes_.empty()) return;
-    flushing_.swap(pending_writes_);
-    for (aurora_conn_id id : flushing_) {
-        aurora_conn *c = find_conn(id);
-        if (!c) continue;
-        c->write_pending = false;
-        if (c->closing || c->awaiting_writable || (c->outq.empty() && !c->ping_due)) continue;
-        if (lws_get_close_length(c->wsi)) {  // lws's protocol-error close is out: nothing may follow it
-            c->closing = true;
-            continue;
-        }
-        if (lws_partial_buffered(c->wsi)) {
-            want_writable(c);
-            continue;
-        }
-        if (!write_queued(c)) {
-            drop_now(c);
-            continue;
-        }
-        if (!c->outq.empty() || lws_partial_buffered(c->wsi)) want_writable(c);
-    }
-    flushing_.clear();
-}
-
-// One write of what waits in c's queue (up to about kCoalesceBytes). False
-// when the write failed: the connection is to be closed.
-bool Host::write_queued(aurora_conn *c) {
-    const bool ping = c->ping_due;
-    c->ping_due = false;
-    if (!ping && c->outq.empty()) return true;
-    if (!ping && c->outq.size() == 1) {  // a lone frame: written from its own buffer, lws adds the header
-        OutFramePtr f = c->outq.pop_front();
-        c->out_bytes -= f->len();
-        if (lws_write(c->wsi, f->data(), f->len(), LWS_WRITE_TEXT) < 0) {
-            AURORA_HLOG(AURORA_LOG_DEBUG, c->id, "write failed; closing");
-            return false;
-        }
-        m_.frames_out->add(1);
-        m_.bytes_out->add(static_cast<double>(f->len()));
-        return true;
-    }
-    // Otherwise one buffer of complete WebSocket frames (unmasked, server to
-    // client) and one write, instead of one syscall per frame: the heartbeat
-    // ping first (with a payload: lws 4.1 drops empty pongs before the
-    // callback), then the frames, or for aurora.ndjson clients one text frame
-    // with a message per line. lws keeps what the socket does not take.
-    // The payload starts after room for the longest header (10 bytes) and the
-    // ping (4); the header, and the ping before it, go right in front of it
-    // once its length is known, so each byte is copied once.
-    constexpr size_t kHead = 10 + 4;
-    coalesce_buf_.resize(LWS_PRE + kHead);
-    size_t frames = 0, payload = 0;
-    size_t start = LWS_PRE + kHead;  // first byte written
-    if (c->ndjson && c->outq.size() >= 2) {
-        while (!c->outq.empty() && coalesce_buf_.size() < kCoalesceBytes) {
-            OutFramePtr f = c->outq.pop_front();
-            c->out_bytes -= f->len();
-            if (frames++) coalesce_buf_.push_back('\n');
-            coalesce_buf_.insert(coalesce_buf_.end(), f->data(), f->data() + f->len());
-        }
-        payload = coalesce_buf_.size() - (LWS_PRE + kHead);
-        unsigned char head[10];
-        size_t h = ws_text_header(head, payload);
-        start -= h;
-        std::memcpy(coalesce_buf_.data() + start, head, h);
-        m_.messages_batched->add(static_cast<double>(frames));
-        frames = 1;
-    } else {
-        while (!c->outq.empty() && coalesce_buf_.size() < kCoalesceBytes) {
-            OutFramePtr f = c->outq.pop_front();
-            c->out_bytes -= f->len();
-            unsigned char head[10];
-            size_t h = ws_text_header(head, f->len());
-            coalesce_buf_.insert(coalesce_buf_.end(), head, head + h);
-            coalesce_buf_.insert(coalesce_buf_.end(), f->data(), f->data() + f->len());
-            ++frames;
-            payload += f->len();
-        }
-    }
-    if (ping) {
-        static constexpr unsigned char kPing[4] = {0x89, 0x02, 'h', 'b'};
-        start -= sizeof kPing;
-        std::memcpy(coalesce_buf_.data() + start, kPing, sizeof kPing);
-    }
-    size_t n = coalesce_buf_.size() - start;
-    // lws returns the whole length once it has sent or buffered it; below
-    // zero is a dead socket. (start is never below LWS_PRE.)
-    if (lws_write(c->wsi, coalesce_buf_.data() + start, n, LWS_WRITE_RAW) < 0) {
-        AURORA_HLOG(AURORA_LOG_DEBUG, c->id, "write failed; closing");
-        return false;
-    }
-    m_.frames_out->add(static_cast<double>(frames));
-    m_.bytes_out->add(static_cast<double>(payload));
-    return true;
-}
-
 // ---- rooms ----
 
 void Host::broadcast_local(std::string_view room, const OutFramePtr &f, aurora_conn_id except) {
     auto it = rooms_.find(std::string(room));
     if (it == rooms_.end()) return;
     // enqueue may close a member (slow consumer) but never removes it from
-    // the room during this loop: removal happens in on_ws_closed.
+    // the room during this loop: removal happens in finish_conn.
     for (aurora_conn *c : it->second) {
         if (c->id != except) enqueue(c, f);
     }

@@ -13,6 +13,7 @@ the same tests with the sanitizer instead.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import struct
@@ -339,16 +340,15 @@ def test_pending_messages_per_connection_are_bounded(tmp_path, monkeypatch):
 def test_connection_cap(tmp_path, monkeypatch):
     h = start(tmp_path, monkeypatch, limits={"max_connections": 3})
     try:
-        # Each handshake has completed, so each counts (an HTTP request would too).
-        held = [connect(f"{h.ws_url}/?user=u{i}", open_timeout=5) for i in range(3)]
-        with pytest.raises(websockets.exceptions.InvalidStatus) as refused:
-            connect(f"{h.ws_url}/?user=extra", open_timeout=5)
-        assert refused.value.response.status_code == 503
-        assert b"connection limit" in refused.value.response.body
-        held.pop().close()
-        c = wait_for(lambda: _try_connect(h), "a slot after one connection closed")
-        c.close()
-        for c in held:
+        with contextlib.ExitStack() as stack:
+            # Each handshake has completed, so each counts (an HTTP request would too).
+            held = [stack.enter_context(connect(f"{h.ws_url}/?user=u{i}", open_timeout=5)) for i in range(3)]
+            with pytest.raises(websockets.exceptions.InvalidStatus) as refused:
+                connect(f"{h.ws_url}/?user=extra", open_timeout=5)
+            assert refused.value.response.status_code == 503
+            assert b"connection limit" in refused.value.response.body
+            held[0].close()
+            c = wait_for(lambda: _try_connect(h), "a slot after one connection closed")
             c.close()
         assert h.metrics().total("aurora_connections_refused_total") >= 1
     finally:
@@ -406,11 +406,57 @@ def test_empty_close_is_answered_with_an_empty_close(host):
     assert closes == [(OP_CLOSE, b"")] and how in ("eof", "reset") and took < 1.0, (closes, how, took)
 
 
+def test_each_ping_gets_its_pong_in_order_with_data(host):
+    """Three pings in flight around a request: three pongs, each with its
+    payload, and the reply to the request between the first two, as sent."""
+    ws = RawWebSocket(host.port, "/?user=pinger")
+    try:
+        ws.sock.sendall(encode_frame(0x9, b"p1") + text_frame({"type": "echo", "text": "between"}) +
+                        encode_frame(0x9, b"p2") + encode_frame(0x9, b"p3"))
+        got = [ws.recv_frame() for _ in range(4)]
+    finally:
+        ws.close()
+    assert got == [(0xA, b"p1"), (OP_TEXT, b'{"type":"echo","text":"between"}'), (0xA, b"p2"), (0xA, b"p3")], got
+
+
+def test_long_extensions_header_still_upgrades(host):
+    """lws 4.1 dropped a handshake whose Sec-WebSocket-Extensions was over
+    255 bytes without a word; the host reads the head itself."""
+    key = b"dGhlIHNhbXBsZSBub25jZQ=="
+    req = (b"GET /?user=ext HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+           b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: " + key + b"\r\n"
+           b"Sec-WebSocket-Extensions: " + b", ".join([b"x-unknown-extension; param=1"] * 20) + b"\r\n\r\n")
+    with socket.create_connection(("127.0.0.1", host.port), timeout=5) as s:
+        s.sendall(req)
+        head = s.recv(4096)
+    assert head.startswith(b"HTTP/1.1 101"), head[:200]
+    assert b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" in head  # RFC 6455's example accept value
+
+
+def test_upgrade_refusals_are_complete_http_responses(host):
+    base = (b"GET /?user=x HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n")
+    cases = {
+        "no_version": (base + b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n", 426),
+        "old_version": (base + b"Sec-WebSocket-Version: 8\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n", 426),
+        "bad_key": (base + b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: short\r\n\r\n", 400),
+        "wrong_path": (base.replace(b"GET /?", b"GET /nope?") +
+                       b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n", 404),
+    }
+    for name, (req, status) in cases.items():
+        data = raw_http(host.port, req)
+        assert data.startswith(f"HTTP/1.1 {status}".encode()), (name, data[:200])
+        head, _, body = data.partition(b"\r\n\r\n")
+        assert json.loads(body)["error"], (name, data)
+
+
 PROTOCOL_ERRORS = {
     "rsv1_set": bytes([0x80 | 0x40 | OP_TEXT]) + encode_frame(OP_TEXT, b'{"type":"echo"}')[1:],
     "bad_opcode": bytes([0x80 | 0x3]) + encode_frame(OP_TEXT, b"x")[1:],
     "continuation_without_start": encode_frame(0x0, b"x"),
     "fragmented_ping": bytes([0x09]) + encode_frame(0x9, b"p")[1:],
+    "unmasked": bytes([0x81, 0x02]) + b"{}",
+    "control_over_125_bytes": encode_frame(0x9, b"p" * 126),
+    "new_message_inside_fragmented": encode_frame(OP_TEXT, b"a", fin=False) + encode_frame(OP_TEXT, b"b"),
 }
 
 
@@ -429,8 +475,8 @@ def test_protocol_error_closes_promptly_with_1002(host, case):
 
 def test_bearer_token_belongs_to_the_request_that_carried_it(host):
     """A plain request carrying a Bearer subprotocol, then an upgrade with no
-    token on the same keep-alive connection: the upgrade is anonymous (401
-    here), not the first request's user."""
+    token on the same keep-alive connection: never the first request's user.
+    (The host serves upgrades only as a connection's first request: 400.)"""
     req1 = b"GET /health HTTP/1.1\r\nHost: x\r\nSec-WebSocket-Protocol: Bearer.mallory\r\n\r\n"
     req2 = (b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
             b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
@@ -445,8 +491,8 @@ def test_bearer_token_belongs_to_the_request_that_carried_it(host):
             if not chunk:
                 break
             second += chunk
-    assert second.startswith(b"HTTP/1.1 401"), second[:300]
-    assert b"mallory" not in second
+    assert second.startswith(b"HTTP/1.1 400"), second[:300]
+    assert b"first request" in second and b"mallory" not in second
 
 
 def test_forwarded_for_must_be_an_address(tmp_path, monkeypatch):

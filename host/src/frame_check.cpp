@@ -1,0 +1,59 @@
+#include "frame_check.h"
+
+#include <cstring>
+
+#include "json_text.h"
+
+namespace aurora::host {
+
+namespace {
+
+// "\uD800"-"\uDFFF" written as a JSON escape.
+bool has_lone_surrogate_escape(std::string_view text) {
+    for (size_t i = 0; i + 3 < text.size(); ++i) {
+        if (text[i] == '\\' && text[i + 1] == 'u' && (text[i + 2] == 'd' || text[i + 2] == 'D') &&
+            text[i + 3] != '\0' && std::strchr("89abcdefABCDEF", text[i + 3]))
+            return true;
+    }
+    return false;
+}
+
+FrameCheck refuse(const char *code, const char *message, std::string ref_json = {}) {
+    FrameCheck f;
+    f.error = code;
+    f.message = message;
+    f.ref_json = std::move(ref_json);
+    return f;
+}
+
+}  // namespace
+
+FrameCheck check_frame(std::string_view text) {
+    JsonPtr j = parse_json(text);
+    if (!j) {
+        // Valid UTF-8 (the frame reader checked) that cJSON refuses for a
+        // "\uD8xx" escape with no partner: a lone surrogate is no character.
+        if (has_lone_surrogate_escape(text)) return refuse("bad_utf8", "a \\u escape encodes a lone UTF-16 surrogate");
+        return refuse("bad_json", "frame is not valid JSON");
+    }
+    if (!cJSON_IsObject(j.get())) return refuse("not_object", "frame must be a JSON object");
+    FrameCheck f;
+    if (const cJSON *ref = cJSON_GetObjectItemCaseSensitive(j.get(), "ref")) {
+        if (!cJSON_IsString(ref) && !cJSON_IsNumber(ref)) return refuse("bad_field", "'ref' must be a string or a number");
+        char *r = cJSON_PrintUnformatted(ref);
+        if (r) f.ref_json = r;
+        cJSON_free(r);
+    }
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(j.get(), "type");
+    if (type) {
+        if (!cJSON_IsString(type)) return refuse("bad_field", "'type' must be a string", std::move(f.ref_json));
+        f.type = type->valuestring;
+    } else if (cJSON_GetObjectItemCaseSensitive(j.get(), "text")) {
+        f.type = "message";  // the seed's plain {"text": ...}
+    } else {
+        return refuse("missing_type", "frame needs a 'type' (or a 'text' to post a message)", std::move(f.ref_json));
+    }
+    return f;
+}
+
+}  // namespace aurora::host

@@ -1,0 +1,315 @@
+// A WebSocket connection's bytes on the host's libuv loop: reading frames,
+// writing the queue (pongs, data and the close frame in one order), closing.
+// Everything here runs on the service thread.
+//
+// Writes: frames queued during a loop iteration go out in one non-blocking
+// write per connection before the loop sleeps (flush_pending_writes, as Redis
+// does); what the socket does not take is handed to one uv_write, and the
+// queue waits for its completion. Closing: our close frame goes last in the
+// queue; once it is on the wire the write side is shut down (FIN) and the
+// socket is closed when the client's close frame or EOF arrives, or at
+// close_deadline_ms (heartbeat_tick).
+#include <algorithm>
+#include <cstring>
+
+#include "host.h"
+#include "log.h"
+
+namespace aurora::host {
+
+namespace {
+
+constexpr uint64_t kCloseWaitMs = 1000;  // for the client's answer to our close frame
+
+aurora_conn *conn_of(const uv_handle_t *h) { return static_cast<aurora_conn *>(h->data); }
+
+}  // namespace
+
+void Host::on_read(aurora_conn *c, ssize_t nread, const uv_buf_t *buf) {
+    if (nread < 0) {  // EOF or an error: the connection is over
+        if (!c->closing) m_.closes_client->add(1);  // gone without a close frame
+        c->closing = true;
+        close_handle(c);
+        return;
+    }
+    if (nread == 0) return;
+    const auto *data = reinterpret_cast<const unsigned char *>(buf->base);
+    if (c->peer_closed) return;  // nothing may follow a close frame
+    alive(c);
+    struct Sink : ws::FrameSink {
+        Host *h;
+        aurora_conn *c;
+        void on_data(ws::Opcode op, std::string_view piece, bool first, bool last) override {
+            h->on_data(c, op, piece, first, last);
+        }
+        void on_control(ws::Opcode op, std::string_view payload) override { h->on_control(c, op, payload); }
+    } sink;
+    sink.h = this;
+    sink.c = c;
+    if (!c->reader.feed(data, static_cast<size_t>(nread), sink) && !c->closing) {
+        uint16_t code = c->reader.error_code();
+        protocol_close(c, code, c->reader.error_reason(),
+                       code == ws::kTooBig ? m_.closes_too_large : m_.closes_protocol);
+    }
+}
+
+// The host fails the connection (RFC 6455 §7.1.7): the close frame goes out
+// at once, ahead of anything still queued.
+void Host::protocol_close(aurora_conn *c, uint16_t code, std::string_view reason, aurora_metric *counter) {
+    if (c->closing) return;
+    AURORA_HLOG(AURORA_LOG_DEBUG, c->id, "protocol error: %u %.*s", code, static_cast<int>(reason.size()),
+                reason.data());
+    close_conn(c, code, reason, counter, false);
+}
+
+void Host::on_data(aurora_conn *c, ws::Opcode opcode, std::string_view piece, bool first, bool last) {
+    if (c->closing) return;  // after a close, data is not processed
+    const Limits &L = cfg_.limits;
+    if (first) {
+        c->rx_binary = opcode == ws::kBinary;
+        c->rx.clear();
+        c->rx_total = 0;
+        c->rx_too_large = false;
+        c->utf8.reset();
+    }
+    c->rx_total += piece.size();
+    m_.bytes_in->add(static_cast<double>(piece.size()));
+    if (!c->rx_binary &&
+        (!c->utf8.feed(reinterpret_cast<const unsigned char *>(piece.data()), piece.size()) ||
+         (last && !c->utf8.complete()))) {
+        // RFC 6455 §8.1: text that is not UTF-8 fails the connection, as soon as it shows.
+        return protocol_close(c, ws::kInvalidPayload, "text message is not valid UTF-8", m_.closes_protocol);
+    }
+    if (c->rx_total > L.max_frame_bytes) {
+        if (!c->rx_too_large) {
+            c->rx_too_large = true;
+            c->rx.clear();
+            c->rx.shrink_to_fit();
+        }
+    } else if (!c->rx_binary) {
+        c->rx.append(piece);
+    }
+    if (last) handle_message(c);
+}
+
+void Host::on_control(aurora_conn *c, ws::Opcode opcode, std::string_view payload) {
+    if (opcode == ws::kPong) return alive(c);
+    if (opcode == ws::kPing) {
+        if (c->closing) return;
+        // Each ping its pong, in order with everything else queued. A ping
+        // spends from the frame budget like any frame.
+        if (!spend_budget(c, {}, {})) return;
+        enqueue(c, make_frame(payload, ws::kPong));
+        return;
+    }
+    // A close frame (§5.5.1, §7.4).
+    c->peer_closed = true;
+    if (c->close_queued) {  // the answer to ours
+        if (c->close_written) close_handle(c);
+        return;
+    }
+    uint16_t code = 0;
+    std::string_view reason;
+    bool ok = payload.empty();
+    if (payload.size() >= 2) {
+        code = static_cast<uint16_t>(static_cast<unsigned char>(payload[0]) << 8 | static_cast<unsigned char>(payload[1]));
+        reason = payload.substr(2);
+        ws::Utf8Check u;
+        ok = ws::close_code_allowed(code) &&
+             u.feed(reinterpret_cast<const unsigned char *>(reason.data()), reason.size()) && u.complete();
+    }
+    c->closing = true;
+    c->outq.clear();  // the client is leaving: what it did not get, it will not read
+    c->out_bytes = 0;
+    if (!ok) {
+        m_.closes_protocol->add(1);
+        c->close_code = ws::kProtocolError;
+        c->close_reason = "malformed close frame";
+    } else {
+        // Echo the code (an empty close is answered with an empty close).
+        m_.closes_client->add(1);
+        c->close_code = code;
+        c->close_reason.clear();
+    }
+    queue_close(c);
+}
+
+// The close frame, last in the queue. close_code 0 with peer_closed: an
+// empty close frame answers an empty one.
+void Host::queue_close(aurora_conn *c) {
+    if (c->close_queued) return;
+    c->close_queued = true;
+    std::string payload = c->close_code ? ws::close_payload(c->close_code, c->close_reason) : std::string();
+    c->outq.push_back(make_frame(payload, ws::kClose));
+    c->out_bytes += payload.size();
+    c->close_deadline_ms = uv_now(&loop_) + kCloseWaitMs + 1000;  // for the write, then the answer
+    mark_pending(c);
+}
+
+void Host::mark_pending(aurora_conn *c) {
+    if (!c->write_pending && !c->writing && c->tcp_open) {  // written before the loop sleeps
+        c->write_pending = true;
+        pending_writes_.push_back(c->id);
+    }
+}
+
+void Host::flush_pending_writes() {
+    if (pending_writes_.empty()) return;
+    flushing_.swap(pending_writes_);
+    for (aurora_conn_id id : flushing_) {
+        aurora_conn *c = find_conn(id);
+        if (!c) continue;
+        c->write_pending = false;
+        if (!c->tcp_open || c->writing || c->close_written || (c->outq.empty() && !c->ping_due)) continue;
+        if (!write_queued(c)) drop_now(c);
+    }
+    flushing_.clear();
+}
+
+// One write of what waits in c's queue (up to about kCoalesceBytes): the
+// heartbeat ping first, then the frames in order (for aurora.ndjson
+// clients, text frames waiting together become one frame with a message per
+// line). False when the socket is dead.
+bool Host::write_queued(aurora_conn *c) {
+    const bool ping = c->ping_due;
+    c->ping_due = false;
+    coalesce_buf_.clear();
+    if (ping) {
+        static constexpr unsigned char kPing[4] = {0x89, 0x02, 'h', 'b'};  // with a payload: some clients drop empty pongs
+        coalesce_buf_.insert(coalesce_buf_.end(), kPing, kPing + sizeof kPing);
+    }
+    size_t frames = 0, payload = 0;
+    while (!c->outq.empty() && coalesce_buf_.size() < kCoalesceBytes) {
+        OutFramePtr f = c->outq.pop_front();
+        c->out_bytes -= f->len();
+        unsigned char head[10];
+        if (f->opcode == ws::kText && c->ndjson && !c->outq.empty() && c->outq.front()->opcode == ws::kText) {
+            // Several text frames waiting: one frame, one message per line.
+            std::vector<OutFramePtr> batch{f};
+            size_t total = f->len();
+            while (!c->outq.empty() && c->outq.front()->opcode == ws::kText && total < kCoalesceBytes) {
+                OutFramePtr g = c->outq.pop_front();
+                c->out_bytes -= g->len();
+                total += 1 + g->len();
+                batch.push_back(std::move(g));
+            }
+            size_t h = ws::write_header(head, ws::kText, total);
+            coalesce_buf_.insert(coalesce_buf_.end(), head, head + h);
+            for (size_t i = 0; i < batch.size(); ++i) {
+                if (i) coalesce_buf_.push_back('\n');
+                coalesce_buf_.insert(coalesce_buf_.end(), batch[i]->data(), batch[i]->data() + batch[i]->len());
+            }
+            m_.messages_batched->add(static_cast<double>(batch.size()));
+            ++frames;
+            payload += total;
+            continue;
+        }
+        size_t h = ws::write_header(head, f->opcode, f->len());
+        coalesce_buf_.insert(coalesce_buf_.end(), head, head + h);
+        coalesce_buf_.insert(coalesce_buf_.end(), f->data(), f->data() + f->len());
+        ++frames;
+        payload += f->len();
+        if (f->opcode == ws::kClose) {  // nothing follows a close frame
+            c->close_written = true;
+            c->outq.clear();
+            c->out_bytes = 0;
+            break;
+        }
+    }
+    if (coalesce_buf_.empty()) return true;
+    m_.frames_out->add(static_cast<double>(frames));
+    m_.bytes_out->add(static_cast<double>(payload));
+    uv_buf_t b = uv_buf_init(reinterpret_cast<char *>(coalesce_buf_.data()), static_cast<unsigned>(coalesce_buf_.size()));
+    int n = uv_try_write(reinterpret_cast<uv_stream_t *>(&c->tcp), &b, 1);
+    if (n < 0 && n != UV_EAGAIN) {
+        AURORA_HLOG(AURORA_LOG_DEBUG, c->id, "write failed (%s); closing", uv_strerror(n));
+        return false;
+    }
+    size_t done = n > 0 ? static_cast<size_t>(n) : 0;
+    if (done == coalesce_buf_.size()) {
+        if (c->close_written) after_close_written(c);
+        else if (!c->outq.empty()) mark_pending(c);
+        return true;
+    }
+    // The socket is full: uv_write keeps the rest, and the queue waits for it.
+    c->wbuf.assign(coalesce_buf_.begin() + static_cast<std::ptrdiff_t>(done), coalesce_buf_.end());
+    uv_buf_t rest = uv_buf_init(reinterpret_cast<char *>(c->wbuf.data()), static_cast<unsigned>(c->wbuf.size()));
+    c->writing = true;
+    int rc = uv_write(&c->wreq, reinterpret_cast<uv_stream_t *>(&c->tcp), &rest, 1,
+                      [](uv_write_t *req, int status) {
+                          auto *conn = static_cast<aurora_conn *>(req->handle->data);
+                          conn->host->on_write_done(conn, status);
+                      });
+    if (rc != 0) {
+        c->writing = false;
+        return false;
+    }
+    return true;
+}
+
+void Host::on_write_done(aurora_conn *c, int status) {
+    c->writing = false;
+    c->wbuf.clear();
+    if (!c->tcp_open) return;  // closing: the write was cancelled
+    if (status < 0) {
+        AURORA_HLOG(AURORA_LOG_DEBUG, c->id, "write failed (%s); closing", uv_strerror(status));
+        return drop_now(c);
+    }
+    if (c->close_written) return after_close_written(c);
+    if (!c->outq.empty() || c->ping_due) mark_pending(c);
+}
+
+// Our close frame is on the wire. If the client already closed, so do we;
+// otherwise send FIN and wait (briefly) for its close frame or EOF.
+void Host::after_close_written(aurora_conn *c) {
+    if (c->peer_closed) return close_handle(c);
+    c->close_deadline_ms = uv_now(&loop_) + kCloseWaitMs;
+    int rc = uv_shutdown(&c->sreq, reinterpret_cast<uv_stream_t *>(&c->tcp), [](uv_shutdown_t *, int) {});
+    if (rc != 0) close_handle(c);
+}
+
+void Host::close_conn(aurora_conn *c, uint16_t code, std::string_view reason, aurora_metric *counter, bool flush) {
+    if (c->closing) return;
+    c->closing = true;
+    c->close_code = code;
+    c->close_reason.assign(reason.substr(0, 123));
+    if (!flush) {
+        c->outq.clear();
+        c->out_bytes = 0;
+    }
+    if (counter) counter->add(1);
+    queue_close(c);
+}
+
+// Drops the connection without a close frame (a dead socket, a heartbeat
+// that went unanswered, a close that was never answered).
+void Host::drop_now(aurora_conn *c) {
+    c->closing = true;
+    c->dropped = true;
+    c->outq.clear();
+    c->out_bytes = 0;
+    close_handle(c);
+}
+
+void Host::close_handle(aurora_conn *c) {
+    if (!c->tcp_open) return;
+    c->tcp_open = false;
+    uv_read_stop(reinterpret_cast<uv_stream_t *>(&c->tcp));
+    uv_close(reinterpret_cast<uv_handle_t *>(&c->tcp),
+             [](uv_handle_t *h) { conn_of(h)->host->on_handle_closed(conn_of(h)); });
+}
+
+// The socket is closed: the connection leaves its rooms and plugins hear of
+// it, unless plugins still hold messages of it (then it waits for them).
+void Host::on_handle_closed(aurora_conn *c) {
+    open_sockets_.fetch_sub(1, std::memory_order_relaxed);
+    c->gone = true;
+    c->gone_ms = uv_now(&loop_);
+    c->closing = true;
+    c->outq.clear();
+    c->out_bytes = 0;
+    if (c->pending == 0) return finish_conn(c);
+    AURORA_HLOG(AURORA_LOG_DEBUG, c->id, "closed with %u message(s) in flight: they are processed first", c->pending);
+}
+
+}  // namespace aurora::host
