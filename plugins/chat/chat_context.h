@@ -23,16 +23,19 @@ struct ChatSettings {
     size_t resume_max = 1000;
     size_t resume_scan_max = 20000;
     size_t resume_max_bytes = 1 << 20;
+    size_t read_queue_max = 1024;
     int64_t presence_ttl_s = 30;
     int64_t presence_refresh_s = 10;
     int64_t typing_interval_ms = 1000;
     bool presence_events = true;
     int64_t presence_snapshot_max = 200;
+    int64_t presence_coalesce_ms = 500;
     int64_t redis_timeout_ms = 1000;
 };
 
 struct ChatMetrics {
     aurora_metric *sent, *duplicates, *send_errors, *fanout, *resumes, *resumed_messages, *redis_up;
+    aurora_metric *reads_busy, *presence_events, *presence_coalesced;
     aurora_metric *send_seconds;
 };
 

@@ -4,8 +4,11 @@
 // wire protocol; plugins/chat/README.md the settings.
 //
 // Threads: hooks on the service thread (validation, per-connection state in
-// `conns`, never any I/O); the send pipeline (send_pipeline.cpp) and the
-// fan-out subscriber (fanout_subscriber.cpp) on their own threads.
+// `conns`, never any I/O); the send pipeline (send_pipeline.cpp: writes),
+// the fan-out subscriber (fanout_subscriber.cpp: live delivery, join
+// sequencing) and the read worker (read_worker.cpp: resume ranges and
+// presence snapshots) on their own threads, each with its own Redis
+// connection.
 #include <aurora/aurora.h>
 
 #include <fcntl.h>
@@ -21,6 +24,7 @@
 #include "chat_protocol.h"
 #include "fanout_subscriber.h"
 #include "json.h"
+#include "read_worker.h"
 #include "send_pipeline.h"
 #include "settings.h"
 #include "stream_id.h"
@@ -42,15 +46,25 @@ const Setting kSettings[] = {
     {"dedup_window_s", Setting::Int, "300", "a `ref` seen again within this window is not sent twice", 1, 86400},
     {"resume_max", Setting::Int, "1000", "most messages one resume sends", 1, 100000},
     {"resume_scan_max", Setting::Int, "20000",
-     "most stream entries one resume reads (it runs on the fan-out thread: live delivery waits meanwhile)", 1, 10000000},
+     "most stream entries one resume reads (on the read worker's thread: other clients' resumes wait meanwhile, "
+     "live delivery does not)",
+     1, 10000000},
     {"resume_max_bytes", Setting::Int, "1048576",
      "most bytes of messages one resume sends (keep it under the host's send_queue_max_bytes)", 1024, 1e9},
+    {"read_queue_max", Setting::Int, "1024",
+     "most resume and presence requests waiting for the read worker, all connections together (one per "
+     "connection, room and kind); more are answered `busy`",
+     1, 1000000},
     {"presence_ttl_s", Setting::Int, "30", "a replica's presence entries vanish this long after it stops refreshing", 2, 3600},
     {"presence_refresh_s", Setting::Int, "10", "how often presence entries are refreshed", 1, 3600},
     {"presence_events", Setting::Bool, "true",
      "broadcast join/leave events to the room (each costs one delivery per member: turn off for very large rooms)"},
     {"presence_snapshot_max", Setting::Int, "200",
      "a presence snapshot lists at most this many connections (plus the total)", 1, 100000},
+    {"presence_coalesce_ms", Setting::Int, "500",
+     "join/leave events of a room are held this long, then only each connection's net change is sent (a leave and "
+     "a join within it cancel out); 0 sends each at once",
+     0, 60000},
     {"typing_interval_ms", Setting::Int, "1000", "typing events relayed at most this often per connection and room", 0, 60000},
     {"redis_timeout_ms", Setting::Int, "1000", "connect and command timeout for Redis", 10, 60000},
 };
@@ -65,12 +79,13 @@ struct ChatConn {
 
 struct ChatPlugin {
     ChatContext ctx;
+    std::unique_ptr<ReadWorker> reader;  // before the two that hold a reference to it
     std::unique_ptr<SendPipeline> sender;
     std::unique_ptr<FanoutSubscriber> subscriber;
     std::unordered_map<aurora_conn_id, ChatConn> conns;  // [service thread]
 
     void reply(aurora_conn_id conn, const std::string &json) const { ctx.host->send(ctx.self, conn, plugin::str(json)); }
-    void on_join_effective(const RoomRequest &r, bool announce);
+    void on_join_effective(const RoomRequest &r, StreamId p0, bool announce);
     aurora_verdict handle(aurora_conn_id id, ChatConn &c, aurora_msg *msg);
 };
 
@@ -90,16 +105,19 @@ void read_ref(const cJSON *frame, std::string &ref_json, std::string &ref_value)
     ref_value = cJSON_IsString(ref) ? ref->valuestring : ref_json;
 }
 
-void ChatPlugin::on_join_effective(const RoomRequest &r, bool announce) {
+void ChatPlugin::on_join_effective(const RoomRequest &r, StreamId p0, bool announce) {
     auto it = conns.find(r.conn);
-    if (it == conns.end()) return;  // gone meanwhile
+    if (it == conns.end()) return;  // gone meanwhile (its read slots went with it)
     ChatConn &c = it->second;
+    bool resume = r.kind == RoomRequest::Kind::Resume;
     if (!c.rooms.count(r.room)) {  // left (or refused) before the join took effect
         subscriber->request(RoomRequest{RoomRequest::Kind::Leave, r.conn, r.room, {}, {}, false});
+        if (resume) reader->release(r.conn, r.room, ReadWorker::Kind::Resume);
         return;
     }
     aurora_status st = ctx.host->room_join(ctx.self, r.conn, plugin::str(r.room));
     if (st != AURORA_OK) {
+        if (resume) reader->release(r.conn, r.room, ReadWorker::Kind::Resume);
         c.rooms.erase(r.room);
         if (c.current_room == r.room) c.current_room = c.rooms.empty() ? "" : *c.rooms.begin();
         subscriber->request(RoomRequest{RoomRequest::Kind::Leave, r.conn, r.room, {}, {}, false});
@@ -118,6 +136,20 @@ void ChatPlugin::on_join_effective(const RoomRequest &r, bool announce) {
         if (!r.ref_json.empty()) joined += ",\"ref\":" + r.ref_json;
         reply(r.conn, joined + "}");
     }
+    // A resume into a room it was not in: it now gets live what comes after
+    // p0, so the read worker replays (since, p0]. Only now, once the join
+    // was allowed: a refused room's messages are never read for it.
+    if (resume) {
+        StreamId since = StreamId::parse(r.since).value_or(StreamId{});  // checked in handle()
+        reader->resume(ResumeJob{r.conn, r.room, since, p0, r.ref_json});
+    }
+}
+
+const char *busy_text(ReadWorker::Admission a, const std::string &what) {
+    return a == ReadWorker::Admission::Duplicate
+               ? (what == "resume" ? "a resume of this room is already running: wait for its answer"
+                                   : "a presence request for this room is already running: wait for its answer")
+               : "the server has too many reads waiting: try again shortly";
 }
 
 aurora_verdict ChatPlugin::handle(aurora_conn_id id, ChatConn &c, aurora_msg *msg) {
@@ -158,6 +190,10 @@ aurora_verdict ChatPlugin::handle(aurora_conn_id id, ChatConn &c, aurora_msg *ms
         }
         if (!member && c.rooms.size() >= ctx.s.max_rooms)
             return error("too_many_rooms", "at most " + std::to_string(ctx.s.max_rooms) + " rooms per connection");
+        if (type == "resume") {  // bounded before anything happens: refused, it has no effect at all
+            ReadWorker::Admission a = reader->admit_resume(id, room);
+            if (a != ReadWorker::Admission::Ok) return error("busy", busy_text(a, type));
+        }
         c.rooms.insert(room);
         c.current_room = room;
         subscriber->request(std::move(r));  // answered when it takes effect
@@ -221,10 +257,9 @@ aurora_verdict ChatPlugin::handle(aurora_conn_id id, ChatConn &c, aurora_msg *ms
         sender->submit(std::move(job));
         return AURORA_PENDING;
     }
-    // presence
-    job.kind = SendJob::Kind::PresenceSnapshot;
-    job.msg = msg;
-    sender->submit(std::move(job));
+    // presence: a read, the read worker's
+    ReadWorker::Admission a = reader->presence(id, room, msg, ref_json);
+    if (a != ReadWorker::Admission::Ok) return error("busy", busy_text(a, type));
     return AURORA_PENDING;
 }
 
@@ -232,6 +267,7 @@ aurora_verdict ChatPlugin::handle(aurora_conn_id id, ChatConn &c, aurora_msg *ms
 
 void spawn_sender(aurora_worker *w, void *arg) { static_cast<ChatPlugin *>(arg)->sender->run(w); }
 void spawn_subscriber(aurora_worker *w, void *arg) { static_cast<ChatPlugin *>(arg)->subscriber->run(w); }
+void spawn_reader(aurora_worker *w, void *arg) { static_cast<ChatPlugin *>(arg)->reader->run(w); }
 
 aurora_status chat_init(const aurora_host_api *host, aurora_plugin_ctx *self, void **state) {
     auto p = std::make_unique<ChatPlugin>();
@@ -265,6 +301,8 @@ aurora_status chat_init(const aurora_host_api *host, aurora_plugin_ctx *self, vo
     cs.typing_interval_ms = s->integer("typing_interval_ms");
     cs.presence_events = s->boolean("presence_events");
     cs.presence_snapshot_max = s->integer("presence_snapshot_max");
+    cs.presence_coalesce_ms = s->integer("presence_coalesce_ms");
+    cs.read_queue_max = static_cast<size_t>(s->integer("read_queue_max"));
     cs.redis_timeout_ms = s->integer("redis_timeout_ms");
     if (!valid_room(cs.default_room)) {
         host->log_msg(self, AURORA_LOG_ERROR, "config: default_room \"%s\" is not a valid room name", cs.default_room.c_str());
@@ -292,17 +330,26 @@ aurora_status chat_init(const aurora_host_api *host, aurora_plugin_ctx *self, vo
     m.resumed_messages = host->metric_counter(self, "resumed_messages_total", "Messages sent by resumes", nullptr);
     m.redis_up = host->metric_gauge(self, "redis_up", "1 while the plugin's Redis connections work", nullptr);
     m.send_seconds = host->metric_histogram(self, "send_seconds", "From frame to stored-and-published", nullptr, nullptr, 0);
+    m.reads_busy = host->metric_counter(
+        self, "reads_busy_total", "Resume and presence requests answered `busy` (one running, or too many waiting)",
+        nullptr);
+    m.presence_events = host->metric_counter(self, "presence_events_total", "Presence join/leave events published", nullptr);
+    m.presence_coalesced = host->metric_counter(self, "presence_changes_coalesced_total",
+                                                "Join/leave changes that cancelled out within presence_coalesce_ms", nullptr);
 
-    p->sender = std::make_unique<SendPipeline>(ctx);
+    p->reader = std::make_unique<ReadWorker>(ctx);
+    p->sender = std::make_unique<SendPipeline>(ctx, *p->reader);
     ChatPlugin *raw = p.get();
     p->subscriber = std::make_unique<FanoutSubscriber>(
-        ctx, [raw](const RoomRequest &r, bool announce) { raw->on_join_effective(r, announce); });
+        ctx, *p->reader,
+        [raw](const RoomRequest &r, StreamId p0, bool announce) { raw->on_join_effective(r, p0, announce); });
     if (!p->subscriber->init(err)) {
         host->log_msg(self, AURORA_LOG_ERROR, "cannot start the fan-out: %s", err.c_str());
         return AURORA_ERR;
     }
     if (host->spawn(self, "send", spawn_sender, raw) != AURORA_OK ||
-        host->spawn(self, "fanout", spawn_subscriber, raw) != AURORA_OK) {
+        host->spawn(self, "fanout", spawn_subscriber, raw) != AURORA_OK ||
+        host->spawn(self, "reads", spawn_reader, raw) != AURORA_OK) {
         host->log_msg(self, AURORA_LOG_ERROR, "cannot start the plugin threads");
         // A thread may already run on `p`: the host joins it after we
         // return, so `p` must outlive this failure. Leaked on purpose (start-up only).
@@ -348,6 +395,7 @@ void chat_on_disconnect_impl(void *state, aurora_conn *conn) {
         p->sender->submit(std::move(leave));
     }
     p->subscriber->request(RoomRequest{RoomRequest::Kind::Forget, id, {}, {}, {}, false});
+    p->reader->forget(id);
     p->conns.erase(it);
 }
 

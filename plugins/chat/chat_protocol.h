@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -27,6 +28,21 @@ std::string message_json(std::string_view id, std::string_view room, std::string
 
 // If `payload` is a message envelope, its stream id.
 std::string_view envelope_id(std::string_view payload);
+
+// {"type":"resumed","room":R,"count":N,"complete":bool,"last_id":ID[,"ref":F]}: the end of a resume's replay.
+std::string resumed_json(std::string_view room, size_t count, bool complete, std::string_view last_id,
+                         std::string_view ref_json);
+
+// {"type":"presence","room":R,"event":"join"|"leave","user":NAME,"userId":UID}
+std::string presence_event_json(std::string_view room, bool joined, std::string_view username,
+                                std::string_view user_id);
+// A presence member entry (the sorted set's member): {"userId":U,"user":N,"conn":C}.
+std::string presence_member_json(std::string_view user_id, std::string_view username, std::string_view conn);
+// {"type":"presence","room":R,"users":[{"userId","user"}...],"connections":N[,"truncated":true][,"ref":F]}
+// from member entries (ZRANGE), one entry per user however many connections
+// they have; `total` is the room's ZCARD (< 0: unknown, the listed count).
+std::string presence_snapshot_json(std::string_view room, std::span<const std::string_view> members, long long total,
+                                   std::string_view ref_json);
 
 std::string error_json(std::string_view code, std::string_view message, std::string_view ref_json);
 // {"type":"ack","ref":...,<extra>} where extra is pre-rendered `"k":v,...` or empty.

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <memory>
+#include <optional>
 
 #include "chat_protocol.h"
 #include "json.h"
@@ -14,33 +15,24 @@ namespace aurora::chat {
 
 namespace {
 
-constexpr size_t kRangeChunk = 500;
-
-std::string_view field(const redisReply *fields, std::string_view name) {
-    for (size_t i = 0; i + 1 < fields->elements; i += 2) {
-        const redisReply *k = fields->element[i];
-        if (k->type == REDIS_REPLY_STRING && std::string_view(k->str, k->len) == name)
-            return std::string_view(fields->element[i + 1]->str, fields->element[i + 1]->len);
-    }
-    return {};
-}
-
 // A join that the service thread performs, in order with our broadcasts.
 struct JoinCall {
     FanoutSubscriber::JoinHandler *handler;
     RoomRequest req;
+    StreamId p0;
     bool announce;
 };
 
 void run_join_call(void *arg) {
     std::unique_ptr<JoinCall> call(static_cast<JoinCall *>(arg));
-    (*call->handler)(call->req, call->announce);
+    (*call->handler)(call->req, call->p0, call->announce);
 }
 
 }  // namespace
 
-FanoutSubscriber::FanoutSubscriber(const ChatContext &ctx, JoinHandler on_join)
+FanoutSubscriber::FanoutSubscriber(const ChatContext &ctx, ReadWorker &reads, JoinHandler on_join)
     : ctx_(ctx),
+      reads_(reads),
       on_join_(std::move(on_join)),
       sub_(ctx.redis_url, std::chrono::milliseconds(ctx.s.redis_timeout_ms)),
       data_(ctx.redis_url, std::chrono::milliseconds(ctx.s.redis_timeout_ms)) {}
@@ -65,12 +57,11 @@ void FanoutSubscriber::request(RoomRequest r) {
     (void)ignored;  // the counter saturating only means a wake-up is already pending
 }
 
-StreamId FanoutSubscriber::start_point(const std::string &room) const {
+StreamId FanoutSubscriber::start_point() const {
     // Every message with an id up to last_broadcast_ has been broadcast (to
     // whoever was in its room), every later one will be: Pub/Sub delivers in
     // publish order and the send script publishes in stream-id order, across
     // all rooms. So one position serves every room.
-    (void)room;
     return std::max(last_broadcast_, tail_at_subscribe_);
 }
 
@@ -156,29 +147,30 @@ void FanoutSubscriber::pump_messages() {
 void FanoutSubscriber::handle(const std::string &channel, std::string payload) {
     if (!channel.starts_with(ctx_.s.channel_prefix)) return;
     std::string room = channel.substr(ctx_.s.channel_prefix.size());
-    std::optional<StreamId> id = StreamId::parse(envelope_id(payload));
-    if (auto it = catchups_.find(room); it != catchups_.end()) {
-        auto &list = it->second;
-        for (auto c = list.begin(); c != list.end();) {
-            if (id && *id > c->watermark) {
-                join_now(c->req, c->watermark, false);  // before this message: it arrives through the room
-                c = list.erase(c);
-            } else {
-                if (!id) ctx_.host->send(ctx_.self, c->req.conn, plugin::str(payload));  // presence, typing
-                ++c;  // a message it already got from the stream
-            }
-        }
-        if (list.empty()) catchups_.erase(it);
-    }
-    if (id) last_broadcast_ = *id;
+    if (std::optional<StreamId> id = StreamId::parse(envelope_id(payload))) last_broadcast_ = *id;
     ctx_.host->broadcast(ctx_.self, plugin::str(room), plugin::str(payload), 0);
     ctx_.host->metric_add(ctx_.m.fanout, 1);
 }
 
 void FanoutSubscriber::join_now(const RoomRequest &r, StreamId p0, bool announce) {
     member_since_[{r.conn, r.room}] = p0;
-    auto call = std::make_unique<JoinCall>(JoinCall{&on_join_, r, announce});
-    if (ctx_.host->call_on_service(ctx_.self, run_join_call, call.get()) == AURORA_OK) call.release();  // run_join_call owns it
+    auto call = std::make_unique<JoinCall>(JoinCall{&on_join_, r, p0, announce});
+    if (ctx_.host->call_on_service(ctx_.self, run_join_call, call.get()) == AURORA_OK) {
+        call.release();  // run_join_call owns it
+    } else if (r.kind == RoomRequest::Kind::Resume) {
+        reads_.release(r.conn, r.room, ReadWorker::Kind::Resume);  // the host is closing
+    }
+}
+
+// A connection's entries (all of them, or one room's) go: one range of the
+// map, never a scan over everyone else's.
+void FanoutSubscriber::forget(aurora_conn_id conn, const std::string *room) {
+    if (room) {
+        member_since_.erase({conn, *room});
+        return;
+    }
+    auto it = member_since_.lower_bound({conn, std::string()});
+    while (it != member_since_.end() && it->first.first == conn) it = member_since_.erase(it);
 }
 
 void FanoutSubscriber::serve_requests() {
@@ -189,108 +181,37 @@ void FanoutSubscriber::serve_requests() {
     }
     for (RoomRequest &r : batch) {
         switch (r.kind) {
-        case RoomRequest::Kind::Join: join_now(r, start_point(r.room), !r.quiet); break;
+        case RoomRequest::Kind::Join: join_now(r, start_point(), !r.quiet); break;
         case RoomRequest::Kind::Resume: resume(r); break;
-        case RoomRequest::Kind::Leave:
-        case RoomRequest::Kind::Forget: {
-            for (auto it = member_since_.begin(); it != member_since_.end();) {
-                bool match = it->first.first == r.conn && (r.kind == RoomRequest::Kind::Forget || it->first.second == r.room);
-                it = match ? member_since_.erase(it) : std::next(it);
-            }
-            for (auto it = catchups_.begin(); it != catchups_.end();) {
-                if (r.kind == RoomRequest::Kind::Leave && it->first != r.room) {
-                    ++it;
-                    continue;
-                }
-                std::erase_if(it->second, [&](const Catchup &c) { return c.req.conn == r.conn; });
-                it = it->second.empty() ? catchups_.erase(it) : std::next(it);
-            }
-            break;
-        }
+        case RoomRequest::Kind::Leave: forget(r.conn, &r.room); break;
+        case RoomRequest::Kind::Forget: forget(r.conn, nullptr); break;
         }
     }
 }
 
-// Sends the room's messages with after < id (<= *upto if given) to the
-// connection, in order, at most resume_max of them, scanning at most
-// resume_scan_max entries. `last_seen` is the last id examined.
-size_t FanoutSubscriber::send_range(const RoomRequest &r, StreamId after, const StreamId *upto, StreamId &last_seen,
-                                    bool &complete) {
-    std::string err;
-    size_t sent = 0, scanned = 0, bytes = 0;
-    complete = true;
-    last_seen = after;
-    std::string end = upto ? upto->str() : "+";
-    while (true) {
-        plugin::RedisReply rep = data_.command(
-            {"XRANGE", ctx_.s.stream, "(" + last_seen.str(), end, "COUNT", std::to_string(kRangeChunk)}, err);
-        if (!rep || rep->type != REDIS_REPLY_ARRAY) {
-            complete = false;
-            return sent;
-        }
-        for (size_t i = 0; i < rep->elements; ++i) {
-            const redisReply *e = rep->element[i];
-            std::string_view id(e->element[0]->str, e->element[0]->len);
-            const redisReply *fields = e->element[1];
-            if (field(fields, "roomId") == r.room) {
-                std::string msg = message_json(id, r.room, field(fields, "username"), field(fields, "userId"),
-                                               field(fields, "text"), {});
-                if (sent == ctx_.s.resume_max || bytes + msg.size() > ctx_.s.resume_max_bytes) {
-                    complete = false;  // the rest is for history
-                    return sent;
-                }
-                bytes += msg.size();
-                ctx_.host->send(ctx_.self, r.conn, plugin::str(msg));
-                ++sent;
-            }
-            if (auto sid = StreamId::parse(id)) last_seen = *sid;
-            if (++scanned >= ctx_.s.resume_scan_max) {
-                complete = false;
-                return sent;
-            }
-        }
-        if (rep->elements < kRangeChunk) return sent;
-    }
-}
-
+// Fixes the resume's range and hands it on; the read happens elsewhere (see
+// the header).
 void FanoutSubscriber::resume(const RoomRequest &r) {
-    ctx_.host->metric_add(ctx_.m.resumes, 1);
-    std::optional<StreamId> since = StreamId::parse(r.since);
-    std::string err;
-    if (!since) {
-        ctx_.host->send(ctx_.self, r.conn, plugin::str(error_json("bad_field", "'since' must be a stream id", r.ref_json)));
-        return;
-    }
-    if (!ready_ || !data_.ensure(err)) {
+    auto member = member_since_.find({r.conn, r.room});
+    if (!ready_) {
+        // Not subscribed: P0 would not be a position of the live stream.
+        ctx_.host->metric_add(ctx_.m.resumes, 1);
         ctx_.host->send(ctx_.self, r.conn,
                         plugin::str(error_json("unavailable", "the message store is unavailable", r.ref_json)));
-        if (!member_since_.count({r.conn, r.room})) join_now(r, start_point(r.room), false);
+        reads_.release(r.conn, r.room, ReadWorker::Kind::Resume);
+        if (member == member_since_.end()) {  // it asked for the room: it joins, for when Redis is back
+            RoomRequest join = r;
+            join.kind = RoomRequest::Kind::Join;
+            join_now(join, start_point(), false);
+        }
         return;
     }
-    auto member = member_since_.find({r.conn, r.room});
-    StreamId last_seen;
-    bool complete = true;
-    size_t sent;
-    if (member != member_since_.end()) {
-        StreamId p0 = member->second;  // it has had everything after p0 live
-        sent = *since < p0 ? send_range(r, *since, &p0, last_seen, complete) : 0;
-        if (complete) last_seen = std::max(last_seen, p0);
-    } else {
-        sent = send_range(r, *since, nullptr, last_seen, complete);
-        // Joins right before the first live message after what it got. If
-        // the range was cut short, it joins now: the gap is for history.
-        if (complete) {
-            catchups_[r.room].push_back(Catchup{r, last_seen});
-        } else {
-            join_now(r, start_point(r.room), false);
-        }
+    if (member == member_since_.end()) {
+        join_now(r, start_point(), false);  // the service thread passes it on once joined
+        return;
     }
-    ctx_.host->metric_add(ctx_.m.resumed_messages, static_cast<double>(sent));
-    std::string done = "{\"type\":\"resumed\",\"room\":" + quoted(r.room) + ",\"count\":" + std::to_string(sent) +
-                       ",\"complete\":" + (complete ? "true" : "false") + ",\"last_id\":" + quoted(last_seen.str());
-    if (!r.ref_json.empty()) done += ",\"ref\":" + r.ref_json;
-    done += "}";
-    ctx_.host->send(ctx_.self, r.conn, plugin::str(done));
+    StreamId since = StreamId::parse(r.since).value_or(StreamId{});
+    reads_.resume(ResumeJob{r.conn, r.room, since, member->second, r.ref_json});
 }
 
 }  // namespace aurora::chat

@@ -1,7 +1,8 @@
 #include "send_pipeline.h"
 
+#include <poll.h>
+
 #include <algorithm>
-#include <set>
 
 #include "chat_protocol.h"
 #include "chat_scripts.h"
@@ -15,6 +16,17 @@ using Clock = std::chrono::steady_clock;
 
 bool is_error(const redisReply *r) { return !r || r->type == REDIS_REPLY_ERROR; }
 
+// An idle request/reply connection that is readable has been closed by the
+// server (Redis sends nothing unasked): Redis restarted while this thread had
+// nothing to do. Found before a batch is written, the batch goes to a new
+// connection instead of failing (`unavailable` to every sender in it, no
+// snapshot for a join).
+bool closed_while_idle(plugin::RedisConnection &redis) {
+    if (!redis.connected() || redis.pending() > 0) return false;
+    pollfd p{redis.raw()->fd, POLLIN | POLLRDHUP, 0};
+    return poll(&p, 1, 0) > 0 && p.revents != 0;
+}
+
 std::string reply_text(const redisReply *r) {
     if (!r) return "no reply";
     if (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS || r->type == REDIS_REPLY_ERROR)
@@ -25,8 +37,11 @@ std::string reply_text(const redisReply *r) {
 
 }  // namespace
 
-SendPipeline::SendPipeline(const ChatContext &ctx)
-    : ctx_(ctx), redis_(ctx.redis_url, std::chrono::milliseconds(ctx.s.redis_timeout_ms)) {}
+SendPipeline::SendPipeline(const ChatContext &ctx, ReadWorker &reads)
+    : ctx_(ctx),
+      reads_(reads),
+      redis_(ctx.redis_url, std::chrono::milliseconds(ctx.s.redis_timeout_ms)),
+      events_(std::chrono::milliseconds(ctx.s.presence_coalesce_ms)) {}
 
 void SendPipeline::submit(SendJob job) {
     aurora_worker *w;
@@ -54,6 +69,7 @@ void SendPipeline::run(aurora_worker *w) {
     while (!ctx_.host->worker_should_stop(w)) {
         std::vector<SendJob> batch = take();
         if (!batch.empty()) process(batch);
+        publish_presence(Clock::now());
         if (Clock::now() >= next_refresh) {
             refresh_presence();
             next_refresh = Clock::now() + std::chrono::seconds(ctx_.s.presence_refresh_s);
@@ -64,11 +80,14 @@ void SendPipeline::run(aurora_worker *w) {
             idle = queue_.empty();
         }
         if (idle) {
-            auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(next_refresh - Clock::now());
+            auto until = std::min(next_refresh, events_.next_due().value_or(next_refresh));
+            auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now());
             ctx_.host->worker_wait(w, static_cast<uint32_t>(std::clamp<int64_t>(wait.count(), 1, 1000)));
         }
     }
-    // Shutting down: a PENDING message must always be resumed.
+    // Shutting down: a PENDING message must always be resumed. Presence
+    // events still held are dropped, as the members' leaves are: the
+    // entries go from the sorted set below, and snapshots tell the truth.
     for (SendJob &job : take()) fail(job, "unavailable", "the server is shutting down");
     {
         std::lock_guard lock(mu_);
@@ -94,17 +113,11 @@ bool SendPipeline::load_scripts(std::string &err) {
 }
 
 std::string SendPipeline::member(const SendJob &job) const {
-    return "{\"userId\":" + quoted(job.user_id) + ",\"user\":" + quoted(job.username) + ",\"conn\":" +
-           quoted(ctx_.replica + ":" + std::to_string(job.conn)) + "}";
+    return presence_member_json(job.user_id, job.username, ctx_.replica + ":" + std::to_string(job.conn));
 }
 
 // Appends the job's commands; returns how many replies they produce.
 size_t SendPipeline::append(const SendJob &job) {
-    const std::string now_ms = std::to_string(ctx_.host->now_wall_ms());
-    const std::string expiry = std::to_string(ctx_.host->now_wall_ms() + static_cast<uint64_t>(ctx_.s.presence_ttl_s) * 1000);
-    // A snapshot lists at most presence_snapshot_max connections (with the
-    // total): a full list per join would cost O(members) bytes per join.
-    const std::string snapshot_last = std::to_string(ctx_.s.presence_snapshot_max - 1);
     switch (job.kind) {
     case SendJob::Kind::Message: {
         EnvelopeParts env = message_envelope(job.room, job.username, job.user_id, job.text, job.ref_json);
@@ -127,32 +140,24 @@ size_t SendPipeline::append(const SendJob &job) {
         redis_.append({"EVALSHA", read_sha_, "1", "chat:read:" + job.user_id, job.room, job.id});
         return 1;
     case SendJob::Kind::PresenceJoin: {
+        const std::string expiry =
+            std::to_string(ctx_.host->now_wall_ms() + static_cast<uint64_t>(ctx_.s.presence_ttl_s) * 1000);
         std::string m = member(job);
         members_[{job.conn, job.room}] = m;
-        std::string event = "{\"type\":\"presence\",\"room\":" + quoted(job.room) + ",\"event\":\"join\",\"user\":" +
-                            quoted(job.username) + ",\"userId\":" + quoted(job.user_id) + "}";
         redis_.append({"ZADD", ctx_.presence_key(job.room), expiry, m});
-        if (ctx_.s.presence_events) redis_.append({"PUBLISH", ctx_.channel(job.room), event});
-        redis_.append({"ZREMRANGEBYSCORE", ctx_.presence_key(job.room), "-inf", now_ms});
-        redis_.append({"ZRANGE", ctx_.presence_key(job.room), "0", snapshot_last});
-        redis_.append({"ZCARD", ctx_.presence_key(job.room)});
-        return ctx_.s.presence_events ? 5 : 4;  // complete() reads the last two
+        // Events in the order of the changes, so a join and a leave of one
+        // batch net out right; the snapshot waits for the ZADD (complete()).
+        if (ctx_.s.presence_events) events_.change(job.conn, job.room, true, job.user_id, job.username, Clock::now());
+        return 1;
     }
     case SendJob::Kind::PresenceLeave: {
         auto it = members_.find({job.conn, job.room});
         if (it == members_.end()) return 0;
-        std::string event = "{\"type\":\"presence\",\"room\":" + quoted(job.room) + ",\"event\":\"leave\",\"user\":" +
-                            quoted(job.username) + ",\"userId\":" + quoted(job.user_id) + "}";
         redis_.append({"ZREM", ctx_.presence_key(job.room), it->second});
-        if (ctx_.s.presence_events) redis_.append({"PUBLISH", ctx_.channel(job.room), event});
         members_.erase(it);
-        return ctx_.s.presence_events ? 2 : 1;
+        if (ctx_.s.presence_events) events_.change(job.conn, job.room, false, job.user_id, job.username, Clock::now());
+        return 1;
     }
-    case SendJob::Kind::PresenceSnapshot:
-        redis_.append({"ZREMRANGEBYSCORE", ctx_.presence_key(job.room), "-inf", now_ms});
-        redis_.append({"ZRANGE", ctx_.presence_key(job.room), "0", snapshot_last});
-        redis_.append({"ZCARD", ctx_.presence_key(job.room)});
-        return 3;
     }
     return 0;
 }
@@ -175,75 +180,6 @@ void SendPipeline::fail(SendJob &job, const char *code, const std::string &why) 
         job.msg = nullptr;
     }
 }
-
-namespace {
-
-// The JSON string token (quotes included) starting at s[pos], or empty.
-std::string_view json_string_at(std::string_view s, size_t pos) {
-    if (pos >= s.size() || s[pos] != '"') return {};
-    for (size_t i = pos + 1; i < s.size(); ++i) {
-        if (s[i] == '\\') {
-            ++i;
-        } else if (s[i] == '"') {
-            return s.substr(pos, i - pos + 1);
-        }
-    }
-    return {};
-}
-
-// userId and user of a presence member, as the JSON string tokens
-// SendPipeline::member() wrote ({"userId":U,"user":N,"conn":C}): taken as
-// they are, without parsing each member (a join reads up to
-// presence_snapshot_max of them). Anything else is parsed.
-bool member_fields(std::string_view m, std::string &parsed, std::string_view &uid, std::string_view &name) {
-    constexpr std::string_view kUid = "{\"userId\":", kUser = ",\"user\":";
-    if (m.substr(0, kUid.size()) == kUid) {
-        uid = json_string_at(m, kUid.size());
-        size_t at = kUid.size() + uid.size();
-        if (!uid.empty() && m.substr(at, kUser.size()) == kUser) {
-            name = json_string_at(m, at + kUser.size());
-            if (!name.empty()) return true;
-        }
-    }
-    plugin::Json j = plugin::parse_json(m);
-    const char *u = j ? plugin::get_string(j.get(), "userId") : nullptr;
-    const char *n = j ? plugin::get_string(j.get(), "user") : nullptr;
-    if (!u || !n) return false;
-    std::string qu = quoted(u);
-    parsed = qu + quoted(n);
-    uid = std::string_view(parsed).substr(0, qu.size());
-    name = std::string_view(parsed).substr(qu.size());
-    return true;
-}
-
-// {"type":"presence","room":R,"users":[{"userId","user"}...]} from ZRANGE
-// members, one entry per user however many connections they have.
-std::string snapshot(const std::string &room, const redisReply *members, const redisReply *total,
-                     const std::string &ref_json = {}) {
-    std::string users;
-    std::set<std::string, std::less<>> seen;
-    if (members && members->type == REDIS_REPLY_ARRAY) {
-        for (size_t i = 0; i < members->elements; ++i) {
-            const redisReply *e = members->element[i];
-            if (e->type != REDIS_REPLY_STRING) continue;
-            std::string parsed;
-            std::string_view uid, name;
-            if (!member_fields(std::string_view(e->str, e->len), parsed, uid, name)) continue;
-            if (!seen.emplace(uid).second) continue;
-            if (!users.empty()) users += ',';
-            users.append("{\"userId\":").append(uid).append(",\"user\":").append(name).append("}");
-        }
-    }
-    long long listed = members && members->type == REDIS_REPLY_ARRAY ? static_cast<long long>(members->elements) : 0;
-    long long count = total && total->type == REDIS_REPLY_INTEGER ? total->integer : listed;
-    std::string out = "{\"type\":\"presence\",\"room\":" + quoted(room) + ",\"users\":[" + users + "]";
-    out += ",\"connections\":" + std::to_string(count);
-    if (count > listed) out += ",\"truncated\":true";
-    if (!ref_json.empty()) out += ",\"ref\":" + ref_json;
-    return out + "}";
-}
-
-}  // namespace
 
 void SendPipeline::complete(SendJob &job, std::vector<plugin::RedisReply> &r) {
     switch (job.kind) {
@@ -276,13 +212,7 @@ void SendPipeline::complete(SendJob &job, std::vector<plugin::RedisReply> &r) {
         return;
     }
     case SendJob::Kind::PresenceJoin:
-        if (r.size() >= 2)  // the last two replies: ZRANGE, ZCARD
-            ctx_.host->send(ctx_.self, job.conn,
-                            plugin::str(snapshot(job.room, r[r.size() - 2].get(), r.back().get())));
-        return;
-    case SendJob::Kind::PresenceSnapshot:
-        finish(job.msg, snapshot(job.room, r[1].get(), r[2].get(), job.ref_json));
-        job.msg = nullptr;
+        if (!is_error(r[0].get())) reads_.join_snapshot(job.conn, job.room);  // now that it is in the set
         return;
     case SendJob::Kind::Typing:
     case SendJob::Kind::PresenceLeave: return;
@@ -291,6 +221,7 @@ void SendPipeline::complete(SendJob &job, std::vector<plugin::RedisReply> &r) {
 
 void SendPipeline::process(std::vector<SendJob> &batch, bool retried) {
     std::string err;
+    if (closed_while_idle(redis_)) redis_.reset();
     bool up = redis_.ensure(err) && ((!send_sha_.empty() && !read_sha_.empty()) || load_scripts(err));
     ctx_.host->metric_set(ctx_.m.redis_up, up ? 1 : 0);
     redis_ok_ = up;
@@ -336,6 +267,28 @@ void SendPipeline::process(std::vector<SendJob> &batch, bool retried) {
             for (SendJob &job : retry) fail(job, "unavailable", "scripts could not be loaded");
         }
     }
+}
+
+void SendPipeline::publish_presence(PresenceCoalescer::Clock::time_point now) {
+    uint64_t cancelled = events_.cancelled();
+    std::vector<PresenceCoalescer::Event> events = events_.due(now);
+    ctx_.host->metric_add(ctx_.m.presence_coalesced, static_cast<double>(events_.cancelled() - cancelled));
+    if (events.empty()) return;
+    // A connection found broken (idle through a Redis restart) is made again
+    // and the events sent once more: a repeated presence event is harmless,
+    // a lost one leaves members' lists wrong until their next snapshot.
+    std::string err;
+    for (int attempt = 0; attempt < 2; ++attempt) {
+        if (!redis_.ensure(err)) return;  // lost, like any live event while Redis is away
+        for (const auto &e : events) redis_.append({"PUBLISH", ctx_.channel(e.room), e.json});
+        size_t read = 0;
+        while (redis_.pending() > 0 && redis_.read(err)) ++read;
+        if (read == events.size()) {
+            ctx_.host->metric_add(ctx_.m.presence_events, static_cast<double>(events.size()));
+            return;
+        }
+    }
+    ctx_.log(AURORA_LOG_WARN, "presence events: " + err);
 }
 
 void SendPipeline::refresh_presence() {

@@ -7,7 +7,10 @@
 // (DESIGN §3). A message stays PENDING in the host until its reply, then is
 // resumed with an ack or an error. While Redis is unreachable every job
 // that has a waiting client is answered `unavailable`: never dropped
-// silently, never acked.
+// silently, never acked. Every job costs O(1) commands: reads whose size a
+// client chooses (presence snapshots, resume ranges) are the read worker's
+// (read_worker.h), and presence events go out coalesced per room
+// (presence_coalescer.h), each window's in one round trip of their own.
 //
 // Thread contract: submit() from any thread (takes mu_); everything else on
 // the pipeline's own thread.
@@ -22,14 +25,16 @@
 #include <vector>
 
 #include "chat_context.h"
+#include "presence_coalescer.h"
+#include "read_worker.h"
 #include "redis_connection.h"
 
 namespace aurora::chat {
 
 struct SendJob {
-    enum class Kind { Message, Typing, Read, PresenceJoin, PresenceLeave, PresenceSnapshot } kind;
+    enum class Kind { Message, Typing, Read, PresenceJoin, PresenceLeave } kind;
     explicit SendJob(Kind k) : kind(k) {}
-    aurora_msg *msg = nullptr;  // owned (PENDING) until resumed; Message, Read, PresenceSnapshot
+    aurora_msg *msg = nullptr;  // owned (PENDING) until resumed; Message, Read
     aurora_conn_id conn = 0;
     std::string room, user_id, username, text, ref_value, ref_json, id;
     std::chrono::steady_clock::time_point queued = std::chrono::steady_clock::now();
@@ -37,7 +42,8 @@ struct SendJob {
 
 class SendPipeline {
 public:
-    explicit SendPipeline(const ChatContext &ctx);
+    // `reads` gets a join's snapshot once the member is stored.
+    SendPipeline(const ChatContext &ctx, ReadWorker &reads);
     void submit(SendJob job);
     void run(aurora_worker *w);  // the thread's body (host->spawn)
     bool redis_ok() const { return redis_ok_.load(); }
@@ -50,15 +56,18 @@ private:
     void complete(SendJob &job, std::vector<plugin::RedisReply> &replies);
     void fail(SendJob &job, const char *code, const std::string &why);
     void refresh_presence();
+    void publish_presence(PresenceCoalescer::Clock::time_point now);
     std::string member(const SendJob &job) const;
     void finish(aurora_msg *msg, const std::string &reply);
 
     const ChatContext &ctx_;
+    ReadWorker &reads_;
     plugin::RedisConnection redis_;
     std::string send_sha_, read_sha_;
     std::atomic<bool> redis_ok_{false};
     // [pipeline thread] presence entries of this process: (conn, room) -> member
     std::map<std::pair<aurora_conn_id, std::string>, std::string> members_;
+    PresenceCoalescer events_;  // [pipeline thread]
 
     std::mutex mu_;
     std::deque<SendJob> queue_;    // guarded by mu_

@@ -6,6 +6,7 @@ not depend on the auth plugin. Every wait is a receive with a deadline."""
 from __future__ import annotations
 
 import json
+import threading
 import time
 import urllib.parse
 from pathlib import Path
@@ -30,11 +31,18 @@ def require(p: Path) -> str:
     return str(p)
 
 
+# The host's per-connection frame budgets (docs/configuration.md) are lifted:
+# these tests are about what the chat plugin does with what gets through.
+NO_FRAME_BUDGETS = {"frames_per_s": 1000000, "frames_burst": 1000000, "max_pending_per_conn": 1 << 20,
+                    "frame_budgets": {t: {"per_s": 0, "burst": 1} for t in
+                                      ("join", "leave", "resume", "history", "presence", "read", "typing")}}
+
+
 def chat_config(redis_url: str, **chat) -> dict:
     settings = {"presence_ttl_s": 3, "presence_refresh_s": 1, "max_rooms": 8}
     settings.update(chat)
     return {"log": {"level": "info", "format": "json"}, "redis": {"url": redis_url},
-            "limits": {"send_queue_max_frames": 100000, "send_queue_max_bytes": 64 << 20},
+            "limits": {"send_queue_max_frames": 100000, "send_queue_max_bytes": 64 << 20, **NO_FRAME_BUDGETS},
             "plugins": [{"name": "probe", "path": require(PROBE)},
                         {"name": "chat", "path": require(CHAT), "config": settings}]}
 
@@ -346,3 +354,195 @@ def test_redis_outage_answers_unavailable_then_recovers(redis_srv, tmp_path):
     finally:
         a.stop()
         b.stop()
+
+
+def fill_stream(r, stream: str, n: int, room: str) -> None:
+    """n entries shaped like the send script's, written straight to Redis
+    (pipelined): old traffic of another room that every resume must scan."""
+    pipe = r.pipeline(transaction=False)
+    for i in range(n):
+        pipe.xadd(stream, {"roomId": room, "userId": "old", "text": f"old {i}", "username": "user-old"})
+        if i % 2000 == 1999:
+            pipe.execute()
+    pipe.execute()
+
+
+def test_resume_scans_never_delay_live_delivery(redis_srv, tmp_path, r):
+    """Resumes that each scan 20,000 entries, seconds of them, asked for by
+    three clients while a bystander pair talks: the bystander's messages must
+    not wait behind them (they used to: the scans ran on the fan-out thread,
+    and a live message waited 2.5-3.6 s). Asking twice for one room while the
+    first resume runs is answered `busy`."""
+    stream = "chat:resume-load"
+    fill_stream(r, stream, 20000, "elsewhere")
+    host = start_replica(tmp_path / "rl", redis_srv.url, stream=stream)
+    try:
+        resumers = [Client(host, f"resumer{i}") for i in range(3)]
+        alice, bob = Client(host, "by-alice"), Client(host, "by-bob")
+        for c in resumers + [alice, bob]:
+            c.settled()
+        rooms, rounds = [f"archive{k}" for k in range(7)], 3  # max_rooms 8, general included
+        answers = {"resumed": 0, "busy": 0}
+        spans: list[tuple[float, float]] = []  # each round of a resumer: first request, last answer
+        failures: list[str] = []
+        lock = threading.Lock()
+
+        def resume_rounds(c: Client, who: int) -> None:
+            try:
+                for k in range(rounds):
+                    t0 = time.monotonic()
+                    refs = []
+                    for room in rooms:  # every room twice: the second asks while the first runs
+                        for n in range(2):
+                            refs.append(f"{who}-{k}-{room}-{n}")
+                            c.send(type="resume", room=room, since="0-0", ref=refs[-1])
+                    for ref in refs:
+                        f = c.wait(lambda f, ref=ref: f.get("ref") == ref and f.get("type") in ("resumed", "error"),
+                                   f"answer {ref}", timeout=120)
+                        with lock:
+                            if f["type"] == "resumed":
+                                answers["resumed"] += 1
+                            else:
+                                assert f["code"] == "busy", f
+                                answers["busy"] += 1
+                    with lock:
+                        spans.append((t0, time.monotonic()))
+            except Exception as e:  # reported by the main thread
+                failures.append(f"resumer {who}: {e!r}")
+
+        threads = [threading.Thread(target=resume_rounds, args=(c, i)) for i, c in enumerate(resumers)]
+        start = time.monotonic()
+        for t in threads:
+            t.start()
+        latencies = []
+        n = 0
+        while any(t.is_alive() for t in threads):
+            n += 1
+            t0 = time.monotonic()
+            alice.send(type="message", text=f"live {n}", ref=n)
+            got = bob.wait(lambda f: f.get("type") == "message" and f.get("text") == f"live {n}", f"live {n}", 120)
+            latencies.append(time.monotonic() - t0)
+            assert got["userId"] == "by-alice"
+            time.sleep(0.02)  # paced: a conversation, not a flood
+        for t in threads:
+            t.join()
+        busy_for = time.monotonic() - start
+        assert not failures, failures
+        worst = max(latencies)
+        print(f"\nresumes busy for {busy_for:.2f} s ({answers}); a round took "
+              f"{min(b - a for a, b in spans):.2f}-{max(b - a for a, b in spans):.2f} s; the bystander's "
+              f"{n} messages: worst {worst * 1000:.1f} ms, median {sorted(latencies)[len(latencies) // 2] * 1000:.1f} ms")
+        assert worst < 1.0, f"a live message waited {worst:.2f} s behind resumes (busy for {busy_for:.2f} s)"
+        # Every request answered: one full resume per room and round, the
+        # second ask of each refused at once.
+        assert answers == {"resumed": 3 * rounds * len(rooms), "busy": 3 * rounds * len(rooms)}, answers
+        for c in resumers + [alice, bob]:
+            c.close()
+    finally:
+        host.stop()
+
+
+def test_reads_beyond_read_queue_max_are_answered_busy(redis_srv, tmp_path, r):
+    stream = "chat:read-queue"
+    fill_stream(r, stream, 20000, "elsewhere")  # every resume scans 20,000 entries: they stay queued a while
+    host = start_replica(tmp_path / "rq", redis_srv.url, stream=stream, read_queue_max=2)
+    try:
+        c = Client(host, "queued")
+        c.settled()
+        for k in range(4):
+            c.send(type="resume", room=f"q{k}", since="0-0", ref=k)
+        got = [c.wait(lambda f, k=k: f.get("ref") == k and f.get("type") in ("resumed", "error"), f"answer {k}")
+               for k in range(4)]
+        assert [f["type"] for f in got] == ["resumed", "resumed", "error", "error"], got
+        assert {f.get("code") for f in got[2:]} == {"busy"}, got
+        # Refused, they had no effect: not joined, and the slots are free again.
+        c.send(type="message", room="q3", text="x", ref="nm")
+        assert c.wait(lambda f: f.get("ref") == "nm", "not_member")["code"] == "not_member"
+        c.send(type="resume", room="q3", since="0-0", ref="again")
+        assert c.wait(lambda f: f.get("ref") == "again", "answer")["type"] == "resumed"
+        assert host.metrics().total("aurora_chat_reads_busy_total") == 2
+        c.close()
+    finally:
+        host.stop()
+
+
+def test_resume_into_a_busy_room_has_no_gap_and_no_repeat(replicas, r):
+    """The resume's read runs on its own thread while live messages keep
+    coming: the replayed range ends where live delivery began (the join
+    position), so together they hold every message of the room once."""
+    a, b = replicas
+    dave, carol = Client(a, "dave2"), Client(b, "carol2")
+    dave.settled()
+    carol.settled()
+    room = "busy-room"
+    dave.send(type="join", room=room)
+    dave.wait(lambda f: f.get("type") == "joined", "joined")
+    sent: list[str] = []
+    for i in range(150):  # history before the resume
+        dave.send(type="message", room=room, text=f"h{i}", ref=f"h{i}")
+        sent.append(dave.wait(lambda f, i=i: f.get("ref") == f"h{i}" and f.get("type") == "ack", "ack")["id"])
+    for i in range(150):  # and more while it runs: sent without waiting
+        dave.send(type="message", room=room, text=f"l{i}", ref=f"l{i}")
+        if i == 20:
+            carol.send(type="resume", room=room, since="0-0", ref="rs")
+    for i in range(150):
+        sent.append(dave.wait(lambda f, i=i: f.get("ref") == f"l{i}" and f.get("type") == "ack", "ack")["id"])
+    done = carol.wait(lambda f: f.get("ref") == "rs", "resumed")
+    assert done["type"] == "resumed" and done["complete"], done
+    got = [m["id"] for m in carol.messages(300, room=room)]
+    key = lambda s: tuple(map(int, s.split("-")))  # noqa: E731
+    assert len(got) == len(set(got)), "a message twice"
+    assert sorted(got, key=key) == sorted(sent, key=key), "a gap"
+    assert done["count"] == len([i for i in got if key(i) <= key(done["last_id"])])
+    dave.close()
+    carol.close()
+
+
+def presence_events(c: Client, room: str, user_id: str) -> list[str]:
+    return [f["event"] for f in c.frames
+            if f.get("type") == "presence" and f.get("room") == room and f.get("userId") == user_id and "event" in f]
+
+
+def test_presence_flapping_is_coalesced_into_the_net_change(replicas):
+    """100 leave/join pairs in quick succession used to send 200 presence
+    events to every member; within presence_coalesce_ms they cancel out."""
+    a, b = replicas
+    watcher, flapper = Client(a, "watcher"), Client(b, "flapper")
+    for c in (watcher, flapper):
+        c.settled()
+    room = "flap-room"
+    watcher.send(type="join", room=room)
+    watcher.wait(lambda f: f.get("type") == "joined", "joined")
+    flapper.send(type="join", room=room)
+    flapper.wait(lambda f: f.get("type") == "joined", "joined")
+    watcher.wait(lambda f: f.get("type") == "presence" and f.get("room") == room and f.get("event") == "join"
+                 and f.get("userId") == "flapper", "the flapper's first join event")
+
+    t0 = time.monotonic()
+    for i in range(100):
+        flapper.send(type="leave", room=room, ref=f"l{i}")
+        assert flapper.wait(lambda f, i=i: f.get("ref") == f"l{i}", f"left {i}")["type"] == "left"
+        flapper.send(type="join", room=room, ref=f"j{i}")
+        assert flapper.wait(lambda f, i=i: f.get("ref") == f"j{i}", f"joined {i}")["type"] == "joined"
+    flapping = time.monotonic() - t0
+    # A marker after the flapping: once it arrives, and a coalescing window
+    # later, every event the flapping caused has arrived too.
+    watcher.send(type="message", room=room, text="fence", ref="fence")
+    watcher.wait(lambda f: f.get("ref") == "fence" and f.get("type") == "ack", "fence ack")
+    time.sleep(1.5)  # > presence_coalesce_ms (500): let the last window close, bounded
+    watcher.send(type="presence", room=room, ref="after")
+    snap = watcher.wait(lambda f: f.get("ref") == "after", "snapshot")
+    events = presence_events(watcher, room, "flapper")
+    print(f"\n100 leave/join pairs in {flapping:.2f} s: the watcher got {len(events)} presence events: {events[:8]}")
+    assert len(events) <= 6, events
+    assert not events or events[-1] == "join", events  # the net state: still here
+    assert {u["userId"] for u in snap["users"]} == {"watcher", "flapper"}, snap
+    assert snap["connections"] == 2, snap
+
+    # A real change still arrives, once, as the net change of its window.
+    flapper.send(type="leave", room=room, ref="bye")
+    flapper.wait(lambda f: f.get("ref") == "bye", "left")
+    watcher.wait(lambda f: f.get("type") == "presence" and f.get("room") == room and f.get("event") == "leave"
+                 and f.get("userId") == "flapper", "the flapper's leave event")
+    watcher.close()
+    flapper.close()
