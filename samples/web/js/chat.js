@@ -375,7 +375,7 @@ export class Chat {
     return names;
   }
 
-  onRateLimited(f) {
+  onRateLimited(f, quiet = false) {
     const ref = f.ref === undefined ? "" : String(f.ref);
     const wait = Math.max(0, Number(f.retry_after_ms) || 1000);
     const q = this.requests.get(ref);
@@ -391,11 +391,16 @@ export class Chat {
         if (this.requests.get(ref) === q) this.conn?.send(q.frame);
       }, wait + 50);
     }
-    this.view.rateLimited(wait);
+    if (!quiet) this.view.rateLimited(wait);
   }
 
   onError(f) {
     const ref = f.ref === undefined ? "" : String(f.ref);
+    if (f.code === "busy" && this.requests.has(ref)) {
+      // The same read is still in flight (or the server's read queue is
+      // full): ask again a little later, as for rate_limited.
+      return this.onRateLimited({ ref: f.ref, retry_after_ms: 500 }, true);
+    }
     const q = this.requests.get(ref);
     this.requests.delete(ref);
     const text = typeof f.message === "string" && f.message ? f.message : String(f.code || "error");

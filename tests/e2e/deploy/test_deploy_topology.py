@@ -101,9 +101,14 @@ def stack(tmp_path_factory):
     assert not bad, f"hosts did not exit 0 on SIGTERM: {bad}; logs in {work}"
 
 
-def post_json(port: int, path: str, body: dict) -> tuple[int, dict | None]:
-    resp = http_request(port, path, method="POST", headers={"Content-Type": "application/json"},
-                        body=json.dumps(body).encode(), timeout=30.0)
+def post_json(port: int, path: str, body: dict, client_addr: str | None = None) -> tuple[int, dict | None]:
+    headers = {"Content-Type": "application/json"}
+    if client_addr:
+        # nginx appends the peer (127.0.0.1, a trusted proxy in the profiles)
+        # to what the client sent: the hosts then see client_addr, as they
+        # would see distinct clients behind nginx.
+        headers["X-Forwarded-For"] = client_addr
+    resp = http_request(port, path, method="POST", headers=headers, body=json.dumps(body).encode(), timeout=30.0)
     return resp.status, (resp.json() if resp.body else None)
 
 
@@ -258,14 +263,17 @@ async def scenario(stack) -> None:
     names = [f"user{i}_{uuid.uuid4().hex[:6]}" for i in range(N_CLIENTS)]
     password = "correct horse battery"
 
-    def register_and_login(name: str) -> str:
-        status, body = post_json(port, "/api/auth/register", {"username": name, "password": password})
+    def register_and_login(i: int, name: str) -> str:
+        # 20 registrations from one address would be over the auth plugin's
+        # per-address limit (10 per 10 min): one client address per user.
+        addr = f"198.51.100.{10 + i}"
+        status, body = post_json(port, "/api/auth/register", {"username": name, "password": password}, addr)
         assert status == 200, (status, body)
-        status, body = post_json(port, "/api/auth/login", {"username": name, "password": password})
+        status, body = post_json(port, "/api/auth/login", {"username": name, "password": password}, addr)
         assert status == 200 and body and body.get("token"), (status, body)
         return body["token"]
 
-    tokens = await asyncio.gather(*(asyncio.to_thread(register_and_login, n) for n in names))
+    tokens = await asyncio.gather(*(asyncio.to_thread(register_and_login, i, n) for i, n in enumerate(names)))
     status, _ = post_json(port, "/api/auth/login", {"username": names[0], "password": "wrong password!"})
     assert status == 401
 
