@@ -90,7 +90,8 @@ def test_probe_authenticate_join_refusal_http_and_call_on_service():
         assert p.authenticate().verdict == "abstain"
         c = p.connect("carol")
         assert p.join(c, "forbidden") == "denied" and p.join(c, "ok") == "ok"
-        assert p.routes() == [("GET", "/probe/sync", False), ("POST", "/probe/async", False)]
+        held = [(m, "/probe/held", False) for m in ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")]
+        assert p.routes() == [("GET", "/probe/sync", False), ("POST", "/probe/async", False)] + held
         sync = p.http("GET", "/probe/sync")
         assert sync.done and sync.status == 200 and sync.json() == {"sync": True}
         slow = p.http("POST", "/probe/async", body={"x": 1})
