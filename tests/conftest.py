@@ -5,10 +5,21 @@ test session and stop them at the end, even when tests fail. If a server
 cannot start, every test that asked for it fails with the server's log tail.
 """
 
+import os
 import sys
 from pathlib import Path
 
 import pytest
+
+# Sanitizer legs (scripts/test.sh): this Python may run with a sanitizer
+# runtime preloaded and lenient options (Python itself is not leak-clean).
+# Every process the tests start gets the strict options back and no preload
+# (aurora-host and the test binaries link the runtime themselves).
+# Python children need the preload again: native.python_child_env().
+for _key in [k for k in os.environ if k.startswith("AURORA_CHILD_ENV_")]:
+    os.environ[_key[len("AURORA_CHILD_ENV_"):]] = os.environ.pop(_key)
+if "LD_PRELOAD" in os.environ:
+    os.environ["AURORA_PYTHON_PRELOAD"] = os.environ.pop("LD_PRELOAD")
 
 sys.path.insert(0, str(Path(__file__).parent / "support"))
 

@@ -13,6 +13,7 @@ import pytest
 
 import aurora
 from aurora_py_support import BUILD, PY_BUILD, REPO, built
+from native import python_child_env  # tests/support
 
 
 def test_version_and_abi():
@@ -162,7 +163,7 @@ def test_interpreter_exit_with_an_open_plugin_joins_its_threads():
     code = ("import aurora; p = aurora.Plugin.load(%r, {'tick_ms': 1}); "
             "p.on_event(lambda e: None); p.wait_for('broadcast', 3); print('ok')") % built("echo")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
-                         env={**os.environ, "PYTHONPATH": str(PY_BUILD)})
+                         env=python_child_env(PYTHONPATH=str(PY_BUILD)))
     assert (out.returncode, out.stdout.strip()) == (0, "ok"), out.stderr
 
 
@@ -170,6 +171,6 @@ def test_sample_pytest_script():
     out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                           str(REPO / "samples" / "python" / "test_echo_plugin.py")],
                          capture_output=True, text=True, timeout=120, cwd=REPO,
-                         env={**os.environ, "PYTHONPATH": str(PY_BUILD), "AURORA_ECHO_PLUGIN": built("echo")})
+                         env=python_child_env(PYTHONPATH=str(PY_BUILD), AURORA_ECHO_PLUGIN=built("echo")))
     assert out.returncode == 0, out.stdout + out.stderr
     assert "5 passed" in out.stdout

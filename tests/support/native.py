@@ -54,3 +54,15 @@ def plugin_descriptor(lib: Path) -> dict:
     if proc.returncode != 0:
         raise AssertionError(f"reading the descriptor of {lib} failed (exit {proc.returncode}):\n{proc.stderr}")
     return json.loads(proc.stdout)
+
+
+def python_child_env(**extra: str) -> dict:
+    """The environment for a Python child process that imports the aurora
+    module: in a sanitizer leg (tests/conftest.py) the sanitizer runtime is
+    preloaded again, with Python's own leaks ignored."""
+    env = {**os.environ, **extra}
+    preload = os.environ.get("AURORA_PYTHON_PRELOAD")
+    if preload:
+        env["LD_PRELOAD"] = preload
+        env["ASAN_OPTIONS"] = "detect_leaks=0"
+    return env
