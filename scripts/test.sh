@@ -111,7 +111,7 @@ for leg in ${legs//,/ }; do
         build tsan "$dir" "thread" || continue
         export TSAN_OPTIONS="suppressions=$ROOT/tests/tsan.supp:second_deadlock_stack=1:halt_on_error=0:exitcode=66"
         export AURORA_CHILD_ENV_TSAN_OPTIONS="$TSAN_OPTIONS"
-        run_suite tsan "$dir" "-L unit|plugin|host" "tests/host tests/plugins tests/python" \
+        run_suite tsan "$dir" "-L unit|plugin|host -LE python" "tests/host tests/plugins tests/python" \
             "$(sanitizer_runtimes "$dir/host/aurora-host")"
         unset TSAN_OPTIONS AURORA_CHILD_ENV_TSAN_OPTIONS
         ;;

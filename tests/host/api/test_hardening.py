@@ -310,14 +310,20 @@ def test_client_that_keeps_flooding_is_closed_with_1008(tmp_path, monkeypatch):
         stop_cleanly(h)
 
 
-def test_every_frame_counts_against_the_budget(host):
-    with connect(f"{host.ws_url}/?user=garbage", open_timeout=5) as c:
-        for _ in range(260):
-            c.send("not json")
-        replies = [json.loads(c.recv(timeout=5)) for _ in range(200)]
-        assert {r.get("code") for r in replies} == {"bad_json"}
-        nxt = json.loads(c.recv(timeout=5))
-        assert nxt["type"] == "rate_limited" and nxt["limit"] == "frames", nxt
+def test_every_frame_counts_against_the_budget(tmp_path, monkeypatch):
+    """Malformed frames spend from the budget like any other (a refill of 1/s
+    keeps the count exact even on a slow, instrumented build)."""
+    h = start(tmp_path, monkeypatch, limits={"frames_burst": 20, "frames_per_s": 1})
+    try:
+        with connect(f"{h.ws_url}/?user=garbage", open_timeout=5) as c:
+            for _ in range(30):
+                c.send("not json")
+            replies = [json.loads(c.recv(timeout=5)) for _ in range(30)]
+        codes = [r.get("code") or r.get("limit") for r in replies]
+        assert codes[:20] == ["bad_json"] * 20, codes
+        assert codes.count("frames") >= 8 and set(codes[20:]) <= {"bad_json", "frames"}, codes
+    finally:
+        stop_cleanly(h)
 
 
 def test_pending_messages_per_connection_are_bounded(tmp_path, monkeypatch):
