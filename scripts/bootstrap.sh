@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything Aurora needs on a fresh Debian 12 machine, idempotently:
-#   1. Debian packages (compilers, -dev libraries, redis-server, nginx), only if missing;
+#   1. Debian packages (compilers, clang and its libFuzzer runtime for
+#      scripts/fuzz.sh, -dev libraries, redis-server, nginx), only if missing;
 #   2. FerretDB v1.24.2 built with Go into .cache/bin/ (reused when present);
 #   3. a Python virtual environment in .cache/venv with scripts/requirements.txt;
 #   4. the browser test's npm packages (playwright-core, ws) in .cache/node,
@@ -26,6 +27,7 @@ DEB_PACKAGES=(
     libwebsockets-dev libwebsockets-evlib-uv libuv1-dev libhiredis-dev libmongoc-dev libbson-dev libjwt-dev
     libcrypt-dev libcjson-dev libssl-dev pybind11-dev libgtest-dev googletest
     libbenchmark-dev redis-server redis-tools golang-go chromium nginx
+    clang libclang-rt-dev
 )
 
 missing=()

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <set>
@@ -53,7 +54,9 @@ public:
     std::optional<long long> integer(const char *key, long long min, long long max) {
         const cJSON *v = get(key);
         if (!v) return std::nullopt;
-        if (!cJSON_IsNumber(v) || v->valuedouble != static_cast<double>(static_cast<long long>(v->valuedouble)))
+        // Range first: converting a double outside long long's range (1e300) is undefined behaviour.
+        if (!cJSON_IsNumber(v) || !(v->valuedouble >= -0x1p63 && v->valuedouble < 0x1p63) ||
+            v->valuedouble != std::floor(v->valuedouble))
             fail_key(key, "must be an integer");
         auto n = static_cast<long long>(v->valuedouble);
         if (n < min || n > max)

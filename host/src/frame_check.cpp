@@ -1,5 +1,6 @@
 #include "frame_check.h"
 
+#include <cmath>
 #include <cstring>
 
 #include "json_text.h"
@@ -39,7 +40,9 @@ FrameCheck check_frame(std::string_view text) {
     if (!cJSON_IsObject(j.get())) return refuse("not_object", "frame must be a JSON object");
     FrameCheck f;
     if (const cJSON *ref = cJSON_GetObjectItemCaseSensitive(j.get(), "ref")) {
-        if (!cJSON_IsString(ref) && !cJSON_IsNumber(ref)) return refuse("bad_field", "'ref' must be a string or a number");
+        // A number too large for a double (1e999) would be echoed as null: refused like any non-number.
+        if (!cJSON_IsString(ref) && !(cJSON_IsNumber(ref) && std::isfinite(ref->valuedouble)))
+            return refuse("bad_field", "'ref' must be a string or a number");
         char *r = cJSON_PrintUnformatted(ref);
         if (r) f.ref_json = r;
         cJSON_free(r);

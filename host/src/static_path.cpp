@@ -28,8 +28,10 @@ std::optional<std::string> resolve_static(const std::string &web_root, std::stri
     // The second fence: whatever symlinks say, the file is inside web_root.
     if (ec || !(full_s == web_root || full_s.starts_with(web_root + "/"))) return std::nullopt;
     if (fs::is_directory(full, ec)) {
-        full /= "index.html";
+        // The folder's index.html may be a symlink too: fence it the same way.
+        full = fs::weakly_canonical(full / "index.html", ec);
         full_s = full.string();
+        if (ec || !full_s.starts_with(web_root + "/")) return std::nullopt;
     }
     if (!fs::is_regular_file(full, ec)) return std::nullopt;
     return full_s;

@@ -56,7 +56,9 @@ std::optional<Settings> Settings::parse(aurora_str config_json, std::span<const 
             if ((ok = cJSON_IsString(v))) out.strings_[s.name] = v->valuestring;
             break;
         case Setting::Int:
-            ok = cJSON_IsNumber(v) && v->valuedouble == std::floor(v->valuedouble);
+            // Whole, and within int64_t whatever the table's bounds: integer() converts it.
+            ok = cJSON_IsNumber(v) && v->valuedouble == std::floor(v->valuedouble) && v->valuedouble >= -0x1p63 &&
+                 v->valuedouble < 0x1p63;
             if (ok) out.numbers_[s.name] = v->valuedouble;
             break;
         case Setting::Number:

@@ -1,0 +1,42 @@
+// The host's classification of every inbound text message (host/src/frame_check.h):
+// JSON object, "type" a string (or "text" present), "ref" a string or a
+// number; and json_text.cpp's escaper, which writes every string the host
+// sends back (error messages quoting client input, metrics, logs).
+#include <string>
+
+#include "frame_check.h"
+#include "fuzz_check.h"
+#include "json_text.h"
+
+using namespace aurora::host;
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    std::string_view in = fuzz_bytes(data, size);
+
+    FrameCheck f = check_frame(in);
+    if (f.error) {
+        FUZZ_CHECK(f.message && *f.message);
+        const std::string_view code = f.error;
+        FUZZ_CHECK(code == "bad_json" || code == "bad_utf8" || code == "not_object" || code == "bad_field" ||
+                   code == "missing_type");
+    } else {
+        JsonPtr j = parse_json(in);
+        FUZZ_CHECK(j && cJSON_IsObject(j.get()));
+        const cJSON *type = cJSON_GetObjectItemCaseSensitive(j.get(), "type");
+        FUZZ_CHECK(type ? cJSON_IsString(type) && f.type == type->valuestring : f.type == "message");
+    }
+    if (!f.ref_json.empty()) {
+        // "ref" is echoed verbatim into replies: it must be one JSON string or number.
+        JsonPtr r = parse_json(f.ref_json);
+        FUZZ_CHECK(r && (cJSON_IsString(r.get()) || cJSON_IsNumber(r.get())));
+    }
+
+    // The escaper: always valid UTF-8, always one JSON string, and a round
+    // trip for text that is valid UTF-8 without NUL.
+    std::string quoted = json_string(in);
+    FUZZ_CHECK(valid_utf8(quoted));
+    JsonPtr back = parse_json(quoted);
+    FUZZ_CHECK(back && cJSON_IsString(back.get()));
+    if (valid_utf8(in) && in.find('\0') == std::string_view::npos) FUZZ_CHECK(back->valuestring == in);
+    return 0;
+}
