@@ -217,3 +217,26 @@ def test_ctrl_c_leaves_no_process(tmp_path):
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+def test_abuse_bench(tmp_path):
+    """abuse_bench.py: the quiet and flood phases of two scenarios, one flooder, a second each."""
+    results = tmp_path / "abuse.jsonl"
+    proc = subprocess.run([sys.executable, str(HERE / "abuse_bench.py"), "--scenarios", "none,joinleave",
+                           "--duration", "1", "--baseline", "1", "--flooders", "1", "--json", "--results",
+                           str(results)], capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
+    assert proc.returncode == 0, f"stdout:\n{proc.stdout[-3000:]}\nstderr:\n{proc.stderr[-3000:]}"
+    assert proc.stdout.startswith("command: .cache/venv/bin/python tests/bench/abuse_bench.py")
+    rows = [json.loads(line) for line in results.read_text().splitlines()]
+    assert [o["params"]["scenario"] for o in rows] == ["none", "joinleave"]
+    for o in rows:
+        assert o["bench"] == "abuse" and "abuse_bench.py" in o["command"]
+        b = o["results"]["bystander"]
+        for phase in ("quiet", "flood"):
+            p = b[phase]
+            assert p["sent"] == 20 and p["lost"] == 0 and p["n"] == 20, p  # 20 msg/s for 1 s, nothing lost
+            assert 0 < p["p50_ms"] <= p["p99_ms"] <= p["max_ms"]
+        assert not b["closes"]
+    assert rows[0]["results"]["flooder"] is None
+    stats = rows[1]["results"]["flooder"]["stats"]
+    assert stats["connects"] >= 1 and stats["sent"] > 0 and stats.get("answered", 0) > 0, stats

@@ -107,5 +107,16 @@ TEST(Config, EnvironmentOverrides) {
     EXPECT_NE(err.find("AURORA_PORT"), std::string::npos) << err;
 }
 
+// Found by fuzz_host_config: a number far outside long long's range was
+// converted before its range was checked (undefined behaviour).
+TEST(Config, HugeNumbersAreRangeErrorsNotUndefinedBehaviour) {
+    std::string err;
+    for (const char *json : {R"({"workers": 1e300})", R"({"workers": -1e300})", R"({"shutdown_grace_ms": 9.3e18})"}) {
+        EXPECT_FALSE(parse(json, err)) << json;
+        EXPECT_NE(err.find("must be"), std::string::npos) << err;
+    }
+}
+
 }  // namespace
 }  // namespace aurora::host
+

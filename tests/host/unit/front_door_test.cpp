@@ -171,3 +171,16 @@ TEST(WsFrame, HeadersAndClosePayloads) {
     EXPECT_FALSE(ws::close_code_allowed(1005) || ws::close_code_allowed(1006) || ws::close_code_allowed(5000) ||
                  ws::close_code_allowed(999) || ws::close_code_allowed(2000));
 }
+
+// Found by fuzz_frame_check: a "ref" of 1e999 (infinity) was echoed as null.
+#include "frame_check.h"
+TEST(FrameCheck, NonFiniteRefIsRefused) {
+    FrameCheck f = check_frame(R"({"type":"echo","ref":1e999})");
+    ASSERT_NE(f.error, nullptr);
+    EXPECT_STREQ(f.error, "bad_field");
+    FrameCheck ok = check_frame(R"({"type":"echo","ref":12})");
+    EXPECT_EQ(ok.error, nullptr);
+    EXPECT_EQ(ok.ref_json, "12");
+    EXPECT_EQ(check_frame(R"({"text":"hi"})").type, "message");
+    EXPECT_STREQ(check_frame(R"({"type":"echo","text":"\ud800"})").error, "bad_utf8");
+}
