@@ -74,14 +74,23 @@ std::string HttpHead::header_list(std::string_view name) const {
     return out;
 }
 
-bool HttpHead::header_has_token(std::string_view name, std::string_view token) const {
+std::vector<std::string> HttpHead::header_items(std::string_view name) const {
+    std::vector<std::string> items;
     std::string list = header_list(name);
     std::string_view rest = list;
     while (!rest.empty()) {
         size_t comma = rest.find(',');
-        if (iequals(trim(rest.substr(0, comma)), token)) return true;
+        std::string_view item = trim(rest.substr(0, comma));
+        if (!item.empty()) items.emplace_back(item);
         if (comma == std::string_view::npos) break;
         rest.remove_prefix(comma + 1);
+    }
+    return items;
+}
+
+bool HttpHead::header_has_token(std::string_view name, std::string_view token) const {
+    for (const std::string &item : header_items(name)) {
+        if (iequals(item, token)) return true;
     }
     return false;
 }

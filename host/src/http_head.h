@@ -19,6 +19,8 @@ struct HttpHead {
     std::optional<std::string_view> header(std::string_view name) const;
     // Every value of `name` joined by ", " (RFC 9110 §5.3); empty if none.
     std::string header_list(std::string_view name) const;
+    // The items of the comma-separated list in every field `name`, trimmed, empty ones left out.
+    std::vector<std::string> header_items(std::string_view name) const;
     // True if the comma-separated list of `name` has `token` (case-insensitive).
     bool header_has_token(std::string_view name, std::string_view token) const;
     // A query parameter, percent-decoded ('+' is a space); nullopt if absent

@@ -41,16 +41,8 @@ bool address_matches(std::string_view addr, std::string_view rule) {
 // The bearer token, in the order documented in host_api.h: a "Bearer."
 // subprotocol, "Authorization: Bearer", "?token=".
 std::string find_token(const HttpHead &head) {
-    std::string protos = head.header_list("sec-websocket-protocol");
-    std::string_view rest = protos;
-    while (!rest.empty()) {
-        size_t comma = rest.find(',');
-        std::string_view p = rest.substr(0, comma);
-        while (!p.empty() && p.front() == ' ') p.remove_prefix(1);
-        while (!p.empty() && p.back() == ' ') p.remove_suffix(1);
-        if (p.starts_with("Bearer.")) return std::string(p.substr(7));
-        if (comma == std::string_view::npos) break;
-        rest.remove_prefix(comma + 1);
+    for (const std::string &p : head.header_items("sec-websocket-protocol")) {
+        if (p.starts_with("Bearer.")) return p.substr(7);
     }
     if (auto auth = head.header("authorization"); auth && auth->size() > 7 && strncasecmp(auth->data(), "Bearer ", 7) == 0)
         return std::string(auth->substr(7));
@@ -62,20 +54,12 @@ std::string find_token(const HttpHead &head) {
 // else the "Bearer.<token>" the client offered (browsers drop a socket whose
 // answer does not name one they offered), else none.
 std::string choose_subprotocol(const HttpHead &head) {
-    std::string protos = head.header_list("sec-websocket-protocol");
     std::string bearer;
     bool aurora = false, ndjson = false;
-    std::string_view rest = protos;
-    while (!rest.empty()) {
-        size_t comma = rest.find(',');
-        std::string_view p = rest.substr(0, comma);
-        while (!p.empty() && p.front() == ' ') p.remove_prefix(1);
-        while (!p.empty() && p.back() == ' ') p.remove_suffix(1);
+    for (const std::string &p : head.header_items("sec-websocket-protocol")) {
         if (p == "aurora.ndjson") ndjson = true;
         else if (p == "aurora") aurora = true;
         else if (p.starts_with("Bearer.") && bearer.empty()) bearer = p;
-        if (comma == std::string_view::npos) break;
-        rest.remove_prefix(comma + 1);
     }
     return ndjson ? "aurora.ndjson" : aurora ? "aurora" : bearer;
 }
