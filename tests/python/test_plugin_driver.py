@@ -102,8 +102,13 @@ def test_probe_authenticate_join_refusal_http_and_call_on_service():
         p.message(c, {"type": "join_via_worker"})
         assert p.wait_for("join", count=2, timeout=5.0)
         assert "ordered" in p.rooms(c)
-        seq = [(e["kind"], e.get("to")) for e in p.events() if e["kind"] in ("broadcast", "join")
-               and e["room"] == "ordered"]
+        def ordered():
+            return [(e["kind"], e.get("to")) for e in p.events() if e["kind"] in ("broadcast", "join")
+                    and e["room"] == "ordered"]
+        deadline = time.monotonic() + 5.0
+        while len(ordered()) < 3 and time.monotonic() < deadline:  # the second broadcast follows the join
+            time.sleep(0.01)  # polling a condition, bounded
+        seq = ordered()
         assert seq == [("broadcast", []), ("join", None), ("broadcast", [c])], "one FIFO, as in aurora-host"
 
 
