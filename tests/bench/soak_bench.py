@@ -270,6 +270,8 @@ class Client:
         self.reader: asyncio.Task | None = None
         self.closed = asyncio.Event()
         self.resuming: set[str] = set()
+        self.joined: set[str] = {"general"}  # auto-joined at connect
+        self.join_event = asyncio.Event()
 
     async def open(self, addr: str) -> None:
         from websockets.asyncio.client import connect
@@ -325,17 +327,44 @@ class Client:
             g.count(f"err:{code}")
             ref = m.get("ref")
             p = self.state["pending"].get(str(ref)) if ref is not None else None
+            if p is not None and code == "not_member":  # never sent to a room it left: a client bug
+                self.state["pending"].pop(str(ref))
+                g.count("dropped_not_member")
+                return
             if p is not None and (t == "rate_limited" or code in RETRY_CODES):
                 delay = max(m.get("retry_after_ms", 0) / 1000, min(5.0, 0.25 * 2 ** p["attempts"]))
                 p["due"] = time.time() + delay
         elif t == "resumed":
             self.resuming.discard(m.get("room"))
+            self.joined.add(m.get("room"))
+            self.join_event.set()
             g.count("resumed")
             g.count("resumed_msgs", int(m.get("count") or 0))
         elif t in ("joined", "left", "history", "presence", "typing"):
             g.count(f"got:{t}")
+            if t == "joined":
+                self.joined.add(m.get("room"))
+                self.join_event.set()
         else:
             g.count(f"got:{t}")
+
+    async def wait_joined(self, rooms: list[str], timeout: float) -> None:
+        """Until every room is joined (its `joined` or `resumed` came), the
+        connection closed, or timeout: messages are sent to joined rooms only."""
+        deadline = time.time() + timeout
+        while not set(rooms) <= self.joined and not self.closed.is_set() and time.time() < deadline:
+            self.join_event.clear()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self.join_event.wait(), max(0.01, deadline - time.time()))
+        if not set(rooms) <= self.joined:
+            self.g.count("join_timeouts")
+
+    def leave(self, room: str) -> None:
+        """Forgets a room being left: no more sends, pending messages dropped."""
+        self.joined.discard(room)
+        for ref in [r for r, p in self.state["pending"].items() if p["room"] == room]:
+            self.state["pending"].pop(ref)
+            self.g.count("dropped_on_leave")
 
     async def send(self, obj: dict) -> None:
         await self.ws.send(json.dumps(obj, separators=(",", ":")))
@@ -422,6 +451,7 @@ async def long_lived(g: Gen, who: str, replica: int, user: int, addr: str, rooms
                     await c.resume(r, state["last_id"][r])
                 else:
                     await c.send({"type": "join", "room": r})
+            await c.wait_joined(rooms, 5.0)
             if not first:
                 g.count("reconnects")
                 await c.resend_due(all_=True)
@@ -433,7 +463,8 @@ async def long_lived(g: Gen, who: str, replica: int, user: int, addr: str, rooms
                 if not g.running():
                     break
                 await c.resend_due()
-                room = "general" if extras and rnd.random() < 0.05 else rnd.choice(rooms)
+                ok = [x for x in rooms if x in c.joined] or ["general"]
+                room = "general" if extras and rnd.random() < 0.05 else rnd.choice(ok)
                 if extras and rnd.random() < 0.3:
                     await c.send({"type": "typing", "room": room})
                     g.count("typing_sent")
@@ -442,7 +473,7 @@ async def long_lived(g: Gen, who: str, replica: int, user: int, addr: str, rooms
                     continue
                 # per-action probabilities per message (~interval s apart)
                 p = interval
-                r = rnd.choice(rooms)
+                r = rnd.choice(ok)
                 if rnd.random() < p / 300:
                     req = {"type": "history", "room": r, "limit": rnd.randint(10, 100)}
                     if rnd.random() < 0.3 and state["last_id"].get(r):
@@ -461,6 +492,7 @@ async def long_lived(g: Gen, who: str, replica: int, user: int, addr: str, rooms
                 if rnd.random() < p / 90:
                     old = rnd.choice(rooms)
                     new = rnd.choice([x for x in g.spec["rooms"] if x not in rooms])
+                    c.leave(old)
                     await c.send({"type": "leave", "room": old})
                     await c.send({"type": "join", "room": new})
                     rooms[rooms.index(old)] = new
@@ -497,6 +529,7 @@ async def churner(g: Gen, j: int) -> None:
             rooms = rnd.sample(g.spec["rooms"], rnd.randint(1, 3))
             for r in rooms:
                 await c.send({"type": "join", "room": r})
+            await c.wait_joined(rooms, 3.0)
             if rnd.random() < 0.5 and g.recent:
                 now = time.time()
                 olds = [x for x in list(g.recent)[-2000:] if 5 <= now - x[0] <= 30]
@@ -505,7 +538,7 @@ async def churner(g: Gen, j: int) -> None:
                     await c.resume(room, mid)
                     g.count("resume_sent")
             for _ in range(rnd.randint(1, 2)):
-                room = rnd.choice(rooms)
+                room = rnd.choice([x for x in rooms if x in c.joined] or ["general"])
                 if rnd.random() < 0.5:
                     await c.send({"type": "typing", "room": room})
                     g.count("typing_sent")
