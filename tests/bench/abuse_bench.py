@@ -134,6 +134,8 @@ def lat_summary(ms: list[float]) -> dict:
 
 
 async def sleep_until(t: float) -> None:
+    """Pacing on an absolute schedule (the bystanders' 20 msg/s, the phase
+    boundaries): a timetable, not a wait for anything to be ready."""
     d = t - time.monotonic()
     if d > 0:
         await asyncio.sleep(d)

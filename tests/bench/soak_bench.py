@@ -803,7 +803,7 @@ def register_users(port: int, n: int) -> dict[int, str]:
             if r.status == 200:
                 tokens[i] = r.json()["token"]
                 break
-            time.sleep(0.2)
+            time.sleep(0.2)  # 503/429 while the auth workers are busy: 50 bounded retries
         else:
             raise SystemExit(f"soak: cannot log in {username(i)}: {r.status} {r.body[:200]!r}")
     return tokens
@@ -970,7 +970,7 @@ def restart_redis(redis, outage_s: float, log: dict) -> None:
         except Exception as e:  # noqa: BLE001 - the port taken meanwhile: reported, retried
             log.setdefault("errors", []).append(f"{type(e).__name__}: {e}")
             print(f"soak: redis restart attempt {attempt + 1} failed: {e}", file=sys.stderr, flush=True)
-            time.sleep(0.5)
+            time.sleep(0.5)  # before the next of 3 bounded attempts
     log["back_at"] = time.time()
     log["new_pid"] = redis.proc.proc.pid if redis.proc and redis.proc.running() else None
     print(f"soak: redis killed (pid {log['old_pid']}) and {'restarted as pid ' + str(log['new_pid']) if log['new_pid'] else 'NOT restarted'} "

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -104,3 +105,25 @@ def post_json(host, path: str, body, headers: dict | None = None, timeout: float
     data = body if isinstance(body, bytes) else json.dumps(body).encode()
     return host.get(path, method="POST", body=data,
                     headers={"Content-Type": "application/json", **(headers or {})}, timeout=timeout)
+
+
+class ArrivalProbe:
+    """Waits until N more HTTP requests have reached a host (its
+    aurora_http_requests_total, counted when a request's head is parsed,
+    before any plugin sees it). Each probe is itself a request: counted out."""
+
+    def __init__(self, host):
+        self.host = host
+        self.base = host.metrics().total("aurora_http_requests_total")
+
+    def wait(self, n: int, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        polls = 0
+        while True:
+            polls += 1
+            arrived = self.host.metrics().total("aurora_http_requests_total") - self.base - polls
+            if arrived >= n:
+                return
+            if time.monotonic() >= deadline:
+                raise AssertionError(f"only {arrived:.0f} of {n} requests reached the host within {timeout} s")
+            time.sleep(0.01)  # polling a counter, bounded by the deadline

@@ -30,7 +30,7 @@ sys.path.insert(0, str(HERE.parents[1] / "support"))
 from aurora_host import AuroraHost  # noqa: E402
 from real_servers import FerretDbServer, RedisServer  # noqa: E402
 
-from auth_support import HOST, auth_host_config, post_json, require, unique  # noqa: E402
+from auth_support import HOST, ArrivalProbe, auth_host_config, post_json, require, unique  # noqa: E402
 
 
 def timed_login(host, name: str) -> tuple[int, float]:
@@ -75,9 +75,10 @@ def main() -> None:
             during: list[float] = []
             statuses: list[int] = []
             t_flood = time.monotonic()
+            arrivals = ArrivalProbe(host)
             with ThreadPoolExecutor(args.n) as pool:
                 futures = [pool.submit(register, i) for i in range(args.n)]
-                time.sleep(0.2)  # let the registrations reach the host first
+                arrivals.wait(args.n, timeout=120)  # the whole flood is in the host before the first login
                 while not all(f.done() for f in futures):
                     status, dt = timed_login(host, name)
                     statuses.append(status)

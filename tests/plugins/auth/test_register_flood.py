@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pymongo
 import redis
 
-from auth_support import TRUST_LOOPBACK, auth_host_config, from_addr, post_json, unique
+from auth_support import TRUST_LOOPBACK, ArrivalProbe, auth_host_config, from_addr, post_json, unique
 
 WINDOW_MS = 1500
 COST = 12  # each registration hashes for a few hundred ms: a queue builds up
@@ -76,10 +76,11 @@ def test_login_overtakes_queued_registrations(redis_server, mongo_server, start_
             done.append((time.monotonic(), what, status))
 
     n = 12
+    arrivals = ArrivalProbe(host)
     with ThreadPoolExecutor(n) as pool:
         futures = [pool.submit(timed, "register", lambda i=i: register(host, unique("q"), f"10.1.0.{i + 1}",
                                                                       timeout=120)) for i in range(n)]
-        time.sleep(0.3)  # the registrations reach the host first (their hashing takes seconds)
+        arrivals.wait(n)  # the registrations are in the host before the login is sent
         timed("login", lambda: post_json(host, "/api/auth/login", {"username": owner, "password": "password-1"},
                                          headers=from_addr("198.51.100.1"), timeout=120))
         for f in futures:
@@ -100,8 +101,9 @@ def test_full_registration_queue_refuses_registrations_not_logins(redis_server, 
     owner = unique("owner")
     assert register(host, owner, "198.51.100.1", timeout=30).status == 200
     with ThreadPoolExecutor(8) as pool:
+        arrivals = ArrivalProbe(host)
         futures = [pool.submit(register, host, unique("f"), f"10.2.0.{i + 1}", 120) for i in range(8)]
-        time.sleep(0.3)
+        arrivals.wait(8)
         login = post_json(host, "/api/auth/login", {"username": owner, "password": "password-1"},
                           headers=from_addr("198.51.100.1"), timeout=120)
         statuses = [f.result().status for f in futures]
