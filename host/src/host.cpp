@@ -37,12 +37,6 @@ const char *hook_name(Hook h) {
 void lws_log_emit(int level, const char *line) {
     size_t n = std::strlen(line);
     while (n && (line[n - 1] == '\n' || line[n - 1] == '\r')) --n;
-    // lws 4.1.6 traces these two at error level for every adopted connection
-    // with a request head (core-net/adopt.c:584, roles/http/parsers.c:143):
-    // normal traffic, not errors. Exact matches only.
-    std::string_view text(line, n);
-    if (text == "adopt_socket_readbuf: calling service" || text == "__lws_header_table_reset: calling service")
-        level = LLL_DEBUG;
     aurora_log_level lv = (level & LLL_ERR) ? AURORA_LOG_ERROR : (level & LLL_WARN) ? AURORA_LOG_WARN
                                                                                       : AURORA_LOG_DEBUG;
     if (Logger::instance().enabled(lv)) Logger::instance().write(lv, "lws", 0, std::string_view(line, n));

@@ -75,6 +75,7 @@ public:
     size_t size() const { return items_.size() - head_; }
     void push_back(OutFramePtr f) { items_.push_back(std::move(f)); }
     const OutFramePtr &front() const { return items_[head_]; }
+    const OutFramePtr &at(size_t i) const { return items_[head_ + i]; }
     OutFramePtr pop_front() {
         OutFramePtr f = std::move(items_[head_++]);
         if (head_ == items_.size()) {
@@ -326,8 +327,7 @@ private:
     // WebSocket side (ws_server.cpp, ws_connection.cpp)
     int on_confirm_upgrade(lws *wsi);  // an upgrade lws saw: not a connection's first request
     void accept_websocket(Arrival &a);
-    void start_conn(int fd, const HttpHead &head, std::string user_id, std::string username,
-                    std::string remote_addr, bool ndjson);
+    void start_conn(int fd, std::string user_id, std::string username, std::string remote_addr, bool ndjson);
     void on_read(aurora_conn *c, ssize_t nread, const uv_buf_t *buf);
     void on_data(aurora_conn *c, ws::Opcode opcode, std::string_view piece, bool first, bool last);
     void on_control(aurora_conn *c, ws::Opcode opcode, std::string_view payload);

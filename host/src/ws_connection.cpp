@@ -33,7 +33,7 @@ void Host::on_read(aurora_conn *c, ssize_t nread, const uv_buf_t *buf) {
         return;
     }
     if (nread == 0) return;
-    const auto *data = reinterpret_cast<const unsigned char *>(buf->base);
+    auto *data = reinterpret_cast<unsigned char *>(buf->base);  // Host::read_buf_: unmasked in place
     if (c->peer_closed) return;  // nothing may follow a close frame
     alive(c);
     struct Sink : ws::FrameSink {
@@ -173,11 +173,8 @@ void Host::flush_pending_writes() {
 bool Host::write_queued(aurora_conn *c) {
     const bool ping = c->ping_due;
     c->ping_due = false;
-    coalesce_buf_.clear();
-    if (ping) {
-        static constexpr unsigned char kPing[4] = {0x89, 0x02, 'h', 'b'};  // with a payload: some clients drop empty pongs
-        coalesce_buf_.insert(coalesce_buf_.end(), kPing, kPing + sizeof kPing);
-    }
+    static constexpr unsigned char kPing[4] = {0x89, 0x02, 'h', 'b'};  // with a payload: some clients drop empty pongs
+    coalesce_buf_.assign(kPing, kPing + (ping ? sizeof kPing : 0));
     size_t frames = 0, payload = 0;
     while (!c->outq.empty() && coalesce_buf_.size() < kCoalesceBytes) {
         OutFramePtr f = c->outq.pop_front();
@@ -185,21 +182,20 @@ bool Host::write_queued(aurora_conn *c) {
         unsigned char head[10];
         if (f->opcode == ws::kText && c->ndjson && !c->outq.empty() && c->outq.front()->opcode == ws::kText) {
             // Several text frames waiting: one frame, one message per line.
-            std::vector<OutFramePtr> batch{f};
-            size_t total = f->len();
-            while (!c->outq.empty() && c->outq.front()->opcode == ws::kText && total < kCoalesceBytes) {
-                OutFramePtr g = c->outq.pop_front();
-                c->out_bytes -= g->len();
-                total += 1 + g->len();
-                batch.push_back(std::move(g));
-            }
+            // Measured first (the header goes in front), then copied once.
+            size_t more = 0, total = f->len();
+            while (more < c->outq.size() && c->outq.at(more)->opcode == ws::kText && total < kCoalesceBytes)
+                total += 1 + c->outq.at(more++)->len();
             size_t h = ws::write_header(head, ws::kText, total);
             coalesce_buf_.insert(coalesce_buf_.end(), head, head + h);
-            for (size_t i = 0; i < batch.size(); ++i) {
-                if (i) coalesce_buf_.push_back('\n');
-                coalesce_buf_.insert(coalesce_buf_.end(), batch[i]->data(), batch[i]->data() + batch[i]->len());
+            coalesce_buf_.insert(coalesce_buf_.end(), f->data(), f->data() + f->len());
+            for (size_t i = 0; i < more; ++i) {
+                OutFramePtr g = c->outq.pop_front();
+                c->out_bytes -= g->len();
+                coalesce_buf_.push_back('\n');
+                coalesce_buf_.insert(coalesce_buf_.end(), g->data(), g->data() + g->len());
             }
-            m_.messages_batched->add(static_cast<double>(batch.size()));
+            m_.messages_batched->add(static_cast<double>(1 + more));
             ++frames;
             payload += total;
             continue;

@@ -102,7 +102,7 @@ bool FrameReader::header_done(FrameSink &sink) {
     return true;
 }
 
-bool FrameReader::feed(const unsigned char *data, size_t n, FrameSink &sink) {
+bool FrameReader::feed(unsigned char *data, size_t n, FrameSink &sink) {
     if (failed()) return false;
     size_t i = 0;
     while (i < n) {
@@ -124,10 +124,9 @@ bool FrameReader::feed(const unsigned char *data, size_t n, FrameSink &sink) {
             continue;
         }
         const size_t take = static_cast<size_t>(std::min<uint64_t>(remaining_, n - i));
-        // Unmask into a scratch copy: the caller's buffer stays untouched.
-        thread_local std::string piece;
-        piece.assign(reinterpret_cast<const char *>(data + i), take);
-        for (size_t k = 0; k < take; ++k) piece[k] = static_cast<char>(piece[k] ^ mask_[(mask_pos_ + k) & 3]);
+        unsigned char *p = data + i;  // unmasked where it lies
+        for (size_t k = 0; k < take; ++k) p[k] ^= mask_[(mask_pos_ + k) & 3];
+        std::string_view piece(reinterpret_cast<const char *>(p), take);
         mask_pos_ = (mask_pos_ + take) & 3;
         remaining_ -= take;
         i += take;

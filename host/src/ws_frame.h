@@ -68,9 +68,11 @@ public:
     // header that crosses it is read.
     explicit FrameReader(uint64_t max_message) : max_message_(max_message) {}
 
-    // Consumes all of `data`, calling `sink` for what completes. False on a
-    // protocol error (then error_code()/error_reason() say which).
-    bool feed(const unsigned char *data, size_t n, FrameSink &sink);
+    // Consumes all of `data`, calling `sink` for what completes. The payload
+    // is unmasked in place (the caller's read buffer: no copy), so `data` is
+    // changed. False on a protocol error (then error_code()/error_reason()
+    // say which).
+    bool feed(unsigned char *data, size_t n, FrameSink &sink);
 
     bool failed() const { return error_code_ != 0; }
     uint16_t error_code() const { return error_code_; }

@@ -250,11 +250,10 @@ void Host::accept_websocket(Arrival &a) {
         ::close(fd);
         return;
     }
-    start_conn(fd, head, std::move(user_id), std::move(username), remote, proto == "aurora.ndjson");
+    start_conn(fd, std::move(user_id), std::move(username), remote, proto == "aurora.ndjson");
 }
 
-void Host::start_conn(int fd, const HttpHead &, std::string user_id, std::string username, std::string remote_addr,
-                      bool ndjson) {
+void Host::start_conn(int fd, std::string user_id, std::string username, std::string remote_addr, bool ndjson) {
     auto c = std::make_unique<aurora_conn>();
     c->id = next_conn_id_++;
     c->host = this;

@@ -27,41 +27,19 @@ from websockets.sync.client import connect
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "support"))
 
-from aurora_host import (OP_CLOSE, OP_TEXT, AuroraHost, FrameParser, RawWebSocket, build_dir,  # noqa: E402
-                         close_code, encode_frame, http_request, text_frame)
+from aurora_host import (OP_CLOSE, OP_TEXT, AuroraHost, RawWebSocket,  # noqa: E402
+                         close_code, deep_merge, encode_frame, http_request, text_frame)
+from probe_host import HOST, host_config, require  # noqa: E402
 
-BUILD = build_dir()
-PROBE = BUILD / "tests" / "host" / "api" / "probe.so"
-ECHO = BUILD / "plugins" / "echo.so"
-HOST = BUILD / "host" / "aurora-host"
 MAX_BODY = 1024
 HOSTILE_MALLOC = {"GLIBC_TUNABLES": "glibc.malloc.tcache_count=0", "MALLOC_PERTURB_": "165"}
-
-
-def require(path: Path) -> str:
-    if not path.is_file():
-        pytest.fail(f"{path} is missing: build it first (cmake --build {BUILD})")
-    return str(path)
-
-
-def host_config(**extra) -> dict:
-    cfg = {
-        "log": {"level": "info", "format": "json"},
-        "plugins": [
-            {"name": "probe", "path": require(PROBE)},
-            {"name": "echo", "path": require(ECHO), "config": {"tick_ms": 0}},
-        ],
-        "limits": {"http_max_body_bytes": MAX_BODY},
-    }
-    for k, v in extra.items():
-        cfg[k] = {**cfg[k], **v} if isinstance(v, dict) and isinstance(cfg.get(k), dict) else v
-    return cfg
 
 
 def start(tmp_path, monkeypatch, **extra) -> AuroraHost:
     for k, v in HOSTILE_MALLOC.items():
         monkeypatch.setenv(k, v)
-    return AuroraHost.start(Path(require(HOST)), tmp_path, host_config(**extra))
+    return AuroraHost.start(Path(require(HOST)), tmp_path,
+                            host_config(**deep_merge({"limits": {"http_max_body_bytes": MAX_BODY}}, extra)))
 
 
 def stop_cleanly(h: AuroraHost) -> None:
@@ -354,8 +332,8 @@ def test_connection_cap(tmp_path, monkeypatch):
             assert refused.value.response.status_code == 503
             assert b"connection limit" in refused.value.response.body
             held[0].close()
-            c = wait_for(lambda: _try_connect(h), "a slot after one connection closed")
-            c.close()
+            with wait_for(lambda: _try_connect(h), "a slot after one connection closed"):
+                pass
         assert h.metrics().total("aurora_connections_refused_total") >= 1
     finally:
         stop_cleanly(h)

@@ -21,31 +21,8 @@ from websockets.sync.client import connect
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "support"))
 
-from aurora_host import AuroraHost, RawWebSocket, build_dir, free_port, http_request  # noqa: E402
-
-BUILD = build_dir()
-PROBE = BUILD / "tests" / "host" / "api" / "probe.so"
-ECHO = BUILD / "plugins" / "echo.so"
-HOST = BUILD / "host" / "aurora-host"
-
-
-def require(path: Path) -> str:
-    if not path.is_file():
-        pytest.fail(f"{path} is missing: build it first (cmake --build {BUILD})")
-    return str(path)
-
-
-def host_config(**extra) -> dict:
-    cfg = {
-        "log": {"level": "info", "format": "json"},
-        "plugins": [
-            {"name": "probe", "path": require(PROBE)},
-            {"name": "echo", "path": require(ECHO), "config": {"tick_ms": 0}},
-        ],
-    }
-    cfg.update(extra)
-    return cfg
-
+from aurora_host import AuroraHost, RawWebSocket, free_port, http_request  # noqa: E402
+from probe_host import HOST, host_config, require  # noqa: E402
 
 @pytest.fixture(scope="module")
 def host(tmp_path_factory):

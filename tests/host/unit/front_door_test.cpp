@@ -96,7 +96,7 @@ struct Recorder : ws::FrameSink {
     }
 };
 
-bool feed_bytewise(ws::FrameReader &r, const std::string &bytes, Recorder &rec) {
+bool feed_bytewise(ws::FrameReader &r, std::string bytes, Recorder &rec) {
     for (char ch : bytes) {
         auto b = static_cast<unsigned char>(ch);
         if (!r.feed(&b, 1, rec)) return false;
@@ -112,8 +112,9 @@ TEST(WsFrame, ReassemblesFragmentsAndInterleavedPings) {
     for (bool bytewise : {false, true}) {
         ws::FrameReader r(1 << 20);
         Recorder rec;
+        std::string copy = in;  // unmasked in place
         ASSERT_TRUE(bytewise ? feed_bytewise(r, in, rec)
-                             : r.feed(reinterpret_cast<const unsigned char *>(in.data()), in.size(), rec));
+                             : r.feed(reinterpret_cast<unsigned char *>(copy.data()), copy.size(), rec));
         ASSERT_EQ(rec.messages.size(), 2u);
         EXPECT_EQ(rec.messages[0], "hello");
         EXPECT_EQ(rec.messages[1], std::string(300, 'x'));
@@ -136,10 +137,10 @@ TEST(WsFrame, ProtocolErrors) {
         {masked(0x81, std::string(2000, 'y')), 1009},                 // over the limit
         {std::string("\x81\xFE\x00\x05", 4) + "mask" + "12345", 1002},  // length not in shortest form
     };
-    for (const Case &c : cases) {
+    for (Case &c : cases) {
         ws::FrameReader r(1000);
         Recorder rec;
-        EXPECT_FALSE(r.feed(reinterpret_cast<const unsigned char *>(c.bytes.data()), c.bytes.size(), rec));
+        EXPECT_FALSE(r.feed(reinterpret_cast<unsigned char *>(c.bytes.data()), c.bytes.size(), rec));
         EXPECT_EQ(r.error_code(), c.code);
         EXPECT_TRUE(r.failed());
     }
