@@ -111,6 +111,7 @@ struct aurora_plugin_ctx {
     void *state = nullptr;
     bool initialized = false;
     bool in_init = false;  // [main] spawn/http_route/metric_* are allowed only now
+    bool raw_messages = false;  // accept_raw_messages: sees what the host would refuse
     std::vector<std::unique_ptr<aurora_worker>> workers;
     aurora_metric *hook_seconds[static_cast<size_t>(aurora::host::Hook::Count)] = {};
 };
@@ -192,6 +193,13 @@ struct aurora_msg {
     std::string ref_json;  // the raw JSON of "ref", or empty
     std::string reply;
     size_t next_plugin = 0;
+    // A raw message (accept_raw_messages): not a JSON object frame, or
+    // binary. Only plugins that asked see it; if none answers, the host
+    // sends the error it would have sent (`refusal`, `refusal_message`).
+    bool raw = false;
+    bool binary = false;
+    const char *refusal = nullptr;
+    std::string refusal_message;
 };
 
 // An HTTP request. Created and routed on the service thread, and shared:
@@ -290,6 +298,7 @@ public:
     const aurora_host_api *api() const;
     bool on_service_thread() const { return std::this_thread::get_id() == service_thread_.load(); }
     aurora_status post(Command cmd);  // any thread
+    void note_raw_plugin() { raw_plugins_ = true; }  // [main] during init
     const HostConfig &config() const { return cfg_; }
     const std::map<std::string, std::string> &settings() const { return settings_; }
     MetricRegistry &metrics() { return registry_; }
@@ -349,6 +358,10 @@ private:
     bool spend_budget(aurora_conn *c, std::string_view type, std::string_view ref_json);
     void handle_message(aurora_conn *c);
     void handle_frame(aurora_conn *c, std::string_view text);
+    // A message the host would refuse with `refusal`, handed to the plugins
+    // that accept raw messages (accept_raw_messages) instead.
+    void handle_raw(aurora_conn *c, std::string text, bool binary, const char *refusal, std::string message);
+    bool refuse_if_busy(aurora_conn *c, std::string_view ref_json);
     void run_pipeline(std::unique_ptr<aurora_msg> msg, size_t from);
     void send_error(aurora_conn *c, std::string_view code, std::string_view message, std::string_view ref_json);
     void drain_commands();
@@ -383,6 +396,7 @@ private:
     std::map<std::string, std::string> settings_;  // [main]
     std::vector<std::unique_ptr<aurora_plugin_ctx>> plugins_;  // [main]
     std::vector<HttpRoute> routes_;                             // [main]
+    bool raw_plugins_ = false;  // [main] some plugin accepts raw messages (read-only once serving)
     MetricRegistry registry_;                                   // [main] (values: [any])
     HostMetrics m_{};
 

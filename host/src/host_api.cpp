@@ -110,6 +110,18 @@ aurora_str api_hs_remote_addr(const aurora_handshake *hs) { return hs ? str(hs->
 aurora_str api_msg_payload(const aurora_msg *m) { return m ? str(m->payload) : empty_str(); }
 aurora_str api_msg_type(const aurora_msg *m) { return m ? str(m->type) : empty_str(); }
 aurora_conn_id api_msg_conn_id(const aurora_msg *m) { return m ? m->conn : 0; }
+int32_t api_msg_is_binary(const aurora_msg *m) { return m && m->binary ? 1 : 0; }
+
+aurora_status api_accept_raw_messages(aurora_plugin_ctx *self) {
+    if (!self) return AURORA_ERR_INVALID;
+    if (!self->in_init) {
+        api_log(self, AURORA_LOG_ERROR, "accept_raw_messages is only allowed during init");
+        return AURORA_ERR_WRONG_THREAD;
+    }
+    self->raw_messages = true;
+    self->host->note_raw_plugin();
+    return AURORA_OK;
+}
 
 aurora_status api_msg_set_payload(aurora_msg *m, aurora_str json) {
     if (!m || !json.ptr) return AURORA_ERR_INVALID;
@@ -129,10 +141,11 @@ aurora_status api_msg_set_reply(aurora_msg *m, aurora_str json) {
 
 // ---- sending ----
 
-aurora_status api_send(aurora_plugin_ctx *self, aurora_conn_id conn, aurora_str payload) {
+aurora_status send_frame(aurora_plugin_ctx *self, aurora_conn_id conn, aurora_str payload,
+                         aurora::host::ws::Opcode opcode) {
     if (!self || !payload.ptr || conn == 0) return AURORA_ERR_INVALID;
     Host *h = self->host;
-    auto frame = make_frame(view(payload));
+    auto frame = make_frame(view(payload), opcode);
     if (h->on_service_thread()) {
         aurora_conn *c = h->find_conn(conn);
         if (!c) return AURORA_ERR_NOT_FOUND;
@@ -144,6 +157,14 @@ aurora_status api_send(aurora_plugin_ctx *self, aurora_conn_id conn, aurora_str 
     cmd.conn = conn;
     cmd.frame = std::move(frame);
     return h->post(std::move(cmd));
+}
+
+aurora_status api_send(aurora_plugin_ctx *self, aurora_conn_id conn, aurora_str payload) {
+    return send_frame(self, conn, payload, aurora::host::ws::kText);
+}
+
+aurora_status api_send_binary(aurora_plugin_ctx *self, aurora_conn_id conn, aurora_str payload) {
+    return send_frame(self, conn, payload, aurora::host::ws::kBinary);
 }
 
 aurora_status api_broadcast(aurora_plugin_ctx *self, aurora_str room, aurora_str payload, aurora_conn_id except) {
@@ -440,6 +461,9 @@ const aurora_host_api kApi = [] {
     a.now_monotonic_ns = api_now_monotonic_ns;
     a.now_wall_ms = api_now_wall_ms;
     a.call_on_service = api_call_on_service;
+    a.accept_raw_messages = api_accept_raw_messages;
+    a.msg_is_binary = api_msg_is_binary;
+    a.send_binary = api_send_binary;
     return a;
 }();
 

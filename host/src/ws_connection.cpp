@@ -86,7 +86,7 @@ void Host::on_data(aurora_conn *c, ws::Opcode opcode, std::string_view piece, bo
             c->rx.clear();
             c->rx.shrink_to_fit();
         }
-    } else if (!c->rx_binary) {
+    } else if (!c->rx_binary || raw_plugins_) {  // binary is kept only for plugins that take it
         c->rx.append(piece);
     }
     if (last) handle_message(c);

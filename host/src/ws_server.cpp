@@ -381,10 +381,13 @@ void Host::handle_message(aurora_conn *c) {
     c->rx_too_large = false;
     c->rx_binary = false;
     if (!spend_budget(c, {}, {})) return;
-    if (binary) {
-        send_error(c, "binary_not_supported", "binary frames are not supported; send JSON text frames", {});
+    static constexpr const char *kNoBinary = "binary frames are not supported; send JSON text frames";
+    if (binary && !raw_plugins_) {
+        send_error(c, "binary_not_supported", kNoBinary, {});
     } else if (too_large) {
         send_error(c, "too_large", "frame larger than " + std::to_string(cfg_.limits.max_frame_bytes) + " bytes", {});
+    } else if (binary) {
+        handle_raw(c, std::move(text), true, "binary_not_supported", kNoBinary);
     } else {
         handle_frame(c, text);
     }
@@ -392,22 +395,42 @@ void Host::handle_message(aurora_conn *c) {
 
 void Host::handle_frame(aurora_conn *c, std::string_view text) {
     FrameCheck f = check_frame(text);
+    if (f.error && raw_plugins_) return handle_raw(c, std::string(text), false, f.error, f.message);
     if (f.error) return send_error(c, f.error, f.message, f.ref_json);
     auto msg = std::make_unique<aurora_msg>();
     msg->type = std::move(f.type);
     std::string ref_json = std::move(f.ref_json);
     if (!spend_budget(c, msg->type, ref_json)) return;
-    if (c->pending >= cfg_.limits.max_pending_per_conn) {
-        m_.pending_refused->add(1);
-        return send_error(c, "busy",
-                          "too many requests in flight on this connection (" +
-                              std::to_string(cfg_.limits.max_pending_per_conn) + "); wait for their answers",
-                          ref_json);
-    }
+    if (refuse_if_busy(c, ref_json)) return;
     msg->host = this;
     msg->conn = c->id;
     msg->payload.assign(text);
     msg->ref_json = std::move(ref_json);
+    run_pipeline(std::move(msg), 0);
+}
+
+// limits.max_pending_per_conn: a connection with that many messages held
+// PENDING by plugins gets "busy" for the next one.
+bool Host::refuse_if_busy(aurora_conn *c, std::string_view ref_json) {
+    if (c->pending < cfg_.limits.max_pending_per_conn) return false;
+    m_.pending_refused->add(1);
+    send_error(c, "busy",
+               "too many requests in flight on this connection (" +
+                   std::to_string(cfg_.limits.max_pending_per_conn) + "); wait for their answers",
+               ref_json);
+    return true;
+}
+
+void Host::handle_raw(aurora_conn *c, std::string text, bool binary, const char *refusal, std::string message) {
+    if (refuse_if_busy(c, {})) return;
+    auto msg = std::make_unique<aurora_msg>();
+    msg->host = this;
+    msg->conn = c->id;
+    msg->payload = std::move(text);
+    msg->raw = true;
+    msg->binary = binary;
+    msg->refusal = refusal;
+    msg->refusal_message = std::move(message);
     run_pipeline(std::move(msg), 0);
 }
 
@@ -418,7 +441,7 @@ void Host::run_pipeline(std::unique_ptr<aurora_msg> msg, size_t from) {
     if (!c) return;
     for (size_t i = from; i < plugins_.size(); ++i) {
         aurora_plugin_ctx *p = plugins_[i].get();
-        if (!p->hooks.on_message) continue;
+        if (!p->hooks.on_message || (msg->raw && !p->raw_messages)) continue;
         aurora_verdict v = timed(p, Hook::OnMessage, [&] { return p->hooks.on_message(p->state, c, msg.get()); });
         switch (v) {
         case AURORA_CONTINUE: continue;
@@ -444,6 +467,7 @@ void Host::run_pipeline(std::unique_ptr<aurora_msg> msg, size_t from) {
             return;
         }
     }
+    if (msg->raw) return send_error(c, msg->refusal, msg->refusal_message, {});
     m_.messages_unhandled->add(1);
     send_error(c, "unhandled", "no plugin handles messages of type '" + msg->type + "'", msg->ref_json);
 }

@@ -7,6 +7,11 @@
  *   {"type":"drop"}                 -> nothing                            (DROP)
  *   anything else                   -> the next plugin                    (CONTINUE)
  *
+ * With "mode": "raw" every message, text or binary, JSON or not, is sent back
+ * verbatim in a frame of its kind (what WebSocket conformance suites such as
+ * Autobahn expect); the host hands such messages over because init asks for
+ * them (host->accept_raw_messages, ABI 1.1).
+ *
  * With `tick_ms` > 0 a worker thread broadcasts {"type":"tick","n":N} to the
  * room `tick_room` every tick_ms milliseconds. Replies echo the request's
  * "ref" when it has one. docs/plugin-guide.md walks through this file hook
@@ -33,6 +38,8 @@ typedef struct echo_config {
     int64_t tick_ms;  /* milliseconds between two ticks; 0 = no ticks */
     char *tick_room;  /* owned (malloc); the room that receives the ticks */
     size_t tick_room_len;
+    char *mode;       /* owned (malloc); "json" or "raw" */
+    int raw;          /* mode is "raw" */
 } echo_config;
 
 typedef struct echo_setting {
@@ -47,6 +54,7 @@ typedef struct echo_setting {
 static const echo_setting echo_settings[] = {
     {"tick_ms", ECHO_SETTING_INT, offsetof(echo_config, tick_ms), 0, 86400000, 0, NULL},
     {"tick_room", ECHO_SETTING_STRING, offsetof(echo_config, tick_room), 1, 256, 0, "ticks"},
+    {"mode", ECHO_SETTING_STRING, offsetof(echo_config, mode), 3, 4, 0, "json"},
 };
 #define ECHO_SETTING_COUNT (sizeof echo_settings / sizeof echo_settings[0])
 
@@ -153,9 +161,16 @@ static aurora_status parse_config(echo_state *st) {
     for (size_t i = 0; rc == AURORA_OK && i < ECHO_SETTING_COUNT; i++)
         rc = apply_setting(st, &echo_settings[i], cJSON_GetObjectItemCaseSensitive(root, echo_settings[i].key));
     cJSON_Delete(root);
-    if (rc == AURORA_OK)
-        st->config.tick_room_len = strlen(st->config.tick_room);
-    return rc;
+    if (rc != AURORA_OK)
+        return rc;
+    st->config.tick_room_len = strlen(st->config.tick_room);
+    st->config.raw = strcmp(st->config.mode, "raw") == 0;
+    if (!st->config.raw && strcmp(st->config.mode, "json") != 0) {
+        st->host->log_msg(st->self, AURORA_LOG_ERROR, "config: \"mode\" must be \"json\" or \"raw\", not \"%s\"",
+                          st->config.mode);
+        return AURORA_ERR_INVALID;
+    }
+    return AURORA_OK;
 }
 
 /* ---- The tick worker (its own thread, started by host->spawn) ------------- */
@@ -200,6 +215,7 @@ static void tick_worker(aurora_worker *w, void *arg) {
 
 static void free_state(echo_state *st) {
     free(st->config.tick_room);
+    free(st->config.mode);
     free(st);
 }
 
@@ -214,6 +230,12 @@ static aurora_status echo_init(const aurora_host_api *host, aurora_plugin_ctx *s
     st->self = self;
 
     aurora_status rc = parse_config(st);
+    if (rc == AURORA_OK && st->config.raw) {
+        /* A host older than ABI 1.1 would keep non-JSON messages from us. */
+        rc = AURORA_HOST_HAS(host, accept_raw_messages) ? host->accept_raw_messages(self) : AURORA_ERR;
+        if (rc != AURORA_OK)
+            host->log_msg(self, AURORA_LOG_ERROR, "\"mode\": \"raw\" needs a host with ABI 1.1 or newer");
+    }
     if (rc == AURORA_OK && st->config.tick_ms > 0) {
         rc = host->spawn(self, "echo-tick", tick_worker, st);
         if (rc != AURORA_OK)
@@ -225,7 +247,9 @@ static aurora_status echo_init(const aurora_host_api *host, aurora_plugin_ctx *s
         free_state(st);
         return rc;
     }
-    if (st->config.tick_ms > 0)
+    if (st->config.raw)
+        host->log_msg(self, AURORA_LOG_INFO, "ready; raw mode: every message is sent back verbatim");
+    else if (st->config.tick_ms > 0)
         host->log_msg(self, AURORA_LOG_INFO, "ready; a tick every %" PRId64 " ms to room \"%s\"", st->config.tick_ms,
                   st->config.tick_room);
     else
@@ -299,6 +323,16 @@ static cJSON *join_reply(const echo_state *st, aurora_conn *conn, const cJSON *f
  * block: everything here is in memory. */
 static aurora_verdict echo_on_message(void *state, aurora_conn *conn, aurora_msg *msg) {
     const echo_state *st = state;
+    if (st->config.raw) {
+        /* Verbatim, in a frame of the kind it came in; the host copies it. */
+        aurora_str payload = st->host->msg_payload(msg);
+        aurora_conn_id id = st->host->conn_id(conn);
+        if (st->host->msg_is_binary(msg))
+            st->host->send_binary(st->self, id, payload);
+        else
+            st->host->send(st->self, id, payload);
+        return AURORA_DROP;
+    }
     aurora_str type = st->host->msg_type(msg);
     if (str_equals(type, "drop"))
         return AURORA_DROP;

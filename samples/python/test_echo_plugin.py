@@ -52,3 +52,19 @@ def test_ticks_come_from_the_worker_thread() -> None:
 def test_bad_settings_fail_init() -> None:
     with pytest.raises(aurora.PluginInitError, match="tick_ms"):
         aurora.Plugin.load(ECHO, {"tick_ms": -1})
+
+
+def test_raw_mode_sends_every_message_back_verbatim() -> None:
+    with aurora.Plugin.load(ECHO, {"mode": "raw"}) as plugin:
+        c = plugin.connect("alice")
+        assert plugin.message(c, "not json").verdict == "drop"
+        assert plugin.message(c, b"\x00\xff binary", binary=True).verdict == "drop"
+        assert plugin.message(c, {"type": "echo", "text": "hi"}).verdict == "drop"
+        sent = [(e["kind"], e["payload"]) for e in plugin.events() if e["kind"] in ("send", "send_binary")]
+        assert sent == [("send", "not json"), ("send_binary", b"\x00\xff binary"),
+                        ("send", '{"type":"echo","text":"hi"}')]
+
+
+def test_bad_mode_fails_init() -> None:
+    with pytest.raises(aurora.PluginInitError, match='"mode" must be "json" or "raw"'):
+        aurora.Plugin.load(ECHO, {"mode": "rawr"})

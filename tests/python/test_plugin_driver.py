@@ -18,16 +18,16 @@ from native import python_child_env  # tests/support
 
 def test_version_and_abi():
     assert aurora.__version__ == aurora.host_version() == "0.1.0"
-    assert aurora.ABI_VERSION == f"{aurora.ABI_MAJOR}.{aurora.ABI_MINOR}" == "1.0"
+    assert aurora.ABI_VERSION == f"{aurora.ABI_MAJOR}.{aurora.ABI_MINOR}" == "1.1"
 
 
 def test_wrong_abi_raises_with_the_loaders_message():
     path = built("wrong_major")
     with pytest.raises(aurora.PluginLoadError) as err:
         aurora.Plugin.load(path)
-    assert str(err.value) == (f"plugin {path}: built for ABI 2.0, this host implements ABI 1.0 "
+    assert str(err.value) == (f"plugin {path}: built for ABI 2.0, this host implements ABI 1.1 "
                               "(the major version must match: rebuild the plugin against this SDK)")
-    with pytest.raises(aurora.PluginLoadError, match=r"newer than this host's ABI 1\.0"):
+    with pytest.raises(aurora.PluginLoadError, match=r"newer than this host's ABI 1\.1"):
         aurora.Plugin.load(built("newer_minor"))
     with pytest.raises(aurora.PluginLoadError, match="cannot load: .*No such file"):
         aurora.Plugin.load(str(BUILD / "nowhere.so"))
@@ -47,7 +47,7 @@ def test_same_message_as_aurora_host(tmp_path):
 
 def test_echo_every_hook():
     with aurora.Plugin.load(built("echo"), {"tick_ms": 0}) as p:
-        assert (p.name, p.plugin_name, p.version, p.abi_version) == ("echo", "echo", "1.0.0", "1.0")
+        assert (p.name, p.plugin_name, p.version, p.abi_version) == ("echo", "echo", "1.0.0", "1.1")
         assert p.authenticate("tok").verdict == "abstain"  # echo has no authenticate hook
         c = p.connect(user_id="u1", username="alice")
         assert p.message(c, {"type": "echo", "text": "é", "ref": "r"}).reply == {"type": "echo", "text": "é",
@@ -182,4 +182,4 @@ def test_sample_pytest_script():
                          capture_output=True, text=True, timeout=120, cwd=REPO,
                          env=python_child_env(PYTHONPATH=str(PY_BUILD), AURORA_ECHO_PLUGIN=built("echo")))
     assert out.returncode == 0, out.stdout + out.stderr
-    assert "5 passed" in out.stdout
+    assert "7 passed" in out.stdout

@@ -36,7 +36,7 @@
 PIN(AURORA_ABI_MAJOR == 1);
 /* Bumping the minor means something was appended: pin it below, then
  * update this line. */
-PIN(AURORA_ABI_MINOR == 0);
+PIN(AURORA_ABI_MINOR == 1);
 PIN(AURORA_PLUGIN_V1_0_SIZE == 104);
 
 /* ---- Scalar typedefs ---------------------------------------------------- */
@@ -143,7 +143,7 @@ PIN(_Generic((aurora_plugin_entry_fn)0, const aurora_plugin *(*)(void): 1, defau
 
 /* ---- aurora_host_api (the host's function table) ------------------------------ */
 
-PIN(sizeof(aurora_host_api) == 408);
+PIN(sizeof(aurora_host_api) == 432);
 PIN_FIELD(aurora_host_api, struct_size, 0, 4);
 PIN_FIELD(aurora_host_api, abi_major, 4, 2);
 PIN_FIELD(aurora_host_api, abi_minor, 6, 2);
@@ -207,6 +207,10 @@ PIN_FIELD(aurora_host_api, metric_observe, 376, 8);
 PIN_FIELD(aurora_host_api, now_monotonic_ns, 384, 8);
 PIN_FIELD(aurora_host_api, now_wall_ms, 392, 8);
 PIN_FIELD(aurora_host_api, call_on_service, 400, 8);
+/* ABI v1.1: raw messages */
+PIN_FIELD(aurora_host_api, accept_raw_messages, 408, 8);
+PIN_FIELD(aurora_host_api, msg_is_binary, 416, 8);
+PIN_FIELD(aurora_host_api, send_binary, 424, 8);
 
 PIN_TYPE(aurora_host_api, struct_size, uint32_t);
 PIN_TYPE(aurora_host_api, abi_major, uint16_t);
@@ -268,6 +272,9 @@ PIN_TYPE(aurora_host_api, metric_observe, void (*)(aurora_metric *, double));
 PIN_TYPE(aurora_host_api, now_monotonic_ns, uint64_t (*)(void));
 PIN_TYPE(aurora_host_api, now_wall_ms, uint64_t (*)(void));
 PIN_TYPE(aurora_host_api, call_on_service, aurora_status (*)(aurora_plugin_ctx *, void (*)(void *), void *));
+PIN_TYPE(aurora_host_api, accept_raw_messages, aurora_status (*)(aurora_plugin_ctx *));
+PIN_TYPE(aurora_host_api, msg_is_binary, int32_t (*)(const aurora_msg *));
+PIN_TYPE(aurora_host_api, send_binary, aurora_status (*)(aurora_plugin_ctx *, aurora_conn_id, aurora_str));
 
 PIN(_Generic((aurora_http_handler)0, void (*)(void *, aurora_http_req *): 1, default: 0));
 PIN(_Generic((aurora_worker_fn)0, void (*)(aurora_worker *, void *): 1, default: 0));

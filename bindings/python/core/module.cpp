@@ -62,7 +62,8 @@ py::dict event_dict(const Event &e) {
     d["kind"] = e.kind;
     d["conn"] = e.conn;
     d["room"] = e.room;
-    d["payload"] = e.payload;
+    if (e.kind == "send_binary") d["payload"] = py::bytes(e.payload);  // bytes, as they were sent
+    else d["payload"] = e.payload;
     d["code"] = e.code;
     d["thread"] = e.thread;
     if (e.kind == "broadcast") d["to"] = e.to;
@@ -343,20 +344,28 @@ PYBIND11_MODULE(_core, m) {
         .def("rooms", [](PyPlugin &p, aurora_conn_id id) { return p.h().rooms_of(id); })
         .def("members", [](PyPlugin &p, const std::string &room) { return p.h().members(room); })
         .def("message",
-             [](py::object self, aurora_conn_id id, py::object payload) {
+             [](py::object self, aurora_conn_id id, py::object payload, bool binary) {
                  PyPlugin &p = self.cast<PyPlugin &>();
                  RecordingHost &h = p.h();
                  std::string text = payload_text(payload);
-                 std::string type = frame_type(text);
+                 std::string type;
+                 // What aurora-host would refuse reaches a plugin that accepts raw messages, with type "".
+                 if (!binary) {
+                     try {
+                         type = frame_type(text);
+                     } catch (const py::value_error &) {
+                         if (!h.raw_messages_) throw;
+                     }
+                 }
                  std::shared_ptr<FakeMsg> msg;
                  {
                      py::gil_scoped_release release;
-                     msg = h.message(id, text, type);
+                     msg = h.message(id, text, type, binary);
                  }
                  if (!msg) throw py::key_error("no such connection: " + std::to_string(id));
                  return PyMessage{msg, self};
              },
-             py::arg("conn"), py::arg("payload"))
+             py::arg("conn"), py::arg("payload"), py::arg("binary") = false)
         .def("http",
              [](py::object self, const std::string &method, const std::string &path, py::object body,
                 std::map<std::string, std::string> headers, std::map<std::string, std::string> query,

@@ -142,6 +142,15 @@ aurora_str api_hs_remote_addr(const aurora_handshake *hs) { return hs ? str(HS(h
 aurora_str api_msg_payload(const aurora_msg *m) { return m ? str(M(m)->payload) : none(); }
 aurora_str api_msg_type(const aurora_msg *m) { return m ? str(M(m)->type) : none(); }
 aurora_conn_id api_msg_conn_id(const aurora_msg *m) { return m ? M(m)->conn : 0; }
+int32_t api_msg_is_binary(const aurora_msg *m) { return m && M(m)->binary ? 1 : 0; }
+
+aurora_status api_accept_raw_messages(aurora_plugin_ctx *self) {
+    if (!self) return AURORA_ERR_INVALID;
+    RecordingHost *h = H(self);
+    if (!h->in_init_) return AURORA_ERR_WRONG_THREAD;
+    h->raw_messages_ = true;
+    return AURORA_OK;
+}
 
 aurora_status api_msg_set_payload(aurora_msg *m, aurora_str json) {
     if (!m || !json_object(json)) return AURORA_ERR_INVALID;
@@ -181,16 +190,24 @@ aurora_status api_msg_resume(aurora_msg *m, aurora_verdict verdict) {
 
 // ---- sending ----
 
-aurora_status api_send(aurora_plugin_ctx *self, aurora_conn_id conn, aurora_str payload) {
+aurora_status record_send(aurora_plugin_ctx *self, aurora_conn_id conn, aurora_str payload, const char *kind) {
     if (!self || !payload.ptr || conn == 0) return AURORA_ERR_INVALID;
     RecordingHost *h = H(self);
     if (h->on_service_thread() && !h->find_conn(conn)) return AURORA_ERR_NOT_FOUND;
     Event e;
-    e.kind = "send";
+    e.kind = kind;
     e.conn = conn;
     e.payload = text(payload);
     h->record(std::move(e));
     return AURORA_OK;
+}
+
+aurora_status api_send(aurora_plugin_ctx *self, aurora_conn_id conn, aurora_str payload) {
+    return record_send(self, conn, payload, "send");
+}
+
+aurora_status api_send_binary(aurora_plugin_ctx *self, aurora_conn_id conn, aurora_str payload) {
+    return record_send(self, conn, payload, "send_binary");
 }
 
 aurora_status api_broadcast(aurora_plugin_ctx *self, aurora_str room, aurora_str payload, aurora_conn_id except) {
@@ -497,6 +514,9 @@ const aurora_host_api kApi = [] {
     a.now_monotonic_ns = api_now_monotonic_ns;
     a.now_wall_ms = api_now_wall_ms;
     a.call_on_service = api_call_on_service;
+    a.accept_raw_messages = api_accept_raw_messages;
+    a.msg_is_binary = api_msg_is_binary;
+    a.send_binary = api_send_binary;
     return a;
 }();
 
@@ -708,15 +728,17 @@ std::set<aurora_conn_id> RecordingHost::members(const std::string &room) const {
 }
 
 std::shared_ptr<FakeMsg> RecordingHost::message(aurora_conn_id id, const std::string &payload,
-                                                const std::string &type) {
+                                                const std::string &type, bool binary) {
     FakeConn *c = find_conn(id);
     if (!c) return nullptr;
     auto m = std::make_shared<FakeMsg>();
     m->host = this;
     m->conn = id;
     m->payload = payload;
-    m->type = type;
-    if (!hooks().on_message) return m;
+    m->type = binary ? std::string() : type;
+    m->binary = binary;
+    // As in aurora-host: a binary message reaches only a plugin that accepts raw messages.
+    if (!hooks().on_message || (binary && !raw_messages_)) return m;
     {
         // Registered before the call: a plugin thread may resume at once.
         std::lock_guard lock(mu_);

@@ -66,6 +66,7 @@ struct FakeMsg {
     RecordingHost *host = nullptr;
     aurora_conn_id conn = 0;
     std::string type, payload, reply;  // payload/reply: [service] or the owning plugin thread
+    bool binary = false;               // came as a binary message (bytes from Python)
     // guarded by host->mu_
     bool pending = false;
     bool resumed = false;
@@ -148,7 +149,7 @@ public:
     aurora_status leave(aurora_conn_id id, const std::string &room);
     std::set<std::string> rooms_of(aurora_conn_id id) const;
     std::set<aurora_conn_id> members(const std::string &room) const;
-    std::shared_ptr<FakeMsg> message(aurora_conn_id id, const std::string &payload, const std::string &type);
+    std::shared_ptr<FakeMsg> message(aurora_conn_id id, const std::string &payload, const std::string &type, bool binary = false);
     std::shared_ptr<FakeHttpReq> http(std::shared_ptr<FakeHttpReq> req);  // nullptr req->status 404 if no route
     int32_t is_ready();
     // Runs the calls queued with call_on_service. Returns how many ran.
@@ -179,6 +180,7 @@ public:
     std::map<std::string, std::string> settings_;
     std::string config_json_;
     bool in_init_ = false;
+    bool raw_messages_ = false;  // the plugin called accept_raw_messages in init
     bool accepting_calls_ = true;  // guarded by mu_
     std::deque<std::function<void()>> calls_;  // guarded by mu_; one FIFO, as in aurora-host
     std::vector<std::unique_ptr<FakeWorker>> workers_;      // [main]

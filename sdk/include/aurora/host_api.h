@@ -240,6 +240,26 @@ struct aurora_host_api {
      * run, so the caller still owns arg. */
     aurora_status (*call_on_service)(aurora_plugin_ctx *self, void (*fn)(void *arg), void *arg);
 
+    /* --- ABI v1.1 -------------------------------------------------------- */
+
+    /* ---- Raw messages (conformance suites, binary protocols). ----
+     * By default the host answers by itself every message that is not a
+     * JSON object frame (a binary message, text that is not JSON, a bad
+     * "type"): plugins only ever see JSON objects. */
+
+    /* Main thread, during init only. From now on this plugin's on_message
+     * also receives those messages, verbatim: msg_type is "" for them and
+     * msg_is_binary tells a binary one from text. They go to the plugins
+     * that asked for them only, in pipeline order; if none of them answers
+     * (REPLY/DROP), the host sends its usual error. The frame limits and
+     * budgets apply as to every message. AURORA_ERR_WRONG_THREAD after init. */
+    aurora_status (*accept_raw_messages)(aurora_plugin_ctx *self);
+    /* 1 if the message came in binary frames, else 0. As msg_payload. */
+    int32_t (*msg_is_binary)(const aurora_msg *msg);
+    /* One binary frame to one connection: as send (any thread, copied,
+     * queued in order with the connection's other frames). */
+    aurora_status (*send_binary)(aurora_plugin_ctx *self, aurora_conn_id conn, aurora_str payload);
+
     /* --- append new functions below this line, bump AURORA_ABI_MINOR ---- */
 };
 
