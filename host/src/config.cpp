@@ -225,6 +225,16 @@ HostConfig parse(const cJSON *root, const std::string &base_dir) {
         if (L.hard_max_frame_bytes < L.max_frame_bytes)
             r.fail_key("hard_max_frame_bytes", "must be >= limits.max_frame_bytes");
     }
+    if (const cJSON *o = top.object("compression")) {
+        ObjectReader r(o, "compression");
+        auto &C = cfg.compression;
+        if (auto v = r.boolean("enabled")) C.enabled = *v;
+        if (auto v = r.integer("min_bytes", 0, 1 << 30)) C.min_bytes = static_cast<size_t>(*v);
+        if (auto v = r.integer("level", 1, 9)) C.level = static_cast<int>(*v);
+        if (auto v = r.integer("mem_level", 1, 9)) C.mem_level = static_cast<int>(*v);
+        if (auto v = r.boolean("client_context_takeover")) C.client_context_takeover = *v;
+        r.finish();
+    }
     if (const cJSON *o = top.object("heartbeat")) {
         ObjectReader r(o, "heartbeat");
         if (auto v = r.integer("ping_interval_s", 1, 3600)) cfg.ping_interval_s = static_cast<int>(*v);

@@ -46,6 +46,15 @@ struct Limits {
     };
 };
 
+// permessage-deflate (RFC 7692; ws_deflate.h), the config's "compression".
+struct CompressionSettings {
+    bool enabled = true;
+    size_t min_bytes = 128;                // smaller payloads go uncompressed
+    int level = 1;                         // zlib level, 1 (fast) .. 9
+    int mem_level = 8;                     // zlib memLevel, 1 .. 9
+    bool client_context_takeover = false;  // let clients keep their context (costs an inflater per connection)
+};
+
 struct HostConfig {
     std::string listen_host = "127.0.0.1";
     int listen_port = 8080;
@@ -60,6 +69,7 @@ struct HostConfig {
     bool allow_anonymous = false;
     std::vector<std::string> trusted_proxies;  // peers whose X-Forwarded-For is believed
     Limits limits;
+    CompressionSettings compression;
     int ping_interval_s = 30;
     int ping_timeout_s = 10;
     int shutdown_grace_ms = 3000;

@@ -164,6 +164,17 @@ void Host::register_host_metrics() {
     m_.pending_messages = R.add(MetricKind::Gauge, "aurora_pending_messages", "Messages held PENDING by plugins", "");
     m_.messages_batched = R.add(MetricKind::Counter, "aurora_ndjson_messages_total",
                                 "Messages sent inside multi-message frames (subprotocol aurora.ndjson)", "");
+    const char *deflate_help = "permessage-deflate payload bytes, before and after compression (out: per delivery)";
+    m_.deflate_in = R.add(MetricKind::Counter, "aurora_compression_bytes_total", deflate_help,
+                          "direction=\"out\",stage=\"before\"");
+    m_.deflate_out = R.add(MetricKind::Counter, "aurora_compression_bytes_total", deflate_help,
+                           "direction=\"out\",stage=\"after\"");
+    m_.inflate_in = R.add(MetricKind::Counter, "aurora_compression_bytes_total", deflate_help,
+                          "direction=\"in\",stage=\"after\"");
+    m_.inflate_out = R.add(MetricKind::Counter, "aurora_compression_bytes_total", deflate_help,
+                           "direction=\"in\",stage=\"before\"");
+    m_.deflate_runs = R.add(MetricKind::Counter, "aurora_compressions_total",
+                            "Payloads compressed (a broadcast once, whatever its recipients)", "");
     m_.rss = R.add(MetricKind::Gauge, "process_resident_memory_bytes", "Resident memory of this process", "");
     m_.heap_in_use = R.add(MetricKind::Gauge, "aurora_heap_in_use_bytes",
                            "malloc'd bytes in use (glibc mallinfo2: uordblks + hblkhd), at scrape time", "");

@@ -37,6 +37,7 @@
 
 #include "config.h"
 #include "front_door.h"
+#include "ws_deflate.h"
 #include "ws_frame.h"
 #include "metrics.h"
 #include "plugin_library.h"
@@ -50,6 +51,13 @@ class Host;
 struct OutFrame {
     std::vector<unsigned char> buf;
     ws::Opcode opcode = ws::kText;
+    // permessage-deflate: the payload compressed with a window of
+    // `deflated_bits`, made at the first write to a connection that
+    // negotiated compression and reused for every other (a broadcast is
+    // compressed once). `deflated_bits` set and `deflated` empty: compressing
+    // did not make it smaller. Service thread.
+    std::vector<unsigned char> deflated;
+    uint8_t deflated_bits = 0;
     size_t len() const { return buf.size(); }
     unsigned char *data() { return buf.data(); }
 };
@@ -134,6 +142,12 @@ struct aurora_conn {
     size_t rx_total = 0;
     bool rx_too_large = false;
     bool rx_binary = false;
+    bool rx_compressed = false;  // the message in rx is deflated (RSV1)
+    // permessage-deflate, when negotiated (ws_deflate.h). `inflater` only
+    // when the client keeps its context between messages.
+    bool deflate = false;
+    aurora::host::ws::DeflateParams deflate_params;
+    std::unique_ptr<aurora::host::ws::Inflater> inflater;
     // Closing: no input is processed any more, nothing is queued but the
     // close frame, which goes last. Then the write side is shut down and the
     // socket closed when the peer's close (or EOF) comes, or at close_deadline_ms.
@@ -277,6 +291,7 @@ struct HostMetrics {
     aurora_metric *frames_refused, *pending_refused, *conns_refused, *http_slow_bodies;
     aurora_metric *auth_rejected, *http_requests, *messages_unhandled, *pending_messages, *messages_batched;
     aurora_metric *rss, *heap_in_use, *heap_free, *heap_trims;
+    aurora_metric *deflate_in, *deflate_out, *deflate_runs, *inflate_in, *inflate_out;
 };
 
 class Host {
@@ -336,7 +351,13 @@ private:
     // WebSocket side (ws_server.cpp, ws_connection.cpp)
     int on_confirm_upgrade(lws *wsi);  // an upgrade lws saw: not a connection's first request
     void accept_websocket(Arrival &a);
-    void start_conn(int fd, std::string user_id, std::string username, std::string remote_addr, bool ndjson);
+    void start_conn(int fd, std::string user_id, std::string username, std::string remote_addr, bool ndjson,
+                    std::optional<ws::DeflateParams> deflate);
+    bool inflate_message(aurora_conn *c);
+    // The frame as it goes to c: its deflated payload when c negotiated
+    // compression and that pays; nullptr for the plain payload.
+    const std::vector<unsigned char> *deflated_for(aurora_conn *c, OutFrame &f);
+    void append_data_frame(aurora_conn *c, const std::vector<unsigned char> &payload);
     void on_read(aurora_conn *c, ssize_t nread, const uv_buf_t *buf);
     void on_data(aurora_conn *c, ws::Opcode opcode, std::string_view piece, bool first, bool last);
     void on_control(aurora_conn *c, ws::Opcode opcode, std::string_view payload);
@@ -423,6 +444,10 @@ private:
     uint64_t ticks_ = 0;
     size_t trimmed_at_free_ = 0;  // malloc's free total after the last trim_heap
     std::vector<unsigned char> coalesce_buf_;             // reused by write_queued
+    std::vector<unsigned char> batch_buf_, batch_deflated_;  // an ndjson batch, before and after compression
+    std::unique_ptr<ws::Deflater> deflater_;               // made at start when compression is enabled
+    std::unique_ptr<ws::Inflater> inflater_;               // shared by clients without context takeover
+    std::string inflated_;                                 // reused by inflate_message
     std::vector<char> read_buf_;                          // every read lands here, and is handled at once
     std::unordered_map<aurora_conn_id, std::unique_ptr<aurora_conn>> conns_;
     std::unordered_map<std::string, std::unordered_set<aurora_conn *>> rooms_;

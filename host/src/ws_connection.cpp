@@ -67,6 +67,7 @@ void Host::on_data(aurora_conn *c, ws::Opcode opcode, std::string_view piece, bo
     const Limits &L = cfg_.limits;
     if (first) {
         c->rx_binary = opcode == ws::kBinary;
+        c->rx_compressed = c->reader.compressed();
         c->rx.clear();
         c->rx_total = 0;
         c->rx_too_large = false;
@@ -74,6 +75,16 @@ void Host::on_data(aurora_conn *c, ws::Opcode opcode, std::string_view piece, bo
     }
     c->rx_total += piece.size();
     m_.bytes_in->add(static_cast<double>(piece.size()));
+    if (c->rx_compressed) {  // gathered as it came (bounded like any message), inflated when whole
+        if (c->rx_total > L.max_frame_bytes) {
+            c->rx_too_large = true;
+            c->rx.clear();
+        } else {
+            c->rx.append(piece);
+        }
+        if (last && (c->rx_too_large || inflate_message(c))) handle_message(c);
+        return;
+    }
     if (!c->rx_binary &&
         (!c->utf8.feed(reinterpret_cast<const unsigned char *>(piece.data()), piece.size()) ||
          (last && !c->utf8.complete()))) {
@@ -90,6 +101,37 @@ void Host::on_data(aurora_conn *c, ws::Opcode opcode, std::string_view piece, bo
         c->rx.append(piece);
     }
     if (last) handle_message(c);
+}
+
+// A whole compressed message in c->rx, inflated in place. False when the
+// connection was failed: a message that inflates past limits.max_frame_bytes
+// (a decompression bomb stops there: 1009), data that does not inflate, text
+// that is not UTF-8 (1007).
+bool Host::inflate_message(aurora_conn *c) {
+    const bool keep = c->deflate_params.client_context;
+    std::unique_ptr<ws::Inflater> &inf = keep ? c->inflater : inflater_;
+    if (!inf) inf = std::make_unique<ws::Inflater>();
+    m_.inflate_in->add(static_cast<double>(c->rx.size()));
+    switch (inf->inflate(c->rx, cfg_.limits.max_frame_bytes, keep, inflated_)) {
+    case ws::Inflater::Result::Ok: break;
+    case ws::Inflater::Result::TooLarge:
+        protocol_close(c, ws::kTooBig, "message too large once inflated", m_.closes_too_large);
+        return false;
+    case ws::Inflater::Result::Corrupt:
+        protocol_close(c, ws::kInvalidPayload, "compressed data does not inflate", m_.closes_protocol);
+        return false;
+    }
+    m_.inflate_out->add(static_cast<double>(inflated_.size()));
+    if (!c->rx_binary) {
+        ws::Utf8Check u;
+        if (!u.feed(reinterpret_cast<const unsigned char *>(inflated_.data()), inflated_.size()) || !u.complete()) {
+            protocol_close(c, ws::kInvalidPayload, "text message is not valid UTF-8", m_.closes_protocol);
+            return false;
+        }
+    }
+    c->rx.assign(inflated_);
+    if (inflated_.capacity() > 64 * 1024) std::string().swap(inflated_);  // keep a big one's memory no longer
+    return true;
 }
 
 void Host::on_control(aurora_conn *c, ws::Opcode opcode, std::string_view payload) {
@@ -186,23 +228,36 @@ bool Host::write_queued(aurora_conn *c) {
             size_t more = 0, total = f->len();
             while (more < c->outq.size() && c->outq.at(more)->opcode == ws::kText && total < kCoalesceBytes)
                 total += 1 + c->outq.at(more++)->len();
-            size_t h = ws::write_header(head, ws::kText, total);
-            coalesce_buf_.insert(coalesce_buf_.end(), head, head + h);
-            coalesce_buf_.insert(coalesce_buf_.end(), f->data(), f->data() + f->len());
-            for (size_t i = 0; i < more; ++i) {
-                OutFramePtr g = c->outq.pop_front();
-                c->out_bytes -= g->len();
-                coalesce_buf_.push_back('\n');
-                coalesce_buf_.insert(coalesce_buf_.end(), g->data(), g->data() + g->len());
+            if (c->deflate) {  // a batch is this connection's own: compressed here, for it alone
+                batch_buf_.assign(f->data(), f->data() + f->len());
+                for (size_t i = 0; i < more; ++i) {
+                    OutFramePtr g = c->outq.pop_front();
+                    c->out_bytes -= g->len();
+                    batch_buf_.push_back('\n');
+                    batch_buf_.insert(batch_buf_.end(), g->data(), g->data() + g->len());
+                }
+                append_data_frame(c, batch_buf_);
+            } else {
+                size_t h = ws::write_header(head, ws::kText, total);
+                coalesce_buf_.insert(coalesce_buf_.end(), head, head + h);
+                coalesce_buf_.insert(coalesce_buf_.end(), f->data(), f->data() + f->len());
+                for (size_t i = 0; i < more; ++i) {
+                    OutFramePtr g = c->outq.pop_front();
+                    c->out_bytes -= g->len();
+                    coalesce_buf_.push_back('\n');
+                    coalesce_buf_.insert(coalesce_buf_.end(), g->data(), g->data() + g->len());
+                }
             }
             m_.messages_batched->add(static_cast<double>(1 + more));
             ++frames;
             payload += total;
             continue;
         }
-        size_t h = ws::write_header(head, f->opcode, f->len());
+        const std::vector<unsigned char> *z = deflated_for(c, *f);
+        size_t h = ws::write_header(head, f->opcode, z ? z->size() : f->len(), z != nullptr);
         coalesce_buf_.insert(coalesce_buf_.end(), head, head + h);
-        coalesce_buf_.insert(coalesce_buf_.end(), f->data(), f->data() + f->len());
+        if (z) coalesce_buf_.insert(coalesce_buf_.end(), z->begin(), z->end());
+        else coalesce_buf_.insert(coalesce_buf_.end(), f->data(), f->data() + f->len());
         ++frames;
         payload += f->len();
         if (f->opcode == ws::kClose) {  // nothing follows a close frame
@@ -241,6 +296,44 @@ bool Host::write_queued(aurora_conn *c) {
         return false;
     }
     return true;
+}
+
+// The compressed payload of f for c (cached on f: the first recipient
+// compresses, the others reuse it), or nullptr to send f as it is.
+const std::vector<unsigned char> *Host::deflated_for(aurora_conn *c, OutFrame &f) {
+    if (!c->deflate || (f.opcode != ws::kText && f.opcode != ws::kBinary) || f.len() < cfg_.compression.min_bytes)
+        return nullptr;
+    const int bits = c->deflate_params.server_bits;
+    if (f.deflated_bits != bits) {
+        if (!deflater_) deflater_ = std::make_unique<ws::Deflater>(cfg_.compression);
+        f.deflated_bits = static_cast<uint8_t>(bits);
+        m_.deflate_runs->add(1);
+        std::string_view plain(reinterpret_cast<const char *>(f.data()), f.len());
+        if (!deflater_->compress(plain, bits, f.deflated) || f.deflated.size() >= f.len()) f.deflated.clear();
+    }
+    if (f.deflated.empty()) return nullptr;
+    m_.deflate_in->add(static_cast<double>(f.len()));
+    m_.deflate_out->add(static_cast<double>(f.deflated.size()));
+    return &f.deflated;
+}
+
+// An ndjson batch for c (text), compressed when that pays, onto coalesce_buf_.
+void Host::append_data_frame(aurora_conn *c, const std::vector<unsigned char> &payload) {
+    if (!deflater_) deflater_ = std::make_unique<ws::Deflater>(cfg_.compression);
+    std::string_view plain(reinterpret_cast<const char *>(payload.data()), payload.size());
+    bool z = payload.size() >= cfg_.compression.min_bytes &&
+             deflater_->compress(plain, c->deflate_params.server_bits, batch_deflated_) &&
+             batch_deflated_.size() < payload.size();
+    if (z) {
+        m_.deflate_runs->add(1);
+        m_.deflate_in->add(static_cast<double>(payload.size()));
+        m_.deflate_out->add(static_cast<double>(batch_deflated_.size()));
+    }
+    const std::vector<unsigned char> &out = z ? batch_deflated_ : payload;
+    unsigned char head[10];
+    size_t h = ws::write_header(head, ws::kText, out.size(), z);
+    coalesce_buf_.insert(coalesce_buf_.end(), head, head + h);
+    coalesce_buf_.insert(coalesce_buf_.end(), out.begin(), out.end());
 }
 
 void Host::on_write_done(aurora_conn *c, int status) {

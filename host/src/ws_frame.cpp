@@ -47,7 +47,12 @@ bool FrameReader::header_done(FrameSink &sink) {
     const uint8_t b0 = head_[0], b1 = head_[1];
     fin_ = (b0 & 0x80) != 0;
     opcode_ = b0 & 0x0F;
-    if (b0 & 0x70) return fail(kProtocolError, "reserved bits set");
+    const bool rsv1 = (b0 & 0x40) != 0;
+    if (b0 & 0x30) return fail(kProtocolError, "reserved bits set");
+    // RSV1: "compressed" (permessage-deflate, RFC 7692 §6), on a message's first frame only.
+    if (rsv1 && (!allow_compressed_ || (opcode_ != kText && opcode_ != kBinary)))
+        return fail(kProtocolError, allow_compressed_ ? "RSV1 on a frame that is not a message's first"
+                                                      : "reserved bits set");
     if (!(b1 & 0x80)) return fail(kProtocolError, "client frames must be masked");
     uint64_t len = b1 & 0x7F;
     size_t at = 2;
@@ -78,6 +83,7 @@ bool FrameReader::header_done(FrameSink &sink) {
         msg_opcode_ = opcode_;
         msg_len_ = 0;
         msg_first_ = true;
+        msg_compressed_ = rsv1;
     } else {
         return fail(kProtocolError, "unknown opcode");
     }
@@ -148,8 +154,8 @@ bool FrameReader::feed(unsigned char *data, size_t n, FrameSink &sink) {
     return true;
 }
 
-size_t write_header(unsigned char *out, Opcode opcode, size_t len) {
-    out[0] = static_cast<unsigned char>(0x80 | opcode);
+size_t write_header(unsigned char *out, Opcode opcode, size_t len, bool compressed) {
+    out[0] = static_cast<unsigned char>(0x80 | (compressed ? 0x40 : 0) | opcode);
     if (len < 126) {
         out[1] = static_cast<unsigned char>(len);
         return 2;

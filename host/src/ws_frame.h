@@ -78,6 +78,11 @@ public:
     uint16_t error_code() const { return error_code_; }
     const char *error_reason() const { return error_reason_; }
     bool in_message() const { return msg_opcode_ != 0; }
+    // permessage-deflate was negotiated: RSV1 marks a compressed message.
+    void allow_compressed() { allow_compressed_ = true; }
+    // During on_data: the message's first frame had RSV1 (its pieces are
+    // compressed bytes, to be inflated once the message is whole).
+    bool compressed() const { return msg_compressed_; }
 
 private:
     bool fail(uint16_t code, const char *reason);
@@ -98,13 +103,16 @@ private:
     uint8_t msg_opcode_ = 0;
     uint64_t msg_len_ = 0;
     bool msg_first_ = true;
+    bool msg_compressed_ = false;
+    bool allow_compressed_ = false;
     uint16_t error_code_ = 0;
     const char *error_reason_ = "";
 };
 
-// A server frame's header for a payload of `len` bytes (final, unmasked);
-// writes 2, 4 or 10 bytes to `out` and returns how many.
-size_t write_header(unsigned char *out, Opcode opcode, size_t len);
+// A server frame's header for a payload of `len` bytes (final, unmasked;
+// RSV1 set when `compressed`); writes 2, 4 or 10 bytes to `out` and returns
+// how many.
+size_t write_header(unsigned char *out, Opcode opcode, size_t len, bool compressed = false);
 
 // A close frame's payload: the code, then the reason cut to fit 125 bytes
 // (at a character boundary).

@@ -244,20 +244,32 @@ void Host::accept_websocket(Arrival &a) {
     std::string resp = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                        "Sec-WebSocket-Accept: " + accept_key(key) + "\r\n";
     if (!proto.empty()) resp += "Sec-WebSocket-Protocol: " + proto + "\r\n";
+    std::optional<ws::DeflateParams> deflate;
+    if (head.header("sec-websocket-extensions")) {
+        std::string answer;
+        deflate = ws::negotiate_deflate(head.header_list("sec-websocket-extensions"), cfg_.compression, answer);
+        if (deflate) resp += "Sec-WebSocket-Extensions: " + answer + "\r\n";
+    }
     resp += "\r\n";
     ssize_t sent = ::send(fd, resp.data(), resp.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
     if (sent != static_cast<ssize_t>(resp.size())) {  // a fresh socket takes a few hundred bytes, or it is dead
         ::close(fd);
         return;
     }
-    start_conn(fd, std::move(user_id), std::move(username), remote, proto == "aurora.ndjson");
+    start_conn(fd, std::move(user_id), std::move(username), remote, proto == "aurora.ndjson", deflate);
 }
 
-void Host::start_conn(int fd, std::string user_id, std::string username, std::string remote_addr, bool ndjson) {
+void Host::start_conn(int fd, std::string user_id, std::string username, std::string remote_addr, bool ndjson,
+                      std::optional<ws::DeflateParams> deflate) {
     auto c = std::make_unique<aurora_conn>();
     c->id = next_conn_id_++;
     c->host = this;
     c->reader = ws::FrameReader(cfg_.limits.hard_max_frame_bytes);
+    if (deflate) {
+        c->deflate = true;
+        c->deflate_params = *deflate;
+        c->reader.allow_compressed();
+    }
     if (uv_tcp_init(&loop_, &c->tcp) != 0) {
         ::close(fd);
         return;
