@@ -2,7 +2,8 @@
 //
 // The input picks a message size limit and a chunk size, then is fed to one
 // FrameReader in chunks and to another at once: both must report the same
-// messages, control frames and error (framing does not depend on how TCP cut
+// messages (with their RSV1 "compressed" flag, half the runs with
+// permessage-deflate negotiated), control frames and error (framing does not depend on how TCP cut
 // the bytes). A sink checks what the reader promises: pieces of one message
 // never add up to more than the limit, `first` opens and `last` closes each
 // message exactly once, control payloads are at most 125 bytes. Differential:
@@ -26,12 +27,13 @@ struct Event {
     int kind;  // 0: a whole data message, 1: control frame
     int opcode;
     std::string payload;
+    bool compressed = false;  // RSV1 on the message's first frame (permessage-deflate)
     bool operator==(const Event &) const = default;
 };
 
 class CheckingSink : public FrameSink {
 public:
-    explicit CheckingSink(uint64_t max) : max_(max) {}
+    CheckingSink(uint64_t max, const FrameReader &reader) : max_(max), reader_(reader) {}
 
     void on_data(Opcode opcode, std::string_view piece, bool first, bool last) override {
         FUZZ_CHECK(opcode == kText || opcode == kBinary);
@@ -39,12 +41,14 @@ public:
             FUZZ_CHECK(!in_message_);  // `first` once per message, and only outside one
             in_message_ = true;
             opcode_ = opcode;
+            compressed_ = reader_.compressed();
             message_.clear();
             utf8_.reset();
             utf8_ok_ = true;
         } else {
             FUZZ_CHECK(in_message_);  // nothing after `last` until the next `first`
             FUZZ_CHECK(opcode == opcode_);
+            FUZZ_CHECK(reader_.compressed() == compressed_);  // one flag for the whole message
         }
         message_.append(piece);
         FUZZ_CHECK(message_.size() <= max_);
@@ -55,7 +59,7 @@ public:
                 // The same verdict whichever way the bytes came.
                 FUZZ_CHECK((utf8_ok_ && utf8_.complete()) == valid_utf8(message_));
             }
-            events.push_back({0, opcode, message_});
+            events.push_back({0, opcode, message_, compressed_});
             in_message_ = false;
         }
     }
@@ -71,6 +75,8 @@ public:
 
 private:
     uint64_t max_;
+    const FrameReader &reader_;
+    bool compressed_ = false;
     bool in_message_ = false;
     int opcode_ = 0;
     std::string message_;
@@ -104,9 +110,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     // The reader unmasks in place: each run reads its own copy.
     std::string copy_whole = stream, copy_chunks = stream;
 
+    // permessage-deflate negotiated or not (RSV1 allowed on a message's first frame).
+    const bool deflate = cut & 0x8000;
+
     // At once.
-    CheckingSink sink_whole(max);
     FrameReader whole(max);
+    if (deflate) whole.allow_compressed();
+    CheckingSink sink_whole(max, whole);
     bool ok_whole = whole.feed(reinterpret_cast<unsigned char *>(copy_whole.data()), stream.size(), sink_whole);
     FUZZ_CHECK(ok_whole == !whole.failed());
     // A message the sink saw open is one the reader is in (the reader opens it at
@@ -114,8 +124,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (ok_whole && sink_whole.in_message()) FUZZ_CHECK(whole.in_message());
 
     // In chunks; and once it failed, it reads nothing more.
-    CheckingSink sink_chunks(max);
     FrameReader chunks(max);
+    if (deflate) chunks.allow_compressed();
+    CheckingSink sink_chunks(max, chunks);
     bool ok_chunks = true;
     for (size_t at = 0; at < stream.size(); at += chunk) {
         size_t n = std::min(chunk, stream.size() - at);

@@ -304,6 +304,26 @@ def stream_entries():
     ]
 
 
+# ---- permessage-deflate: offers, then bytes to inflate ----------------------------------------------
+def deflate_inputs():
+    import zlib
+
+    def raw(data):
+        c = zlib.compressobj(wbits=-15)
+        return (c.compress(data) + c.flush(zlib.Z_SYNC_FLUSH))[:-4]
+
+    offers = ["permessage-deflate", "permessage-deflate; client_max_window_bits",
+              "permessage-deflate; server_max_window_bits=10; client_no_context_takeover",
+              "x-webkit-deflate-frame, permessage-deflate; server_no_context_takeover",
+              'permessage-deflate; server_max_window_bits="8"', "permessage-deflate; unknown, permessage-deflate",
+              "permessage-deflate; client_max_window_bits=15; server_max_window_bits=15"]
+    payloads = [raw(json.dumps({"type": "message", "room": "general", "text": "hello " * 20}).encode()),
+                b"\xf2\x48\xcd\xc9\xc9\x07\x00", b"", raw(b"\0" * 100000), b"\xff\xff garbage", raw(b"\xff\xfe")]
+    # FuzzedDataProvider: the bool and the bound come from the end, the offer
+    # (up to a backslash-escaped end) from the front, the bytes after it.
+    return [o.encode() + b"\\n" + p + b"\x00\x40\x01" for o in offers for p in payloads]
+
+
 # ---- static paths --------------------------------------------------------------------------------
 def static_paths():
     return ["/", "/index.html", "/a.txt", "/sub/", "/sub", "/sub/b.js", "/sub/up/a.txt", "/sub/up/sub/b.js",
@@ -315,6 +335,7 @@ def static_paths():
 def main():
     write("fuzz_http_head", http_heads())
     write("fuzz_ws_frames", ws_frames())
+    write("fuzz_deflate", deflate_inputs())
     write("fuzz_frame_check", CLIENT_FRAMES)
     write("fuzz_static_path", static_paths())
     write("fuzz_host_config", host_configs())

@@ -276,10 +276,11 @@ def ws_accept(key: bytes) -> bytes:
     return base64.b64encode(hashlib.sha1(key + _WS_GUID).digest())
 
 
-def handshake_request(port: int, path: str = "/") -> tuple[bytes, bytes]:
+def handshake_request(port: int, path: str = "/", extra_headers: str = "") -> tuple[bytes, bytes]:
+    """`extra_headers`: zero or more "Name: value\\r\\n" lines."""
     key = base64.b64encode(os.urandom(16))
     req = (f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
-           f"Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n").encode()
+           f"Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n{extra_headers}").encode()
     req += b"Sec-WebSocket-Key: " + key + b"\r\n\r\n"
     return req, key
 
@@ -369,14 +370,15 @@ class FrameParser:
 class RawWebSocket:
     """A blocking WebSocket client on a plain socket, reading only when asked."""
 
-    def __init__(self, port: int, path: str = "/", rcvbuf: int | None = None, timeout: float = 5.0):
+    def __init__(self, port: int, path: str = "/", rcvbuf: int | None = None, timeout: float = 5.0,
+                 extra_headers: str = ""):
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         if rcvbuf is not None:
             # Before connect, so the window advertised in the handshake is small.
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
         self.sock.settimeout(timeout)
         self.sock.connect(("127.0.0.1", port))
-        req, key = handshake_request(port, path)
+        req, key = handshake_request(port, path, extra_headers)
         self.sock.sendall(req)
         head = b""
         while b"\r\n\r\n" not in head:
@@ -385,6 +387,7 @@ class RawWebSocket:
                 raise ConnectionError(f"closed during the handshake; got {head!r}")
             head += chunk
         check_handshake_response(head, key)
+        self.head = head.decode("latin-1")
         self.parser = FrameParser()
         self.pending: deque[tuple[int, bytes]] = deque()
 

@@ -21,6 +21,8 @@
  *                   {"type":"ordered","seq":1} to room "ordered", then joins
  *                   the connection to it with host->call_on_service, then
  *                   broadcasts seq 2: the connection must get 2 and not 1.
+ *                 {"type":"shout",...} -> the whole frame broadcast (service
+ *                   thread) to room "shouts", the sender included; DROP.
  *                 anything else counts and CONTINUEs.
  *   on_join:      refuses the room "forbidden".
  *                 Any deferred message may carry "hold_ms":N: the worker
@@ -324,6 +326,10 @@ static aurora_verdict probe_on_message(void *state, aurora_conn *conn, aurora_ms
         if (len < 0 || (size_t)len >= sizeof buf) return AURORA_DROP; /* would not fit: a fixture limit */
         p->host->msg_set_reply(msg, aurora_str_make(buf, (size_t)len));
         return AURORA_REPLY;
+    }
+    if (str_is(type, "shout")) {
+        p->host->broadcast(p->self, AURORA_STR_LIT("shouts"), payload, 0);
+        return AURORA_DROP;
     }
     if (str_is(type, "join_via_worker")) {
         job *j = calloc(1, sizeof *j);
