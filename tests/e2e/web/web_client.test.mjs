@@ -174,6 +174,11 @@ describe("web client in Chromium", { timeout: 300000 }, () => {
     s.ctxB = await s.browser.newContext({ viewport: { width: 1280, height: 800 } });
     s.a = await s.ctxA.newPage();
     s.b = await s.ctxB.newPage();
+    // The handshake answers page A's sockets get, as Chromium saw them (DevTools protocol).
+    s.handshakes = [];
+    const cdp = await s.ctxA.newCDPSession(s.a);
+    await cdp.send("Network.enable");
+    cdp.on("Network.webSocketHandshakeResponseReceived", (e) => s.handshakes.push(e.response));
     for (const [name, page] of [["a", s.a], ["b", s.b]]) {
       page.on("dialog", (d) => { dialogs.push(`${name}: ${d.message()}`); d.dismiss().catch(() => {}); });
       page.on("pageerror", (e) => console.error(`page ${name} error: ${e.message}`));
@@ -203,6 +208,21 @@ describe("web client in Chromium", { timeout: 300000 }, () => {
     assert.match(await s.b.locator("#auth-message").textContent(), /user exists/i);
     await registerAndLogin(s.b, users.b);
     assert.equal(await s.a.locator("#room-title").textContent(), "# general");
+  });
+
+  test("Chromium negotiates permessage-deflate: the web client and the seed's plain socket", async () => {
+    const header = (h) => Object.entries(h.headers).find(([k]) => k.toLowerCase() === "sec-websocket-extensions")?.[1];
+    await waitUntil("the web client's handshake", () => s.handshakes.some((h) => h.status === 101), { ms: STEP_MS });
+    const answer = header(s.handshakes.find((h) => h.status === 101));
+    assert.match(answer || "", /^permessage-deflate; server_no_context_takeover/, "the web client's socket");
+    // The seed's client: new WebSocket(url, "Bearer." + token), nothing else.
+    const plain = await s.a.evaluate(() => new Promise((done, fail) => {
+      const ws = new WebSocket(`ws://${location.host}/ws`, "Bearer." + localStorage.getItem("token"));
+      ws.onopen = () => { done({ extensions: ws.extensions, protocol: ws.protocol }); ws.close(); };
+      ws.onerror = () => fail(new Error("the plain socket failed"));
+    }));
+    assert.match(plain.extensions, /^permessage-deflate; server_no_context_takeover/, "the plain socket");
+    assert.match(plain.protocol, /^Bearer\./);
   });
 
   test("A sends, B sees it; own messages are marked", async () => {
