@@ -20,6 +20,12 @@
 //            --window handshakes in flight.
 //   idle     --connections idle connections; host RSS per connection
 //            (--processes N: held by N processes, for descriptor limits).
+//   --deflate offers permessage-deflate (as browsers do) and inflates what
+//            comes compressed; fanout then reports wire bytes per delivery,
+//            and idle has each connection send one compressed message (so a
+//            host keeping client contexts allocates its inflaters).
+//   --lorem  fanout pads messages with words, compressible like chat text,
+//            instead of 'x' (which compresses unrealistically well).
 //
 // Auth: --auth query sends ?user=bench-N (for hosts with the probe fixture
 // plugin), --auth token mints HS256 tokens with --secret and sends them as
@@ -49,6 +55,7 @@
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <algorithm>
 #include <atomic>
@@ -94,6 +101,8 @@ struct Options {
     int threads = 1;    // fanout: receiving threads (subscribers split between them)
     int rooms = 2000;   // rooms scenario
     bool ndjson = false;  // ask for the "aurora.ndjson" subprotocol (several messages per frame)
+    bool deflate = false;  // offer permessage-deflate as browsers do; inflate what comes compressed
+    bool lorem = false;    // fanout: pad messages with words (compressible like chat) instead of 'x'
     std::string json_path;  // --json: append one JSON object per run here
     std::string git_rev;    // --git-rev, else $AURORA_GIT_REV, else "unknown"
 };
@@ -187,6 +196,7 @@ std::string handshake(const Options &o, int n) {
     if (o.ndjson) protocols = "aurora.ndjson";
     if (o.auth == "token") protocols += (protocols.empty() ? "" : ", ") + std::string("Bearer.") + mint_token(o, n);
     std::string extra = protocols.empty() ? "" : "Sec-WebSocket-Protocol: " + protocols + "\r\n";
+    if (o.deflate) extra += "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n";
     return "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n" + extra + "\r\n";
 }
@@ -209,10 +219,24 @@ std::string client_frame(std::string_view payload, unsigned char opcode = 0x1) {
     return f;
 }
 
+// The text after the send time: --payload bytes in all, 'x's or (--lorem) words.
+std::string make_pad(const Options &o) {
+    const size_t n = static_cast<size_t>(std::max(0, o.payload - 20));
+    if (!o.lorem) return std::string(n, 'x');
+    static const char *const kWords[] = {"the", "meeting", "moved", "to", "three", "o'clock", "can", "you",
+                                         "send", "me", "notes", "from", "yesterday", "thanks", "see", "soon",
+                                         "deploy", "is", "green", "again", "lunch", "at", "noon", "ok"};
+    std::string pad;
+    for (size_t i = 0; pad.size() < n; ++i) pad += std::string(kWords[(i * 7 + i / 5) % std::size(kWords)]) + " ";
+    pad.resize(n);
+    return pad;
+}
+
 // ---- connections -------------------------------------------------------------------
 
 struct Conn {
     int fd = -1;
+    uint64_t wire_bytes = 0;  // payload bytes of the text frames read, as they came (compressed or not)
     bool upgraded = false;
     bool subscriber = false;
     std::string in;
@@ -225,6 +249,52 @@ struct Stats {
     std::vector<uint64_t> latency_us;  // one per delivery (bounded by the run)
     uint64_t deliveries = 0, frames = 0, errors = 0;
 };
+
+// permessage-deflate, client side (RFC 7692 §7.2): the host sends
+// server_no_context_takeover, so each message inflates on its own. One
+// stream per thread, reset per message; the result lives until the next call.
+std::string_view inflate_message(std::string_view in) {
+    struct Stream {
+        z_stream zs{};
+        Stream() {
+            if (inflateInit2(&zs, -15) != Z_OK) die("inflateInit2 failed");
+        }
+        ~Stream() { inflateEnd(&zs); }
+    };
+    thread_local Stream s;
+    thread_local std::string out;
+    static const unsigned char kTail[4] = {0, 0, 0xFF, 0xFF};
+    inflateReset(&s.zs);
+    out.clear();
+    char chunk[16384];
+    for (std::string_view part : {in, std::string_view(reinterpret_cast<const char *>(kTail), 4)}) {
+        s.zs.next_in = reinterpret_cast<Bytef *>(const_cast<char *>(part.data()));
+        s.zs.avail_in = static_cast<uInt>(part.size());
+        do {
+            s.zs.next_out = reinterpret_cast<Bytef *>(chunk);
+            s.zs.avail_out = sizeof chunk;
+            int rc = inflate(&s.zs, Z_SYNC_FLUSH);
+            if (rc != Z_OK && rc != Z_BUF_ERROR && rc != Z_STREAM_END) die("a compressed frame does not inflate");
+            out.append(chunk, sizeof chunk - s.zs.avail_out);
+        } while (s.zs.avail_out == 0);
+    }
+    return out;
+}
+
+// A message compressed as a client would (no context kept), for a frame with RSV1.
+std::string deflate_message(std::string_view in) {
+    z_stream zs{};
+    if (deflateInit2(&zs, 6, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) != Z_OK) die("deflateInit2 failed");
+    std::string out(deflateBound(&zs, in.size()) + 16, '\0');
+    zs.next_in = reinterpret_cast<Bytef *>(const_cast<char *>(in.data()));
+    zs.avail_in = static_cast<uInt>(in.size());
+    zs.next_out = reinterpret_cast<Bytef *>(out.data());
+    zs.avail_out = static_cast<uInt>(out.size());
+    if (deflate(&zs, Z_SYNC_FLUSH) != Z_OK) die("deflate failed");
+    out.resize(out.size() - zs.avail_out - 4);  // without 00 00 FF FF
+    deflateEnd(&zs);
+    return out;
+}
 
 // Parses complete server frames (unmasked) from c.in; returns text payloads.
 // Answers pings: the host closes a connection that leaves its heartbeat ping
@@ -249,6 +319,8 @@ void parse_frames(Conn &c, F &&on_text) {
         if (c.in.size() - pos < hdr + len) break;
         if ((p[0] & 0x0F) == 0x1) {  // a text frame: one message, or several lines (aurora.ndjson)
             std::string_view payload(c.in.data() + pos + hdr, len);
+            c.wire_bytes += len;
+            if (p[0] & 0x40) payload = inflate_message(payload);  // RSV1: permessage-deflate
             for (size_t nl; (nl = payload.find('\n')) != std::string_view::npos; payload.remove_prefix(nl + 1))
                 on_text(payload.substr(0, nl));
             on_text(payload);
@@ -627,6 +699,7 @@ int fanout(const Options &o, Run &run) {
         }
     }
     if (ready < o.subscribers) die("only " + std::to_string(ready) + " subscribers got the start marker in 30 s");
+    for (Conn &c : subs) c.wire_bytes = 0;  // count from the clock's start
 
     // --threads N: subscribers i with i % N == t are read by thread t, each
     // from its own epoll set; thread 0 is this one (it also sends).
@@ -653,7 +726,7 @@ int fanout(const Options &o, Run &run) {
     Stats st;
     const uint64_t total = static_cast<uint64_t>(o.rate * o.duration);
     st.latency_us.reserve(std::min<uint64_t>(total * static_cast<uint64_t>(o.subscribers), 50'000'000));
-    std::string pad(static_cast<size_t>(std::max(0, o.payload - 20)), 'x');
+    const std::string pad = make_pad(o);
     std::vector<double> cpu0;
     for (int pid : pids) cpu0.push_back(cpu_seconds(pid));
     uint64_t sent = 0;
@@ -727,6 +800,9 @@ int fanout(const Options &o, Run &run) {
     const double per_s = static_cast<double>(st.deliveries) / elapsed;
     const double us_per_delivery = st.deliveries ? cpu * 1e6 / static_cast<double>(st.deliveries) : 0.0;
     const Latency l = summarize(st.latency_us);
+    uint64_t wire = 0;
+    for (const Conn &c : subs) wire += c.wire_bytes;
+    const double wire_per_delivery = st.deliveries ? static_cast<double>(wire) / static_cast<double>(st.deliveries) : 0.0;
     std::printf("scenario fanout: %d subscribers over %zu replica(s), %d publishers, %.0f msg/s for %.1f s\n",
                 o.subscribers, o.ports.size(), o.publishers, o.rate, o.duration);
     std::printf("sent %llu messages, expected %llu deliveries, delivered %llu, lost %llu (%.3f%%)\n",
@@ -735,6 +811,9 @@ int fanout(const Options &o, Run &run) {
     std::printf("deliveries/s %.0f (over %.2f s incl. drain)\n", per_s, elapsed);
     std::printf("latency ms: p50 %.2f p90 %.2f p99 %.2f p99.9 %.2f max %.2f\n", l.p50, l.p90, l.p99, l.p999, l.max);
     std::printf("host cpu %.2f s over %zu process(es): %.2f us per delivery\n", cpu, pids.size(), us_per_delivery);
+    std::printf("wire: %.1f payload bytes per delivery (%s)\n", wire_per_delivery,
+                o.deflate ? "permessage-deflate offered" : "uncompressed");
+    run.results.num("wire_bytes_per_delivery", wire_per_delivery).uint("deflate", o.deflate ? 1 : 0);
     run.results.uint("sent", sent).uint("expected", expected).uint("delivered", st.deliveries).uint("lost", lost)
         .num("lost_percent", lost_pct).num("deliveries_per_s", per_s).num("elapsed_s", elapsed)
         .uint("frames", st.frames).uint("send_errors", st.errors);
@@ -800,7 +879,7 @@ int rooms_scenario(const Options &o, Run &run) {
     for (int pid : pids) cpu0.push_back(cpu_seconds(pid));
     std::mt19937 rng(42);
     std::uniform_int_distribution<size_t> pick(0, conns.size() - 1);
-    std::string pad(static_cast<size_t>(std::max(0, o.payload - 20)), 'x');
+    const std::string pad = make_pad(o);
     const uint64_t t0 = now_ns();
     const double interval_ns = 1e9 / o.rate;
     uint64_t drain_until = 0;
@@ -981,6 +1060,11 @@ int idle_scenario(const Options &o, Run &run) {
     }
     int ep = epoll_create1(EPOLL_CLOEXEC);
     if (o.processes <= 1) conns = open_connections(o, o.connections, 0, ep);
+    if (o.deflate) {  // one compressed message each (RSV1): what a host keeping client contexts pays for
+        std::string f = client_frame(deflate_message("{\"type\":\"echo\",\"text\":\"hello from an idle client\"}"));
+        f[0] = static_cast<char>(0x80 | 0x40 | 0x1);
+        for (Conn &c : conns) (void)send(c.fd, f.data(), f.size(), MSG_NOSIGNAL);
+    }
     // Ready to measure when the hosts count every connection (/metrics) and
     // their plugins' per-connection work has settled (RSS unchanged between
     // two probes); both bounded by a deadline.
@@ -1058,6 +1142,8 @@ int main(int argc, char **argv) {
         else if (a == "--processes") o.processes = std::max(1, std::stoi(next()));
         else if (a == "--rooms") o.rooms = std::max(1, std::stoi(next()));
         else if (a == "--ndjson") o.ndjson = true;
+        else if (a == "--deflate") o.deflate = true;
+        else if (a == "--lorem") o.lorem = true;
         else if (a == "--json") o.json_path = next();
         else if (a == "--git-rev") o.git_rev = next();
         else die("unknown option " + a + " (see the top of tests/bench/aurora_bench.cpp)");

@@ -56,7 +56,7 @@ HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parents[1]
 sys.path.insert(0, str(REPO_ROOT / "tests" / "support"))
 
-from aurora_host import AuroraHost, build_dir  # noqa: E402
+from aurora_host import AuroraHost, build_dir, deep_merge  # noqa: E402
 from real_servers import FerretDbServer, RedisServer  # noqa: E402
 
 DEFAULT_RESULTS = REPO_ROOT / ".cache" / "bench" / "results.jsonl"
@@ -77,6 +77,8 @@ def main() -> int:
     ap.add_argument("--sweep", help="comma-separated message rates: run the fanout scenario at each "
                     "(with the other bench arguments) and report the highest with no loss and p99 under --p99-ms")
     ap.add_argument("--p99-ms", type=float, default=50.0)
+    ap.add_argument("--host-config", type=json.loads, default={},
+                    help='JSON merged into every replica\'s config, e.g. \'{"compression": {"enabled": false}}\'')
     ap.add_argument("--plot", type=Path, help="with --sweep: draw the sweep into this PNG (tests/bench/plot_bench.py)")
     ap.add_argument("bench_args", nargs=argparse.REMAINDER)
     args = ap.parse_args()
@@ -91,7 +93,7 @@ def main() -> int:
                 ap.error("--sweep runs the fanout scenario; it does not apply to ingest")
             return run_ingest(bench, args.results, runner)
         runner |= {"replicas": args.replicas, "profile": args.profile}
-        with services(args.replicas, args.profile) as ports, \
+        with services(args.replicas, args.profile, args.host_config) as ports, \
                 tempfile.TemporaryDirectory(prefix="aurora-bench-json-") as tmp:
             cmd = [str(build_dir() / "tests/bench/aurora-bench"), *bench, "--ports", ports,
                    "--git-rev", git_revision()]
@@ -168,7 +170,7 @@ def host_config(profile: str, redis_url: str, mongo_url: str = "") -> dict:
 
 
 @contextlib.contextmanager
-def services(replicas: int, profile: str):
+def services(replicas: int, profile: str, extra_config: dict | None = None):
     """Redis and the replicas, ready; yields their ports ("p1,p2"). Stops them
     by PID on the way out, whatever raised, and removes their folders (a
     replica that fails to start shows its log tail in the error)."""
@@ -181,7 +183,7 @@ def services(replicas: int, profile: str):
         redis = RedisServer.start()
         if profile == "auth":  # the auth plugin is ready once its user indexes exist
             ferret = FerretDbServer.start()
-        cfg = host_config(profile, redis.url, ferret.url() if ferret else "")
+        cfg = deep_merge(host_config(profile, redis.url, ferret.url() if ferret else ""), extra_config or {})
         for i in range(replicas):
             h = AuroraHost.start(build_dir() / "host/aurora-host", workdir / f"replica{i}", cfg)
             hosts.append(h)
