@@ -75,8 +75,12 @@ void Host::on_data(aurora_conn *c, ws::Opcode opcode, std::string_view piece, bo
     }
     c->rx_total += piece.size();
     m_.bytes_in->add(static_cast<double>(piece.size()));
-    if (c->rx_compressed) {  // gathered as it came (bounded like any message), inflated when whole
-        if (c->rx_total > L.max_frame_bytes) {
+    if (c->rx_compressed) {  // gathered as it came, inflated when whole
+        // Bounded like any message, except that a kept client context needs
+        // every byte to stay in step: then up to the hard limit (opt-in).
+        const size_t gather_max =
+            c->deflate_params.client_context ? L.hard_max_frame_bytes : L.max_frame_bytes;
+        if (c->rx_total > gather_max) {
             c->rx_too_large = true;
             c->rx.clear();
         } else {
@@ -103,18 +107,25 @@ void Host::on_data(aurora_conn *c, ws::Opcode opcode, std::string_view piece, bo
     if (last) handle_message(c);
 }
 
-// A whole compressed message in c->rx, inflated in place. False when the
-// connection was failed: a message that inflates past limits.max_frame_bytes
-// (a decompression bomb stops there: 1009), data that does not inflate, text
-// that is not UTF-8 (1007).
+// A whole compressed message in c->rx, inflated in place. Limits as for
+// uncompressed messages: past limits.max_frame_bytes once inflated it is
+// answered too_large and the connection stays; past hard_max_frame_bytes (a
+// decompression bomb stops there) the connection is failed with 1009. Also
+// failed: data that does not inflate, text that is not UTF-8 (1007). False
+// when the connection was failed.
 bool Host::inflate_message(aurora_conn *c) {
     const bool keep = c->deflate_params.client_context;
     std::unique_ptr<ws::Inflater> &inf = keep ? c->inflater : inflater_;
     if (!inf) inf = std::make_unique<ws::Inflater>();
     m_.inflate_in->add(static_cast<double>(c->rx.size()));
-    switch (inf->inflate(c->rx, cfg_.limits.max_frame_bytes, keep, inflated_)) {
+    const Limits &L = cfg_.limits;
+    switch (inf->inflate(c->rx, L.max_frame_bytes, L.hard_max_frame_bytes, keep, inflated_)) {
     case ws::Inflater::Result::Ok: break;
     case ws::Inflater::Result::TooLarge:
+        c->rx_too_large = true;
+        c->rx.clear();
+        return true;
+    case ws::Inflater::Result::Bomb:
         protocol_close(c, ws::kTooBig, "message too large once inflated", m_.closes_too_large);
         return false;
     case ws::Inflater::Result::Corrupt:

@@ -153,8 +153,10 @@ Inflater::~Inflater() {
     if (ok_) inflateEnd(&zs_);
 }
 
-Inflater::Result Inflater::inflate(std::string_view in, size_t max_out, bool keep_context, std::string &out) {
+Inflater::Result Inflater::inflate(std::string_view in, size_t max_keep, size_t max_total, bool keep_context,
+                                   std::string &out) {
     out.clear();
+    size_t total = 0;
     if (!ok_) return Result::Corrupt;
     if (!keep_context && inflateReset(&zs_) != Z_OK) return Result::Corrupt;
     unsigned char chunk[kChunk];
@@ -167,21 +169,36 @@ Inflater::Result Inflater::inflate(std::string_view in, size_t max_out, bool kee
             zs_.next_out = chunk;
             zs_.avail_out = sizeof chunk;
             int rc = ::inflate(&zs_, Z_SYNC_FLUSH);
-            if (rc != Z_OK && rc != Z_BUF_ERROR && rc != Z_STREAM_END) return Result::Corrupt;
+            if (rc != Z_OK && rc != Z_BUF_ERROR && rc != Z_STREAM_END) {
+                out.clear();
+                return Result::Corrupt;
+            }
             size_t got = sizeof chunk - zs_.avail_out;
-            if (out.size() + got > max_out) return Result::TooLarge;
-            out.append(reinterpret_cast<const char *>(chunk), got);
+            total += got;
+            if (total > max_total) {
+                out.clear();
+                return Result::Bomb;
+            }
+            if (total <= max_keep) {
+                out.append(reinterpret_cast<const char *>(chunk), got);
+            } else if (!out.empty()) {
+                out.clear();
+                out.shrink_to_fit();
+            }
             if (rc == Z_STREAM_END) {
                 // A final block (BFINAL) ends the stream: nothing may follow it
                 // in this message but the tail; the next starts afresh.
-                if (zs_.avail_in != 0 && part.data() == in.data()) return Result::Corrupt;
+                if (zs_.avail_in != 0 && part.data() == in.data()) {
+                    out.clear();
+                    return Result::Corrupt;
+                }
                 inflateReset(&zs_);
                 break;
             }
             if (rc == Z_BUF_ERROR && zs_.avail_in == 0) break;  // all consumed, no more output
         } while (zs_.avail_in > 0 || zs_.avail_out == 0);
     }
-    return Result::Ok;
+    return total > max_keep ? Result::TooLarge : Result::Ok;
 }
 
 }  // namespace aurora::host::ws

@@ -59,12 +59,14 @@ private:
     std::unique_ptr<z_stream> streams_[16];  // by window bits (9..15)
 };
 
-// An inflater of client messages. `max_out`: a message inflating to more is
-// refused (a decompression bomb stops there, having produced at most
-// max_out + one chunk).
+// An inflater of client messages, bounded twice like uncompressed ones: a
+// message inflating past `max_keep` is inflated to its end but not kept (the
+// caller answers too_large and the connection, and a kept context, carry on);
+// past `max_total` inflation stops (a decompression bomb, having produced at
+// most max_total + one chunk; the caller fails the connection).
 class Inflater {
 public:
-    enum class Result { Ok, TooLarge, Corrupt };
+    enum class Result { Ok, TooLarge, Bomb, Corrupt };
     Inflater();
     ~Inflater();
     Inflater(const Inflater &) = delete;
@@ -73,7 +75,8 @@ public:
     // One whole message's compressed payload (the frames' payloads joined).
     // `keep_context`: the window of earlier messages stays (the client's
     // context takeover); otherwise the stream is reset first.
-    Result inflate(std::string_view in, size_t max_out, bool keep_context, std::string &out);
+    // `out` holds the message on Ok and is empty otherwise.
+    Result inflate(std::string_view in, size_t max_keep, size_t max_total, bool keep_context, std::string &out);
 
 private:
     z_stream zs_{};

@@ -23,6 +23,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     CompressionSettings settings;
     settings.client_context_takeover = in.ConsumeBool();
     const size_t max = in.ConsumeIntegralInRange<size_t>(0, 1 << 16);
+    const size_t hard = max + in.ConsumeIntegralInRange<size_t>(0, 1 << 16);
     const std::string offers = in.ConsumeRandomLengthString(512);
     const std::string bytes = in.ConsumeRemainingBytesAsString();
 
@@ -40,23 +41,29 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
     static Inflater shared;
     std::string out;
-    Inflater::Result r = shared.inflate(bytes, max, false, out);
+    Inflater::Result r = shared.inflate(bytes, max, hard, false, out);
     FUZZ_CHECK(out.size() <= max);
+    FUZZ_CHECK(r == Inflater::Result::Ok || out.empty());
     if (r == Inflater::Result::Ok) {
         // The same bytes inflate the same way again (the reset is complete).
         std::string twice;
-        FUZZ_CHECK(shared.inflate(bytes, max, false, twice) == Inflater::Result::Ok && twice == out);
+        FUZZ_CHECK(shared.inflate(bytes, max, hard, false, twice) == Inflater::Result::Ok && twice == out);
+    } else if (r == Inflater::Result::TooLarge) {
+        // Over max but inflated to its end: with the hard limit as max it is whole.
+        std::string whole;
+        FUZZ_CHECK(shared.inflate(bytes, hard, hard, false, whole) == Inflater::Result::Ok);
+        FUZZ_CHECK(whole.size() > max && whole.size() <= hard);
     }
     Inflater keep;  // a connection's own stream, fed the input twice
-    keep.inflate(bytes, max, true, out);
-    keep.inflate(bytes, max, true, out);
+    keep.inflate(bytes, max, hard, true, out);
+    keep.inflate(bytes, max, hard, true, out);
     FUZZ_CHECK(out.size() <= max);
 
     static Deflater deflater{CompressionSettings{}};
     std::vector<unsigned char> z;
     FUZZ_CHECK(deflater.compress(bytes, 9 + static_cast<int>(size % 7), z));
     std::string back;
-    FUZZ_CHECK(shared.inflate(std::string(z.begin(), z.end()), bytes.size(), false, back) == Inflater::Result::Ok);
+    FUZZ_CHECK(shared.inflate(std::string(z.begin(), z.end()), bytes.size(), bytes.size(), false, back) == Inflater::Result::Ok);
     FUZZ_CHECK(back == bytes);
     return 0;
 }

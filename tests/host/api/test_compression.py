@@ -1,8 +1,9 @@
 """permessage-deflate (RFC 7692) through a real aurora-host: what the host
 answers to each offer, a broadcast compressed once for all its recipients,
 clients with and without compression in one room, ndjson batches, client
-messages inflated (a decompression bomb closes 1009, garbage 1007), the
-setting that turns it off, and an extensions header too long to take.
+messages inflated (over max_frame_bytes once inflated: too_large and the
+connection stays, as uncompressed; a decompression bomb past the hard limit
+closes 1009, garbage 1007), the setting that turns it off, and an extensions header too long to take.
 
 The probe fixture plugin broadcasts {"type":"shout",...} to room "shouts";
 echo (JSON mode) joins rooms."""
@@ -189,8 +190,27 @@ def test_fragmented_compressed_message(host):
         ws.close()
 
 
+MAX_FRAME = 64 * 1024  # limits.max_frame_bytes by default; the hard limit is 1 MiB
+
+
+def too_large_then_fine(ws) -> None:
+    """Over max_frame_bytes once inflated, under the hard limit: answered
+    too_large like an uncompressed one, and the connection carries on."""
+    ws.send(json.dumps({"type": "echo", "text": "y" * (MAX_FRAME + 1000), "ref": "big"}))
+    reply = json.loads(ws.recv(timeout=5))
+    assert (reply["type"], reply["code"]) == ("error", "too_large"), reply
+    for i in range(3):
+        ws.send(json.dumps({"type": "echo", "text": "still here", "ref": i}))
+        assert json.loads(ws.recv(timeout=5)) == {"type": "echo", "text": "still here", "ref": i}
+
+
+def test_too_large_once_inflated_is_an_error_not_a_close(host):
+    with connect(f"{host.ws_url}/?user=big", open_timeout=5) as ws:  # websockets compresses by default
+        too_large_then_fine(ws)
+
+
 @pytest.mark.parametrize("payload, code", [
-    (deflate(b"\0" * (8 << 20)), 1009),  # 8 MiB of zeros in ~8 KiB: over max_frame_bytes once inflated
+    (deflate(b"\0" * (8 << 20)), 1009),  # 8 MiB of zeros in ~8 KiB: past the hard limit once inflated
     (b"\xff\xff\xff\xff not deflate", 1007),
     (deflate(b"\xff\xfe not utf-8"), 1007),
 ])
@@ -243,5 +263,6 @@ def test_compression_can_be_turned_off_and_context_takeover_on(tmp_path):
             for i in range(5):
                 ws.send(json.dumps({"type": "echo", "text": "the same text again", "ref": i}))
                 assert json.loads(ws.recv(timeout=5))["ref"] == i
+            too_large_then_fine(ws)  # the refused message was inflated all the same: the window stays in step
     finally:
         assert h.stop() == (0, False), h.stderr_tail()

@@ -79,12 +79,12 @@ TEST(Deflate, RoundTripsAndStripsTheTail) {
         EXPECT_NE(text_of(std::vector<unsigned char>(z.end() - 4, z.end())), std::string("\0\0\xff\xff", 4));
         EXPECT_LT(z.size(), msg.size());
         std::string out;
-        ASSERT_EQ(inf.inflate(text_of(z), 1 << 20, false, out), ws::Inflater::Result::Ok);
+        ASSERT_EQ(inf.inflate(text_of(z), 1 << 20, 1 << 20, false, out), ws::Inflater::Result::Ok);
         EXPECT_EQ(out, msg);
     }
     // RFC 7692 §7.2.3.1's example: "Hello" compressed.
     std::string out;
-    ASSERT_EQ(inf.inflate(std::string("\xf2\x48\xcd\xc9\xc9\x07\x00", 7), 100, false, out), ws::Inflater::Result::Ok);
+    ASSERT_EQ(inf.inflate(std::string("\xf2\x48\xcd\xc9\xc9\x07\x00", 7), 100, 100, false, out), ws::Inflater::Result::Ok);
     EXPECT_EQ(out, "Hello");
 }
 
@@ -97,15 +97,31 @@ TEST(Deflate, InflaterStopsABombAndRefusesGarbage) {
     ASSERT_LT(z.size(), 128u * 1024);
     ws::Inflater inf;
     std::string out;
-    EXPECT_EQ(inf.inflate(text_of(z), 1 << 20, false, out), ws::Inflater::Result::TooLarge);
-    EXPECT_LE(out.size(), 1u << 20);
-    EXPECT_EQ(inf.inflate(std::string("\xff\xff\xff\xff garbage", 12), 1 << 20, false, out),
+    EXPECT_EQ(inf.inflate(text_of(z), 4096, 1 << 20, false, out), ws::Inflater::Result::Bomb);
+    EXPECT_TRUE(out.empty());
+    EXPECT_EQ(inf.inflate(std::string("\xff\xff\xff\xff garbage", 12), 4096, 1 << 20, false, out),
               ws::Inflater::Result::Corrupt);
     // The shared stream recovers for the next message.
     std::vector<unsigned char> ok;
     ASSERT_TRUE(d.compress("fine", 15, ok));
-    EXPECT_EQ(inf.inflate(text_of(ok), 100, false, out), ws::Inflater::Result::Ok);
+    EXPECT_EQ(inf.inflate(text_of(ok), 100, 100, false, out), ws::Inflater::Result::Ok);
     EXPECT_EQ(out, "fine");
+}
+
+TEST(Deflate, OverTheLimitButUnderTheHardOneIsTooLargeAndKeepsTheContext) {
+    // As for uncompressed messages: past max the message is refused (too_large,
+    // the connection stays), past the hard max it is a bomb.
+    ws::Deflater d(CompressionSettings{});
+    std::string big(10000, 'x');
+    std::vector<unsigned char> z;
+    ASSERT_TRUE(d.compress(big, 15, z));
+    ws::Inflater inf;
+    std::string out = "left over";
+    EXPECT_EQ(inf.inflate(text_of(z), 4096, 65536, false, out), ws::Inflater::Result::TooLarge);
+    EXPECT_TRUE(out.empty());
+    EXPECT_EQ(inf.inflate(text_of(z), 4096, 9999, false, out), ws::Inflater::Result::Bomb);
+    EXPECT_EQ(inf.inflate(text_of(z), 10000, 10000, false, out), ws::Inflater::Result::Ok);
+    EXPECT_EQ(out, big);
 }
 
 TEST(Deflate, ContextTakeoverKeepsTheWindow) {
@@ -128,11 +144,16 @@ TEST(Deflate, ContextTakeoverKeepsTheWindow) {
     EXPECT_LT(second.size(), first.size() / 2);
     ws::Inflater keep;
     std::string out;
-    ASSERT_EQ(keep.inflate(first, 1000, true, out), ws::Inflater::Result::Ok);
-    ASSERT_EQ(keep.inflate(second, 1000, true, out), ws::Inflater::Result::Ok);
+    ASSERT_EQ(keep.inflate(first, 1000, 1000, true, out), ws::Inflater::Result::Ok);
+    ASSERT_EQ(keep.inflate(second, 1000, 1000, true, out), ws::Inflater::Result::Ok);
     EXPECT_EQ(out, m);
     ws::Inflater fresh;  // without the first message's window, the second does not inflate
-    EXPECT_NE(fresh.inflate(second, 1000, false, out), ws::Inflater::Result::Ok);
+    EXPECT_NE(fresh.inflate(second, 1000, 1000, false, out), ws::Inflater::Result::Ok);
+    // A message refused as too large was still inflated: the window stays in step.
+    ws::Inflater refused;
+    ASSERT_EQ(refused.inflate(first, 10, 1000, true, out), ws::Inflater::Result::TooLarge);
+    ASSERT_EQ(refused.inflate(second, 1000, 1000, true, out), ws::Inflater::Result::Ok);
+    EXPECT_EQ(out, m);
 }
 
 namespace {
