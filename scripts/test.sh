@@ -10,6 +10,10 @@
 #   tsan    ThreadSanitizer (build-tsan/) over the multi-threaded tests: the
 #           host's and plugins' GoogleTests and the pytest suites that drive
 #           plugin threads (tests/host, tests/plugins, tests/python)
+#   conformance  Autobahn|Testsuite, every case (RFC 6455 and RFC 7692), against
+#           the plain build's aurora-host with echo in raw mode
+#           (scripts/autobahn.sh; sections 1-7 and 10 also run in every
+#           pytest leg, tests/conformance)
 #   fuzz    every libFuzzer harness for a bounded time (scripts/fuzz.sh)
 #
 #   scripts/test.sh                  every leg (what .ci/run runs)
@@ -23,20 +27,25 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export AURORA_FERRETDB="$ROOT/.cache/bin/ferretdb"
 PY="$ROOT/.cache/venv/bin/python"
 
-legs="plain,asan,tsan,fuzz"
+legs="plain,conformance,asan,tsan,fuzz"
 while (($#)); do
     case $1 in
         --legs) legs="${2:?--legs needs a list}"; shift 2 ;;
         --legs=*) legs="${1#*=}"; shift ;;
-        -h|--help) sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,25p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "test.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
     esac
 done
 for leg in ${legs//,/ }; do
-    case $leg in plain|asan|tsan|fuzz) ;; *) echo "test.sh: unknown leg '$leg'" >&2; exit 2 ;; esac
+    case $leg in plain|conformance|asan|tsan|fuzz) ;; *) echo "test.sh: unknown leg '$leg'" >&2; exit 2 ;; esac
 done
 
 "$ROOT/scripts/bootstrap.sh" || exit 1
+# The conformance suite's Python 2.7 environment (.cache/autobahn, made once):
+# installed here so that no test pays for it.
+if [[ ${legs//fuzz/} =~ [a-z] ]]; then
+    "$ROOT/scripts/autobahn.sh" --install-only >/dev/null || exit 1
+fi
 
 declare -A result counts
 failed=0
@@ -128,6 +137,19 @@ for leg in ${legs//,/ }; do
             cat "$ROOT"/.cache/tsan-python/report*
         fi
         unset TSAN_OPTIONS AURORA_CHILD_ENV_TSAN_OPTIONS
+        ;;
+    conformance)
+        dir="${AURORA_BUILD_DIR:-$ROOT/build}"
+        build conformance "$dir" "" || continue
+        echo "== conformance: Autobahn|Testsuite, every case =="
+        if "$ROOT/scripts/autobahn.sh" --host "$dir" 2>&1 | tee "$ROOT/.cache/test-conformance.log"; then
+            result[conformance]="ok"
+        else
+            result[conformance]="FAILED"
+            failed=1
+        fi
+        counts[conformance]="$(grep -Eo 'will run [0-9]+ test cases' "$ROOT/.cache/autobahn/reports/wstest.log" 2>/dev/null |
+            grep -Eo '[0-9]+' || echo 0) Autobahn cases"
         ;;
     fuzz)
         echo "== fuzz: every harness, ${AURORA_FUZZ_SECONDS:-30} s each =="
