@@ -5,7 +5,8 @@
 #
 #   scripts/autobahn.sh --host build            start build/host/aurora-host with
 #                                               the echo plugin, run every case
-#   scripts/autobahn.sh --host build --ci       sections 1-7 and 10 only (what CI runs)
+#   scripts/autobahn.sh --host build --ci       sections 1-7 and 10 and one case of each
+#                                               compression group (what pytest runs)
 #   scripts/autobahn.sh --url ws://127.0.0.1:8080/   a server that is already running
 #                                               (or AURORA_AUTOBAHN_URL)
 #   scripts/autobahn.sh --install-only          set up the test suite, run nothing
@@ -43,7 +44,9 @@ WORK="$ROOT/.cache/autobahn"
 CONF="$ROOT/tests/conformance"
 TOOLS="$WORK/tools"
 VENV="$WORK/venv"
-CI_CASES="1.*,2.*,3.*,4.*,5.*,6.*,7.*,10.*"
+# Sections 1-7 and 10, and the first (16-byte messages) case of each
+# compression group: every negotiation variant in 7 s.
+CI_CASES="1.*,2.*,3.*,4.*,5.*,6.*,7.*,10.*,12.1.1,12.1.11,12.2.1,12.3.1,12.4.1,12.5.1,13.1.1,13.2.1,13.3.1,13.4.1,13.5.1,13.6.1,13.7.1"
 MARKER=".autobahn-reports"  # in a report folder this script may clear
 
 log() { printf 'autobahn: %s\n' "$*" >&2; }
@@ -83,7 +86,7 @@ while (($#)); do
         --timeout) timeout_s="${2:?--timeout needs seconds}"; shift 2 ;;
         --timeout=*) timeout_s="${1#*=}"; shift ;;
         --install-only) install_only=1; shift ;;
-        -h|--help) sed -n '2,39p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,40p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) usage "unknown argument '$1'" ;;
     esac
 done
