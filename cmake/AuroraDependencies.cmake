@@ -25,8 +25,21 @@ endif()
 
 if(AURORA_BUILD_PYTHON)
   find_package(Python 3.9 REQUIRED COMPONENTS Interpreter Development.Module)
-  # Prefer the venv's pybind11 (scripts pass pybind11_DIR); Debian's works too.
-  find_package(pybind11 2.10 CONFIG REQUIRED)
+  # The module uses py::set_error and list::clear (pybind11 2.12). Debian 12's
+  # pybind11-dev is 2.10: the build scripts pass the venv's (requirements.txt).
+  find_package(pybind11 2.12 CONFIG QUIET)
+  if(NOT pybind11_FOUND)
+    set(_seen ${pybind11_CONSIDERED_VERSIONS})
+    list(REMOVE_DUPLICATES _seen)
+    if(NOT _seen)
+      set(_seen "none")
+    endif()
+    string(REPLACE ";" ", " _seen "${_seen}")
+    message(FATAL_ERROR
+      "pybind11 >= 2.12 is needed for the Python module (found: ${_seen}). "
+      "scripts/bootstrap.sh installs one into .cache/venv; point CMake at it with "
+      "-Dpybind11_DIR=$(.cache/venv/bin/python -m pybind11 --cmakedir), or configure with -DAURORA_BUILD_PYTHON=OFF.")
+  endif()
 endif()
 
 # bson_t is declared with an alignment attribute that GCC drops (with a

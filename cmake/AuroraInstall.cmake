@@ -22,6 +22,9 @@ install(FILES "${CMAKE_BINARY_DIR}/AuroraConfig.cmake"
   "${PROJECT_SOURCE_DIR}/cmake/AuroraPlugin.cmake"
   DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/Aurora)
 
+# ${pcfiledir}-relative (pkg-config sets it to the .pc's folder), so an install
+# made with --prefix, or moved, is found where it is.
+file(RELATIVE_PATH AURORA_PC_PREFIX_FROM_PCDIR "${CMAKE_INSTALL_FULL_LIBDIR}/pkgconfig" "${CMAKE_INSTALL_PREFIX}")
 configure_file("${PROJECT_SOURCE_DIR}/cmake/aurora.pc.in"
   "${CMAKE_BINARY_DIR}/aurora.pc" @ONLY)
 install(FILES "${CMAKE_BINARY_DIR}/aurora.pc"

@@ -3,6 +3,7 @@
 #include "json_text.h"
 
 #include <arpa/inet.h>
+#include <link.h>
 #include <netinet/in.h>
 #include <unistd.h>
 
@@ -17,12 +18,60 @@
 #ifndef AURORA_DEFAULT_PLUGIN_PATH
 #define AURORA_DEFAULT_PLUGIN_PATH "/usr/local/lib/aurora/plugins"
 #endif
+// The plugin folder relative to the installed bin/ and lib/ folders
+// (host/CMakeLists.txt computes them from the install layout).
+#ifndef AURORA_PLUGIN_DIR_FROM_BINDIR
+#define AURORA_PLUGIN_DIR_FROM_BINDIR "../lib/aurora/plugins"
+#endif
+#ifndef AURORA_PLUGIN_DIR_FROM_LIBDIR
+#define AURORA_PLUGIN_DIR_FROM_LIBDIR "aurora/plugins"
+#endif
 
 namespace fs = std::filesystem;
 
 namespace aurora::host {
 
-const char *default_plugin_path() { return AURORA_DEFAULT_PLUGIN_PATH; }
+namespace {
+
+// The file of the loaded object that holds this code: the aurora-host
+// executable (bin/) or libaurora_host.so (lib/). Empty if not found.
+struct OwnObject {
+    std::string path;
+    bool is_main_program = false;
+};
+
+int find_own_object(struct dl_phdr_info *info, size_t, void *data) {
+    auto *out = static_cast<OwnObject *>(data);
+    const auto here = reinterpret_cast<ElfW(Addr)>(&find_own_object);
+    for (ElfW(Half) i = 0; i < info->dlpi_phnum; ++i) {
+        const ElfW(Phdr) &ph = info->dlpi_phdr[i];
+        if (ph.p_type != PT_LOAD) continue;
+        const ElfW(Addr) start = info->dlpi_addr + ph.p_vaddr;
+        if (here < start || here >= start + ph.p_memsz) continue;
+        // The main program is listed with an empty name.
+        out->is_main_program = info->dlpi_name == nullptr || info->dlpi_name[0] == '\0';
+        out->path = out->is_main_program ? "/proc/self/exe" : info->dlpi_name;
+        return 1;
+    }
+    return 0;
+}
+
+}  // namespace
+
+std::string default_plugin_path() {
+    OwnObject own;
+    dl_iterate_phdr(find_own_object, &own);
+    if (!own.path.empty()) {
+        std::error_code ec;
+        fs::path file = fs::canonical(own.path, ec);
+        if (!ec) {
+            fs::path dir = file.parent_path() /
+                           (own.is_main_program ? AURORA_PLUGIN_DIR_FROM_BINDIR : AURORA_PLUGIN_DIR_FROM_LIBDIR);
+            if (fs::is_directory(dir, ec)) return fs::weakly_canonical(dir, ec).string();
+        }
+    }
+    return AURORA_DEFAULT_PLUGIN_PATH;
+}
 
 namespace {
 

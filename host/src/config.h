@@ -89,7 +89,11 @@ std::optional<HostConfig> parse_config(const std::string &json, const std::strin
 // nullopt with `error` set.
 std::optional<std::string> apply_env_overrides(const std::string &json, std::string &error);
 
-// The compiled-in default plugin folder (<prefix>/lib/aurora/plugins).
-const char *default_plugin_path();
+// The default plugin folder: lib/aurora/plugins of the install this code
+// runs from, found from where the aurora-host binary (bin/) or
+// libaurora_host.so (lib/) lies, so that an install made with --prefix, or
+// moved, loads its own plugins; the compiled-in <CMAKE_INSTALL_PREFIX>/lib/
+// aurora/plugins when that folder does not exist (a build tree).
+std::string default_plugin_path();
 
 }  // namespace aurora::host

@@ -10,6 +10,12 @@
 #    (the project is top-level there, so it calls find_package(Aurora))
 # 3. cmake --build <temp>/echo-build
 # 4. nm -D --defined-only echo.so lists aurora_plugin_entry and nothing else.
+# 5. the pkg-config route: cc $(pkg-config --cflags --libs aurora) builds
+#    echo.c against the same prefix (the .pc finds its prefix from where it lies).
+# 6. the installed aurora-host, given a config that names plugins without a
+#    path and no AURORA_PLUGIN_PATH, loads them from <prefix>/lib/aurora/plugins.
+# Steps 5 and 6 run from a copy of the prefix moved elsewhere: nothing may
+# depend on the path it was installed to.
 # Needs a complete build of <build dir>: cmake --install installs every target.
 set -euo pipefail
 
@@ -64,4 +70,38 @@ echo "$exported"
 [[ $exported == "aurora_plugin_entry" ]] ||
     fail "echo.so must export aurora_plugin_entry and nothing else; it exports: $(echo "$exported" | tr '\n' ' ')"
 
-echo "out-of-tree build ok: $so"
+# A relocated install: the same files, moved after cmake --install.
+moved=$work/moved
+mv "$prefix" "$moved"
+libdir=""
+for d in lib lib64; do [[ -f $moved/$d/pkgconfig/aurora.pc ]] && { libdir=$d; break; }; done
+[[ -n $libdir ]] || fail "no lib/pkgconfig/aurora.pc under the install"
+
+step "pkg-config route against $moved"
+cflags=$(PKG_CONFIG_PATH="$moved/$libdir/pkgconfig" pkg-config --cflags aurora) || fail "pkg-config does not find aurora"
+libs=$(PKG_CONFIG_PATH="$moved/$libdir/pkgconfig" pkg-config --libs aurora)
+plugindir=$(PKG_CONFIG_PATH="$moved/$libdir/pkgconfig" pkg-config --variable=plugindir aurora)
+echo "cflags: $cflags; libs: $libs; plugindir: $plugindir"
+[[ $(cd "$plugindir" 2>/dev/null && pwd -P) == "$(cd "$moved/$libdir/aurora/plugins" && pwd -P)" ]] ||
+    fail "the .pc's plugindir '$plugindir' is not the install's $moved/$libdir/aurora/plugins"
+# shellcheck disable=SC2086  # word splitting of the flags is meant
+cc -std=c11 -fPIC -shared -fvisibility=hidden -o "$work/echo-pc.so" "$echo_src/echo.c" $cflags $libs \
+    $(pkg-config --cflags --libs libcjson) -Wl,--no-undefined >"$work/pc-build.log" 2>&1 ||
+    { cat "$work/pc-build.log" >&2; fail "echo.c does not build with pkg-config's flags"; }
+nm -D --defined-only "$work/echo-pc.so" | grep -q ' aurora_plugin_entry$' || fail "echo-pc.so has no aurora_plugin_entry"
+
+step "the installed aurora-host loads plugins from its own prefix"
+host_bin=$moved/bin/aurora-host
+[[ -x $host_bin ]] || fail "no bin/aurora-host under the install"
+cat >"$work/host.json" <<'EOF'
+{"listen": {"host": "127.0.0.1", "port": 0}, "allow_anonymous": true, "log": {"level": "info", "format": "text"},
+ "plugins": [{"name": "echo", "config": {"tick_ms": 0}}]}
+EOF
+check_rc=0
+env -u AURORA_PLUGIN_PATH "$host_bin" --check-config "$work/host.json" >"$work/check.log" 2>&1 || check_rc=$?
+cat "$work/check.log"
+((check_rc == 0)) || fail "aurora-host --check-config exited $check_rc: it did not load echo from its own prefix"
+grep -q -- "$moved/$libdir/aurora/plugins/echo.so" "$work/check.log" ||
+    fail "aurora-host did not say it loaded $moved/$libdir/aurora/plugins/echo.so"
+
+echo "out-of-tree build ok: $so; pkg-config route ok; installed host found its plugins in $moved/$libdir/aurora/plugins"
