@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Configures (once) and builds Aurora into $AURORA_BUILD_DIR (default: build/).
 # Incremental: a second run with nothing changed does no work.
+#
+#   scripts/build.sh                    every target (tests and benchmarks too)
+#   scripts/build.sh aurora-host ...    only these targets and what they need
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BUILD="${AURORA_BUILD_DIR:-$ROOT/build}"
@@ -16,4 +19,4 @@ if [[ ! -f $BUILD/build.ninja || ${AURORA_RECONFIGURE:-0} == 1 ]]; then
     cmake "${cmake_args[@]}" >"$ROOT/.cache/cmake-configure.log" ||
         { cat "$ROOT/.cache/cmake-configure.log"; exit 1; }
 fi
-cmake --build "$BUILD" -j "$(nproc)"
+cmake --build "$BUILD" -j "$(nproc)" ${1:+--target "$@"}

@@ -16,7 +16,9 @@ PY="$ROOT/.cache/venv/bin/python"
 log() { printf 'run: %s\n' "$*" >&2; }
 
 "$ROOT/scripts/bootstrap.sh"
-"$ROOT/scripts/build.sh"
+# Only what runs: the host and the profile's plugins (not the tests and
+# benchmarks, which are most of a cold build).
+"$ROOT/scripts/build.sh" aurora-host aurora_plugin_auth aurora_plugin_ratelimit aurora_plugin_chat aurora_plugin_ingest
 
 mkdir -p "$DATA/redis" "$DATA/ferretdb"
 
@@ -31,16 +33,22 @@ if [[ -z ${AURORA_JWT_SECRET:-} ]]; then
     AURORA_JWT_SECRET="$(cat "$SECRET_FILE")"
     export AURORA_JWT_SECRET
 fi
+# Children run in sessions of their own (setsid), so Ctrl-C reaches this
+# script only; it stops them in the reverse order of their start: the host
+# first (it drains while Redis and FerretDB are still there), then FerretDB,
+# then Redis. Each gets SIGTERM and 5 s before SIGKILL.
 pids=()
 cleanup() {
     trap - EXIT INT TERM
     log "stopping"
-    for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-    for pid in "${pids[@]}"; do
-        for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+    local i pid
+    for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+        pid=${pids[i]}
+        kill -TERM "$pid" 2>/dev/null || continue
+        for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done  # bounded: 5 s
         kill -KILL "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
     done
-    wait 2>/dev/null || true
     log "stopped"
 }
 trap cleanup EXIT
@@ -63,7 +71,7 @@ wait_ready() {
     log "$name did not become ready in 30 s; log:"; tail -n 30 "$logf" >&2; exit 1
 }
 
-redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$DATA/redis" \
+setsid redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$DATA/redis" \
     --appendonly yes --daemonize no --logfile "$DATA/redis.log" &
 pids+=($!)
 wait_ready redis "$DATA/redis.log" "${pids[-1]}" redis-cli -p "$REDIS_PORT" ping
@@ -71,7 +79,7 @@ wait_ready redis "$DATA/redis.log" "${pids[-1]}" redis-cli -p "$REDIS_PORT" ping
 # WAL synced at checkpoints and one transaction per ingest batch: ~2x the
 # insert rate (docs/ingest.md, Performance); an OS crash may lose the last
 # commits, a killed process does not.
-"$ROOT/.cache/bin/ferretdb" --handler=sqlite --sqlite-url="file:$DATA/ferretdb/?_pragma=synchronous(normal)" \
+setsid "$ROOT/.cache/bin/ferretdb" --handler=sqlite --sqlite-url="file:$DATA/ferretdb/?_pragma=synchronous(normal)" \
     --test-batch-size=1000 --state-dir="$DATA/ferretdb" --listen-addr="127.0.0.1:$MONGO_PORT" --debug-addr=- \
     --telemetry=disable --log-level=warn >"$DATA/ferretdb.log" 2>&1 &
 pids+=($!)
@@ -86,7 +94,7 @@ HOST_BIN="$BUILD/host/aurora-host"
 
 if [[ -x $HOST_BIN && -f $CONFIG ]]; then
     log "aurora-host: chat at http://${AURORA_HOST:-127.0.0.1}:${AURORA_PORT:-8080} (Ctrl-C stops everything)"
-    "$HOST_BIN" --config "$CONFIG" &
+    setsid "$HOST_BIN" --config "$CONFIG" &
     pids+=($!)
     wait "${pids[-1]}"
 else
