@@ -24,7 +24,8 @@ if(AURORA_BUILD_TESTS)
 endif()
 
 if(AURORA_BUILD_PYTHON)
-  find_package(Python 3.9 REQUIRED COMPONENTS Interpreter Development.Module)
+  # Development.Embed: plugins/python_policy embeds the interpreter.
+  find_package(Python 3.9 REQUIRED COMPONENTS Interpreter Development.Module Development.Embed)
   # The module uses py::set_error and list::clear (pybind11 2.12). Debian 12's
   # pybind11-dev is 2.10: the build scripts pass the venv's (requirements.txt).
   find_package(pybind11 2.12 CONFIG QUIET)
