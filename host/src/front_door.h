@@ -1,6 +1,12 @@
 // The front door: the host's own listening socket and the thread that
-// accepts on it, looks at each request head, and hands the connection to
-// the service thread, which adopts it into libwebsockets.
+// accepts on it, peeks at each request head (MSG_PEEK), answers by itself
+// what it refuses (408 a head too slow, 431 too large, 503 at
+// max_connections, 400 "%00" in the request line or a head that looks like
+// an upgrade but does not parse), and hands the connection to the service
+// thread. There an upgrade is served by the host itself
+// (Host::accept_websocket: the handshake, then frames on a libuv TCP handle:
+// ws_server.cpp, ws_connection.cpp); any other connection is adopted into
+// libwebsockets, which serves HTTP.
 //
 // Why not let lws listen: the host frames WebSockets itself (ws_frame.h
 // says why), so an upgrade request never reaches lws: its head is read here,

@@ -24,8 +24,9 @@ bool is_ip_address(std::string_view s) {
     return inet_pton(AF_INET, z.c_str(), buf) == 1 || inet_pton(AF_INET6, z.c_str(), buf) == 1;
 }
 
-// The bearer token, in the order documented in host_api.h.
-// "10.1.2.3" matches "10.1.2.3" and "10.0.0.0/8"; IPv6 by exact text only.
+// Whether `addr` matches one trusted_proxies rule (an address, or an IPv4
+// CIDR range): "10.1.2.3" matches "10.1.2.3" and "10.0.0.0/8"; IPv6 by exact
+// text only.
 bool address_matches(std::string_view addr, std::string_view rule) {
     size_t slash = rule.find('/');
     if (slash == std::string_view::npos) return addr == rule;

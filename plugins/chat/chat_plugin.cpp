@@ -274,8 +274,10 @@ aurora_status chat_init(const aurora_host_api *host, aurora_plugin_ctx *self, vo
     ChatContext &ctx = p->ctx;
     ctx.host = host;
     ctx.self = self;
-    if (!AURORA_HOST_HAS(host, call_on_service)) {  // joins are sequenced through it
-        host->log_msg(self, AURORA_LOG_ERROR, "this host lacks call_on_service: upgrade the host");
+    // Joins are sequenced through call_on_service (ABI 1.0): only a host that
+    // does not implement the ABI it reports lacks it.
+    if (!AURORA_HOST_HAS(host, call_on_service)) {
+        host->log_msg(self, AURORA_LOG_ERROR, "the host's API table has no call_on_service (ABI 1.0)");
         return AURORA_ERR;
     }
     std::string err;

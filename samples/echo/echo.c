@@ -234,7 +234,7 @@ static aurora_status echo_init(const aurora_host_api *host, aurora_plugin_ctx *s
         /* A host older than ABI 1.1 would keep non-JSON messages from us. */
         rc = AURORA_HOST_HAS(host, accept_raw_messages) ? host->accept_raw_messages(self) : AURORA_ERR;
         if (rc != AURORA_OK)
-            host->log_msg(self, AURORA_LOG_ERROR, "\"mode\": \"raw\" needs a host with ABI 1.1 or newer");
+            host->log_msg(self, AURORA_LOG_ERROR, "\"mode\": \"raw\": the host refused accept_raw_messages (ABI 1.1)");
     }
     if (rc == AURORA_OK && st->config.tick_ms > 0) {
         rc = host->spawn(self, "echo-tick", tick_worker, st);

@@ -12,10 +12,12 @@
  *     aurora_host_destroy(h);
  *
  * The config is the JSON document of docs/configuration.md; relative paths
- * in it are relative to the current directory. Environment overrides
- * (AURORA_PORT, ...) are applied only by aurora-host, not here: an embedding
- * program decides its own configuration. Link with -laurora_host
- * (CMake: Aurora::host).
+ * in it are relative to the current directory. The environment overrides
+ * (AURORA_HOST, AURORA_PORT, AURORA_REDIS_URL, ...: docs/configuration.md)
+ * are applied by aurora-host to its config file, not by aurora_host_create:
+ * an embedding program decides its own configuration, and what its plugins
+ * read with host->setting is the config as it gave it. Link with
+ * -laurora_host (CMake: Aurora::host).
  */
 #ifndef AURORA_EMBED_H
 #define AURORA_EMBED_H

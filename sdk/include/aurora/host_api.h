@@ -15,8 +15,10 @@
  *
  * THREADS. Three kinds of callers appear below:
  *   - "main thread": the thread that runs init/shutdown;
- *   - "service thread": the libwebsockets loop that owns every socket and
- *     runs every hook except init/shutdown;
+ *   - "service thread": the thread of the host's own libuv loop. It owns
+ *     the connections plugins see and runs every hook except init/shutdown.
+ *     The host frames WebSocket connections itself, on libuv TCP handles;
+ *     libwebsockets joins that loop as a foreign loop and serves HTTP only;
  *   - "any thread": also the plugin's own threads (host->spawn) and threads
  *     of libraries the plugin uses. These functions copy what they need,
  *     queue it and wake the service thread; they never block on the network.
@@ -81,8 +83,12 @@ struct aurora_host_api {
     aurora_str (*config_json)(aurora_plugin_ctx *self);
     /* A shared setting by dotted key: "redis.url", "mongo.url", "jwt.secret",
      * "listen.host", "listen.port", "web_root". NUL-terminated; {NULL,0} if
-     * unset. Environment overrides (AURORA_REDIS_URL, ...) are applied.
-     * Valid until shutdown returns. */
+     * unset. The value is the host config's. aurora-host applies the
+     * environment overrides (AURORA_HOST, AURORA_PORT, AURORA_REDIS_URL, ...:
+     * docs/configuration.md) to its config file before it loads plugins, so
+     * there they are included; a host embedded through aurora/embed.h
+     * (aurora_host_create) applies none, and the value is the config as the
+     * program gave it. Valid until shutdown returns. */
     aurora_str (*setting)(aurora_plugin_ctx *self, const char *key);
 
     /* ---- Connections, during a hook. Service thread. ----
@@ -93,7 +99,14 @@ struct aurora_host_api {
      * (empty for anonymous connections). Valid while `conn` is. */
     aurora_str (*conn_user_id)(const aurora_conn *conn);
     aurora_str (*conn_username)(const aurora_conn *conn);
-    /* The peer's address as text ("127.0.0.1"). Valid while `conn` is. */
+    /* The client's address as text ("127.0.0.1"). With the config's
+     * trusted_proxies empty, or a TCP peer that matches none of them, it is
+     * the peer's address. When the peer is a trusted proxy, it is the
+     * nearest address in X-Forwarded-For (read right to left) that is not
+     * itself a trusted proxy; the peer's address again if the header is
+     * absent, lists only trusted proxies, or has an entry that is not an IP
+     * address before such an address. hs_remote_addr and http_remote_addr
+     * are chosen the same way. Valid while `conn` is. */
     aurora_str (*conn_remote_addr)(const aurora_conn *conn);
     /* One pointer per plugin per connection, NULL at first. The plugin owns
      * what it stores and frees it in on_disconnect. */

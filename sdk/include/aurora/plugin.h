@@ -38,9 +38,10 @@
  *
  * HOOKS. Every hook is optional (NULL = not interested). `state` is the
  * pointer the plugin stored in *state_out during init. Unless stated
- * otherwise a hook runs on the SERVICE THREAD (the one libwebsockets thread
- * that owns every socket) and MUST NOT BLOCK: no network or disk I/O, no
- * password hashing, no waiting on locks held by slow work. Work that blocks
+ * otherwise a hook runs on the SERVICE THREAD (the one thread of the host's
+ * libuv loop, which owns the connections plugins see; aurora/host_api.h,
+ * THREADS) and MUST NOT BLOCK: no network or disk I/O, no password
+ * hashing, no waiting on locks held by slow work. Work that blocks
  * belongs on the plugin's own threads (host->spawn), which talk back through
  * the thread-safe host functions (send, broadcast, msg_resume, http_reply).
  * A hook must not let a C++ exception or a longjmp escape.
