@@ -111,6 +111,13 @@ aurora_str api_msg_payload(const aurora_msg *m) { return m ? str(m->payload) : e
 aurora_str api_msg_type(const aurora_msg *m) { return m ? str(m->type) : empty_str(); }
 aurora_conn_id api_msg_conn_id(const aurora_msg *m) { return m ? m->conn : 0; }
 int32_t api_msg_is_binary(const aurora_msg *m) { return m && m->binary ? 1 : 0; }
+aurora_str api_msg_ref(const aurora_msg *m) { return m && !m->ref_json.empty() ? str(m->ref_json) : empty_str(); }
+
+aurora_status api_msg_reply_error(aurora_msg *m, const char *code, const char *message) {
+    if (!m || !code || !aurora::host::valid_error_code(code)) return AURORA_ERR_INVALID;
+    m->reply = aurora::host::error_frame(code, message ? message : "", m->ref_json);
+    return AURORA_OK;
+}
 
 aurora_status api_accept_raw_messages(aurora_plugin_ctx *self) {
     if (!self) return AURORA_ERR_INVALID;
@@ -165,6 +172,14 @@ aurora_status api_send(aurora_plugin_ctx *self, aurora_conn_id conn, aurora_str 
 
 aurora_status api_send_binary(aurora_plugin_ctx *self, aurora_conn_id conn, aurora_str payload) {
     return send_frame(self, conn, payload, aurora::host::ws::kBinary);
+}
+
+aurora_status api_send_error(aurora_plugin_ctx *self, aurora_conn_id conn, const char *code, const char *message,
+                             aurora_str ref) {
+    if (!code || !aurora::host::valid_error_code(code)) return AURORA_ERR_INVALID;
+    if (ref.len && (!ref.ptr || !aurora::host::valid_ref_json(view(ref)))) return AURORA_ERR_INVALID;
+    const std::string frame = aurora::host::error_frame(code, message ? message : "", ref.len ? view(ref) : "");
+    return send_frame(self, conn, aurora_str{frame.data(), frame.size()}, aurora::host::ws::kText);
 }
 
 aurora_status api_broadcast(aurora_plugin_ctx *self, aurora_str room, aurora_str payload, aurora_conn_id except) {
@@ -464,6 +479,9 @@ const aurora_host_api kApi = [] {
     a.accept_raw_messages = api_accept_raw_messages;
     a.msg_is_binary = api_msg_is_binary;
     a.send_binary = api_send_binary;
+    a.msg_ref = api_msg_ref;
+    a.msg_reply_error = api_msg_reply_error;
+    a.send_error = api_send_error;
     return a;
 }();
 

@@ -1,5 +1,6 @@
 #include "json_text.h"
 
+#include <cmath>
 #include <cstdint>
 
 namespace aurora::host {
@@ -101,6 +102,31 @@ std::string json_string(std::string_view s) {
     std::string out;
     append_json_string(out, s);
     return out;
+}
+
+std::string error_frame(std::string_view code, std::string_view message, std::string_view ref_json) {
+    std::string out = "{\"type\":\"error\",\"code\":";
+    append_json_string(out, code);
+    out += ",\"message\":";
+    append_json_string(out, message);
+    if (!ref_json.empty()) {
+        out += ",\"ref\":";
+        out += ref_json;
+    }
+    out += '}';
+    return out;
+}
+
+bool valid_error_code(std::string_view code) {
+    if (code.empty() || code.size() > 64) return false;
+    for (char ch : code)
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_')) return false;
+    return true;
+}
+
+bool valid_ref_json(std::string_view ref_json) {
+    JsonPtr j = parse_json(ref_json);
+    return j && (cJSON_IsString(j.get()) || (cJSON_IsNumber(j.get()) && std::isfinite(j->valuedouble)));
 }
 
 }  // namespace aurora::host

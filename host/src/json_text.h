@@ -23,6 +23,16 @@ JsonPtr parse_json(std::string_view text);
 void append_json_string(std::string &out, std::string_view s);
 std::string json_string(std::string_view s);
 
+// The error frame, the one wire shape of every error the host sends or a
+// plugin asks it to send (docs/protocol.md, "Errors"):
+// {"type":"error","code":...,"message":...,"ref":...}, "ref" (JSON text,
+// already checked) only when not empty.
+std::string error_frame(std::string_view code, std::string_view message, std::string_view ref_json);
+// A stable error code: [a-z0-9_]+, at most 64 characters.
+bool valid_error_code(std::string_view code);
+// JSON text that is a single string or finite number (what "ref" may be).
+bool valid_ref_json(std::string_view ref_json);
+
 // True if `s` is well-formed UTF-8 (no overlongs, no surrogates, <= U+10FFFF).
 bool valid_utf8(std::string_view s);
 

@@ -513,16 +513,7 @@ void Host::resume(aurora_msg *raw, aurora_verdict verdict) {
 
 void Host::send_error(aurora_conn *c, std::string_view code, std::string_view message, std::string_view ref_json) {
     m_.frame_errors->add(1);
-    std::string out = "{\"type\":\"error\",\"code\":";
-    append_json_string(out, code);
-    out += ",\"message\":";
-    append_json_string(out, message);
-    if (!ref_json.empty()) {
-        out += ",\"ref\":";
-        out += ref_json;
-    }
-    out += '}';
-    enqueue(c, make_frame(out));
+    enqueue(c, make_frame(error_frame(code, message, ref_json)));
 }
 
 void Host::enqueue(aurora_conn *c, const OutFramePtr &f) {

@@ -143,7 +143,7 @@ PIN(_Generic((aurora_plugin_entry_fn)0, const aurora_plugin *(*)(void): 1, defau
 
 /* ---- aurora_host_api (the host's function table) ------------------------------ */
 
-PIN(sizeof(aurora_host_api) == 432);
+PIN(sizeof(aurora_host_api) == 456);
 PIN_FIELD(aurora_host_api, struct_size, 0, 4);
 PIN_FIELD(aurora_host_api, abi_major, 4, 2);
 PIN_FIELD(aurora_host_api, abi_minor, 6, 2);
@@ -211,6 +211,9 @@ PIN_FIELD(aurora_host_api, call_on_service, 400, 8);
 PIN_FIELD(aurora_host_api, accept_raw_messages, 408, 8);
 PIN_FIELD(aurora_host_api, msg_is_binary, 416, 8);
 PIN_FIELD(aurora_host_api, send_binary, 424, 8);
+PIN_FIELD(aurora_host_api, msg_ref, 432, 8);
+PIN_FIELD(aurora_host_api, msg_reply_error, 440, 8);
+PIN_FIELD(aurora_host_api, send_error, 448, 8);
 
 PIN_TYPE(aurora_host_api, struct_size, uint32_t);
 PIN_TYPE(aurora_host_api, abi_major, uint16_t);
@@ -275,6 +278,10 @@ PIN_TYPE(aurora_host_api, call_on_service, aurora_status (*)(aurora_plugin_ctx *
 PIN_TYPE(aurora_host_api, accept_raw_messages, aurora_status (*)(aurora_plugin_ctx *));
 PIN_TYPE(aurora_host_api, msg_is_binary, int32_t (*)(const aurora_msg *));
 PIN_TYPE(aurora_host_api, send_binary, aurora_status (*)(aurora_plugin_ctx *, aurora_conn_id, aurora_str));
+PIN_TYPE(aurora_host_api, msg_ref, aurora_str (*)(const aurora_msg *));
+PIN_TYPE(aurora_host_api, msg_reply_error, aurora_status (*)(aurora_msg *, const char *, const char *));
+PIN_TYPE(aurora_host_api, send_error,
+         aurora_status (*)(aurora_plugin_ctx *, aurora_conn_id, const char *, const char *, aurora_str));
 
 PIN(_Generic((aurora_http_handler)0, void (*)(void *, aurora_http_req *): 1, default: 0));
 PIN(_Generic((aurora_worker_fn)0, void (*)(aurora_worker *, void *): 1, default: 0));

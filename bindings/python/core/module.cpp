@@ -15,6 +15,7 @@
 #include <cjson/cJSON.h>
 
 #include "embedded_host.h"
+#include "frame_check.h"
 #include "recording_host.h"
 
 namespace py = pybind11;
@@ -27,24 +28,6 @@ std::string payload_text(const py::object &payload) {
     if (py::isinstance<py::bytes>(payload)) return payload.cast<std::string>();
     return py::module_::import("json").attr("dumps")(payload, py::arg("separators") = py::make_tuple(",", ":"))
         .cast<std::string>();
-}
-
-// The frame's "type" as the host computes it: the string field, else "message".
-std::string frame_type(const std::string &payload) {
-    cJSON *j = cJSON_ParseWithLength(payload.data(), payload.size());
-    std::string type = "message";
-    if (!cJSON_IsObject(j)) {
-        cJSON_Delete(j);
-        throw py::value_error("a message must be a JSON object (aurora-host answers anything else itself)");
-    }
-    const cJSON *t = cJSON_GetObjectItemCaseSensitive(j, "type");
-    if (t && !cJSON_IsString(t)) {
-        cJSON_Delete(j);
-        throw py::value_error("\"type\" must be a string (aurora-host answers anything else itself)");
-    }
-    if (t) type = t->valuestring;
-    cJSON_Delete(j);
-    return type;
 }
 
 [[noreturn]] void raise_timeout(const char *what) {
@@ -348,19 +331,23 @@ PYBIND11_MODULE(_core, m) {
                  PyPlugin &p = self.cast<PyPlugin &>();
                  RecordingHost &h = p.h();
                  std::string text = payload_text(payload);
-                 std::string type;
-                 // What aurora-host would refuse reaches a plugin that accepts raw messages, with type "".
+                 // aurora-host's own check of a text message (host/src/frame_check.cpp):
+                 // what it refuses reaches only a plugin that accepts raw messages,
+                 // with type "" and no ref.
+                 aurora::host::FrameCheck check;
                  if (!binary) {
-                     try {
-                         type = frame_type(text);
-                     } catch (const py::value_error &) {
-                         if (!h.raw_messages_) throw;
+                     check = aurora::host::check_frame(text);
+                     if (check.error && !h.raw_messages_) {
+                         throw py::value_error(std::string(check.message) + " (aurora-host answers it itself with error \"" +
+                                               check.error + "\")");
                      }
                  }
+                 const bool raw = binary || check.error;
                  std::shared_ptr<FakeMsg> msg;
                  {
                      py::gil_scoped_release release;
-                     msg = h.message(id, text, type, binary);
+                     msg = h.message(id, text, raw ? std::string() : check.type, raw ? std::string() : check.ref_json,
+                                     binary);
                  }
                  if (!msg) throw py::key_error("no such connection: " + std::to_string(id));
                  return PyMessage{msg, self};

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <ctime>
 
+#include "json_text.h"
 #include "plugin_library.h"
 
 namespace aurora::py {
@@ -143,6 +144,14 @@ aurora_str api_msg_payload(const aurora_msg *m) { return m ? str(M(m)->payload) 
 aurora_str api_msg_type(const aurora_msg *m) { return m ? str(M(m)->type) : none(); }
 aurora_conn_id api_msg_conn_id(const aurora_msg *m) { return m ? M(m)->conn : 0; }
 int32_t api_msg_is_binary(const aurora_msg *m) { return m && M(m)->binary ? 1 : 0; }
+aurora_str api_msg_ref(const aurora_msg *m) { return m && !M(m)->ref_json.empty() ? str(M(m)->ref_json) : none(); }
+
+// The error frame is the host's own (host/src/json_text.cpp): one wire shape.
+aurora_status api_msg_reply_error(aurora_msg *m, const char *code, const char *message) {
+    if (!m || !code || !aurora::host::valid_error_code(code)) return AURORA_ERR_INVALID;
+    M(m)->reply = aurora::host::error_frame(code, message ? message : "", M(m)->ref_json);
+    return AURORA_OK;
+}
 
 aurora_status api_accept_raw_messages(aurora_plugin_ctx *self) {
     if (!self) return AURORA_ERR_INVALID;
@@ -208,6 +217,16 @@ aurora_status api_send(aurora_plugin_ctx *self, aurora_conn_id conn, aurora_str 
 
 aurora_status api_send_binary(aurora_plugin_ctx *self, aurora_conn_id conn, aurora_str payload) {
     return record_send(self, conn, payload, "send_binary");
+}
+
+aurora_status api_send_error(aurora_plugin_ctx *self, aurora_conn_id conn, const char *code, const char *message,
+                             aurora_str ref) {
+    if (!code || !aurora::host::valid_error_code(code)) return AURORA_ERR_INVALID;
+    if (ref.len && (!ref.ptr || !aurora::host::valid_ref_json(std::string_view(ref.ptr, ref.len))))
+        return AURORA_ERR_INVALID;
+    const std::string frame =
+        aurora::host::error_frame(code, message ? message : "", ref.len ? std::string_view(ref.ptr, ref.len) : "");
+    return record_send(self, conn, str(frame), "send");
 }
 
 aurora_status api_broadcast(aurora_plugin_ctx *self, aurora_str room, aurora_str payload, aurora_conn_id except) {
@@ -517,6 +536,9 @@ const aurora_host_api kApi = [] {
     a.accept_raw_messages = api_accept_raw_messages;
     a.msg_is_binary = api_msg_is_binary;
     a.send_binary = api_send_binary;
+    a.msg_ref = api_msg_ref;
+    a.msg_reply_error = api_msg_reply_error;
+    a.send_error = api_send_error;
     return a;
 }();
 
@@ -728,7 +750,7 @@ std::set<aurora_conn_id> RecordingHost::members(const std::string &room) const {
 }
 
 std::shared_ptr<FakeMsg> RecordingHost::message(aurora_conn_id id, const std::string &payload,
-                                                const std::string &type, bool binary) {
+                                                const std::string &type, const std::string &ref_json, bool binary) {
     FakeConn *c = find_conn(id);
     if (!c) return nullptr;
     auto m = std::make_shared<FakeMsg>();
@@ -736,6 +758,7 @@ std::shared_ptr<FakeMsg> RecordingHost::message(aurora_conn_id id, const std::st
     m->conn = id;
     m->payload = payload;
     m->type = binary ? std::string() : type;
+    m->ref_json = binary ? std::string() : ref_json;
     m->binary = binary;
     // As in aurora-host: a binary message reaches only a plugin that accepts raw messages.
     if (!hooks().on_message || (binary && !raw_messages_)) return m;

@@ -66,6 +66,7 @@ struct FakeMsg {
     RecordingHost *host = nullptr;
     aurora_conn_id conn = 0;
     std::string type, payload, reply;  // payload/reply: [service] or the owning plugin thread
+    std::string ref_json;              // "ref" as the host echoes it, or empty
     bool binary = false;               // came as a binary message (bytes from Python)
     // guarded by host->mu_
     bool pending = false;
@@ -149,7 +150,8 @@ public:
     aurora_status leave(aurora_conn_id id, const std::string &room);
     std::set<std::string> rooms_of(aurora_conn_id id) const;
     std::set<aurora_conn_id> members(const std::string &room) const;
-    std::shared_ptr<FakeMsg> message(aurora_conn_id id, const std::string &payload, const std::string &type, bool binary = false);
+    std::shared_ptr<FakeMsg> message(aurora_conn_id id, const std::string &payload, const std::string &type,
+                                     const std::string &ref_json = {}, bool binary = false);
     std::shared_ptr<FakeHttpReq> http(std::shared_ptr<FakeHttpReq> req);  // nullptr req->status 404 if no route
     int32_t is_ready();
     // Runs the calls queued with call_on_service. Returns how many ran.

@@ -273,6 +273,30 @@ struct aurora_host_api {
      * queued in order with the connection's other frames). */
     aurora_status (*send_binary)(aurora_plugin_ctx *self, aurora_conn_id conn, aurora_str payload);
 
+    /* ---- What the host parsed, and its own error frame. ----
+     * The host has parsed every JSON message before a plugin sees it: a
+     * plugin need not parse it again to answer it. */
+
+    /* The message's "ref" as JSON text, as the host echoes it in replies: a
+     * string with its quotes, or a number; {NULL,0} if it had none (and for
+     * raw messages). Not NUL-terminated. As msg_payload. */
+    aurora_str (*msg_ref)(const aurora_msg *msg);
+    /* Sets the message's reply to the host's error frame,
+     * {"type":"error","code":code,"message":message,"ref":<its ref>} ("ref"
+     * only if it had one): the frame the host itself sends for a refused
+     * message (docs/protocol.md, "Errors"). `code` ([a-z0-9_]+, at most 64
+     * characters) and `message` (UTF-8) are NUL-terminated and copied; the
+     * host escapes them. Then return AURORA_REPLY (or msg_resume(msg,
+     * AURORA_REPLY)). AURORA_ERR_INVALID for a bad code. As msg_set_reply. */
+    aurora_status (*msg_reply_error)(aurora_msg *msg, const char *code, const char *message);
+    /* The same error frame to one connection, for answers that come after
+     * the verdict (e.g. from a plugin thread). `ref`: what msg_ref gave
+     * (copied), or {NULL,0}; AURORA_ERR_INVALID if it is not a JSON string
+     * or number, or for a bad code. As send (any thread, queued in order
+     * with the connection's other frames). */
+    aurora_status (*send_error)(aurora_plugin_ctx *self, aurora_conn_id conn, const char *code, const char *message,
+                                aurora_str ref);
+
     /* --- append new functions below this line, bump AURORA_ABI_MINOR ---- */
 };
 

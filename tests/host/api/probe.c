@@ -23,6 +23,16 @@
  *                   broadcasts seq 2: the connection must get 2 and not 1.
  *                 {"type":"shout",...} -> the whole frame broadcast (service
  *                   thread) to room "shouts", the sender included; DROP.
+ *                 {"type":"ref_of"} -> {"type":"ref_of","ref":R}: R is what
+ *                   msg_ref gave (null if {NULL,0}).
+ *                 {"type":"refuse"} -> msg_reply_error(msg, "probe_refused",
+ *                   "refused by \"probe\""), REPLY.
+ *                 {"type":"refuse_bad_code"} -> msg_reply_error with the code
+ *                   "Bad Code"; replies {"type":"status","status":S}.
+ *                 {"type":"refuse_later"} -> send_error(conn, "later",
+ *                   "sent with send_error", msg_ref), then send_error with a
+ *                   ref that is not a string or number and with a bad code:
+ *                   {"type":"status","bad_ref":S1,"bad_code":S2}; DROP.
  *                 anything else counts and CONTINUEs.
  *   on_join:      refuses the room "forbidden".
  *                 Any deferred message may carry "hold_ms":N: the worker
@@ -326,6 +336,37 @@ static aurora_verdict probe_on_message(void *state, aurora_conn *conn, aurora_ms
         if (len < 0 || (size_t)len >= sizeof buf) return AURORA_DROP; /* would not fit: a fixture limit */
         p->host->msg_set_reply(msg, aurora_str_make(buf, (size_t)len));
         return AURORA_REPLY;
+    }
+    if (str_is(type, "ref_of")) {
+        aurora_str ref = p->host->msg_ref(msg);
+        char buf[512];
+        int len = ref.ptr ? snprintf(buf, sizeof buf, "{\"type\":\"ref_of\",\"ref\":%.*s}", (int)ref.len, ref.ptr)
+                          : snprintf(buf, sizeof buf, "{\"type\":\"ref_of\",\"ref\":null}");
+        if (len < 0 || (size_t)len >= sizeof buf) return AURORA_DROP; /* a fixture limit */
+        p->host->msg_set_reply(msg, aurora_str_make(buf, (size_t)len));
+        return AURORA_REPLY;
+    }
+    if (str_is(type, "refuse")) {
+        return p->host->msg_reply_error(msg, "probe_refused", "refused by \"probe\"") == AURORA_OK ? AURORA_REPLY
+                                                                                                  : AURORA_DROP;
+    }
+    if (str_is(type, "refuse_bad_code")) {
+        char buf[64];
+        int len = snprintf(buf, sizeof buf, "{\"type\":\"status\",\"status\":%d}",
+                           (int)p->host->msg_reply_error(msg, "Bad Code", "x"));
+        p->host->msg_set_reply(msg, aurora_str_make(buf, (size_t)len));
+        return AURORA_REPLY;
+    }
+    if (str_is(type, "refuse_later")) {
+        aurora_conn_id id = p->host->conn_id(conn);
+        p->host->send_error(p->self, id, "later", "sent with send_error", p->host->msg_ref(msg));
+        int bad_ref = (int)p->host->send_error(p->self, id, "later", "x", AURORA_STR_LIT("{\"a\":1}"));
+        int bad_code = (int)p->host->send_error(p->self, id, "Later!", "x", aurora_str_make(NULL, 0));
+        char buf[96];
+        int len = snprintf(buf, sizeof buf, "{\"type\":\"status\",\"bad_ref\":%d,\"bad_code\":%d}", bad_ref,
+                           bad_code);
+        p->host->send(p->self, id, aurora_str_make(buf, (size_t)len));
+        return AURORA_DROP;
     }
     if (str_is(type, "shout")) {
         p->host->broadcast(p->self, AURORA_STR_LIT("shouts"), payload, 0);
