@@ -85,6 +85,10 @@ struct ChatPlugin {
     std::unordered_map<aurora_conn_id, ChatConn> conns;  // [service thread]
 
     void reply(aurora_conn_id conn, const std::string &json) const { ctx.host->send(ctx.self, conn, plugin::str(json)); }
+    // The host's error frame (ABI 1.1 send_error), with the request's ref.
+    void reply_error(aurora_conn_id conn, const char *code, const char *message, const std::string &ref_json) const {
+        ctx.host->send_error(ctx.self, conn, code, message, plugin::str(ref_json));
+    }
     void on_join_effective(const RoomRequest &r, StreamId p0, bool announce);
     aurora_verdict handle(aurora_conn_id id, ChatConn &c, aurora_msg *msg);
 };
@@ -96,13 +100,15 @@ std::string random_replica_id() {
     return buf;
 }
 
-// "ref": a string or a number (the host checked the type). Returns the JSON
-// text to echo and the plain value for dedup keys.
-void read_ref(const cJSON *frame, std::string &ref_json, std::string &ref_value) {
-    const cJSON *ref = cJSON_GetObjectItemCaseSensitive(frame, "ref");
-    if (!ref) return;
-    ref_json = plugin::to_string(ref);
-    ref_value = cJSON_IsString(ref) ? ref->valuestring : ref_json;
+// "ref" as the host parsed it (msg_ref: JSON text to echo), and its plain
+// value for dedup keys (a string's characters, a number's text).
+void read_ref(const aurora_host_api *host, aurora_msg *msg, const cJSON *frame, std::string &ref_json,
+              std::string &ref_value) {
+    aurora_str ref = host->msg_ref(msg);
+    if (!ref.ptr) return;
+    ref_json.assign(ref.ptr, ref.len);
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive(frame, "ref");
+    ref_value = cJSON_IsString(item) ? item->valuestring : ref_json;
 }
 
 void ChatPlugin::on_join_effective(const RoomRequest &r, StreamId p0, bool announce) {
@@ -121,8 +127,10 @@ void ChatPlugin::on_join_effective(const RoomRequest &r, StreamId p0, bool annou
         c.rooms.erase(r.room);
         if (c.current_room == r.room) c.current_room = c.rooms.empty() ? "" : *c.rooms.begin();
         subscriber->request(RoomRequest{RoomRequest::Kind::Leave, r.conn, r.room, {}, {}, false});
-        reply(r.conn, st == AURORA_ERR_LIMIT ? error_json("too_many_rooms", "this connection is in too many rooms", r.ref_json)
-                                            : error_json("join_denied", "joining this room was refused", r.ref_json));
+        if (st == AURORA_ERR_LIMIT)
+            reply_error(r.conn, "too_many_rooms", "this connection is in too many rooms", r.ref_json);
+        else
+            reply_error(r.conn, "join_denied", "joining this room was refused", r.ref_json);
         return;
     }
     SendJob p{SendJob::Kind::PresenceJoin};
@@ -161,12 +169,15 @@ aurora_verdict ChatPlugin::handle(aurora_conn_id id, ChatConn &c, aurora_msg *ms
     plugin::Json frame = plugin::parse_json(host->msg_payload(msg));
     if (!frame) return AURORA_CONTINUE;  // cannot happen: the host checked it
     std::string ref_json, ref_value;
-    read_ref(frame.get(), ref_json, ref_value);
+    read_ref(host, msg, frame.get(), ref_json, ref_value);
     auto answer = [&](const std::string &json) {
         host->msg_set_reply(msg, plugin::str(json));
         return AURORA_REPLY;
     };
-    auto error = [&](const char *code, const std::string &text) { return answer(error_json(code, text, ref_json)); };
+    auto error = [&](const char *code, const std::string &text) {
+        host->msg_reply_error(msg, code, text.c_str());
+        return AURORA_REPLY;
+    };
 
     // The room: "room" if given (a valid name), else the current room.
     const cJSON *room_item = cJSON_GetObjectItemCaseSensitive(frame.get(), "room");
@@ -427,7 +438,7 @@ aurora_verdict chat_on_message(void *state, aurora_conn *conn, aurora_msg *msg) 
         return p->handle(id, it->second, msg);
     } catch (const std::exception &e) {  // nothing escapes a hook
         p->ctx.log(AURORA_LOG_ERROR, std::string("on_message: ") + e.what());
-        p->ctx.host->msg_set_reply(msg, plugin::str(error_json("internal", "internal error", {})));
+        p->ctx.host->msg_reply_error(msg, "internal", "internal error");
         return AURORA_REPLY;
     }
 }

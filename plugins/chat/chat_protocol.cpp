@@ -155,12 +155,6 @@ std::string presence_snapshot_json(std::string_view room, std::span<const std::s
     return out + "}";
 }
 
-std::string error_json(std::string_view code, std::string_view message, std::string_view ref_json) {
-    std::string out = "{\"type\":\"error\",\"code\":" + quoted(code) + ",\"message\":" + quoted(message);
-    if (!ref_json.empty()) out += ",\"ref\":" + std::string(ref_json);
-    return out + "}";
-}
-
 std::string ack_json(std::string_view ref_json, std::string_view extra) {
     std::string out = "{\"type\":\"ack\"";
     if (!ref_json.empty()) out += ",\"ref\":" + std::string(ref_json);

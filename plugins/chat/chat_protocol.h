@@ -44,7 +44,6 @@ std::string presence_member_json(std::string_view user_id, std::string_view user
 std::string presence_snapshot_json(std::string_view room, std::span<const std::string_view> members, long long total,
                                    std::string_view ref_json);
 
-std::string error_json(std::string_view code, std::string_view message, std::string_view ref_json);
 // {"type":"ack","ref":...,<extra>} where extra is pre-rendered `"k":v,...` or empty.
 std::string ack_json(std::string_view ref_json, std::string_view extra);
 std::string quoted(std::string_view s);  // a JSON string literal

@@ -196,8 +196,8 @@ void FanoutSubscriber::resume(const RoomRequest &r) {
     if (!ready_) {
         // Not subscribed: P0 would not be a position of the live stream.
         ctx_.host->metric_add(ctx_.m.resumes, 1);
-        ctx_.host->send(ctx_.self, r.conn,
-                        plugin::str(error_json("unavailable", "the message store is unavailable", r.ref_json)));
+        ctx_.host->send_error(ctx_.self, r.conn, "unavailable", "the message store is unavailable",
+                              plugin::str(r.ref_json));
         reads_.release(r.conn, r.room, ReadWorker::Kind::Resume);
         if (member == member_since_.end()) {  // it asked for the room: it joins, for when Redis is back
             RoomRequest join = r;

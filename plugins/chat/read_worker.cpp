@@ -170,7 +170,19 @@ void ReadWorker::run(aurora_worker *w) {
         snapshots_.clear();
     }
     // Shutting down: a PENDING message must always be resumed.
-    for (SnapshotJob &job : left) answer(job, error_json("unavailable", "the server is shutting down", job.ref_json));
+    for (SnapshotJob &job : left) answer_error(job, "unavailable", "the server is shutting down");
+}
+
+// The host's error frame with the job's ref, as answer() delivers.
+void ReadWorker::answer_error(SnapshotJob &job, const char *code, const char *message) {
+    if (!job.msg) {
+        ctx_.host->send_error(ctx_.self, job.conn, code, message, plugin::str(job.ref_json));
+        return;
+    }
+    release(job.conn, job.room, Kind::Presence);
+    ctx_.host->msg_reply_error(job.msg, code, message);
+    ctx_.host->msg_resume(job.msg, AURORA_REPLY);
+    job.msg = nullptr;
 }
 
 void ReadWorker::answer(SnapshotJob &job, const std::string &json) {
@@ -203,7 +215,7 @@ void ReadWorker::serve_snapshots(std::vector<SnapshotJob> &jobs) {
     std::string err;
     if (!round_trip(commands, replies, err)) {
         for (SnapshotJob &job : jobs) {  // join snapshots are lost, as live events are while Redis is away
-            if (job.msg) answer(job, error_json("unavailable", "the message store is unavailable", job.ref_json));
+            if (job.msg) answer_error(job, "unavailable", "the message store is unavailable");
         }
         return;
     }
@@ -237,8 +249,8 @@ void ReadWorker::serve_resume(const ResumeJob &job) {
     size_t sent = job.since < job.upto ? send_range(job, last_seen, complete, reached) : 0;
     release(job.conn, job.room, Kind::Resume);  // first: the client may ask again as soon as it has the answer
     if (!reached) {
-        ctx_.host->send(ctx_.self, job.conn,
-                        plugin::str(error_json("unavailable", "the message store is unavailable", job.ref_json)));
+        ctx_.host->send_error(ctx_.self, job.conn, "unavailable", "the message store is unavailable",
+                              plugin::str(job.ref_json));
         return;
     }
     // Complete: it has every message of the room up to `upto` from us, and

@@ -99,6 +99,7 @@ private:
     bool round_trip(const std::vector<std::vector<std::string>> &commands, std::vector<plugin::RedisReply> &replies,
                     std::string &err);
     void answer(SnapshotJob &job, const std::string &json);
+    void answer_error(SnapshotJob &job, const char *code, const char *message);
 
     const ChatContext &ctx_;
     plugin::RedisConnection redis_;  // [worker thread]

@@ -175,8 +175,9 @@ void SendPipeline::finish(aurora_msg *msg, const std::string &reply) {
 void SendPipeline::fail(SendJob &job, const char *code, const std::string &why) {
     if (job.kind == SendJob::Kind::Message) ctx_.host->metric_add(ctx_.m.send_errors, 1);
     if (job.msg) {
-        finish(job.msg, error_json(code, job.kind == SendJob::Kind::Message ? "message not sent: " + why : why,
-                                   job.ref_json));
+        const std::string message = job.kind == SendJob::Kind::Message ? "message not sent: " + why : why;
+        ctx_.host->msg_reply_error(job.msg, code, message.c_str());
+        ctx_.host->msg_resume(job.msg, AURORA_REPLY);
         job.msg = nullptr;
     }
 }

@@ -31,15 +31,6 @@ std::string error_body(const std::string &message) {
     return plugin::to_string(o.get());
 }
 
-std::string ws_error(const char *code, const std::string &message, const std::string &ref_json) {
-    plugin::Json o(cJSON_CreateObject());
-    cJSON_AddStringToObject(o.get(), "type", "error");
-    cJSON_AddStringToObject(o.get(), "code", code);
-    cJSON_AddStringToObject(o.get(), "message", message.c_str());
-    std::string out = plugin::to_string(o.get());
-    if (!ref_json.empty()) out = out.substr(0, out.size() - 1) + ",\"ref\":" + ref_json + "}";
-    return out;
-}
 
 }  // namespace
 
@@ -112,11 +103,10 @@ aurora_verdict HistoryService::on_message(aurora_conn *conn, aurora_msg *msg) {
     if (plugin::view(host->msg_type(msg)) != "history") return AURORA_CONTINUE;
     plugin::Json frame = plugin::parse_json(host->msg_payload(msg));
     if (!frame) return AURORA_CONTINUE;
-    std::string ref_json;
-    if (const cJSON *ref = cJSON_GetObjectItemCaseSensitive(frame.get(), "ref")) ref_json = plugin::to_string(ref);
+    const std::string ref_json(plugin::view(host->msg_ref(msg)));  // as the host parsed it
     auto error = [&](const char *code, const std::string &text) {
         host->metric_add(ctx_.m.history_rejected, 1);
-        host->msg_set_reply(msg, plugin::str(ws_error(code, text, ref_json)));
+        host->msg_reply_error(msg, code, text.c_str());
         return AURORA_REPLY;
     };
     if (plugin::view(host->conn_user_id(conn)).empty())
@@ -194,7 +184,7 @@ void HistoryService::fail(Job &job, uint16_t status, const char *code, const std
         host->http_reply(job.req, status, nullptr, plugin::str(status == 503 ? "Retry-After: 1\r\n" : ""),
                          plugin::str(error_body(message)));
     } else {
-        host->msg_set_reply(job.msg, plugin::str(ws_error(code, message, job.ref_json)));
+        host->msg_reply_error(job.msg, code, message.c_str());
         host->msg_resume(job.msg, AURORA_REPLY);
     }
 }

@@ -154,7 +154,7 @@ aurora_verdict ingest_on_message(void *state, aurora_conn *conn, aurora_msg *msg
         return p->history->on_message(conn, msg);
     } catch (const std::exception &e) {  // nothing escapes a hook
         p->ctx.log(AURORA_LOG_ERROR, "on_message: %s", e.what());
-        p->ctx.host->msg_set_reply(msg, AURORA_STR_LIT("{\"type\":\"error\",\"code\":\"internal\",\"message\":\"internal error\"}"));
+        p->ctx.host->msg_reply_error(msg, "internal", "internal error");
         return AURORA_REPLY;
     }
 }

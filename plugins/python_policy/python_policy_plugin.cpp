@@ -51,15 +51,6 @@ std::string print(const cJSON *j) {
     return out;
 }
 
-std::string error_frame(const char *code, const std::string &message, const cJSON *ref) {
-    Json e(cJSON_CreateObject(), cJSON_Delete);
-    cJSON_AddStringToObject(e.get(), "type", "error");
-    cJSON_AddStringToObject(e.get(), "code", code);
-    cJSON_AddStringToObject(e.get(), "message", message.c_str());
-    if (ref) cJSON_AddItemToObject(e.get(), "ref", cJSON_Duplicate(ref, 1));
-    return print(e.get());
-}
-
 aurora_status policy_init(const aurora_host_api *host, aurora_plugin_ctx *self, void **state_out) {
     auto st = std::make_unique<State>();
     st->host = host;
@@ -106,7 +97,6 @@ MessageView view_of(const State *st, aurora_conn *conn, aurora_str type, aurora_
 
 aurora_verdict apply(State *st, aurora_msg *msg, aurora_conn_id conn, const Decision &d, cJSON *frame) {
     const aurora_host_api *h = st->host;
-    const cJSON *ref = cJSON_GetObjectItemCaseSensitive(frame, "ref");
     switch (d.kind) {
     case Decision::Kind::Allow:
         h->metric_add(st->allowed, 1);
@@ -114,8 +104,7 @@ aurora_verdict apply(State *st, aurora_msg *msg, aurora_conn_id conn, const Deci
     case Decision::Kind::Drop: {
         h->metric_add(st->dropped, 1);
         if (d.text.empty()) return AURORA_DROP;
-        std::string e = error_frame("policy", d.text, ref);
-        return h->msg_set_reply(msg, aurora_str{e.data(), e.size()}) == AURORA_OK ? AURORA_REPLY : AURORA_DROP;
+        return h->msg_reply_error(msg, "policy", d.text.c_str()) == AURORA_OK ? AURORA_REPLY : AURORA_DROP;
     }
     case Decision::Kind::Replace: {
         h->metric_add(st->replaced, 1);
@@ -137,8 +126,7 @@ aurora_verdict apply(State *st, aurora_msg *msg, aurora_conn_id conn, const Deci
     }
     h->metric_add(st->errors, 1);
     if (!st->settings.fallback_drop) return AURORA_CONTINUE;
-    std::string e = error_frame("policy_error", "the message was refused", ref);
-    return h->msg_set_reply(msg, aurora_str{e.data(), e.size()}) == AURORA_OK ? AURORA_REPLY : AURORA_DROP;
+    return h->msg_reply_error(msg, "policy_error", "the message was refused") == AURORA_OK ? AURORA_REPLY : AURORA_DROP;
 }
 
 aurora_verdict policy_on_message(void *state, aurora_conn *conn, aurora_msg *msg) {

@@ -253,8 +253,7 @@ void LimitChecker::fail(Check &c, const std::string &why) {
         host_->close(self_, c.conn, 1013, AURORA_STR_LIT("rate limiter unavailable; try again later"));
         return;
     }
-    std::string reply = unavailable_reply(c.ref_json);
-    host_->msg_set_reply(c.msg, plugin::str(reply));
+    host_->msg_reply_error(c.msg, "rate_limit_unavailable", "the rate limiter cannot reach its store; try again later");
     host_->msg_resume(c.msg, AURORA_REPLY);
 }
 

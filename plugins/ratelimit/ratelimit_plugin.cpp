@@ -61,15 +61,14 @@ std::string user_key(const State &st, const aurora_conn *conn) {
 
 // {"room", "ref"} of a counted frame. The room: the frame's "room", else the
 // connection's current room (ConnTable::current_room), else default_room.
-// The host has checked that the payload is a JSON object and that "ref" is
-// a string or a number.
+// The ref: as the host parsed it (msg_ref).
 void read_frame(State &st, aurora_conn_id conn, aurora_msg *msg, std::string &room, std::string &ref_json) {
     plugin::Json frame = plugin::parse_json(st.host->msg_payload(msg));
     const char *r = frame ? plugin::get_string(frame.get(), "room") : nullptr;
     if (r && *r) room = r;
     else if (room = st.conns.current_room(conn); room.empty()) room = st.cfg.default_room;
-    if (const cJSON *ref = frame ? cJSON_GetObjectItemCaseSensitive(frame.get(), "ref") : nullptr)
-        ref_json = plugin::to_string(ref);
+    aurora_str ref = st.host->msg_ref(msg);
+    if (ref.ptr) ref_json.assign(ref.ptr, ref.len);
 }
 
 aurora_verdict reply_now(const State &st, aurora_msg *msg, const std::string &reply) {

@@ -23,12 +23,4 @@ std::string rate_limited_reply(int64_t retry_after_ms, std::string_view limit, s
     return finish(std::move(reply), ref_json);
 }
 
-std::string unavailable_reply(std::string_view ref_json) {
-    plugin::Json reply(cJSON_CreateObject());
-    cJSON_AddStringToObject(reply.get(), "type", "error");
-    cJSON_AddStringToObject(reply.get(), "code", "rate_limit_unavailable");
-    cJSON_AddStringToObject(reply.get(), "message", "the rate limiter cannot reach its store; try again later");
-    return finish(std::move(reply), ref_json);
-}
-
 }  // namespace aurora::ratelimit

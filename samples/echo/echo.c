@@ -263,35 +263,54 @@ static void echo_shutdown(void *state) {
     free_state(state);
 }
 
-/* {"type":"error","code":...,"message":...}, the host's own error shape. */
-static cJSON *error_object(const char *code, const char *message) {
-    cJSON *err = cJSON_CreateObject();
-    if (err != NULL && (cJSON_AddStringToObject(err, "type", "error") == NULL ||
-                        cJSON_AddStringToObject(err, "code", code) == NULL ||
-                        cJSON_AddStringToObject(err, "message", message) == NULL)) {
-        cJSON_Delete(err);
-        return NULL;
-    }
-    return err;
+/* The host's error frame, {"type":"error","code":...,"message":...,"ref":...}
+ * with the message's ref, as the reply (ABI 1.1). */
+static aurora_verdict refuse(const echo_state *st, aurora_msg *msg, const char *code, const char *message) {
+    return st->host->msg_reply_error(msg, code, message) == AURORA_OK ? AURORA_REPLY : AURORA_DROP;
 }
 
-static cJSON *echo_reply(const cJSON *frame) {
+/* `reply` (taken) with the message's ref, as the host parsed it, as the reply. */
+static aurora_verdict answer(const echo_state *st, aurora_conn *conn, aurora_msg *msg, cJSON *reply) {
+    aurora_str ref = st->host->msg_ref(msg);
+    char *ref_text = NULL, *text = NULL;
+    if (reply != NULL && ref.ptr != NULL && (ref_text = malloc(ref.len + 1)) != NULL) {
+        memcpy(ref_text, ref.ptr, ref.len);
+        ref_text[ref.len] = '\0';
+        if (cJSON_AddRawToObject(reply, "ref", ref_text) == NULL) {
+            cJSON_Delete(reply);
+            reply = NULL;
+        }
+    }
+    if (reply != NULL && (ref.ptr == NULL || ref_text != NULL))
+        text = cJSON_PrintUnformatted(reply);
+    aurora_verdict verdict = AURORA_DROP;
+    if (text != NULL && st->host->msg_set_reply(msg, aurora_str_make(text, strlen(text))) == AURORA_OK)
+        verdict = AURORA_REPLY;
+    else
+        st->host->log_conn(st->self, AURORA_LOG_ERROR, st->host->conn_id(conn), "could not build a reply");
+    cJSON_free(text);
+    free(ref_text);
+    cJSON_Delete(reply);
+    return verdict;
+}
+
+static aurora_verdict echo_reply(const echo_state *st, aurora_conn *conn, aurora_msg *msg, const cJSON *frame) {
     const cJSON *text = cJSON_GetObjectItemCaseSensitive(frame, "text");
     if (!cJSON_IsString(text))
-        return error_object("bad_field", "echo needs a string \"text\"");
+        return refuse(st, msg, "bad_field", "echo needs a string \"text\"");
     cJSON *reply = cJSON_CreateObject();
     if (reply != NULL && (cJSON_AddStringToObject(reply, "type", "echo") == NULL ||
                           cJSON_AddStringToObject(reply, "text", text->valuestring) == NULL)) {
         cJSON_Delete(reply);
-        return NULL;
+        reply = NULL;
     }
-    return reply;
+    return answer(st, conn, msg, reply);
 }
 
-static cJSON *join_reply(const echo_state *st, aurora_conn *conn, const cJSON *frame) {
+static aurora_verdict join_reply(const echo_state *st, aurora_conn *conn, aurora_msg *msg, const cJSON *frame) {
     const cJSON *room = cJSON_GetObjectItemCaseSensitive(frame, "room");
     if (!cJSON_IsString(room) || room->valuestring[0] == '\0')
-        return error_object("bad_field", "join needs a non-empty string \"room\"");
+        return refuse(st, msg, "bad_field", "join needs a non-empty string \"room\"");
 
     aurora_str name = aurora_str_make(room->valuestring, strlen(room->valuestring));
     /* Runs every plugin's on_join (ours included, if we had one). */
@@ -300,23 +319,23 @@ static cJSON *join_reply(const echo_state *st, aurora_conn *conn, const cJSON *f
     case AURORA_OK:
         break;
     case AURORA_ERR_DENIED:
-        return error_object("join_denied", "a plugin refused the join");
+        return refuse(st, msg, "join_denied", "a plugin refused the join");
     case AURORA_ERR_LIMIT:
-        return error_object("too_many_rooms", "this connection is in too many rooms");
+        return refuse(st, msg, "too_many_rooms", "this connection is in too many rooms");
     case AURORA_ERR_INVALID:
-        return error_object("bad_room", "not a valid room name");
+        return refuse(st, msg, "bad_room", "not a valid room name");
     default:
         st->host->log_conn(st->self, AURORA_LOG_WARN, st->host->conn_id(conn), "room_join(\"%s\") failed (status %d)",
                            room->valuestring, (int)rc);
-        return error_object("join_failed", "could not join the room");
+        return refuse(st, msg, "join_failed", "could not join the room");
     }
     cJSON *reply = cJSON_CreateObject();
     if (reply != NULL && (cJSON_AddStringToObject(reply, "type", "joined") == NULL ||
                           cJSON_AddStringToObject(reply, "room", room->valuestring) == NULL)) {
         cJSON_Delete(reply);
-        return NULL;
+        reply = NULL;
     }
-    return reply;
+    return answer(st, conn, msg, reply);
 }
 
 /* Service thread, for every inbound frame, in pipeline order. Must not
@@ -343,22 +362,9 @@ static aurora_verdict echo_on_message(void *state, aurora_conn *conn, aurora_msg
     /* The host has checked that the payload is a JSON object. */
     aurora_str payload = st->host->msg_payload(msg);
     cJSON *frame = cJSON_ParseWithLength(payload.ptr, payload.len);
-    cJSON *reply = frame == NULL ? NULL : is_echo ? echo_reply(frame) : join_reply(st, conn, frame);
-    char *text = NULL;
-    if (reply != NULL) {
-        const cJSON *ref = cJSON_GetObjectItemCaseSensitive(frame, "ref");
-        if (ref != NULL)
-            cJSON_AddItemToObject(reply, "ref", cJSON_Duplicate(ref, 1));
-        text = cJSON_PrintUnformatted(reply);
-    }
-    aurora_verdict verdict = AURORA_DROP;
-    if (text != NULL && st->host->msg_set_reply(msg, aurora_str_make(text, strlen(text))) == AURORA_OK)
-        verdict = AURORA_REPLY;
-    else
-        st->host->log_conn(st->self, AURORA_LOG_ERROR, st->host->conn_id(conn), "could not build the %s reply",
-                           is_echo ? "echo" : "join");
-    cJSON_free(text);
-    cJSON_Delete(reply);
+    aurora_verdict verdict = frame == NULL ? AURORA_DROP
+                             : is_echo     ? echo_reply(st, conn, msg, frame)
+                                           : join_reply(st, conn, msg, frame);
     cJSON_Delete(frame);
     return verdict;
 }

@@ -1,7 +1,8 @@
 // The host's classification of every inbound text message (host/src/frame_check.h):
 // JSON object, "type" a string (or "text" present), "ref" a string or a
-// number; and json_text.cpp's escaper, which writes every string the host
-// sends back (error messages quoting client input, metrics, logs).
+// number; json_text.cpp's escaper, which writes every string the host
+// sends back (error messages quoting client input, metrics, logs); and the
+// error frame built from them.
 #include <string>
 
 #include "frame_check.h"
@@ -29,7 +30,19 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         // "ref" is echoed verbatim into replies: it must be one JSON string or number.
         JsonPtr r = parse_json(f.ref_json);
         FUZZ_CHECK(r && (cJSON_IsString(r.get()) || cJSON_IsNumber(r.get())));
+        FUZZ_CHECK(valid_ref_json(f.ref_json));
     }
+    // The error frame (the host's and, through msg_reply_error/send_error,
+    // every plugin's): one JSON object with the input as its message and
+    // the ref as parsed.
+    {
+        JsonPtr e = parse_json(error_frame("bad_field", in, f.ref_json));
+        FUZZ_CHECK(e && cJSON_IsObject(e.get()));
+        const cJSON *msg = cJSON_GetObjectItemCaseSensitive(e.get(), "message");
+        FUZZ_CHECK(cJSON_IsString(msg));
+        FUZZ_CHECK((cJSON_GetObjectItemCaseSensitive(e.get(), "ref") != nullptr) == !f.ref_json.empty());
+    }
+    FUZZ_CHECK(!valid_ref_json(in) || (in.size() > 0 && parse_json(in)));
 
     // The escaper: always valid UTF-8, always one JSON string, and a round
     // trip for text that is valid UTF-8 without NUL.
