@@ -10,16 +10,6 @@ namespace {
 constexpr std::string_view kEnvelopeHead = "{\"type\":\"message\",\"id\":\"";
 }
 
-bool valid_room(std::string_view room) {
-    if (room.empty() || room.size() > 64) return false;
-    for (char c : room) {
-        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-                  c == '.' || c == ':' || c == '-';
-        if (!ok) return false;
-    }
-    return true;
-}
-
 size_t code_points(std::string_view s) {
     size_t n = 0;
     for (unsigned char c : s) n += (c & 0xC0) != 0x80;

@@ -7,10 +7,11 @@
 #include <string>
 #include <string_view>
 
+#include "room_name.h"
+
 namespace aurora::chat {
 
-// 1-64 characters of [A-Za-z0-9_.:-].
-bool valid_room(std::string_view room);
+using plugin::valid_room;  // room_name.h
 
 // Number of Unicode code points in valid UTF-8 text (the host checked it).
 size_t code_points(std::string_view utf8);

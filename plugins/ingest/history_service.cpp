@@ -5,6 +5,7 @@
 
 #include "history_reader.h"
 #include "json.h"
+#include "room_name.h"
 #include "token_verifier.h"
 
 namespace aurora::ingest {
@@ -14,16 +15,6 @@ namespace {
 constexpr std::string_view kPrefix = "/api/rooms/";
 constexpr std::string_view kSuffix = "/messages";
 
-// The chat plugin's room names: 1-64 characters of [A-Za-z0-9_.:-].
-bool valid_room(std::string_view room) {
-    if (room.empty() || room.size() > 64) return false;
-    for (char c : room) {
-        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-                  c == '.' || c == ':' || c == '-';
-        if (!ok) return false;
-    }
-    return true;
-}
 
 std::string error_body(const std::string &message) {
     plugin::Json o(cJSON_CreateObject());
@@ -69,7 +60,7 @@ void HistoryService::handle_http(aurora_http_req *req) {
     if (!path.starts_with(kPrefix) || !path.ends_with(kSuffix) || path.size() <= kPrefix.size() + kSuffix.size())
         return reply(404, "not found");
     std::string_view room = path.substr(kPrefix.size(), path.size() - kPrefix.size() - kSuffix.size());
-    if (!valid_room(room)) return reply(400, "a room name is 1-64 characters of A-Z a-z 0-9 _ . : -");
+    if (!plugin::valid_room(room)) return reply(400, "a room name is 1-64 characters of A-Z a-z 0-9 _ . : -");
 
     // Authorization: Bearer <token>, verified in memory (no I/O).
     std::string_view auth = plugin::view(host->http_header(req, "authorization"));
@@ -113,7 +104,7 @@ aurora_verdict HistoryService::on_message(aurora_conn *conn, aurora_msg *msg) {
         return error("unauthorized", "history needs an authenticated connection");
     const char *room = plugin::get_string(frame.get(), "room");
     if (!room) return error("bad_field", "'history' needs 'room'");
-    if (!valid_room(room)) return error("bad_room", "a room name is 1-64 characters of A-Z a-z 0-9 _ . : -");
+    if (!plugin::valid_room(room)) return error("bad_room", "a room name is 1-64 characters of A-Z a-z 0-9 _ . : -");
     Job job;
     job.msg = msg;
     job.room = room;

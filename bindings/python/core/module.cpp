@@ -173,6 +173,10 @@ PYBIND11_MODULE(_core, m) {
         .def_property_readonly("done", &PyMessage::done)
         .def_property_readonly("conn", [](const PyMessage &s) { return s.m->conn; })
         .def_property_readonly("type", [](const PyMessage &s) { return s.m->type; })
+        .def_property_readonly("ref", [](const PyMessage &s) -> py::object {  // what msg_ref gives, parsed
+            if (s.m->ref_json.empty()) return py::none();
+            return py::module_::import("json").attr("loads")(s.m->ref_json);
+        })
         .def_property_readonly("payload", [](const PyMessage &s) {
             std::lock_guard lock(s.m->host->mu_);
             return loads_or_none(s.m->payload);
@@ -325,6 +329,13 @@ PYBIND11_MODULE(_core, m) {
             return std::string(status_name(h.leave(id, room)));
         })
         .def("rooms", [](PyPlugin &p, aurora_conn_id id) { return p.h().rooms_of(id); })
+        .def_property(
+            "max_rooms_per_conn", [](PyPlugin &p) { return p.h().max_rooms_per_conn_; },
+            [](PyPlugin &p, size_t n) {
+                if (n == 0) throw py::value_error("max_rooms_per_conn must be at least 1");
+                p.h().max_rooms_per_conn_ = n;
+            },
+            "aurora-host's limits.max_rooms_per_conn (default 32): room_join past it is \"limit\"")
         .def("members", [](PyPlugin &p, const std::string &room) { return p.h().members(room); })
         .def("message",
              [](py::object self, aurora_conn_id id, py::object payload, bool binary) {

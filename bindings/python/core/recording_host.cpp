@@ -653,6 +653,7 @@ FakeConn *RecordingHost::find_conn(aurora_conn_id id) {
 
 aurora_status RecordingHost::room_join_impl(FakeConn *c, const std::string &room) {
     if (c->rooms.count(room)) return AURORA_OK;
+    if (c->rooms.size() >= max_rooms_per_conn_) return AURORA_ERR_LIMIT;
     if (hooks().on_join) {
         aurora_verdict v = hooks().on_join(state_, conn_handle(c), aurora_str{room.data(), room.size()});
         if (v != AURORA_CONTINUE) return AURORA_ERR_DENIED;

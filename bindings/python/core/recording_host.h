@@ -33,6 +33,8 @@
 #include <thread>
 #include <vector>
 
+#include "config.h"  // aurora::host::Limits: the host's defaults
+
 namespace aurora::host {
 class PluginLibrary;
 }
@@ -183,6 +185,9 @@ public:
     std::string config_json_;
     bool in_init_ = false;
     bool raw_messages_ = false;  // the plugin called accept_raw_messages in init
+    // aurora-host's limits.max_rooms_per_conn (its default): room_join past it
+    // is AURORA_ERR_LIMIT, as in the host. Plugin.max_rooms_per_conn sets it.
+    size_t max_rooms_per_conn_ = aurora::host::Limits{}.max_rooms_per_conn;
     bool accepting_calls_ = true;  // guarded by mu_
     std::deque<std::function<void()>> calls_;  // guarded by mu_; one FIFO, as in aurora-host
     std::vector<std::unique_ptr<FakeWorker>> workers_;      // [main]
