@@ -368,7 +368,8 @@ void Host::stop_workers() {
     }
     // Joined, not freed: a plugin may still hold its aurora_worker handles
     // (e.g. to wake a thread from on_disconnect while the lws context is
-    // destroyed); they stay valid until plugins_ is cleared, after shutdown.
+    // destroyed); they stay valid until plugins_ is cleared, after the
+    // plugins' shutdown hooks (host_api.h, HANDLES).
     for (auto &p : plugins_) {
         for (auto &w : p->workers) {
             if (w->thread.joinable()) w->thread.join();

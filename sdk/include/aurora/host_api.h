@@ -30,6 +30,26 @@
  * memory: never free them, and use them only for as long as the function
  * says (typically: during the current hook, or while the handle is valid).
  * Returned strings are NOT NUL-terminated unless stated.
+ *
+ * HANDLES, and how long each stays valid (the one statement of it; the
+ * functions below only repeat it):
+ *   - host, self, and every aurora_metric: until the plugin's shutdown hook
+ *     returns.
+ *   - aurora_conn *: during the hook that received it. Keep the
+ *     aurora_conn_id instead: a plain number, never dangling; functions
+ *     given the id of a connection that is gone return AURORA_ERR_NOT_FOUND
+ *     (or ignore it, where they say so).
+ *   - aurora_handshake *: during the authenticate hook.
+ *   - aurora_msg *: from on_message until its verdict: the hook's return
+ *     value, or for AURORA_PENDING until msg_resume returns (any thread,
+ *     exactly once; then it is gone).
+ *   - aurora_http_req *: from the route handler until http_reply (any
+ *     thread, exactly once), even if the client has left (reference
+ *     counted: see aurora_http_handler).
+ *   - aurora_worker *: from spawn until the plugin's shutdown hook returns,
+ *     so other threads and hooks may worker_wake it at any time; after the
+ *     host has joined the thread (at shutdown, before the shutdown hook)
+ *     worker_wake does nothing.
  */
 #ifndef AURORA_HOST_API_H
 #define AURORA_HOST_API_H
@@ -57,7 +77,7 @@ typedef void (*aurora_http_handler)(void *userdata, aurora_http_req *req);
 
 /* The body of a thread started with host->spawn. Runs on its own thread until
  * it returns; it should return soon after host->worker_should_stop(w) turns
- * 1. `w` is valid until the function returns. */
+ * 1. `w` stays valid until the plugin's shutdown hook returns (HANDLES). */
 typedef void (*aurora_worker_fn)(aurora_worker *w, void *arg);
 
 struct aurora_host_api {
