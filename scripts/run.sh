@@ -39,8 +39,13 @@ fi
 # then Redis. Each gets SIGTERM and 5 s before SIGKILL.
 pids=()
 cleanup() {
-    trap - EXIT INT TERM
-    log "stopping"
+    # Once: a second Ctrl-C (or the terminal closing) must not cut the
+    # children's stop short; they are in sessions of their own and would
+    # keep running. A closed terminal makes log fail: that must not stop it.
+    trap - EXIT
+    trap '' INT TERM HUP
+    set +e
+    log "stopping" 2>/dev/null
     local i pid
     for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
         pid=${pids[i]}
@@ -49,11 +54,12 @@ cleanup() {
         kill -KILL "$pid" 2>/dev/null || true
         wait "$pid" 2>/dev/null || true
     done
-    log "stopped"
+    log "stopped" 2>/dev/null
 }
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
+trap 'exit 129' HUP
 
 port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 for p in "$REDIS_PORT" "$MONGO_PORT" "${AURORA_PORT:-8080}"; do

@@ -214,6 +214,7 @@ struct aurora_msg {
     bool binary = false;
     const char *refusal = nullptr;
     std::string refusal_message;
+    std::string refusal_ref;  // the ref the refused frame had (msg_ref stays empty)
 };
 
 // An HTTP request. Created and routed on the service thread, and shared:
@@ -381,7 +382,8 @@ private:
     void handle_frame(aurora_conn *c, std::string_view text);
     // A message the host would refuse with `refusal`, handed to the plugins
     // that accept raw messages (accept_raw_messages) instead.
-    void handle_raw(aurora_conn *c, std::string text, bool binary, const char *refusal, std::string message);
+    void handle_raw(aurora_conn *c, std::string text, bool binary, const char *refusal, std::string message,
+                    std::string refusal_ref = {});
     bool refuse_if_busy(aurora_conn *c, std::string_view ref_json);
     void run_pipeline(std::unique_ptr<aurora_msg> msg, size_t from);
     void send_error(aurora_conn *c, std::string_view code, std::string_view message, std::string_view ref_json);

@@ -124,9 +124,16 @@ bool valid_error_code(std::string_view code) {
     return true;
 }
 
-bool valid_ref_json(std::string_view ref_json) {
+std::optional<std::string> canonical_ref(std::string_view ref_json) {
+    if (!valid_utf8(ref_json)) return std::nullopt;
     JsonPtr j = parse_json(ref_json);
-    return j && (cJSON_IsString(j.get()) || (cJSON_IsNumber(j.get()) && std::isfinite(j->valuedouble)));
+    if (!j || !(cJSON_IsString(j.get()) || (cJSON_IsNumber(j.get()) && std::isfinite(j->valuedouble))))
+        return std::nullopt;
+    char *printed = cJSON_PrintUnformatted(j.get());
+    if (!printed) return std::nullopt;
+    std::string out = printed;
+    cJSON_free(printed);
+    return out;
 }
 
 }  // namespace aurora::host

@@ -5,6 +5,7 @@
 #include <cjson/cJSON.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -30,8 +31,10 @@ std::string json_string(std::string_view s);
 std::string error_frame(std::string_view code, std::string_view message, std::string_view ref_json);
 // A stable error code: [a-z0-9_]+, at most 64 characters.
 bool valid_error_code(std::string_view code);
-// JSON text that is a single string or finite number (what "ref" may be).
-bool valid_ref_json(std::string_view ref_json);
+// A "ref" given as JSON text (by a plugin): if it is one JSON string or
+// finite number in valid UTF-8, its canonical text, as the host echoes refs
+// (cJSON's print: "01" is 1, control characters escaped); else nullopt.
+std::optional<std::string> canonical_ref(std::string_view ref_json);
 
 // True if `s` is well-formed UTF-8 (no overlongs, no surrogates, <= U+10FFFF).
 bool valid_utf8(std::string_view s);

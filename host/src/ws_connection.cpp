@@ -121,10 +121,21 @@ bool Host::inflate_message(aurora_conn *c) {
     const Limits &L = cfg_.limits;
     switch (inf->inflate(c->rx, L.max_frame_bytes, L.hard_max_frame_bytes, keep, inflated_)) {
     case ws::Inflater::Result::Ok: break;
-    case ws::Inflater::Result::TooLarge:
+    case ws::Inflater::Result::TooLarge: {
+        // Refused, but inflated up to the hard limit: that work is charged
+        // to the connection's frame budget, one frame per max_frame_bytes,
+        // so that small messages that inflate big cost what sending the
+        // bytes would (the next message over budget is rate_limited).
+        const uint64_t now = uv_now(&loop_);
+        uint64_t retry = 0;
+        for (size_t n = inf->inflated() / std::max<size_t>(L.max_frame_bytes, 1); n > 0; --n) {
+            if (!c->frame_bucket.take(L.frames, now, retry)) break;
+        }
+        m_.inflate_out->add(static_cast<double>(inf->inflated()));
         c->rx_too_large = true;
         c->rx.clear();
         return true;
+    }
     case ws::Inflater::Result::Bomb:
         protocol_close(c, ws::kTooBig, "message too large once inflated", m_.closes_too_large);
         return false;

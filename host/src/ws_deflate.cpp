@@ -156,7 +156,8 @@ Inflater::~Inflater() {
 Inflater::Result Inflater::inflate(std::string_view in, size_t max_keep, size_t max_total, bool keep_context,
                                    std::string &out) {
     out.clear();
-    size_t total = 0;
+    size_t &total = inflated_;
+    total = 0;
     if (!ok_) return Result::Corrupt;
     if (!keep_context && inflateReset(&zs_) != Z_OK) return Result::Corrupt;
     unsigned char chunk[kChunk];

@@ -77,10 +77,13 @@ public:
     // context takeover); otherwise the stream is reset first.
     // `out` holds the message on Ok and is empty otherwise.
     Result inflate(std::string_view in, size_t max_keep, size_t max_total, bool keep_context, std::string &out);
+    // Bytes the last inflate produced (kept or not): the work it cost.
+    size_t inflated() const { return inflated_; }
 
 private:
     z_stream zs_{};
     bool ok_ = false;
+    size_t inflated_ = 0;
 };
 
 }  // namespace aurora::host::ws

@@ -408,7 +408,8 @@ void Host::handle_message(aurora_conn *c) {
 
 void Host::handle_frame(aurora_conn *c, std::string_view text) {
     FrameCheck f = check_frame(text);
-    if (f.error && raw_plugins_) return handle_raw(c, std::string(text), false, f.error, f.message);
+    if (f.error && raw_plugins_)
+        return handle_raw(c, std::string(text), false, f.error, f.message, std::move(f.ref_json));
     if (f.error) return send_error(c, f.error, f.message, f.ref_json);
     auto msg = std::make_unique<aurora_msg>();
     msg->type = std::move(f.type);
@@ -434,7 +435,8 @@ bool Host::refuse_if_busy(aurora_conn *c, std::string_view ref_json) {
     return true;
 }
 
-void Host::handle_raw(aurora_conn *c, std::string text, bool binary, const char *refusal, std::string message) {
+void Host::handle_raw(aurora_conn *c, std::string text, bool binary, const char *refusal, std::string message,
+                      std::string refusal_ref) {
     if (refuse_if_busy(c, {})) return;
     auto msg = std::make_unique<aurora_msg>();
     msg->host = this;
@@ -444,6 +446,7 @@ void Host::handle_raw(aurora_conn *c, std::string text, bool binary, const char 
     msg->binary = binary;
     msg->refusal = refusal;
     msg->refusal_message = std::move(message);
+    msg->refusal_ref = std::move(refusal_ref);
     run_pipeline(std::move(msg), 0);
 }
 
@@ -480,7 +483,7 @@ void Host::run_pipeline(std::unique_ptr<aurora_msg> msg, size_t from) {
             return;
         }
     }
-    if (msg->raw) return send_error(c, msg->refusal, msg->refusal_message, {});
+    if (msg->raw) return send_error(c, msg->refusal, msg->refusal_message, msg->refusal_ref);
     m_.messages_unhandled->add(1);
     send_error(c, "unhandled", "no plugin handles messages of type '" + msg->type + "'", msg->ref_json);
 }

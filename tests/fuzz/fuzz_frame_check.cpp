@@ -30,7 +30,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         // "ref" is echoed verbatim into replies: it must be one JSON string or number.
         JsonPtr r = parse_json(f.ref_json);
         FUZZ_CHECK(r && (cJSON_IsString(r.get()) || cJSON_IsNumber(r.get())));
-        FUZZ_CHECK(valid_ref_json(f.ref_json));
+        // What the host parsed is canonical already (the frame reader has
+        // checked UTF-8 before check_frame sees a frame).
+        if (valid_utf8(in)) FUZZ_CHECK(canonical_ref(f.ref_json) == f.ref_json);
     }
     // The error frame (the host's and, through msg_reply_error/send_error,
     // every plugin's): one JSON object with the input as its message and
@@ -42,7 +44,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         FUZZ_CHECK(cJSON_IsString(msg));
         FUZZ_CHECK((cJSON_GetObjectItemCaseSensitive(e.get(), "ref") != nullptr) == !f.ref_json.empty());
     }
-    FUZZ_CHECK(!valid_ref_json(in) || (in.size() > 0 && parse_json(in)));
+    // A ref a plugin passes to send_error: taken only as canonical JSON text.
+    if (std::optional<std::string> ref = canonical_ref(in)) {
+        FUZZ_CHECK(valid_utf8(*ref) && canonical_ref(*ref) == *ref);
+        JsonPtr e = parse_json(error_frame("x", "m", *ref));
+        FUZZ_CHECK(e && cJSON_IsObject(e.get()));
+    }
 
     // The escaper: always valid UTF-8, always one JSON string, and a round
     // trip for text that is valid UTF-8 without NUL.

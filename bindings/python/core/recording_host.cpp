@@ -222,10 +222,10 @@ aurora_status api_send_binary(aurora_plugin_ctx *self, aurora_conn_id conn, auro
 aurora_status api_send_error(aurora_plugin_ctx *self, aurora_conn_id conn, const char *code, const char *message,
                              aurora_str ref) {
     if (!code || !aurora::host::valid_error_code(code)) return AURORA_ERR_INVALID;
-    if (ref.len && (!ref.ptr || !aurora::host::valid_ref_json(std::string_view(ref.ptr, ref.len))))
+    std::optional<std::string> ref_text;
+    if (ref.len && !(ref.ptr && (ref_text = aurora::host::canonical_ref(std::string_view(ref.ptr, ref.len)))))
         return AURORA_ERR_INVALID;
-    const std::string frame =
-        aurora::host::error_frame(code, message ? message : "", ref.len ? std::string_view(ref.ptr, ref.len) : "");
+    const std::string frame = aurora::host::error_frame(code, message ? message : "", ref_text ? *ref_text : "");
     return record_send(self, conn, str(frame), "send");
 }
 

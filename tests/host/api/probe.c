@@ -31,8 +31,10 @@
  *                   "Bad Code"; replies {"type":"status","status":S}.
  *                 {"type":"refuse_later"} -> send_error(conn, "later",
  *                   "sent with send_error", msg_ref), then send_error with a
- *                   ref that is not a string or number and with a bad code:
- *                   {"type":"status","bad_ref":S1,"bad_code":S2}; DROP.
+ *                   ref that is not a string or number, with a bad code, with
+ *                   a ref that is not UTF-8, and with the ref text "01"
+ *                   (sent as its canonical 1):
+ *                   {"type":"status","bad_ref":S1,"bad_code":S2,"bad_utf8":S3}; DROP.
  *                 anything else counts and CONTINUEs.
  *   on_join:      refuses the room "forbidden".
  *                 Any deferred message may carry "hold_ms":N: the worker
@@ -362,9 +364,11 @@ static aurora_verdict probe_on_message(void *state, aurora_conn *conn, aurora_ms
         p->host->send_error(p->self, id, "later", "sent with send_error", p->host->msg_ref(msg));
         int bad_ref = (int)p->host->send_error(p->self, id, "later", "x", AURORA_STR_LIT("{\"a\":1}"));
         int bad_code = (int)p->host->send_error(p->self, id, "Later!", "x", aurora_str_make(NULL, 0));
-        char buf[96];
-        int len = snprintf(buf, sizeof buf, "{\"type\":\"status\",\"bad_ref\":%d,\"bad_code\":%d}", bad_ref,
-                           bad_code);
+        int bad_utf8 = (int)p->host->send_error(p->self, id, "later", "x", AURORA_STR_LIT("\"\xff\""));
+        p->host->send_error(p->self, id, "canonical", "x", AURORA_STR_LIT("01")); /* sent with ref 1 */
+        char buf[128];
+        int len = snprintf(buf, sizeof buf, "{\"type\":\"status\",\"bad_ref\":%d,\"bad_code\":%d,\"bad_utf8\":%d}",
+                           bad_ref, bad_code, bad_utf8);
         p->host->send(p->self, id, aurora_str_make(buf, (size_t)len));
         return AURORA_DROP;
     }

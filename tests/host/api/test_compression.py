@@ -209,6 +209,30 @@ def test_too_large_once_inflated_is_an_error_not_a_close(host):
         too_large_then_fine(ws)
 
 
+def test_inflation_is_charged_to_the_frame_budget(host):
+    """A small message that inflates past max_frame_bytes (under the hard
+    limit) is refused too_large, but the inflation it cost is charged to the
+    connection's frame budget (one frame per max_frame_bytes inflated): a
+    client cannot make the host inflate ~1000x what it sends, 100 times a
+    second. Default budget: 100 frames/s, burst 200; 900 KiB costs 15."""
+    z = deflate(json.dumps({"type": "echo", "text": "a" * (900 * 1024)}).encode())
+    assert len(z) < 2048
+    ws = RawWebSocket(host.port, "/?user=inflater", extra_headers=PMD)
+    try:
+        for _ in range(20):
+            ws.send_frame(0x40 | OP_TEXT, z)
+        replies = []
+        for _ in range(20):
+            op, payload = ws.recv_frame(timeout=5)  # replies under min_bytes: plain text frames
+            assert op == OP_TEXT, (op, payload)
+            replies.append(json.loads(payload))
+        kinds = [r.get("code") or r["type"] for r in replies]
+        assert kinds[0] == "too_large", kinds
+        assert "rate_limited" in kinds and kinds.count("too_large") <= 14, kinds
+    finally:
+        ws.close()
+
+
 @pytest.mark.parametrize("payload, code", [
     (deflate(b"\0" * (8 << 20)), 1009),  # 8 MiB of zeros in ~8 KiB: past the hard limit once inflated
     (b"\xff\xff\xff\xff not deflate", 1007),

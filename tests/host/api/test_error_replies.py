@@ -60,9 +60,14 @@ def test_send_error_later_with_the_messages_ref(host):
     with connect(f"{host.ws_url}/?user=later", open_timeout=5) as ws:
         ws.send('{"type":"refuse_later","ref":"x9"}')
         first = json.loads(ws.recv(timeout=5))
+        canonical = ws.recv(timeout=5)
         second = json.loads(ws.recv(timeout=5))
         assert first == {"type": "error", "code": "later", "message": "sent with send_error", "ref": "x9"}
-        # A ref that is not a string or number, and a code outside [a-z0-9_]: refused, nothing sent.
-        assert second == {"type": "status", "bad_ref": AURORA_ERR_INVALID, "bad_code": AURORA_ERR_INVALID}
+        # The ref text "01" (cJSON reads it as 1) goes out as canonical JSON, never verbatim.
+        assert '"ref":1}' in canonical and json.loads(canonical)["code"] == "canonical"
+        # A ref that is not a string or number, a code outside [a-z0-9_], a ref
+        # that is not UTF-8: refused, nothing sent.
+        assert second == {"type": "status", "bad_ref": AURORA_ERR_INVALID, "bad_code": AURORA_ERR_INVALID,
+                          "bad_utf8": AURORA_ERR_INVALID}
         ws.send('{"type":"ref_of"}')  # nothing else was queued in between
         assert json.loads(ws.recv(timeout=5)) == {"type": "ref_of", "ref": None}
