@@ -2,7 +2,6 @@
 // Also the C embedding API (aurora/embed.h).
 #include "host.h"
 
-#include <malloc.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -21,18 +20,6 @@ OutFramePtr make_frame(std::string_view payload, ws::Opcode opcode) {
 }
 
 namespace {
-
-const char *hook_name(Hook h) {
-    switch (h) {
-    case Hook::Authenticate: return "authenticate";
-    case Hook::OnConnect: return "on_connect";
-    case Hook::OnDisconnect: return "on_disconnect";
-    case Hook::OnJoin: return "on_join";
-    case Hook::OnLeave: return "on_leave";
-    case Hook::OnMessage: return "on_message";
-    default: return "unknown";
-    }
-}
 
 void lws_log_emit(int level, const char *line) {
     size_t n = std::strlen(line);
@@ -58,29 +45,19 @@ struct HostTimers {
 
 Host::~Host() {
     front_.stop();
-    {
-        std::lock_guard lock(queue_mu_);
-        queue_open_ = false;  // from now on post() refuses and never touches ctx_
-    }
-    // What is still queued: calls run (the API promises it), adoptions close.
-    std::vector<Command> left;
-    {
-        std::lock_guard lock(queue_mu_);
-        left.swap(queue_);
-    }
-    for (Command &cmd : left) {
+    // From now on post() refuses and never touches ctx_. What is still
+    // queued: calls run (the API promises it), adoptions close.
+    for (Command &cmd : commands_.close()) {
         if (cmd.kind == Command::Kind::Adopt && cmd.arrival.fd >= 0) ::close(cmd.arrival.fd);
         if (cmd.kind == Command::Kind::Call) cmd.fn(cmd.arg);
     }
-    stop_workers();
+    plugins_.stop_workers();
     if (loop_ready_) {
         // Nothing is written directly any more: what closes now closes.
         for (auto &[id, c] : conns_) close_handle(c.get());
-        uv_prepare_stop(&before_sleep_);
-        uv_close(reinterpret_cast<uv_handle_t *>(&before_sleep_), nullptr);
+        out_.stop();
         uv_timer_stop(&heartbeat_);
         uv_close(reinterpret_cast<uv_handle_t *>(&heartbeat_), nullptr);
-        pending_writes_.clear();
     }
     if (ctx_) {
         // Closes what is still open; on_leave/on_disconnect hooks still run.
@@ -107,7 +84,7 @@ Host::~Host() {
             AURORA_HLOG(AURORA_LOG_WARN, 0, "event loop closed with handles still open");
         loop_ready_ = false;
     }
-    shutdown_plugins();
+    plugins_.shutdown();
     plugins_.clear();  // dlclose
 }
 
@@ -115,8 +92,11 @@ bool Host::check(HostConfig cfg, std::string &error, int &exit_code) {
     cfg_ = std::move(cfg);
     settings_ = cfg_.settings();
     Logger::instance().configure(cfg_.log_level, cfg_.log_format);
-    register_host_metrics();
-    if (!load_plugins(error)) {
+    m_.register_in(registry_);
+    memory_.register_metrics(registry_);
+    commands_.attach(nullptr, m_.queue_commands);
+    if (!plugins_.load(cfg_.plugins, this, api(), registry_, error)) {
+        http_.router().clear();  // what the plugins routed before one failed
         exit_code = AURORA_HOST_EXIT_BAD_CONFIG;
         return false;
     }
@@ -126,97 +106,6 @@ bool Host::check(HostConfig cfg, std::string &error, int &exit_code) {
 bool Host::start(HostConfig cfg, std::string &error, int &exit_code) {
     if (!check(std::move(cfg), error, exit_code)) return false;
     return listen(error, exit_code);
-}
-
-void Host::register_host_metrics() {
-    auto &R = registry_;
-    m_.connections = R.add(MetricKind::Gauge, "aurora_connections", "Open WebSocket connections", "");
-    m_.connections_total = R.add(MetricKind::Counter, "aurora_connections_accepted_total", "WebSocket connections accepted", "");
-    m_.frames_in = R.add(MetricKind::Counter, "aurora_frames_in_total", "Text frames received", "");
-    m_.frames_out = R.add(MetricKind::Counter, "aurora_frames_out_total", "Frames written to clients", "");
-    m_.bytes_in = R.add(MetricKind::Counter, "aurora_bytes_in_total", "Payload bytes received", "");
-    m_.bytes_out = R.add(MetricKind::Counter, "aurora_bytes_out_total", "Payload bytes written", "");
-    m_.frame_errors = R.add(MetricKind::Counter, "aurora_frame_errors_total", "Malformed frames answered with an error", "");
-    m_.queue_commands = R.add(MetricKind::Counter, "aurora_cross_thread_commands_total",
-                              "Commands handed to the service thread by other threads", "");
-    const char *closes_help = "WebSocket connections closed, by reason";
-    m_.closes_slow = R.add(MetricKind::Counter, "aurora_closes_total", closes_help, "reason=\"slow_consumer\"");
-    m_.closes_too_large = R.add(MetricKind::Counter, "aurora_closes_total", closes_help, "reason=\"frame_too_large\"");
-    m_.closes_shutdown = R.add(MetricKind::Counter, "aurora_closes_total", closes_help, "reason=\"shutdown\"");
-    m_.closes_plugin = R.add(MetricKind::Counter, "aurora_closes_total", closes_help, "reason=\"plugin\"");
-    m_.closes_client = R.add(MetricKind::Counter, "aurora_closes_total", closes_help, "reason=\"client\"");
-    m_.closes_heartbeat = R.add(MetricKind::Counter, "aurora_closes_total", closes_help, "reason=\"heartbeat\"");
-    m_.closes_other = R.add(MetricKind::Counter, "aurora_closes_total", closes_help, "reason=\"other\"");
-    m_.closes_flood = R.add(MetricKind::Counter, "aurora_closes_total", closes_help, "reason=\"flood\"");
-    m_.closes_protocol = R.add(MetricKind::Counter, "aurora_closes_total", closes_help, "reason=\"protocol_error\"");
-    m_.frames_refused = R.add(MetricKind::Counter, "aurora_frames_refused_total",
-                              "Frames answered rate_limited: over limits.frames or limits.frame_budgets", "");
-    m_.pending_refused = R.add(MetricKind::Counter, "aurora_pending_refused_total",
-                               "Frames answered busy: limits.max_pending_per_conn messages already in flight", "");
-    m_.conns_refused = R.add(MetricKind::Counter, "aurora_connections_refused_total",
-                             "Connections answered 503 at accept: limits.max_connections reached", "");
-    m_.http_slow_bodies = R.add(MetricKind::Counter, "aurora_http_slow_bodies_total",
-                                "HTTP request bodies not complete within limits.http_body_timeout_ms (408)", "");
-    m_.auth_rejected = R.add(MetricKind::Counter, "aurora_auth_rejected_total", "WebSocket upgrades refused", "");
-    m_.http_requests = R.add(MetricKind::Counter, "aurora_http_requests_total", "HTTP requests received", "");
-    m_.messages_unhandled = R.add(MetricKind::Counter, "aurora_messages_unhandled_total",
-                                  "Frames no plugin handled", "");
-    m_.pending_messages = R.add(MetricKind::Gauge, "aurora_pending_messages", "Messages held PENDING by plugins", "");
-    m_.messages_batched = R.add(MetricKind::Counter, "aurora_ndjson_messages_total",
-                                "Messages sent inside multi-message frames (subprotocol aurora.ndjson)", "");
-    const char *deflate_help = "permessage-deflate payload bytes, before and after compression (out: per delivery)";
-    m_.deflate_in = R.add(MetricKind::Counter, "aurora_compression_bytes_total", deflate_help,
-                          "direction=\"out\",stage=\"before\"");
-    m_.deflate_out = R.add(MetricKind::Counter, "aurora_compression_bytes_total", deflate_help,
-                           "direction=\"out\",stage=\"after\"");
-    m_.inflate_in = R.add(MetricKind::Counter, "aurora_compression_bytes_total", deflate_help,
-                          "direction=\"in\",stage=\"after\"");
-    m_.inflate_out = R.add(MetricKind::Counter, "aurora_compression_bytes_total", deflate_help,
-                           "direction=\"in\",stage=\"before\"");
-    m_.deflate_runs = R.add(MetricKind::Counter, "aurora_compressions_total",
-                            "Payloads compressed (a broadcast once, whatever its recipients)", "");
-    m_.rss = R.add(MetricKind::Gauge, "process_resident_memory_bytes", "Resident memory of this process", "");
-    m_.heap_in_use = R.add(MetricKind::Gauge, "aurora_heap_in_use_bytes",
-                           "malloc'd bytes in use (glibc mallinfo2: uordblks + hblkhd), at scrape time", "");
-    m_.heap_free = R.add(MetricKind::Gauge, "aurora_heap_free_bytes",
-                         "Bytes malloc holds free (fordblks): RSS above in-use that is fragmentation or high-water", "");
-    m_.heap_trims = R.add(MetricKind::Counter, "aurora_heap_trims_total",
-                          "malloc_trim calls after the free heap grew (pages handed back to the kernel)", "");
-}
-
-// The memory gauges, refreshed when /metrics is read.
-void Host::refresh_memory_metrics() {
-    struct mallinfo2 mi = mallinfo2();
-    m_.heap_in_use->set(static_cast<double>(mi.uordblks + mi.hblkhd));
-    m_.heap_free->set(static_cast<double>(mi.fordblks));
-    long pages = 0, resident = 0;
-    if (FILE *f = std::fopen("/proc/self/statm", "r")) {
-        if (std::fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
-        std::fclose(f);
-    }
-    m_.rss->set(static_cast<double>(resident) * static_cast<double>(sysconf(_SC_PAGESIZE)));
-}
-
-// After a burst (thousands of handshakes, snapshots waiting in output
-// buffers) glibc keeps the freed memory, scattered between live blocks, and
-// RSS stays at the high-water mark. malloc_trim gives whole free pages in the
-// middle of the heap back to the kernel (madvise). It walks the free chunks,
-// so it runs only when the free total grew by kTrimStepBytes since the last
-// time, at most every 5 s.
-void Host::trim_heap() {
-    constexpr size_t kTrimStepBytes = 8u << 20;
-    struct mallinfo2 mi = mallinfo2();
-    if (mi.fordblks < trimmed_at_free_ + kTrimStepBytes) {
-        trimmed_at_free_ = std::min(trimmed_at_free_, mi.fordblks);
-        return;
-    }
-    auto t0 = std::chrono::steady_clock::now();
-    malloc_trim(0);
-    std::chrono::duration<double, std::milli> took = std::chrono::steady_clock::now() - t0;
-    trimmed_at_free_ = mi.fordblks;
-    m_.heap_trims->add(1);
-    AURORA_HLOG(AURORA_LOG_INFO, 0, "heap trim: %zu MB free (%zu MB in use) handed back in %.1f ms", mi.fordblks >> 20,
-                (mi.uordblks + mi.hblkhd) >> 20, took.count());
 }
 
 bool Host::listen(std::string &error, int &exit_code) {
@@ -263,9 +152,7 @@ bool Host::listen(std::string &error, int &exit_code) {
         return false;
     }
     loop_ready_ = true;
-    uv_prepare_init(&loop_, &before_sleep_);
-    before_sleep_.data = this;
-    uv_prepare_start(&before_sleep_, [](uv_prepare_t *p) { static_cast<Host *>(p->data)->flush_pending_writes(); });
+    out_.start(&loop_);
     uv_timer_init(&loop_, &heartbeat_);
     heartbeat_.data = this;
     uv_timer_start(&heartbeat_, [](uv_timer_t *t) { static_cast<Host *>(t->data)->heartbeat_tick(); }, 1000, 1000);
@@ -283,6 +170,7 @@ bool Host::listen(std::string &error, int &exit_code) {
         return false;
     }
     vhost_ = lws_get_vhost_by_name(ctx_, "aurora");
+    commands_.attach(ctx_, m_.queue_commands);
     port_ = front_.port();
     front_.start(
         [this](Arrival a) {
@@ -298,94 +186,6 @@ bool Host::listen(std::string &error, int &exit_code) {
     return true;
 }
 
-bool Host::load_plugins(std::string &error) {
-    for (size_t i = 0; i < cfg_.plugins.size(); ++i) {
-        const PluginConfig &pc = cfg_.plugins[i];
-        auto lib = PluginLibrary::open(pc.path, error);
-        if (!lib) return false;
-        auto p = std::make_unique<aurora_plugin_ctx>();
-        p->host = this;
-        p->index = i;
-        p->name = pc.name;
-        p->config_json = pc.config_json;
-        p->hooks = lib->hooks();
-        p->lib = std::move(lib);
-        for (size_t h = 0; h < static_cast<size_t>(Hook::Count); ++h) {
-            std::string labels = "plugin=\"" + p->name + "\",hook=\"" + hook_name(static_cast<Hook>(h)) + "\"";
-            p->hook_seconds[h] = registry_.add(MetricKind::Histogram, "aurora_hook_duration_seconds",
-                                               "Time spent in plugin hooks on the service thread", labels);
-        }
-        plugins_.push_back(std::move(p));
-    }
-    // init in pipeline order; a failure unwinds the ones already initialised.
-    for (auto &p : plugins_) {
-        if (!p->hooks.init) {
-            p->initialized = true;
-            continue;
-        }
-        p->in_init = true;
-        aurora_status st = p->hooks.init(api(), p.get(), &p->state);
-        p->in_init = false;
-        if (st != AURORA_OK) {
-            error = "plugin " + p->lib->path() + " (" + p->name + ", ABI " + p->lib->abi_version() +
-                    ", host ABI " + std::to_string(AURORA_ABI_MAJOR) + "." + std::to_string(AURORA_ABI_MINOR) +
-                    "): init failed with status " + std::to_string(st) + " (see its log lines above)";
-            // Threads it started before failing are stopped and joined; then
-            // everything else already initialised is shut down.
-            for (auto &w : p->workers) {
-                w->stop = true;
-                {
-                    std::lock_guard lock(w->mu);
-                    w->woken = true;
-                }
-                w->cv.notify_all();
-                if (w->thread.joinable()) w->thread.join();
-            }
-            p->workers.clear();
-            stop_workers();
-            shutdown_plugins();
-            plugins_.clear();
-            routes_.clear();
-            return false;
-        }
-        p->initialized = true;
-        AURORA_HLOG(AURORA_LOG_INFO, 0, "plugin %s %s loaded from %s (ABI %s)", p->name.c_str(),
-                    p->hooks.version ? p->hooks.version : "", p->lib->path().c_str(), p->lib->abi_version().c_str());
-    }
-    return true;
-}
-
-void Host::stop_workers() {
-    for (auto &p : plugins_) {
-        for (auto &w : p->workers) {
-            w->stop = true;
-            {
-                std::lock_guard lock(w->mu);
-                w->woken = true;
-            }
-            w->cv.notify_all();
-        }
-    }
-    // Joined, not freed: a plugin may still hold its aurora_worker handles
-    // (e.g. to wake a thread from on_disconnect while the lws context is
-    // destroyed); they stay valid until plugins_ is cleared, after the
-    // plugins' shutdown hooks (host_api.h, HANDLES).
-    for (auto &p : plugins_) {
-        for (auto &w : p->workers) {
-            if (w->thread.joinable()) w->thread.join();
-        }
-    }
-}
-
-void Host::shutdown_plugins() {
-    for (auto it = plugins_.rbegin(); it != plugins_.rend(); ++it) {
-        auto &p = *it;
-        if (p->initialized && p->hooks.shutdown) p->hooks.shutdown(p->state);
-        p->initialized = false;
-        p->state = nullptr;
-    }
-}
-
 int Host::run() {
     service_thread_ = std::this_thread::get_id();
     if (stop_requested_) begin_drain();
@@ -398,30 +198,20 @@ int Host::run() {
     // Plugin threads stop with the queue still open, so that what they answer
     // on their way out (HTTP replies, resumed messages) is applied and
     // flushed for a short, bounded time before the context goes away.
-    stop_workers();
+    plugins_.stop_workers();
     drain_commands();
     auto flush_until = std::chrono::steady_clock::now() +
                        std::chrono::milliseconds(std::min(cfg_.shutdown_grace_ms, 500));
-    while (http_in_flight() && std::chrono::steady_clock::now() < flush_until) {
+    while (http_.in_flight() && std::chrono::steady_clock::now() < flush_until) {
         if (uv_run(&loop_, UV_RUN_ONCE) == 0) break;
     }
-    {
-        std::lock_guard lock(queue_mu_);
-        queue_open_ = false;
-    }
+    commands_.close();  // what is left runs or closes in ~Host
     AURORA_HLOG(AURORA_LOG_INFO, 0, "stopped");
     return AURORA_HOST_EXIT_OK;
 }
 
-bool Host::http_in_flight() const {
-    for (const auto &[wsi, req] : http_reqs_) {
-        if (req->dispatched && req->route && req->wsi) return true;  // a plugin still owes or is writing a reply
-    }
-    return false;
-}
-
 void Host::maybe_finish_drain() {
-    if (draining_ && !finished_ && conns_.empty() && !http_in_flight()) {
+    if (draining_ && !finished_ && conns_.empty() && !http_.in_flight()) {
         finished_ = true;
         lws_cancel_service(ctx_);
     }
@@ -429,8 +219,7 @@ void Host::maybe_finish_drain() {
 
 void Host::request_stop() {
     stop_requested_ = true;
-    std::lock_guard lock(queue_mu_);
-    if (queue_open_ && ctx_) lws_cancel_service(ctx_);
+    commands_.wake();
 }
 
 void Host::begin_drain() {
@@ -447,28 +236,8 @@ void Host::begin_drain() {
                      static_cast<lws_usec_t>(cfg_.shutdown_grace_ms) * LWS_US_PER_MS);
 }
 
-aurora_status Host::post(Command cmd) {
-    bool wake;
-    {
-        std::lock_guard lock(queue_mu_);
-        if (!queue_open_) return AURORA_ERR_CLOSED;
-        wake = queue_.empty();
-        queue_.push_back(std::move(cmd));
-        // One wake-up per batch: whoever finds the queue empty wakes the loop;
-        // the loop takes the whole queue at once.
-        if (wake && ctx_) lws_cancel_service(ctx_);
-    }
-    m_.queue_commands->add(1);
-    return AURORA_OK;
-}
-
 void Host::drain_commands() {
-    std::vector<Command> batch;
-    {
-        std::lock_guard lock(queue_mu_);
-        batch.swap(queue_);
-    }
-    for (Command &cmd : batch) {
+    for (Command &cmd : commands_.take()) {
         switch (cmd.kind) {
         case Command::Kind::Send:
             if (aurora_conn *c = find_conn(cmd.conn)) enqueue(c, cmd.frame);
@@ -479,7 +248,7 @@ void Host::drain_commands() {
             break;
         case Command::Kind::Resume: resume(cmd.msg, cmd.verdict); break;
         case Command::Kind::HttpReply:
-            http_apply_reply(cmd.req, cmd.status, std::move(cmd.content_type), std::move(cmd.extra_headers),
+            http_.apply_reply(cmd.req, cmd.status, std::move(cmd.content_type), std::move(cmd.extra_headers),
                              std::move(cmd.body));
             break;
         case Command::Kind::Call: cmd.fn(cmd.arg); break;
@@ -508,6 +277,11 @@ void Host::adopt(Arrival &a) {
     open_sockets_.fetch_add(1, std::memory_order_relaxed);
 }
 
+std::string Host::render_metrics() {
+    memory_.refresh();
+    return registry_.render();
+}
+
 int Host::lws_callback(lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len) {
     lws_context *ctx = lws_get_context(wsi);
     auto *self = ctx ? static_cast<Host *>(lws_context_user(ctx)) : nullptr;
@@ -519,20 +293,20 @@ int Host::callback(lws *wsi, enum lws_callback_reasons reason, void *user, void 
     switch (reason) {
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED: drain_commands(); return 0;
     case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE: return on_confirm_upgrade(wsi);
-    case LWS_CALLBACK_HTTP: return on_http(wsi, static_cast<const char *>(in));
-    case LWS_CALLBACK_HTTP_BODY: return on_http_body(wsi, in, len);
-    case LWS_CALLBACK_HTTP_BODY_COMPLETION: return on_http_body_done(wsi);
-    case LWS_CALLBACK_HTTP_WRITEABLE: return on_http_writeable(wsi);
+    case LWS_CALLBACK_HTTP: return http_.on_request(wsi, static_cast<const char *>(in));
+    case LWS_CALLBACK_HTTP_BODY: return http_.on_body(wsi, in, len);
+    case LWS_CALLBACK_HTTP_BODY_COMPLETION: return http_.on_body_done(wsi);
+    case LWS_CALLBACK_HTTP_WRITEABLE: return http_.on_writeable(wsi);
     case LWS_CALLBACK_HTTP_FILE_COMPLETION:
         if (lws_http_transaction_completed(wsi)) return -1;
         return 0;
-    case LWS_CALLBACK_CLOSED_HTTP: on_http_closed(wsi); return 0;
+    case LWS_CALLBACK_CLOSED_HTTP: http_.on_closed(wsi); return 0;
     case LWS_CALLBACK_WSI_DESTROY:
         if (lws_get_opaque_user_data(wsi) == &open_sockets_) {
             lws_set_opaque_user_data(wsi, nullptr);
             open_sockets_.fetch_sub(1, std::memory_order_relaxed);
         }
-        on_http_closed(wsi);
+        http_.on_closed(wsi);
         return 0;
     default: break;
     }

@@ -253,27 +253,17 @@ aurora_status api_http_route(aurora_plugin_ctx *self, const char *method, const 
         api_log(self, AURORA_LOG_ERROR, "http_route(%s %s) is only allowed during init", method, path);
         return AURORA_ERR_WRONG_THREAD;
     }
-    std::string p(path);
-    if (p == "/health" || p == "/ready" || p == "/metrics" || p == "/" || p == "/ws") {
-        api_log(self, AURORA_LOG_ERROR, "http_route: %s is reserved by the host", path);
-        return AURORA_ERR_DENIED;
-    }
-    for (const auto &r : self->host->routes()) {
-        if (r.method == method && r.path == p && r.prefix == (prefix != 0)) {
-            api_log(self, AURORA_LOG_ERROR, "http_route: %s %s is already taken by plugin %s", method, path,
-                    r.owner->name.c_str());
-            return AURORA_ERR_DENIED;
-        }
-    }
     HttpRoute r;
     r.method = method;
-    r.path = std::move(p);
+    r.path = path;
     r.prefix = prefix != 0;
     r.handler = handler;
     r.userdata = userdata;
     r.owner = self;
-    self->host->routes().push_back(std::move(r));
-    return AURORA_OK;
+    std::string error;
+    aurora_status st = self->host->http().router().add(std::move(r), error);
+    if (st != AURORA_OK) api_log(self, AURORA_LOG_ERROR, "http_route: %s", error.c_str());
+    return st;
 }
 
 aurora_str api_http_method(const aurora_http_req *r) { return r ? str(r->method) : empty_str(); }
@@ -301,7 +291,7 @@ aurora_status api_http_reply(aurora_http_req *req, uint16_t status, const char *
     Host *h = req->route->owner->host;
     std::string ctype = content_type ? content_type : "application/json";
     if (h->on_service_thread()) {
-        h->http_apply_reply(req, status, std::move(ctype), std::string(view(extra)), std::string(view(body)));
+        h->http().apply_reply(req, status, std::move(ctype), std::string(view(extra)), std::string(view(body)));
         return AURORA_OK;
     }
     Command cmd{Command::Kind::HttpReply};
@@ -356,12 +346,7 @@ int32_t api_worker_wait(aurora_worker *w, uint32_t timeout_ms) {
 }
 
 void api_worker_wake(aurora_worker *w) {
-    if (!w) return;
-    {
-        std::lock_guard lock(w->mu);
-        w->woken = true;
-    }
-    w->cv.notify_all();
+    if (w) w->wake();
 }
 
 // ---- metrics ----

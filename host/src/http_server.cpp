@@ -1,6 +1,6 @@
-// The HTTP side of the service thread: /health, /ready, /metrics, plugin
-// routes with replies that may come later from any thread, static files from
-// web_root with no way out of it.
+// The HTTP side of the service thread (http_server.h).
+#include "http_server.h"
+
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -12,7 +12,6 @@
 #include "json_text.h"
 #include "static_path.h"
 #include "log.h"
-
 
 namespace aurora::host {
 
@@ -91,12 +90,12 @@ const char kStaticHeaders[] =
 
 }  // namespace
 
-HttpReqPtr Host::make_request(lws *wsi, std::string method, std::string path) {
+HttpReqPtr HttpServer::make_request(lws *wsi, std::string method, std::string path) {
     auto req = std::make_shared<aurora_http_req>();
     req->wsi = wsi;
     req->method = std::move(method);
     req->path = std::move(path);
-    req->remote_addr = client_address(wsi);
+    req->remote_addr = host_.client_address(wsi);
     // Every standard header now, so the plugin may read them from any thread.
     for (int t = 0; t < WSI_TOKEN_COUNT; ++t) {
         auto tok = static_cast<enum lws_token_indexes>(t);
@@ -129,8 +128,8 @@ HttpReqPtr Host::make_request(lws *wsi, std::string method, std::string path) {
     return req;
 }
 
-int Host::on_http(lws *wsi, const char *uri) {
-    m_.http_requests->add(1);
+int HttpServer::on_request(lws *wsi, const char *uri) {
+    host_.m().http_requests->add(1);
     char *uri_ptr = nullptr;
     int uri_len = 0;
     int meth = lws_http_get_uri_and_method(wsi, &uri_ptr, &uri_len);
@@ -145,57 +144,43 @@ int Host::on_http(lws *wsi, const char *uri) {
         return respond(wsi, 400, "application/json", "{\"error\":\"bad path\"}");
     std::optional<long long> body = declared_body(wsi);
     if (!body) return respond(wsi, 400, "application/json", "{\"error\":\"bad content-length\"}");
-    if (*body > static_cast<long long>(cfg_.limits.http_max_body_bytes))
+    if (*body > static_cast<long long>(host_.config().limits.http_max_body_bytes))
         return respond(wsi, 413, "application/json", "{\"error\":\"request body too large\"}");
 
-    if (draining_) return respond(wsi, 503, "application/json", "{\"error\":\"shutting down\"}");
+    if (host_.draining()) return respond(wsi, 503, "application/json", "{\"error\":\"shutting down\"}");
 
-    if (path == "/health") {
+    switch (host_path(path)) {
+    case HostPath::Health:
         // The pid tells the service processes of a `workers` > 1 host apart.
         return respond(wsi, 200, "application/json",
                        "{\"status\":\"ok\",\"pid\":" + std::to_string(getpid()) + "}");
-    }
-    if (path == "/ready") {
-        std::string not_ready;
-        for (auto &p : plugins_) {
-            if (p->hooks.is_ready && !p->hooks.is_ready(p->state)) {
-                if (!not_ready.empty()) not_ready += ',';
-                append_json_string(not_ready, p->name);
-            }
-        }
+    case HostPath::Ready: {
+        std::string not_ready = host_.plugins().not_ready();
         if (not_ready.empty()) return respond(wsi, 200, "application/json", "{\"status\":\"ready\"}");
         return respond(wsi, 503, "application/json", "{\"status\":\"not_ready\",\"plugins\":[" + not_ready + "]}");
     }
-    if (path == "/metrics") {
-        refresh_memory_metrics();
-        return respond(wsi, 200, "text/plain; version=0.0.4; charset=utf-8", registry_.render());
+    case HostPath::Metrics:
+        return respond(wsi, 200, "text/plain; version=0.0.4; charset=utf-8", host_.render_metrics());
+    case HostPath::WebSocket:  // "/" is also the web client's index (a WebSocket upgrade never comes here)
+    case HostPath::None: break;
     }
 
-    for (const HttpRoute &r : routes_) {
-        bool match = r.prefix ? path.starts_with(r.path) : path == r.path;
-        if (!match) continue;
-        if (r.method != method && !(method == "HEAD" && r.method == "GET")) {
-            // The path exists with another method: keep looking, else 405.
-            bool other = std::any_of(routes_.begin(), routes_.end(), [&](const HttpRoute &o) {
-                return o.method == method && (o.prefix ? path.starts_with(o.path) : path == o.path);
-            });
-            if (other) continue;
-            if (method == "OPTIONS") break;  // CORS preflight: plugins that want it route OPTIONS
-            return respond(wsi, 405, "application/json", "{\"error\":\"method not allowed\"}",
-                           "allow: " + r.method + "\r\n");
-        }
+    HttpRouter::Match m = router_.match(method, path);
+    if (!m.allow.empty())
+        return respond(wsi, 405, "application/json", "{\"error\":\"method not allowed\"}", "allow: " + m.allow + "\r\n");
+    if (m.route) {
         HttpReqPtr req = make_request(wsi, method, path);
-        req->route = &r;
+        req->route = m.route;
         req->head_only = method == "HEAD";
-        http_reqs_[wsi] = req;
+        reqs_[wsi] = req;
         if (*body != 0) {
             // Whatever the method, a body is read whole (bounded in size and
             // time) before the plugin sees the request: the plugin never
             // holds a request whose connection is still being read.
-            req->body_deadline_ms = uv_now(&loop_) + cfg_.limits.http_body_timeout_ms;
-            return 0;  // on_http_body / on_http_body_done
+            req->body_deadline_ms = host_.now_ms() + host_.config().limits.http_body_timeout_ms;
+            return 0;  // on_body / on_body_done
         }
-        dispatch_http(req);
+        dispatch(req);
         return 0;
     }
 
@@ -206,48 +191,48 @@ int Host::on_http(lws *wsi, const char *uri) {
     return respond(wsi, 404, "application/json", "{\"error\":\"not found\"}");
 }
 
-int Host::on_http_body(lws *wsi, const void *in, size_t len) {
-    auto it = http_reqs_.find(wsi);
-    if (it == http_reqs_.end()) return 0;
+int HttpServer::on_body(lws *wsi, const void *in, size_t len) {
+    auto it = reqs_.find(wsi);
+    if (it == reqs_.end()) return 0;
     aurora_http_req *req = it->second.get();
     // Answered already (by the host, before the body: it is dropped and the
     // connection closes after the reply), or not a route's request.
     if (!req->route || req->dispatched || req->reply_ready) return 0;
-    if (uv_now(&loop_) > req->body_deadline_ms) {
+    if (host_.now_ms() > req->body_deadline_ms) {
         AURORA_HLOG(AURORA_LOG_INFO, 0, "http: body from %s too slow (%zu bytes in %u ms): 408",
-                    req->remote_addr.c_str(), req->body.size(), cfg_.limits.http_body_timeout_ms);
-        m_.http_slow_bodies->add(1);
+                    req->remote_addr.c_str(), req->body.size(), host_.config().limits.http_body_timeout_ms);
+        host_.m().http_slow_bodies->add(1);
         return respond(wsi, 408, "application/json", "{\"error\":\"request body too slow\"}");
     }
-    if (req->body.size() + len > cfg_.limits.http_max_body_bytes)  // larger than it said, or chunked
+    if (req->body.size() + len > host_.config().limits.http_max_body_bytes)  // larger than it said, or chunked
         return respond(wsi, 413, "application/json", "{\"error\":\"request body too large\"}");
     req->body.append(static_cast<const char *>(in), len);
     return 0;
 }
 
-int Host::on_http_body_done(lws *wsi) {
-    auto it = http_reqs_.find(wsi);
-    if (it == http_reqs_.end()) return 0;
+int HttpServer::on_body_done(lws *wsi) {
+    auto it = reqs_.find(wsi);
+    if (it == reqs_.end()) return 0;
     const HttpReqPtr &req = it->second;
-    if (req->route && !req->dispatched && !req->reply_ready) dispatch_http(req);
+    if (req->route && !req->dispatched && !req->reply_ready) dispatch(req);
     return 0;
 }
 
-void Host::dispatch_http(const HttpReqPtr &req) {
+void HttpServer::dispatch(const HttpReqPtr &req) {
     req->dispatched = true;
     in_plugin_[req.get()] = req;  // the plugin's hold, until its reply is applied
     const HttpRoute *r = req->route;
     r->handler(r->userdata, req.get());  // the reply may already be applied when this returns
 }
 
-void Host::http_abandon(lws *wsi) {
-    auto it = http_reqs_.find(wsi);
-    if (it == http_reqs_.end()) return;
+void HttpServer::abandon(lws *wsi) {
+    auto it = reqs_.find(wsi);
+    if (it == reqs_.end()) return;
     it->second->wsi = nullptr;  // a plugin that still holds it answers into the void
-    http_reqs_.erase(it);
+    reqs_.erase(it);
 }
 
-void Host::http_apply_reply(aurora_http_req *raw, uint16_t status, std::string content_type, std::string extra,
+void HttpServer::apply_reply(aurora_http_req *raw, uint16_t status, std::string content_type, std::string extra,
                             std::string body) {
     auto it = in_plugin_.find(raw);
     if (it == in_plugin_.end()) {
@@ -263,22 +248,22 @@ void Host::http_apply_reply(aurora_http_req *raw, uint16_t status, std::string c
     req->extra_headers = std::move(extra);
     req->reply_body = std::move(body);
     lws_callback_on_writable(req->wsi);
-    maybe_finish_drain();
+    host_.maybe_finish_drain();
 }
 
 // The host answers by itself. A request the plugin holds is abandoned; a
 // request whose body is not read (or not read whole) closes the connection
 // after the reply, so that no byte of that body is ever read as a request.
-int Host::respond(lws *wsi, uint16_t status, std::string_view content_type, std::string body,
+int HttpServer::respond(lws *wsi, uint16_t status, std::string_view content_type, std::string body,
                   std::string extra_headers) {
     bool body_pending = false;
-    if (auto it = http_reqs_.find(wsi); it != http_reqs_.end()) {
+    if (auto it = reqs_.find(wsi); it != reqs_.end()) {
         body_pending = it->second->route && !it->second->dispatched;
     } else {
         std::optional<long long> declared = declared_body(wsi);
         body_pending = !declared || *declared != 0;
     }
-    http_abandon(wsi);
+    abandon(wsi);
     auto req = std::make_shared<aurora_http_req>();
     req->wsi = wsi;
     req->dispatched = true;
@@ -289,16 +274,23 @@ int Host::respond(lws *wsi, uint16_t status, std::string_view content_type, std:
     req->content_type = content_type;
     req->reply_body = std::move(body);
     req->extra_headers = std::move(extra_headers);
-    http_reqs_[wsi] = std::move(req);
+    reqs_[wsi] = std::move(req);
     lws_callback_on_writable(wsi);
     return 0;
 }
 
-int Host::on_http_writeable(lws *wsi) {
-    auto it = http_reqs_.find(wsi);
-    if (it == http_reqs_.end() || !it->second->reply_ready) return 0;
+bool HttpServer::in_flight() const {
+    for (const auto &[wsi, req] : reqs_) {
+        if (req->dispatched && req->route && req->wsi) return true;  // a plugin still owes or is writing a reply
+    }
+    return false;
+}
+
+int HttpServer::on_writeable(lws *wsi) {
+    auto it = reqs_.find(wsi);
+    if (it == reqs_.end() || !it->second->reply_ready) return 0;
     HttpReqPtr req = std::move(it->second);
-    http_reqs_.erase(it);
+    reqs_.erase(it);
 
     std::vector<unsigned char> buf(LWS_PRE + 2048 + req->extra_headers.size() + req->reply_body.size());
     unsigned char *start = buf.data() + LWS_PRE, *p = start, *end = buf.data() + buf.size();
@@ -335,21 +327,21 @@ int Host::on_http_writeable(lws *wsi) {
         p += req->reply_body.size();
     }
     if (lws_write(wsi, start, static_cast<size_t>(p - start), LWS_WRITE_HTTP_FINAL) < 0) return -1;
-    maybe_finish_drain();
-    if (req->close_after || draining_) return -1;  // no keep-alive: shutting down, or a body left unread
+    host_.maybe_finish_drain();
+    if (req->close_after || host_.draining()) return -1;  // no keep-alive: shutting down, or a body left unread
     if (lws_http_transaction_completed(wsi)) return -1;
     return 0;
 }
 
-void Host::on_http_closed(lws *wsi) {
-    if (!http_reqs_.count(wsi)) return;
-    http_abandon(wsi);
-    maybe_finish_drain();
+void HttpServer::on_closed(lws *wsi) {
+    if (!reqs_.count(wsi)) return;
+    abandon(wsi);
+    host_.maybe_finish_drain();
 }
 
-int Host::serve_static(lws *wsi, std::string_view path) {
+int HttpServer::serve_static(lws *wsi, std::string_view path) {
     int status = 404;
-    std::optional<std::string> file = resolve_static(cfg_.web_root, path, status);
+    std::optional<std::string> file = resolve_static(host_.config().web_root, path, status);
     if (!file)
         return respond(wsi, static_cast<uint16_t>(status), "application/json",
                        status == 400 ? "{\"error\":\"bad path\"}" : "{\"error\":\"not found\"}");

@@ -1,7 +1,8 @@
 // The WebSocket side of the service thread: the opening handshake and
-// authentication, complete messages into the plugin pipeline, budgets,
-// bounded send queues, rooms, the heartbeat. Bytes and frames on the socket
-// are ws_connection.cpp's. Everything here runs on the service thread.
+// authentication, a connection's start and end, bounded send queues, the
+// rooms' limits and hooks, the heartbeat. Bytes and frames on the socket are
+// ws_connection.cpp's, complete messages message_pipeline.cpp's, writing
+// outbound.cpp's. Everything here runs on the service thread.
 #include <arpa/inet.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -194,7 +195,7 @@ void Host::accept_websocket(Arrival &a) {
     const HttpHead &head = *a.upgrade;
     const int fd = a.fd;
     const std::string remote = client_address(peer_address(fd), head.header_list("x-forwarded-for"));
-    if (head.path != "/" && head.path != "/ws") {
+    if (host_path(head.path) != HostPath::WebSocket) {
         m_.auth_rejected->add(1);
         return refuse_socket(fd, 404, "WebSocket endpoints are / and /ws");
     }
@@ -210,33 +211,14 @@ void Host::accept_websocket(Arrival &a) {
     hs.path = head.path;
     hs.token = find_token(head);
     hs.remote_addr = remote;
-    std::string user_id, username;
-    bool accepted = false;
-    for (auto &p : plugins_) {
-        if (!p->hooks.authenticate) continue;
-        aurora_identity id;
-        std::memset(&id, 0, sizeof id);
-        id.struct_size = sizeof id;
-        aurora_auth_verdict v = timed(p.get(), Hook::Authenticate,
-                                      [&] { return p->hooks.authenticate(p->state, &hs, &id); });
-        if (v == AURORA_AUTH_ABSTAIN) continue;
-        if (v == AURORA_AUTH_ACCEPT && id.user_id.ptr && id.user_id.len) {
-            user_id.assign(id.user_id.ptr, id.user_id.len);
-            if (id.username.ptr && id.username.len) username.assign(id.username.ptr, id.username.len);
-            else username = user_id;
-            accepted = true;
-            break;
-        }
-        unsigned status = id.reject_status >= 400 && id.reject_status < 600 ? id.reject_status : 401;
-        std::string reason = v == AURORA_AUTH_ACCEPT ? "plugin accepted without a user id"
-                             : id.reject_reason.ptr ? std::string(id.reject_reason.ptr, id.reject_reason.len)
-                                                    : "unauthorized";
-        AURORA_HLOG(AURORA_LOG_INFO, 0, "upgrade from %s refused by %s: %u %s", remote.c_str(), p->name.c_str(),
-                    status, reason.c_str());
+    AuthOutcome auth = plugins_.authenticate(&hs);
+    if (auth.kind == AuthOutcome::Kind::Rejected) {
+        AURORA_HLOG(AURORA_LOG_INFO, 0, "upgrade from %s refused by %s: %u %s", remote.c_str(), auth.plugin.c_str(),
+                    auth.status, auth.reason.c_str());
         m_.auth_rejected->add(1);
-        return refuse_socket(fd, status, reason);
+        return refuse_socket(fd, auth.status, auth.reason);
     }
-    if (!accepted && !cfg_.allow_anonymous) {
+    if (auth.kind == AuthOutcome::Kind::NoOpinion && !cfg_.allow_anonymous) {
         m_.auth_rejected->add(1);
         return refuse_socket(fd, 401, "authentication required");
     }
@@ -257,7 +239,7 @@ void Host::accept_websocket(Arrival &a) {
         ::close(fd);
         return;
     }
-    start_conn(fd, std::move(user_id), std::move(username), remote, proto == "aurora.ndjson", deflate);
+    start_conn(fd, std::move(auth.user_id), std::move(auth.username), remote, proto == "aurora.ndjson", deflate);
 }
 
 void Host::start_conn(int fd, std::string user_id, std::string username, std::string remote_addr, bool ndjson,
@@ -310,9 +292,7 @@ void Host::start_conn(int fd, std::string user_id, std::string username, std::st
     m_.connections_total->add(1);
     AURORA_HLOG(AURORA_LOG_DEBUG, raw->id, "connected from %s as '%s'", raw->remote_addr.c_str(),
                 raw->user_id.c_str());
-    for (auto &p : plugins_) {
-        if (p->hooks.on_connect) timed(p.get(), Hook::OnConnect, [&] { p->hooks.on_connect(p->state, raw); });
-    }
+    plugins_.connected(raw);
     if (draining_) close_conn(raw, ws::kGoingAway, "server shutting down", m_.closes_shutdown);
 }
 
@@ -320,203 +300,11 @@ void Host::finish_conn(aurora_conn *c) {
     // Leave every room (on_leave hooks), then on_disconnect.
     std::vector<std::string> rooms = c->rooms;
     for (const auto &r : rooms) room_leave(c, r);
-    for (auto &p : plugins_) {
-        if (p->hooks.on_disconnect) timed(p.get(), Hook::OnDisconnect, [&] { p->hooks.on_disconnect(p->state, c); });
-    }
+    plugins_.disconnected(c);
     AURORA_HLOG(AURORA_LOG_DEBUG, c->id, "closed (code %u)", c->close_code);
     m_.connections->add(-1);
     conns_.erase(c->id);
     maybe_finish_drain();
-}
-
-bool TokenBucket::take(const Budget &b, uint64_t now_ms, uint64_t &retry_after_ms) {
-    if (tokens < 0) {
-        tokens = static_cast<float>(b.burst);
-        last_ms = now_ms;
-    }
-    if (now_ms > last_ms) {
-        tokens = std::min(static_cast<float>(b.burst),
-                          tokens + static_cast<float>(b.per_s * static_cast<double>(now_ms - last_ms) / 1000.0));
-        last_ms = now_ms;
-    }
-    if (tokens >= 1) {
-        tokens -= 1;
-        return true;
-    }
-    retry_after_ms = b.per_s > 0 ? static_cast<uint64_t>((1 - tokens) * 1000.0 / b.per_s) + 1 : 1000;
-    return false;
-}
-
-// One frame's cost: from the connection's bucket for every frame, then from
-// its type's own bucket if it has one (`type` empty: not known yet). Over
-// budget: a rate_limited answer and false; a connection that keeps sending
-// while refused (more than limits.frames.burst in a row) is closed with 1008.
-bool Host::spend_budget(aurora_conn *c, std::string_view type, std::string_view ref_json) {
-    const Limits &L = cfg_.limits;
-    const uint64_t now = uv_now(&loop_);
-    uint64_t retry = 0;
-    std::string limit;
-    if (type.empty()) {
-        if (!c->frame_bucket.take(L.frames, now, retry)) limit = "frames";
-    } else {
-        for (size_t i = 0; i < L.frame_budgets.size(); ++i) {
-            if (L.frame_budgets[i].first != type || L.frame_budgets[i].second.per_s <= 0) continue;
-            if (!c->type_buckets) c->type_buckets = std::make_unique<TokenBucket[]>(L.frame_budgets.size());
-            if (!c->type_buckets[i].take(L.frame_budgets[i].second, now, retry)) limit = "frames:" + std::string(type);
-            break;
-        }
-    }
-    if (limit.empty()) {
-        if (!type.empty()) c->refused_in_row = 0;
-        return true;
-    }
-    m_.frames_refused->add(1);
-    if (++c->refused_in_row > static_cast<uint32_t>(L.frames.burst)) {
-        AURORA_HLOG(AURORA_LOG_INFO, c->id, "flood: %u frames over budget in a row: closing with 1008", c->refused_in_row);
-        close_conn(c, ws::kPolicy, "flood: frames over budget", m_.closes_flood);
-        return false;
-    }
-    std::string out = "{\"type\":\"rate_limited\",\"retry_after_ms\":" + std::to_string(retry) + ",\"limit\":";
-    append_json_string(out, limit);
-    if (!ref_json.empty()) out += ",\"ref\":" + std::string(ref_json);
-    out += '}';
-    enqueue(c, make_frame(out));
-    return false;
-}
-
-// A complete data message (ws_connection.cpp assembled and checked it).
-void Host::handle_message(aurora_conn *c) {
-    m_.frames_in->add(1);
-    bool too_large = c->rx_too_large, binary = c->rx_binary;
-    std::string text = std::move(c->rx);
-    c->rx.clear();
-    c->rx_total = 0;
-    c->rx_too_large = false;
-    c->rx_binary = false;
-    if (!spend_budget(c, {}, {})) return;
-    static constexpr const char *kNoBinary = "binary frames are not supported; send JSON text frames";
-    if (binary && !raw_plugins_) {
-        send_error(c, "binary_not_supported", kNoBinary, {});
-    } else if (too_large) {
-        send_error(c, "too_large", "frame larger than " + std::to_string(cfg_.limits.max_frame_bytes) + " bytes", {});
-    } else if (binary) {
-        handle_raw(c, std::move(text), true, "binary_not_supported", kNoBinary);
-    } else {
-        handle_frame(c, text);
-    }
-}
-
-void Host::handle_frame(aurora_conn *c, std::string_view text) {
-    FrameCheck f = check_frame(text);
-    if (f.error && raw_plugins_)
-        return handle_raw(c, std::string(text), false, f.error, f.message, std::move(f.ref_json));
-    if (f.error) return send_error(c, f.error, f.message, f.ref_json);
-    auto msg = std::make_unique<aurora_msg>();
-    msg->type = std::move(f.type);
-    std::string ref_json = std::move(f.ref_json);
-    if (!spend_budget(c, msg->type, ref_json)) return;
-    if (refuse_if_busy(c, ref_json)) return;
-    msg->host = this;
-    msg->conn = c->id;
-    msg->payload.assign(text);
-    msg->ref_json = std::move(ref_json);
-    run_pipeline(std::move(msg), 0);
-}
-
-// limits.max_pending_per_conn: a connection with that many messages held
-// PENDING by plugins gets "busy" for the next one.
-bool Host::refuse_if_busy(aurora_conn *c, std::string_view ref_json) {
-    if (c->pending < cfg_.limits.max_pending_per_conn) return false;
-    m_.pending_refused->add(1);
-    send_error(c, "busy",
-               "too many requests in flight on this connection (" +
-                   std::to_string(cfg_.limits.max_pending_per_conn) + "); wait for their answers",
-               ref_json);
-    return true;
-}
-
-void Host::handle_raw(aurora_conn *c, std::string text, bool binary, const char *refusal, std::string message,
-                      std::string refusal_ref) {
-    if (refuse_if_busy(c, {})) return;
-    auto msg = std::make_unique<aurora_msg>();
-    msg->host = this;
-    msg->conn = c->id;
-    msg->payload = std::move(text);
-    msg->raw = true;
-    msg->binary = binary;
-    msg->refusal = refusal;
-    msg->refusal_message = std::move(message);
-    msg->refusal_ref = std::move(refusal_ref);
-    run_pipeline(std::move(msg), 0);
-}
-
-// Runs the rest of the pipeline, also for a connection that is closing or
-// gone: its answers are dropped (enqueue), its message is not.
-void Host::run_pipeline(std::unique_ptr<aurora_msg> msg, size_t from) {
-    aurora_conn *c = find_conn(msg->conn);
-    if (!c) return;
-    for (size_t i = from; i < plugins_.size(); ++i) {
-        aurora_plugin_ctx *p = plugins_[i].get();
-        if (!p->hooks.on_message || (msg->raw && !p->raw_messages)) continue;
-        aurora_verdict v = timed(p, Hook::OnMessage, [&] { return p->hooks.on_message(p->state, c, msg.get()); });
-        switch (v) {
-        case AURORA_CONTINUE: continue;
-        case AURORA_DROP: return;
-        case AURORA_REPLY:
-            if (msg->reply.empty()) {
-                AURORA_HLOG(AURORA_LOG_WARN, c->id, "plugin %s returned REPLY without msg_set_reply", p->name.c_str());
-            } else {
-                enqueue(c, make_frame(msg->reply));
-            }
-            return;
-        case AURORA_PENDING: {
-            msg->next_plugin = i + 1;
-            aurora_msg *raw = msg.get();
-            pending_msgs_[raw] = std::move(msg);
-            m_.pending_messages->add(1);
-            ++c->pending;
-            return;
-        }
-        default:
-            AURORA_HLOG(AURORA_LOG_ERROR, c->id, "plugin %s returned invalid verdict %d; message dropped",
-                        p->name.c_str(), v);
-            return;
-        }
-    }
-    if (msg->raw) return send_error(c, msg->refusal, msg->refusal_message, msg->refusal_ref);
-    m_.messages_unhandled->add(1);
-    send_error(c, "unhandled", "no plugin handles messages of type '" + msg->type + "'", msg->ref_json);
-}
-
-void Host::resume(aurora_msg *raw, aurora_verdict verdict) {
-    auto it = pending_msgs_.find(raw);
-    if (it == pending_msgs_.end()) {
-        AURORA_HLOG(AURORA_LOG_ERROR, 0, "msg_resume on a message that is not pending (resumed twice?)");
-        return;
-    }
-    std::unique_ptr<aurora_msg> msg = std::move(it->second);
-    pending_msgs_.erase(it);
-    m_.pending_messages->add(-1);
-    const aurora_conn_id id = msg->conn;
-    if (aurora_conn *c = find_conn(id); c && c->pending > 0) --c->pending;
-    switch (verdict) {
-    case AURORA_CONTINUE: {
-        size_t next = msg->next_plugin;
-        run_pipeline(std::move(msg), next);
-        break;
-    }
-    case AURORA_REPLY:
-        if (aurora_conn *c = find_conn(id); c && !msg->reply.empty()) enqueue(c, make_frame(msg->reply));
-        break;
-    default: break;  // DROP, or nonsense: discard
-    }
-    // A connection that left meanwhile is let go once its last message is through.
-    if (aurora_conn *c = find_conn(id); c && c->gone && c->pending == 0) finish_conn(c);
-}
-
-void Host::send_error(aurora_conn *c, std::string_view code, std::string_view message, std::string_view ref_json) {
-    m_.frame_errors->add(1);
-    enqueue(c, make_frame(error_frame(code, message, ref_json)));
 }
 
 void Host::enqueue(aurora_conn *c, const OutFramePtr &f) {
@@ -530,7 +318,7 @@ void Host::enqueue(aurora_conn *c, const OutFramePtr &f) {
     }
     c->outq.push_back(f);
     c->out_bytes += f->len();
-    mark_pending(c);
+    out_.mark(c);
 }
 
 // Any frame or pong from the peer shows it is there.
@@ -544,7 +332,7 @@ void Host::alive(aurora_conn *c) {
 // heartbeat.timeout_s (a ping that cannot even be written that long, because
 // the socket stays full, counts as unanswered).
 void Host::heartbeat_tick() {
-    if (++ticks_ % 5 == 0) trim_heap();
+    if (++ticks_ % 5 == 0) memory_.trim_if_grown();
     const uint64_t now = uv_now(&loop_);
     const uint64_t interval = static_cast<uint64_t>(cfg_.ping_interval_s) * 1000;
     const uint64_t timeout = static_cast<uint64_t>(cfg_.ping_timeout_s) * 1000;
@@ -561,7 +349,7 @@ void Host::heartbeat_tick() {
             if (now - c->last_seen_ms < interval) continue;
             c->ping_sent_ms = now;
             c->ping_due = true;
-            mark_pending(c);
+            out_.mark(c);
         } else if (now - c->ping_sent_ms >= timeout) {
             AURORA_HLOG(AURORA_LOG_DEBUG, c->id, "heartbeat ping unanswered for %d s: dropping", cfg_.ping_timeout_s);
             m_.closes_heartbeat->add(1);
@@ -578,59 +366,28 @@ void Host::heartbeat_tick() {
 // ---- rooms ----
 
 void Host::broadcast_local(std::string_view room, const OutFramePtr &f, aurora_conn_id except) {
-    auto it = rooms_.find(std::string(room));
-    if (it == rooms_.end()) return;
     // enqueue may close a member (slow consumer) but never removes it from
     // the room during this loop: removal happens in finish_conn.
-    for (aurora_conn *c : it->second) {
+    rooms_.for_each_member(room, [&](aurora_conn *c) {
         if (c->id != except) enqueue(c, f);
-    }
+    });
 }
 
 aurora_status Host::room_join(aurora_conn *c, std::string_view room) {
     if (room.empty() || room.size() > 256) return AURORA_ERR_INVALID;
     if (c->gone) return AURORA_ERR_NOT_FOUND;
-    if (room_has(c, room)) return AURORA_OK;
+    if (rooms_.has(c, room)) return AURORA_OK;
     if (c->rooms.size() >= cfg_.limits.max_rooms_per_conn) return AURORA_ERR_LIMIT;
-    aurora_str r{room.data(), room.size()};
-    for (auto &p : plugins_) {
-        if (!p->hooks.on_join) continue;
-        aurora_verdict v = timed(p.get(), Hook::OnJoin, [&] { return p->hooks.on_join(p->state, c, r); });
-        if (v != AURORA_CONTINUE) {
-            if (v != AURORA_DROP)
-                AURORA_HLOG(AURORA_LOG_ERROR, c->id, "plugin %s: on_join returned %d (only CONTINUE or DROP): refused",
-                            p->name.c_str(), v);
-            return AURORA_ERR_DENIED;
-        }
-    }
-    c->rooms.emplace_back(room);
-    rooms_[std::string(room)].insert(c);
+    if (!plugins_.may_join(c, room)) return AURORA_ERR_DENIED;
+    rooms_.add(c, room);
     return AURORA_OK;
 }
 
 aurora_status Host::room_leave(aurora_conn *c, std::string_view room) {
-    auto pos = std::find(c->rooms.begin(), c->rooms.end(), room);
-    if (pos == c->rooms.end()) return AURORA_ERR_NOT_FOUND;
-    std::string name = std::move(*pos);
-    c->rooms.erase(pos);
-    if (auto it = rooms_.find(name); it != rooms_.end()) {
-        it->second.erase(c);
-        if (it->second.empty()) rooms_.erase(it);
-    }
-    aurora_str r{name.data(), name.size()};
-    for (auto &p : plugins_) {
-        if (p->hooks.on_leave) timed(p.get(), Hook::OnLeave, [&] { p->hooks.on_leave(p->state, c, r); });
-    }
+    std::string name;
+    if (!rooms_.remove(c, room, name)) return AURORA_ERR_NOT_FOUND;
+    plugins_.left(c, name);
     return AURORA_OK;
-}
-
-bool Host::room_has(const aurora_conn *c, std::string_view room) const {
-    return std::find(c->rooms.begin(), c->rooms.end(), room) != c->rooms.end();
-}
-
-uint32_t Host::room_size(std::string_view room) const {
-    auto it = rooms_.find(std::string(room));
-    return it == rooms_.end() ? 0 : static_cast<uint32_t>(it->second.size());
 }
 
 void *Host::conn_data(const aurora_plugin_ctx *p, const aurora_conn *c) const {
