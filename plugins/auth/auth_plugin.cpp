@@ -14,15 +14,6 @@
 
 namespace aurora::auth {
 
-void AuthState::log(aurora_log_level level, const char *fmt, ...) const {
-    char buf[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    std::vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
-    host->log_msg(self, level, "%s", buf);
-}
-
 void AuthState::backend_failed(const char *what, const std::string &error) {
     host->metric_add(m.backend_errors, 1);
     if (backend_up.exchange(false)) log(AURORA_LOG_WARN, "%s failed: %s", what, error.c_str());

@@ -14,6 +14,7 @@
 #include <memory>
 #include <string>
 
+#include "plugin_handle.h"
 #include "auth_config.h"
 #include "connection_cap.h"
 #include "connection_registry.h"
@@ -35,9 +36,7 @@ struct AuthMetrics {
     aurora_metric *hash_seconds = nullptr;
 };
 
-struct AuthState {
-    const aurora_host_api *host = nullptr;
-    aurora_plugin_ctx *self = nullptr;
+struct AuthState : plugin::PluginHandle {  // host, self, log()
     AuthConfig cfg;
     std::unique_ptr<plugin::MongoPool> mongo;
     std::unique_ptr<UserStore> users;
@@ -60,7 +59,6 @@ struct AuthState {
     // authenticate (copied by the host when the hook returns).
     std::string scratch_user_id, scratch_username, scratch_reason;
 
-    void log(aurora_log_level level, const char *fmt, ...) const AURORA_PRINTF(3, 4);
     // Logs a backend failure once per outage (the first after a success).
     void backend_failed(const char *what, const std::string &error);
     void backend_ok() { backend_up.store(true); }

@@ -9,7 +9,7 @@ namespace aurora::auth {
 WorkerPool::WorkerPool(const aurora_host_api *host, aurora_plugin_ctx *self, plugin::RedisUrl redis,
                        LaneLimits limits, Tick tick, uint32_t tick_ms)
     : host_(host), self_(self), redis_url_(std::move(redis)), limits_(limits), tick_(std::move(tick)),
-      tick_ms_(tick_ms) {}
+      tick_ms_(tick_ms), main_(host, limits.main_max_queue), bulk_(host, limits.bulk_max_queue) {}
 
 aurora_status WorkerPool::start(int n) {
     for (int i = 0; i < n; ++i) {
@@ -21,39 +21,30 @@ aurora_status WorkerPool::start(int n) {
     return AURORA_OK;
 }
 
-bool WorkerPool::post(Job job, Lane lane) {
-    std::lock_guard lock(mu_);
-    std::deque<Job> &q = lane == Lane::Main ? main_ : bulk_;
-    if (stopped_ || q.size() >= (lane == Lane::Main ? limits_.main_max_queue : limits_.bulk_max_queue)) return false;
-    q.push_back(std::move(job));
-    // Wake every worker: an idle one takes the job, a busy one finds the
-    // queue empty later; worker_wake never loses a wake-up. Under mu_, because
-    // a worker leaves workers_ (under mu_) before its handle becomes invalid.
-    for (aurora_worker *w : workers_) host_->worker_wake(w);
-    return true;
-}
+bool WorkerPool::post(Job job, Lane lane) { return (lane == Lane::Main ? main_ : bulk_).post(std::move(job)); }
 
-bool WorkerPool::pop(Job &job, Lane &lane, bool draining) {
-    std::lock_guard lock(mu_);
-    if (!main_.empty()) {
+bool WorkerPool::pop(Job &job, Lane &lane) {
+    if (std::optional<Job> j = main_.pop()) {
         lane = Lane::Main;
-        job = std::move(main_.front());
-        main_.pop_front();
+        job = std::move(*j);
         return true;
     }
-    if (bulk_.empty() || (!draining && bulk_running_ >= limits_.bulk_max_running)) return false;
-    lane = Lane::Bulk;
-    ++bulk_running_;
-    job = std::move(bulk_.front());
-    bulk_.pop_front();
-    return true;
+    size_t running = bulk_running_.load();
+    do {
+        if (running >= limits_.bulk_max_running) return false;
+    } while (!bulk_running_.compare_exchange_weak(running, running + 1));
+    if (std::optional<Job> j = bulk_.pop()) {
+        lane = Lane::Bulk;
+        job = std::move(*j);
+        return true;
+    }
+    --bulk_running_;
+    return false;
 }
 
 void WorkerPool::finished(Lane lane) {
-    if (lane != Lane::Bulk) return;
     // No wake-up needed: this worker looks at the queues again right away.
-    std::lock_guard lock(mu_);
-    --bulk_running_;
+    if (lane == Lane::Bulk) --bulk_running_;
 }
 
 void WorkerPool::run_guarded(const Job &job, WorkerContext &ctx) {
@@ -72,10 +63,6 @@ void WorkerPool::worker_main(aurora_worker *w, void *arg) {
 }
 
 void WorkerPool::run(aurora_worker *w, size_t index) {
-    {
-        std::lock_guard lock(mu_);
-        workers_.push_back(w);
-    }
     WorkerContext ctx{index, plugin::RedisConnection(redis_url_, std::chrono::milliseconds(1000)), false};
     using Clock = std::chrono::steady_clock;
     auto next_tick = Clock::now();
@@ -84,34 +71,31 @@ void WorkerPool::run(aurora_worker *w, size_t index) {
         run_guarded(tick_, ctx);
         next_tick = Clock::now() + std::chrono::milliseconds(tick_ms_);
     };
-    while (!host_->worker_should_stop(w)) {
-        Job job;
-        Lane lane;
-        if (pop(job, lane, false)) {
-            run_guarded(job, ctx);
-            job = nullptr;  // captures (responder, in-flight ticket) go with the job
-            finished(lane);
-            maybe_tick();
-            continue;
-        }
-        maybe_tick();
-        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(next_tick - Clock::now()).count();
-        uint32_t wait = index == 0 ? static_cast<uint32_t>(std::clamp<long long>(left, 1, 1000)) : 1000;
-        host_->worker_wait(w, wait);
-    }
-    // Stop: refuse new jobs, then finish the queued ones quickly.
     {
-        std::lock_guard lock(mu_);
-        stopped_ = true;
-        workers_.erase(std::remove(workers_.begin(), workers_.end(), w), workers_.end());
+        plugin::JobQueue<Job>::Attach on_main(main_, w), on_bulk(bulk_, w);
+        while (!host_->worker_should_stop(w)) {
+            Job job;
+            Lane lane;
+            if (pop(job, lane)) {
+                run_guarded(job, ctx);
+                job = nullptr;  // captures (responder, in-flight ticket) go with the job
+                finished(lane);
+                maybe_tick();
+                continue;
+            }
+            maybe_tick();
+            auto left = std::chrono::duration_cast<std::chrono::milliseconds>(next_tick - Clock::now()).count();
+            uint32_t wait = index == 0 ? static_cast<uint32_t>(std::clamp<long long>(left, 1, 1000)) : 1000;
+            host_->worker_wait(w, wait);
+        }
     }
+    // Stop: refuse new jobs, then finish the queued ones quickly (Main first).
     ctx.stopping = true;
-    Job job;
-    Lane lane;
-    while (pop(job, lane, true)) {
-        run_guarded(job, ctx);
-        job = nullptr;
-        finished(lane);
+    for (plugin::JobQueue<Job> *lane : {&main_, &bulk_}) {
+        for (Job &job : lane->close()) {
+            run_guarded(job, ctx);
+            job = nullptr;
+        }
     }
 }
 

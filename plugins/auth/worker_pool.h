@@ -11,21 +11,22 @@
 //   is always free for Main. Each lane has its own queue bound, so a full
 //   Bulk lane refuses registrations (503) while logins are still queued.
 //
-// Thread contract: the queues, `bulk_running_`, `stopped_` and `workers_`
-// are guarded by `mu_`; post() may be called from any thread; a job runs on
-// exactly one worker. At shutdown each worker drains what is queued (both
-// lanes, ignoring the Bulk cap) with ctx.stopping = true, so every job runs
-// (and every HTTP request gets its reply) before the host joins the threads.
+// Thread contract: each lane is a JobQueue (its own lock); `bulk_running_`
+// is an atomic; post() may be called from any thread; a job runs on
+// exactly one worker. At shutdown the lanes are closed (post refuses) and
+// what they held runs with ctx.stopping = true, ignoring the Bulk cap, so
+// every job runs (and every HTTP request gets its reply) before the host
+// joins the threads.
 #pragma once
 
 #include <aurora/aurora.h>
 
-#include <deque>
+#include <atomic>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <vector>
 
+#include "job_queue.h"
 #include "redis_connection.h"
 
 namespace aurora::auth {
@@ -68,8 +69,8 @@ private:
     };
     static void worker_main(aurora_worker *w, void *arg);
     void run(aurora_worker *w, size_t index);
-    // The next job (Main first; Bulk under its cap unless `draining`).
-    bool pop(Job &job, Lane &lane, bool draining);
+    // The next job: Main first, then Bulk under its cap.
+    bool pop(Job &job, Lane &lane);
     void finished(Lane lane);
     void run_guarded(const Job &job, WorkerContext &ctx);
 
@@ -81,12 +82,8 @@ private:
     uint32_t tick_ms_;
     std::vector<std::unique_ptr<Slot>> slots_;  // written in start() only
 
-    std::mutex mu_;
-    std::deque<Job> main_;                // guarded by mu_
-    std::deque<Job> bulk_;                // guarded by mu_
-    size_t bulk_running_ = 0;             // guarded by mu_
-    std::vector<aurora_worker *> workers_;  // guarded by mu_
-    bool stopped_ = false;                // guarded by mu_
+    plugin::JobQueue<Job> main_, bulk_;
+    std::atomic<size_t> bulk_running_{0};
 };
 
 }  // namespace aurora::auth

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <string>
 
+#include "plugin_handle.h"
 #include "redis_connection.h"
 
 namespace aurora::chat {
@@ -39,9 +40,7 @@ struct ChatMetrics {
     aurora_metric *send_seconds;
 };
 
-struct ChatContext {
-    const aurora_host_api *host = nullptr;
-    aurora_plugin_ctx *self = nullptr;
+struct ChatContext : plugin::PluginHandle {  // host, self, log()
     ChatSettings s;
     plugin::RedisUrl redis_url;
     std::string replica;  // unique per process: presence entries name it
@@ -49,9 +48,6 @@ struct ChatContext {
 
     std::string channel(const std::string &room) const { return s.channel_prefix + room; }
     std::string presence_key(const std::string &room) const { return "chat:presence:" + room; }
-    void log(aurora_log_level level, const std::string &text) const {
-        host->log_msg(self, level, "%s", text.c_str());
-    }
 };
 
 }  // namespace aurora::chat

@@ -41,57 +41,36 @@ SendPipeline::SendPipeline(const ChatContext &ctx, ReadWorker &reads)
     : ctx_(ctx),
       reads_(reads),
       redis_(ctx.redis_url, std::chrono::milliseconds(ctx.s.redis_timeout_ms)),
-      events_(std::chrono::milliseconds(ctx.s.presence_coalesce_ms)) {}
+      events_(std::chrono::milliseconds(ctx.s.presence_coalesce_ms)),
+      jobs_(ctx.host) {}
 
-void SendPipeline::submit(SendJob job) {
-    aurora_worker *w;
-    {
-        std::lock_guard lock(mu_);
-        queue_.push_back(std::move(job));
-        w = worker_;
-    }
-    if (w) ctx_.host->worker_wake(w);
-}
-
-std::vector<SendJob> SendPipeline::take() {
-    std::lock_guard lock(mu_);
-    std::vector<SendJob> batch(std::make_move_iterator(queue_.begin()), std::make_move_iterator(queue_.end()));
-    queue_.clear();
-    return batch;
-}
+void SendPipeline::submit(SendJob job) { jobs_.post(std::move(job)); }
 
 void SendPipeline::run(aurora_worker *w) {
-    {
-        std::lock_guard lock(mu_);
-        worker_ = w;
-    }
     auto next_refresh = Clock::now();
-    while (!ctx_.host->worker_should_stop(w)) {
-        std::vector<SendJob> batch = take();
-        if (!batch.empty()) process(batch);
-        publish_presence(Clock::now());
-        if (Clock::now() >= next_refresh) {
-            refresh_presence();
-            next_refresh = Clock::now() + std::chrono::seconds(ctx_.s.presence_refresh_s);
-        }
-        bool idle;
-        {
-            std::lock_guard lock(mu_);
-            idle = queue_.empty();
-        }
-        if (idle) {
-            auto until = std::min(next_refresh, events_.next_due().value_or(next_refresh));
-            auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now());
-            ctx_.host->worker_wait(w, static_cast<uint32_t>(std::clamp<int64_t>(wait.count(), 1, 1000)));
-        }
-    }
-    // Shutting down: a PENDING message must always be resumed. Presence
-    // events still held are dropped, as the members' leaves are: the
-    // entries go from the sorted set below, and snapshots tell the truth.
-    for (SendJob &job : take()) fail(job, "unavailable", "the server is shutting down");
+    std::vector<SendJob> batch;
     {
-        std::lock_guard lock(mu_);
-        worker_ = nullptr;  // submit() after this only queues (and shutdown frees the queue)
+        plugin::JobQueue<SendJob>::Attach attach(jobs_, w);
+        while (!ctx_.host->worker_should_stop(w)) {
+            batch.clear();
+            if (jobs_.take(batch) > 0) process(batch);
+            publish_presence(Clock::now());
+            if (Clock::now() >= next_refresh) {
+                refresh_presence();
+                next_refresh = Clock::now() + std::chrono::seconds(ctx_.s.presence_refresh_s);
+            }
+            if (jobs_.empty()) {
+                auto until = std::min(next_refresh, events_.next_due().value_or(next_refresh));
+                auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now());
+                ctx_.host->worker_wait(w, static_cast<uint32_t>(std::clamp<int64_t>(wait.count(), 1, 1000)));
+            }
+        }
+        // Shutting down: a PENDING message must always be resumed. Presence
+        // events still held are dropped, as the members' leaves are: the
+        // entries go from the sorted set below, and snapshots tell the truth.
+        batch.clear();
+        jobs_.take(batch);
+        for (SendJob &job : batch) fail(job, "unavailable", "the server is shutting down");
     }
     std::string err;
     if (redis_.ensure(err)) {  // best effort: take this process's members out of presence now

@@ -12,19 +12,18 @@
 // (read_worker.h), and presence events go out coalesced per room
 // (presence_coalescer.h), each window's in one round trip of their own.
 //
-// Thread contract: submit() from any thread (takes mu_); everything else on
+// Thread contract: submit() from any thread (a JobQueue); everything else on
 // the pipeline's own thread.
 #pragma once
 
 #include <atomic>
 #include <chrono>
-#include <deque>
 #include <map>
-#include <mutex>
 #include <string>
 #include <vector>
 
 #include "chat_context.h"
+#include "job_queue.h"
 #include "presence_coalescer.h"
 #include "read_worker.h"
 #include "redis_connection.h"
@@ -49,7 +48,6 @@ public:
     bool redis_ok() const { return redis_ok_.load(); }
 
 private:
-    std::vector<SendJob> take();
     void process(std::vector<SendJob> &batch, bool retried = false);
     bool load_scripts(std::string &err);
     size_t append(const SendJob &job);
@@ -69,9 +67,9 @@ private:
     std::map<std::pair<aurora_conn_id, std::string>, std::string> members_;
     PresenceCoalescer events_;  // [pipeline thread]
 
-    std::mutex mu_;
-    std::deque<SendJob> queue_;    // guarded by mu_
-    aurora_worker *worker_ = nullptr;  // guarded by mu_; set when the thread starts
+    // Never closed: what is submitted after the thread stopped is freed with
+    // the plugin (the host resumes nothing any more then).
+    plugin::JobQueue<SendJob> jobs_;
 };
 
 }  // namespace aurora::chat

@@ -86,7 +86,7 @@ void HistoryService::handle_http(aurora_http_req *req) {
         job.limit = static_cast<size_t>(std::min<int64_t>(n, ctx_.s.history_max_limit));
     }
     job.start_ns = host->now_monotonic_ns();
-    if (!post(std::move(job))) reply(503, "history is busy or shutting down; retry later", "Retry-After: 1\r\n");
+    if (!jobs_.post(std::move(job))) reply(503, "history is busy or shutting down; retry later", "Retry-After: 1\r\n");
 }
 
 aurora_verdict HistoryService::on_message(aurora_conn *conn, aurora_msg *msg) {
@@ -122,50 +122,19 @@ aurora_verdict HistoryService::on_message(aurora_conn *conn, aurora_msg *msg) {
         job.limit = static_cast<size_t>(std::min<double>(limit->valuedouble, static_cast<double>(ctx_.s.history_max_limit)));
     }
     job.start_ns = host->now_monotonic_ns();
-    if (!post(std::move(job))) return error("unavailable", "history is busy or shutting down; retry later");
+    if (!jobs_.post(std::move(job))) return error("unavailable", "history is busy or shutting down; retry later");
     return AURORA_PENDING;
-}
-
-bool HistoryService::post(Job job) {
-    std::vector<aurora_worker *> wake;
-    {
-        std::lock_guard lock(mu_);
-        if (stopped_ || queue_.size() >= ctx_.s.history_max_queue) return false;
-        queue_.push_back(std::move(job));
-        wake = workers_;
-    }
-    for (aurora_worker *w : wake) ctx_.host->worker_wake(w);
-    return true;
 }
 
 void HistoryService::worker_main(aurora_worker *w, void *self) { static_cast<HistoryService *>(self)->run(w); }
 
 void HistoryService::run(aurora_worker *w) {
-    {
-        std::lock_guard lock(mu_);
-        workers_.push_back(w);
+    plugin::JobQueue<Job>::Attach attach(jobs_, w);
+    while (!ctx_.host->worker_should_stop(w)) {
+        if (std::optional<Job> job = jobs_.pop()) answer(*job);
+        else ctx_.host->worker_wait(w, 1000);
     }
-    while (true) {
-        std::optional<Job> job;
-        bool stopping = ctx_.host->worker_should_stop(w);
-        {
-            std::lock_guard lock(mu_);
-            if (stopping) stopped_ = true;
-            if (!queue_.empty()) {
-                job = std::move(queue_.front());
-                queue_.pop_front();
-            }
-        }
-        if (job) {
-            if (stopping) fail(*job, 503, "unavailable", "the server is shutting down");
-            else answer(*job);
-            continue;
-        }
-        if (stopping) break;
-        ctx_.host->worker_wait(w, 1000);
-    }
-    std::lock_guard lock(mu_);
-    std::erase(workers_, w);
+    for (Job &job : jobs_.close()) fail(job, 503, "unavailable", "the server is shutting down");
 }
 
 void HistoryService::fail(Job &job, uint16_t status, const char *code, const std::string &message) {

@@ -6,26 +6,26 @@
 // http_reply / msg_set_reply + msg_resume.
 //
 // Thread contract: handle_http and on_message run on the service thread;
-// the queue is guarded by mu_; each job is answered exactly once, by a
-// history thread (or at shutdown, with "unavailable").
+// jobs go to the history threads through a JobQueue; each job is answered
+// exactly once, by a history thread (or at shutdown, with "unavailable").
 #pragma once
 
 #include <aurora/aurora.h>
 
-#include <deque>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "ingest_context.h"
+#include "job_queue.h"
 #include "stream_entry.h"
 
 namespace aurora::ingest {
 
 class HistoryService {
 public:
-    HistoryService(IngestContext &ctx, std::string jwt_secret) : ctx_(ctx), secret_(std::move(jwt_secret)) {}
+    HistoryService(IngestContext &ctx, std::string jwt_secret)
+        : ctx_(ctx), secret_(std::move(jwt_secret)), jobs_(ctx.host, ctx.s.history_max_queue) {}
     // Main thread, during init: the route and the threads.
     aurora_status start();
     // Service thread: CONTINUE unless the frame is a history request.
@@ -44,17 +44,13 @@ private:
     static void http_handler(void *self, aurora_http_req *req);
     static void worker_main(aurora_worker *w, void *self);
     void handle_http(aurora_http_req *req);
-    bool post(Job job);
     void run(aurora_worker *w);
     void answer(Job &job);
     void fail(Job &job, uint16_t status, const char *code, const std::string &message);
 
     IngestContext &ctx_;
     std::string secret_;
-    std::mutex mu_;
-    std::deque<Job> queue_;                 // guarded by mu_
-    std::vector<aurora_worker *> workers_;  // guarded by mu_
-    bool stopped_ = false;                  // guarded by mu_
+    plugin::JobQueue<Job> jobs_;
 };
 
 }  // namespace aurora::ingest

@@ -17,6 +17,7 @@
 #include <mutex>
 #include <string>
 
+#include "plugin_handle.h"
 #include "ingest_settings.h"
 #include "mongo_pool.h"
 #include "redis_connection.h"
@@ -34,9 +35,7 @@ struct IngestMetrics {
     aurora_metric *history_seconds = nullptr;
 };
 
-struct IngestContext {
-    const aurora_host_api *host = nullptr;
-    aurora_plugin_ctx *self = nullptr;
+struct IngestContext : plugin::PluginHandle {  // host, self, log()
     IngestSettings s;
     plugin::RedisUrl redis_url;
     std::unique_ptr<plugin::MongoPool> mongo;
@@ -63,15 +62,6 @@ struct IngestContext {
         } else if (!mongo_warned.exchange(true)) {
             log(AURORA_LOG_WARN, "MongoDB unavailable: %s (retrying with backoff)", why.c_str());
         }
-    }
-
-    void log(aurora_log_level level, const char *fmt, ...) const AURORA_PRINTF(3, 4) {
-        char buf[1024];
-        va_list ap;
-        va_start(ap, fmt);
-        std::vsnprintf(buf, sizeof buf, fmt, ap);
-        va_end(ap);
-        host->log_msg(self, level, "%s", buf);
     }
 };
 

@@ -1,5 +1,6 @@
-// The ingest plugin's settings: declared once as a table (which also
-// generates the README's table), parsed and checked at init, then read-only.
+// The ingest plugin's settings: declared once as a table of fields of
+// IngestSettings (which also generates the README's table), parsed and
+// checked at init, then read-only.
 #pragma once
 
 #include <aurora/aurora.h>
@@ -35,7 +36,8 @@ struct IngestSettings {
     int64_t history_default_limit = 50;
     int64_t history_max_limit = 100;
     size_t history_max_queue = 1024;
-    jwt_alg_t jwt_alg = JWT_ALG_HS256;
+    std::string jwt_algorithm;
+    jwt_alg_t jwt_alg = JWT_ALG_HS256;  // from jwt_algorithm
     int64_t leeway_s = 30;
 };
 

@@ -32,28 +32,20 @@ std::chrono::milliseconds io_timeout(const Config &cfg) {
 
 LimitChecker::LimitChecker(const aurora_host_api *host, aurora_plugin_ctx *self, const Config &cfg,
                            const Metrics &metrics, ConnTable &conns, plugin::RedisUrl url)
-    : host_(host), self_(self), cfg_(cfg), m_(metrics), conns_(conns), redis_(std::move(url), io_timeout(cfg)) {}
+    : host_(host), self_(self), cfg_(cfg), m_(metrics), conns_(conns), jobs_(host),
+      redis_(std::move(url), io_timeout(cfg)) {}
 
 aurora_status LimitChecker::start() { return host_->spawn(self_, "ratelimit", &LimitChecker::thread_main, this); }
 
 void LimitChecker::submit(Check check) {
     check.enqueued_ns = host_->now_monotonic_ns();
-    aurora_worker *w;
-    {
-        std::lock_guard lock(mu_);
-        queue_.push_back(std::move(check));
-        w = worker_;
-    }
-    if (w) host_->worker_wake(w);
+    jobs_.post(std::move(check));
 }
 
 void LimitChecker::thread_main(aurora_worker *w, void *self) { static_cast<LimitChecker *>(self)->run(w); }
 
 void LimitChecker::run(aurora_worker *w) {
-    {
-        std::lock_guard lock(mu_);
-        worker_ = w;
-    }
+    plugin::JobQueue<Check>::Attach attach(jobs_, w);
     std::string err;
     if (connect(err)) set_up(true, "");
     else host_->log_msg(self_, AURORA_LOG_WARN, "redis unreachable at start: %s (retrying)", err.c_str());
@@ -62,13 +54,8 @@ void LimitChecker::run(aurora_worker *w) {
     while (!host_->worker_should_stop(w)) {
         batch.clear();
         batch.swap(carry_);
-        {
-            std::lock_guard lock(mu_);
-            size_t room = static_cast<size_t>(cfg_.max_batch) > batch.size() ? cfg_.max_batch - batch.size() : 0;
-            size_t take = std::min(room, queue_.size());
-            std::move(queue_.begin(), queue_.begin() + static_cast<ptrdiff_t>(take), std::back_inserter(batch));
-            queue_.erase(queue_.begin(), queue_.begin() + static_cast<ptrdiff_t>(take));
-        }
+        size_t room = static_cast<size_t>(cfg_.max_batch) > batch.size() ? cfg_.max_batch - batch.size() : 0;
+        jobs_.take(batch, room);
         if (batch.empty()) {
             // Quiet: ping Redis once per kIdleMs without traffic, so /ready
             // and the reconnection do not wait for the next message.
@@ -84,13 +71,10 @@ void LimitChecker::run(aurora_worker *w) {
     }
     // Stopping: the host is closing every connection. A PENDING message must
     // still be resumed exactly once.
-    std::lock_guard lock(mu_);
-    for (auto *list : {&carry_, &queue_})
-        for (Check &c : *list)
-            if (c.msg) host_->msg_resume(c.msg, AURORA_DROP);
+    jobs_.take(carry_);
+    for (Check &c : carry_)
+        if (c.msg) host_->msg_resume(c.msg, AURORA_DROP);
     carry_.clear();
-    queue_.clear();
-    worker_ = nullptr;
 }
 
 void LimitChecker::process(std::vector<Check> &batch) {

@@ -6,8 +6,8 @@
 //
 // Thread contract: submit() and redis_up() from any thread (the service
 // thread in practice); everything else runs on the limiter thread, which
-// alone owns the Redis connection and the script handle. The queue and the
-// worker pointer are guarded by mu_. Every submitted message is resumed
+// alone owns the Redis connection and the script handle. Checks reach it
+// through a JobQueue. Every submitted message is resumed
 // exactly once, also at shutdown (DROP) and when Redis fails
 // (on_redis_error), and never later than about redis_timeout_ms.
 #pragma once
@@ -16,11 +16,11 @@
 
 #include <atomic>
 #include <cstdint>
-#include <mutex>
 #include <string>
 #include <vector>
 
 #include "conn_table.h"
+#include "job_queue.h"
 #include "ratelimit_metrics.h"
 #include "ratelimit_settings.h"
 #include "redis_connection.h"
@@ -68,9 +68,9 @@ private:
     const Metrics &m_;
     ConnTable &conns_;
 
-    std::mutex mu_;
-    std::vector<Check> queue_;         // guarded by mu_
-    aurora_worker *worker_ = nullptr;  // guarded by mu_
+    // Never closed: what is submitted after the thread stopped is freed with
+    // the plugin (the host resumes nothing any more then).
+    plugin::JobQueue<Check> jobs_;
 
     // Limiter thread only.
     plugin::RedisConnection redis_;
