@@ -8,7 +8,7 @@
 // and describe(), the plugin's descriptor with its size and ABI filled in
 // (C++ cannot leave hooks out of a designated initializer without warnings):
 //
-//     AURORA_EXPORT const aurora_plugin *aurora_plugin_entry(void) {
+//     extern "C" AURORA_EXPORT const aurora_plugin *aurora_plugin_entry(void) {
 //         static const aurora_plugin d = [] {
 //             aurora_plugin p = aurora::plugin::describe("my_plugin", "1.0.0", "does one thing");
 //             p.init = my_init;  p.shutdown = my_shutdown;  p.on_message = my_on_message;
@@ -25,6 +25,7 @@
 
 #include <cstdarg>
 #include <cstdio>
+#include <memory>
 #include <string>
 
 namespace aurora::plugin {
@@ -44,6 +45,18 @@ struct PluginHandle {
     }
     void log(aurora_log_level level, const std::string &text) const { host->log_msg(self, level, "%s", text.c_str()); }
 };
+
+// The plugin's state crosses the ABI as a void*: handed over in init
+// (*state_out = give_state(std::move(p))), taken back in shutdown
+// (take_state<T>(state) frees it when it goes out of scope).
+template <typename T>
+void *give_state(std::unique_ptr<T> p) {
+    return p.release();
+}
+template <typename T>
+std::unique_ptr<T> take_state(void *state) {
+    return std::unique_ptr<T>(static_cast<T *>(state));
+}
 
 inline aurora_plugin describe(const char *name, const char *version, const char *description) {
     aurora_plugin p{};

@@ -14,7 +14,11 @@
 #    echo.c against the same prefix (the .pc finds its prefix from where it lies).
 # 6. the installed aurora-host, given a config that names plugins without a
 #    path and no AURORA_PLUGIN_PATH, loads them from <prefix>/lib/aurora/plugins.
-# Steps 5 and 6 run from a copy of the prefix moved elsewhere: nothing may
+# 7. tests/sdk/word_filter, a C++ plugin that uses the helper library
+#    (Aurora::kit) in under 30 lines of its own, builds the same way, and
+#    the installed host runs it in front of echo (word_filter/drive.py, with
+#    $PYTHON: the project's venv).
+# Steps 5 to 7 run from a copy of the prefix moved elsewhere: nothing may
 # depend on the path it was installed to.
 # Needs a complete build of <build dir>: cmake --install installs every target.
 set -euo pipefail
@@ -70,6 +74,22 @@ echo "$exported"
 [[ $exported == "aurora_plugin_entry" ]] ||
     fail "echo.so must export aurora_plugin_entry and nothing else; it exports: $(echo "$exported" | tr '\n' ' ')"
 
+step "configure and build word_filter (Aurora::kit) against $prefix"
+wf_src=$(cd "$(dirname "${BASH_SOURCE[0]}")/word_filter" && pwd)
+wf_build=$work/wf-build
+"$cmake_bin" -S "$wf_src" -B "$wf_build" "${generator[@]}" -DCMAKE_PREFIX_PATH="$prefix" \
+    -DCMAKE_BUILD_TYPE=Release -DCMAKE_FIND_PACKAGE_NO_SYSTEM_PACKAGE_REGISTRY=ON >"$work/wf-configure.log" 2>&1 ||
+    { cat "$work/wf-configure.log" >&2; fail "word_filter: configure failed"; }
+"$cmake_bin" --build "$wf_build" -j 1 >"$work/wf-build.log" 2>&1 ||
+    { cat "$work/wf-build.log" >&2; fail "word_filter: build failed"; }
+wf_so=$wf_build/plugins/word_filter.so
+[[ $(nm -D --defined-only "$wf_so" | awk '{print $NF}') == "aurora_plugin_entry" ]] ||
+    fail "word_filter.so must export aurora_plugin_entry and nothing else"
+own_lines=$(grep -v -e '^[[:space:]]*$' -e '^[[:space:]]*//' -e '^#include' -e '^using ' "$wf_src/word_filter.cpp" | wc -l)
+echo "word_filter.cpp: $own_lines lines of its own code"
+((own_lines <= 30)) || fail "word_filter.cpp has $own_lines lines of its own code; the helper library promises <= 30"
+for d in lib lib64; do [[ -d $prefix/$d/aurora/plugins ]] && cp "$wf_so" "$prefix/$d/aurora/plugins/"; done
+
 # A relocated install: the same files, moved after cmake --install.
 moved=$work/moved
 mv "$prefix" "$moved"
@@ -104,4 +124,8 @@ cat "$work/check.log"
 grep -q -- "$moved/$libdir/aurora/plugins/echo.so" "$work/check.log" ||
     fail "aurora-host did not say it loaded $moved/$libdir/aurora/plugins/echo.so"
 
-echo "out-of-tree build ok: $so; pkg-config route ok; installed host found its plugins in $moved/$libdir/aurora/plugins"
+step "the installed host runs word_filter in front of echo"
+[[ -n ${PYTHON:-} && -x ${PYTHON:-} ]] || fail "PYTHON must name the project's Python (the venv's), got '${PYTHON:-}'"
+env -u AURORA_PLUGIN_PATH "$PYTHON" "$wf_src/drive.py" "$host_bin" "$work" || fail "word_filter did not behave"
+
+echo "out-of-tree build ok: $so, $wf_so; pkg-config route ok; installed host found its plugins in $moved/$libdir/aurora/plugins"
