@@ -90,7 +90,56 @@ struct ChatPlugin {
         ctx.host->send_error(ctx.self, conn, code, message, plugin::str(ref_json));
     }
     void on_join_effective(const RoomRequest &r, StreamId p0, bool announce);
+
+    // A client request: parsed once (type, ref, room), then one handler per
+    // type (kRequests below).
+    struct Request {
+        aurora_conn_id id;
+        ChatConn &c;
+        aurora_msg *msg;
+        const cJSON *frame;
+        std::string type, ref_json, ref_value;
+        std::string room;     // "room" if given, else the connection's current room
+        bool explicit_room;  // "room" was given
+    };
     aurora_verdict handle(aurora_conn_id id, ChatConn &c, aurora_msg *msg);
+    aurora_verdict join(Request &r);  // join and resume
+    aurora_verdict leave(Request &r);
+    aurora_verdict send_message(Request &r);
+    aurora_verdict typing(Request &r);
+    aurora_verdict mark_read(Request &r);
+    aurora_verdict presence(Request &r);
+    aurora_verdict answer(const Request &r, const std::string &json) const {
+        ctx.host->msg_set_reply(r.msg, plugin::str(json));
+        return AURORA_REPLY;
+    }
+    aurora_verdict error(const Request &r, const char *code, const std::string &text) const {
+        ctx.host->msg_reply_error(r.msg, code, text.c_str());
+        return AURORA_REPLY;
+    }
+    SendJob job_for(const Request &r, SendJob::Kind kind) const {
+        SendJob job{kind};
+        job.conn = r.id;
+        job.room = r.room;
+        job.user_id = r.c.user_id;
+        job.username = r.c.username;
+        job.ref_json = r.ref_json;
+        job.ref_value = r.ref_value;
+        return job;
+    }
+};
+
+// The requests chat answers; `member`: only in a room the connection is in.
+struct RequestRoute {
+    std::string_view type;
+    bool member;
+    aurora_verdict (ChatPlugin::*handler)(ChatPlugin::Request &);
+};
+constexpr RequestRoute kRequests[] = {
+    {"join", false, &ChatPlugin::join},       {"resume", false, &ChatPlugin::join},
+    {"leave", true, &ChatPlugin::leave},      {"message", true, &ChatPlugin::send_message},
+    {"typing", true, &ChatPlugin::typing},    {"read", true, &ChatPlugin::mark_read},
+    {"presence", true, &ChatPlugin::presence},
 };
 
 std::string random_replica_id() {
@@ -162,115 +211,110 @@ const char *busy_text(ReadWorker::Admission a, const std::string &what) {
 
 aurora_verdict ChatPlugin::handle(aurora_conn_id id, ChatConn &c, aurora_msg *msg) {
     const aurora_host_api *host = ctx.host;
-    std::string type(plugin::view(host->msg_type(msg)));
-    static const std::set<std::string> kOurs{"message", "join", "leave", "typing", "read", "resume", "presence"};
-    if (!kOurs.count(type)) return AURORA_CONTINUE;  // someone else's (history, echo, ...)
+    std::string_view type = plugin::view(host->msg_type(msg));
+    const RequestRoute *route = nullptr;
+    for (const RequestRoute &rr : kRequests) {
+        if (rr.type == type) route = &rr;
+    }
+    if (!route) return AURORA_CONTINUE;  // someone else's (history, echo, ...)
 
     plugin::Json frame = plugin::parse_json(host->msg_payload(msg));
     if (!frame) return AURORA_CONTINUE;  // cannot happen: the host checked it
-    std::string ref_json, ref_value;
-    read_ref(host, msg, frame.get(), ref_json, ref_value);
-    auto answer = [&](const std::string &json) {
-        host->msg_set_reply(msg, plugin::str(json));
-        return AURORA_REPLY;
-    };
-    auto error = [&](const char *code, const std::string &text) {
-        host->msg_reply_error(msg, code, text.c_str());
-        return AURORA_REPLY;
-    };
+    Request r{id, c, msg, frame.get(), std::string(type), {}, {}, {}, false};
+    read_ref(host, msg, frame.get(), r.ref_json, r.ref_value);
 
     // The room: "room" if given (a valid name), else the current room.
     const cJSON *room_item = cJSON_GetObjectItemCaseSensitive(frame.get(), "room");
-    if (room_item && !cJSON_IsString(room_item)) return error("bad_field", "'room' must be a string");
-    std::string room = room_item ? room_item->valuestring : c.current_room;
-    bool explicit_room = room_item != nullptr;
-    if (explicit_room && !valid_room(room))
-        return error("bad_room", "a room name is 1-64 characters of A-Z a-z 0-9 _ . : -");
-
-    if (type == "join" || type == "resume") {
-        if (!explicit_room) return error("bad_field", "'" + type + "' needs a 'room'");
-        bool member = c.rooms.count(room) > 0;
-        RoomRequest r{type == "join" ? RoomRequest::Kind::Join : RoomRequest::Kind::Resume, id, room, {}, ref_json, false};
-        if (type == "resume") {
-            const char *since = plugin::get_string(frame.get(), "since");
-            if (!since || !StreamId::parse(since)) return error("bad_field", "'resume' needs 'since', a message id");
-            r.since = since;
-        } else if (member) {
-            std::string joined = "{\"type\":\"joined\",\"room\":" + quoted(room);
-            return answer(ref_json.empty() ? joined + "}" : joined + ",\"ref\":" + ref_json + "}");
-        }
-        if (!member && c.rooms.size() >= ctx.s.max_rooms)
-            return error("too_many_rooms", "at most " + std::to_string(ctx.s.max_rooms) + " rooms per connection");
-        if (type == "resume") {  // bounded before anything happens: refused, it has no effect at all
-            ReadWorker::Admission a = reader->admit_resume(id, room);
-            if (a != ReadWorker::Admission::Ok) return error("busy", busy_text(a, type));
-        }
-        c.rooms.insert(room);
-        c.current_room = room;
-        subscriber->request(std::move(r));  // answered when it takes effect
-        return AURORA_DROP;
+    if (room_item && !cJSON_IsString(room_item)) return error(r, "bad_field", "'room' must be a string");
+    r.room = room_item ? room_item->valuestring : c.current_room;
+    r.explicit_room = room_item != nullptr;
+    if (r.explicit_room && !valid_room(r.room))
+        return error(r, "bad_room", "a room name is 1-64 characters of A-Z a-z 0-9 _ . : -");
+    if (route->member) {
+        if (r.room.empty()) return error(r, "no_room", "join a room first");
+        if (!c.rooms.count(r.room)) return error(r, "not_member", "join '" + r.room + "' first");
     }
+    return (this->*route->handler)(r);
+}
 
-    if (room.empty()) return error("no_room", "join a room first");
-    if (!c.rooms.count(room)) return error("not_member", "join '" + room + "' first");
+aurora_verdict ChatPlugin::join(Request &r) {
+    if (!r.explicit_room) return error(r, "bad_field", "'" + r.type + "' needs a 'room'");
+    const bool is_resume = r.type == "resume";
+    bool member = r.c.rooms.count(r.room) > 0;
+    RoomRequest req{is_resume ? RoomRequest::Kind::Resume : RoomRequest::Kind::Join, r.id, r.room, {}, r.ref_json,
+                    false};
+    if (is_resume) {
+        const char *since = plugin::get_string(r.frame, "since");
+        if (!since || !StreamId::parse(since)) return error(r, "bad_field", "'resume' needs 'since', a message id");
+        req.since = since;
+    } else if (member) {
+        std::string joined = "{\"type\":\"joined\",\"room\":" + quoted(r.room);
+        return answer(r, r.ref_json.empty() ? joined + "}" : joined + ",\"ref\":" + r.ref_json + "}");
+    }
+    if (!member && r.c.rooms.size() >= ctx.s.max_rooms)
+        return error(r, "too_many_rooms", "at most " + std::to_string(ctx.s.max_rooms) + " rooms per connection");
+    if (is_resume) {  // bounded before anything happens: refused, it has no effect at all
+        ReadWorker::Admission a = reader->admit_resume(r.id, r.room);
+        if (a != ReadWorker::Admission::Ok) return error(r, "busy", busy_text(a, r.type));
+    }
+    r.c.rooms.insert(r.room);
+    r.c.current_room = r.room;
+    subscriber->request(std::move(req));  // answered when it takes effect
+    return AURORA_DROP;
+}
 
-    if (type == "leave") {
-        host->room_leave(ctx.self, id, plugin::str(room));
-        c.rooms.erase(room);
-        c.last_typing_ms.erase(room);
-        if (c.current_room == room) c.current_room = c.rooms.empty() ? "" : *c.rooms.begin();
-        subscriber->request(RoomRequest{RoomRequest::Kind::Leave, id, room, {}, {}, false});
-        SendJob p{SendJob::Kind::PresenceLeave};
-        p.conn = id;
-        p.room = room;
-        p.user_id = c.user_id;
-        p.username = c.username;
-        sender->submit(std::move(p));
-        std::string left = "{\"type\":\"left\",\"room\":" + quoted(room);
-        return answer(ref_json.empty() ? left + "}" : left + ",\"ref\":" + ref_json + "}");
-    }
+aurora_verdict ChatPlugin::leave(Request &r) {
+    ChatConn &c = r.c;
+    ctx.host->room_leave(ctx.self, r.id, plugin::str(r.room));
+    c.rooms.erase(r.room);
+    c.last_typing_ms.erase(r.room);
+    if (c.current_room == r.room) c.current_room = c.rooms.empty() ? "" : *c.rooms.begin();
+    subscriber->request(RoomRequest{RoomRequest::Kind::Leave, r.id, r.room, {}, {}, false});
+    SendJob p = job_for(r, SendJob::Kind::PresenceLeave);
+    p.ref_json.clear();
+    p.ref_value.clear();
+    sender->submit(std::move(p));
+    std::string left = "{\"type\":\"left\",\"room\":" + quoted(r.room);
+    return answer(r, r.ref_json.empty() ? left + "}" : left + ",\"ref\":" + r.ref_json + "}");
+}
 
-    SendJob job{SendJob::Kind::Message};
-    job.conn = id;
-    job.room = room;
-    job.user_id = c.user_id;
-    job.username = c.username;
-    job.ref_json = ref_json;
-    job.ref_value = ref_value;
+aurora_verdict ChatPlugin::send_message(Request &r) {
+    const cJSON *text = cJSON_GetObjectItemCaseSensitive(r.frame, "text");
+    if (!cJSON_IsString(text)) return error(r, "bad_field", "'text' must be a string");
+    size_t n = code_points(text->valuestring);
+    if (n == 0) return error(r, "empty", "'text' is empty");
+    if (n > ctx.s.max_text_chars)
+        return error(r, "too_long", "'text' is longer than " + std::to_string(ctx.s.max_text_chars) + " characters");
+    SendJob job = job_for(r, SendJob::Kind::Message);
+    job.text = text->valuestring;
+    job.msg = r.msg;
+    sender->submit(std::move(job));
+    return AURORA_PENDING;
+}
 
-    if (type == "message") {
-        const cJSON *text = cJSON_GetObjectItemCaseSensitive(frame.get(), "text");
-        if (!cJSON_IsString(text)) return error("bad_field", "'text' must be a string");
-        size_t n = code_points(text->valuestring);
-        if (n == 0) return error("empty", "'text' is empty");
-        if (n > ctx.s.max_text_chars)
-            return error("too_long", "'text' is longer than " + std::to_string(ctx.s.max_text_chars) + " characters");
-        job.text = text->valuestring;
-        job.msg = msg;
-        sender->submit(std::move(job));
-        return AURORA_PENDING;
-    }
-    if (type == "typing") {
-        uint64_t now = host->now_wall_ms();
-        uint64_t &last = c.last_typing_ms[room];
-        if (now - last < static_cast<uint64_t>(ctx.s.typing_interval_ms)) return AURORA_DROP;  // relayed recently
-        last = now;
-        job.kind = SendJob::Kind::Typing;
-        sender->submit(std::move(job));
-        return ref_json.empty() ? AURORA_DROP : answer(ack_json(ref_json, "\"room\":" + quoted(room)));
-    }
-    if (type == "read") {
-        const char *mid = plugin::get_string(frame.get(), "id");
-        if (!mid || !StreamId::parse(mid)) return error("bad_field", "'read' needs 'id', a message id");
-        job.kind = SendJob::Kind::Read;
-        job.id = mid;
-        job.msg = msg;
-        sender->submit(std::move(job));
-        return AURORA_PENDING;
-    }
-    // presence: a read, the read worker's
-    ReadWorker::Admission a = reader->presence(id, room, msg, ref_json);
-    if (a != ReadWorker::Admission::Ok) return error("busy", busy_text(a, type));
+aurora_verdict ChatPlugin::typing(Request &r) {
+    uint64_t now = ctx.host->now_wall_ms();
+    uint64_t &last = r.c.last_typing_ms[r.room];
+    if (now - last < static_cast<uint64_t>(ctx.s.typing_interval_ms)) return AURORA_DROP;  // relayed recently
+    last = now;
+    sender->submit(job_for(r, SendJob::Kind::Typing));
+    return r.ref_json.empty() ? AURORA_DROP : answer(r, ack_json(r.ref_json, "\"room\":" + quoted(r.room)));
+}
+
+aurora_verdict ChatPlugin::mark_read(Request &r) {
+    const char *mid = plugin::get_string(r.frame, "id");
+    if (!mid || !StreamId::parse(mid)) return error(r, "bad_field", "'read' needs 'id', a message id");
+    SendJob job = job_for(r, SendJob::Kind::Read);
+    job.id = mid;
+    job.msg = r.msg;
+    sender->submit(std::move(job));
+    return AURORA_PENDING;
+}
+
+// A presence snapshot: a read, the read worker's.
+aurora_verdict ChatPlugin::presence(Request &r) {
+    ReadWorker::Admission a = reader->presence(r.id, r.room, r.msg, r.ref_json);
+    if (a != ReadWorker::Admission::Ok) return error(r, "busy", busy_text(a, r.type));
     return AURORA_PENDING;
 }
 

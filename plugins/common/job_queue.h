@@ -16,7 +16,7 @@
 // attached worker is woken by each post: an idle one takes the job, a busy
 // one finds the queue empty later (worker_wake never loses a wake-up). A
 // worker handle stays valid until its plugin's shutdown returns (host_api.h,
-// HANDLES), so waking one that has just left is harmless.
+// HANDLES), so waking one that has just detached is harmless.
 //
 // Once closed, post refuses (false): the caller answers "unavailable" on
 // its own thread, and every job is answered exactly once. A queue that is
@@ -47,10 +47,21 @@ public:
     // Any thread. False when `max_queued` jobs wait already or the queue is
     // closed: the job was not queued.
     bool post(Job job) {
-        std::lock_guard lock(mu_);
-        if (closed_ || jobs_.size() >= max_) return false;
-        jobs_.push_back(std::move(job));
-        for (aurora_worker *w : workers_) host_->worker_wake(w);
+        // Woken after the lock is released, so that a worker that wakes at
+        // once does not block on it; the first kWakeOutside workers only
+        // (every pool here has fewer), the rest under the lock.
+        aurora_worker *wake[kWakeOutside];
+        size_t n = 0;
+        {
+            std::lock_guard lock(mu_);
+            if (closed_ || jobs_.size() >= max_) return false;
+            jobs_.push_back(std::move(job));
+            for (aurora_worker *w : workers_) {
+                if (n < kWakeOutside) wake[n++] = w;
+                else host_->worker_wake(w);
+            }
+        }
+        for (size_t i = 0; i < n; ++i) host_->worker_wake(wake[i]);
         return true;
     }
 
@@ -109,6 +120,7 @@ public:
     }
 
 private:
+    static constexpr size_t kWakeOutside = 8;
     const aurora_host_api *host_;
     const size_t max_;
     mutable std::mutex mu_;
