@@ -11,49 +11,71 @@ namespace {
 
 using plugin::Setting;
 
-const Setting kAuthSettings[] = {
-    {"dev_mode", Setting::Bool, "false",
+const plugin::Field<AuthConfig> kFields[] = {
+    {{"dev_mode", Setting::Bool, "false",
      "development only: accept a missing/weak `jwt.secret` (a random one is generated when missing) and `*` in "
      "`cors_origins`"},
-    {"jwt_algorithm", Setting::String, "\"HS256\"",
+     &AuthConfig::dev_mode},
+    {{"jwt_algorithm", Setting::String, "\"HS256\"",
      "the only algorithm accepted and issued: `HS256`, `HS384` or `HS512`"},
-    {"token_ttl_s", Setting::Int, "86400", "lifetime of issued tokens (`exp` - `iat`), seconds", 60, 31536000},
-    {"leeway_s", Setting::Int, "30", "clock skew allowed when checking `exp` and `nbf`, seconds", 0, 600},
-    {"query_token", Setting::Bool, "true",
+     &AuthConfig::jwt_algorithm},
+    {{"token_ttl_s", Setting::Int, "86400", "lifetime of issued tokens (`exp` - `iat`), seconds", 60, 31536000},
+     &AuthConfig::token_ttl_s},
+    {{"leeway_s", Setting::Int, "30", "clock skew allowed when checking `exp` and `nbf`, seconds", 0, 600},
+     &AuthConfig::leeway_s},
+    {{"query_token", Setting::Bool, "true",
      "accept the token from `?token=` at the handshake (the seed's fallback; URLs end up in logs)"},
-    {"password_scheme", Setting::String, "\"bcrypt\"", "hash for new passwords: `bcrypt` ($2b$) or `yescrypt` ($y$)"},
-    {"bcrypt_cost", Setting::Int, "10", "bcrypt cost (log2 rounds)", 4, 31},
-    {"yescrypt_cost", Setting::Int, "5", "yescrypt cost", 1, 11},
-    {"workers", Setting::Int, "2", "worker threads for hashing, MongoDB and Redis", 1, 32},
-    {"max_queue", Setting::Int, "1024", "logins (and other short jobs) waiting for a worker before 503", 1, 1000000},
-    {"max_pending_per_addr", Setting::Int, "8",
+     &AuthConfig::query_token},
+    {{"password_scheme", Setting::String, "\"bcrypt\"", "hash for new passwords: `bcrypt` ($2b$) or `yescrypt` ($y$)"},
+     &AuthConfig::password_scheme},
+    {{"bcrypt_cost", Setting::Int, "10", "bcrypt cost (log2 rounds)", 4, 31}, &AuthConfig::bcrypt_cost},
+    {{"yescrypt_cost", Setting::Int, "5", "yescrypt cost", 1, 11}, &AuthConfig::yescrypt_cost},
+    {{"workers", Setting::Int, "2", "worker threads for hashing, MongoDB and Redis", 1, 32}, &AuthConfig::workers},
+    {{"max_queue", Setting::Int, "1024", "logins (and other short jobs) waiting for a worker before 503", 1, 1000000},
+     &AuthConfig::max_queue},
+    {{"max_pending_per_addr", Setting::Int, "8",
      "login and registration requests in progress per client address before 429 (0 = no limit)", 0, 1000000},
-    {"users_collection", Setting::String, "\"users\"", "collection of the users (database from `mongo.url`)"},
-    {"login_window_ms", Setting::Int, "900000",
+     &AuthConfig::max_pending_per_addr},
+    {{"users_collection", Setting::String, "\"users\"", "collection of the users (database from `mongo.url`)"},
+     &AuthConfig::users_collection},
+    {{"login_window_ms", Setting::Int, "900000",
      "how long failed logins are remembered: the per-address window, and per username and address after the last "
      "failure, milliseconds",
      100, 86400000},
-    {"login_failures_before_backoff", Setting::Int, "5",
+     &AuthConfig::login_window_ms},
+    {{"login_failures_before_backoff", Setting::Int, "5",
      "failed logins for one username from one client address before each further failure makes that pair wait",
      1, 1000000},
-    {"login_backoff_base_ms", Setting::Int, "1000",
+     &AuthConfig::login_failures_before_backoff},
+    {{"login_backoff_base_ms", Setting::Int, "1000",
      "the first wait; it doubles with each further failure of the pair, milliseconds", 1, 3600000},
-    {"login_backoff_max_ms", Setting::Int, "900000", "the longest wait, milliseconds", 1, 86400000},
-    {"login_max_failures_per_addr", Setting::Int, "50",
+     &AuthConfig::login_backoff_base_ms},
+    {{"login_backoff_max_ms", Setting::Int, "900000", "the longest wait, milliseconds", 1, 86400000},
+     &AuthConfig::login_backoff_max_ms},
+    {{"login_max_failures_per_addr", Setting::Int, "50",
      "failed logins per client address per window, all usernames, before 429 (0 = no limit)", 0, 1e9},
-    {"register_window_ms", Setting::Int, "600000", "registration throttling window, milliseconds", 100, 86400000},
-    {"register_max_per_addr", Setting::Int, "10",
+     &AuthConfig::login_max_failures_per_addr},
+    {{"register_window_ms", Setting::Int, "600000", "registration throttling window, milliseconds", 100, 86400000},
+     &AuthConfig::register_window_ms},
+    {{"register_max_per_addr", Setting::Int, "10",
      "registrations per client address per window before 429 (0 = no limit)", 0, 1e9},
-    {"register_max_concurrent", Setting::Int, "1",
+     &AuthConfig::register_max_per_addr},
+    {{"register_max_concurrent", Setting::Int, "1",
      "registrations hashing at once; below `workers` (unless it is 1), so logins always find a free worker", 1, 32},
-    {"register_max_queue", Setting::Int, "64", "registrations waiting for a worker before 503", 1, 1000000},
-    {"max_connections_per_user", Setting::Int, "10",
+     &AuthConfig::register_max_concurrent},
+    {{"register_max_queue", Setting::Int, "64", "registrations waiting for a worker before 503", 1, 1000000},
+     &AuthConfig::register_max_queue},
+    {{"max_connections_per_user", Setting::Int, "10",
      "concurrent WebSocket connections per user across replicas (0 = no limit)", 0, 1e9},
-    {"connection_ttl_s", Setting::Int, "60",
+     &AuthConfig::max_connections_per_user},
+    {{"connection_ttl_s", Setting::Int, "60",
      "a connection's entry in Redis expires after this unless refreshed (every third of it)", 3, 3600},
-    {"cors_origins", Setting::StringList, "[]",
+     &AuthConfig::connection_ttl_s},
+    {{"cors_origins", Setting::StringList, "[]",
      "origins allowed to call the HTTP routes from a browser (exact match); `*` only in dev mode"},
-    {"redis_prefix", Setting::String, "\"auth:\"", "prefix of every Redis key of this plugin"},
+     &AuthConfig::cors_origins},
+    {{"redis_prefix", Setting::String, "\"auth:\"", "prefix of every Redis key of this plugin"},
+     &AuthConfig::redis_prefix},
 };
 
 std::string lower(std::string s) {
@@ -71,7 +93,10 @@ std::string random_secret() {
 
 }  // namespace
 
-std::span<const plugin::Setting> auth_settings() { return kAuthSettings; }
+std::span<const plugin::Setting> auth_settings() {
+    static const std::vector<Setting> table = plugin::settings_of<AuthConfig>(kFields);
+    return table;
+}
 
 std::optional<std::string> weak_secret_reason(const std::string &secret) {
     if (secret.empty()) return "jwt.secret is not set (config \"jwt\": {\"secret\"} or AURORA_JWT_SECRET)";
@@ -93,12 +118,10 @@ std::optional<std::string> weak_secret_reason(const std::string &secret) {
 
 std::optional<AuthConfig> load_config(aurora_str config_json, const std::string &secret, std::string &error,
                                       std::vector<std::string> &warnings) {
-    auto s = plugin::Settings::parse(config_json, kAuthSettings, error);
-    if (!s) return std::nullopt;
-    AuthConfig c;
-    c.dev_mode = s->boolean("dev_mode");
-
-    const std::string &alg = s->string("jwt_algorithm");
+    std::optional<AuthConfig> parsed = plugin::parse_settings(config_json, kFields, error);
+    if (!parsed) return std::nullopt;
+    AuthConfig &c = *parsed;
+    const std::string &alg = c.jwt_algorithm;
     if (alg == "HS256") c.alg = JWT_ALG_HS256;
     else if (alg == "HS384") c.alg = JWT_ALG_HS384;
     else if (alg == "HS512") c.alg = JWT_ALG_HS512;
@@ -106,53 +129,35 @@ std::optional<AuthConfig> load_config(aurora_str config_json, const std::string 
         error = "setting \"jwt_algorithm\" must be HS256, HS384 or HS512 (got \"" + alg + "\")";
         return std::nullopt;
     }
-    c.token_ttl_s = s->integer("token_ttl_s");
-    c.leeway_s = s->integer("leeway_s");
-    c.query_token = s->boolean("query_token");
-
-    const std::string &scheme = s->string("password_scheme");
-    if (scheme == "bcrypt") {
+    if (c.password_scheme == "bcrypt") {
         c.scheme = HashScheme::Bcrypt;
-        c.hash_cost = static_cast<int>(s->integer("bcrypt_cost"));
-    } else if (scheme == "yescrypt") {
+        c.hash_cost = c.bcrypt_cost;
+    } else if (c.password_scheme == "yescrypt") {
         c.scheme = HashScheme::Yescrypt;
-        c.hash_cost = static_cast<int>(s->integer("yescrypt_cost"));
+        c.hash_cost = c.yescrypt_cost;
     } else {
-        error = "setting \"password_scheme\" must be bcrypt or yescrypt (got \"" + scheme + "\")";
+        error = "setting \"password_scheme\" must be bcrypt or yescrypt (got \"" + c.password_scheme + "\")";
         return std::nullopt;
     }
-    c.workers = static_cast<int>(s->integer("workers"));
-    c.max_queue = static_cast<size_t>(s->integer("max_queue"));
-    c.max_pending_per_addr = static_cast<size_t>(s->integer("max_pending_per_addr"));
-    c.users_collection = s->string("users_collection");
     if (c.users_collection.empty() || c.users_collection.find('$') != std::string::npos) {
         error = "setting \"users_collection\" must be a non-empty name without '$'";
         return std::nullopt;
     }
-    c.login_window_ms = s->integer("login_window_ms");
-    c.login_failures_before_backoff = s->integer("login_failures_before_backoff");
-    c.login_backoff_base_ms = s->integer("login_backoff_base_ms");
-    c.login_backoff_max_ms = s->integer("login_backoff_max_ms");
     if (c.login_backoff_max_ms < c.login_backoff_base_ms) {
         error = "setting \"login_backoff_max_ms\" must be at least \"login_backoff_base_ms\"";
         return std::nullopt;
     }
-    c.login_max_failures_per_addr = s->integer("login_max_failures_per_addr");
-    c.register_window_ms = s->integer("register_window_ms");
-    c.register_max_per_addr = s->integer("register_max_per_addr");
-    c.register_max_concurrent = static_cast<int>(s->integer("register_max_concurrent"));
     if (c.register_max_concurrent > std::max(1, c.workers - 1)) {
         error = "setting \"register_max_concurrent\" (" + std::to_string(c.register_max_concurrent) +
                 ") must be below \"workers\" (" + std::to_string(c.workers) +
                 "), or 1: a registration flood must leave a worker for logins";
         return std::nullopt;
     }
-    c.register_max_queue = static_cast<size_t>(s->integer("register_max_queue"));
-    c.max_connections_per_user = s->integer("max_connections_per_user");
-    c.connection_ttl_ms = s->integer("connection_ttl_s") * 1000;
-    c.redis_prefix = s->string("redis_prefix");
+    c.connection_ttl_ms = c.connection_ttl_s * 1000;
 
-    for (const std::string &o : s->list("cors_origins")) {
+    std::vector<std::string> origins = std::move(c.cors_origins);
+    c.cors_origins.clear();
+    for (const std::string &o : origins) {
         if (o == "*") {
             if (!c.dev_mode) {
                 error = "setting \"cors_origins\" may contain \"*\" only with \"dev_mode\": true";
@@ -184,7 +189,7 @@ std::optional<AuthConfig> load_config(aurora_str config_json, const std::string 
         c.secret = secret;
     }
     if (c.dev_mode) warnings.push_back("dev mode is on: never use it in production");
-    return c;
+    return parsed;
 }
 
 }  // namespace aurora::auth

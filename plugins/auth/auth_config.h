@@ -21,15 +21,20 @@ constexpr size_t kMinSecretBytes = 32;
 
 std::span<const plugin::Setting> auth_settings();
 
+// The plugin's settings (one field per setting of the table in
+// auth_config.cpp), then what load_config derives from them.
 struct AuthConfig {
     bool dev_mode = false;
-    std::string secret;  // the HMAC key
-    jwt_alg_t alg = JWT_ALG_HS256;
+    std::string jwt_algorithm, password_scheme;
+    int bcrypt_cost = 10, yescrypt_cost = 5;
+    int64_t connection_ttl_s = 60;
+    std::string secret;  // the HMAC key (the shared jwt.secret)
+    jwt_alg_t alg = JWT_ALG_HS256;  // from jwt_algorithm
     int64_t token_ttl_s = 86400;
     int64_t leeway_s = 30;
     bool query_token = true;
-    HashScheme scheme = HashScheme::Bcrypt;
-    int hash_cost = 10;
+    HashScheme scheme = HashScheme::Bcrypt;  // from password_scheme
+    int hash_cost = 10;                      // bcrypt_cost or yescrypt_cost
     int workers = 2;
     size_t max_queue = 1024;
     size_t max_pending_per_addr = 8;
@@ -44,8 +49,8 @@ struct AuthConfig {
     int register_max_concurrent = 1;
     size_t register_max_queue = 64;
     int64_t max_connections_per_user = 10;
-    int64_t connection_ttl_ms = 60000;
-    std::vector<std::string> cors_origins;
+    int64_t connection_ttl_ms = 60000;  // connection_ttl_s
+    std::vector<std::string> cors_origins;  // without "*"
     bool cors_any = false;  // "*" in cors_origins (dev mode only)
     std::string redis_prefix = "auth:";
 };

@@ -35,38 +35,54 @@ namespace {
 using plugin::Setting;
 using plugin::StreamId;
 
-const Setting kSettings[] = {
-    {"default_room", Setting::String, "\"general\"", "room every connection joins at connect (the seed's)"},
-    {"auto_join", Setting::Bool, "true", "join `default_room` at connect"},
-    {"max_rooms", Setting::Int, "32", "rooms one connection may be in", 1, 1024},
-    {"max_text_chars", Setting::Int, "4000", "longest message text, in Unicode code points", 1, 1000000},
-    {"stream", Setting::String, "\"chat:messages\"", "the Redis stream messages are added to"},
-    {"channel_prefix", Setting::String, "\"chat.\"", "Pub/Sub channel of a room: prefix + room"},
-    {"stream_maxlen", Setting::Int, "1000000", "approximate stream length kept (XADD MAXLEN ~); 0 keeps all", 0, 1e12},
-    {"dedup_window_s", Setting::Int, "300", "a `ref` seen again within this window is not sent twice", 1, 86400},
-    {"resume_max", Setting::Int, "1000", "most messages one resume sends", 1, 100000},
-    {"resume_scan_max", Setting::Int, "20000",
+const plugin::Field<ChatSettings> kFields[] = {
+    {{"default_room", Setting::String, "\"general\"", "room every connection joins at connect (the seed's)"},
+     &ChatSettings::default_room},
+    {{"auto_join", Setting::Bool, "true", "join `default_room` at connect"}, &ChatSettings::auto_join},
+    {{"max_rooms", Setting::Int, "32", "rooms one connection may be in", 1, 1024}, &ChatSettings::max_rooms},
+    {{"max_text_chars", Setting::Int, "4000", "longest message text, in Unicode code points", 1, 1000000},
+     &ChatSettings::max_text_chars},
+    {{"stream", Setting::String, "\"chat:messages\"", "the Redis stream messages are added to"},
+     &ChatSettings::stream},
+    {{"channel_prefix", Setting::String, "\"chat.\"", "Pub/Sub channel of a room: prefix + room"},
+     &ChatSettings::channel_prefix},
+    {{"stream_maxlen", Setting::Int, "1000000", "approximate stream length kept (XADD MAXLEN ~); 0 keeps all", 0, 1e12},
+     &ChatSettings::stream_maxlen},
+    {{"dedup_window_s", Setting::Int, "300", "a `ref` seen again within this window is not sent twice", 1, 86400},
+     &ChatSettings::dedup_window_s},
+    {{"resume_max", Setting::Int, "1000", "most messages one resume sends", 1, 100000}, &ChatSettings::resume_max},
+    {{"resume_scan_max", Setting::Int, "20000",
      "most stream entries one resume reads (on the read worker's thread: other clients' resumes wait meanwhile, "
      "live delivery does not)",
      1, 10000000},
-    {"resume_max_bytes", Setting::Int, "1048576",
+     &ChatSettings::resume_scan_max},
+    {{"resume_max_bytes", Setting::Int, "1048576",
      "most bytes of messages one resume sends (keep it under the host's send_queue_max_bytes)", 1024, 1e9},
-    {"read_queue_max", Setting::Int, "1024",
+     &ChatSettings::resume_max_bytes},
+    {{"read_queue_max", Setting::Int, "1024",
      "most resume and presence requests waiting for the read worker, all connections together (one per "
      "connection, room and kind); more are answered `busy`",
      1, 1000000},
-    {"presence_ttl_s", Setting::Int, "30", "a replica's presence entries vanish this long after it stops refreshing", 2, 3600},
-    {"presence_refresh_s", Setting::Int, "10", "how often presence entries are refreshed", 1, 3600},
-    {"presence_events", Setting::Bool, "true",
+     &ChatSettings::read_queue_max},
+    {{"presence_ttl_s", Setting::Int, "30", "a replica's presence entries vanish this long after it stops refreshing", 2, 3600},
+     &ChatSettings::presence_ttl_s},
+    {{"presence_refresh_s", Setting::Int, "10", "how often presence entries are refreshed", 1, 3600},
+     &ChatSettings::presence_refresh_s},
+    {{"presence_events", Setting::Bool, "true",
      "broadcast join/leave events to the room (each costs one delivery per member: turn off for very large rooms)"},
-    {"presence_snapshot_max", Setting::Int, "200",
+     &ChatSettings::presence_events},
+    {{"presence_snapshot_max", Setting::Int, "200",
      "a presence snapshot lists at most this many connections (plus the total)", 1, 100000},
-    {"presence_coalesce_ms", Setting::Int, "500",
+     &ChatSettings::presence_snapshot_max},
+    {{"presence_coalesce_ms", Setting::Int, "500",
      "join/leave events of a room are held this long, then only each connection's net change is sent (a leave and "
      "a join within it cancel out); 0 sends each at once",
      0, 60000},
-    {"typing_interval_ms", Setting::Int, "1000", "typing events relayed at most this often per connection and room", 0, 60000},
-    {"redis_timeout_ms", Setting::Int, "1000", "connect and command timeout for Redis", 10, 60000},
+     &ChatSettings::presence_coalesce_ms},
+    {{"typing_interval_ms", Setting::Int, "1000", "typing events relayed at most this often per connection and room", 0, 60000},
+     &ChatSettings::typing_interval_ms},
+    {{"redis_timeout_ms", Setting::Int, "1000", "connect and command timeout for Redis", 10, 60000},
+     &ChatSettings::redis_timeout_ms},
 };
 
 // [service thread] What the plugin knows of a connection.
@@ -336,31 +352,13 @@ aurora_status chat_init(const aurora_host_api *host, aurora_plugin_ctx *self, vo
         return AURORA_ERR;
     }
     std::string err;
-    auto s = plugin::Settings::parse(host->config_json(self), kSettings, err);
-    if (!s) {
+    std::optional<ChatSettings> parsed_settings = plugin::parse_settings(host->config_json(self), kFields, err);
+    if (!parsed_settings) {
         host->log_msg(self, AURORA_LOG_ERROR, "config: %s", err.c_str());
         return AURORA_ERR;
     }
-    ChatSettings &cs = ctx.s;
-    cs.default_room = s->string("default_room");
-    cs.auto_join = s->boolean("auto_join");
-    cs.max_rooms = static_cast<size_t>(s->integer("max_rooms"));
-    cs.max_text_chars = static_cast<size_t>(s->integer("max_text_chars"));
-    cs.stream = s->string("stream");
-    cs.channel_prefix = s->string("channel_prefix");
-    cs.stream_maxlen = s->integer("stream_maxlen");
-    cs.dedup_window_s = s->integer("dedup_window_s");
-    cs.resume_max = static_cast<size_t>(s->integer("resume_max"));
-    cs.resume_scan_max = static_cast<size_t>(s->integer("resume_scan_max"));
-    cs.resume_max_bytes = static_cast<size_t>(s->integer("resume_max_bytes"));
-    cs.presence_ttl_s = s->integer("presence_ttl_s");
-    cs.presence_refresh_s = s->integer("presence_refresh_s");
-    cs.typing_interval_ms = s->integer("typing_interval_ms");
-    cs.presence_events = s->boolean("presence_events");
-    cs.presence_snapshot_max = s->integer("presence_snapshot_max");
-    cs.presence_coalesce_ms = s->integer("presence_coalesce_ms");
-    cs.read_queue_max = static_cast<size_t>(s->integer("read_queue_max"));
-    cs.redis_timeout_ms = s->integer("redis_timeout_ms");
+    ctx.s = std::move(*parsed_settings);
+    const ChatSettings &cs = ctx.s;
     if (!valid_room(cs.default_room)) {
         host->log_msg(self, AURORA_LOG_ERROR, "config: default_room \"%s\" is not a valid room name", cs.default_room.c_str());
         return AURORA_ERR;

@@ -16,30 +16,6 @@ size_t code_points(std::string_view s) {
     return n;
 }
 
-std::string quoted(std::string_view s) {
-    static const char hex[] = "0123456789abcdef";
-    std::string out = "\"";
-    for (unsigned char c : s) {
-        switch (c) {
-        case '"': out += "\\\""; break;
-        case '\\': out += "\\\\"; break;
-        case '\n': out += "\\n"; break;
-        case '\r': out += "\\r"; break;
-        case '\t': out += "\\t"; break;
-        default:
-            if (c < 0x20) {
-                out += "\\u00";
-                out += hex[c >> 4];
-                out += hex[c & 0xF];
-            } else {
-                out += static_cast<char>(c);
-            }
-        }
-    }
-    out += '"';
-    return out;
-}
-
 EnvelopeParts message_envelope(std::string_view room, std::string_view username, std::string_view user_id,
                                std::string_view text, std::string_view ref_json) {
     EnvelopeParts p;

@@ -7,6 +7,7 @@
 #include <string>
 #include <string_view>
 
+#include "json.h"
 #include "room_name.h"
 
 namespace aurora::chat {
@@ -47,6 +48,7 @@ std::string presence_snapshot_json(std::string_view room, std::span<const std::s
 
 // {"type":"ack","ref":...,<extra>} where extra is pre-rendered `"k":v,...` or empty.
 std::string ack_json(std::string_view ref_json, std::string_view extra);
-std::string quoted(std::string_view s);  // a JSON string literal
+// A JSON string literal (the kit's: invalid UTF-8 becomes U+FFFD).
+inline std::string quoted(std::string_view s) { return plugin::json_string(s); }
 
 }  // namespace aurora::chat

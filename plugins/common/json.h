@@ -1,9 +1,12 @@
-// cJSON with RAII, and the few helpers every plugin needs.
+// JSON text: cJSON with RAII, and the few helpers every plugin (and the
+// host: host/src/json_text.h) needs: exact parsing, UTF-8 checking, string
+// literals.
 #pragma once
 
 #include <aurora/common.h>
 #include <cjson/cJSON.h>
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -42,6 +45,98 @@ inline aurora_str str(std::string_view s) { return aurora_str{s.data(), s.size()
 inline const char *get_string(const cJSON *obj, const char *key) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
     return cJSON_IsString(v) ? v->valuestring : nullptr;
+}
+
+// True if `s` is well-formed UTF-8 (no overlongs, no surrogates, <= U+10FFFF).
+inline bool valid_utf8(std::string_view s) {
+    const auto *p = reinterpret_cast<const unsigned char *>(s.data());
+    const auto *end = p + s.size();
+    while (p < end) {
+        // Fast path: 8 ASCII bytes at a time.
+        while (end - p >= 8) {
+            uint64_t w;
+            __builtin_memcpy(&w, p, 8);
+            if (w & 0x8080808080808080ULL) break;
+            p += 8;
+        }
+        if (p >= end) break;
+        unsigned char c = *p;
+        if (c < 0x80) {
+            ++p;
+            continue;
+        }
+        int n;
+        uint32_t cp;
+        if ((c & 0xE0) == 0xC0) {
+            n = 1;
+            cp = c & 0x1F;
+            if (c < 0xC2) return false;  // overlong
+        } else if ((c & 0xF0) == 0xE0) {
+            n = 2;
+            cp = c & 0x0F;
+        } else if ((c & 0xF8) == 0xF0) {
+            n = 3;
+            cp = c & 0x07;
+            if (c > 0xF4) return false;
+        } else {
+            return false;
+        }
+        if (end - p <= n) return false;
+        for (int i = 1; i <= n; ++i) {
+            if ((p[i] & 0xC0) != 0x80) return false;
+            cp = (cp << 6) | (p[i] & 0x3F);
+        }
+        if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10FFFF))) return false;
+        if (cp >= 0xD800 && cp <= 0xDFFF) return false;
+        p += n + 1;
+    }
+    return true;
+}
+
+// Appends `s` as a JSON string literal (quotes included). Bytes that are not
+// valid UTF-8 are replaced by U+FFFD so the output is always valid JSON.
+inline void append_json_string(std::string &out, std::string_view s) {
+    static const char hex[] = "0123456789abcdef";
+    out += '"';
+    size_t i = 0;
+    while (i < s.size()) {
+        unsigned char c = static_cast<unsigned char>(s[i]);
+        if (c >= 0x80) {
+            // Copy a valid multi-byte sequence; replace anything else.
+            size_t n = (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
+            if (n && i + n <= s.size() && valid_utf8(s.substr(i, n))) {
+                out.append(s.data() + i, n);
+                i += n;
+            } else {
+                out += "\xEF\xBF\xBD";
+                ++i;
+            }
+            continue;
+        }
+        switch (c) {
+        case '"': out += "\\\""; break;
+        case '\\': out += "\\\\"; break;
+        case '\n': out += "\\n"; break;
+        case '\r': out += "\\r"; break;
+        case '\t': out += "\\t"; break;
+        default:
+            if (c < 0x20) {
+                out += "\\u00";
+                out += hex[c >> 4];
+                out += hex[c & 0xF];
+            } else {
+                out += static_cast<char>(c);
+            }
+        }
+        ++i;
+    }
+    out += '"';
+}
+
+inline std::string json_string(std::string_view s) {
+    std::string out;
+    append_json_string(out, s);
+    return out;
 }
 
 }  // namespace aurora::plugin

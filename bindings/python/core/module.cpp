@@ -141,16 +141,8 @@ struct PyHttp {
     }
 };
 
-}  // namespace
-
-PYBIND11_MODULE(_core, m) {
-    m.doc() = "Aurora's native layer: plugins in-process (Plugin) and embedded hosts (EmbeddedHost).";
-    m.attr("__version__") = AURORA_PY_VERSION;
-    m.attr("ABI_VERSION") = std::to_string(AURORA_ABI_MAJOR) + "." + std::to_string(AURORA_ABI_MINOR);
-    m.attr("ABI_MAJOR") = AURORA_ABI_MAJOR;
-    m.attr("ABI_MINOR") = AURORA_ABI_MINOR;
-    m.def("host_version", [] { return std::string(aurora_host_version()); });
-
+// PluginLoadError, PluginInitError, HostStartError (with exit_code).
+void register_errors(py::module_ &m) {
     static py::exception<RecordingHost::LoadError> load_error(m, "PluginLoadError", PyExc_RuntimeError);
     static py::exception<RecordingHost::InitError> init_error(m, "PluginInitError", PyExc_RuntimeError);
     static py::exception<EmbeddedHost::StartError> start_error(m, "HostStartError", PyExc_RuntimeError);
@@ -167,7 +159,10 @@ PYBIND11_MODULE(_core, m) {
             PyErr_SetObject(start_error.ptr(), err.ptr());
         }
     });
+}
 
+// aurora.Message: one frame through a plugin, its verdict and replies.
+void bind_message(py::module_ &m) {
     py::class_<PyMessage>(m, "Message")
         .def_property_readonly("verdict", &PyMessage::verdict)
         .def_property_readonly("done", &PyMessage::done)
@@ -202,7 +197,10 @@ PYBIND11_MODULE(_core, m) {
             return s.verdict();
         }, py::arg("timeout") = 5.0)
         .def("__repr__", [](const PyMessage &s) { return "<aurora.Message " + s.m->type + " " + s.verdict() + ">"; });
+}
 
+// aurora.HttpResponse: a plugin route's reply.
+void bind_http_response(py::module_ &m) {
     py::class_<PyHttp>(m, "HttpResponse")
         .def_property_readonly("done", &PyHttp::done)
         .def_property_readonly("status", [](const PyHttp &s) {
@@ -257,7 +255,10 @@ PYBIND11_MODULE(_core, m) {
             if (!ok) raise_timeout("the plugin did not answer the request within the timeout");
             return r->status;
         }, py::arg("timeout") = 5.0);
+}
 
+// aurora.Plugin (over RecordingHost) and AuthResult.
+void bind_plugin(py::module_ &m) {
     py::class_<AuthResult>(m, "AuthResult")
         .def_property_readonly("verdict", [](const AuthResult &a) { return auth_verdict_name(a.verdict); })
         .def_readonly("user_id", &AuthResult::user_id)
@@ -477,7 +478,10 @@ PYBIND11_MODULE(_core, m) {
         .def("close", &PyPlugin::close)
         .def("__enter__", [](py::object self) { return self; })
         .def("__exit__", [](PyPlugin &p, py::args) { p.close(); });
+}
 
+// aurora.EmbeddedHost: a whole host in this process (aurora/embed.h).
+void bind_embedded_host(py::module_ &m) {
     py::class_<EmbeddedHost>(m, "EmbeddedHost")
         .def(py::init<const std::string &>(), py::arg("config_json"), py::call_guard<py::gil_scoped_release>())
         .def_property_readonly("port", &EmbeddedHost::port)
@@ -485,4 +489,21 @@ PYBIND11_MODULE(_core, m) {
         .def_property_readonly("exit_code", &EmbeddedHost::exit_code)
         .def("start", &EmbeddedHost::start, py::call_guard<py::gil_scoped_release>())
         .def("stop", &EmbeddedHost::stop, py::call_guard<py::gil_scoped_release>());
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_core, m) {
+    m.doc() = "Aurora's native layer: plugins in-process (Plugin) and embedded hosts (EmbeddedHost).";
+    m.attr("__version__") = AURORA_PY_VERSION;
+    m.attr("ABI_VERSION") = std::to_string(AURORA_ABI_MAJOR) + "." + std::to_string(AURORA_ABI_MINOR);
+    m.attr("ABI_MAJOR") = AURORA_ABI_MAJOR;
+    m.attr("ABI_MINOR") = AURORA_ABI_MINOR;
+    m.def("host_version", [] { return std::string(aurora_host_version()); });
+
+    register_errors(m);
+    bind_message(m);
+    bind_http_response(m);
+    bind_plugin(m);
+    bind_embedded_host(m);
 }

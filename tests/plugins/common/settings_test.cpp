@@ -51,5 +51,62 @@ TEST(Settings, MarkdownTable) {
     EXPECT_NE(md.find("| `secret` | a string | required |"), std::string::npos) << md;
 }
 
+struct Bound {
+    int64_t batch = 0;
+    size_t small = 0;
+    int narrow = 0;
+    std::string stream;
+    bool strict = true;
+    double ratio = 0;
+    std::vector<std::string> origins;
+};
+const Field<Bound> kFields[] = {
+    {{"batch", Setting::Int, "50", "entries per read", 1, 10000}, &Bound::batch},
+    {{"small", Setting::Int, "3", "a size", 0, 100}, &Bound::small},
+    {{"narrow", Setting::Int, "-4", "an int", -10, 10}, &Bound::narrow},
+    {{"stream", Setting::String, "\"chat:messages\"", "the stream"}, &Bound::stream},
+    {{"strict", Setting::Bool, "false", "be strict"}, &Bound::strict},
+    {{"ratio", Setting::Number, "0.5", "a ratio", 0, 1}, &Bound::ratio},
+    {{"origins", Setting::StringList, "[]", "allowed origins"}, &Bound::origins},
+};
+
+TEST(Fields, FillTheStructFromDefaultsAndConfig) {
+    std::string err;
+    std::optional<Bound> b = parse_settings(s(R"({"batch": 7, "origins": ["a"], "ratio": 0.25})"), kFields, err);
+    ASSERT_TRUE(b) << err;
+    EXPECT_EQ(b->batch, 7);
+    EXPECT_EQ(b->small, 3u);
+    EXPECT_EQ(b->narrow, -4);
+    EXPECT_EQ(b->stream, "chat:messages");
+    EXPECT_FALSE(b->strict);
+    EXPECT_DOUBLE_EQ(b->ratio, 0.25);
+    EXPECT_EQ(b->origins, (std::vector<std::string>{"a"}));
+}
+
+TEST(Fields, ConfigErrorsAsForTheTable) {
+    std::string err;
+    EXPECT_FALSE(parse_settings(s(R"({"small": 101})"), kFields, err));
+    EXPECT_NE(err.find("\"small\" must be between 0 and 100"), std::string::npos) << err;
+    EXPECT_FALSE(parse_settings(s(R"({"stream": 1})"), kFields, err));
+    EXPECT_NE(err.find("\"stream\" must be a string"), std::string::npos) << err;
+}
+
+struct Mismatch {
+    std::string batch;
+};
+const Field<Mismatch> kWrong[] = {{{"batch", Setting::Int, "50", "entries per read", 1, 10000}, &Mismatch::batch}};
+
+TEST(Fields, AFieldOfTheWrongTypeIsTheTablesErrorNotACrash) {
+    std::string err;
+    EXPECT_FALSE(parse_settings(s("{}"), kWrong, err));
+    EXPECT_NE(err.find("\"batch\": its field in the plugin does not have the setting's type"), std::string::npos)
+        << err;
+}
+
+TEST(Fields, MarkdownFromTheSameFields) {
+    std::string md = Settings::markdown(settings_of<Bound>(kFields));
+    EXPECT_NE(md.find("| `batch` | an integer | `50` | entries per read |"), std::string::npos) << md;
+}
+
 }  // namespace
 }  // namespace aurora::plugin
