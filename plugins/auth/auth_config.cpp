@@ -11,71 +11,71 @@ namespace {
 
 using plugin::Setting;
 
-const plugin::Field<AuthConfig> kFields[] = {
+const plugin::Field<AuthSettings> kFields[] = {
     {{"dev_mode", Setting::Bool, "false",
      "development only: accept a missing/weak `jwt.secret` (a random one is generated when missing) and `*` in "
      "`cors_origins`"},
-     &AuthConfig::dev_mode},
+     &AuthSettings::dev_mode},
     {{"jwt_algorithm", Setting::String, "\"HS256\"",
      "the only algorithm accepted and issued: `HS256`, `HS384` or `HS512`"},
-     &AuthConfig::jwt_algorithm},
+     &AuthSettings::jwt_algorithm},
     {{"token_ttl_s", Setting::Int, "86400", "lifetime of issued tokens (`exp` - `iat`), seconds", 60, 31536000},
-     &AuthConfig::token_ttl_s},
+     &AuthSettings::token_ttl_s},
     {{"leeway_s", Setting::Int, "30", "clock skew allowed when checking `exp` and `nbf`, seconds", 0, 600},
-     &AuthConfig::leeway_s},
+     &AuthSettings::leeway_s},
     {{"query_token", Setting::Bool, "true",
      "accept the token from `?token=` at the handshake (the seed's fallback; URLs end up in logs)"},
-     &AuthConfig::query_token},
+     &AuthSettings::query_token},
     {{"password_scheme", Setting::String, "\"bcrypt\"", "hash for new passwords: `bcrypt` ($2b$) or `yescrypt` ($y$)"},
-     &AuthConfig::password_scheme},
-    {{"bcrypt_cost", Setting::Int, "10", "bcrypt cost (log2 rounds)", 4, 31}, &AuthConfig::bcrypt_cost},
-    {{"yescrypt_cost", Setting::Int, "5", "yescrypt cost", 1, 11}, &AuthConfig::yescrypt_cost},
-    {{"workers", Setting::Int, "2", "worker threads for hashing, MongoDB and Redis", 1, 32}, &AuthConfig::workers},
+     &AuthSettings::password_scheme},
+    {{"bcrypt_cost", Setting::Int, "10", "bcrypt cost (log2 rounds)", 4, 31}, &AuthSettings::bcrypt_cost},
+    {{"yescrypt_cost", Setting::Int, "5", "yescrypt cost", 1, 11}, &AuthSettings::yescrypt_cost},
+    {{"workers", Setting::Int, "2", "worker threads for hashing, MongoDB and Redis", 1, 32}, &AuthSettings::workers},
     {{"max_queue", Setting::Int, "1024", "logins (and other short jobs) waiting for a worker before 503", 1, 1000000},
-     &AuthConfig::max_queue},
+     &AuthSettings::max_queue},
     {{"max_pending_per_addr", Setting::Int, "8",
      "login and registration requests in progress per client address before 429 (0 = no limit)", 0, 1000000},
-     &AuthConfig::max_pending_per_addr},
+     &AuthSettings::max_pending_per_addr},
     {{"users_collection", Setting::String, "\"users\"", "collection of the users (database from `mongo.url`)"},
-     &AuthConfig::users_collection},
+     &AuthSettings::users_collection},
     {{"login_window_ms", Setting::Int, "900000",
      "how long failed logins are remembered: the per-address window, and per username and address after the last "
      "failure, milliseconds",
      100, 86400000},
-     &AuthConfig::login_window_ms},
+     &AuthSettings::login_window_ms},
     {{"login_failures_before_backoff", Setting::Int, "5",
      "failed logins for one username from one client address before each further failure makes that pair wait",
      1, 1000000},
-     &AuthConfig::login_failures_before_backoff},
+     &AuthSettings::login_failures_before_backoff},
     {{"login_backoff_base_ms", Setting::Int, "1000",
      "the first wait; it doubles with each further failure of the pair, milliseconds", 1, 3600000},
-     &AuthConfig::login_backoff_base_ms},
+     &AuthSettings::login_backoff_base_ms},
     {{"login_backoff_max_ms", Setting::Int, "900000", "the longest wait, milliseconds", 1, 86400000},
-     &AuthConfig::login_backoff_max_ms},
+     &AuthSettings::login_backoff_max_ms},
     {{"login_max_failures_per_addr", Setting::Int, "50",
      "failed logins per client address per window, all usernames, before 429 (0 = no limit)", 0, 1e9},
-     &AuthConfig::login_max_failures_per_addr},
+     &AuthSettings::login_max_failures_per_addr},
     {{"register_window_ms", Setting::Int, "600000", "registration throttling window, milliseconds", 100, 86400000},
-     &AuthConfig::register_window_ms},
+     &AuthSettings::register_window_ms},
     {{"register_max_per_addr", Setting::Int, "10",
      "registrations per client address per window before 429 (0 = no limit)", 0, 1e9},
-     &AuthConfig::register_max_per_addr},
+     &AuthSettings::register_max_per_addr},
     {{"register_max_concurrent", Setting::Int, "1",
      "registrations hashing at once; below `workers` (unless it is 1), so logins always find a free worker", 1, 32},
-     &AuthConfig::register_max_concurrent},
+     &AuthSettings::register_max_concurrent},
     {{"register_max_queue", Setting::Int, "64", "registrations waiting for a worker before 503", 1, 1000000},
-     &AuthConfig::register_max_queue},
+     &AuthSettings::register_max_queue},
     {{"max_connections_per_user", Setting::Int, "10",
      "concurrent WebSocket connections per user across replicas (0 = no limit)", 0, 1e9},
-     &AuthConfig::max_connections_per_user},
+     &AuthSettings::max_connections_per_user},
     {{"connection_ttl_s", Setting::Int, "60",
      "a connection's entry in Redis expires after this unless refreshed (every third of it)", 3, 3600},
-     &AuthConfig::connection_ttl_s},
+     &AuthSettings::connection_ttl_s},
     {{"cors_origins", Setting::StringList, "[]",
      "origins allowed to call the HTTP routes from a browser (exact match); `*` only in dev mode"},
-     &AuthConfig::cors_origins},
+     &AuthSettings::cors_origins},
     {{"redis_prefix", Setting::String, "\"auth:\"", "prefix of every Redis key of this plugin"},
-     &AuthConfig::redis_prefix},
+     &AuthSettings::redis_prefix},
 };
 
 std::string lower(std::string s) {
@@ -94,7 +94,7 @@ std::string random_secret() {
 }  // namespace
 
 std::span<const plugin::Setting> auth_settings() {
-    static const std::vector<Setting> table = plugin::settings_of<AuthConfig>(kFields);
+    static const std::vector<Setting> table = plugin::settings_of<AuthSettings>(kFields);
     return table;
 }
 
@@ -116,11 +116,11 @@ std::optional<std::string> weak_secret_reason(const std::string &secret) {
     return std::nullopt;
 }
 
-std::optional<AuthConfig> load_config(aurora_str config_json, const std::string &secret, std::string &error,
+std::optional<AuthSettings> load_config(aurora_str config_json, const std::string &secret, std::string &error,
                                       std::vector<std::string> &warnings) {
-    std::optional<AuthConfig> parsed = plugin::parse_settings(config_json, kFields, error);
+    std::optional<AuthSettings> parsed = plugin::parse_settings(config_json, kFields, error);
     if (!parsed) return std::nullopt;
-    AuthConfig &c = *parsed;
+    AuthSettings &c = *parsed;
     const std::string &alg = c.jwt_algorithm;
     if (alg == "HS256") c.alg = JWT_ALG_HS256;
     else if (alg == "HS384") c.alg = JWT_ALG_HS384;

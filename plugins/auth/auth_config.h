@@ -23,7 +23,7 @@ std::span<const plugin::Setting> auth_settings();
 
 // The plugin's settings (one field per setting of the table in
 // auth_config.cpp), then what load_config derives from them.
-struct AuthConfig {
+struct AuthSettings {
     bool dev_mode = false;
     std::string jwt_algorithm, password_scheme;
     int bcrypt_cost = 10, yescrypt_cost = 5;
@@ -61,7 +61,7 @@ std::optional<std::string> weak_secret_reason(const std::string &secret);
 // Parses the plugin config and applies the secret policy. `secret` is the
 // shared setting jwt.secret (config or AURORA_JWT_SECRET), empty if unset.
 // `warnings` collects what dev mode lets through. nullopt with `error`.
-std::optional<AuthConfig> load_config(aurora_str config_json, const std::string &secret, std::string &error,
+std::optional<AuthSettings> load_config(aurora_str config_json, const std::string &secret, std::string &error,
                                       std::vector<std::string> &warnings);
 
 }  // namespace aurora::auth

@@ -1,5 +1,5 @@
 // The auth plugin: descriptor, init/shutdown and the hook trampolines that
-// turn the C ABI into calls on AuthState (no exception crosses the ABI).
+// turn the C ABI into calls on AuthPlugin (no exception crosses the ABI).
 // docs/auth.md is the reader's guide; README.md lists the settings.
 #include <unistd.h>
 
@@ -10,11 +10,12 @@
 
 #include "auth_state.h"
 #include "json.h"
+#include "plugin_handle.h"
 #include "password_hash.h"
 
 namespace aurora::auth {
 
-void AuthState::backend_failed(const char *what, const std::string &error) {
+void AuthPlugin::backend_failed(const char *what, const std::string &error) {
     host->metric_add(m.backend_errors, 1);
     if (backend_up.exchange(false)) log(AURORA_LOG_WARN, "%s failed: %s", what, error.c_str());
 }
@@ -29,7 +30,7 @@ std::string random_hex(size_t n) {
     return s;
 }
 
-void register_metrics(AuthState &st) {
+void register_metrics(AuthPlugin &st) {
     const aurora_host_api *h = st.host;
     aurora_plugin_ctx *s = st.self;
     st.m.register_ok = h->metric_counter(s, "registrations_total", "Registrations", "result=\"created\"");
@@ -49,11 +50,11 @@ void register_metrics(AuthState &st) {
                                             nullptr, 0);
 }
 
-aurora_status init_state(AuthState &st) {
+aurora_status init_state(AuthPlugin &st) {
     std::string error;
     std::vector<std::string> warnings;
     std::string secret(plugin::view(st.host->setting(st.self, "jwt.secret")));
-    std::optional<AuthConfig> cfg = load_config(st.host->config_json(st.self), secret, error, warnings);
+    std::optional<AuthSettings> cfg = load_config(st.host->config_json(st.self), secret, error, warnings);
     if (!cfg) {
         st.log(AURORA_LOG_ERROR, "config: %s", error.c_str());
         return AURORA_ERR_INVALID;
@@ -100,7 +101,7 @@ aurora_status init_state(AuthState &st) {
     aurora_status rc = register_routes(st);
     if (rc != AURORA_OK) return rc;
 
-    AuthState *sp = &st;
+    AuthPlugin *sp = &st;
     const LaneLimits lanes{st.cfg.max_queue, st.cfg.register_max_queue,
                            static_cast<size_t>(st.cfg.register_max_concurrent)};
     st.pool = std::make_unique<WorkerPool>(st.host, st.self, *redis_url, lanes,
@@ -122,7 +123,7 @@ aurora_status init_state(AuthState &st) {
 
 aurora_status auth_init(const aurora_host_api *host, aurora_plugin_ctx *self, void **state_out) {
     try {
-        auto st = std::make_unique<AuthState>();
+        auto st = std::make_unique<AuthPlugin>();
         st->host = host;
         st->self = self;
         aurora_status rc = init_state(*st);
@@ -143,11 +144,11 @@ aurora_status auth_init(const aurora_host_api *host, aurora_plugin_ctx *self, vo
 
 void auth_shutdown(void *state) {
     // The host has joined the workers: nothing else touches the state.
-    std::unique_ptr<AuthState> st(static_cast<AuthState *>(state));
+    std::unique_ptr<AuthPlugin> st(static_cast<AuthPlugin *>(state));
 }
 
 aurora_auth_verdict auth_authenticate(void *state, const aurora_handshake *hs, aurora_identity *identity) {
-    auto &st = *static_cast<AuthState *>(state);
+    auto &st = *static_cast<AuthPlugin *>(state);
     try {
         return authenticate_handshake(st, hs, identity);
     } catch (const std::exception &e) {
@@ -159,7 +160,7 @@ aurora_auth_verdict auth_authenticate(void *state, const aurora_handshake *hs, a
 }
 
 void auth_on_connect(void *state, aurora_conn *conn) {
-    auto &st = *static_cast<AuthState *>(state);
+    auto &st = *static_cast<AuthPlugin *>(state);
     try {
         connection_opened(st, conn);
     } catch (const std::exception &e) {
@@ -168,7 +169,7 @@ void auth_on_connect(void *state, aurora_conn *conn) {
 }
 
 void auth_on_disconnect(void *state, aurora_conn *conn) {
-    auto &st = *static_cast<AuthState *>(state);
+    auto &st = *static_cast<AuthPlugin *>(state);
     try {
         connection_closed(st, conn);
     } catch (const std::exception &e) {
@@ -176,25 +177,19 @@ void auth_on_disconnect(void *state, aurora_conn *conn) {
     }
 }
 
-int32_t auth_is_ready(void *state) { return static_cast<AuthState *>(state)->indexes_ready.load() ? 1 : 0; }
+int32_t auth_is_ready(void *state) { return static_cast<AuthPlugin *>(state)->indexes_ready.load() ? 1 : 0; }
 
-const aurora_plugin kDescriptor = {
-    sizeof(aurora_plugin),
-    AURORA_ABI_MAJOR,
-    AURORA_ABI_MINOR,
-    "auth",
-    "1.0.0",
-    "users in MongoDB, bcrypt/yescrypt hashes, JWT login and handshake authentication",
-    auth_init,
-    auth_shutdown,
-    auth_authenticate,
-    auth_on_connect,
-    auth_on_disconnect,
-    nullptr,  // on_join
-    nullptr,  // on_leave
-    nullptr,  // on_message
-    auth_is_ready,
-};
+const aurora_plugin kDescriptor = [] {
+    aurora_plugin d = plugin::describe(
+        "auth", "1.0.0", "users in MongoDB, bcrypt/yescrypt hashes, JWT login and handshake authentication");
+    d.init = auth_init;
+    d.shutdown = auth_shutdown;
+    d.authenticate = auth_authenticate;
+    d.on_connect = auth_on_connect;
+    d.on_disconnect = auth_on_disconnect;
+    d.is_ready = auth_is_ready;
+    return d;
+}();
 
 }  // namespace
 

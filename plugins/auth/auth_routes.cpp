@@ -35,7 +35,7 @@ std::string retry_after(int64_t wait_ms) { return "Retry-After: " + std::to_stri
 
 // ---- worker side ----
 
-void do_register(AuthState &st, WorkerContext &ctx, const Responder &res, const Credentials &c,
+void do_register(AuthPlugin &st, WorkerContext &ctx, const Responder &res, const Credentials &c,
                  const std::string &addr) {
     if (ctx.stopping) return res->error(503, "Service unavailable");
     std::string err;
@@ -79,7 +79,7 @@ void do_register(AuthState &st, WorkerContext &ctx, const Responder &res, const 
     res->error(503, "Service unavailable");
 }
 
-void do_login(AuthState &st, WorkerContext &ctx, const Responder &res, const Credentials &c,
+void do_login(AuthPlugin &st, WorkerContext &ctx, const Responder &res, const Credentials &c,
               const std::string &addr) {
     if (ctx.stopping) return res->error(503, "Service unavailable");
     std::string err;
@@ -128,7 +128,7 @@ enum class Route { Register, Login };
 
 template <Route R>
 void handle_post(void *userdata, aurora_http_req *req) {
-    auto &st = *static_cast<AuthState *>(userdata);
+    auto &st = *static_cast<AuthPlugin *>(userdata);
     try {
         std::string_view origin = plugin::view(st.host->http_header(req, "origin"));
         auto res = std::make_shared<HttpResponder>(st.host, req, cors_headers(st.cfg, origin));
@@ -140,7 +140,7 @@ void handle_post(void *userdata, aurora_http_req *req) {
             st.host->metric_add(st.m.too_many_pending, 1);
             return res->error(429, "Too many requests in progress from this address", "Retry-After: 1\r\n");
         }
-        AuthState *sp = &st;
+        AuthPlugin *sp = &st;
         // The ticket lives as long as the job: released when the worker is done.
         auto job = [sp, res, ticket, c = std::move(c), addr = std::move(addr)](WorkerContext &ctx) {
             if constexpr (R == Route::Register) do_register(*sp, ctx, res, c, addr);
@@ -155,7 +155,7 @@ void handle_post(void *userdata, aurora_http_req *req) {
 }
 
 void handle_preflight(void *userdata, aurora_http_req *req) {
-    auto &st = *static_cast<AuthState *>(userdata);
+    auto &st = *static_cast<AuthPlugin *>(userdata);
     try {
         std::string_view origin = plugin::view(st.host->http_header(req, "origin"));
         HttpResponder res(st.host, req, "");
@@ -168,7 +168,7 @@ void handle_preflight(void *userdata, aurora_http_req *req) {
 
 }  // namespace
 
-aurora_status register_routes(AuthState &st) {
+aurora_status register_routes(AuthPlugin &st) {
     struct {
         const char *method, *path;
         aurora_http_handler fn;

@@ -36,8 +36,8 @@ struct AuthMetrics {
     aurora_metric *hash_seconds = nullptr;
 };
 
-struct AuthState : plugin::PluginHandle {  // host, self, log()
-    AuthConfig cfg;
+struct AuthPlugin : plugin::PluginHandle {  // host, self, log()
+    AuthSettings cfg;
     std::unique_ptr<plugin::MongoPool> mongo;
     std::unique_ptr<UserStore> users;
     std::unique_ptr<LoginThrottle> throttle;
@@ -65,12 +65,12 @@ struct AuthState : plugin::PluginHandle {  // host, self, log()
 };
 
 // Routes and handlers (auth_routes.cpp).
-aurora_status register_routes(AuthState &st);
+aurora_status register_routes(AuthPlugin &st);
 // WebSocket hooks (handshake.cpp, connection_limit.cpp).
-aurora_auth_verdict authenticate_handshake(AuthState &st, const aurora_handshake *hs, aurora_identity *identity);
-void connection_opened(AuthState &st, aurora_conn *conn);
-void connection_closed(AuthState &st, aurora_conn *conn);
+aurora_auth_verdict authenticate_handshake(AuthPlugin &st, const aurora_handshake *hs, aurora_identity *identity);
+void connection_opened(AuthPlugin &st, aurora_conn *conn);
+void connection_closed(AuthPlugin &st, aurora_conn *conn);
 // Worker 0's periodic work: index creation until it succeeds, refreshes.
-void maintenance_tick(AuthState &st, WorkerContext &ctx);
+void maintenance_tick(AuthPlugin &st, WorkerContext &ctx);
 
 }  // namespace aurora::auth

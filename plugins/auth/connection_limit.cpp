@@ -9,15 +9,15 @@ namespace aurora::auth {
 
 namespace {
 
-std::string member_of(const AuthState &st, aurora_conn_id id) { return st.replica_id + ":" + std::to_string(id); }
+std::string member_of(const AuthPlugin &st, aurora_conn_id id) { return st.replica_id + ":" + std::to_string(id); }
 
-void release_entry(AuthState &st, WorkerContext &ctx, const std::string &user_id, aurora_conn_id id) {
+void release_entry(AuthPlugin &st, WorkerContext &ctx, const std::string &user_id, aurora_conn_id id) {
     std::string err;
     if (st.cap->release(ctx.redis, user_id, member_of(st, id), err)) st.backend_ok();
     else st.backend_failed("redis (connection cap release; the entry will expire)", err);
 }
 
-void admit(AuthState &st, WorkerContext &ctx, const std::string &user_id, aurora_conn_id id) {
+void admit(AuthPlugin &st, WorkerContext &ctx, const std::string &user_id, aurora_conn_id id) {
     std::string err;
     std::optional<int64_t> n = st.cap->admit(ctx.redis, user_id, member_of(st, id), err);
     if (!n) {
@@ -41,30 +41,30 @@ void admit(AuthState &st, WorkerContext &ctx, const std::string &user_id, aurora
 
 }  // namespace
 
-void connection_opened(AuthState &st, aurora_conn *conn) {
+void connection_opened(AuthPlugin &st, aurora_conn *conn) {
     if (!st.cap) return;
     std::string user(plugin::view(st.host->conn_user_id(conn)));
     if (user.empty()) return;  // anonymous: nothing to count
     const aurora_conn_id id = st.host->conn_id(conn);
     st.conns.opened(id, user);
-    AuthState *sp = &st;
+    AuthPlugin *sp = &st;
     if (!st.pool->post([sp, user, id](WorkerContext &ctx) { admit(*sp, ctx, user, id); })) {
         st.conns.forget(id);
         st.host->log_conn(st.self, AURORA_LOG_WARN, id, "worker queue full: connection not counted");
     }
 }
 
-void connection_closed(AuthState &st, aurora_conn *conn) {
+void connection_closed(AuthPlugin &st, aurora_conn *conn) {
     if (!st.cap) return;
     const aurora_conn_id id = st.host->conn_id(conn);
     std::string user;
     if (!st.conns.closed(id, user)) return;
-    AuthState *sp = &st;
+    AuthPlugin *sp = &st;
     // If the queue is full the entry expires after connection_ttl_s.
     st.pool->post([sp, user, id](WorkerContext &ctx) { release_entry(*sp, ctx, user, id); });
 }
 
-void maintenance_tick(AuthState &st, WorkerContext &ctx) {
+void maintenance_tick(AuthPlugin &st, WorkerContext &ctx) {
     if (ctx.stopping) return;
     if (!st.indexes_ready.load()) {
         std::string err;

@@ -9,13 +9,13 @@
 
 namespace aurora::auth {
 
-bool origin_allowed(const AuthConfig &cfg, std::string_view origin);
+bool origin_allowed(const AuthSettings &cfg, std::string_view origin);
 
 // "Name: value\r\n" lines for a response to a request from `origin`: the
 // Access-Control-Allow-Origin pair when allowed (always with Vary: Origin).
-std::string cors_headers(const AuthConfig &cfg, std::string_view origin);
+std::string cors_headers(const AuthSettings &cfg, std::string_view origin);
 
 // The extra lines of a successful preflight answer.
-std::string preflight_headers(const AuthConfig &cfg, std::string_view origin);
+std::string preflight_headers(const AuthSettings &cfg, std::string_view origin);
 
 }  // namespace aurora::auth

@@ -9,7 +9,7 @@
 
 namespace aurora::auth {
 
-aurora_auth_verdict authenticate_handshake(AuthState &st, const aurora_handshake *hs, aurora_identity *identity) {
+aurora_auth_verdict authenticate_handshake(AuthPlugin &st, const aurora_handshake *hs, aurora_identity *identity) {
     const aurora_host_api *host = st.host;
     std::string_view token = plugin::view(host->hs_token(hs));
     auto reject = [&](const char *reason) {

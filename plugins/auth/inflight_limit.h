@@ -7,7 +7,7 @@
 //
 // Thread contract: internally locked; acquire() on the service thread, a
 // ticket released on whichever thread destroys it (a worker, usually). The
-// limit must outlive every ticket (AuthState declares it before the pool).
+// limit must outlive every ticket (AuthPlugin declares it before the pool).
 #pragma once
 
 #include <cstddef>

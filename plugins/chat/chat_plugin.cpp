@@ -24,6 +24,7 @@
 #include "chat_protocol.h"
 #include "fanout_subscriber.h"
 #include "json.h"
+#include "plugin_handle.h"
 #include "read_worker.h"
 #include "send_pipeline.h"
 #include "settings.h"
@@ -488,13 +489,8 @@ aurora_verdict chat_on_message(void *state, aurora_conn *conn, aurora_msg *msg) 
 int32_t chat_is_ready(void *state) { return static_cast<ChatPlugin *>(state)->subscriber->ready() ? 1 : 0; }
 
 aurora_plugin make_descriptor() {
-    aurora_plugin d{};
-    d.struct_size = sizeof(aurora_plugin);
-    d.abi_major = AURORA_ABI_MAJOR;
-    d.abi_minor = AURORA_ABI_MINOR;
-    d.name = "chat";
-    d.version = "1.0.0";
-    d.description = "rooms, Redis Pub/Sub fan-out, atomic stream + publish, resume, presence";
+    aurora_plugin d = plugin::describe("chat", "1.0.0",
+                                       "rooms, Redis Pub/Sub fan-out, atomic stream + publish, resume, presence");
     d.init = chat_init;
     d.shutdown = chat_shutdown;
     d.on_connect = chat_on_connect;

@@ -17,6 +17,7 @@
 #include "history_service.h"
 #include "ingest_context.h"
 #include "json.h"
+#include "plugin_handle.h"
 #include "stream_consumer.h"
 
 namespace aurora::ingest {
@@ -162,13 +163,8 @@ aurora_verdict ingest_on_message(void *state, aurora_conn *conn, aurora_msg *msg
 int32_t ingest_is_ready(void *state) { return static_cast<IngestPlugin *>(state)->ctx.ready() ? 1 : 0; }
 
 aurora_plugin make_descriptor() {
-    aurora_plugin d{};
-    d.struct_size = sizeof(aurora_plugin);
-    d.abi_major = AURORA_ABI_MAJOR;
-    d.abi_minor = AURORA_ABI_MINOR;
-    d.name = "ingest";
-    d.version = "1.0.0";
-    d.description = "Redis stream consumer group -> MongoDB batches (exactly-once effect), dead letters, history";
+    aurora_plugin d = plugin::describe(
+        "ingest", "1.0.0", "Redis stream consumer group -> MongoDB batches (exactly-once effect), dead letters, history");
     d.init = ingest_init;
     d.shutdown = ingest_shutdown;
     d.on_message = ingest_on_message;

@@ -20,6 +20,7 @@
 #include <memory>
 #include <string>
 
+#include "plugin_handle.h"
 #include "policy_runtime.h"
 #include "policy_settings.h"
 
@@ -164,13 +165,8 @@ aurora_verdict policy_on_join(void *state, aurora_conn *conn, aurora_str room) {
 }
 
 const aurora_plugin kDescriptor = [] {
-    aurora_plugin d{};
-    d.struct_size = sizeof(aurora_plugin);
-    d.abi_major = AURORA_ABI_MAJOR;
-    d.abi_minor = AURORA_ABI_MINOR;
-    d.name = "python_policy";
-    d.version = "1.0.0";
-    d.description = "message policy written in Python (embedded CPython)";
+    aurora_plugin d = aurora::plugin::describe("python_policy", "1.0.0",
+                                       "message policy written in Python (embedded CPython)");
     d.init = policy_init;
     d.shutdown = policy_shutdown;
     d.on_join = policy_on_join;

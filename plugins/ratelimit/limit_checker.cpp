@@ -24,13 +24,13 @@ const char *limit_label(LimitName n) {
 
 // One Redis I/O (connect, or a reply) may take half the budget: a check that
 // arrives while a batch is stuck waits at most that half, then gets its own.
-std::chrono::milliseconds io_timeout(const Config &cfg) {
+std::chrono::milliseconds io_timeout(const RateLimitSettings &cfg) {
     return std::chrono::milliseconds(std::max<int64_t>(5, cfg.redis_timeout_ms / 2));
 }
 
 }  // namespace
 
-LimitChecker::LimitChecker(const aurora_host_api *host, aurora_plugin_ctx *self, const Config &cfg,
+LimitChecker::LimitChecker(const aurora_host_api *host, aurora_plugin_ctx *self, const RateLimitSettings &cfg,
                            const Metrics &metrics, ConnTable &conns, plugin::RedisUrl url)
     : host_(host), self_(self), cfg_(cfg), m_(metrics), conns_(conns), jobs_(host),
       redis_(std::move(url), io_timeout(cfg)) {}

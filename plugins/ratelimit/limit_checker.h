@@ -41,7 +41,7 @@ struct Check {
 
 class LimitChecker {
 public:
-    LimitChecker(const aurora_host_api *host, aurora_plugin_ctx *self, const Config &cfg, const Metrics &metrics,
+    LimitChecker(const aurora_host_api *host, aurora_plugin_ctx *self, const RateLimitSettings &cfg, const Metrics &metrics,
                  ConnTable &conns, plugin::RedisUrl url);
 
     // Main thread, during init: starts the thread.
@@ -64,7 +64,7 @@ private:
 
     const aurora_host_api *host_;
     aurora_plugin_ctx *self_;
-    const Config &cfg_;
+    const RateLimitSettings &cfg_;
     const Metrics &m_;
     ConnTable &conns_;
 

@@ -13,6 +13,7 @@
 
 #include "conn_table.h"
 #include "json.h"
+#include "plugin_handle.h"
 #include "limit_checker.h"
 #include "ratelimit_metrics.h"
 #include "ratelimit_settings.h"
@@ -25,10 +26,10 @@ using plugin::view;
 
 // Thread contract: built by init (main thread); `cfg`, `metrics`, `instance`
 // are read-only afterwards; `conns` and `checker` are thread-safe.
-struct State {
+struct RateLimitPlugin {
     const aurora_host_api *host = nullptr;
     aurora_plugin_ctx *self = nullptr;
-    Config cfg;
+    RateLimitSettings cfg;
     Metrics metrics;
     ConnTable conns;
     std::string instance;  // random, names anonymous per-connection keys uniquely across replicas
@@ -39,7 +40,7 @@ bool listed(const std::vector<std::string> &types, aurora_str type) {
     return std::find(types.begin(), types.end(), view(type)) != types.end();
 }
 
-int64_t now_ms(const State &st) { return static_cast<int64_t>(st.host->now_monotonic_ns() / 1000000); }
+int64_t now_ms(const RateLimitPlugin &st) { return static_cast<int64_t>(st.host->now_monotonic_ns() / 1000000); }
 
 std::string random_instance() {
     std::random_device rd;
@@ -51,7 +52,7 @@ std::string random_instance() {
 
 // The user part of the keys: the authenticated id, else (anonymous) the
 // client address or this connection, per `anonymous_key`.
-std::string user_key(const State &st, const aurora_conn *conn) {
+std::string user_key(const RateLimitPlugin &st, const aurora_conn *conn) {
     aurora_str id = st.host->conn_user_id(conn);
     if (id.len) return std::string(view(id));
     if (st.cfg.anonymous_key == AnonymousKey::Address)
@@ -62,7 +63,7 @@ std::string user_key(const State &st, const aurora_conn *conn) {
 // {"room", "ref"} of a counted frame. The room: the frame's "room", else the
 // connection's current room (ConnTable::current_room), else default_room.
 // The ref: as the host parsed it (msg_ref).
-void read_frame(State &st, aurora_conn_id conn, aurora_msg *msg, std::string &room, std::string &ref_json) {
+void read_frame(RateLimitPlugin &st, aurora_conn_id conn, aurora_msg *msg, std::string &room, std::string &ref_json) {
     plugin::Json frame = plugin::parse_json(st.host->msg_payload(msg));
     const char *r = frame ? plugin::get_string(frame.get(), "room") : nullptr;
     if (r && *r) room = r;
@@ -71,12 +72,12 @@ void read_frame(State &st, aurora_conn_id conn, aurora_msg *msg, std::string &ro
     if (ref.ptr) ref_json.assign(ref.ptr, ref.len);
 }
 
-aurora_verdict reply_now(const State &st, aurora_msg *msg, const std::string &reply) {
+aurora_verdict reply_now(const RateLimitPlugin &st, aurora_msg *msg, const std::string &reply) {
     if (st.host->msg_set_reply(msg, plugin::str(reply)) != AURORA_OK) return AURORA_DROP;
     return AURORA_REPLY;
 }
 
-aurora_verdict check_control(State &st, aurora_conn *conn, aurora_msg *msg) {
+aurora_verdict check_control(RateLimitPlugin &st, aurora_conn *conn, aurora_msg *msg) {
     st.metrics.check(Kind::Control);
     const aurora_conn_id id = st.host->conn_id(conn);
     int64_t wait = st.conns.control_hit(id, st.cfg.control, now_ms(st));
@@ -97,7 +98,7 @@ aurora_verdict check_control(State &st, aurora_conn *conn, aurora_msg *msg) {
     return v;
 }
 
-aurora_verdict check_message(State &st, aurora_conn *conn, aurora_msg *msg) {
+aurora_verdict check_message(RateLimitPlugin &st, aurora_conn *conn, aurora_msg *msg) {
     st.metrics.check(Kind::Message);
     Check c;
     c.kind = Kind::Message;
@@ -121,7 +122,7 @@ aurora_verdict check_message(State &st, aurora_conn *conn, aurora_msg *msg) {
 // ---- hooks ----------------------------------------------------------------
 
 aurora_status rl_init(const aurora_host_api *host, aurora_plugin_ctx *self, void **state_out) try {
-    auto st = std::make_unique<State>();
+    auto st = std::make_unique<RateLimitPlugin>();
     st->host = host;
     st->self = self;
     std::string err;
@@ -146,7 +147,7 @@ aurora_status rl_init(const aurora_host_api *host, aurora_plugin_ctx *self, void
         host->log_msg(self, AURORA_LOG_ERROR, "could not start the limiter thread (status %d)", static_cast<int>(rc));
         return rc;
     }
-    const Config &c = st->cfg;
+    const RateLimitSettings &c = st->cfg;
     host->log_msg(self, AURORA_LOG_INFO,
                   "ready: room %lld/%lld ms, user %lld/%lld ms, control %lld/%lld ms, connect %lld/%lld ms "
                   "(0 = off); on_redis_error %s, timeout %lld ms",
@@ -164,13 +165,13 @@ aurora_status rl_init(const aurora_host_api *host, aurora_plugin_ctx *self, void
 }
 
 // The host joined the limiter thread before calling this.
-void rl_shutdown(void *state) { delete static_cast<State *>(state); }
+void rl_shutdown(void *state) { delete static_cast<RateLimitPlugin *>(state); }
 
 // Local pre-check: an address the shared check refused recently is turned
 // away at the upgrade with 429, without Redis I/O. Effective only when this
 // plugin comes before the plugin that ACCEPTs (docs/ratelimit.md).
 aurora_auth_verdict rl_authenticate(void *state, const aurora_handshake *hs, aurora_identity *identity) try {
-    auto &st = *static_cast<State *>(state);
+    auto &st = *static_cast<RateLimitPlugin *>(state);
     if (!st.cfg.connect.on()) return AURORA_AUTH_ABSTAIN;
     if (!st.conns.address_blocked(std::string(view(st.host->hs_remote_addr(hs))), now_ms(st)))
         return AURORA_AUTH_ABSTAIN;
@@ -184,7 +185,7 @@ aurora_auth_verdict rl_authenticate(void *state, const aurora_handshake *hs, aur
 }
 
 void rl_on_connect(void *state, aurora_conn *conn) try {
-    auto &st = *static_cast<State *>(state);
+    auto &st = *static_cast<RateLimitPlugin *>(state);
     const aurora_conn_id id = st.host->conn_id(conn);
     st.conns.add(id);
     if (!st.cfg.connect.on()) return;
@@ -202,13 +203,13 @@ void rl_on_connect(void *state, aurora_conn *conn) try {
 }
 
 void rl_on_disconnect(void *state, aurora_conn *conn) try {
-    auto &st = *static_cast<State *>(state);
+    auto &st = *static_cast<RateLimitPlugin *>(state);
     st.conns.remove(st.host->conn_id(conn));
 } catch (const std::exception &) {
 }
 
 aurora_verdict rl_on_join(void *state, aurora_conn *conn, aurora_str room) {
-    auto &st = *static_cast<State *>(state);
+    auto &st = *static_cast<RateLimitPlugin *>(state);
     try {
         st.conns.joined(st.host->conn_id(conn), view(room));
     } catch (const std::bad_alloc &) {
@@ -218,7 +219,7 @@ aurora_verdict rl_on_join(void *state, aurora_conn *conn, aurora_str room) {
 }
 
 void rl_on_leave(void *state, aurora_conn *conn, aurora_str room) {
-    auto &st = *static_cast<State *>(state);
+    auto &st = *static_cast<RateLimitPlugin *>(state);
     try {
         st.conns.left(st.host->conn_id(conn), view(room));
     } catch (const std::bad_alloc &) {
@@ -227,7 +228,7 @@ void rl_on_leave(void *state, aurora_conn *conn, aurora_str room) {
 
 // A frame of a connection whose admission is still being decided waits
 // behind that verdict (dropped if the connection is refused).
-aurora_verdict hold_for_admission(State &st, aurora_conn *conn, aurora_msg *msg) {
+aurora_verdict hold_for_admission(RateLimitPlugin &st, aurora_conn *conn, aurora_msg *msg) {
     Check c;
     c.kind = Kind::Message;
     c.msg = msg;
@@ -237,7 +238,7 @@ aurora_verdict hold_for_admission(State &st, aurora_conn *conn, aurora_msg *msg)
 }
 
 aurora_verdict rl_on_message(void *state, aurora_conn *conn, aurora_msg *msg) {
-    auto &st = *static_cast<State *>(state);
+    auto &st = *static_cast<RateLimitPlugin *>(state);
     try {
         aurora_str type = st.host->msg_type(msg);
         if (listed(st.cfg.message_types, type) && (st.cfg.room.on() || st.cfg.user.on()))
@@ -253,25 +254,23 @@ aurora_verdict rl_on_message(void *state, aurora_conn *conn, aurora_msg *msg) {
     }
 }
 
-int32_t rl_is_ready(void *state) { return static_cast<State *>(state)->checker->redis_up() ? 1 : 0; }
+int32_t rl_is_ready(void *state) { return static_cast<RateLimitPlugin *>(state)->checker->redis_up() ? 1 : 0; }
 
-const aurora_plugin kDescriptor = {
-    sizeof(aurora_plugin),
-    AURORA_ABI_MAJOR,
-    AURORA_ABI_MINOR,
-    "ratelimit",
-    "1.0.0",
-    "sliding-window limits shared through Redis: per user per room, per user, per connection, per address",
-    rl_init,
-    rl_shutdown,
-    rl_authenticate,
-    rl_on_connect,
-    rl_on_disconnect,
-    rl_on_join,
-    rl_on_leave,
-    rl_on_message,
-    rl_is_ready,
-};
+const aurora_plugin kDescriptor = [] {
+    aurora_plugin d = plugin::describe(
+        "ratelimit", "1.0.0",
+        "sliding-window limits shared through Redis: per user per room, per user, per connection, per address");
+    d.init = rl_init;
+    d.shutdown = rl_shutdown;
+    d.authenticate = rl_authenticate;
+    d.on_connect = rl_on_connect;
+    d.on_disconnect = rl_on_disconnect;
+    d.on_join = rl_on_join;
+    d.on_leave = rl_on_leave;
+    d.on_message = rl_on_message;
+    d.is_ready = rl_is_ready;
+    return d;
+}();
 
 }  // namespace
 }  // namespace aurora::ratelimit

@@ -68,10 +68,10 @@ Limit limit(const plugin::Settings &s, const std::string &kind) {
 
 std::span<const Setting> settings_table() { return kSettings; }
 
-std::optional<Config> parse_config(aurora_str config_json, std::string_view shared_redis_url, std::string &error) {
+std::optional<RateLimitSettings> parse_config(aurora_str config_json, std::string_view shared_redis_url, std::string &error) {
     auto s = plugin::Settings::parse(config_json, kSettings, error);
     if (!s) return std::nullopt;
-    Config c;
+    RateLimitSettings c;
     c.redis_url = s->string("redis_url");
     if (c.redis_url.empty()) c.redis_url = shared_redis_url.empty() ? "redis://127.0.0.1:6379/0" : shared_redis_url;
     c.redis_timeout_ms = s->integer("redis_timeout_ms");

@@ -27,7 +27,7 @@ enum class AnonymousKey { Address, Connection };
 
 // Parsed once by init on the main thread; read-only afterwards, so every
 // thread may read it without a lock.
-struct Config {
+struct RateLimitSettings {
     std::string redis_url;
     int64_t redis_timeout_ms = 200;
     std::string key_prefix = "rate";
@@ -46,6 +46,6 @@ std::span<const plugin::Setting> settings_table();
 // nullopt with `error` naming the setting when the config is wrong.
 // `shared_redis_url` is host->setting("redis.url"), used unless the plugin
 // config names its own.
-std::optional<Config> parse_config(aurora_str config_json, std::string_view shared_redis_url, std::string &error);
+std::optional<RateLimitSettings> parse_config(aurora_str config_json, std::string_view shared_redis_url, std::string &error);
 
 }  // namespace aurora::ratelimit
