@@ -16,14 +16,6 @@ std::string reply_error(const redisReply *r) {
     return r && r->type == REDIS_REPLY_ERROR ? std::string(r->str, r->len) : std::string("unexpected reply");
 }
 
-struct BsonDoc {
-    bson_t doc = BSON_INITIALIZER;
-    BsonDoc() = default;
-    BsonDoc(const BsonDoc &) = delete;
-    BsonDoc &operator=(const BsonDoc &) = delete;
-    ~BsonDoc() { bson_destroy(&doc); }
-};
-
 }  // namespace
 
 StreamConsumer::StreamConsumer(IngestContext &ctx, int index)
@@ -187,119 +179,131 @@ void StreamConsumer::keep_ownership(const std::vector<StreamEntry> &batch) {
     if (!r) redis_failed(err);
 }
 
+// One batch: documents built, inserted (retrying while MongoDB is down),
+// acknowledged when stored, and the failures retried or dead-lettered.
 void StreamConsumer::process(std::vector<StreamEntry> &batch, Source src) {
-    const IngestSettings &s = ctx_.s;
-    const aurora_host_api *host = ctx_.host;
     if (src != Source::New && !fill_deliveries(batch)) return;  // Redis failed: the entries stay pending
     if (batch.empty()) return;
-    host->metric_observe(ctx_.m.batch_size, static_cast<double>(batch.size()));
+    ctx_.host->metric_observe(ctx_.m.batch_size, static_cast<double>(batch.size()));
+    BatchState st(batch.size());
+    build_documents(batch, st);
+    std::optional<WriteResult> res = insert(batch, st);
+    if (!res) return;  // stopping: nothing acknowledged that is not stored
+    const uint64_t now_ms = ctx_.host->now_wall_ms();
+    record_writes(batch, *res, now_ms, st);
+    if (!acknowledge(batch, st)) return;
+    retry_or_dead_letter(batch, now_ms, st);
+}
 
-    // Build the documents; an entry that cannot become one fails now.
-    std::vector<std::unique_ptr<BsonDoc>> docs;
-    std::vector<const bson_t *> doc_ptrs;
-    std::vector<size_t> doc_entry;              // document -> entry index
-    std::vector<std::string> failure(batch.size());
-    std::vector<bool> done(batch.size(), false);  // stored, duplicate, or nothing to store
+// Builds the documents; an entry that cannot become one fails now.
+void StreamConsumer::build_documents(const std::vector<StreamEntry> &batch, BatchState &st) {
     for (size_t i = 0; i < batch.size(); ++i) {
         if (batch[i].deleted) {
             // Pending but trimmed from the stream: there is nothing left to store.
             ctx_.log(AURORA_LOG_WARN, "%s: entry %s is pending but no longer in %s (trimmed?); acknowledging it",
-                     name_.c_str(), batch[i].id.c_str(), s.stream.c_str());
-            done[i] = true;
+                     name_.c_str(), batch[i].id.c_str(), ctx_.s.stream.c_str());
+            st.done[i] = true;
             continue;
         }
         auto d = std::make_unique<BsonDoc>();
         if (auto why = build_document(batch[i], &d->doc)) {
-            failure[i] = *why;
+            st.failure[i] = *why;
             continue;
         }
-        doc_ptrs.push_back(&d->doc);
-        doc_entry.push_back(i);
-        docs.push_back(std::move(d));
+        st.doc_ptrs.push_back(&d->doc);
+        st.doc_entry.push_back(i);
+        st.docs.push_back(std::move(d));
     }
+}
 
-    // Insert; while MongoDB is unavailable, retry with backoff (or give the
-    // batch up unacknowledged when the host stops).
-    int64_t backoff = s.backoff_initial_ms;
-    WriteResult res;
+// Inserts; while MongoDB is unavailable, retries with backoff. nullopt: the
+// host stops meanwhile (the batch stays pending, unacknowledged).
+std::optional<WriteResult> StreamConsumer::insert(const std::vector<StreamEntry> &batch, const BatchState &st) {
+    int64_t backoff = ctx_.s.backoff_initial_ms;
     for (;;) {
         auto t0 = Clock::now();
-        res = writer_.insert(doc_ptrs);
+        WriteResult res = writer_.insert(st.doc_ptrs);
         if (!res.unavailable) {
-            host->metric_observe(ctx_.m.insert_seconds, std::chrono::duration<double>(Clock::now() - t0).count());
-            break;
+            ctx_.host->metric_observe(ctx_.m.insert_seconds,
+                                      std::chrono::duration<double>(Clock::now() - t0).count());
+            if (!st.doc_ptrs.empty()) ctx_.set_mongo(true);
+            return res;
         }
-        host->metric_add(ctx_.m.insert_errors, 1);
+        ctx_.host->metric_add(ctx_.m.insert_errors, 1);
         ctx_.set_mongo(false, res.error);
-        if (wait_backoff(backoff)) return;  // stopping: nothing acknowledged that is not stored
+        if (wait_backoff(backoff)) return std::nullopt;
         keep_ownership(batch);
     }
-    if (!doc_ptrs.empty()) ctx_.set_mongo(true);
+}
 
-    const uint64_t now_ms = host->now_wall_ms();
+void StreamConsumer::record_writes(const std::vector<StreamEntry> &batch, const WriteResult &res, uint64_t now_ms,
+                                   BatchState &st) {
+    const aurora_host_api *host = ctx_.host;
     size_t stored = 0, duplicates = 0;
-    for (size_t k = 0; k < doc_entry.size(); ++k) {
-        size_t i = doc_entry[k];
+    for (size_t k = 0; k < st.doc_entry.size(); ++k) {
+        size_t i = st.doc_entry[k];
         switch (res.docs[k]) {
         case WriteResult::Doc::Stored:
             ++stored;
-            done[i] = true;
+            st.done[i] = true;
             if (now_ms >= batch[i].sid.ms)
                 host->metric_observe(ctx_.m.persist_lag_seconds, static_cast<double>(now_ms - batch[i].sid.ms) / 1000.0);
             break;
         case WriteResult::Doc::Duplicate:
             ++duplicates;
-            done[i] = true;
+            st.done[i] = true;
             break;
         case WriteResult::Doc::Refused:
-            failure[i] = res.errors[k];
+            st.failure[i] = res.errors[k];
             break;
         }
     }
     host->metric_add(ctx_.m.persisted, static_cast<double>(stored));
     host->metric_add(ctx_.m.duplicates, static_cast<double>(duplicates));
+}
 
-    // Acknowledge what is stored. If this fails the entries stay pending,
-    // come back, and are found already stored (duplicate key): no loss, no
-    // second document.
-    std::vector<std::string> ack{"XACK", s.stream, s.group};
+// Acknowledges what is stored. If this fails the entries stay pending, come
+// back, and are found already stored (duplicate key): no loss, no second
+// document. False when Redis failed.
+bool StreamConsumer::acknowledge(const std::vector<StreamEntry> &batch, const BatchState &st) {
+    std::vector<std::string> ack{"XACK", ctx_.s.stream, ctx_.s.group};
     for (size_t i = 0; i < batch.size(); ++i)
-        if (done[i]) ack.push_back(batch[i].id);
+        if (st.done[i]) ack.push_back(batch[i].id);
+    if (ack.size() == 3) return true;
     std::string err;
-    if (ack.size() > 3) {
-        plugin::RedisReply r = redis_.connected() || redis_.ensure(err) ? redis_.command(ack, err) : nullptr;
-        if (!r || r->type == REDIS_REPLY_ERROR) {
-            redis_failed(r ? reply_error(r.get()) : err);
-            return;
-        }
-        host->metric_add(ctx_.m.acked, static_cast<double>(r->integer));
+    plugin::RedisReply r = redis_.connected() || redis_.ensure(err) ? redis_.command(ack, err) : nullptr;
+    if (!r || r->type == REDIS_REPLY_ERROR) {
+        redis_failed(r ? reply_error(r.get()) : err);
+        return false;
     }
+    ctx_.host->metric_add(ctx_.m.acked, static_cast<double>(r->integer));
+    return true;
+}
 
-    // Failed entries: retried (claimed after claim_idle_ms) until their Nth
-    // delivery fails, then dead-lettered.
+// Failed entries: retried (claimed after claim_idle_ms) until their Nth
+// delivery fails, then dead-lettered.
+void StreamConsumer::retry_or_dead_letter(std::vector<StreamEntry> &batch, uint64_t now_ms, const BatchState &st) {
+    const IngestSettings &s = ctx_.s;
     std::vector<DeadLetter> dead;
     for (size_t i = 0; i < batch.size(); ++i) {
-        if (done[i] || failure[i].empty()) continue;
-        host->metric_add(ctx_.m.failed_entries, 1);
+        if (st.done[i] || st.failure[i].empty()) continue;
+        ctx_.host->metric_add(ctx_.m.failed_entries, 1);
         if (batch[i].deliveries >= s.max_deliveries) {
-            dead.push_back(DeadLetter{&batch[i], failure[i]});
+            dead.push_back(DeadLetter{&batch[i], st.failure[i]});
         } else {
             ctx_.log(AURORA_LOG_WARN, "%s: entry %s failed (delivery %lld of %lld): %s", name_.c_str(),
                      batch[i].id.c_str(), static_cast<long long>(batch[i].deliveries),
-                     static_cast<long long>(s.max_deliveries), failure[i].c_str());
+                     static_cast<long long>(s.max_deliveries), st.failure[i].c_str());
         }
     }
-    if (!dead.empty()) {
-        if (move_to_dead_letters(redis_, s, name_, dead, now_ms, err)) {
-            host->metric_add(ctx_.m.dead_letters, static_cast<double>(dead.size()));
-            for (const DeadLetter &d : dead)
-                ctx_.log(AURORA_LOG_ERROR, "%s: entry %s moved to %s after %lld deliveries: %s", name_.c_str(),
-                         d.entry->id.c_str(), s.dead_letter_stream.c_str(),
-                         static_cast<long long>(d.entry->deliveries), d.error.c_str());
-        } else {
-            redis_failed(err);
-        }
-    }
+    if (dead.empty()) return;
+    std::string err;
+    if (!move_to_dead_letters(redis_, s, name_, dead, now_ms, err)) return redis_failed(err);
+    ctx_.host->metric_add(ctx_.m.dead_letters, static_cast<double>(dead.size()));
+    for (const DeadLetter &d : dead)
+        ctx_.log(AURORA_LOG_ERROR, "%s: entry %s moved to %s after %lld deliveries: %s", name_.c_str(),
+                 d.entry->id.c_str(), s.dead_letter_stream.c_str(), static_cast<long long>(d.entry->deliveries),
+                 d.error.c_str());
 }
 
 void StreamConsumer::run(aurora_worker *w) {

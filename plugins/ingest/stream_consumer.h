@@ -16,6 +16,8 @@
 #include <aurora/aurora.h>
 
 #include <chrono>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,6 +26,15 @@
 #include "stream_entry.h"
 
 namespace aurora::ingest {
+
+// One document being built (RAII over bson_t).
+struct BsonDoc {
+    bson_t doc = BSON_INITIALIZER;
+    BsonDoc() = default;
+    BsonDoc(const BsonDoc &) = delete;
+    BsonDoc &operator=(const BsonDoc &) = delete;
+    ~BsonDoc() { bson_destroy(&doc); }
+};
 
 class StreamConsumer {
 public:
@@ -37,7 +48,24 @@ private:
     bool ensure_group(std::string &err);
     std::vector<StreamEntry> read_batch(Source &src, bool &failed);
     bool fill_deliveries(std::vector<StreamEntry> &batch);
+    // A batch's state through process(): its documents (doc_entry maps each
+    // to its entry), and per entry whether it is done (stored, duplicate, or
+    // nothing to store) or why it failed.
+    struct BatchState {
+        explicit BatchState(size_t n) : failure(n), done(n, false) {}
+        std::vector<std::unique_ptr<BsonDoc>> docs;
+        std::vector<const bson_t *> doc_ptrs;
+        std::vector<size_t> doc_entry;
+        std::vector<std::string> failure;
+        std::vector<bool> done;
+    };
     void process(std::vector<StreamEntry> &batch, Source src);
+    void build_documents(const std::vector<StreamEntry> &batch, BatchState &st);
+    std::optional<WriteResult> insert(const std::vector<StreamEntry> &batch, const BatchState &st);
+    void record_writes(const std::vector<StreamEntry> &batch, const WriteResult &res, uint64_t now_ms,
+                       BatchState &st);
+    bool acknowledge(const std::vector<StreamEntry> &batch, const BatchState &st);
+    void retry_or_dead_letter(std::vector<StreamEntry> &batch, uint64_t now_ms, const BatchState &st);
     bool wait_backoff(int64_t &backoff_ms);
     void keep_ownership(const std::vector<StreamEntry> &batch);
     void redis_failed(const std::string &err);
