@@ -8,10 +8,9 @@
 
 namespace aurora::host {
 
-void CommandQueue::attach(lws_context *ctx, aurora_metric *posted) {
+void CommandQueue::attach(lws_context *ctx) {
     std::lock_guard lock(mu_);
     ctx_ = ctx;
-    posted_ = posted;
 }
 
 aurora_status CommandQueue::post(Command cmd) {
@@ -38,6 +37,11 @@ std::vector<Command> CommandQueue::take() {
     std::lock_guard lock(mu_);
     batch.swap(queue_);
     return batch;
+}
+
+void CommandQueue::refuse() {
+    std::lock_guard lock(mu_);
+    open_ = false;
 }
 
 std::vector<Command> CommandQueue::close() {

@@ -4,8 +4,9 @@
 //   - post: any thread. Whoever finds the queue empty wakes the loop
 //     (lws_cancel_service), so a burst costs one wake-up; the service thread
 //     takes the whole queue at once (take) on LWS_CALLBACK_EVENT_WAIT_CANCELLED.
-//   - attach, take, close: the thread that owns the host (main, then service).
-//   - Once closed (the context is going away), post refuses with
+//   - count_into, attach, take, refuse, close: the thread that owns the host
+//     (main, then service). count_into comes before any plugin thread exists.
+//   - Once refusing (the context is going away), post refuses with
 //     AURORA_ERR_CLOSED and never touches the context again.
 #pragma once
 
@@ -45,12 +46,15 @@ struct Command {
 
 class CommandQueue {
 public:
-    // The context to wake, and the counter of commands posted.
-    void attach(lws_context *ctx, aurora_metric *posted);
+    void count_into(aurora_metric *posted) { posted_ = posted; }  // before any other thread posts
+    void attach(lws_context *ctx);  // the context to wake
+
     aurora_status post(Command cmd);
     // Wakes the loop if the queue is still open (a stop request).
     void wake();
     std::vector<Command> take();
+    // From now on post refuses; what is queued stays for close().
+    void refuse();
     // From now on post refuses. Returns what was still queued.
     std::vector<Command> close();
 
@@ -59,7 +63,7 @@ private:
     std::vector<Command> queue_;  // guarded by mu_
     bool open_ = true;            // guarded by mu_
     lws_context *ctx_ = nullptr;  // guarded by mu_
-    aurora_metric *posted_ = nullptr;
+    aurora_metric *posted_ = nullptr;  // set before other threads exist
 };
 
 }  // namespace aurora::host

@@ -94,7 +94,7 @@ bool Host::check(HostConfig cfg, std::string &error, int &exit_code) {
     Logger::instance().configure(cfg_.log_level, cfg_.log_format);
     m_.register_in(registry_);
     memory_.register_metrics(registry_);
-    commands_.attach(nullptr, m_.queue_commands);
+    commands_.count_into(m_.queue_commands);
     if (!plugins_.load(cfg_.plugins, this, api(), registry_, error)) {
         http_.router().clear();  // what the plugins routed before one failed
         exit_code = AURORA_HOST_EXIT_BAD_CONFIG;
@@ -170,7 +170,7 @@ bool Host::listen(std::string &error, int &exit_code) {
         return false;
     }
     vhost_ = lws_get_vhost_by_name(ctx_, "aurora");
-    commands_.attach(ctx_, m_.queue_commands);
+    commands_.attach(ctx_);
     port_ = front_.port();
     front_.start(
         [this](Arrival a) {
@@ -205,7 +205,7 @@ int Host::run() {
     while (http_.in_flight() && std::chrono::steady_clock::now() < flush_until) {
         if (uv_run(&loop_, UV_RUN_ONCE) == 0) break;
     }
-    commands_.close();  // what is left runs or closes in ~Host
+    commands_.refuse();  // what is left runs (calls) or closes (sockets) in ~Host
     AURORA_HLOG(AURORA_LOG_INFO, 0, "stopped");
     return AURORA_HOST_EXIT_OK;
 }

@@ -50,13 +50,13 @@ aurora_status HttpRouter::add(HttpRoute route, std::string &error) {
 HttpRouter::Match HttpRouter::match(std::string_view method, std::string_view path) const {
     for (const HttpRoute &r : routes_) {
         if (!matches(r, path)) continue;
-        if (r.method == method || (method == "HEAD" && r.method == "GET")) return {&r, {}};
+        if (r.method == method || (method == "HEAD" && r.method == "GET")) return {&r, false, {}};
         // The path exists with another method: keep looking, else 405.
         bool other = std::any_of(routes_.begin(), routes_.end(),
                                  [&](const HttpRoute &o) { return o.method == method && matches(o, path); });
         if (other) continue;
         if (method == "OPTIONS") break;  // CORS preflight: plugins that want it route OPTIONS
-        return {nullptr, r.method};
+        return {nullptr, true, r.method};
     }
     return {};
 }

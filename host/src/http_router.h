@@ -38,10 +38,11 @@ public:
     void clear() { routes_.clear(); }
 
     // [service] The route for `method` and `path` (HEAD is served by GET
-    // routes). No route with `allow` set: the path exists with that method
-    // only (405). Neither: no plugin serves it.
+    // routes). No route and `wrong_method`: the path exists with the method
+    // `allow` only (405). Neither: no plugin serves it.
     struct Match {
         const HttpRoute *route = nullptr;
+        bool wrong_method = false;
         std::string allow;
     };
     Match match(std::string_view method, std::string_view path) const;

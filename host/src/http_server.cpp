@@ -166,7 +166,7 @@ int HttpServer::on_request(lws *wsi, const char *uri) {
     }
 
     HttpRouter::Match m = router_.match(method, path);
-    if (!m.allow.empty())
+    if (m.wrong_method)
         return respond(wsi, 405, "application/json", "{\"error\":\"method not allowed\"}", "allow: " + m.allow + "\r\n");
     if (m.route) {
         HttpReqPtr req = make_request(wsi, method, path);

@@ -133,7 +133,10 @@ def chat_requests():
     ])
     envelope = ('{"type":"message","id":"1700000000000-3","room":"general","user":"alice","userId":"u1",'
                 '"text":"hi","ts":1700000000000,"ref":"r"}')
-    return CLIENT_FRAMES + [presence, envelope, "1700000000000-18", "0-0", "-1", "007-0", "1-"]
+    # Text that is not UTF-8 (from Redis, never from a client): the builders
+    # write U+FFFD for its bad bytes (found by this harness).
+    not_utf8 = b'{"text":"hi\xab"}'
+    return CLIENT_FRAMES + [presence, envelope, not_utf8, "1700000000000-18", "0-0", "-1", "007-0", "1-"]
 
 
 # ---- configuration --------------------------------------------------------------------
