@@ -69,10 +69,11 @@ void ConnTable::mark_refused(aurora_conn_id id) {
     }
 }
 
-bool ConnTable::admission_pending(aurora_conn_id id) {
+ConnTable::Admission ConnTable::admission(aurora_conn_id id) {
     std::lock_guard lock(mu_);
     auto it = conns_.find(id);
-    return it != conns_.end() && it->second.pending;
+    if (it == conns_.end()) return Admission::Admitted;
+    return it->second.refused ? Admission::Refused : it->second.pending ? Admission::Pending : Admission::Admitted;
 }
 
 bool ConnTable::refused(aurora_conn_id id) {

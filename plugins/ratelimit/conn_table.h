@@ -45,8 +45,10 @@ public:
     void set_admission_pending(aurora_conn_id id);
     void admit(aurora_conn_id id);
     void mark_refused(aurora_conn_id id);
-    bool admission_pending(aurora_conn_id id);
     bool refused(aurora_conn_id id);
+    // Where a connection's admission stands (Admitted also for an unknown id).
+    enum class Admission { Admitted, Pending, Refused };
+    Admission admission(aurora_conn_id id);
 
     // Local pre-check at the upgrade: `addr` is over its budget until `until_ms`.
     void block_address(const std::string &addr, int64_t until_ms);

@@ -245,8 +245,14 @@ aurora_verdict rl_on_message(void *state, aurora_conn *conn, aurora_msg *msg) {
             return check_message(st, conn, msg);
         aurora_verdict v = AURORA_CONTINUE;
         if (listed(st.cfg.control_types, type) && st.cfg.control.on()) v = check_control(st, conn, msg);
-        if (v == AURORA_CONTINUE && st.cfg.connect.on() && st.conns.admission_pending(st.host->conn_id(conn)))
-            return hold_for_admission(st, conn, msg);
+        if (v != AURORA_CONTINUE || !st.cfg.connect.on()) return v;
+        switch (st.conns.admission(st.host->conn_id(conn))) {
+        case ConnTable::Admission::Pending: return hold_for_admission(st, conn, msg);
+        // Refused, its close on the way: nothing of it passes meanwhile (a
+        // counted message is dropped by the limiter for the same reason).
+        case ConnTable::Admission::Refused: return AURORA_DROP;
+        case ConnTable::Admission::Admitted: break;
+        }
         return v;
     } catch (const std::bad_alloc &) {
         st.host->log_conn(st.self, AURORA_LOG_ERROR, st.host->conn_id(conn), "out of memory; message dropped");
