@@ -52,7 +52,8 @@ Host::~Host() {
         if (cmd.kind == Command::Kind::Call) cmd.fn(cmd.arg);
     }
     plugins_.stop_workers();
-    if (loop_ready_) {
+    loop_io_.end();  // no plugin descriptor or timer callback from here on
+    if (serving_) {
         // Nothing is written directly any more: what closes now closes.
         for (auto &[id, c] : conns_) close_handle(c.get());
         out_.stop();
@@ -85,6 +86,7 @@ Host::~Host() {
         loop_ready_ = false;
     }
     plugins_.shutdown();
+    loop_io_.clear();  // what the plugins did not stop
     plugins_.clear();  // dlclose
 }
 
@@ -95,6 +97,13 @@ bool Host::check(HostConfig cfg, std::string &error, int &exit_code) {
     m_.register_in(registry_);
     memory_.register_metrics(registry_);
     commands_.count_into(m_.queue_commands);
+    if (int rc = uv_loop_init(&loop_); rc != 0) {
+        error = std::string("cannot create the event loop: ") + uv_strerror(rc);
+        exit_code = AURORA_HOST_EXIT_FATAL;
+        return false;
+    }
+    loop_ready_ = true;
+    loop_io_.start(&loop_);
     if (!plugins_.load(cfg_.plugins, this, api(), registry_, error)) {
         http_.router().clear();  // what the plugins routed before one failed
         exit_code = AURORA_HOST_EXIT_BAD_CONFIG;
@@ -146,12 +155,7 @@ bool Host::listen(std::string &error, int &exit_code) {
     // lws's own loop is poll(), which walks every descriptor on every
     // wake-up: O(connections) per event. On libuv (epoll) the cost follows
     // the sockets that are ready, not the ones that are open.
-    if (int rc = uv_loop_init(&loop_); rc != 0) {
-        error = std::string("cannot create the event loop: ") + uv_strerror(rc);
-        exit_code = AURORA_HOST_EXIT_FATAL;
-        return false;
-    }
-    loop_ready_ = true;
+    serving_ = true;  // the loop exists since check(): the plugins' inits may watch descriptors on it
     out_.start(&loop_);
     uv_timer_init(&loop_, &heartbeat_);
     heartbeat_.data = this;
@@ -200,6 +204,7 @@ int Host::run() {
     // flushed for a short, bounded time before the context goes away.
     plugins_.stop_workers();
     drain_commands();
+    loop_io_.end();  // the plugins' descriptors and timers: nothing runs on them after the loop
     auto flush_until = std::chrono::steady_clock::now() +
                        std::chrono::milliseconds(std::min(cfg_.shutdown_grace_ms, 500));
     while (http_.in_flight() && std::chrono::steady_clock::now() < flush_until) {

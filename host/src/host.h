@@ -9,6 +9,7 @@
 //                   the message pipeline, rooms' hooks and limits
 //     Rooms         membership                  (rooms.h)
 //     Outbound      queues onto sockets         (outbound.h)
+//     LoopIo        plugins' descriptors, timers, before-sleep calls (loop_io.h)
 //     HttpServer    host paths, plugin routes   (http_server.h, http_router.h)
 //     PluginSet     the hooks over all plugins  (plugin_set.h)
 //     ProcessMemory memory gauges, heap trim    (process_memory.h)
@@ -48,6 +49,7 @@
 #include "front_door.h"
 #include "host_metrics.h"
 #include "http_server.h"
+#include "loop_io.h"
 #include "metrics.h"
 #include "outbound.h"
 #include "plugin_set.h"
@@ -83,6 +85,7 @@ public:
     PluginSet &plugins() { return plugins_; }
     HttpServer &http() { return http_; }
     Outbound &outbound() { return out_; }
+    LoopIo &loop_io() { return loop_io_; }
 
     // Service thread.
     bool draining() const { return draining_; }
@@ -162,7 +165,9 @@ private:
 
     FrontDoor front_;
     uv_loop_t loop_{};  // the service thread's event loop; lws's handles and the WebSocket handles live on it
-    bool loop_ready_ = false;
+    bool loop_ready_ = false;  // made in check(), before the plugins' inits
+    bool serving_ = false;     // listen() started the host's own handles on it
+    LoopIo loop_io_;           // [service] ([main] while the loop does not run)
     lws_context *ctx_ = nullptr;
     lws_context *ctx_alive_ = nullptr;  // set by lws (info.pcontext): NULL once destroyed
     lws_vhost *vhost_ = nullptr;

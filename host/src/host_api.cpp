@@ -9,6 +9,7 @@
 #include "host.h"
 #include "json_text.h"
 #include "log.h"
+#include "loop_api.h"
 
 using aurora::host::Command;
 using aurora::host::Host;
@@ -468,6 +469,7 @@ const aurora_host_api kApi = [] {
     a.msg_ref = api_msg_ref;
     a.msg_reply_error = api_msg_reply_error;
     a.send_error = api_send_error;
+    aurora::host::fill_loop_api(a);
     return a;
 }();
 

@@ -29,6 +29,10 @@ void Outbound::mark(aurora_conn *c) {
 }
 
 void Outbound::flush() {
+    // The plugins' before-sleep calls first: what they do (a Redis pipeline
+    // written, a reply answered from its buffer) may queue frames that then
+    // leave in this same pass.
+    host_.loop_io().run_before_sleep();
     if (pending_.empty()) return;
     flushing_.swap(pending_);
     for (aurora_conn_id id : flushing_) {

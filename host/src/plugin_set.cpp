@@ -108,7 +108,11 @@ void PluginSet::stop_workers() {
 void PluginSet::shutdown() {
     for (auto it = plugins_.rbegin(); it != plugins_.rend(); ++it) {
         auto &p = *it;
-        if (p->initialized && p->hooks.shutdown) p->hooks.shutdown(p->state);
+        if (p->initialized && p->hooks.shutdown) {
+            p->in_shutdown = true;
+            p->hooks.shutdown(p->state);
+            p->in_shutdown = false;
+        }
         p->initialized = false;
         p->state = nullptr;
     }

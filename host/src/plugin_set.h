@@ -46,6 +46,7 @@ struct aurora_plugin_ctx {
     void *state = nullptr;
     bool initialized = false;
     bool in_init = false;  // [main] spawn/http_route/metric_* are allowed only now
+    bool in_shutdown = false;  // [main] its shutdown hook runs: io_stop/timer_stop are allowed
     bool raw_messages = false;  // accept_raw_messages: sees what the host would refuse
     std::vector<std::unique_ptr<aurora_worker>> workers;
     aurora_metric *hook_seconds[static_cast<size_t>(aurora::host::Hook::Count)] = {};

@@ -18,14 +18,14 @@ from native import python_child_env  # tests/support
 
 def test_version_and_abi():
     assert aurora.__version__ == aurora.host_version() == "0.1.0"
-    assert aurora.ABI_VERSION == f"{aurora.ABI_MAJOR}.{aurora.ABI_MINOR}" == "1.1"
+    assert aurora.ABI_VERSION == f"{aurora.ABI_MAJOR}.{aurora.ABI_MINOR}" == "1.2"
 
 
 def test_wrong_abi_raises_with_the_loaders_message():
     path = built("wrong_major")
     with pytest.raises(aurora.PluginLoadError) as err:
         aurora.Plugin.load(path)
-    assert str(err.value) == (f"plugin {path}: built for ABI 2.0, this host implements ABI 1.1 "
+    assert str(err.value) == (f"plugin {path}: built for ABI 2.0, this host implements ABI 1.2 "
                               "(the major version must match: rebuild the plugin against this SDK)")
     with pytest.raises(aurora.PluginLoadError, match=r"newer than this host's ABI 1\.1"):
         aurora.Plugin.load(built("newer_minor"))
@@ -47,7 +47,7 @@ def test_same_message_as_aurora_host(tmp_path):
 
 def test_echo_every_hook():
     with aurora.Plugin.load(built("echo"), {"tick_ms": 0}) as p:
-        assert (p.name, p.plugin_name, p.version, p.abi_version) == ("echo", "echo", "1.0.0", "1.1")
+        assert (p.name, p.plugin_name, p.version, p.abi_version) == ("echo", "echo", "1.0.0", "1.2")
         assert p.authenticate("tok").verdict == "abstain"  # echo has no authenticate hook
         c = p.connect(user_id="u1", username="alice")
         assert p.message(c, {"type": "echo", "text": "é", "ref": "r"}).reply == {"type": "echo", "text": "é",

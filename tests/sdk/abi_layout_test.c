@@ -36,7 +36,7 @@
 PIN(AURORA_ABI_MAJOR == 1);
 /* Bumping the minor means something was appended: pin it below, then
  * update this line. */
-PIN(AURORA_ABI_MINOR == 1);
+PIN(AURORA_ABI_MINOR == 2);
 PIN(AURORA_PLUGIN_V1_0_SIZE == 104);
 
 /* ---- Scalar typedefs ---------------------------------------------------- */
@@ -143,7 +143,7 @@ PIN(_Generic((aurora_plugin_entry_fn)0, const aurora_plugin *(*)(void): 1, defau
 
 /* ---- aurora_host_api (the host's function table) ------------------------------ */
 
-PIN(sizeof(aurora_host_api) == 456);
+PIN(sizeof(aurora_host_api) == 504);
 PIN_FIELD(aurora_host_api, struct_size, 0, 4);
 PIN_FIELD(aurora_host_api, abi_major, 4, 2);
 PIN_FIELD(aurora_host_api, abi_minor, 6, 2);
@@ -214,6 +214,15 @@ PIN_FIELD(aurora_host_api, send_binary, 424, 8);
 PIN_FIELD(aurora_host_api, msg_ref, 432, 8);
 PIN_FIELD(aurora_host_api, msg_reply_error, 440, 8);
 PIN_FIELD(aurora_host_api, send_error, 448, 8);
+/* ABI v1.2: descriptors and timers on the service loop */
+PIN_FIELD(aurora_host_api, io_watch, 456, 8);
+PIN_FIELD(aurora_host_api, io_set, 464, 8);
+PIN_FIELD(aurora_host_api, io_stop, 472, 8);
+PIN_FIELD(aurora_host_api, timer_start, 480, 8);
+PIN_FIELD(aurora_host_api, timer_stop, 488, 8);
+PIN_FIELD(aurora_host_api, call_before_sleep, 496, 8);
+PIN(AURORA_IO_READ == 1u);
+PIN(AURORA_IO_WRITE == 2u);
 
 PIN_TYPE(aurora_host_api, struct_size, uint32_t);
 PIN_TYPE(aurora_host_api, abi_major, uint16_t);
@@ -282,9 +291,18 @@ PIN_TYPE(aurora_host_api, msg_ref, aurora_str (*)(const aurora_msg *));
 PIN_TYPE(aurora_host_api, msg_reply_error, aurora_status (*)(aurora_msg *, const char *, const char *));
 PIN_TYPE(aurora_host_api, send_error,
          aurora_status (*)(aurora_plugin_ctx *, aurora_conn_id, const char *, const char *, aurora_str));
+PIN_TYPE(aurora_host_api, io_watch, aurora_io *(*)(aurora_plugin_ctx *, int, uint32_t, aurora_io_fn, void *));
+PIN_TYPE(aurora_host_api, io_set, aurora_status (*)(aurora_io *, uint32_t));
+PIN_TYPE(aurora_host_api, io_stop, void (*)(aurora_io *));
+PIN_TYPE(aurora_host_api, timer_start,
+         aurora_timer *(*)(aurora_plugin_ctx *, uint64_t, uint64_t, aurora_timer_fn, void *));
+PIN_TYPE(aurora_host_api, timer_stop, void (*)(aurora_timer *));
+PIN_TYPE(aurora_host_api, call_before_sleep, aurora_status (*)(aurora_plugin_ctx *, void (*)(void *), void *));
 
 PIN(_Generic((aurora_http_handler)0, void (*)(void *, aurora_http_req *): 1, default: 0));
 PIN(_Generic((aurora_worker_fn)0, void (*)(aurora_worker *, void *): 1, default: 0));
+PIN(_Generic((aurora_io_fn)0, void (*)(void *, uint32_t): 1, default: 0));
+PIN(_Generic((aurora_timer_fn)0, void (*)(void *): 1, default: 0));
 
 /* ---- Runtime checks -------------------------------------------------------- */
 

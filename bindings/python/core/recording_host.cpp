@@ -539,6 +539,7 @@ const aurora_host_api kApi = [] {
     a.msg_ref = api_msg_ref;
     a.msg_reply_error = api_msg_reply_error;
     a.send_error = api_send_error;
+    fill_loop_api(a);
     return a;
 }();
 
@@ -818,7 +819,7 @@ size_t RecordingHost::run_queued_calls() {
         batch.swap(calls_);
     }
     for (auto &call : batch) call();
-    return batch.size();
+    return batch.size() + loop_.run_once(0);
 }
 
 bool RecordingHost::wait_until(const std::function<bool()> &pred, double timeout_s) {
@@ -829,6 +830,14 @@ bool RecordingHost::wait_until(const std::function<bool()> &pred, double timeout
         if (pred()) return true;
         if (std::chrono::steady_clock::now() >= deadline) return false;
         if (!calls_.empty()) continue;
+        if (loop_.busy()) {
+            // The plugin's descriptors and timers (ABI 1.2) need this thread:
+            // wait in poll(2) for at most 5 ms at a time, and look again.
+            lock.unlock();
+            auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+            loop_.run_once(static_cast<int>(std::clamp<int64_t>(left.count(), 0, 5)));
+            continue;
+        }
         if (cv_.wait_until(lock, deadline) == std::cv_status::timeout) return pred();
     }
 }
@@ -853,7 +862,12 @@ void RecordingHost::close() {
         accepting_calls_ = false;
     }
     run_queued_calls();
-    if (initialized_ && hooks().shutdown) hooks().shutdown(state_);
+    loop_.end();  // as aurora-host: no descriptor or timer callback once the loop has ended
+    if (initialized_ && hooks().shutdown) {
+        in_shutdown_ = true;
+        hooks().shutdown(state_);
+        in_shutdown_ = false;
+    }
     set_listener(nullptr);
     lib_.reset();
 }

@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "config.h"  // aurora::host::Limits: the host's defaults
+#include "recording_loop.h"
 
 namespace aurora::host {
 class PluginLibrary;
@@ -184,6 +185,8 @@ public:
     std::map<std::string, std::string> settings_;
     std::string config_json_;
     bool in_init_ = false;
+    bool in_shutdown_ = false;  // its shutdown hook runs: io_stop/timer_stop allowed
+    RecordingLoop loop_{this};  // ABI 1.2: descriptors, timers, before-sleep calls
     bool raw_messages_ = false;  // the plugin called accept_raw_messages in init
     // aurora-host's limits.max_rooms_per_conn (its default): room_join past it
     // is AURORA_ERR_LIMIT, as in the host. Plugin.max_rooms_per_conn sets it.
@@ -212,6 +215,9 @@ private:
     std::function<void(const Event &)> listener_;  // guarded by mu_
     std::map<std::thread::id, uint64_t> thread_numbers_;  // guarded by mu_
 };
+
+// The ABI 1.2 entries of the recording host's table (recording_loop_api.cpp).
+void fill_loop_api(aurora_host_api &a);
 
 const char *verdict_name(aurora_verdict v);
 const char *status_name(aurora_status s);

@@ -46,6 +46,8 @@
  *   - aurora_http_req *: from the route handler until http_reply (any
  *     thread, exactly once), even if the client has left (reference
  *     counted: see aurora_http_handler).
+ *   - aurora_io *, aurora_timer * (v1.2): until io_stop / timer_stop, at
+ *     the latest until the plugin's shutdown hook returns.
  *   - aurora_worker *: from spawn until the plugin's shutdown hook returns,
  *     so other threads and hooks may worker_wake it at any time; after the
  *     host has joined the thread (at shutdown, before the shutdown hook)
@@ -79,6 +81,17 @@ typedef void (*aurora_http_handler)(void *userdata, aurora_http_req *req);
  * it returns; it should return soon after host->worker_should_stop(w) turns
  * 1. `w` stays valid until the plugin's shutdown hook returns (HANDLES). */
 typedef void (*aurora_worker_fn)(aurora_worker *w, void *arg);
+
+/* ABI v1.2: a descriptor or a timer on the service loop (io_watch,
+ * timer_start). Opaque; see HANDLES above and the functions. */
+typedef struct aurora_io aurora_io;
+typedef struct aurora_timer aurora_timer;
+#define AURORA_IO_READ 1u
+#define AURORA_IO_WRITE 2u
+/* Service thread. `ready`: what the descriptor is ready for (a mask). */
+typedef void (*aurora_io_fn)(void *arg, uint32_t ready);
+/* Service thread. */
+typedef void (*aurora_timer_fn)(void *arg);
 
 struct aurora_host_api {
     /* --- ABI v1.0 -------------------------------------------------------- */
@@ -316,6 +329,65 @@ struct aurora_host_api {
      * with the connection's other frames). */
     aurora_status (*send_error)(aurora_plugin_ctx *self, aurora_conn_id conn, const char *code, const char *message,
                                 aurora_str ref);
+
+    /* --- ABI v1.2 -------------------------------------------------------- */
+
+    /* ---- Descriptors and timers on the service loop. ----
+     * A plugin that talks to a network service through a non-blocking client
+     * (hiredis's async API, a socket of its own) can run it on the host's
+     * loop, as Redis and nginx modules do: no thread of its own, no hand-off
+     * per request. The callbacks below run on the service thread like hooks,
+     * and like hooks they must never block.
+     *
+     * Who may call: the service thread, or the main thread while the
+     * plugin's init hook runs (e.g. to connect before the loop starts), or
+     * the main thread in the plugin's shutdown hook (io_stop and timer_stop
+     * only). AURORA_ERR_WRONG_THREAD (or NULL) otherwise.
+     *
+     * HANDLES. An aurora_io or aurora_timer stays valid until the plugin
+     * stops it (io_stop, timer_stop; a one-shot timer that fired too), at
+     * the latest until its shutdown hook returns: the host frees what is
+     * left then. Once the service loop has ended (the host is stopping,
+     * before the shutdown hook) no callback runs any more; stopping is still
+     * allowed and needed for nothing but tidiness. */
+
+    /* Service thread or init. Watches `fd` (the plugin's: the host never
+     * reads, writes or closes it) for `events`, a mask of AURORA_IO_READ and
+     * AURORA_IO_WRITE (0: registered, nothing watched yet). fn(arg, ready)
+     * runs on the service thread in every loop iteration where the
+     * descriptor is ready; an error or a hang-up is reported as
+     * AURORA_IO_READ (the next read tells which). fn may call io_set and
+     * io_stop on its own handle. One watch per descriptor. NULL for a bad
+     * argument, a second watch of the same descriptor, or the wrong thread. */
+    aurora_io *(*io_watch)(aurora_plugin_ctx *self, int fd, uint32_t events, aurora_io_fn fn, void *arg);
+    /* Service thread or init. Changes what `io` watches. Cheap when nothing
+     * changes; otherwise one system call: prefer keeping READ armed and
+     * writing before sleep (call_before_sleep) to toggling WRITE per
+     * request. AURORA_ERR_INVALID for a bad mask. */
+    aurora_status (*io_set)(aurora_io *io, uint32_t events);
+    /* See "who may call". fn never runs again once io_stop returns, and the
+     * handle is gone. Call it before closing the descriptor. */
+    void (*io_stop)(aurora_io *io);
+
+    /* Service thread or init. fn(arg) runs on the service thread once
+     * `after_ms` milliseconds from now, then every `repeat_ms` if it is not
+     * 0. NULL for a bad argument or the wrong thread. */
+    aurora_timer *(*timer_start)(aurora_plugin_ctx *self, uint64_t after_ms, uint64_t repeat_ms, aurora_timer_fn fn,
+                                 void *arg);
+    /* See "who may call". fn never runs again once timer_stop returns, and
+     * the handle is gone: stop every timer, a one-shot one after it fired
+     * too (from inside fn is allowed). */
+    void (*timer_stop)(aurora_timer *timer);
+
+    /* Service thread or init. fn(arg) runs once on the service thread before
+     * the loop next waits for events: after every callback and hook of the
+     * current iteration, before the host writes the frames queued in it.
+     * Work that many hooks of one iteration produce goes out together (e.g.
+     * a pipeline of Redis commands in one write), as Redis' beforeSleep
+     * does. fn may queue another call, which runs in the same pass.
+     * AURORA_ERR_WRONG_THREAD elsewhere; AURORA_ERR_CLOSED once the loop has
+     * ended (fn will not run). */
+    aurora_status (*call_before_sleep)(aurora_plugin_ctx *self, void (*fn)(void *arg), void *arg);
 
     /* --- append new functions below this line, bump AURORA_ABI_MINOR ---- */
 };

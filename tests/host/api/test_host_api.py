@@ -206,7 +206,7 @@ def test_heartbeat_closes_a_peer_that_never_answers_pings(tmp_path):
 
 def test_env_overrides_and_version(tmp_path):
     out = subprocess.run([require(HOST), "--version"], capture_output=True, text=True, timeout=10)
-    assert out.returncode == 0 and "ABI 1.1" in out.stdout
+    assert out.returncode == 0 and "ABI 1.2" in out.stdout
 
     cfg = tmp_path / "c.json"
     cfg.write_text(json.dumps(host_config()))
