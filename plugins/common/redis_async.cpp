@@ -1,0 +1,227 @@
+#include "redis_async.h"
+
+#include <algorithm>
+#include <memory>
+
+namespace aurora::plugin {
+
+namespace {
+AsyncRedis *from(const redisAsyncContext *ac) { return static_cast<AsyncRedis *>(ac->data); }
+}  // namespace
+
+AsyncRedis::AsyncRedis(const PluginHandle &plugin, RedisUrl url, std::chrono::milliseconds timeout,
+                       size_t max_pending, std::string name)
+    : plugin_(plugin), url_(std::move(url)), timeout_(timeout), max_pending_(max_pending), name_(std::move(name)) {}
+
+AsyncRedis::~AsyncRedis() {
+    closing_ = true;  // callbacks still waiting are freed, not called: the plugin is going
+    if (ac_) redisAsyncFree(ac_);  // ev_cleanup stops the watch
+    if (timer_) plugin_.host->timer_stop(timer_);
+}
+
+bool AsyncRedis::start() {
+    const aurora_host_api *h = plugin_.host;
+    if (!AURORA_HOST_HAS(h, call_before_sleep)) {
+        plugin_.log(AURORA_LOG_ERROR, "redis (%s): this host lacks ABI 1.2 (io_watch): upgrade aurora-host", name_.c_str());
+        return false;
+    }
+    // The watchdog looks 10 times per deadline (at least every 100 ms).
+    uint64_t every = static_cast<uint64_t>(std::clamp<int64_t>(timeout_.count() / 10, 10, 100));
+    timer_ = h->timer_start(plugin_.self, every, every, tick, this);
+    if (!timer_) return false;
+    connect();
+    return true;
+}
+
+void AsyncRedis::connect() {
+    next_connect_ = Clock::now() + backoff_;
+    backoff_ = std::min(backoff_ * 2, std::chrono::milliseconds(2000));
+    redisAsyncContext *ac = redisAsyncConnect(url_.host.c_str(), url_.port);
+    if (!ac) return;
+    if (ac->err) {
+        plugin_.log(AURORA_LOG_DEBUG, "redis (%s): %s", name_.c_str(), ac->errstr);
+        redisAsyncFree(ac);
+        return;
+    }
+    ac->data = this;
+    ac->ev.data = this;
+    ac->ev.addRead = ev_add_read;
+    ac->ev.delRead = ev_del_read;
+    ac->ev.addWrite = ev_add_write;
+    ac->ev.delWrite = ev_del_write;
+    ac->ev.cleanup = ev_cleanup;
+    redisAsyncSetConnectCallback(ac, on_connect);
+    redisAsyncSetDisconnectCallback(ac, on_disconnect);
+    io_ = plugin_.host->io_watch(plugin_.self, ac->c.fd, 0, on_io, this);
+    if (!io_) {
+        redisAsyncFree(ac);
+        return;
+    }
+    ac_ = ac;
+    watch(AURORA_IO_READ | AURORA_IO_WRITE);  // writable: connect(2) finished
+    // The handshake: what the URL asks, then a PING whose answer says "up".
+    auto handshake = [this](std::vector<std::string_view> argv, bool last) {
+        auto *p = new Pending{this, nullptr};
+        if (last) {
+            p->cb = [this](const redisReply *r) {
+                if (!r || r->type == REDIS_REPLY_ERROR) return;  // lost() or the AUTH/SELECT reply says why
+                up_ = announced_ = true;
+                backoff_ = std::chrono::milliseconds(100);
+                plugin_.log(AURORA_LOG_INFO, "redis (%s): connected to %s:%d", name_.c_str(), url_.host.c_str(),
+                            url_.port);
+                if (on_up_) on_up_();
+            };
+        } else {
+            p->cb = [this](const redisReply *r) {
+                if (r && r->type == REDIS_REPLY_ERROR)
+                    plugin_.log(AURORA_LOG_ERROR, "redis (%s): %.*s", name_.c_str(), static_cast<int>(r->len), r->str);
+            };
+        }
+        if (!send(argv, on_reply, p)) delete p;
+    };
+    std::string db = std::to_string(url_.db);
+    if (!url_.password.empty()) handshake({"AUTH", url_.password}, false);
+    if (url_.db != 0) handshake({"SELECT", db}, false);
+    handshake({"PING"}, true);
+}
+
+bool AsyncRedis::send(const std::vector<std::string_view> &argv, redisCallbackFn *fn, void *privdata) {
+    if (!ac_) return false;
+    std::vector<const char *> ptrs;
+    std::vector<size_t> lens;
+    ptrs.reserve(argv.size());
+    lens.reserve(argv.size());
+    for (std::string_view a : argv) {
+        ptrs.push_back(a.data());
+        lens.push_back(a.size());
+    }
+    if (redisAsyncCommandArgv(ac_, fn, privdata, static_cast<int>(argv.size()), ptrs.data(), lens.data()) != REDIS_OK)
+        return false;
+    if (fn == on_reply) sent_.push_back(Clock::now());
+    return true;
+}
+
+bool AsyncRedis::command(const std::vector<std::string_view> &argv, Callback cb) {
+    if (!up_ || sent_.size() >= max_pending_) return false;
+    auto p = std::make_unique<Pending>(Pending{this, std::move(cb)});
+    if (!send(argv, on_reply, p.get())) return false;
+    p.release();  // on_reply frees it
+    return true;
+}
+
+bool AsyncRedis::subscribe(const std::vector<std::string_view> &argv, Callback handler) {
+    if (!up_) return false;
+    sub_handler_ = std::move(handler);
+    return send(argv, on_sub_reply, this);
+}
+
+void AsyncRedis::on_reply(redisAsyncContext *, void *reply, void *privdata) {
+    std::unique_ptr<Pending> p(static_cast<Pending *>(privdata));
+    AsyncRedis *self = p->self;
+    if (!self->sent_.empty()) self->sent_.pop_front();
+    if (!reply) self->up_ = false;  // the connection is going: what the callback tries is refused
+    if (!self->closing_ && p->cb) p->cb(static_cast<const redisReply *>(reply));
+}
+
+void AsyncRedis::on_sub_reply(redisAsyncContext *, void *reply, void *privdata) {
+    auto *self = static_cast<AsyncRedis *>(privdata);
+    if (reply && !self->closing_ && self->sub_handler_) self->sub_handler_(static_cast<const redisReply *>(reply));
+}
+
+void AsyncRedis::on_connect(const redisAsyncContext *ac, int status) {
+    if (status != REDIS_OK) from(ac)->plugin_.log(AURORA_LOG_DEBUG, "redis (%s): connect failed: %s",
+                                                  from(ac)->name_.c_str(), ac->errstr);
+}
+
+void AsyncRedis::on_disconnect(const redisAsyncContext *ac, int status) {
+    // hiredis frees the context after this (ev_cleanup runs)
+    from(ac)->lost(status == REDIS_OK ? "disconnected" : ac->errstr);
+}
+
+void AsyncRedis::lost(const std::string &why) {
+    bool was_up = announced_;
+    up_ = announced_ = false;
+    sent_.clear();
+    if (was_up && !closing_) {
+        plugin_.log(AURORA_LOG_WARN, "redis (%s): connection lost: %s; reconnecting", name_.c_str(), why.c_str());
+        if (on_down_) on_down_(why);
+    }
+}
+
+void AsyncRedis::watch(uint32_t events) {
+    if (!io_ || events == events_) return;
+    events_ = events;
+    plugin_.host->io_set(io_, events);
+}
+
+void AsyncRedis::ev_add_read(void *p) {
+    auto *self = static_cast<AsyncRedis *>(p);
+    self->watch(self->events_ | AURORA_IO_READ);
+}
+void AsyncRedis::ev_del_read(void *p) {
+    auto *self = static_cast<AsyncRedis *>(p);
+    self->watch(self->events_ & ~AURORA_IO_READ);
+}
+// Output is waiting. Connected and not inside a flush: write it before the
+// loop sleeps, with everything else this iteration queues. Otherwise (still
+// connecting, or the socket took only part) wait until it is writable.
+void AsyncRedis::ev_add_write(void *p) {
+    auto *self = static_cast<AsyncRedis *>(p);
+    if (self->flushing_ || !self->ac_ || !(self->ac_->c.flags & REDIS_CONNECTED)) {
+        self->watch(self->events_ | AURORA_IO_WRITE);
+        return;
+    }
+    if (self->flush_queued_ || (self->events_ & AURORA_IO_WRITE)) return;
+    if (self->plugin_.host->call_before_sleep(self->plugin_.self, flush, self) == AURORA_OK) {
+        self->flush_queued_ = true;
+    } else {
+        self->watch(self->events_ | AURORA_IO_WRITE);  // the loop is ending: the descriptor is all we have
+    }
+}
+void AsyncRedis::ev_del_write(void *p) {
+    auto *self = static_cast<AsyncRedis *>(p);
+    self->watch(self->events_ & ~AURORA_IO_WRITE);
+}
+void AsyncRedis::ev_cleanup(void *p) {
+    auto *self = static_cast<AsyncRedis *>(p);
+    if (self->io_) self->plugin_.host->io_stop(self->io_);
+    self->io_ = nullptr;
+    self->events_ = 0;
+    self->ac_ = nullptr;
+    self->lost("connection closed");
+}
+
+void AsyncRedis::flush(void *p) {
+    auto *self = static_cast<AsyncRedis *>(p);
+    self->flush_queued_ = false;
+    if (!self->ac_) return;
+    self->flushing_ = true;
+    redisAsyncHandleWrite(self->ac_);  // may free the context (write error): ac_ is then nullptr
+    self->flushing_ = false;
+}
+
+void AsyncRedis::on_io(void *p, uint32_t ready) {
+    auto *self = static_cast<AsyncRedis *>(p);
+    if ((ready & AURORA_IO_WRITE) && self->ac_) {
+        self->flushing_ = true;
+        redisAsyncHandleWrite(self->ac_);
+        self->flushing_ = false;
+    }
+    if ((ready & AURORA_IO_READ) && self->ac_) redisAsyncHandleRead(self->ac_);
+}
+
+void AsyncRedis::tick(void *p) {
+    auto *self = static_cast<AsyncRedis *>(p);
+    if (!self->ac_) {
+        if (Clock::now() >= self->next_connect_) self->connect();
+        return;
+    }
+    if (!self->sent_.empty() && Clock::now() - self->sent_.front() > self->timeout_) {
+        self->plugin_.log(AURORA_LOG_WARN, "redis (%s): no reply within %lld ms (%zu waiting); dropping the connection",
+                          self->name_.c_str(), static_cast<long long>(self->timeout_.count()), self->sent_.size());
+        self->up_ = false;
+        redisAsyncFree(self->ac_);  // every waiting callback gets nullptr; ev_cleanup runs
+    }
+}
+
+}  // namespace aurora::plugin

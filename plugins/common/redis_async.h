@@ -1,0 +1,127 @@
+// One hiredis asynchronous connection on the host's service loop (ABI 1.2),
+// as Redis modules and nginx do their I/O: no thread, no hand-off. Commands
+// that hooks issue during one loop iteration are written together, in one
+// system call, before the loop sleeps (host->call_before_sleep); replies
+// come back through the connection's descriptor (host->io_watch) and run
+// their callbacks on the service thread.
+//
+//     AsyncRedis redis(plugin, url, std::chrono::milliseconds(1000), 65536, "sends");
+//     redis.on_up([&] { ...SCRIPT LOAD... });
+//     redis.start();
+//     if (!redis.command({"EVALSHA", sha, ...}, [](const redisReply *r) { ... }))
+//         ...answer `unavailable` now...
+//
+// THE SERVICE THREAD NEVER WAITS FOR REDIS:
+//   - connecting is non-blocking (the address is a literal or resolved by
+//     getaddrinfo, which reads /etc/hosts and DNS: name Redis by address
+//     where DNS may stall);
+//   - every command has a deadline (`timeout`): when the oldest reply is
+//     later than that (a Redis paused, a network that drops packets), the
+//     connection is dropped, every waiting callback gets nullptr, and it
+//     reconnects with backoff (100 ms doubling to 2 s);
+//   - at most `max_pending` commands wait for replies; past that, and while
+//     the connection is not up, command() refuses at once (false) and the
+//     caller answers `unavailable`: nothing queues without bound.
+//
+// Callbacks: exactly once per accepted command, with the reply (possibly a
+// Redis error reply) or nullptr (connection lost, deadline passed). Not
+// called once the AsyncRedis is being destroyed (the host is going: the
+// plugin's shutdown). A subscription's handler (subscribe) is called for
+// every message until the connection drops.
+//
+// THREADS: [service], or [main] in the plugin's init and shutdown.
+#pragma once
+
+#include <hiredis/async.h>
+
+#include <chrono>
+#include <deque>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "plugin_handle.h"
+#include "redis_connection.h"  // RedisUrl
+
+namespace aurora::plugin {
+
+class AsyncRedis {
+public:
+    using Clock = std::chrono::steady_clock;
+    using Callback = std::function<void(const redisReply *)>;
+
+    AsyncRedis(const PluginHandle &plugin, RedisUrl url, std::chrono::milliseconds timeout, size_t max_pending,
+               std::string name);
+    ~AsyncRedis();
+    AsyncRedis(const AsyncRedis &) = delete;
+    AsyncRedis &operator=(const AsyncRedis &) = delete;
+
+    // Runs once the connection is usable (connected, AUTH/SELECT answered):
+    // load scripts, subscribe. Then again after every reconnect.
+    void on_up(std::function<void()> fn) { on_up_ = std::move(fn); }
+    // Runs when a usable connection is lost, after every waiting callback
+    // got nullptr.
+    void on_down(std::function<void(const std::string &why)> fn) { on_down_ = std::move(fn); }
+
+    // Starts connecting (and the deadline watchdog). False if the host
+    // lacks ABI 1.2 or refused the timer.
+    bool start();
+    bool up() const { return up_; }
+    size_t pending() const { return sent_.size(); }
+
+    // Queues one command. False, and cb is not kept, when not up or full.
+    bool command(const std::vector<std::string_view> &argv, Callback cb);
+    // SUBSCRIBE / PSUBSCRIBE: `handler` gets the confirmation and every
+    // message (pmessage arrays) until the connection drops; it replaces the
+    // previous one.
+    bool subscribe(const std::vector<std::string_view> &argv, Callback handler);
+
+private:
+    struct Pending {
+        AsyncRedis *self;
+        Callback cb;
+    };
+    static void on_reply(redisAsyncContext *ac, void *reply, void *privdata);
+    static void on_sub_reply(redisAsyncContext *ac, void *reply, void *privdata);
+    static void on_connect(const redisAsyncContext *ac, int status);
+    static void on_disconnect(const redisAsyncContext *ac, int status);
+    // hiredis's event hooks (ac->ev), over io_watch and call_before_sleep
+    static void ev_add_read(void *p);
+    static void ev_del_read(void *p);
+    static void ev_add_write(void *p);
+    static void ev_del_write(void *p);
+    static void ev_cleanup(void *p);
+    static void on_io(void *p, uint32_t ready);
+    static void flush(void *p);
+    static void tick(void *p);
+
+    void connect();
+    void lost(const std::string &why);
+    void watch(uint32_t events);
+    bool send(const std::vector<std::string_view> &argv, redisCallbackFn *fn, void *privdata);
+
+    PluginHandle plugin_;
+    RedisUrl url_;
+    std::chrono::milliseconds timeout_;
+    size_t max_pending_;
+    std::string name_;
+
+    redisAsyncContext *ac_ = nullptr;  // nullptr while disconnected
+    aurora_io *io_ = nullptr;
+    uint32_t events_ = 0;
+    aurora_timer *timer_ = nullptr;  // the watchdog: deadlines and reconnects
+    bool up_ = false;         // commands accepted
+    bool announced_ = false;  // "connected" was logged and on_up ran: a loss is announced
+    bool flush_queued_ = false;
+    bool flushing_ = false;
+    bool closing_ = false;
+    Clock::time_point next_connect_{};
+    std::chrono::milliseconds backoff_{100};
+    std::deque<Clock::time_point> sent_;  // when each waiting command was queued, oldest first
+    Callback sub_handler_;
+    std::function<void()> on_up_;
+    std::function<void(const std::string &)> on_down_;
+};
+
+}  // namespace aurora::plugin
