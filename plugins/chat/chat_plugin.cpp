@@ -4,11 +4,12 @@
 // wire protocol; plugins/chat/README.md the settings.
 //
 // Threads: hooks on the service thread (validation, per-connection state in
-// `conns`, never any I/O); the send pipeline (send_pipeline.cpp: writes),
-// the fan-out subscriber (fanout_subscriber.cpp: live delivery, join
-// sequencing) and the read worker (read_worker.cpp: resume ranges and
-// presence snapshots) on their own threads, each with its own Redis
-// connection.
+// `conns`), and there too, on the host's loop (ABI 1.2), never waiting: the
+// send pipeline (send_pipeline.cpp: writes) and the fan-out subscriber
+// (fanout_subscriber.cpp: live delivery, join sequencing), each with its own
+// asynchronous Redis connection. Reads whose size a client chooses (resume
+// ranges, presence snapshots) are the read worker's (read_worker.cpp), on
+// its own thread with its own connection, off the live path.
 #include <aurora/aurora.h>
 
 #include <fcntl.h>
@@ -276,7 +277,7 @@ aurora_verdict ChatPlugin::join(Request &r) {
     }
     r.c.rooms.insert(r.room);
     r.c.current_room = r.room;
-    subscriber->request(std::move(req));  // answered when it takes effect
+    subscriber->request(req);  // takes effect now: on_join_effective answers
     return AURORA_DROP;
 }
 
@@ -305,8 +306,7 @@ aurora_verdict ChatPlugin::send_message(Request &r) {
     SendJob job = job_for(r, SendJob::Kind::Message);
     job.text = text->valuestring;
     job.msg = r.msg;
-    sender->submit(std::move(job));
-    return AURORA_PENDING;
+    return sender->submit(std::move(job));
 }
 
 aurora_verdict ChatPlugin::typing(Request &r) {
@@ -324,8 +324,7 @@ aurora_verdict ChatPlugin::mark_read(Request &r) {
     SendJob job = job_for(r, SendJob::Kind::Read);
     job.id = mid;
     job.msg = r.msg;
-    sender->submit(std::move(job));
-    return AURORA_PENDING;
+    return sender->submit(std::move(job));
 }
 
 // A presence snapshot: a read, the read worker's.
@@ -337,8 +336,6 @@ aurora_verdict ChatPlugin::presence(Request &r) {
 
 // ---- hooks ----
 
-void spawn_sender(aurora_worker *w, void *arg) { static_cast<ChatPlugin *>(arg)->sender->run(w); }
-void spawn_subscriber(aurora_worker *w, void *arg) { static_cast<ChatPlugin *>(arg)->subscriber->run(w); }
 void spawn_reader(aurora_worker *w, void *arg) { static_cast<ChatPlugin *>(arg)->reader->run(w); }
 
 aurora_status chat_init(const aurora_host_api *host, aurora_plugin_ctx *self, void **state) {
@@ -346,10 +343,11 @@ aurora_status chat_init(const aurora_host_api *host, aurora_plugin_ctx *self, vo
     ChatContext &ctx = p->ctx;
     ctx.host = host;
     ctx.self = self;
-    // Joins are sequenced through call_on_service (ABI 1.0): only a host that
-    // does not implement the ABI it reports lacks it.
-    if (!AURORA_HOST_HAS(host, call_on_service)) {
-        host->log_msg(self, AURORA_LOG_ERROR, "the host's API table has no call_on_service (ABI 1.0)");
+    // Sends and the fan-out run on the host's loop (ABI 1.2: io_watch,
+    // timer_start, call_before_sleep).
+    if (!AURORA_HOST_HAS(host, call_before_sleep)) {
+        host->log_msg(self, AURORA_LOG_ERROR, "this host implements ABI %u.%u; chat needs 1.2 (io_watch): upgrade aurora-host",
+                      host->abi_major, host->abi_minor);
         return AURORA_ERR;
     }
     std::string err;
@@ -399,15 +397,13 @@ aurora_status chat_init(const aurora_host_api *host, aurora_plugin_ctx *self, vo
     p->subscriber = std::make_unique<FanoutSubscriber>(
         ctx, *p->reader,
         [raw](const RoomRequest &r, StreamId p0, bool announce) { raw->on_join_effective(r, p0, announce); });
-    if (!p->subscriber->init(err)) {
-        host->log_msg(self, AURORA_LOG_ERROR, "cannot start the fan-out: %s", err.c_str());
+    if (!p->sender->start() || !p->subscriber->start()) {
+        host->log_msg(self, AURORA_LOG_ERROR, "cannot start the Redis connections on the host's loop");
         return AURORA_ERR;
     }
-    if (host->spawn(self, "send", spawn_sender, raw) != AURORA_OK ||
-        host->spawn(self, "fanout", spawn_subscriber, raw) != AURORA_OK ||
-        host->spawn(self, "reads", spawn_reader, raw) != AURORA_OK) {
-        host->log_msg(self, AURORA_LOG_ERROR, "cannot start the plugin threads");
-        // A thread may already run on `p`: the host joins it after we
+    if (host->spawn(self, "reads", spawn_reader, raw) != AURORA_OK) {
+        host->log_msg(self, AURORA_LOG_ERROR, "cannot start the read thread");
+        // The thread may already run on `p`: the host joins it after we
         // return, so `p` must outlive this failure. Leaked on purpose (start-up only).
         static_cast<void>(p.release());
         return AURORA_ERR;
@@ -429,12 +425,13 @@ void chat_on_connect_impl(void *state, aurora_conn *conn) {
     c.username = std::string(plugin::view(host->conn_username(conn)));
     if (c.user_id.empty()) c.user_id = "anon-" + p->ctx.replica + "-" + std::to_string(id);
     if (c.username.empty()) c.username = "anonymous";
-    if (p->ctx.s.auto_join) {
+    bool join = p->ctx.s.auto_join;
+    if (join) {
         c.rooms.insert(p->ctx.s.default_room);
         c.current_room = p->ctx.s.default_room;
-        p->subscriber->request(RoomRequest{RoomRequest::Kind::Join, id, p->ctx.s.default_room, {}, {}, true});
     }
-    p->conns.emplace(id, std::move(c));
+    p->conns.emplace(id, std::move(c));  // first: the join takes effect at once (on_join_effective)
+    if (join) p->subscriber->request(RoomRequest{RoomRequest::Kind::Join, id, p->ctx.s.default_room, {}, {}, true});
 }
 
 void chat_on_disconnect_impl(void *state, aurora_conn *conn) {

@@ -1,11 +1,6 @@
 #include "fanout_subscriber.h"
 
-#include <poll.h>
-#include <sys/eventfd.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <memory>
 #include <optional>
 
 #include "chat_protocol.h"
@@ -13,48 +8,26 @@
 
 namespace aurora::chat {
 
-namespace {
-
-// A join that the service thread performs, in order with our broadcasts.
-struct JoinCall {
-    FanoutSubscriber::JoinHandler *handler;
-    RoomRequest req;
-    StreamId p0;
-    bool announce;
-};
-
-void run_join_call(void *arg) {
-    std::unique_ptr<JoinCall> call(static_cast<JoinCall *>(arg));
-    (*call->handler)(call->req, call->p0, call->announce);
-}
-
-}  // namespace
-
 FanoutSubscriber::FanoutSubscriber(const ChatContext &ctx, ReadWorker &reads, JoinHandler on_join)
     : ctx_(ctx),
       reads_(reads),
       on_join_(std::move(on_join)),
-      sub_(ctx.redis_url, std::chrono::milliseconds(ctx.s.redis_timeout_ms)),
-      data_(ctx.redis_url, std::chrono::milliseconds(ctx.s.redis_timeout_ms)) {}
+      // A subscription has no replies to wait for (no deadline applies to
+      // messages); the tail read has one.
+      sub_(ctx, ctx.redis_url, std::chrono::milliseconds(ctx.s.redis_timeout_ms), 16, "fanout"),
+      data_(ctx, ctx.redis_url, std::chrono::milliseconds(ctx.s.redis_timeout_ms), 16, "fanout-tail") {}
 
-FanoutSubscriber::~FanoutSubscriber() {
-    if (wake_fd_ >= 0) close(wake_fd_);
-}
-
-bool FanoutSubscriber::init(std::string &error) {
-    wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (wake_fd_ < 0) error = "eventfd failed";
-    return wake_fd_ >= 0;
-}
-
-void FanoutSubscriber::request(RoomRequest r) {
-    {
-        std::lock_guard lock(mu_);
-        requests_.push_back(std::move(r));
-    }
-    uint64_t one = 1;
-    ssize_t ignored = write(wake_fd_, &one, sizeof one);
-    (void)ignored;  // the counter saturating only means a wake-up is already pending
+bool FanoutSubscriber::start() {
+    sub_.on_up([this] {
+        if (!sub_.subscribe({"PSUBSCRIBE", ctx_.s.channel_prefix + "*"}, [this](const redisReply *r) { on_pubsub(r); }))
+            ctx_.log(AURORA_LOG_WARN, "fan-out: PSUBSCRIBE could not be sent");
+    });
+    sub_.on_down([this](const std::string &) {
+        subscribed_ = ready_ = false;
+        ctx_.host->metric_set(ctx_.m.redis_up, 0);
+    });
+    data_.on_up([this] { read_tail(); });
+    return sub_.start() && data_.start();
 }
 
 StreamId FanoutSubscriber::start_point() const {
@@ -65,101 +38,50 @@ StreamId FanoutSubscriber::start_point() const {
     return std::max(last_broadcast_, tail_at_subscribe_);
 }
 
-bool FanoutSubscriber::subscribe(std::string &err) {
-    if (!sub_.ensure(err)) return false;
-    plugin::RedisReply r = sub_.command({"PSUBSCRIBE", ctx_.s.channel_prefix + "*"}, err);
-    if (!r || r->type != REDIS_REPLY_ARRAY) {
-        sub_.reset();
-        if (r) err = "PSUBSCRIBE refused";
-        return false;
+void FanoutSubscriber::on_pubsub(const redisReply *r) {
+    // ["pmessage", pattern, channel, payload] or ["psubscribe", pattern, count]
+    if (r->type != REDIS_REPLY_ARRAY || r->elements < 3 || r->element[0]->type != REDIS_REPLY_STRING) return;
+    std::string_view kind(r->element[0]->str, r->element[0]->len);
+    if (kind == "pmessage" && r->elements == 4) {
+        handle(std::string_view(r->element[2]->str, r->element[2]->len),
+               std::string_view(r->element[3]->str, r->element[3]->len));
+    } else if (kind == "psubscribe") {
+        subscribed_ = true;
+        read_tail();
     }
-    // Subscribed first, then read the tail: every message after it reaches us.
-    if (!data_.ensure(err)) {
-        sub_.reset();
-        return false;
-    }
-    plugin::RedisReply tail = data_.command({"XREVRANGE", ctx_.s.stream, "+", "-", "COUNT", "1"}, err);
-    tail_at_subscribe_ = {};
-    if (tail && tail->type == REDIS_REPLY_ARRAY && tail->elements == 1) {
-        const redisReply *e = tail->element[0];
-        if (auto id = StreamId::parse(std::string_view(e->element[0]->str, e->element[0]->len))) tail_at_subscribe_ = *id;
-    }
-    // Messages published while we were away were not delivered live: a
-    // resume from any member now covers them (from the new tail back).
-    for (auto &[key, since] : member_since_) since = std::max(since, tail_at_subscribe_);
-    ready_ = true;
-    ctx_.host->metric_set(ctx_.m.redis_up, 1);
-    ctx_.log(AURORA_LOG_INFO, "subscribed to " + ctx_.s.channel_prefix + "*");
-    return true;
 }
 
-void FanoutSubscriber::run(aurora_worker *w) {
-    std::string err;
-    auto backoff = std::chrono::milliseconds(100);
-    while (!ctx_.host->worker_should_stop(w)) {
-        if (!sub_.connected()) {
-            ready_ = false;
-            if (!subscribe(err)) {
-                ctx_.log(AURORA_LOG_WARN, "fan-out: " + err + "; retrying");
-                serve_requests();  // joins still work locally; resumes answer `unavailable`
-                ctx_.host->worker_wait(w, static_cast<uint32_t>(backoff.count()));
-                backoff = std::min(backoff * 2, std::chrono::milliseconds(2000));
-                continue;
-            }
-            backoff = std::chrono::milliseconds(100);
+// Subscribed first, then read the tail: every message after it reaches us.
+void FanoutSubscriber::read_tail() {
+    if (!subscribed_ || ready_ || !data_.up()) return;  // the other half calls again
+    data_.command({"XREVRANGE", ctx_.s.stream, "+", "-", "COUNT", "1"}, [this](const redisReply *tail) {
+        if (!tail || tail->type != REDIS_REPLY_ARRAY || !subscribed_) return;  // data_'s next on_up tries again
+        tail_at_subscribe_ = {};
+        if (tail->elements == 1) {
+            const redisReply *e = tail->element[0];
+            if (auto id = StreamId::parse(std::string_view(e->element[0]->str, e->element[0]->len)))
+                tail_at_subscribe_ = *id;
         }
-        pollfd fds[2] = {{sub_.raw()->fd, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
-        int n = poll(fds, 2, 200);  // bounded, so a stop request is seen within 200 ms
-        if (n < 0) continue;
-        if (fds[1].revents & POLLIN) {
-            uint64_t v;
-            ssize_t ignored = read(wake_fd_, &v, sizeof v);
-            (void)ignored;
-        }
-        if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) pump_messages();
-        serve_requests();
-    }
-    ready_ = false;
+        // Messages published while we were away were not delivered live: a
+        // resume from any member now covers them (from the new tail back).
+        for (auto &[key, since] : member_since_) since = std::max(since, tail_at_subscribe_);
+        ready_ = true;
+        ctx_.host->metric_set(ctx_.m.redis_up, 1);
+        ctx_.log(AURORA_LOG_INFO, "subscribed to " + ctx_.s.channel_prefix + "*");
+    });
 }
 
-void FanoutSubscriber::pump_messages() {
-    redisContext *c = sub_.raw();
-    if (redisBufferRead(c) != REDIS_OK) {
-        ctx_.log(AURORA_LOG_WARN, std::string("fan-out connection lost: ") + c->errstr);
-        sub_.reset();
-        ready_ = false;
-        ctx_.host->metric_set(ctx_.m.redis_up, 0);
-        return;
-    }
-    void *raw = nullptr;
-    while (redisGetReplyFromReader(c, &raw) == REDIS_OK && raw) {
-        plugin::RedisReply r(static_cast<redisReply *>(raw));
-        raw = nullptr;
-        // ["pmessage", pattern, channel, payload]
-        if (r->type != REDIS_REPLY_ARRAY || r->elements != 4 || r->element[0]->type != REDIS_REPLY_STRING ||
-            std::string_view(r->element[0]->str, r->element[0]->len) != "pmessage")
-            continue;
-        handle(std::string(r->element[2]->str, r->element[2]->len),
-               std::string(r->element[3]->str, r->element[3]->len));
-    }
-}
-
-void FanoutSubscriber::handle(const std::string &channel, std::string payload) {
+void FanoutSubscriber::handle(std::string_view channel, std::string_view payload) {
     if (!channel.starts_with(ctx_.s.channel_prefix)) return;
-    std::string room = channel.substr(ctx_.s.channel_prefix.size());
+    std::string_view room = channel.substr(ctx_.s.channel_prefix.size());
     if (std::optional<StreamId> id = StreamId::parse(envelope_id(payload))) last_broadcast_ = *id;
-    ctx_.host->broadcast(ctx_.self, plugin::str(room), plugin::str(payload), 0);
+    ctx_.host->broadcast(ctx_.self, aurora_str{room.data(), room.size()}, aurora_str{payload.data(), payload.size()}, 0);
     ctx_.host->metric_add(ctx_.m.fanout, 1);
 }
 
 void FanoutSubscriber::join_now(const RoomRequest &r, StreamId p0, bool announce) {
     member_since_[{r.conn, r.room}] = p0;
-    auto call = std::make_unique<JoinCall>(JoinCall{&on_join_, r, p0, announce});
-    if (ctx_.host->call_on_service(ctx_.self, run_join_call, call.get()) == AURORA_OK) {
-        call.release();  // run_join_call owns it
-    } else if (r.kind == RoomRequest::Kind::Resume) {
-        reads_.release(r.conn, r.room, ReadWorker::Kind::Resume);  // the host is closing
-    }
+    on_join_(r, p0, announce);
 }
 
 // A connection's entries (all of them, or one room's) go: one range of the
@@ -173,19 +95,12 @@ void FanoutSubscriber::forget(aurora_conn_id conn, const std::string *room) {
     while (it != member_since_.end() && it->first.first == conn) it = member_since_.erase(it);
 }
 
-void FanoutSubscriber::serve_requests() {
-    std::deque<RoomRequest> batch;
-    {
-        std::lock_guard lock(mu_);
-        batch.swap(requests_);
-    }
-    for (RoomRequest &r : batch) {
-        switch (r.kind) {
-        case RoomRequest::Kind::Join: join_now(r, start_point(), !r.quiet); break;
-        case RoomRequest::Kind::Resume: resume(r); break;
-        case RoomRequest::Kind::Leave: forget(r.conn, &r.room); break;
-        case RoomRequest::Kind::Forget: forget(r.conn, nullptr); break;
-        }
+void FanoutSubscriber::request(const RoomRequest &r) {
+    switch (r.kind) {
+    case RoomRequest::Kind::Join: join_now(r, start_point(), !r.quiet); break;
+    case RoomRequest::Kind::Resume: resume(r); break;
+    case RoomRequest::Kind::Leave: forget(r.conn, &r.room); break;
+    case RoomRequest::Kind::Forget: forget(r.conn, nullptr); break;
     }
 }
 
@@ -207,7 +122,7 @@ void FanoutSubscriber::resume(const RoomRequest &r) {
         return;
     }
     if (member == member_since_.end()) {
-        join_now(r, start_point(), false);  // the service thread passes it on once joined
+        join_now(r, start_point(), false);  // the handler passes it on once joined
         return;
     }
     StreamId since = StreamId::parse(r.since).value_or(StreamId{});

@@ -1,7 +1,5 @@
 #include "send_pipeline.h"
 
-#include <poll.h>
-
 #include <algorithm>
 
 #include "chat_protocol.h"
@@ -12,20 +10,7 @@ namespace aurora::chat {
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
 bool is_error(const redisReply *r) { return !r || r->type == REDIS_REPLY_ERROR; }
-
-// An idle request/reply connection that is readable has been closed by the
-// server (Redis sends nothing unasked): Redis restarted while this thread had
-// nothing to do. Found before a batch is written, the batch goes to a new
-// connection instead of failing (`unavailable` to every sender in it, no
-// snapshot for a join).
-bool closed_while_idle(plugin::RedisConnection &redis) {
-    if (!redis.connected() || redis.pending() > 0) return false;
-    pollfd p{redis.raw()->fd, POLLIN | POLLRDHUP, 0};
-    return poll(&p, 1, 0) > 0 && p.revents != 0;
-}
 
 std::string reply_text(const redisReply *r) {
     if (!r) return "no reply";
@@ -40,105 +25,135 @@ std::string reply_text(const redisReply *r) {
 SendPipeline::SendPipeline(const ChatContext &ctx, ReadWorker &reads)
     : ctx_(ctx),
       reads_(reads),
-      redis_(ctx.redis_url, std::chrono::milliseconds(ctx.s.redis_timeout_ms)),
-      events_(std::chrono::milliseconds(ctx.s.presence_coalesce_ms)),
-      jobs_(ctx.host) {}
+      redis_(ctx, ctx.redis_url, std::chrono::milliseconds(ctx.s.redis_timeout_ms), kMaxPending, "sends"),
+      events_(std::chrono::milliseconds(ctx.s.presence_coalesce_ms)) {}
 
-void SendPipeline::submit(SendJob job) { jobs_.post(std::move(job)); }
-
-void SendPipeline::run(aurora_worker *w) {
-    auto next_refresh = Clock::now();
-    std::vector<SendJob> batch;
-    {
-        plugin::JobQueue<SendJob>::Attach attach(jobs_, w);
-        while (!ctx_.host->worker_should_stop(w)) {
-            batch.clear();
-            if (jobs_.take(batch) > 0) process(batch);
-            publish_presence(Clock::now());
-            if (Clock::now() >= next_refresh) {
-                refresh_presence();
-                next_refresh = Clock::now() + std::chrono::seconds(ctx_.s.presence_refresh_s);
-            }
-            if (jobs_.empty()) {
-                auto until = std::min(next_refresh, events_.next_due().value_or(next_refresh));
-                auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now());
-                ctx_.host->worker_wait(w, static_cast<uint32_t>(std::clamp<int64_t>(wait.count(), 1, 1000)));
-            }
-        }
-        // Shutting down: a PENDING message must always be resumed. Presence
-        // events still held are dropped, as the members' leaves are: the
-        // entries go from the sorted set below, and snapshots tell the truth.
-        batch.clear();
-        jobs_.take(batch);
-        for (SendJob &job : batch) fail(job, "unavailable", "the server is shutting down");
-    }
+SendPipeline::~SendPipeline() {
+    if (coalesce_timer_) ctx_.host->timer_stop(coalesce_timer_);
+    if (refresh_timer_) ctx_.host->timer_stop(refresh_timer_);
+    if (members_.empty()) return;
+    // The loop has ended: one blocking round trip, bounded by the timeout.
+    plugin::RedisConnection sync(ctx_.redis_url, std::chrono::milliseconds(ctx_.s.redis_timeout_ms));
     std::string err;
-    if (redis_.ensure(err)) {  // best effort: take this process's members out of presence now
-        for (const auto &[key, m] : members_) redis_.append({"ZREM", ctx_.presence_key(key.second), m});
-        for (size_t i = redis_.pending(); i > 0; --i) redis_.read(err);
+    if (!sync.ensure(err)) return;
+    for (const auto &[key, m] : members_) sync.append({"ZREM", ctx_.presence_key(key.second), m});
+    for (size_t i = sync.pending(); i > 0; --i) {
+        if (!sync.read(err)) break;
     }
 }
 
-bool SendPipeline::load_scripts(std::string &err) {
-    plugin::RedisReply a = redis_.command({"SCRIPT", "LOAD", kSendScript}, err);
-    plugin::RedisReply b = a ? redis_.command({"SCRIPT", "LOAD", kReadScript}, err) : nullptr;
-    if (is_error(a.get()) || is_error(b.get())) {
-        if (a && is_error(a.get())) err = reply_text(a.get());
-        return false;
-    }
-    send_sha_ = reply_text(a.get());
-    read_sha_ = reply_text(b.get());
-    return true;
+bool SendPipeline::start() {
+    redis_.on_up([this] { load_scripts(); });
+    redis_.on_down([this](const std::string &) {
+        send_sha_.clear();
+        read_sha_.clear();
+        ctx_.host->metric_set(ctx_.m.redis_up, 0);
+    });
+    const aurora_host_api *h = ctx_.host;
+    uint64_t coalesce_every = static_cast<uint64_t>(std::clamp<int64_t>(ctx_.s.presence_coalesce_ms / 4, 10, 250));
+    uint64_t refresh_every = static_cast<uint64_t>(ctx_.s.presence_refresh_s) * 1000;
+    coalesce_timer_ = h->timer_start(ctx_.self, coalesce_every, coalesce_every,
+                                     [](void *p) { static_cast<SendPipeline *>(p)->publish_presence(); }, this);
+    refresh_timer_ = h->timer_start(ctx_.self, refresh_every, refresh_every,
+                                    [](void *p) { static_cast<SendPipeline *>(p)->refresh_presence(); }, this);
+    return coalesce_timer_ && refresh_timer_ && redis_.start();
+}
+
+void SendPipeline::load_scripts() {
+    auto loaded = std::make_shared<int>(0);
+    auto on_loaded = [this, loaded](std::string *into, const redisReply *r) {
+        if (is_error(r)) {
+            ctx_.log(AURORA_LOG_ERROR, "chat scripts not loaded: " + reply_text(r));
+            return;
+        }
+        *into = reply_text(r);
+        if (++*loaded == 2) {
+            ctx_.host->metric_set(ctx_.m.redis_up, 1);
+        }
+    };
+    redis_.command({"SCRIPT", "LOAD", kSendScript}, [on_loaded, this](const redisReply *r) { on_loaded(&send_sha_, r); });
+    redis_.command({"SCRIPT", "LOAD", kReadScript}, [on_loaded, this](const redisReply *r) { on_loaded(&read_sha_, r); });
 }
 
 std::string SendPipeline::member(const SendJob &job) const {
     return presence_member_json(job.user_id, job.username, ctx_.replica + ":" + std::to_string(job.conn));
 }
 
-// Appends the job's commands; returns how many replies they produce.
-size_t SendPipeline::append(const SendJob &job) {
-    switch (job.kind) {
+aurora_verdict SendPipeline::submit(SendJob job) {
+    // Presence is bookkeeping first: the member map and the coalesced events
+    // follow every join and leave, whether Redis is there or not (the
+    // refresh puts members back once it is).
+    if (job.kind == SendJob::Kind::PresenceJoin) {
+        members_[{job.conn, job.room}] = member(job);
+        if (ctx_.s.presence_events) events_.change(job.conn, job.room, true, job.user_id, job.username, Clock::now());
+    } else if (job.kind == SendJob::Kind::PresenceLeave) {
+        auto it = members_.find({job.conn, job.room});
+        if (it == members_.end()) return AURORA_DROP;
+        std::string m = std::move(it->second);
+        members_.erase(it);
+        if (ctx_.s.presence_events) events_.change(job.conn, job.room, false, job.user_id, job.username, Clock::now());
+        if (usable()) redis_.command({"ZREM", ctx_.presence_key(job.room), m}, [](const redisReply *) {});
+        return AURORA_DROP;
+    }
+    bool has_msg = job.msg != nullptr;
+    auto shared = std::make_shared<SendJob>(std::move(job));
+    if (issue(shared)) return has_msg ? AURORA_PENDING : AURORA_DROP;
+    if (!has_msg) return AURORA_DROP;
+    const std::string message = shared->kind == SendJob::Kind::Message ? "message not sent: " + shared->failure
+                                                                       : shared->failure;
+    ctx_.host->msg_reply_error(shared->msg, "unavailable", message.c_str());
+    shared->msg = nullptr;
+    return AURORA_REPLY;
+}
+
+// The job's one command, its reply handled by complete(). False when it
+// cannot be sent (job->failure says why; the caller answers).
+bool SendPipeline::issue(std::shared_ptr<SendJob> job) {
+    if (!usable()) {
+        ctx_.host->metric_set(ctx_.m.redis_up, 0);
+        job->failure = "the message store is unavailable";
+        if (job->kind == SendJob::Kind::Message) ctx_.host->metric_add(ctx_.m.send_errors, 1);
+        return false;
+    }
+    auto done = [this, job](const redisReply *r) { complete(*job, r); };
+    bool queued = false;
+    switch (job->kind) {
     case SendJob::Kind::Message: {
-        EnvelopeParts env = message_envelope(job.room, job.username, job.user_id, job.text, job.ref_json);
-        std::vector<std::string> argv{"EVALSHA", send_sha_, job.ref_value.empty() ? "1" : "2", ctx_.s.stream};
-        if (!job.ref_value.empty()) argv.push_back("chat:ref:" + job.user_id + ":" + job.ref_value);
-        for (std::string a : {ctx_.channel(job.room), job.room, job.user_id, job.text, job.username, job.ref_value,
-                              env.prefix, env.middle, env.suffix, std::to_string(ctx_.s.dedup_window_s),
-                              std::to_string(ctx_.s.stream_maxlen)})
-            argv.push_back(std::move(a));
-        redis_.append(argv);
-        return 1;
+        EnvelopeParts env = message_envelope(job->room, job->username, job->user_id, job->text, job->ref_json);
+        std::string channel = ctx_.channel(job->room), dedup_key = "chat:ref:" + job->user_id + ":" + job->ref_value;
+        std::string window = std::to_string(ctx_.s.dedup_window_s), maxlen = std::to_string(ctx_.s.stream_maxlen);
+        std::vector<std::string_view> argv{"EVALSHA", send_sha_, job->ref_value.empty() ? "1" : "2", ctx_.s.stream};
+        if (!job->ref_value.empty()) argv.push_back(dedup_key);
+        for (std::string_view a : {std::string_view(channel), std::string_view(job->room), std::string_view(job->user_id),
+                                   std::string_view(job->text), std::string_view(job->username),
+                                   std::string_view(job->ref_value), std::string_view(env.prefix),
+                                   std::string_view(env.middle), std::string_view(env.suffix), std::string_view(window),
+                                   std::string_view(maxlen)})
+            argv.push_back(a);
+        queued = redis_.command(argv, done);
+        break;
     }
     case SendJob::Kind::Typing: {
-        std::string payload = "{\"type\":\"typing\",\"room\":" + quoted(job.room) + ",\"user\":" + quoted(job.username) +
-                              ",\"userId\":" + quoted(job.user_id) + "}";
-        redis_.append({"PUBLISH", ctx_.channel(job.room), payload});
-        return 1;
+        std::string payload = "{\"type\":\"typing\",\"room\":" + quoted(job->room) + ",\"user\":" +
+                              quoted(job->username) + ",\"userId\":" + quoted(job->user_id) + "}";
+        queued = redis_.command({"PUBLISH", ctx_.channel(job->room), payload}, done);
+        break;
     }
     case SendJob::Kind::Read:
-        redis_.append({"EVALSHA", read_sha_, "1", "chat:read:" + job.user_id, job.room, job.id});
-        return 1;
+        queued = redis_.command({"EVALSHA", read_sha_, "1", "chat:read:" + job->user_id, job->room, job->id}, done);
+        break;
     case SendJob::Kind::PresenceJoin: {
         const std::string expiry =
             std::to_string(ctx_.host->now_wall_ms() + static_cast<uint64_t>(ctx_.s.presence_ttl_s) * 1000);
-        std::string m = member(job);
-        members_[{job.conn, job.room}] = m;
-        redis_.append({"ZADD", ctx_.presence_key(job.room), expiry, m});
-        // Events in the order of the changes, so a join and a leave of one
-        // batch net out right; the snapshot waits for the ZADD (complete()).
-        if (ctx_.s.presence_events) events_.change(job.conn, job.room, true, job.user_id, job.username, Clock::now());
-        return 1;
+        queued = redis_.command({"ZADD", ctx_.presence_key(job->room), expiry, member(*job)}, done);
+        break;
     }
-    case SendJob::Kind::PresenceLeave: {
-        auto it = members_.find({job.conn, job.room});
-        if (it == members_.end()) return 0;
-        redis_.append({"ZREM", ctx_.presence_key(job.room), it->second});
-        members_.erase(it);
-        if (ctx_.s.presence_events) events_.change(job.conn, job.room, false, job.user_id, job.username, Clock::now());
-        return 1;
+    case SendJob::Kind::PresenceLeave: queued = true; break;  // submit() did it
     }
-    }
-    return 0;
+    if (queued) return true;
+    job->failure = "the message store is too far behind";
+    if (job->kind == SendJob::Kind::Message) ctx_.host->metric_add(ctx_.m.send_errors, 1);
+    return false;
 }
 
 void SendPipeline::finish(aurora_msg *msg, const std::string &reply) {
@@ -161,17 +176,31 @@ void SendPipeline::fail(SendJob &job, const char *code, const std::string &why) 
     }
 }
 
-void SendPipeline::complete(SendJob &job, std::vector<plugin::RedisReply> &r) {
+void SendPipeline::complete(SendJob &job, const redisReply *r) {
+    if (!r) return fail(job, "unavailable", "the message store connection failed");
+    if (r->type == REDIS_REPLY_ERROR && std::string_view(r->str, r->len).starts_with("NOSCRIPT") && !job.retried) {
+        // Redis restarted or flushed its scripts: load them and try once more
+        // (behind the SCRIPT LOADs on the same connection).
+        job.retried = true;
+        send_sha_.clear();
+        read_sha_.clear();
+        load_scripts();
+        auto again = std::make_shared<SendJob>(std::move(job));
+        job.msg = nullptr;
+        auto resend = [this, again](const redisReply *) {
+            if (!issue(again)) fail(*again, "unavailable", again->failure);
+        };
+        if (!redis_.command({"PING"}, resend)) fail(*again, "unavailable", "scripts could not be loaded");
+        return;
+    }
     switch (job.kind) {
     case SendJob::Kind::Message: {
-        const redisReply *rep = r[0].get();
-        if (is_error(rep) || rep->type != REDIS_REPLY_ARRAY || rep->elements != 2) {
-            ctx_.log(AURORA_LOG_ERROR, "send script failed: " + reply_text(rep));
-            fail(job, "internal", "the message could not be stored");
-            return;
+        if (is_error(r) || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+            ctx_.log(AURORA_LOG_ERROR, "send script failed: " + reply_text(r));
+            return fail(job, "internal", "the message could not be stored");
         }
-        bool fresh = rep->element[0]->integer == 1;
-        std::string id = reply_text(rep->element[1]);
+        bool fresh = r->element[0]->integer == 1;
+        std::string id = reply_text(r->element[1]);
         ctx_.host->metric_add(fresh ? ctx_.m.sent : ctx_.m.duplicates, 1);
         std::chrono::duration<double> took = Clock::now() - job.queued;
         ctx_.host->metric_observe(ctx_.m.send_seconds, took.count());
@@ -185,101 +214,35 @@ void SendPipeline::complete(SendJob &job, std::vector<plugin::RedisReply> &r) {
         job.msg = nullptr;
         return;
     }
-    case SendJob::Kind::Read: {
-        if (is_error(r[0].get())) return fail(job, "internal", "read marker not stored: " + reply_text(r[0].get()));
-        finish(job.msg, ack_json(job.ref_json, "\"room\":" + quoted(job.room) + ",\"read\":" + quoted(reply_text(r[0].get()))));
+    case SendJob::Kind::Read:
+        if (is_error(r)) return fail(job, "internal", "read marker not stored: " + reply_text(r));
+        finish(job.msg, ack_json(job.ref_json, "\"room\":" + quoted(job.room) + ",\"read\":" + quoted(reply_text(r))));
         job.msg = nullptr;
         return;
-    }
     case SendJob::Kind::PresenceJoin:
-        if (!is_error(r[0].get())) reads_.join_snapshot(job.conn, job.room);  // now that it is in the set
+        // Now that it is in the set; unless it left meanwhile.
+        if (!is_error(r) && members_.count({job.conn, job.room})) reads_.join_snapshot(job.conn, job.room);
         return;
     case SendJob::Kind::Typing:
     case SendJob::Kind::PresenceLeave: return;
     }
 }
 
-void SendPipeline::process(std::vector<SendJob> &batch, bool retried) {
-    std::string err;
-    if (closed_while_idle(redis_)) redis_.reset();
-    bool up = redis_.ensure(err) && ((!send_sha_.empty() && !read_sha_.empty()) || load_scripts(err));
-    ctx_.host->metric_set(ctx_.m.redis_up, up ? 1 : 0);
-    redis_ok_ = up;
-    if (!up) {
-        for (SendJob &job : batch) fail(job, "unavailable", "the message store is unavailable");
-        return;
-    }
-    std::vector<size_t> counts;
-    counts.reserve(batch.size());
-    for (const SendJob &job : batch) counts.push_back(append(job));
-    std::vector<SendJob> retry;
-    bool broken = false;
-    for (size_t i = 0; i < batch.size(); ++i) {
-        std::vector<plugin::RedisReply> replies;
-        for (size_t k = 0; k < counts[i] && !broken; ++k) {
-            plugin::RedisReply rep = redis_.read(err);
-            if (!rep) broken = true;
-            replies.push_back(std::move(rep));
-        }
-        if (broken) {
-            fail(batch[i], "unavailable", "the message store connection failed");
-            continue;
-        }
-        const redisReply *first = replies.empty() ? nullptr : replies[0].get();
-        if (!retried && first && first->type == REDIS_REPLY_ERROR &&
-            std::string_view(first->str, first->len).starts_with("NOSCRIPT")) {
-            send_sha_.clear();  // Redis restarted or flushed its scripts: load and try once more
-            read_sha_.clear();
-            retry.push_back(std::move(batch[i]));
-            continue;
-        }
-        complete(batch[i], replies);
-    }
-    if (broken) {
-        redis_ok_ = false;
-        ctx_.host->metric_set(ctx_.m.redis_up, 0);
-        ctx_.log(AURORA_LOG_WARN, "redis: " + err);
-    }
-    if (!retry.empty()) {
-        if (load_scripts(err)) {
-            process(retry, true);
-        } else {
-            for (SendJob &job : retry) fail(job, "unavailable", "scripts could not be loaded");
-        }
-    }
-}
-
-void SendPipeline::publish_presence(PresenceCoalescer::Clock::time_point now) {
+void SendPipeline::publish_presence() {
     uint64_t cancelled = events_.cancelled();
-    std::vector<PresenceCoalescer::Event> events = events_.due(now);
+    std::vector<PresenceCoalescer::Event> events = events_.due(Clock::now());
     ctx_.host->metric_add(ctx_.m.presence_coalesced, static_cast<double>(events_.cancelled() - cancelled));
     if (events.empty()) return;
-    // A connection found broken (idle through a Redis restart) is made again
-    // and the events sent once more: a repeated presence event is harmless,
-    // a lost one leaves members' lists wrong until their next snapshot.
-    std::string err;
-    for (int attempt = 0; attempt < 2; ++attempt) {
-        if (!redis_.ensure(err)) return;  // lost, like any live event while Redis is away
-        for (const auto &e : events) redis_.append({"PUBLISH", ctx_.channel(e.room), e.json});
-        size_t read = 0;
-        while (redis_.pending() > 0 && redis_.read(err)) ++read;
-        if (read == events.size()) {
-            ctx_.host->metric_add(ctx_.m.presence_events, static_cast<double>(events.size()));
-            return;
-        }
-    }
-    ctx_.log(AURORA_LOG_WARN, "presence events: " + err);
+    if (!usable()) return;  // lost, like any live event while Redis is away; snapshots tell the truth
+    for (const auto &e : events) redis_.command({"PUBLISH", ctx_.channel(e.room), e.json}, [](const redisReply *) {});
+    ctx_.host->metric_add(ctx_.m.presence_events, static_cast<double>(events.size()));
 }
 
 void SendPipeline::refresh_presence() {
-    if (members_.empty()) return;
-    std::string err;
-    if (!redis_.ensure(err)) return;
+    if (members_.empty() || !usable()) return;
     std::string expiry = std::to_string(ctx_.host->now_wall_ms() + static_cast<uint64_t>(ctx_.s.presence_ttl_s) * 1000);
-    for (const auto &[key, m] : members_) redis_.append({"ZADD", ctx_.presence_key(key.second), expiry, m});
-    for (size_t i = redis_.pending(); i > 0; --i) {
-        if (!redis_.read(err)) break;
-    }
+    for (const auto &[key, m] : members_)
+        redis_.command({"ZADD", ctx_.presence_key(key.second), expiry, m}, [](const redisReply *) {});
 }
 
 }  // namespace aurora::chat

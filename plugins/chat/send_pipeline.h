@@ -1,32 +1,32 @@
-// The send pipeline: the plugin thread that talks to Redis for everything a
-// client asks that writes (messages, read markers, typing, presence).
+// The send pipeline: everything a client asks that writes to Redis
+// (messages, read markers, typing, presence), on the host's service loop
+// (ABI 1.2, plugin::AsyncRedis): no thread, no hand-off per message.
 //
-// The service thread submit()s jobs and never waits. The thread takes every
-// job queued so far, appends all their commands to one connection, then
-// reads all replies: one round trip per batch, so batches grow with load
-// (DESIGN §3). A message stays PENDING in the host until its reply, then is
-// resumed with an ack or an error. While Redis is unreachable every job
-// that has a waiting client is answered `unavailable`: never dropped
-// silently, never acked. Every job costs O(1) commands: reads whose size a
-// client chooses (presence snapshots, resume ranges) are the read worker's
+// submit() issues the job's commands at once; the commands of every hook of
+// one loop iteration leave in one write before the loop sleeps, so batches
+// grow with load (DESIGN §3) as they did with a thread, without its two
+// wake-ups per message. A message stays PENDING in the host until its
+// reply, then is resumed with an ack or an error. While Redis is
+// unreachable, slow past redis_timeout_ms, or too far behind
+// (kMaxPending), every job with a waiting client is answered `unavailable`
+// at once: never dropped silently, never acked, never queued without bound.
+// Every job costs O(1) commands: reads whose size a client chooses
+// (presence snapshots, resume ranges) are the read worker's thread's
 // (read_worker.h), and presence events go out coalesced per room
-// (presence_coalescer.h), each window's in one round trip of their own.
+// (presence_coalescer.h).
 //
-// Thread contract: submit() from any thread (a JobQueue); everything else on
-// the pipeline's own thread.
+// Thread contract: [service] (start() in init, the destructor in shutdown).
 #pragma once
 
-#include <atomic>
 #include <chrono>
 #include <map>
+#include <memory>
 #include <string>
-#include <vector>
 
 #include "chat_context.h"
-#include "job_queue.h"
 #include "presence_coalescer.h"
 #include "read_worker.h"
-#include "redis_connection.h"
+#include "redis_async.h"
 
 namespace aurora::chat {
 
@@ -37,39 +37,46 @@ struct SendJob {
     aurora_conn_id conn = 0;
     std::string room, user_id, username, text, ref_value, ref_json, id;
     std::chrono::steady_clock::time_point queued = std::chrono::steady_clock::now();
+    bool retried = false;  // sent again once after NOSCRIPT
+    std::string failure;   // why issue() could not send it
 };
 
 class SendPipeline {
 public:
+    static constexpr size_t kMaxPending = 65536;  // commands waiting for Redis
+
     // `reads` gets a join's snapshot once the member is stored.
     SendPipeline(const ChatContext &ctx, ReadWorker &reads);
-    void submit(SendJob job);
-    void run(aurora_worker *w);  // the thread's body (host->spawn)
-    bool redis_ok() const { return redis_ok_.load(); }
+    // Takes this process's members out of presence (best effort, blocking:
+    // the loop has ended).
+    ~SendPipeline();
+    bool start();  // init: connects, arms the presence timers
+    // From a hook: AURORA_PENDING when job.msg will be resumed later,
+    // AURORA_REPLY when its error reply is set now (the hook returns it: a
+    // message is not resumed inside its own hook), AURORA_DROP for a job
+    // without a message.
+    aurora_verdict submit(SendJob job);
 
 private:
-    void process(std::vector<SendJob> &batch, bool retried = false);
-    bool load_scripts(std::string &err);
-    size_t append(const SendJob &job);
-    void complete(SendJob &job, std::vector<plugin::RedisReply> &replies);
+    using Clock = std::chrono::steady_clock;
+    bool issue(std::shared_ptr<SendJob> job);  // false: failed at once
+    void load_scripts();
+    void complete(SendJob &job, const redisReply *r);
     void fail(SendJob &job, const char *code, const std::string &why);
-    void refresh_presence();
-    void publish_presence(PresenceCoalescer::Clock::time_point now);
-    std::string member(const SendJob &job) const;
     void finish(aurora_msg *msg, const std::string &reply);
+    void publish_presence();
+    void refresh_presence();
+    std::string member(const SendJob &job) const;
+    bool usable() const { return redis_.up() && !send_sha_.empty() && !read_sha_.empty(); }
 
     const ChatContext &ctx_;
     ReadWorker &reads_;
-    plugin::RedisConnection redis_;
-    std::string send_sha_, read_sha_;
-    std::atomic<bool> redis_ok_{false};
-    // [pipeline thread] presence entries of this process: (conn, room) -> member
+    plugin::AsyncRedis redis_;
+    std::string send_sha_, read_sha_;  // empty until SCRIPT LOAD answered
+    // presence entries of this process: (conn, room) -> member
     std::map<std::pair<aurora_conn_id, std::string>, std::string> members_;
-    PresenceCoalescer events_;  // [pipeline thread]
-
-    // Never closed: what is submitted after the thread stopped is freed with
-    // the plugin (the host resumes nothing any more then).
-    plugin::JobQueue<SendJob> jobs_;
+    PresenceCoalescer events_;
+    aurora_timer *coalesce_timer_ = nullptr, *refresh_timer_ = nullptr;
 };
 
 }  // namespace aurora::chat
