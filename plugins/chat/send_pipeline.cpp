@@ -177,7 +177,9 @@ void SendPipeline::fail(SendJob &job, const char *code, const std::string &why) 
 }
 
 void SendPipeline::complete(SendJob &job, const redisReply *r) {
-    if (!r) return fail(job, "unavailable", "the message store connection failed");
+    if (!r)  // written, and no answer: Redis may still run it (a paused Redis wakes up)
+        return fail(job, "unavailable",
+                    "the message store did not answer in time; it may have been stored: send it again with the same ref");
     if (r->type == REDIS_REPLY_ERROR && std::string_view(r->str, r->len).starts_with("NOSCRIPT") && !job.retried) {
         // Redis restarted or flushed its scripts: load them and try once more
         // (behind the SCRIPT LOADs on the same connection).

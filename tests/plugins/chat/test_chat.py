@@ -6,6 +6,8 @@ not depend on the auth plugin. Every wait is a receive with a deadline."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import threading
 import time
 import urllib.parse
@@ -354,6 +356,80 @@ def test_redis_outage_answers_unavailable_then_recovers(redis_srv, tmp_path):
     finally:
         a.stop()
         b.stop()
+
+
+def answer_to(frame: dict, ref: str) -> bool:
+    """The ack or error answering `ref` (the sender's own copy of its
+    message carries the ref too)."""
+    return frame.get("ref") == ref and frame.get("type") in ("ack", "error")
+
+
+def test_a_paused_redis_never_stalls_the_loop(tmp_path):
+    """Redis frozen by SIGSTOP: its sockets stay open and nothing answers.
+    Chat's Redis I/O runs on the host's loop (ABI 1.2), so this is where a
+    blocking call would show: the loop must keep serving everything else at
+    once (another plugin's request, /health), the messages sent meanwhile are
+    answered `unavailable` once the deadline passes (never acked, never left
+    waiting), and when Redis runs again sends are acked and delivered.
+
+    Commands already written when Redis froze run when it wakes: those
+    messages were answered `unavailable` but may be stored. The protocol says
+    so and the client retries with the same ref: each is then delivered
+    exactly once. A message refused while the connection was down was never
+    written and never appears."""
+    srv = RedisServer.start()  # private: frozen below
+    pid = srv.proc.proc.pid
+    host = start_replica(tmp_path / "paused", srv.url, redis_timeout_ms=2000)
+    try:
+        alice, bob = Client(host, "p-alice"), Client(host, "p-bob")
+        alice.settled()
+        bob.settled()
+        alice.send(type="message", text="before", ref="b0")
+        assert alice.wait(lambda f: answer_to(f, "b0"), "ack")["type"] == "ack"
+        assert bob.messages(1)[0]["text"] == "before"
+
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            t0 = time.monotonic()
+            for i in range(5):
+                alice.send(type="message", text=f"frozen {i}", ref=f"p{i}")
+            worst = 0.0
+            for _ in range(10):  # the loop answers other work while 5 sends wait on Redis
+                t = time.monotonic()
+                bob.send(type="whoami")
+                bob.wait(lambda f: f.get("type") == "whoami", "whoami")
+                assert host.get("/health").status == 200
+                worst = max(worst, time.monotonic() - t)
+            answers = [alice.wait(lambda f, i=i: answer_to(f, f"p{i}"), f"answer p{i}") for i in range(5)]
+            waited = time.monotonic() - t0
+            assert all(a["type"] == "error" and a["code"] == "unavailable" for a in answers), answers
+            # A blocking client would hold the loop for the whole 2 s deadline.
+            assert worst < 1.0, f"the loop stalled {worst:.2f} s while Redis was frozen"
+            assert waited < 6.0, f"answers took {waited:.1f} s (deadline 2 s)"
+            alice.send(type="message", text="refused at once", ref="fast")
+            assert alice.wait(lambda f: answer_to(f, "fast"), "answer")["code"] == "unavailable"
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        wait_ready(host)
+        deadline = time.monotonic() + TIMEOUT
+        for i in range(5):  # the client's retries, same refs
+            while True:  # the connection may still be in its backoff
+                alice.send(type="message", text=f"frozen {i}", ref=f"p{i}")
+                ans = alice.wait(lambda f, i=i: answer_to(f, f"p{i}"), f"answer p{i}")
+                if ans["type"] == "ack":
+                    break
+                assert time.monotonic() < deadline, ans
+                time.sleep(0.1)  # bounded retry while the connection backs off
+        alice.send(type="message", text="after", ref="after")
+        assert alice.wait(lambda f: answer_to(f, "after"), "answer")["type"] == "ack"
+        got = [m["text"] for m in bob.messages(6)]
+        assert sorted(got) == sorted([f"frozen {i}" for i in range(5)] + ["after"]), got
+        assert got[-1] == "after"
+        alice.close()
+        bob.close()
+    finally:
+        assert host.stop() == (0, False), host.stderr_tail()
+        srv.stop()
 
 
 def fill_stream(r, stream: str, n: int, room: str) -> None:
