@@ -83,8 +83,14 @@ def test_ratelimit_pending_checks_resolved_by_its_limiter_thread(redis_server):
 def test_chat_joins_sends_and_fans_out_through_redis(redis_server):
     stream = uid("s")
     with aurora.Plugin.load(built("chat"), {"stream": stream}, settings={"redis.url": redis_server.url}) as p:
+        # Chat's Redis connections run on the host's loop (ABI 1.2): the
+        # recording host runs it while the test waits. Ready = subscribed.
+        deadline = time.monotonic() + 10.0
+        while not p.is_ready():
+            assert time.monotonic() < deadline, p.logs()
+            p.wait_for("nothing", timeout=0.05)  # runs the plugin's loop meanwhile (bounded)
         alice, bob = p.connect(uid("alice"), "alice"), p.connect(uid("bob"), "bob")
-        # The default room is joined through the fan-out thread (call_on_service).
+        # The default room is joined at connect, through the fan-out's sequencer.
         assert p.wait_for("join", count=2, timeout=10.0), p.logs()
         assert p.members("general") == {alice, bob}
         m = p.message(alice, {"type": "message", "text": "hello", "ref": "r1"})
