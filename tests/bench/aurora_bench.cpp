@@ -103,6 +103,12 @@ struct Options {
     bool ndjson = false;  // ask for the "aurora.ndjson" subprotocol (several messages per frame)
     bool deflate = false;  // offer permessage-deflate as browsers do; inflate what comes compressed
     bool lorem = false;    // fanout: pad messages with words (compressible like chat) instead of 'x'
+    // --peer centrifugo: the same scenarios against Centrifugo v6 (JSON
+    // protocol): connect with a token (HS256, "sub"), subscribe, publish
+    // from clients; a delivery is a push of the publication. Host CPU comes
+    // from --pids (Centrifugo's /health has no pid).
+    std::string peer = "aurora";
+    std::vector<int> pids;
     std::string json_path;  // --json: append one JSON object per run here
     std::string git_rev;    // --git-rev, else $AURORA_GIT_REV, else "unknown"
 };
@@ -139,6 +145,15 @@ std::string http_get(const std::string &host, int port, const std::string &path)
     for (ssize_t n; (n = recv(fd, buf, sizeof buf, 0)) > 0;) out.append(buf, static_cast<size_t>(n));
     close(fd);
     return out;
+}
+
+int host_pid(const Options &o, int port);
+// The servers' pids, for their CPU time: --pids, else each port's /health.
+std::vector<int> server_pids(const Options &o) {
+    if (!o.pids.empty()) return o.pids;
+    std::vector<int> pids;
+    for (int port : o.ports) pids.push_back(host_pid(o, port));
+    return pids;
 }
 
 int host_pid(const Options &o, int port) {
@@ -190,7 +205,30 @@ std::string mint_token(const Options &o, int n) {
     return t;
 }
 
+// Centrifugo's connection token: HS256 with the user in "sub".
+std::string centrifugo_token(const Options &o, int n) {
+    jwt_t *j = nullptr;
+    if (jwt_new(&j) != 0) die("jwt_new");
+    std::unique_ptr<jwt_t, decltype(&jwt_free)> guard(j, jwt_free);
+    long now = static_cast<long>(time(nullptr));
+    jwt_add_grant(j, "sub", ("bench" + std::to_string(n)).c_str());
+    jwt_add_grant_int(j, "exp", now + 3600);
+    jwt_set_alg(j, JWT_ALG_HS256, reinterpret_cast<const unsigned char *>(o.secret.data()), static_cast<int>(o.secret.size()));
+    char *enc = jwt_encode_str(j);
+    if (!enc) die("jwt_encode_str");
+    std::string t(enc);
+    free(enc);
+    return t;
+}
+
+bool centrifugo(const Options &o) { return o.peer == "centrifugo"; }
+
 std::string handshake(const Options &o, int n) {
+    if (centrifugo(o)) {
+        std::string extra = o.deflate ? "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n" : "";
+        return "GET /connection/websocket HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+               "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n" + extra + "\r\n";
+    }
     std::string path = "/", protocols;
     if (o.auth == "query") path = "/?user=bench-" + std::to_string(n);
     if (o.ndjson) protocols = "aurora.ndjson";
@@ -243,7 +281,35 @@ struct Conn {
     uint64_t deliveries = 0;
     Clock::time_point started{};  // connect() called
     uint64_t handshake_us = 0;    // connect() -> 101 read
+    uint32_t next_id = 1;         // --peer centrifugo: command ids
 };
+
+// What a client sends, for each peer. Aurora: the seed's frames. Centrifugo:
+// its commands, each with an id (the replies are read and dropped).
+std::string connect_command(const Options &o, Conn &c, int n) {
+    return "{\"id\":" + std::to_string(c.next_id++) + ",\"connect\":{\"token\":\"" + centrifugo_token(o, n) + "\"}}";
+}
+std::string join_command(const Options &o, Conn &c, const std::string &room) {
+    if (centrifugo(o)) return "{\"id\":" + std::to_string(c.next_id++) + ",\"subscribe\":{\"channel\":\"" + room + "\"}}";
+    return "{\"type\":\"join\",\"room\":\"" + room + "\"}";
+}
+bool is_join_answer(const Options &o, std::string_view t) {
+    return centrifugo(o) ? t.find("\"subscribe\":") != std::string_view::npos
+                         : t.find("\"type\":\"joined\"") != std::string_view::npos;
+}
+// `text` is already JSON-safe (digits, '|', the pad). `typed`: the rooms
+// scenario's {"type":"message","room":...}; else the seed's plain {"text"}.
+std::string message_command(const Options &o, Conn &c, const std::string &room, const std::string &text, bool typed) {
+    if (centrifugo(o))
+        return "{\"id\":" + std::to_string(c.next_id++) + ",\"publish\":{\"channel\":\"" + room +
+               "\",\"data\":{\"text\":\"" + text + "\"}}}";
+    if (typed) return "{\"type\":\"message\",\"room\":\"" + room + "\",\"text\":\"" + text + "\"}";
+    return "{\"text\":\"" + text + "\"}";
+}
+bool is_delivery(const Options &o, std::string_view t) {
+    return centrifugo(o) ? t.find("\"pub\":") != std::string_view::npos
+                         : t.find("\"type\":\"message\"") != std::string_view::npos;
+}
 
 struct Stats {
     std::vector<uint64_t> latency_us;  // one per delivery (bounded by the run)
@@ -321,9 +387,17 @@ void parse_frames(Conn &c, F &&on_text) {
             std::string_view payload(c.in.data() + pos + hdr, len);
             c.wire_bytes += len;
             if (p[0] & 0x40) payload = inflate_message(payload);  // RSV1: permessage-deflate
+            auto one = [&](std::string_view t) {
+                if (t == "{}") {  // Centrifugo's ping: answered with a pong, or it disconnects
+                    std::string pong = client_frame("{}");
+                    (void)send(c.fd, pong.data(), pong.size(), MSG_NOSIGNAL);
+                    return;
+                }
+                on_text(t);
+            };
             for (size_t nl; (nl = payload.find('\n')) != std::string_view::npos; payload.remove_prefix(nl + 1))
-                on_text(payload.substr(0, nl));
-            on_text(payload);
+                one(payload.substr(0, nl));
+            one(payload);
         } else if ((p[0] & 0x0F) == 0x9) {
             std::string pong = client_frame(std::string_view(c.in.data() + pos + hdr, len), 0xA);
             (void)send(c.fd, pong.data(), pong.size(), MSG_NOSIGNAL);  // a lost pong shows as lost deliveries
@@ -433,6 +507,10 @@ std::vector<Conn> open_connections(const Options &o, int n, int first_user, int 
             c.upgraded = true;
             c.handshake_us = static_cast<uint64_t>(
                 std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - c.started).count());
+            if (centrifugo(o)) {  // its connect command comes first; the reply is read and dropped
+                std::string f = client_frame(connect_command(o, c, first_user + i));
+                if (send(c.fd, f.data(), f.size(), MSG_NOSIGNAL) < 0) die("send connect");
+            }
             epoll_event ev{};
             ev.events = EPOLLIN;
             ev.data.u32 = static_cast<uint32_t>(i);
@@ -608,6 +686,7 @@ std::string params_json(const Options &o) {
         .integer("threads", o.threads)
         .integer("rooms", o.rooms)
         .flag("ndjson", o.ndjson)
+        .str("peer", o.peer)
         .done();
 }
 
@@ -670,15 +749,57 @@ void append_line(int fd, const std::string &path, const std::string &line) {
     }
 }
 
+// Reads what is waiting on the connections epoll reports; calls on_text for
+// every text frame with the receive time.
+template <typename F>
+void pump(int ep, std::vector<Conn> &conns, int timeout_ms, F &&on_text) {
+    static std::vector<epoll_event> events(1024);
+    static char buf[65536];
+    int n = epoll_wait(ep, events.data(), static_cast<int>(events.size()), timeout_ms);
+    for (int i = 0; i < n; ++i) {
+        Conn &c = conns[events[i].data.u32];
+        read_some(c, buf, sizeof buf);
+        uint64_t at = now_ns();
+        parse_frames(c, [&](std::string_view t) { on_text(events[i].data.u32, t, at); });
+    }
+}
+
+// Joins conns[i] to room_of(i) and waits for every answer (60 s at most).
+template <typename R>
+void join_all(const Options &o, int ep, std::vector<Conn> &conns, R &&room_of) {
+    for (size_t i = 0; i < conns.size(); ++i) {
+        std::string f = client_frame(join_command(o, conns[i], room_of(i)));
+        if (send(conns[i].fd, f.data(), f.size(), MSG_NOSIGNAL) < 0) die("send join");
+    }
+    size_t joined = 0;
+    auto settle = Clock::now() + std::chrono::seconds(60);
+    while (joined < conns.size() && Clock::now() < settle)
+        pump(ep, conns, 100, [&](uint32_t, std::string_view t, uint64_t) { joined += is_join_answer(o, t); });
+    if (joined < conns.size()) die("only " + std::to_string(joined) + " joins confirmed in 60 s");
+}
+
 int fanout(const Options &o, Run &run) {
-    std::vector<int> pids;
-    for (int port : o.ports) pids.push_back(host_pid(o, port));
+    std::vector<int> pids = server_pids(o);
     int ep = epoll_create1(EPOLL_CLOEXEC);
     std::vector<Conn> subs = open_connections(o, o.subscribers, 0, ep);
     std::vector<Conn> pubs = open_connections(o, o.publishers, 1000000, -1);
+    if (centrifugo(o)) {  // no automatic join: every client subscribes (publishers too: the channel allows
+                          // publishing to its subscribers)
+        join_all(o, ep, subs, [&](size_t) { return o.room; });
+        int pep = epoll_create1(EPOLL_CLOEXEC);
+        for (size_t j = 0; j < pubs.size(); ++j) {
+            epoll_event ev{};
+            ev.events = EPOLLIN;
+            ev.data.u32 = static_cast<uint32_t>(j);
+            epoll_ctl(pep, EPOLL_CTL_ADD, pubs[j].fd, &ev);
+        }
+        join_all(o, pep, pubs, [&](size_t) { return o.room; });
+        for (Conn &p : pubs) epoll_ctl(pep, EPOLL_CTL_DEL, p.fd, nullptr);
+        close(pep);
+    }
     // Let the automatic joins settle: a marker message from publisher 0 must
     // reach every subscriber before the clock starts.
-    std::string marker = client_frame("{\"text\":\"bench-ready\"}");
+    std::string marker = client_frame(message_command(o, pubs[0], o.room, "bench-ready", false));
     if (send(pubs[0].fd, marker.data(), marker.size(), MSG_NOSIGNAL) < 0) die("send");
     int ready = 0;
     std::vector<bool> seen(subs.size(), false);
@@ -759,8 +880,8 @@ int fanout(const Options &o, Run &run) {
         uint64_t now = now_ns();
         // Send what is due (paced on absolute times: no drift).
         while (sent < total && static_cast<double>(now - t0) >= static_cast<double>(sent) * interval_ns) {
-            std::string frame = client_frame("{\"text\":\"" + std::to_string(now_ns()) + "|" + pad + "\"}");
             Conn &p = pubs[sent % pubs.size()];
+            std::string frame = client_frame(message_command(o, p, o.room, std::to_string(now_ns()) + "|" + pad, false));
             if (send(p.fd, frame.data(), frame.size(), MSG_NOSIGNAL) < 0) ++st.errors;
             ++sent;
         }
@@ -826,39 +947,13 @@ int fanout(const Options &o, Run &run) {
     return expected == st.deliveries ? 0 : 1;
 }
 
-// Reads what is waiting on the connections epoll reports; calls on_text for
-// every text frame with the receive time.
-template <typename F>
-void pump(int ep, std::vector<Conn> &conns, int timeout_ms, F &&on_text) {
-    static std::vector<epoll_event> events(1024);
-    static char buf[65536];
-    int n = epoll_wait(ep, events.data(), static_cast<int>(events.size()), timeout_ms);
-    for (int i = 0; i < n; ++i) {
-        Conn &c = conns[events[i].data.u32];
-        read_some(c, buf, sizeof buf);
-        uint64_t at = now_ns();
-        parse_frames(c, [&](std::string_view t) { on_text(events[i].data.u32, t, at); });
-    }
-}
-
 int rooms_scenario(const Options &o, Run &run) {
     if (o.connections % o.rooms != 0) die("--connections must be a multiple of --rooms");
-    std::vector<int> pids;
-    for (int port : o.ports) pids.push_back(host_pid(o, port));
+    std::vector<int> pids = server_pids(o);
     int ep = epoll_create1(EPOLL_CLOEXEC);
     std::vector<Conn> conns = open_connections(o, o.connections, 0, ep);
     auto room_of = [&](size_t i) { return "r" + std::to_string(i % static_cast<size_t>(o.rooms)); };
-    for (size_t i = 0; i < conns.size(); ++i) {
-        std::string f = client_frame("{\"type\":\"join\",\"room\":\"" + room_of(i) + "\"}");
-        if (send(conns[i].fd, f.data(), f.size(), MSG_NOSIGNAL) < 0) die("send join");
-    }
-    int joined = 0;
-    auto settle = Clock::now() + std::chrono::seconds(60);
-    while (joined < o.connections && Clock::now() < settle)
-        pump(ep, conns, 100, [&](uint32_t, std::string_view t, uint64_t) {
-            if (t.find("\"type\":\"joined\"") != std::string_view::npos) ++joined;
-        });
-    if (joined < o.connections) die("only " + std::to_string(joined) + " joins confirmed in 60 s");
+    join_all(o, ep, conns, room_of);
     // The clock starts once the set-up traffic is over: the automatic join's
     // presence snapshot (up to 200 members, ~14 KB, from chat's send thread)
     // can reach a connection after its explicit join's reply; measured, 10,000
@@ -887,15 +982,15 @@ int rooms_scenario(const Options &o, Run &run) {
         uint64_t now = now_ns();
         while (sent < total && static_cast<double>(now - t0) >= static_cast<double>(sent) * interval_ns) {
             size_t from = pick(rng);
-            std::string f = client_frame("{\"type\":\"message\",\"room\":\"" + room_of(from) + "\",\"text\":\"" +
-                                         std::to_string(now_ns()) + "|" + pad + "\"}");
+            std::string f =
+                client_frame(message_command(o, conns[from], room_of(from), std::to_string(now_ns()) + "|" + pad, true));
             if (send(conns[from].fd, f.data(), f.size(), MSG_NOSIGNAL) >= 0) ++sent;
         }
         if (sent >= total && drain_until == 0) drain_until = now + 3'000'000'000ULL;
         if (drain_until && (now > drain_until || delivered >= sent * per_room)) break;
         pump(ep, conns, 1, [&](uint32_t, std::string_view t, uint64_t at) {
             size_t k = t.find("\"text\":\"");
-            if (k == std::string_view::npos || t.find("\"type\":\"message\"") == std::string_view::npos) return;
+            if (k == std::string_view::npos || !is_delivery(o, t)) return;
             uint64_t sent_at = std::strtoull(t.data() + k + 8, nullptr, 10);
             if (sent_at < t0) return;
             ++delivered;
@@ -1146,6 +1241,11 @@ int main(int argc, char **argv) {
         else if (a == "--lorem") o.lorem = true;
         else if (a == "--json") o.json_path = next();
         else if (a == "--git-rev") o.git_rev = next();
+        else if (a == "--peer") o.peer = next();
+        else if (a == "--pids") {
+            std::stringstream ss(next());
+            for (std::string p; std::getline(ss, p, ',');) o.pids.push_back(std::stoi(p));
+        }
         else die("unknown option " + a + " (see the top of tests/bench/aurora_bench.cpp)");
     }
     if (o.ports.empty()) die("--ports is required");
@@ -1153,6 +1253,9 @@ int main(int argc, char **argv) {
     if (o.duration <= 0 || o.duration > 600 || o.rate <= 0) die("--duration must be in (0, 600] and --rate > 0");
     if (o.subscribers > 200000 || o.connections > 200000) die("at most 200000 connections");
     if (o.auth == "token" && o.secret.empty()) die("--auth token needs --secret");
+    if (o.peer != "aurora" && o.peer != "centrifugo") die("--peer is aurora or centrifugo");
+    if (centrifugo(o) && o.secret.empty()) die("--peer centrifugo needs --secret (its token_hmac_secret_key)");
+    if (centrifugo(o) && o.scenario != "fanout" && o.scenario != "rooms") die("--peer centrifugo: fanout or rooms");
     {  // one descriptor per connection: raise the limit (root may raise the hard one too)
         int held = (o.connections + o.processes - 1) / o.processes;
         rlim_t need = static_cast<rlim_t>(std::max(held, o.subscribers + o.publishers)) + 256;

@@ -11,6 +11,14 @@ loopback ports), runs aurora-bench against them with the arguments after
     .cache/venv/bin/python tests/bench/run_bench.py -- --scenario ingest --processes 1 --workers 2 \\
         --batch 50 --backlog 50000 --rate 2000 --duration 20
 
+The same generator against Centrifugo v6 (a peer to compare with, not a
+dependency: built into .cache/centrifugo by this script with `go install`
+the first time; Redis engine, token auth, clients allowed to publish to the
+channels they subscribe to):
+
+    .cache/venv/bin/python tests/bench/run_bench.py --peer centrifugo --replicas 1 -- \\
+        --scenario rooms --connections 5000 --rooms 1000 --rate 1000 --duration 5
+
 Scenarios fanout, rooms, connect and idle are aurora-bench's (see the top of
 tests/bench/aurora_bench.cpp); the replicas' ports, --json and --git-rev are
 appended to its arguments. `--scenario ingest` runs tests/bench/ingest_bench.py
@@ -57,12 +65,14 @@ REPO_ROOT = HERE.parents[1]
 sys.path.insert(0, str(REPO_ROOT / "tests" / "support"))
 
 from aurora_host import AuroraHost, build_dir, deep_merge  # noqa: E402
-from real_servers import FerretDbServer, RedisServer  # noqa: E402
+from real_servers import FerretDbServer, RedisServer, free_port  # noqa: E402
 
 DEFAULT_RESULTS = REPO_ROOT / ".cache" / "bench" / "results.jsonl"
 READY_DEADLINE_S = 10.0
 # The auth profile's HS256 secret (loopback only; aurora-bench mints with it).
 BENCH_SECRET = "aurora-bench-only-" + "8f3b2c1d9e7a6f5b4c3d2e1f0a9b8c7d"
+CENTRIFUGO_VERSION = "v6.9.1"
+CENTRIFUGO_DIR = REPO_ROOT / ".cache" / "centrifugo"
 
 
 def main() -> int:
@@ -80,6 +90,9 @@ def main() -> int:
     ap.add_argument("--host-config", type=json.loads, default={},
                     help='JSON merged into every replica\'s config, e.g. \'{"compression": {"enabled": false}}\'')
     ap.add_argument("--plot", type=Path, help="with --sweep: draw the sweep into this PNG (tests/bench/plot_bench.py)")
+    ap.add_argument("--peer", choices=["aurora", "centrifugo"], default="aurora",
+                    help="the server to measure: aurora (the replicas above) or Centrifugo " + CENTRIFUGO_VERSION +
+                    " with its Redis engine (--replicas nodes)")
     ap.add_argument("bench_args", nargs=argparse.REMAINDER)
     args = ap.parse_args()
     bench = [a for a in args.bench_args if a != "--"]
@@ -92,13 +105,16 @@ def main() -> int:
             if args.sweep:
                 ap.error("--sweep runs the fanout scenario; it does not apply to ingest")
             return run_ingest(bench, args.results, runner)
-        runner |= {"replicas": args.replicas, "profile": args.profile}
-        with services(args.replicas, args.profile, args.host_config) as ports, \
-                tempfile.TemporaryDirectory(prefix="aurora-bench-json-") as tmp:
+        runner |= {"replicas": args.replicas, "profile": args.profile, "peer": args.peer}
+        peer = centrifugo_services(args.replicas) if args.peer == "centrifugo" else \
+            services(args.replicas, args.profile, args.host_config)
+        with peer as (ports, pids), tempfile.TemporaryDirectory(prefix="aurora-bench-json-") as tmp:
             cmd = [str(build_dir() / "tests/bench/aurora-bench"), *bench, "--ports", ports,
                    "--git-rev", git_revision()]
             if args.profile == "auth":
                 cmd += ["--auth", "token", "--secret", BENCH_SECRET]
+            if args.peer == "centrifugo":
+                cmd += ["--peer", "centrifugo", "--secret", BENCH_SECRET, "--pids", pids]
             if not args.sweep:
                 rc, obj = run_aurora_bench(cmd, Path(tmp) / "run.json")
                 if obj is not None:
@@ -194,7 +210,7 @@ def services(replicas: int, profile: str, extra_config: dict | None = None):
                 time.sleep(0.05)  # readiness poll, bounded
         print(f"run_bench: redis-server pid {redis.proc.proc.pid}, aurora-host pids "
               f"{', '.join(str(h.pid) for h in hosts)}", file=sys.stderr, flush=True)
-        yield ",".join(str(h.port) for h in hosts)
+        yield ",".join(str(h.port) for h in hosts), ",".join(str(h.pid) for h in hosts)
     finally:
         for h in hosts:
             h.stop()
@@ -204,6 +220,86 @@ def services(replicas: int, profile: str, extra_config: dict | None = None):
             ferret.stop()
         kill_leftover_children()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def centrifugo_binary() -> Path:
+    """.cache/centrifugo/bin/centrifugo, built from the Go module proxy the
+    first time (a few minutes on 2 cores)."""
+    binary = CENTRIFUGO_DIR / "bin" / "centrifugo"
+    if binary.exists():
+        return binary
+    print(f"run_bench: building Centrifugo {CENTRIFUGO_VERSION} into {binary.parent} (go install)", file=sys.stderr)
+    env = dict(os.environ, GOBIN=str(binary.parent), GOFLAGS="-mod=mod")
+    subprocess.run(["go", "install", f"github.com/centrifugal/centrifugo/v6@{CENTRIFUGO_VERSION}"], env=env,
+                   check=True, timeout=1800)
+    return binary
+
+
+def centrifugo_config(redis_url: str, port: int) -> dict:
+    """Centrifugo v6: Redis engine (its Pub/Sub between nodes, as Aurora's),
+    HS256 connection tokens, clients may publish to the channels they are
+    subscribed to (Aurora's rooms); no history, no recovery, no presence
+    (Aurora's bench profile has chat's presence events off too)."""
+    return {"log": {"level": "error"},
+            "http_server": {"address": "127.0.0.1", "port": port},
+            "health": {"enabled": True},
+            "client": {"token": {"hmac_secret_key": BENCH_SECRET}, "allowed_origins": ["*"]},
+            "channel": {"without_namespace": {"allow_subscribe_for_client": True,
+                                              "allow_publish_for_subscriber": True}},
+            "engine": {"type": "redis", "redis": {"address": [redis_url]}}}
+
+
+@contextlib.contextmanager
+def centrifugo_services(nodes: int):
+    """Redis and `nodes` Centrifugo processes, ready (/health 200); yields
+    (ports, pids) as aurora-bench wants them. Stopped by PID on the way out."""
+    binary = centrifugo_binary()
+    redis: RedisServer | None = None
+    procs: list[subprocess.Popen] = []
+    workdir = Path(tempfile.mkdtemp(prefix="aurora-bench-centrifugo-"))
+    try:
+        raise_open_files()
+        redis = RedisServer.start()
+        ports = []
+        for i in range(nodes):
+            port = free_port()
+            cfg = workdir / f"node{i}.json"
+            cfg.write_text(json.dumps(centrifugo_config(redis.url, port)))
+            log = open(workdir / f"node{i}.log", "wb")
+            procs.append(subprocess.Popen([str(binary), "--config", str(cfg)], stdout=log, stderr=subprocess.STDOUT,
+                                          cwd=workdir))
+            ports.append(port)
+            deadline = time.monotonic() + READY_DEADLINE_S
+            while not http_ok(port, "/health"):
+                if time.monotonic() > deadline or procs[-1].poll() is not None:
+                    raise SystemExit(f"centrifugo node {i} not ready within {READY_DEADLINE_S:.0f} s:\n"
+                                     + (workdir / f"node{i}.log").read_text()[-2000:])
+                time.sleep(0.05)  # readiness poll, bounded
+        print(f"run_bench: redis-server pid {redis.proc.proc.pid}, centrifugo pids "
+              f"{', '.join(str(p.pid) for p in procs)}", file=sys.stderr, flush=True)
+        yield ",".join(map(str, ports)), ",".join(str(p.pid) for p in procs)
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        if redis is not None:
+            redis.stop()
+        kill_leftover_children()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def http_ok(port: int, path: str) -> bool:
+    import urllib.request
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=1) as r:
+            return r.status == 200
+    except OSError:
+        return False
 
 
 def children_of(pid: int) -> dict[int, str]:
