@@ -1,10 +1,10 @@
 // What the plugin remembers about each local connection, and the addresses
 // it currently refuses at the upgrade.
 //
-// Thread contract: the service thread adds and removes connections
-// (on_connect / on_disconnect) and checks control messages; the limiter
-// thread records refusals and admission verdicts. Every access takes `mu_`,
-// held only for a few map operations, never across I/O.
+// Thread contract: the service thread (hooks, and the limit checker's
+// replies on the host's loop). Every access takes `mu_`, held only for a few
+// map operations, never across I/O (uncontended since the checker runs on
+// the loop too).
 #pragma once
 
 #include <aurora/common.h>
@@ -40,7 +40,7 @@ public:
     std::string current_room(aurora_conn_id id);
 
     // Admission (the connection-attempt check): pending from on_connect
-    // until the limiter thread decides; a refused connection's messages are
+    // until the checker decides; a refused connection's messages are
     // dropped, never delivered.
     void set_admission_pending(aurora_conn_id id);
     void admit(aurora_conn_id id);

@@ -1,7 +1,6 @@
 #include "limit_checker.h"
 
-#include <algorithm>
-#include <unordered_set>
+#include <memory>
 
 #include "json.h"
 #include "replies.h"
@@ -11,7 +10,7 @@ namespace aurora::ratelimit {
 namespace {
 
 constexpr uint64_t kNsPerMs = 1000000;
-constexpr uint32_t kIdleMs = 1000;  // an idle thread checks Redis this often (keeps /ready honest)
+constexpr uint64_t kIdleMs = 1000;  // without traffic, Redis is pinged this often (keeps /ready honest)
 
 const char *limit_label(LimitName n) {
     switch (n) {
@@ -22,171 +21,146 @@ const char *limit_label(LimitName n) {
     }
 }
 
-// One Redis I/O (connect, or a reply) may take half the budget: a check that
-// arrives while a batch is stuck waits at most that half, then gets its own.
-std::chrono::milliseconds io_timeout(const RateLimitSettings &cfg) {
-    return std::chrono::milliseconds(std::max<int64_t>(5, cfg.redis_timeout_ms / 2));
+plugin::PluginHandle handle(const aurora_host_api *host, aurora_plugin_ctx *self) {
+    plugin::PluginHandle h;
+    h.host = host;
+    h.self = self;
+    return h;
+}
+
+std::vector<std::string_view> views(const std::vector<std::string> &argv) {
+    return std::vector<std::string_view>(argv.begin(), argv.end());
 }
 
 }  // namespace
 
 LimitChecker::LimitChecker(const aurora_host_api *host, aurora_plugin_ctx *self, const RateLimitSettings &cfg,
                            const Metrics &metrics, ConnTable &conns, plugin::RedisUrl url)
-    : host_(host), self_(self), cfg_(cfg), m_(metrics), conns_(conns), jobs_(host),
-      redis_(std::move(url), io_timeout(cfg)) {}
+    : host_(host), self_(self), cfg_(cfg), m_(metrics), conns_(conns),
+      redis_(handle(host, self), std::move(url), std::chrono::milliseconds(cfg.redis_timeout_ms), kMaxPending,
+             "ratelimit") {}
 
-aurora_status LimitChecker::start() { return host_->spawn(self_, "ratelimit", &LimitChecker::thread_main, this); }
+LimitChecker::~LimitChecker() {
+    if (probe_timer_) host_->timer_stop(probe_timer_);
+}
 
-void LimitChecker::submit(Check check) {
+aurora_status LimitChecker::start() {
+    redis_.on_up([this] { load_script(); });
+    redis_.on_down([this](const std::string &why) {
+        sha_.clear();
+        host_->log_msg(self_, AURORA_LOG_WARN, "redis unreachable: %s", why.c_str());
+    });
+    probe_timer_ = host_->timer_start(self_, kIdleMs, kIdleMs, [](void *p) { static_cast<LimitChecker *>(p)->probe(); },
+                                      this);
+    return probe_timer_ && redis_.start() ? AURORA_OK : AURORA_ERR;
+}
+
+void LimitChecker::load_script() {
+    redis_.command({"SCRIPT", "LOAD", sliding_window_lua()}, [this](const redisReply *r) {
+        if (!r || r->type != REDIS_REPLY_STRING) {
+            if (r) host_->log_msg(self_, AURORA_LOG_ERROR, "SCRIPT LOAD: %s", r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+            return;
+        }
+        sha_.assign(r->str, r->len);
+        host_->log_msg(self_, AURORA_LOG_INFO, "redis reachable; script loaded (sha %s)", sha_.c_str());
+    });
+}
+
+void LimitChecker::probe() {
+    uint64_t now = host_->now_monotonic_ns();
+    if (!redis_.up() || now - last_io_ns_ < kIdleMs * kNsPerMs) return;
+    last_io_ns_ = now;
+    redis_.command({"PING"}, [](const redisReply *) {});  // no answer within the deadline drops the connection
+}
+
+aurora_verdict LimitChecker::submit(Check check) {
     check.enqueued_ns = host_->now_monotonic_ns();
-    jobs_.post(std::move(check));
+    if (check.kind == Kind::Message && conns_.refused(check.conn)) return AURORA_DROP;  // never delivered
+    auto c = std::make_shared<Check>(std::move(check));
+    if (c->limits.empty()) {
+        // Held only for its connection's admission: a PING queued behind the
+        // admission check answers after it.
+        bool queued = redis_.command({"PING"}, [this, c](const redisReply *) {
+            conclude(*c, conns_.refused(c->conn) ? AURORA_DROP : AURORA_CONTINUE, false);
+        });
+        if (queued) return AURORA_PENDING;
+        return conns_.refused(c->conn) ? AURORA_DROP : AURORA_CONTINUE;  // the admission was decided already
+    }
+    if (!redis_up()) return fail(*c, "redis unreachable", true);
+    last_io_ns_ = c->enqueued_ns;
+    std::vector<std::string> argv = evalsha_argv(sha_, c->limits);
+    if (!redis_.command(views(argv), [this, c](const redisReply *r) { on_reply(c, r); }))
+        return fail(*c, "too many checks waiting for redis", true);
+    // batch_checks: how many checks this loop iteration writes together.
+    if (batch_++ == 0 && host_->call_before_sleep(self_, observe_batch, this) != AURORA_OK) batch_ = 0;
+    return c->kind == Kind::Message ? AURORA_PENDING : AURORA_DROP;
 }
 
-void LimitChecker::thread_main(aurora_worker *w, void *self) { static_cast<LimitChecker *>(self)->run(w); }
+void LimitChecker::observe_batch(void *p) {
+    auto *self = static_cast<LimitChecker *>(p);
+    self->host_->metric_observe(self->m_.batch, static_cast<double>(self->batch_));
+    self->batch_ = 0;
+}
 
-void LimitChecker::run(aurora_worker *w) {
-    plugin::JobQueue<Check>::Attach attach(jobs_, w);
+void LimitChecker::on_reply(const CheckPtr &c, const redisReply *r) {
+    if (!r) {
+        fail(*c, "no reply within redis_timeout_ms, or the connection failed", false);
+        return;
+    }
+    Verdict v;
     std::string err;
-    if (connect(err)) set_up(true, "");
-    else host_->log_msg(self_, AURORA_LOG_WARN, "redis unreachable at start: %s (retrying)", err.c_str());
-
-    std::vector<Check> batch;
-    while (!host_->worker_should_stop(w)) {
-        batch.clear();
-        batch.swap(carry_);
-        size_t room = static_cast<size_t>(cfg_.max_batch) > batch.size() ? cfg_.max_batch - batch.size() : 0;
-        jobs_.take(batch, room);
-        if (batch.empty()) {
-            // Quiet: ping Redis once per kIdleMs without traffic, so /ready
-            // and the reconnection do not wait for the next message.
-            if (host_->now_monotonic_ns() - last_io_ns_ >= kIdleMs * kNsPerMs) idle_probe();
-            if (host_->worker_wait(w, kIdleMs)) break;
-            continue;
+    switch (decode(r, v, err)) {
+    case ReplyKind::Ok: finish(*c, v, false); return;
+    case ReplyKind::Error: fail(*c, err, false); return;
+    case ReplyKind::NoScript:
+        if (c->retried) {
+            fail(*c, err, false);
+            return;
         }
-        try {
-            process(batch);
-        } catch (const std::exception &e) {  // bad_alloc: never let it end the thread (and the process)
-            host_->log_msg(self_, AURORA_LOG_ERROR, "limiter batch failed: %s", e.what());
-        }
-    }
-    // Stopping: the host is closing every connection. A PENDING message must
-    // still be resumed exactly once.
-    jobs_.take(carry_);
-    for (Check &c : carry_)
-        if (c.msg) host_->msg_resume(c.msg, AURORA_DROP);
-    carry_.clear();
-}
-
-void LimitChecker::process(std::vector<Check> &batch) {
-    const uint64_t now = host_->now_monotonic_ns();
-    const uint64_t max_wait = static_cast<uint64_t>(io_timeout(cfg_).count()) * kNsPerMs;
-    std::unordered_set<aurora_conn_id> admitting;  // connections with an admission check in this batch
-    std::vector<Check> send;
-    send.reserve(batch.size());
-    for (Check &c : batch) {
-        if (c.kind == Kind::Message && conns_.refused(c.conn)) {
-            host_->msg_resume(c.msg, AURORA_DROP);  // its connection was refused: never delivered
-            continue;
-        }
-        if (c.kind == Kind::Message && admitting.contains(c.conn)) {
-            carry_.push_back(std::move(c));  // after the admission verdict, in order
-            continue;
-        }
-        if (c.kind == Kind::Connect) admitting.insert(c.conn);
-        if (!c.limits.empty() && now - c.enqueued_ns > max_wait) {
-            // Waited behind a round trip that hung: do not start another.
-            fail(c, "waited longer than redis_timeout_ms/2 for the limiter thread");
-            continue;
-        }
-        send.push_back(std::move(c));
-    }
-    if (!send.empty()) round_trip(send);
-}
-
-bool LimitChecker::connect(std::string &error) {
-    bool fresh = !redis_.connected();
-    if (!redis_.ensure(error)) return false;
-    if (!script_.ensure_loaded(redis_, fresh, error)) {
-        redis_.reset();
-        return false;
-    }
-    return true;
-}
-
-void LimitChecker::round_trip(std::vector<Check> &checks) {
-    const bool any_io = std::any_of(checks.begin(), checks.end(), [](const Check &c) { return !c.limits.empty(); });
-    if (any_io) last_io_ns_ = host_->now_monotonic_ns();
-    std::string err;
-    if (any_io && !connect(err)) {
-        set_up(false, err);
-        for (Check &c : checks) {
-            if (c.limits.empty()) finish(c, Verdict{true, 0, -1});
-            else fail(c, err);
-        }
+        // Someone ran SCRIPT FLUSH (or Redis restarted under us): this check
+        // goes with the script's text, and the handle is loaded again.
+        c->retried = true;
+        sha_.clear();
+        load_script();
+        std::vector<std::string> argv = eval_argv(c->limits);
+        if (!redis_.command(views(argv), [this, c](const redisReply *again) { on_reply(c, again); }))
+            fail(*c, "redis unreachable", false);
         return;
     }
-    size_t sent = 0;
-    for (const Check &c : checks) {
-        if (c.limits.empty()) continue;
-        redis_.append(script_.evalsha(c.limits));
-        ++sent;
-    }
-    if (sent) host_->metric_observe(m_.batch, static_cast<double>(sent));
-
-    // Replies come back in order; checks without limits (messages only held
-    // for an admission verdict) are finished in their place, so a
-    // connection's messages keep their order.
-    std::vector<Check *> retry;  // NOSCRIPT (someone ran SCRIPT FLUSH): reload and run them again
-    bool io_ok = true;
-    for (Check &c : checks) {
-        if (c.limits.empty()) {
-            finish(c, Verdict{true, 0, -1});
-            continue;
-        }
-        plugin::RedisReply r = io_ok ? redis_.read(err) : nullptr;
-        if (!r) {  // I/O error or timeout: the connection is gone, so are the other replies
-            if (io_ok) set_up(false, err);
-            io_ok = false;
-            fail(c, err);
-            continue;
-        }
-        Verdict v;
-        switch (decode(r.get(), v, err)) {
-        case ReplyKind::Ok: finish(c, v); break;
-        case ReplyKind::NoScript: retry.push_back(&c); break;
-        case ReplyKind::Error: fail(c, err); break;
-        }
-    }
-    if (io_ok && sent) set_up(true, "");
-    if (retry.empty()) return;
-    script_.forget();
-    if (!redis_.connected() || !script_.ensure_loaded(redis_, true, err)) {
-        if (err.empty()) err = "redis connection lost";
-        for (Check *c : retry) fail(*c, err);
-        return;
-    }
-    for (Check *c : retry) redis_.append(script_.evalsha(c->limits));
-    io_ok = true;
-    for (Check *c : retry) {
-        plugin::RedisReply r = io_ok ? redis_.read(err) : nullptr;
-        Verdict v;
-        if (!r) io_ok = false;
-        if (r && decode(r.get(), v, err) == ReplyKind::Ok) finish(*c, v);
-        else fail(*c, err);
-    }
 }
 
-void LimitChecker::finish(Check &c, const Verdict &v) {
-    if (c.limits.empty()) {  // held only for the admission verdict, which let it through
-        host_->msg_resume(c.msg, AURORA_CONTINUE);
-        return;
-    }
+aurora_verdict LimitChecker::conclude(Check &c, aurora_verdict v, bool in_hook) {
+    if (!c.msg) return AURORA_DROP;
+    if (in_hook) return v;
+    host_->msg_resume(c.msg, v);
+    c.msg = nullptr;
+    return AURORA_PENDING;
+}
+
+// Closing from inside on_connect waits until the hook has returned.
+void LimitChecker::close_later(aurora_conn_id conn, uint16_t code, const char *reason) {
+    struct Close {
+        const aurora_host_api *host;
+        aurora_plugin_ctx *self;
+        aurora_conn_id conn;
+        uint16_t code;
+        const char *reason;  // a literal
+    };
+    auto call = std::make_unique<Close>(Close{host_, self_, conn, code, reason});
+    auto run = [](void *p) {
+        std::unique_ptr<Close> k(static_cast<Close *>(p));
+        k->host->close(k->self, k->conn, k->code, aurora_str{k->reason, std::char_traits<char>::length(k->reason)});
+    };
+    if (host_->call_on_service(self_, run, call.get()) == AURORA_OK) call.release();
+}
+
+aurora_verdict LimitChecker::finish(Check &c, const Verdict &v, bool in_hook) {
     host_->metric_observe(m_.latency, static_cast<double>(host_->now_monotonic_ns() - c.enqueued_ns) / 1e9);
+    if (c.kind == Kind::Message && conns_.refused(c.conn)) return conclude(c, AURORA_DROP, in_hook);
     if (v.allowed) {
         m_.allow(c.kind);
         if (c.kind == Kind::Connect) conns_.admit(c.conn);
-        if (c.msg) host_->msg_resume(c.msg, AURORA_CONTINUE);
-        return;
+        return conclude(c, AURORA_CONTINUE, in_hook);
     }
     LimitName which = v.limit_index >= 0 && static_cast<size_t>(v.limit_index) < c.names.size()
                           ? c.names[static_cast<size_t>(v.limit_index)]
@@ -201,11 +175,11 @@ void LimitChecker::finish(Check &c, const Verdict &v) {
                         static_cast<long long>(cfg_.connect.max), c.addr.c_str(),
                         static_cast<long long>(cfg_.connect.window_ms));
         host_->close(self_, c.conn, 1008, AURORA_STR_LIT("too many connection attempts from this address"));
-        return;
+        return AURORA_DROP;
     }
     std::string reply = rate_limited_reply(v.retry_after_ms, limit_label(which), c.ref_json);
     host_->msg_set_reply(c.msg, plugin::str(reply));
-    host_->msg_resume(c.msg, AURORA_REPLY);
+    aurora_verdict out = conclude(c, AURORA_REPLY, in_hook);
     const int64_t now_ms = static_cast<int64_t>(host_->now_monotonic_ns() / kNsPerMs);
     if (conns_.abuse_hit(c.conn, cfg_.abuse, now_ms)) {
         m_.add(m_.abuse_closes);
@@ -213,9 +187,10 @@ void LimitChecker::finish(Check &c, const Verdict &v) {
                         static_cast<long long>(cfg_.abuse.max), static_cast<long long>(cfg_.abuse.window_ms));
         host_->close(self_, c.conn, 1008, AURORA_STR_LIT("rate limit: repeated abuse"));
     }
+    return out;
 }
 
-void LimitChecker::fail(Check &c, const std::string &why) {
+aurora_verdict LimitChecker::fail(Check &c, const std::string &why, bool in_hook) {
     m_.add(m_.redis_errors);
     const uint64_t now = host_->now_monotonic_ns();
     if (now - last_error_log_ns_ > 5000 * kNsPerMs) {  // at most one line per 5 s, not one per message
@@ -228,32 +203,17 @@ void LimitChecker::fail(Check &c, const std::string &why) {
     if (policy == OnRedisError::Allow) {
         m_.add(m_.error_allowed);
         if (c.kind == Kind::Connect) conns_.admit(c.conn);
-        if (c.msg) host_->msg_resume(c.msg, AURORA_CONTINUE);
-        return;
+        return conclude(c, AURORA_CONTINUE, in_hook);
     }
     m_.add(m_.error_denied);
     if (c.kind == Kind::Connect) {
         conns_.mark_refused(c.conn);
-        host_->close(self_, c.conn, 1013, AURORA_STR_LIT("rate limiter unavailable; try again later"));
-        return;
+        if (in_hook) close_later(c.conn, 1013, "rate limiter unavailable; try again later");
+        else host_->close(self_, c.conn, 1013, AURORA_STR_LIT("rate limiter unavailable; try again later"));
+        return AURORA_DROP;
     }
     host_->msg_reply_error(c.msg, "rate_limit_unavailable", "the rate limiter cannot reach its store; try again later");
-    host_->msg_resume(c.msg, AURORA_REPLY);
-}
-
-void LimitChecker::set_up(bool up, const std::string &why) {
-    bool was = up_.exchange(up);
-    if (was == up) return;
-    if (up) host_->log_msg(self_, AURORA_LOG_INFO, "redis reachable; script loaded (sha %s)", script_.sha().c_str());
-    else host_->log_msg(self_, AURORA_LOG_WARN, "redis unreachable: %s", why.c_str());
-}
-
-void LimitChecker::idle_probe() {
-    last_io_ns_ = host_->now_monotonic_ns();
-    std::string err;
-    if (!connect(err)) return set_up(false, err);
-    plugin::RedisReply r = redis_.command({"PING"}, err);
-    set_up(r != nullptr, err);
+    return conclude(c, AURORA_REPLY, in_hook);
 }
 
 }  // namespace aurora::ratelimit

@@ -1,29 +1,34 @@
-// The limiter thread: takes every waiting check, pipelines one EVALSHA per
-// check to Redis, reads every reply (one round trip per batch, so batches
-// grow with load), then finishes each check in arrival order: a message is
-// resumed (CONTINUE, or REPLY rate_limited), a connection over its
-// per-address budget is closed with 1008.
+// The shared-budget checks, on the host's service loop (ABI 1.2,
+// plugin::AsyncRedis): one EVALSHA per check, written with every other
+// check of the same loop iteration in one write before the loop sleeps, the
+// verdict applied when its reply comes back. No thread, no hand-off: a
+// check costs the message no wake-up of its own.
 //
-// Thread contract: submit() and redis_up() from any thread (the service
-// thread in practice); everything else runs on the limiter thread, which
-// alone owns the Redis connection and the script handle. Checks reach it
-// through a JobQueue. Every submitted message is resumed
-// exactly once, also at shutdown (DROP) and when Redis fails
-// (on_redis_error), and never later than about redis_timeout_ms.
+// A message is resumed (CONTINUE, or REPLY rate_limited) when its reply
+// comes, or decided in its own hook (submit() returns the verdict) when the
+// check cannot be sent: Redis down, slow past redis_timeout_ms, or too many
+// checks waiting. Then on_redis_error decides. A connection over its
+// per-address budget is closed with 1008. A connection's checks come back
+// in the order they were sent, so a message waits behind its connection's
+// admission check (a PING queued after it) and is dropped if the connection
+// was refused.
+//
+// Thread contract: [service] (start() in init, the destructor in shutdown).
+// Every submitted message is resumed exactly once, never later than about
+// redis_timeout_ms.
 #pragma once
 
 #include <aurora/aurora.h>
 
-#include <atomic>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "conn_table.h"
-#include "job_queue.h"
 #include "ratelimit_metrics.h"
 #include "ratelimit_settings.h"
-#include "redis_connection.h"
+#include "redis_async.h"
 #include "sliding_window_script.h"
 
 namespace aurora::ratelimit {
@@ -37,49 +42,49 @@ struct Check {
     std::vector<LimitName> names;    // parallel to limits
     std::string ref_json;            // the request's "ref", echoed in replies
     uint64_t enqueued_ns = 0;
+    bool retried = false;            // sent again with EVAL after NOSCRIPT
 };
 
 class LimitChecker {
 public:
+    static constexpr size_t kMaxPending = 65536;  // checks waiting for Redis
+
     LimitChecker(const aurora_host_api *host, aurora_plugin_ctx *self, const RateLimitSettings &cfg, const Metrics &metrics,
                  ConnTable &conns, plugin::RedisUrl url);
+    ~LimitChecker();
 
-    // Main thread, during init: starts the thread.
+    // Main thread, during init: connects on the host's loop.
     aurora_status start();
-    // Any thread. The check is queued and the thread woken.
-    void submit(Check check);
-    // Any thread: the last round trip to Redis worked.
-    bool redis_up() const { return up_.load(std::memory_order_relaxed); }
+    // From a hook. AURORA_PENDING: the message is resumed later. Otherwise
+    // the verdict for the hook to return now (its reply is set).
+    aurora_verdict submit(Check check);
+    // The connection works and the script is loaded.
+    bool redis_up() const { return redis_.up() && !sha_.empty(); }
 
 private:
-    static void thread_main(aurora_worker *w, void *self);
-    void run(aurora_worker *w);
-    void process(std::vector<Check> &batch);
-    bool connect(std::string &error);
-    void round_trip(std::vector<Check> &checks);
-    void finish(Check &c, const Verdict &v);
-    void fail(Check &c, const std::string &why);
-    void set_up(bool up, const std::string &why);
-    void idle_probe();
+    using CheckPtr = std::shared_ptr<Check>;
+    void load_script();
+    void send(const CheckPtr &c);
+    void on_reply(const CheckPtr &c, const redisReply *r);
+    // Apply a verdict: return it from the hook (in_hook), or resume.
+    aurora_verdict conclude(Check &c, aurora_verdict v, bool in_hook);
+    aurora_verdict finish(Check &c, const Verdict &v, bool in_hook);
+    aurora_verdict fail(Check &c, const std::string &why, bool in_hook);
+    void close_later(aurora_conn_id conn, uint16_t code, const char *reason);
+    void probe();
+    static void observe_batch(void *self);  // before the loop sleeps
 
     const aurora_host_api *host_;
     aurora_plugin_ctx *self_;
     const RateLimitSettings &cfg_;
     const Metrics &m_;
     ConnTable &conns_;
-
-    // Never closed: what is submitted after the thread stopped is freed with
-    // the plugin (the host resumes nothing any more then).
-    plugin::JobQueue<Check> jobs_;
-
-    // Limiter thread only.
-    plugin::RedisConnection redis_;
-    ScriptHandle script_;
-    std::vector<Check> carry_;  // messages held back until their connection's admission is decided
+    plugin::AsyncRedis redis_;
+    std::string sha_;  // empty until SCRIPT LOAD answered
+    aurora_timer *probe_timer_ = nullptr;  // a PING per second while idle: keeps /ready honest
     uint64_t last_error_log_ns_ = 0;
-    uint64_t last_io_ns_ = 0;  // the last round trip to Redis (a check or a ping)
-
-    std::atomic<bool> up_{false};
+    uint64_t last_io_ns_ = 0;
+    size_t batch_ = 0;  // checks queued in this loop iteration
 };
 
 }  // namespace aurora::ratelimit

@@ -1,7 +1,7 @@
 // ratelimit: the hooks. Decides which limits a frame or a connection is
 // subject to, checks the per-connection control budget in memory, and hands
-// every shared-budget check to the limiter thread (limit_checker.cpp) as a
-// PENDING message. docs/ratelimit.md describes the behaviour; README.md
+// every shared-budget check to the limit checker (limit_checker.cpp: Redis
+// on the host's loop) as a PENDING message. docs/ratelimit.md describes the behaviour; README.md
 // lists the settings.
 #include <aurora/aurora.h>
 
@@ -25,7 +25,7 @@ namespace {
 using plugin::view;
 
 // Thread contract: built by init (main thread); `cfg`, `metrics`, `instance`
-// are read-only afterwards; `conns` and `checker` are thread-safe.
+// are read-only afterwards; `conns` and `checker` are the service thread's.
 struct RateLimitPlugin {
     const aurora_host_api *host = nullptr;
     aurora_plugin_ctx *self = nullptr;
@@ -115,8 +115,7 @@ aurora_verdict check_message(RateLimitPlugin &st, aurora_conn *conn, aurora_msg 
         c.limits.push_back({st.cfg.key_prefix + "-user:" + user, st.cfg.user});
         c.names.push_back(LimitName::User);
     }
-    st.checker->submit(std::move(c));
-    return AURORA_PENDING;
+    return st.checker->submit(std::move(c));
 }
 
 // ---- hooks ----------------------------------------------------------------
@@ -144,7 +143,8 @@ aurora_status rl_init(const aurora_host_api *host, aurora_plugin_ctx *self, void
     st->instance = random_instance();
     st->checker = std::make_unique<LimitChecker>(host, self, st->cfg, st->metrics, st->conns, std::move(*url));
     if (aurora_status rc = st->checker->start(); rc != AURORA_OK) {
-        host->log_msg(self, AURORA_LOG_ERROR, "could not start the limiter thread (status %d)", static_cast<int>(rc));
+        host->log_msg(self, AURORA_LOG_ERROR, "could not start the limit checker (status %d; it needs ABI 1.2)",
+                      static_cast<int>(rc));
         return rc;
     }
     const RateLimitSettings &c = st->cfg;
@@ -164,7 +164,7 @@ aurora_status rl_init(const aurora_host_api *host, aurora_plugin_ctx *self, void
     return AURORA_ERR;
 }
 
-// The host joined the limiter thread before calling this.
+// The service loop has ended: no callback of the checker runs any more.
 void rl_shutdown(void *state) { delete static_cast<RateLimitPlugin *>(state); }
 
 // Local pre-check: an address the shared check refused recently is turned
@@ -233,8 +233,7 @@ aurora_verdict hold_for_admission(RateLimitPlugin &st, aurora_conn *conn, aurora
     c.kind = Kind::Message;
     c.msg = msg;
     c.conn = st.host->conn_id(conn);
-    st.checker->submit(std::move(c));
-    return AURORA_PENDING;
+    return st.checker->submit(std::move(c));
 }
 
 aurora_verdict rl_on_message(void *state, aurora_conn *conn, aurora_msg *msg) {
@@ -249,7 +248,7 @@ aurora_verdict rl_on_message(void *state, aurora_conn *conn, aurora_msg *msg) {
         switch (st.conns.admission(st.host->conn_id(conn))) {
         case ConnTable::Admission::Pending: return hold_for_admission(st, conn, msg);
         // Refused, its close on the way: nothing of it passes meanwhile (a
-        // counted message is dropped by the limiter for the same reason).
+        // counted message is dropped by the checker for the same reason).
         case ConnTable::Admission::Refused: return AURORA_DROP;
         case ConnTable::Admission::Admitted: break;
         }

@@ -46,7 +46,8 @@ const std::array kSettings{
             "`allow` or `deny` new connections when the connection-attempt check fails"},
     Setting{"anonymous_key", Setting::String, "\"address\"",
             "user id of a connection without one: `address` (the client address) or `connection` (this connection)"},
-    Setting{"max_batch", Setting::Int, "1024", "most checks pipelined in one round trip", 1, 65536},
+    Setting{"max_batch", Setting::Int, "1024",
+            "accepted for older configs, no effect: checks are pipelined per loop iteration", 1, 65536},
 };
 
 bool parse_policy(const plugin::Settings &s, const char *name, OnRedisError &out, std::string &error) {

@@ -34,23 +34,12 @@ return {1, 0, 0}
 
 std::string_view sliding_window_lua() { return kLua; }
 
-bool ScriptHandle::ensure_loaded(plugin::RedisConnection &redis, bool fresh, std::string &error) {
-    if (!fresh && !sha_.empty()) return true;
-    plugin::RedisReply r = redis.command({"SCRIPT", "LOAD", std::string(kLua)}, error);
-    if (!r) return false;
-    if (r->type != REDIS_REPLY_STRING) {
-        error = std::string("SCRIPT LOAD: ") + (r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
-        return false;
-    }
-    sha_.assign(r->str, r->len);
-    return true;
-}
-
-std::vector<std::string> ScriptHandle::evalsha(const std::vector<KeyedLimit> &limits) const {
+namespace {
+std::vector<std::string> call(std::string head, std::string script, const std::vector<KeyedLimit> &limits) {
     std::vector<std::string> argv;
     argv.reserve(3 + 3 * limits.size());
-    argv.emplace_back("EVALSHA");
-    argv.push_back(sha_);
+    argv.push_back(std::move(head));
+    argv.push_back(std::move(script));
     argv.push_back(std::to_string(limits.size()));
     for (const KeyedLimit &l : limits) argv.push_back(l.key);
     for (const KeyedLimit &l : limits) {
@@ -58,6 +47,15 @@ std::vector<std::string> ScriptHandle::evalsha(const std::vector<KeyedLimit> &li
         argv.push_back(std::to_string(l.limit.window_ms));
     }
     return argv;
+}
+}  // namespace
+
+std::vector<std::string> evalsha_argv(const std::string &sha, const std::vector<KeyedLimit> &limits) {
+    return call("EVALSHA", sha, limits);
+}
+
+std::vector<std::string> eval_argv(const std::vector<KeyedLimit> &limits) {
+    return call("EVAL", std::string(kLua), limits);
 }
 
 ReplyKind decode(const redisReply *r, Verdict &out, std::string &error) {

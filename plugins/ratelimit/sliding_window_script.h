@@ -1,6 +1,6 @@
 // The sliding-window log as one Redis Lua script, and how to call it:
 // SCRIPT LOAD once per connection, EVALSHA per check (pipelined by the
-// caller), reload on NOSCRIPT.
+// caller), EVAL and a reload on NOSCRIPT.
 //
 // One call checks every limit of one event atomically: the event is allowed
 // only if every key has room, and is recorded in every key only then, so a
@@ -8,8 +8,7 @@
 // event times (microseconds, Redis TIME, so every replica uses one clock),
 // newest first; it expires `window_ms` after its newest event.
 //
-// Thread contract: stateless functions plus a ScriptHandle owned by the one
-// thread that owns the RedisConnection.
+// Thread contract: stateless functions.
 #pragma once
 
 #include <cstdint>
@@ -18,7 +17,7 @@
 #include <vector>
 
 #include "ratelimit_settings.h"
-#include "redis_connection.h"
+#include <hiredis/hiredis.h>
 
 namespace aurora::ratelimit {
 
@@ -40,20 +39,11 @@ struct Verdict {
 
 enum class ReplyKind { Ok, NoScript, Error };
 
-class ScriptHandle {
-public:
-    // Loads the script when the connection is new (`fresh`) or after
-    // NOSCRIPT; one round trip. False with `error` on failure.
-    bool ensure_loaded(plugin::RedisConnection &redis, bool fresh, std::string &error);
-    void forget() { sha_.clear(); }
-    const std::string &sha() const { return sha_; }
-
-    // The EVALSHA command for one event.
-    std::vector<std::string> evalsha(const std::vector<KeyedLimit> &limits) const;
-
-private:
-    std::string sha_;
-};
+// EVALSHA of the loaded script (`sha`, from SCRIPT LOAD of
+// sliding_window_lua()) over `limits`.
+std::vector<std::string> evalsha_argv(const std::string &sha, const std::vector<KeyedLimit> &limits);
+// EVAL with the script's text: after NOSCRIPT, while it loads again.
+std::vector<std::string> eval_argv(const std::vector<KeyedLimit> &limits);
 
 // Decodes one EVALSHA reply. `error` carries the Redis error text.
 ReplyKind decode(const redisReply *reply, Verdict &out, std::string &error);

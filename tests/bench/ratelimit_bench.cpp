@@ -48,7 +48,7 @@ bool parse(int argc, char **argv, Options &o) {
 }
 
 // One run: `checks` script calls in batches of `batch`. Returns checks/s.
-double run(plugin::RedisConnection &redis, const ratelimit::ScriptHandle &script, const Options &o, long batch,
+double run(plugin::RedisConnection &redis, const std::string &sha, const Options &o, long batch,
            const std::string &tag) {
     const ratelimit::Limit big{1000000, 1000};
     std::vector<std::vector<ratelimit::KeyedLimit>> calls(static_cast<size_t>(o.users));
@@ -62,7 +62,7 @@ double run(plugin::RedisConnection &redis, const ratelimit::ScriptHandle &script
     long done = 0, allowed = 0;
     while (done < o.checks) {
         long n = std::min(batch, o.checks - done);
-        for (long i = 0; i < n; ++i) redis.append(script.evalsha(calls[static_cast<size_t>((done + i) % o.users)]));
+        for (long i = 0; i < n; ++i) redis.append(ratelimit::evalsha_argv(sha, calls[static_cast<size_t>((done + i) % o.users)]));
         for (long i = 0; i < n; ++i) {
             plugin::RedisReply r = redis.read(err);
             ratelimit::Verdict v;
@@ -99,18 +99,20 @@ int main(int argc, char **argv) {
         return 2;
     }
     plugin::RedisConnection redis(*url, std::chrono::milliseconds(5000));
-    ratelimit::ScriptHandle script;
-    if (!redis.ensure(err) || !script.ensure_loaded(redis, true, err)) {
-        std::fprintf(stderr, "redis: %s\n", err.c_str());
+    plugin::RedisReply loaded =
+        redis.ensure(err) ? redis.command({"SCRIPT", "LOAD", std::string(ratelimit::sliding_window_lua())}, err) : nullptr;
+    if (!loaded || loaded->type != REDIS_REPLY_STRING) {
+        std::fprintf(stderr, "redis: %s\n", loaded ? "SCRIPT LOAD refused" : err.c_str());
         return 1;
     }
+    const std::string sha(loaded->str, loaded->len);
     std::printf("command: ");
     for (int i = 0; i < argc; ++i) std::printf("%s%s", i ? " " : "", argv[i]);
     std::printf("\nredis %s%s; %ld checks, %d key(s) per check, %ld users\n", o.redis.c_str(),
                 own ? " (private server)" : "", o.checks, o.limits, o.users);
     std::printf("%10s %14s\n", "batch", "checks/s");
     for (long batch : {1L, 16L, 128L, 1024L}) {
-        double rate = run(redis, script, o, batch, std::to_string(batch));
+        double rate = run(redis, sha, o, batch, std::to_string(batch));
         std::printf("%10ld %14.0f\n", batch, rate);
     }
     return 0;
