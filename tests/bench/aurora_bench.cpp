@@ -69,6 +69,7 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <initializer_list>
 #include <memory>
 #include <random>
 #include <sstream>
@@ -186,15 +187,13 @@ long rss_kb(int pid) {
     return 0;
 }
 
-std::string mint_token(const Options &o, int n) {
+// An HS256 token with these string claims plus "iat" and "exp" (an hour).
+std::string sign_token(const Options &o, std::initializer_list<std::pair<const char *, std::string>> claims) {
     jwt_t *j = nullptr;
     if (jwt_new(&j) != 0) die("jwt_new");
     std::unique_ptr<jwt_t, decltype(&jwt_free)> guard(j, jwt_free);
-    char uid[32];
-    std::snprintf(uid, sizeof uid, "%024x", n + 1);  // a 24-hex "ObjectId"
     long now = static_cast<long>(time(nullptr));
-    jwt_add_grant(j, "userId", uid);
-    jwt_add_grant(j, "username", ("bench" + std::to_string(n)).c_str());
+    for (const auto &[name, value] : claims) jwt_add_grant(j, name, value.c_str());
     jwt_add_grant_int(j, "iat", now);
     jwt_add_grant_int(j, "exp", now + 3600);
     jwt_set_alg(j, JWT_ALG_HS256, reinterpret_cast<const unsigned char *>(o.secret.data()), static_cast<int>(o.secret.size()));
@@ -205,21 +204,15 @@ std::string mint_token(const Options &o, int n) {
     return t;
 }
 
-// Centrifugo's connection token: HS256 with the user in "sub".
-std::string centrifugo_token(const Options &o, int n) {
-    jwt_t *j = nullptr;
-    if (jwt_new(&j) != 0) die("jwt_new");
-    std::unique_ptr<jwt_t, decltype(&jwt_free)> guard(j, jwt_free);
-    long now = static_cast<long>(time(nullptr));
-    jwt_add_grant(j, "sub", ("bench" + std::to_string(n)).c_str());
-    jwt_add_grant_int(j, "exp", now + 3600);
-    jwt_set_alg(j, JWT_ALG_HS256, reinterpret_cast<const unsigned char *>(o.secret.data()), static_cast<int>(o.secret.size()));
-    char *enc = jwt_encode_str(j);
-    if (!enc) die("jwt_encode_str");
-    std::string t(enc);
-    free(enc);
-    return t;
+// The auth plugin's token: a 24-hex "ObjectId" and a username.
+std::string mint_token(const Options &o, int n) {
+    char uid[32];
+    std::snprintf(uid, sizeof uid, "%024x", n + 1);
+    return sign_token(o, {{"userId", uid}, {"username", "bench" + std::to_string(n)}});
 }
+
+// Centrifugo's connection token: the user in "sub".
+std::string centrifugo_token(const Options &o, int n) { return sign_token(o, {{"sub", "bench" + std::to_string(n)}}); }
 
 bool centrifugo(const Options &o) { return o.peer == "centrifugo"; }
 

@@ -59,11 +59,7 @@ std::string vformat(const char *fmt, va_list ap) {
 
 bool refuse_off_service(RecordingHost *h, const char *fn) {
     if (h->on_service_thread()) return false;
-    Event e;
-    e.kind = "log";
-    e.code = AURORA_LOG_ERROR;
-    e.payload = std::string(fn) + " called off the service thread: refused (see aurora/host_api.h)";
-    h->record(std::move(e));
+    h->record_refusal(fn);
     return true;
 }
 
@@ -609,6 +605,14 @@ uint64_t RecordingHost::thread_number() {
     auto it = thread_numbers_.find(id);
     if (it == thread_numbers_.end()) it = thread_numbers_.emplace(id, thread_numbers_.size() + 1).first;
     return it->second;
+}
+
+void RecordingHost::record_refusal(const char *fn) {
+    Event e;
+    e.kind = "log";
+    e.code = AURORA_LOG_ERROR;
+    e.payload = std::string(fn) + " called off the service thread: refused (see aurora/host_api.h)";
+    record(std::move(e));
 }
 
 void RecordingHost::record(Event e, bool thread_known) {

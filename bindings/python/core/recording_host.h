@@ -179,6 +179,8 @@ public:
     // ---- the table's implementation (see recording_host.cpp) ----
     static const aurora_host_api *api();
     void record(Event e, bool thread_known = false);
+    // The error log line of a call refused off the service thread, as aurora-host writes it.
+    void record_refusal(const char *fn);
     uint64_t thread_number();  // 0 on the service thread
     std::mutex mu_;
     std::condition_variable cv_;

@@ -13,11 +13,7 @@ RecordingHost *H(aurora_plugin_ctx *self) { return reinterpret_cast<RecordingHos
 
 bool allowed(RecordingHost *h, const char *fn, bool stopping) {
     if (h->on_service_thread() || h->in_init_ || (stopping && h->in_shutdown_)) return true;
-    Event e;
-    e.kind = "log";
-    e.code = AURORA_LOG_ERROR;
-    e.payload = std::string(fn) + " called off the service thread: refused (see aurora/host_api.h)";
-    h->record(std::move(e));
+    h->record_refusal(fn);
     return false;
 }
 
