@@ -39,7 +39,7 @@ void AsyncRedis::connect() {
     redisAsyncContext *ac = redisAsyncConnect(url_.host.c_str(), url_.port);
     if (!ac) return;
     if (ac->err) {
-        plugin_.log(AURORA_LOG_DEBUG, "redis (%s): %s", name_.c_str(), ac->errstr);
+        unreachable(ac->errstr);
         redisAsyncFree(ac);
         return;
     }
@@ -66,6 +66,7 @@ void AsyncRedis::connect() {
             p->cb = [this](const redisReply *r) {
                 if (!r || r->type == REDIS_REPLY_ERROR) return;  // lost() or the AUTH/SELECT reply says why
                 up_ = announced_ = true;
+                quiet_ = false;
                 backoff_ = std::chrono::milliseconds(100);
                 plugin_.log(AURORA_LOG_INFO, "redis (%s): connected to %s:%d", name_.c_str(), url_.host.c_str(),
                             url_.port);
@@ -129,8 +130,15 @@ void AsyncRedis::on_sub_reply(redisAsyncContext *, void *reply, void *privdata) 
 }
 
 void AsyncRedis::on_connect(const redisAsyncContext *ac, int status) {
-    if (status != REDIS_OK) from(ac)->plugin_.log(AURORA_LOG_DEBUG, "redis (%s): connect failed: %s",
-                                                  from(ac)->name_.c_str(), ac->errstr);
+    if (status != REDIS_OK) from(ac)->unreachable(ac->errstr);
+}
+
+// One warning per outage (the first failed attempt), not one per retry.
+void AsyncRedis::unreachable(const char *why) {
+    if (quiet_) return;
+    quiet_ = true;
+    plugin_.log(AURORA_LOG_WARN, "redis (%s): cannot connect to %s:%d: %s; retrying", name_.c_str(), url_.host.c_str(),
+                url_.port, why);
 }
 
 void AsyncRedis::on_disconnect(const redisAsyncContext *ac, int status) {
@@ -184,11 +192,12 @@ void AsyncRedis::ev_del_write(void *p) {
 }
 void AsyncRedis::ev_cleanup(void *p) {
     auto *self = static_cast<AsyncRedis *>(p);
+    std::string why = self->ac_ && self->ac_->err ? self->ac_->errstr : "connection closed";
     if (self->io_) self->plugin_.host->io_stop(self->io_);
     self->io_ = nullptr;
     self->events_ = 0;
     self->ac_ = nullptr;
-    self->lost("connection closed");
+    self->lost(why);
 }
 
 void AsyncRedis::flush(void *p) {

@@ -98,6 +98,7 @@ private:
 
     void connect();
     void lost(const std::string &why);
+    void unreachable(const char *why);
     void watch(uint32_t events);
     bool send(const std::vector<std::string_view> &argv, redisCallbackFn *fn, void *privdata);
 
@@ -113,6 +114,7 @@ private:
     aurora_timer *timer_ = nullptr;  // the watchdog: deadlines and reconnects
     bool up_ = false;         // commands accepted
     bool announced_ = false;  // "connected" was logged and on_up ran: a loss is announced
+    bool quiet_ = false;      // this outage's "cannot connect" was logged
     bool flush_queued_ = false;
     bool flushing_ = false;
     bool closing_ = false;

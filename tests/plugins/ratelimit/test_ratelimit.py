@@ -501,6 +501,38 @@ def test_in_front_of_the_chat_plugin(redis_server, tmp_path_factory, user):
 # ---- metrics, config ---------------------------------------------------------------
 
 
+def test_script_flush_is_survived_by_ratelimit_and_chat(redis_server, tmp_path_factory, user):
+    """SCRIPT FLUSH between two messages (an operator, or a Redis that lost
+    its scripts): both plugins get NOSCRIPT for the scripts they loaded.
+    ratelimit re-runs the check with EVAL, chat loads its scripts again and
+    sends once more: the message is acked, counted once and stored once."""
+    stream = "t-flush-" + uuid.uuid4().hex[:8]
+    cfg = host_config(redis_server.url, connect_max=0, room_max=100)
+    cfg["plugins"].insert(1, {"name": "chat", "path": require(BUILD / "plugins" / "chat.so"),
+                              "config": {"stream": stream}})
+    h = AuroraHost.start(Path(require(HOST)), tmp_path_factory.mktemp("flush"), cfg)
+    r = redis.Redis(host=redis_server.host, port=redis_server.port)
+    try:
+        with ws(h, user) as c:
+            def acked(ref: str) -> dict:
+                """The answer to `ref` (chat also sends the message itself back, with the ref)."""
+                send(c, text=ref, ref=ref)
+                deadline = time.monotonic() + 5
+                while time.monotonic() < deadline:
+                    f = recv(c)
+                    if f.get("ref") == ref and f["type"] != "message":
+                        return f
+                pytest.fail(f"no answer to {ref} within 5 s")
+            assert acked("before")["type"] == "ack"
+            r.script_flush()
+            assert acked("after-flush")["type"] == "ack"
+            assert acked("again")["type"] == "ack"
+            assert r.xlen(stream) == 3
+            assert r.llen(f"rate:{user}:general") == 3  # each message counted once
+    finally:
+        stop_host(h)
+
+
 def test_metrics(replicas, user):
     a, _ = replicas
     with ws(a, user) as c:
