@@ -120,6 +120,7 @@ void AsyncRedis::on_reply(redisAsyncContext *, void *reply, void *privdata) {
     std::unique_ptr<Pending> p(static_cast<Pending *>(privdata));
     AsyncRedis *self = p->self;
     if (!self->sent_.empty()) self->sent_.pop_front();
+    if (reply) self->last_reply_ = Clock::now();
     if (!reply) self->up_ = false;  // the connection is going: what the callback tries is refused
     if (!self->closing_ && p->cb) p->cb(static_cast<const redisReply *>(reply));
 }
@@ -225,8 +226,10 @@ void AsyncRedis::tick(void *p) {
         if (Clock::now() >= self->next_connect_) self->connect();
         return;
     }
-    if (!self->sent_.empty() && Clock::now() - self->sent_.front() > self->timeout_) {
-        self->plugin_.log(AURORA_LOG_WARN, "redis (%s): no reply within %lld ms (%zu waiting); dropping the connection",
+    // Stalled: commands wait and Redis has answered nothing for `timeout`
+    // (a long backlog that Redis works through is not a stall).
+    if (!self->sent_.empty() && Clock::now() - std::max(self->sent_.front(), self->last_reply_) > self->timeout_) {
+        self->plugin_.log(AURORA_LOG_WARN, "redis (%s): no reply for %lld ms (%zu waiting); dropping the connection",
                           self->name_.c_str(), static_cast<long long>(self->timeout_.count()), self->sent_.size());
         self->up_ = false;
         redisAsyncFree(self->ac_);  // every waiting callback gets nullptr; ev_cleanup runs

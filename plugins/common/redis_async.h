@@ -15,10 +15,12 @@
 //   - connecting is non-blocking (the address is a literal or resolved by
 //     getaddrinfo, which reads /etc/hosts and DNS: name Redis by address
 //     where DNS may stall);
-//   - every command has a deadline (`timeout`): when the oldest reply is
-//     later than that (a Redis paused, a network that drops packets), the
+//   - a deadline (`timeout`): when commands wait and no reply has come for
+//     that long (a Redis paused, a network that drops packets), the
 //     connection is dropped, every waiting callback gets nullptr, and it
-//     reconnects with backoff (100 ms doubling to 2 s);
+//     reconnects with backoff (100 ms doubling to 2 s). A backlog that
+//     Redis keeps answering is not a stall: under a bulk load a command may
+//     wait longer than `timeout` behind the ones before it;
 //   - at most `max_pending` commands wait for replies; past that, and while
 //     the connection is not up, command() refuses at once (false) and the
 //     caller answers `unavailable`: nothing queues without bound.
@@ -121,6 +123,7 @@ private:
     Clock::time_point next_connect_{};
     std::chrono::milliseconds backoff_{100};
     std::deque<Clock::time_point> sent_;  // when each waiting command was queued, oldest first
+    Clock::time_point last_reply_{};      // the last reply read
     Callback sub_handler_;
     std::function<void()> on_up_;
     std::function<void(const std::string &)> on_down_;
