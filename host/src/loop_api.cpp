@@ -5,6 +5,7 @@
 #include "loop_api.h"
 
 #include <string>
+#include <thread>
 
 #include "host.h"
 #include "log.h"
@@ -14,7 +15,11 @@ namespace aurora::host {
 namespace {
 
 bool allowed(aurora_plugin_ctx *self, const char *fn, bool stopping) {
-    if (self->host->on_service_thread() || self->in_init || (stopping && self->in_shutdown)) return true;
+    if (self->host->on_service_thread()) return true;
+    // The flags are the main thread's: read them only there (a thread the
+    // plugin spawned during init is not init).
+    if (std::this_thread::get_id() == self->main_thread && (self->in_init || (stopping && self->in_shutdown)))
+        return true;
     Logger::instance().write(AURORA_LOG_ERROR, self->name, 0,
                              std::string(fn) + " called off the service thread: refused (see aurora/host_api.h)");
     return false;

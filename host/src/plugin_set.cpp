@@ -59,6 +59,7 @@ bool PluginSet::load(const std::vector<PluginConfig> &plugins, Host *host, const
             p->initialized = true;
             continue;
         }
+        p->main_thread = std::this_thread::get_id();  // before init: before any thread of its own
         p->in_init = true;
         aurora_status st = p->hooks.init(api, p.get(), &p->state);
         p->in_init = false;
@@ -109,6 +110,7 @@ void PluginSet::shutdown() {
     for (auto it = plugins_.rbegin(); it != plugins_.rend(); ++it) {
         auto &p = *it;
         if (p->initialized && p->hooks.shutdown) {
+            p->main_thread = std::this_thread::get_id();  // an embedder may shut down from another thread
             p->in_shutdown = true;
             p->hooks.shutdown(p->state);
             p->in_shutdown = false;

@@ -47,6 +47,10 @@ struct aurora_plugin_ctx {
     bool initialized = false;
     bool in_init = false;  // [main] spawn/http_route/metric_* are allowed only now
     bool in_shutdown = false;  // [main] its shutdown hook runs: io_stop/timer_stop are allowed
+    // [main] The thread that runs init and shutdown: in_init/in_shutdown
+    // mean something only there (a thread the plugin spawned in init must
+    // not pass for it).
+    std::thread::id main_thread;
     bool raw_messages = false;  // accept_raw_messages: sees what the host would refuse
     std::vector<std::unique_ptr<aurora_worker>> workers;
     aurora_metric *hook_seconds[static_cast<size_t>(aurora::host::Hook::Count)] = {};

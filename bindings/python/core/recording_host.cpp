@@ -867,11 +867,7 @@ void RecordingHost::close() {
     }
     run_queued_calls();
     loop_.end();  // as aurora-host: no descriptor or timer callback once the loop has ended
-    if (initialized_ && hooks().shutdown) {
-        in_shutdown_ = true;
-        hooks().shutdown(state_);
-        in_shutdown_ = false;
-    }
+    if (initialized_ && hooks().shutdown) hooks().shutdown(state_);
     set_listener(nullptr);
     lib_.reset();
 }

@@ -187,7 +187,6 @@ public:
     std::map<std::string, std::string> settings_;
     std::string config_json_;
     bool in_init_ = false;
-    bool in_shutdown_ = false;  // its shutdown hook runs: io_stop/timer_stop allowed
     RecordingLoop loop_{this};  // ABI 1.2: descriptors, timers, before-sleep calls
     bool raw_messages_ = false;  // the plugin called accept_raw_messages in init
     // aurora-host's limits.max_rooms_per_conn (its default): room_join past it
