@@ -98,7 +98,10 @@ bool AsyncRedis::send(const std::vector<std::string_view> &argv, redisCallbackFn
     }
     if (redisAsyncCommandArgv(ac_, fn, privdata, static_cast<int>(argv.size()), ptrs.data(), lens.data()) != REDIS_OK)
         return false;
-    if (fn == on_reply) sent_.push_back(Clock::now());
+    if (fn == on_reply) {
+        sent_.push_back(Clock::now());
+        ++unwritten_;
+    }
     return true;
 }
 
@@ -151,6 +154,7 @@ void AsyncRedis::lost(const std::string &why) {
     bool was_up = announced_;
     up_ = announced_ = false;
     sent_.clear();
+    unwritten_ = 0;
     if (was_up && !closing_) {
         plugin_.log(AURORA_LOG_WARN, "redis (%s): connection lost: %s; reconnecting", name_.c_str(), why.c_str());
         if (on_down_) on_down_(why);
@@ -201,11 +205,21 @@ void AsyncRedis::ev_cleanup(void *p) {
     self->lost(why);
 }
 
+// A command's deadline counts from when it was written, not queued: a loop
+// iteration that queues thousands of commands may itself take longer than
+// the deadline under load.
+void AsyncRedis::written() {
+    const Clock::time_point now = Clock::now();
+    for (auto it = sent_.rbegin(); unwritten_ > 0 && it != sent_.rend(); ++it, --unwritten_) *it = now;
+    unwritten_ = 0;
+}
+
 void AsyncRedis::flush(void *p) {
     auto *self = static_cast<AsyncRedis *>(p);
     self->flush_queued_ = false;
     if (!self->ac_) return;
     self->flushing_ = true;
+    self->written();
     redisAsyncHandleWrite(self->ac_);  // may free the context (write error): ac_ is then nullptr
     self->flushing_ = false;
 }
@@ -214,6 +228,7 @@ void AsyncRedis::on_io(void *p, uint32_t ready) {
     auto *self = static_cast<AsyncRedis *>(p);
     if ((ready & AURORA_IO_WRITE) && self->ac_) {
         self->flushing_ = true;
+        self->written();
         redisAsyncHandleWrite(self->ac_);
         self->flushing_ = false;
     }
@@ -227,8 +242,14 @@ void AsyncRedis::tick(void *p) {
         return;
     }
     // Stalled: commands wait and Redis has answered nothing for `timeout`
-    // (a long backlog that Redis works through is not a stall).
-    if (!self->sent_.empty() && Clock::now() - std::max(self->sent_.front(), self->last_reply_) > self->timeout_) {
+    // (a long backlog that Redis works through is not a stall). Timers run
+    // before the loop polls: after an iteration that kept the loop busy,
+    // replies may be waiting unread, so read what is there first.
+    auto stalled = [self] {
+        return !self->sent_.empty() && Clock::now() - std::max(self->sent_.front(), self->last_reply_) > self->timeout_;
+    };
+    if (stalled()) redisAsyncHandleRead(self->ac_);  // may free the context (EOF): ac_ is then nullptr
+    if (self->ac_ && stalled()) {
         self->plugin_.log(AURORA_LOG_WARN, "redis (%s): no reply for %lld ms (%zu waiting); dropping the connection",
                           self->name_.c_str(), static_cast<long long>(self->timeout_.count()), self->sent_.size());
         self->up_ = false;

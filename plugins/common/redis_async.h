@@ -15,8 +15,8 @@
 //   - connecting is non-blocking (the address is a literal or resolved by
 //     getaddrinfo, which reads /etc/hosts and DNS: name Redis by address
 //     where DNS may stall);
-//   - a deadline (`timeout`): when commands wait and no reply has come for
-//     that long (a Redis paused, a network that drops packets), the
+//   - a deadline (`timeout`): when commands wait (counted from when they
+//     were written) and no reply has come for that long (a Redis paused, a network that drops packets), the
 //     connection is dropped, every waiting callback gets nullptr, and it
 //     reconnects with backoff (100 ms doubling to 2 s). A backlog that
 //     Redis keeps answering is not a stall: under a bulk load a command may
@@ -102,6 +102,7 @@ private:
     void lost(const std::string &why);
     void unreachable(const char *why);
     void watch(uint32_t events);
+    void written();  // stamps the commands queued since the last write
     bool send(const std::vector<std::string_view> &argv, redisCallbackFn *fn, void *privdata);
 
     PluginHandle plugin_;
@@ -122,7 +123,8 @@ private:
     bool closing_ = false;
     Clock::time_point next_connect_{};
     std::chrono::milliseconds backoff_{100};
-    std::deque<Clock::time_point> sent_;  // when each waiting command was queued, oldest first
+    std::deque<Clock::time_point> sent_;  // when each waiting command was written (queued, until then), oldest first
+    size_t unwritten_ = 0;                // the newest entries of sent_ that are not written yet
     Clock::time_point last_reply_{};      // the last reply read
     Callback sub_handler_;
     std::function<void()> on_up_;
