@@ -483,7 +483,11 @@ aurora_verdict chat_on_message(void *state, aurora_conn *conn, aurora_msg *msg) 
     }
 }
 
-int32_t chat_is_ready(void *state) { return static_cast<ChatPlugin *>(state)->subscriber->ready() ? 1 : 0; }
+// Ready: live delivery works (subscribed) and a message would be sent.
+int32_t chat_is_ready(void *state) {
+    auto *p = static_cast<ChatPlugin *>(state);
+    return p->subscriber->ready() && p->sender->ready() ? 1 : 0;
+}
 
 aurora_plugin make_descriptor() {
     aurora_plugin d = plugin::describe("chat", "1.0.0",

@@ -56,6 +56,8 @@ public:
     // message is not resumed inside its own hook), AURORA_DROP for a job
     // without a message.
     aurora_verdict submit(SendJob job);
+    // Redis answers and the scripts are loaded: a message would be sent.
+    bool ready() const { return usable(); }
 
 private:
     using Clock = std::chrono::steady_clock;

@@ -208,6 +208,8 @@ async def bystander_main(spec: dict) -> dict:
     sent: dict[tuple[int, int], tuple[int, str]] = {}  # (sender, seq) -> (send ns, phase)
     lat: dict[str, list[float]] = {"quiet": [], "flood": []}
     got: set[tuple[int, int]] = set()
+    sending_done = [False]   # the bystanders' schedule is over: all_in may be set
+    all_in = asyncio.Event()  # every message sent has arrived somewhere
     presence: Counter = Counter()
     other: Counter = Counter()
     closes: list = []
@@ -245,6 +247,8 @@ async def bystander_main(spec: dict) -> dict:
                         if key[0] != me and key in sent and key not in got:
                             got.add(key)
                             lat[sent[key][1]].append((now_ns - int(t_ns)) / 1e6)
+                            if sending_done[0] and len(got) >= len(sent):
+                                all_in.set()
                 elif typ == "presence" and "event" in o and o.get("room") == ROOM and not closing[0]:
                     ph = phase_of(now_ns / 1e9)
                     if ph:
@@ -292,9 +296,12 @@ async def bystander_main(spec: dict) -> dict:
             await clients[me].send(json.dumps({"type": "message", "room": ROOM,
                                                "text": f"abuse|{me}|{k}|{t_ns}|bystander traffic"}))
         k += 1
-    deadline = time.monotonic() + spec["grace"]
-    while len(got) < len(sent) and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
+    # Every message sent has arrived (the readers set all_in), or the grace is over.
+    sending_done[0] = True
+    if len(got) >= len(sent):
+        all_in.set()
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(all_in.wait(), timeout=spec["grace"])
     if probe_task:
         await probe_task
     closing[0] = True  # our own leave events are not the flood's
