@@ -26,7 +26,9 @@ SendPipeline::SendPipeline(const ChatContext &ctx, ReadWorker &reads)
     : ctx_(ctx),
       reads_(reads),
       redis_(ctx, ctx.redis_url, std::chrono::milliseconds(ctx.s.redis_timeout_ms), kMaxPending, "sends"),
-      events_(std::chrono::milliseconds(ctx.s.presence_coalesce_ms)) {}
+      events_(std::chrono::milliseconds(ctx.s.presence_coalesce_ms)),
+      dedup_window_arg_(std::to_string(ctx.s.dedup_window_s)),
+      stream_maxlen_arg_(std::to_string(ctx.s.stream_maxlen)) {}
 
 SendPipeline::~SendPipeline() {
     if (coalesce_timer_) ctx_.host->timer_stop(coalesce_timer_);
@@ -120,15 +122,17 @@ bool SendPipeline::issue(std::shared_ptr<SendJob> job) {
     switch (job->kind) {
     case SendJob::Kind::Message: {
         EnvelopeParts env = message_envelope(job->room, job->username, job->user_id, job->text, job->ref_json);
-        std::string channel = ctx_.channel(job->room), dedup_key = "chat:ref:" + job->user_id + ":" + job->ref_value;
-        std::string window = std::to_string(ctx_.s.dedup_window_s), maxlen = std::to_string(ctx_.s.stream_maxlen);
+        std::string channel = ctx_.channel(job->room), dedup_key;
         std::vector<std::string_view> argv{"EVALSHA", send_sha_, job->ref_value.empty() ? "1" : "2", ctx_.s.stream};
-        if (!job->ref_value.empty()) argv.push_back(dedup_key);
+        if (!job->ref_value.empty()) {
+            dedup_key = "chat:ref:" + job->user_id + ":" + job->ref_value;
+            argv.push_back(dedup_key);
+        }
         for (std::string_view a : {std::string_view(channel), std::string_view(job->room), std::string_view(job->user_id),
                                    std::string_view(job->text), std::string_view(job->username),
                                    std::string_view(job->ref_value), std::string_view(env.prefix),
-                                   std::string_view(env.middle), std::string_view(env.suffix), std::string_view(window),
-                                   std::string_view(maxlen)})
+                                   std::string_view(env.middle), std::string_view(env.suffix),
+                                   std::string_view(dedup_window_arg_), std::string_view(stream_maxlen_arg_)})
             argv.push_back(a);
         queued = redis_.command(argv, done);
         break;

@@ -79,6 +79,7 @@ private:
     std::map<std::pair<aurora_conn_id, std::string>, std::string> members_;
     PresenceCoalescer events_;
     aurora_timer *coalesce_timer_ = nullptr, *refresh_timer_ = nullptr;
+    const std::string dedup_window_arg_, stream_maxlen_arg_;  // the send script's last two arguments, once
 };
 
 }  // namespace aurora::chat

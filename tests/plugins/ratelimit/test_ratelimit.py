@@ -467,16 +467,21 @@ def test_with_the_echo_sample_and_anonymous_users(redis_server, tmp_path_factory
         stop_host(h)
 
 
+def start_in_front_of_chat(redis_server, tmp_path_factory, name: str, **ratelimit):
+    """ratelimit, then chat on a stream of its own: (stream, host, redis client)."""
+    stream = f"t-{name}-" + uuid.uuid4().hex[:8]
+    cfg = host_config(redis_server.url, connect_max=0, **ratelimit)
+    cfg["plugins"].insert(1, {"name": "chat", "path": require(BUILD / "plugins" / "chat.so"),
+                              "config": {"stream": stream}})
+    h = AuroraHost.start(Path(require(HOST)), tmp_path_factory.mktemp(name), cfg)
+    return stream, h, redis.Redis(host=redis_server.host, port=redis_server.port)
+
+
 def test_in_front_of_the_chat_plugin(redis_server, tmp_path_factory, user):
     """The production pipeline: refused messages never reach chat, so they
     are neither acknowledged, nor published, nor in the stream; a plain
     {"text"} after a join counts against the joined room."""
-    stream = "t-stream-" + uuid.uuid4().hex[:8]
-    cfg = host_config(redis_server.url, connect_max=0)
-    cfg["plugins"].insert(1, {"name": "chat", "path": require(BUILD / "plugins" / "chat.so"),
-                              "config": {"stream": stream}})
-    h = AuroraHost.start(Path(require(HOST)), tmp_path_factory.mktemp("chat"), cfg)
-    r = redis.Redis(host=redis_server.host, port=redis_server.port)
+    stream, h, r = start_in_front_of_chat(redis_server, tmp_path_factory, "chat")
     try:
         with ws(h, user) as c:
             for i in range(10):
@@ -506,12 +511,7 @@ def test_script_flush_is_survived_by_ratelimit_and_chat(redis_server, tmp_path_f
     its scripts): both plugins get NOSCRIPT for the scripts they loaded.
     ratelimit re-runs the check with EVAL, chat loads its scripts again and
     sends once more: the message is acked, counted once and stored once."""
-    stream = "t-flush-" + uuid.uuid4().hex[:8]
-    cfg = host_config(redis_server.url, connect_max=0, room_max=100)
-    cfg["plugins"].insert(1, {"name": "chat", "path": require(BUILD / "plugins" / "chat.so"),
-                              "config": {"stream": stream}})
-    h = AuroraHost.start(Path(require(HOST)), tmp_path_factory.mktemp("flush"), cfg)
-    r = redis.Redis(host=redis_server.host, port=redis_server.port)
+    stream, h, r = start_in_front_of_chat(redis_server, tmp_path_factory, "flush", room_max=100)
     try:
         with ws(h, user) as c:
             def acked(ref: str) -> dict:
