@@ -175,6 +175,61 @@ std::string resolve(const std::string &base_dir, const std::string &p) {
     return (fs::path(base_dir) / p).lexically_normal().string();
 }
 
+// "host:port" or "[v6]:port".
+bool valid_host_port(const std::string &s) {
+    size_t colon = s.rfind(':');
+    if (colon == std::string::npos || colon == 0 || colon + 1 == s.size() || s.size() - colon > 6) return false;
+    for (size_t i = colon + 1; i < s.size(); ++i)
+        if (s[i] < '0' || s[i] > '9') return false;
+    int port = std::stoi(s.substr(colon + 1));
+    std::string host = s.substr(0, colon);
+    bool bracketed = host.front() == '[' && host.back() == ']';
+    return port >= 1 && port <= 65535 && (bracketed || host.find(':') == std::string::npos);
+}
+
+// "redis": {"url", "mode", "sentinels", "master_name"} (docs/scaling.md).
+void read_redis(ObjectReader r, HostConfig &cfg) {
+    if (auto u = r.string("url")) cfg.redis_url = *u;
+    if (auto m = r.string("mode")) {
+        if (*m == "cluster")
+            r.fail_key("mode", "\"cluster\" is not available yet (docs/scaling.md); use \"single\" or \"sentinel\"");
+        if (*m != "single" && *m != "sentinel") r.fail_key("mode", "must be \"single\" or \"sentinel\"");
+        cfg.redis_mode = *m;
+    }
+    // A list, or one string "h1:p1,h2:p2" (AURORA_REDIS_SENTINELS).
+    if (const cJSON *s = r.get("sentinels")) {
+        std::vector<std::string> items;
+        if (cJSON_IsString(s)) {
+            std::string text = s->valuestring;
+            for (size_t start = 0; start <= text.size();) {
+                size_t comma = std::min(text.find(',', start), text.size());
+                if (comma > start) items.push_back(text.substr(start, comma - start));
+                start = comma + 1;
+            }
+        } else if (cJSON_IsArray(s)) {
+            for (const cJSON *e = s->child; e; e = e->next) {
+                if (!cJSON_IsString(e)) r.fail_key("sentinels", "must be a list of \"host:port\" strings");
+                items.emplace_back(e->valuestring);
+            }
+        } else {
+            r.fail_key("sentinels", "must be a list of \"host:port\" strings");
+        }
+        for (const std::string &i : items)
+            if (!valid_host_port(i)) r.fail_key("sentinels", "'" + i + "' is not host:port");
+        cfg.redis_sentinels = std::move(items);
+    }
+    if (auto n = r.string("master_name")) cfg.redis_master_name = *n;
+    if (cfg.redis_mode == "sentinel") {
+        if (cfg.redis_sentinels.empty()) r.fail_key("sentinels", "mode \"sentinel\" needs at least one Sentinel");
+        if (cfg.redis_master_name.empty()) r.fail_key("master_name", "mode \"sentinel\" needs the master's name");
+        if (cfg.redis_master_name.find_first_of(" \r\n") != std::string::npos)
+            r.fail_key("master_name", "must not contain spaces or line breaks");
+    } else if (!cfg.redis_sentinels.empty() || !cfg.redis_master_name.empty()) {
+        r.fail_key(cfg.redis_sentinels.empty() ? "master_name" : "sentinels", "needs \"mode\": \"sentinel\"");
+    }
+    r.finish();
+}
+
 HostConfig parse(const cJSON *root, const std::string &base_dir) {
     HostConfig cfg;
     ObjectReader top(root, "");
@@ -196,12 +251,11 @@ HostConfig parse(const cJSON *root, const std::string &base_dir) {
     cfg.plugin_path = top.string("plugin_path").value_or(default_plugin_path());
     cfg.plugin_path = resolve(base_dir, cfg.plugin_path);
 
-    for (const char *svc : {"redis", "mongo"}) {
-        if (const cJSON *o = top.object(svc)) {
-            ObjectReader r(o, svc);
-            if (auto u = r.string("url")) (std::string(svc) == "redis" ? cfg.redis_url : cfg.mongo_url) = *u;
-            r.finish();
-        }
+    if (const cJSON *o = top.object("redis")) read_redis(ObjectReader(o, "redis"), cfg);
+    if (const cJSON *o = top.object("mongo")) {
+        ObjectReader r(o, "mongo");
+        if (auto u = r.string("url")) cfg.mongo_url = *u;
+        r.finish();
     }
     if (!cfg.redis_url.starts_with("redis://")) top.fail_key("redis.url", "must start with redis://");
     if (!cfg.mongo_url.starts_with("mongodb://")) top.fail_key("mongo.url", "must start with mongodb://");
@@ -329,11 +383,18 @@ HostConfig parse(const cJSON *root, const std::string &base_dir) {
 std::map<std::string, std::string> HostConfig::settings() const {
     std::map<std::string, std::string> s{
         {"redis.url", redis_url},
+        {"redis.mode", redis_mode},
         {"mongo.url", mongo_url},
         {"listen.host", listen_host},
         {"listen.port", std::to_string(listen_port)},
     };
     if (jwt_secret) s["jwt.secret"] = *jwt_secret;
+    if (redis_mode == "sentinel") {
+        std::string list;
+        for (const std::string &h : redis_sentinels) list += (list.empty() ? "" : ",") + h;
+        s["redis.sentinels"] = list;
+        s["redis.master_name"] = redis_master_name;
+    }
     if (!web_root.empty()) s["web_root"] = web_root;
     return s;
 }
@@ -391,6 +452,8 @@ std::optional<std::string> apply_env_overrides(const std::string &json, std::str
     const Override overrides[] = {
         {"AURORA_HOST", "listen", "host", false},       {"AURORA_PORT", "listen", "port", true},
         {"AURORA_REDIS_URL", "redis", "url", false},    {"AURORA_MONGO_URL", "mongo", "url", false},
+        {"AURORA_REDIS_MODE", "redis", "mode", false},  {"AURORA_REDIS_SENTINELS", "redis", "sentinels", false},
+        {"AURORA_REDIS_MASTER_NAME", "redis", "master_name", false},
         {"AURORA_JWT_SECRET", "jwt", "secret", false},  {"AURORA_PLUGIN_PATH", nullptr, "plugin_path", false},
         {"AURORA_LOG_LEVEL", "log", "level", false},
     };

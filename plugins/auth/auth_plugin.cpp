@@ -69,11 +69,9 @@ aurora_status init_state(AuthPlugin &st) {
         st.log(AURORA_LOG_ERROR, "%s", error.c_str());
         return AURORA_ERR_INVALID;
     }
-    std::string redis_text(plugin::view(st.host->setting(st.self, "redis.url")));
-    if (redis_text.empty()) redis_text = "redis://127.0.0.1:6379/0";
-    std::optional<plugin::RedisUrl> redis_url = plugin::parse_redis_url(redis_text, error);
+    std::optional<plugin::RedisUrl> redis_url = plugin::redis_target(st.host, st.self, {}, error);
     if (!redis_url) {
-        st.log(AURORA_LOG_ERROR, "redis.url: %s", error.c_str());
+        st.log(AURORA_LOG_ERROR, "%s", error.c_str());
         return AURORA_ERR_INVALID;
     }
     st.users = std::make_unique<UserStore>(*st.mongo, st.cfg.users_collection);

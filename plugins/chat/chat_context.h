@@ -32,10 +32,12 @@ struct ChatSettings {
     int64_t presence_snapshot_max = 200;
     int64_t presence_coalesce_ms = 500;
     int64_t redis_timeout_ms = 1000;
+    int64_t wait_replicas = 0;
+    int64_t wait_timeout_ms = 500;
 };
 
 struct ChatMetrics {
-    aurora_metric *sent, *duplicates, *send_errors, *fanout, *resumes, *resumed_messages, *redis_up;
+    aurora_metric *sent, *duplicates, *send_errors, *unreplicated, *fanout, *resumes, *resumed_messages, *redis_up;
     aurora_metric *reads_busy, *presence_events, *presence_coalesced;
     aurora_metric *send_seconds;
 };

@@ -85,6 +85,16 @@ const plugin::Field<ChatSettings> kFields[] = {
      &ChatSettings::typing_interval_ms},
     {{"redis_timeout_ms", Setting::Int, "1000", "connect and command timeout for Redis", 10, 60000},
      &ChatSettings::redis_timeout_ms},
+    {{"wait_replicas", Setting::Int, "0",
+     "a message is acknowledged only once this many Redis replicas have it (WAIT after each batch): a failover "
+     "then loses no acknowledged message; 0 acknowledges what the master stored (docs/scaling.md)",
+     0, 64},
+     &ChatSettings::wait_replicas},
+    {{"wait_timeout_ms", Setting::Int, "500",
+     "how long WAIT waits for wait_replicas; a message not confirmed in time is answered `unavailable` (shorter "
+     "than redis_timeout_ms)",
+     1, 60000},
+     &ChatSettings::wait_timeout_ms},
 };
 
 // [service thread] What the plugin knows of a connection.
@@ -362,14 +372,18 @@ aurora_status chat_init(const aurora_host_api *host, aurora_plugin_ctx *self, vo
         host->log_msg(self, AURORA_LOG_ERROR, "config: default_room \"%s\" is not a valid room name", cs.default_room.c_str());
         return AURORA_ERR;
     }
+    if (cs.wait_replicas > 0 && cs.wait_timeout_ms >= cs.redis_timeout_ms) {
+        host->log_msg(self, AURORA_LOG_ERROR,
+                      "config: wait_timeout_ms must be shorter than redis_timeout_ms (a WAIT holds the connection)");
+        return AURORA_ERR;
+    }
     if (cs.presence_refresh_s >= cs.presence_ttl_s) {
         host->log_msg(self, AURORA_LOG_ERROR, "config: presence_refresh_s must be shorter than presence_ttl_s");
         return AURORA_ERR;
     }
-    aurora_str url = host->setting(self, "redis.url");
-    auto parsed = plugin::parse_redis_url(plugin::view(url), err);
+    auto parsed = plugin::redis_target(host, self, {}, err);
     if (!parsed) {
-        host->log_msg(self, AURORA_LOG_ERROR, "redis.url: %s", err.c_str());
+        host->log_msg(self, AURORA_LOG_ERROR, "%s", err.c_str());
         return AURORA_ERR;
     }
     ctx.redis_url = *parsed;
@@ -379,6 +393,9 @@ aurora_status chat_init(const aurora_host_api *host, aurora_plugin_ctx *self, vo
     m.sent = host->metric_counter(self, "messages_total", "Messages added to the stream and published", nullptr);
     m.duplicates = host->metric_counter(self, "duplicate_refs_total", "Retried messages answered with the first id", nullptr);
     m.send_errors = host->metric_counter(self, "send_errors_total", "Messages answered with an error", nullptr);
+    m.unreplicated = host->metric_counter(
+        self, "unreplicated_total", "Messages answered `unavailable` because fewer than wait_replicas replicas had them",
+        nullptr);
     m.fanout = host->metric_counter(self, "fanout_payloads_total", "Payloads received from Pub/Sub and broadcast", nullptr);
     m.resumes = host->metric_counter(self, "resumes_total", "Resume requests", nullptr);
     m.resumed_messages = host->metric_counter(self, "resumed_messages_total", "Messages sent by resumes", nullptr);

@@ -28,7 +28,9 @@ SendPipeline::SendPipeline(const ChatContext &ctx, ReadWorker &reads)
       redis_(ctx, ctx.redis_url, std::chrono::milliseconds(ctx.s.redis_timeout_ms), kMaxPending, "sends"),
       events_(std::chrono::milliseconds(ctx.s.presence_coalesce_ms)),
       dedup_window_arg_(std::to_string(ctx.s.dedup_window_s)),
-      stream_maxlen_arg_(std::to_string(ctx.s.stream_maxlen)) {}
+      stream_maxlen_arg_(std::to_string(ctx.s.stream_maxlen)),
+      wait_replicas_arg_(std::to_string(ctx.s.wait_replicas)),
+      wait_timeout_arg_(std::to_string(ctx.s.wait_timeout_ms)) {}
 
 SendPipeline::~SendPipeline() {
     if (coalesce_timer_) ctx_.host->timer_stop(coalesce_timer_);
@@ -50,7 +52,10 @@ bool SendPipeline::start() {
         send_sha_.clear();
         read_sha_.clear();
         ctx_.host->metric_set(ctx_.m.redis_up, 0);
+        replicated(nullptr);  // held messages: their WAIT is gone with the connection
+        wait_due_ = false;
     });
+    if (ctx_.s.wait_replicas > 0) redis_.before_write([this] { queue_wait(); });
     const aurora_host_api *h = ctx_.host;
     uint64_t coalesce_every = static_cast<uint64_t>(std::clamp<int64_t>(ctx_.s.presence_coalesce_ms / 4, 10, 250));
     uint64_t refresh_every = static_cast<uint64_t>(ctx_.s.presence_refresh_s) * 1000;
@@ -135,6 +140,7 @@ bool SendPipeline::issue(std::shared_ptr<SendJob> job) {
                                    std::string_view(dedup_window_arg_), std::string_view(stream_maxlen_arg_)})
             argv.push_back(a);
         queued = redis_.command(argv, done);
+        if (queued && ctx_.s.wait_replicas > 0) wait_due_ = true;
         break;
     }
     case SendJob::Kind::Typing: {
@@ -210,13 +216,18 @@ void SendPipeline::complete(SendJob &job, const redisReply *r) {
         ctx_.host->metric_add(fresh ? ctx_.m.sent : ctx_.m.duplicates, 1);
         std::chrono::duration<double> took = Clock::now() - job.queued;
         ctx_.host->metric_observe(ctx_.m.send_seconds, took.count());
-        if (job.ref_json.empty()) {
-            finish(job.msg, {});  // the seed's plain message: no ack, the broadcast is the answer
-        } else {
+        std::string reply;  // empty: the seed's plain message, no ack (the broadcast is the answer)
+        if (!job.ref_json.empty()) {
             std::string extra = "\"id\":" + quoted(id) + ",\"room\":" + quoted(job.room);
             if (!fresh) extra += ",\"duplicate\":true";
-            finish(job.msg, ack_json(job.ref_json, extra));
+            reply = ack_json(job.ref_json, extra);
         }
+        if (ctx_.s.wait_replicas > 0) {  // answered when the WAIT after it returns
+            held_.push_back(Held{std::make_shared<SendJob>(std::move(job)), std::move(reply)});
+            job.msg = nullptr;
+            return;
+        }
+        finish(job.msg, reply);
         job.msg = nullptr;
         return;
     }
@@ -231,6 +242,33 @@ void SendPipeline::complete(SendJob &job, const redisReply *r) {
         return;
     case SendJob::Kind::Typing:
     case SendJob::Kind::PresenceLeave: return;
+    }
+}
+
+// Called before each write: one WAIT after the messages of the batch.
+void SendPipeline::queue_wait() {
+    if (!wait_due_) return;
+    if (redis_.command({"WAIT", wait_replicas_arg_, wait_timeout_arg_}, [this](const redisReply *r) { replicated(r); }))
+        wait_due_ = false;  // else (full): the next write tries again
+}
+
+void SendPipeline::replicated(const redisReply *r) {
+    std::vector<Held> held = std::move(held_);
+    held_.clear();
+    const bool ok = r && r->type == REDIS_REPLY_INTEGER && r->integer >= ctx_.s.wait_replicas;
+    for (Held &h : held) {
+        if (ok) {
+            finish(h.job->msg, h.reply);
+            h.job->msg = nullptr;
+            continue;
+        }
+        ctx_.host->metric_add(ctx_.m.unreplicated, 1);
+        std::string why = !r ? "the message store did not confirm replication in time"
+                          : r->type == REDIS_REPLY_INTEGER
+                              ? std::to_string(r->integer) + " of " + std::to_string(ctx_.s.wait_replicas) +
+                                    " replicas confirmed it within " + std::to_string(ctx_.s.wait_timeout_ms) + " ms"
+                              : "WAIT failed: " + reply_text(r);
+        fail(*h.job, "unavailable", why + "; it may have been stored: send it again with the same ref");
     }
 }
 

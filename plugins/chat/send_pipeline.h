@@ -10,6 +10,10 @@
 // unreachable, slow past redis_timeout_ms, or too far behind
 // (kMaxPending), every job with a waiting client is answered `unavailable`
 // at once: never dropped silently, never acked, never queued without bound.
+// With wait_replicas (docs/scaling.md), one WAIT follows each batch of
+// messages on the same connection; their answers are held until it
+// returns, and a message fewer replicas confirmed is answered
+// `unavailable` (it may be kept: the client sends it again with its ref).
 // Every job costs O(1) commands: reads whose size a client chooses
 // (presence snapshots, resume ranges) are the read worker's thread's
 // (read_worker.h), and presence events go out coalesced per room
@@ -70,6 +74,8 @@ private:
     void refresh_presence();
     std::string member(const SendJob &job) const;
     bool usable() const { return redis_.up() && !send_sha_.empty() && !read_sha_.empty(); }
+    void queue_wait();
+    void replicated(const redisReply *r);
 
     const ChatContext &ctx_;
     ReadWorker &reads_;
@@ -80,6 +86,16 @@ private:
     PresenceCoalescer events_;
     aurora_timer *coalesce_timer_ = nullptr, *refresh_timer_ = nullptr;
     const std::string dedup_window_arg_, stream_maxlen_arg_;  // the send script's last two arguments, once
+    // wait_replicas: messages stored whose answer waits for the WAIT queued
+    // after them (replies come in order: every one held when a WAIT
+    // answers was sent before it).
+    struct Held {
+        std::shared_ptr<SendJob> job;
+        std::string reply;  // the answer once replicated (empty: none, the seed's plain message)
+    };
+    std::vector<Held> held_;
+    bool wait_due_ = false;  // a message went out since the last WAIT
+    const std::string wait_replicas_arg_, wait_timeout_arg_;
 };
 
 }  // namespace aurora::chat

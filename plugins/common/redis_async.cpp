@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <memory>
 
+#include "sentinel_watch.h"
+
 namespace aurora::plugin {
 
 namespace {
@@ -27,16 +29,32 @@ bool AsyncRedis::start() {
     }
     // The watchdog looks 10 times per deadline (at least every 100 ms).
     uint64_t every = static_cast<uint64_t>(std::clamp<int64_t>(timeout_.count() / 10, 10, 100));
+    if (url_.sentinel()) {
+        sentinel_ = std::make_unique<SentinelWatch>(plugin_, url_, timeout_, name_);
+        if (!sentinel_->start()) return false;
+    }
     timer_ = h->timer_start(plugin_.self, every, every, tick, this);
     if (!timer_) return false;
     connect();
     return true;
 }
 
+void AsyncRedis::retarget(const HostPort &server) {
+    url_.host = server.host;
+    url_.port = server.port;
+}
+
 void AsyncRedis::connect() {
+    if (sentinel_) {
+        const std::optional<HostPort> &master = sentinel_->master();
+        if (!master) return;  // not known yet: the next tick looks again
+        server_ = *master;
+    } else {
+        server_ = HostPort{url_.host, url_.port};
+    }
     next_connect_ = Clock::now() + backoff_;
     backoff_ = std::min(backoff_ * 2, std::chrono::milliseconds(2000));
-    redisAsyncContext *ac = redisAsyncConnect(url_.host.c_str(), url_.port);
+    redisAsyncContext *ac = redisAsyncConnect(server_.host.c_str(), server_.port);
     if (!ac) return;
     if (ac->err) {
         unreachable(ac->errstr);
@@ -59,17 +77,26 @@ void AsyncRedis::connect() {
     }
     ac_ = ac;
     watch(AURORA_IO_READ | AURORA_IO_WRITE);  // writable: connect(2) finished
-    // The handshake: what the URL asks, then a PING whose answer says "up".
+    // The handshake: what the URL asks, then a PING (a ROLE in sentinel
+    // mode) whose answer says "up".
     auto handshake = [this](std::vector<std::string_view> argv, bool last) {
         auto *p = new Pending{this, nullptr};
         if (last) {
             p->cb = [this](const redisReply *r) {
                 if (!r || r->type == REDIS_REPLY_ERROR) return;  // lost() or the AUTH/SELECT reply says why
+                if (sentinel_ && !role_is_master(r)) {
+                    // The Sentinels have not caught up with a failover yet.
+                    plugin_.log(AURORA_LOG_WARN, "redis (%s): %s:%d is not the master (yet); asking the Sentinels again",
+                                name_.c_str(), server_.host.c_str(), server_.port);
+                    sentinel_->refresh();
+                    redisAsyncDisconnect(ac_);
+                    return;
+                }
                 up_ = announced_ = true;
                 quiet_ = false;
                 backoff_ = std::chrono::milliseconds(100);
-                plugin_.log(AURORA_LOG_INFO, "redis (%s): connected to %s:%d", name_.c_str(), url_.host.c_str(),
-                            url_.port);
+                plugin_.log(AURORA_LOG_INFO, "redis (%s): connected to %s:%d%s", name_.c_str(), server_.host.c_str(),
+                            server_.port, sentinel_ ? " (the master, as the Sentinels say)" : "");
                 if (on_up_) on_up_();
             };
         } else {
@@ -83,7 +110,7 @@ void AsyncRedis::connect() {
     std::string db = std::to_string(url_.db);
     if (!url_.password.empty()) handshake({"AUTH", url_.password}, false);
     if (url_.db != 0) handshake({"SELECT", db}, false);
-    handshake({"PING"}, true);
+    handshake({sentinel_ ? "ROLE" : "PING"}, true);
 }
 
 bool AsyncRedis::send(const std::vector<std::string_view> &argv, redisCallbackFn *fn, void *privdata) {
@@ -126,6 +153,16 @@ void AsyncRedis::on_reply(redisAsyncContext *, void *reply, void *privdata) {
     if (reply) self->last_reply_ = Clock::now();
     if (!reply) self->up_ = false;  // the connection is going: what the callback tries is refused
     if (!self->closing_ && p->cb) p->cb(static_cast<const redisReply *>(reply));
+    auto *r = static_cast<const redisReply *>(reply);
+    if (r && r->type == REDIS_REPLY_ERROR && std::string_view(r->str, r->len).starts_with("READONLY") && self->ac_ &&
+        self->up_) {
+        // It was the master and is a replica now: find the new one.
+        self->plugin_.log(AURORA_LOG_WARN, "redis (%s): %s:%d is read-only now (demoted by a failover); reconnecting",
+                          self->name_.c_str(), self->server_.host.c_str(), self->server_.port);
+        self->up_ = false;
+        if (self->sentinel_) self->sentinel_->refresh();
+        redisAsyncDisconnect(self->ac_);
+    }
 }
 
 void AsyncRedis::on_sub_reply(redisAsyncContext *, void *reply, void *privdata) {
@@ -139,10 +176,12 @@ void AsyncRedis::on_connect(const redisAsyncContext *ac, int status) {
 
 // One warning per outage (the first failed attempt), not one per retry.
 void AsyncRedis::unreachable(const char *why) {
+    if (sentinel_) sentinel_->refresh();  // it may have moved
+    if (on_unreachable_) on_unreachable_();
     if (quiet_) return;
     quiet_ = true;
-    plugin_.log(AURORA_LOG_WARN, "redis (%s): cannot connect to %s:%d: %s; retrying", name_.c_str(), url_.host.c_str(),
-                url_.port, why);
+    plugin_.log(AURORA_LOG_WARN, "redis (%s): cannot connect to %s:%d: %s; retrying", name_.c_str(),
+                server_.host.c_str(), server_.port, why);
 }
 
 void AsyncRedis::on_disconnect(const redisAsyncContext *ac, int status) {
@@ -156,9 +195,17 @@ void AsyncRedis::lost(const std::string &why) {
     sent_.clear();
     unwritten_ = 0;
     if (was_up && !closing_) {
-        plugin_.log(AURORA_LOG_WARN, "redis (%s): connection lost: %s; reconnecting", name_.c_str(), why.c_str());
+        if (!dropping_)
+            plugin_.log(AURORA_LOG_WARN, "redis (%s): connection lost: %s; reconnecting", name_.c_str(), why.c_str());
+        if (sentinel_) sentinel_->refresh();
         if (on_down_) on_down_(why);
     }
+}
+
+void AsyncRedis::drop() {
+    if (!ac_) return;
+    up_ = false;
+    redisAsyncFree(ac_);  // every waiting callback gets nullptr; ev_cleanup runs
 }
 
 void AsyncRedis::watch(uint32_t events) {
@@ -216,6 +263,7 @@ void AsyncRedis::written() {
 
 void AsyncRedis::flush(void *p) {
     auto *self = static_cast<AsyncRedis *>(p);
+    if (self->before_write_ && self->ac_) self->before_write_();  // flush_queued_ still set: what it queues joins in
     self->flush_queued_ = false;
     if (!self->ac_) return;
     self->flushing_ = true;
@@ -227,6 +275,7 @@ void AsyncRedis::flush(void *p) {
 void AsyncRedis::on_io(void *p, uint32_t ready) {
     auto *self = static_cast<AsyncRedis *>(p);
     if ((ready & AURORA_IO_WRITE) && self->ac_) {
+        if (self->before_write_) self->before_write_();
         self->flushing_ = true;
         self->written();
         redisAsyncHandleWrite(self->ac_);
@@ -237,6 +286,27 @@ void AsyncRedis::on_io(void *p, uint32_t ready) {
 
 void AsyncRedis::tick(void *p) {
     auto *self = static_cast<AsyncRedis *>(p);
+    bool now_please = false;
+    if (self->reconnect_) {
+        self->reconnect_ = false;
+        self->dropping_ = true;
+        self->drop();
+        self->dropping_ = false;
+        now_please = true;
+    }
+    if (self->sentinel_ && self->ac_) {
+        const std::optional<HostPort> &master = self->sentinel_->master();
+        if (master && *master != self->server_) {
+            self->plugin_.log(AURORA_LOG_WARN, "redis (%s): the Sentinels moved the master to %s:%d; reconnecting",
+                              self->name_.c_str(), master->host.c_str(), master->port);
+            self->drop();
+            now_please = true;
+        }
+    }
+    if (now_please) {
+        self->backoff_ = std::chrono::milliseconds(100);
+        self->next_connect_ = Clock::now();
+    }
     if (!self->ac_) {
         if (Clock::now() >= self->next_connect_) self->connect();
         return;
@@ -252,8 +322,7 @@ void AsyncRedis::tick(void *p) {
     if (self->ac_ && stalled()) {
         self->plugin_.log(AURORA_LOG_WARN, "redis (%s): no reply for %lld ms (%zu waiting); dropping the connection",
                           self->name_.c_str(), static_cast<long long>(self->timeout_.count()), self->sent_.size());
-        self->up_ = false;
-        redisAsyncFree(self->ac_);  // every waiting callback gets nullptr; ev_cleanup runs
+        self->drop();
     }
 }
 

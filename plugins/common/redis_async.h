@@ -25,6 +25,14 @@
 //     the connection is not up, command() refuses at once (false) and the
 //     caller answers `unavailable`: nothing queues without bound.
 //
+// SENTINEL MODE (url.sentinel(), docs/scaling.md): the address comes from a
+// SentinelWatch (sentinel_watch.h), which asks the Sentinels and follows
+// their +switch-master announcements; the handshake ends with ROLE instead
+// of PING and only a master counts as up. A connection to a server that is
+// no longer the master (the Sentinels named another, or it answers
+// READONLY) is dropped and made again to the new one, without waiting for
+// the backoff.
+//
 // Callbacks: exactly once per accepted command, with the reply (possibly a
 // Redis error reply) or nullptr (connection lost, deadline passed). Not
 // called once the AsyncRedis is being destroyed (the host is going: the
@@ -39,6 +47,7 @@
 #include <chrono>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -47,6 +56,8 @@
 #include "redis_connection.h"  // RedisUrl
 
 namespace aurora::plugin {
+
+class SentinelWatch;
 
 class AsyncRedis {
 public:
@@ -65,11 +76,23 @@ public:
     // Runs when a usable connection is lost, after every waiting callback
     // got nullptr.
     void on_down(std::function<void(const std::string &why)> fn) { on_down_ = std::move(fn); }
+    // Runs after every failed connection attempt.
+    void on_unreachable(std::function<void()> fn) { on_unreachable_ = std::move(fn); }
+    // Runs just before the commands queued in this loop iteration are
+    // written: what it queues leaves in the same write (chat's WAIT after a
+    // batch of sends).
+    void before_write(std::function<void()> fn) { before_write_ = std::move(fn); }
 
     // Starts connecting (and the deadline watchdog). False if the host
     // lacks ABI 1.2 or refused the timer.
     bool start();
     bool up() const { return up_; }
+    // The server of the next connection attempt (plain mode; SentinelWatch
+    // moves on to the next Sentinel with it).
+    void retarget(const HostPort &server);
+    // Drops the connection (quietly: it is asked for) and connects again,
+    // at the next watchdog tick (never inside a hiredis callback).
+    void reconnect_soon() { reconnect_ = true; }
     size_t pending() const { return sent_.size(); }
 
     // Queues one command. False, and cb is not kept, when not up or full.
@@ -99,6 +122,7 @@ private:
     static void tick(void *p);
 
     void connect();
+    void drop();  // frees the connection now; not from inside a hiredis callback
     void lost(const std::string &why);
     void unreachable(const char *why);
     void watch(uint32_t events);
@@ -110,6 +134,8 @@ private:
     std::chrono::milliseconds timeout_;
     size_t max_pending_;
     std::string name_;
+    std::unique_ptr<SentinelWatch> sentinel_;  // sentinel mode only
+    HostPort server_;                          // of the current (or last) connection
 
     redisAsyncContext *ac_ = nullptr;  // nullptr while disconnected
     aurora_io *io_ = nullptr;
@@ -121,6 +147,8 @@ private:
     bool flush_queued_ = false;
     bool flushing_ = false;
     bool closing_ = false;
+    bool reconnect_ = false;  // reconnect_soon() asked
+    bool dropping_ = false;   // the loss is asked for: not announced
     Clock::time_point next_connect_{};
     std::chrono::milliseconds backoff_{100};
     std::deque<Clock::time_point> sent_;  // when each waiting command was written (queued, until then), oldest first
@@ -129,6 +157,7 @@ private:
     Callback sub_handler_;
     std::function<void()> on_up_;
     std::function<void(const std::string &)> on_down_;
+    std::function<void()> on_unreachable_, before_write_;
 };
 
 }  // namespace aurora::plugin

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstdlib>
+#include <memory>
 
 namespace aurora::plugin {
 
@@ -42,6 +44,101 @@ std::optional<RedisUrl> parse_redis_url(std::string_view url, std::string &error
     return out;
 }
 
+std::optional<HostPort> parse_host_port(std::string_view text) {
+    size_t colon = text.rfind(':');
+    if (colon == std::string_view::npos || colon == 0) return std::nullopt;
+    std::string_view host = text.substr(0, colon), port = text.substr(colon + 1);
+    if (host.front() == '[') {
+        if (host.size() < 3 || host.back() != ']') return std::nullopt;
+        host = host.substr(1, host.size() - 2);
+    } else if (host.find(':') != std::string_view::npos) {
+        return std::nullopt;  // a v6 address needs its brackets
+    }
+    HostPort out{std::string(host), 0};
+    auto [p, ec] = std::from_chars(port.data(), port.data() + port.size(), out.port);
+    if (ec != std::errc() || p != port.data() + port.size() || out.port < 1 || out.port > 65535) return std::nullopt;
+    return out;
+}
+
+std::optional<RedisUrl> redis_target(const aurora_host_api *host, aurora_plugin_ctx *self, std::string_view url,
+                                     std::string &error) {
+    auto setting = [&](const char *key) {
+        aurora_str v = host->setting(self, key);
+        return std::string(v.ptr ? v.ptr : "", v.len);
+    };
+    std::string text = url.empty() ? setting("redis.url") : std::string(url);
+    if (text.empty()) text = "redis://127.0.0.1:6379/0";
+    std::optional<RedisUrl> out = parse_redis_url(text, error);
+    if (!out) {
+        error = "redis.url: " + error;
+        return std::nullopt;
+    }
+    std::string mode = setting("redis.mode");
+    if (!url.empty() || mode.empty() || mode == "single") return out;  // a plugin's own Redis is one server
+    if (mode != "sentinel") {
+        error = "redis.mode \"" + mode + "\": this plugin supports \"single\" and \"sentinel\"";
+        return std::nullopt;
+    }
+    // The host checked these; a plugin loaded by another host checks again.
+    std::string list = setting("redis.sentinels");
+    for (size_t start = 0; start <= list.size();) {
+        size_t comma = std::min(list.find(',', start), list.size());
+        std::string_view item = std::string_view(list).substr(start, comma - start);
+        if (!item.empty()) {
+            std::optional<HostPort> hp = parse_host_port(item);
+            if (!hp) {
+                error = "redis.sentinels: \"" + std::string(item) + "\" is not host:port";
+                return std::nullopt;
+            }
+            out->sentinels.push_back(*hp);
+        }
+        start = comma + 1;
+    }
+    out->master_name = setting("redis.master_name");
+    if (out->sentinels.empty() || out->master_name.empty()) {
+        error = "redis.mode \"sentinel\" needs redis.sentinels and redis.master_name";
+        return std::nullopt;
+    }
+    return out;
+}
+
+bool role_is_master(const redisReply *r) {
+    return r && r->type == REDIS_REPLY_ARRAY && r->elements >= 1 && r->element[0]->type == REDIS_REPLY_STRING &&
+           std::string_view(r->element[0]->str, r->element[0]->len) == "master";
+}
+
+namespace {
+timeval to_timeval(std::chrono::milliseconds t) {
+    return timeval{static_cast<time_t>(t.count() / 1000), static_cast<suseconds_t>((t.count() % 1000) * 1000)};
+}
+}  // namespace
+
+std::optional<HostPort> ask_sentinels(const RedisUrl &url, std::chrono::milliseconds timeout, std::string &error) {
+    error = "no sentinel answered";
+    for (const HostPort &s : url.sentinels) {
+        std::unique_ptr<redisContext, void (*)(redisContext *)> c(
+            redisConnectWithTimeout(s.host.c_str(), s.port, to_timeval(timeout)), redisFree);
+        std::string where = "sentinel " + s.host + ":" + std::to_string(s.port);
+        if (!c || c->err) {
+            error = where + ": " + (c ? c->errstr : "out of memory");
+            continue;
+        }
+        redisSetTimeout(c.get(), to_timeval(timeout));
+        RedisReply r(static_cast<redisReply *>(
+            redisCommand(c.get(), "SENTINEL get-master-addr-by-name %b", url.master_name.data(), url.master_name.size())));
+        if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 && r->element[0]->type == REDIS_REPLY_STRING &&
+            r->element[1]->type == REDIS_REPLY_STRING) {
+            std::string host(r->element[0]->str, r->element[0]->len);
+            int port = std::atoi(r->element[1]->str);
+            if (port > 0 && port <= 65535) return HostPort{host, port};
+        }
+        error = where + (!r                               ? ": " + std::string(c->errstr)
+                         : r->type == REDIS_REPLY_ERROR ? ": " + std::string(r->str, r->len)
+                                                          : " does not know master \"" + url.master_name + "\"");
+    }
+    return std::nullopt;
+}
+
 RedisConnection::RedisConnection(RedisUrl url, std::chrono::milliseconds timeout)
     : url_(std::move(url)), timeout_(timeout) {}
 
@@ -60,16 +157,26 @@ bool RedisConnection::ensure(std::string &error) {
         error = "redis unavailable (reconnecting)";
         return false;
     }
-    timeval tv{static_cast<time_t>(timeout_.count() / 1000), static_cast<suseconds_t>((timeout_.count() % 1000) * 1000)};
-    redisContext *c = redisConnectWithTimeout(url_.host.c_str(), url_.port, tv);
+    timeval tv = to_timeval(timeout_);
+    redisContext *c = nullptr;
     auto fail = [&](std::string why) {
         if (c) redisFree(c);
-        error = "redis " + url_.host + ":" + std::to_string(url_.port) + ": " + why;
+        error = "redis " + server_.host + (server_.port ? ":" + std::to_string(server_.port) : "") + ": " + why;
         backoff_ = std::min<std::chrono::milliseconds>(std::max<std::chrono::milliseconds>(backoff_ * 2, std::chrono::milliseconds(50)),
                                                        std::chrono::milliseconds(2000));
         next_attempt_ = now + backoff_;
         return false;
     };
+    server_ = HostPort{url_.host, url_.port};
+    if (url_.sentinel()) {
+        std::optional<HostPort> master = ask_sentinels(url_, timeout_, error);
+        if (!master) {
+            server_ = HostPort{"master \"" + url_.master_name + "\"", 0};
+            return fail(error);
+        }
+        server_ = *master;
+    }
+    c = redisConnectWithTimeout(server_.host.c_str(), server_.port, tv);
     if (!c || c->err) return fail(c ? c->errstr : "out of memory");
     redisSetTimeout(c, tv);
     ctx_ = c;
@@ -86,6 +193,14 @@ bool RedisConnection::ensure(std::string &error) {
     };
     if (!url_.password.empty() && !handshake({"AUTH", url_.password})) return false;
     if (url_.db != 0 && !handshake({"SELECT", std::to_string(url_.db)})) return false;
+    if (url_.sentinel()) {  // the Sentinels may lag behind a failover: only the master will do
+        RedisReply role = command({"ROLE"}, error);
+        if (!role_is_master(role.get())) {
+            if (!ctx_) c = nullptr;
+            ctx_ = nullptr;
+            return fail(role ? "not the master yet (a failover is under way)" : error);
+        }
+    }
     backoff_ = std::chrono::milliseconds(0);
     return true;
 }
@@ -114,6 +229,13 @@ RedisReply RedisConnection::command(const std::vector<std::string> &argv, std::s
         error = std::string("redis: ") + (ctx_->errstr[0] ? ctx_->errstr : "I/O error");
         reset();
     }
+    return checked(std::move(r));
+}
+
+// A server that answers READONLY was the master and is a replica now (a
+// failover): the connection goes, and the next ensure() finds the master.
+RedisReply RedisConnection::checked(RedisReply r) {
+    if (r && r->type == REDIS_REPLY_ERROR && std::string_view(r->str, r->len).starts_with("READONLY")) reset();
     return r;
 }
 
@@ -137,7 +259,7 @@ RedisReply RedisConnection::read(std::string &error) {
         return nullptr;
     }
     --pending_;
-    return RedisReply(static_cast<redisReply *>(raw));
+    return checked(RedisReply(static_cast<redisReply *>(raw)));
 }
 
 }  // namespace aurora::plugin

@@ -87,11 +87,9 @@ aurora_status init_plugin(IngestPlugin &p) {
                 "tokens; set \"history\": false for a worker that only ingests");
         return AURORA_ERR_INVALID;
     }
-    std::string redis_text(plugin::view(host->setting(ctx.self, "redis.url")));
-    if (redis_text.empty()) redis_text = "redis://127.0.0.1:6379/0";
-    auto redis_url = plugin::parse_redis_url(redis_text, err);
+    auto redis_url = plugin::redis_target(host, ctx.self, {}, err);
     if (!redis_url) {
-        ctx.log(AURORA_LOG_ERROR, "redis.url: %s", err.c_str());
+        ctx.log(AURORA_LOG_ERROR, "%s", err.c_str());
         return AURORA_ERR_INVALID;
     }
     ctx.redis_url = *redis_url;

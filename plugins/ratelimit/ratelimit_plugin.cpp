@@ -131,7 +131,7 @@ aurora_status rl_init(const aurora_host_api *host, aurora_plugin_ctx *self, void
         return AURORA_ERR_INVALID;
     }
     st->cfg = std::move(*cfg);
-    auto url = plugin::parse_redis_url(st->cfg.redis_url, err);
+    auto url = plugin::redis_target(host, self, st->cfg.own_redis ? st->cfg.redis_url : std::string(), err);
     if (!url) {
         host->log_msg(self, AURORA_LOG_ERROR, "config: %s (\"%s\")", err.c_str(), st->cfg.redis_url.c_str());
         return AURORA_ERR_INVALID;

@@ -74,6 +74,7 @@ std::optional<RateLimitSettings> parse_config(aurora_str config_json, std::strin
     if (!s) return std::nullopt;
     RateLimitSettings c;
     c.redis_url = s->string("redis_url");
+    c.own_redis = !c.redis_url.empty();
     if (c.redis_url.empty()) c.redis_url = shared_redis_url.empty() ? "redis://127.0.0.1:6379/0" : shared_redis_url;
     c.redis_timeout_ms = s->integer("redis_timeout_ms");
     c.key_prefix = s->string("key_prefix");

@@ -29,6 +29,7 @@ enum class AnonymousKey { Address, Connection };
 // thread may read it without a lock.
 struct RateLimitSettings {
     std::string redis_url;
+    bool own_redis = false;  // redis_url was given: that one server, not the host's redis (mode included)
     int64_t redis_timeout_ms = 200;
     std::string key_prefix = "rate";
     std::string default_room = "general";

@@ -77,7 +77,7 @@ def reap_orphaned_servers() -> int:
             exe = Path(Path(f"/proc/{server}/cmdline").read_bytes().split(b"\0")[0].decode()).name
         except OSError:
             exe = ""
-        if exe in ("redis-server", "ferretdb") and _pid_alive(server):
+        if exe in ("redis-server", "redis-sentinel", "ferretdb") and _pid_alive(server):
             os.kill(server, signal.SIGKILL)
             killed += 1
         if data_dir.startswith(_tmp_root() + "/aurora-"):
@@ -218,9 +218,14 @@ class _Server:
 
 
 class RedisServer(_Server):
-    """restart() gives an empty Redis (no persistence)."""
+    """restart() gives an empty Redis (no persistence). `args`: more
+    redis-server options, e.g. ("--replicaof", "127.0.0.1", "6390")."""
 
     NAME = "redis"
+
+    def __init__(self, args: tuple[str, ...] = ()) -> None:
+        super().__init__()
+        self.args = tuple(args)
 
     @property
     def url(self) -> str:
@@ -230,7 +235,8 @@ class RedisServer(_Server):
         import redis  # from the project venv
 
         argv = ["redis-server", "--port", str(self.port), "--bind", self.host, "--dir", str(self.dir),
-                "--save", "", "--appendonly", "no", "--daemonize", "no", "--logfile", ""]
+                "--save", "", "--appendonly", "no", "--daemonize", "no", "--logfile", "",
+                "--replica-announce-ip", self.host, *self.args]
         self.proc = ServerProcess("redis-server", argv, self.dir / "redis.log", self.dir)
 
         def probe() -> bool:
@@ -239,6 +245,139 @@ class RedisServer(_Server):
                 return r.ping()
 
         _wait_ready(self.proc, "PING", probe)
+
+
+class SentinelServer(_Server):
+    """One Redis Sentinel watching master `MASTER_NAME` (quorum 2)."""
+
+    NAME = "sentinel"
+    MASTER_NAME = "aurora"
+
+    def __init__(self, master_port: int = 0, down_after_ms: int = 1000, failover_timeout_ms: int = 5000) -> None:
+        super().__init__()
+        self.master_port = master_port
+        self.down_after_ms = down_after_ms
+        self.failover_timeout_ms = failover_timeout_ms
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def _launch(self) -> None:
+        import redis  # from the project venv
+
+        conf = self.dir / "sentinel.conf"  # Sentinel rewrites it: the folder keeps it across restart()
+        if not conf.exists():
+            name = self.MASTER_NAME
+            conf.write_text(
+                f"port {self.port}\nbind {self.host}\ndir {self.dir}\nsentinel announce-ip {self.host}\n"
+                f"sentinel monitor {name} {self.host} {self.master_port} 2\n"
+                f"sentinel down-after-milliseconds {name} {self.down_after_ms}\n"
+                f"sentinel failover-timeout {name} {self.failover_timeout_ms}\n"
+                f"sentinel parallel-syncs {name} 1\n")
+        binary = shutil.which("redis-sentinel")
+        argv = [binary, str(conf)] if binary else ["redis-server", str(conf), "--sentinel"]
+        self.proc = ServerProcess("redis-sentinel", argv, self.dir / "sentinel.log", self.dir)
+
+        def probe() -> bool:
+            with redis.Redis(host=self.host, port=self.port, socket_timeout=0.3,
+                             socket_connect_timeout=0.3) as r:
+                return r.execute_command("SENTINEL", "get-master-addr-by-name", self.MASTER_NAME) is not None
+
+        _wait_ready(self.proc, "SENTINEL get-master-addr-by-name", probe)
+
+
+class SentinelTopology:
+    """A master, a replica and three Sentinels on loopback: what
+    redis.mode "sentinel" is tested against (docs/scaling.md).
+
+    start() returns once the replica is in sync and every Sentinel knows
+    the replica and the other Sentinels, so that a failover can happen."""
+
+    MASTER_NAME = SentinelServer.MASTER_NAME
+
+    def __init__(self) -> None:
+        self.master: RedisServer | None = None
+        self.replica: RedisServer | None = None
+        self.sentinels: list[SentinelServer] = []
+
+    @classmethod
+    def start(cls, down_after_ms: int = 1000, failover_timeout_ms: int = 5000) -> "SentinelTopology":
+        t = cls()
+        try:
+            t.master = RedisServer.start()
+            t.replica = RedisServer.start(args=("--replicaof", t.master.host, str(t.master.port)))
+            for _ in range(3):
+                t.sentinels.append(SentinelServer.start(master_port=t.master.port, down_after_ms=down_after_ms,
+                                                        failover_timeout_ms=failover_timeout_ms))
+            t.wait_healthy()
+        except BaseException:
+            t.stop()
+            raise
+        return t
+
+    @property
+    def sentinel_addresses(self) -> list[str]:
+        return [s.address for s in self.sentinels]
+
+    def host_config(self) -> dict:
+        """The host's "redis" section for this topology."""
+        return {"url": "redis://127.0.0.1/0", "mode": "sentinel", "sentinels": self.sentinel_addresses,
+                "master_name": self.MASTER_NAME}
+
+    def ask(self, *command):
+        """A command to the first Sentinel that answers."""
+        import redis
+
+        last: Exception | None = None
+        for s in self.sentinels:
+            if not s.proc or not s.proc.running():
+                continue
+            try:
+                with redis.Redis(host=s.host, port=s.port, socket_timeout=1, decode_responses=True) as r:
+                    return r.execute_command(*command)
+            except redis.RedisError as e:
+                last = e
+        raise ServerStartError(f"no Sentinel answered {command}: {last}")
+
+    def master_address(self) -> tuple[str, int]:
+        host, port = self.ask("SENTINEL", "get-master-addr-by-name", self.MASTER_NAME)
+        return host, int(port)
+
+    def server_at(self, port: int) -> RedisServer:
+        return next(s for s in (self.master, self.replica) if s and s.port == port)
+
+    def wait_healthy(self, deadline_s: float = START_DEADLINE_S) -> None:
+        """Every Sentinel sees the master, one replica in sync and two other
+        Sentinels; the replica's link to the master is up."""
+        import redis
+
+        deadline = time.monotonic() + deadline_s
+        state = "no answer"
+        while time.monotonic() < deadline:
+            try:
+                host, port = self.master_address()
+                replica = self.replica if self.server_at(port) is self.master else self.master
+                with redis.Redis(host=replica.host, port=replica.port, socket_timeout=1, decode_responses=True) as r:
+                    link = r.info("replication").get("master_link_status")
+                counts = []
+                for s in self.sentinels:
+                    with redis.Redis(host=s.host, port=s.port, socket_timeout=1, decode_responses=True) as r:
+                        m = r.execute_command("SENTINEL", "MASTER", self.MASTER_NAME)
+                        info = dict(zip(m[::2], m[1::2])) if isinstance(m, list) else m
+                        counts.append((int(info["num-slaves"]), int(info["num-other-sentinels"])))
+                state = f"replica link {link}, sentinels (replicas, peers) {counts}"
+                if link == "up" and all(c == (1, 2) for c in counts):
+                    return
+            except (redis.RedisError, StopIteration, KeyError, ServerStartError) as e:
+                state = f"{type(e).__name__}: {e}"
+            time.sleep(POLL_INTERVAL_S * 5)  # polling the topology's own state, bounded by the deadline
+        raise ServerStartError(f"the Sentinel topology did not settle within {deadline_s:.0f} s: {state}")
+
+    def stop(self) -> None:
+        for s in [*self.sentinels, self.replica, self.master]:
+            if s:
+                s.stop()
 
 
 def ferretdb_binary() -> str:

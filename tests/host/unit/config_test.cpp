@@ -31,6 +31,18 @@ TEST(Config, EveryMistakeNamesItsKey) {
         {R"({"log": {"level": "loud"}})", "log.level"},
         {R"({"log": {"format": "xml"}})", "log.format"},
         {R"({"redis": {"url": "http://x"}})", "redis.url"},
+        {R"({"redis": {"mode": "sharded"}})", "redis.mode"},
+        {R"({"redis": {"mode": "cluster"}})", "redis.mode"},
+        {R"({"redis": {"mode": "sentinel", "master_name": "m"}})", "redis.sentinels"},
+        {R"({"redis": {"mode": "sentinel", "sentinels": ["h:1"]}})", "redis.master_name"},
+        {R"({"redis": {"mode": "sentinel", "sentinels": ["h:1"], "master_name": "a b"}})", "redis.master_name"},
+        {R"({"redis": {"mode": "sentinel", "sentinels": ["h"], "master_name": "m"}})", "redis.sentinels"},
+        {R"({"redis": {"mode": "sentinel", "sentinels": ["h:0"], "master_name": "m"}})", "redis.sentinels"},
+        {R"({"redis": {"mode": "sentinel", "sentinels": ["::1:5"], "master_name": "m"}})", "redis.sentinels"},
+        {R"({"redis": {"mode": "sentinel", "sentinels": [26379], "master_name": "m"}})", "redis.sentinels"},
+        {R"({"redis": {"sentinels": ["h:1"]}})", "redis.sentinels"},
+        {R"({"redis": {"master_name": "m"}})", "redis.master_name"},
+        {R"({"redis": {"mode": "single", "sentinel": []}})", "redis.sentinel"},
         {R"({"limits": {"max_frame_bytes": 1.5}})", "limits.max_frame_bytes"},
         {R"({"limits": {"max_frame_bytes": 4096, "hard_max_frame_bytes": 1024}})", "limits.hard_max_frame_bytes"},
         {R"({"plugins": {}})", "plugins"},
@@ -53,6 +65,37 @@ TEST(Config, EveryMistakeNamesItsKey) {
         EXPECT_FALSE(parse(json, err)) << json;
         EXPECT_NE(err.find(std::string("'") + key + "'"), std::string::npos) << json << " -> " << err;
     }
+}
+
+TEST(Config, RedisSentinel) {
+    std::string err;
+    auto cfg = parse(R"({"redis": {"mode": "sentinel", "sentinels": ["10.0.0.1:26379", "[::1]:26380"],
+                                   "master_name": "aurora", "url": "redis://:pw@/2"}})",
+                     err);
+    ASSERT_TRUE(cfg) << err;
+    auto s = cfg->settings();
+    EXPECT_EQ(s.at("redis.mode"), "sentinel");
+    EXPECT_EQ(s.at("redis.sentinels"), "10.0.0.1:26379,[::1]:26380");
+    EXPECT_EQ(s.at("redis.master_name"), "aurora");
+    EXPECT_EQ(s.at("redis.url"), "redis://:pw@/2");
+
+    // The environment gives the list as one string.
+    setenv("AURORA_REDIS_MODE", "sentinel", 1);
+    setenv("AURORA_REDIS_SENTINELS", "s1:26379,s2:26379", 1);
+    setenv("AURORA_REDIS_MASTER_NAME", "aurora", 1);
+    auto text = apply_env_overrides("{}", err);
+    unsetenv("AURORA_REDIS_MODE");
+    unsetenv("AURORA_REDIS_SENTINELS");
+    unsetenv("AURORA_REDIS_MASTER_NAME");
+    ASSERT_TRUE(text) << err;
+    cfg = parse(*text, err);
+    ASSERT_TRUE(cfg) << err;
+    EXPECT_EQ(cfg->redis_sentinels, (std::vector<std::string>{"s1:26379", "s2:26379"}));
+
+    cfg = parse("{}", err);
+    ASSERT_TRUE(cfg) << err;
+    EXPECT_EQ(cfg->settings().at("redis.mode"), "single");
+    EXPECT_FALSE(cfg->settings().count("redis.sentinels"));
 }
 
 TEST(Config, TrustedProxies) {

@@ -27,6 +27,14 @@ TEST(RedisUrl, Parses) {
     EXPECT_FALSE(parse_redis_url("redis://h:1/x", err));
 }
 
+TEST(HostPort, Parses) {
+    EXPECT_EQ(parse_host_port("10.0.0.1:26379"), (HostPort{"10.0.0.1", 26379}));
+    EXPECT_EQ(parse_host_port("sentinel-1:5"), (HostPort{"sentinel-1", 5}));
+    EXPECT_EQ(parse_host_port("[::1]:26380"), (HostPort{"::1", 26380}));
+    for (const char *bad : {"", "h", ":1", "h:", "h:0", "h:65536", "h:1x", "::1:5", "[::1:5", "[]:5", "h:-1"})
+        EXPECT_FALSE(parse_host_port(bad)) << bad;
+}
+
 TEST(RedisConnection, PipelinesInOneRoundTrip) {
     auto &srv = RealServers::redis();
     std::string err;

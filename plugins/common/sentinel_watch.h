@@ -1,0 +1,61 @@
+// Where the master is, as Redis Sentinel says (redis.mode "sentinel",
+// docs/scaling.md), for the AsyncRedis connections of one plugin part: one
+// connection to one Sentinel at a time, on the host's loop.
+//
+//   - On connect it asks SENTINEL get-master-addr-by-name, then subscribes
+//     to +switch-master: a failover moves master() the moment the Sentinel
+//     announces it, and AsyncRedis (at its next tick) drops a connection to
+//     the old master and connects to the new one.
+//   - A Sentinel that cannot be reached, or whose connection drops, gives
+//     way to the next one in the list (round robin).
+//   - refresh(): a data connection failed (refused, lost, not a master, a
+//     READONLY reply): ask again, at most every 500 ms.
+//
+// master() is empty until a Sentinel has answered: AsyncRedis waits.
+//
+// THREADS: [service], or [main] in the plugin's init and shutdown (as
+// AsyncRedis).
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "plugin_handle.h"
+#include "redis_connection.h"
+
+namespace aurora::plugin {
+
+class AsyncRedis;
+
+class SentinelWatch {
+public:
+    // `target`: sentinels and master_name (sentinel mode); `name` is the
+    // AsyncRedis's, for the log.
+    SentinelWatch(const PluginHandle &plugin, const RedisUrl &target, std::chrono::milliseconds timeout,
+                  const std::string &name);
+    ~SentinelWatch();
+    SentinelWatch(const SentinelWatch &) = delete;
+    SentinelWatch &operator=(const SentinelWatch &) = delete;
+
+    bool start();
+    const std::optional<HostPort> &master() const { return master_; }
+    void refresh();
+
+private:
+    void ask();
+    void found(HostPort master, const char *how);
+    void next_sentinel();
+
+    PluginHandle plugin_;
+    std::vector<HostPort> sentinels_;
+    std::string master_name_, name_;
+    size_t current_ = 0;
+    std::unique_ptr<AsyncRedis> conn_;
+    std::optional<HostPort> master_;
+    std::chrono::steady_clock::time_point last_refresh_{};
+};
+
+}  // namespace aurora::plugin

@@ -1,0 +1,96 @@
+"""What the chat tests share: an aurora-host replica with the probe fixture
+plugin (identity from ?user=NAME) and chat, and a websockets client that
+keeps every frame to wait for a condition with a deadline."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+from websockets.sync.client import connect
+
+from aurora_host import AuroraHost, build_dir
+
+BUILD = build_dir()
+HOST = BUILD / "host" / "aurora-host"
+PROBE = BUILD / "tests" / "host" / "api" / "probe.so"
+CHAT = BUILD / "plugins" / "chat.so"
+TIMEOUT = 10.0
+
+
+def require(p: Path) -> str:
+    if not p.is_file():
+        pytest.fail(f"{p} is missing: build it first (cmake --build {BUILD})")
+    return str(p)
+
+
+# The host's per-connection frame budgets (docs/configuration.md) are lifted:
+# these tests are about what the chat plugin does with what gets through.
+NO_FRAME_BUDGETS = {"frames_per_s": 1000000, "frames_burst": 1000000, "max_pending_per_conn": 1 << 20,
+                    "frame_budgets": {t: {"per_s": 0, "burst": 1} for t in
+                                      ("join", "leave", "resume", "history", "presence", "read", "typing")}}
+
+
+def chat_config(redis: str | dict, **chat) -> dict:
+    """`redis`: a URL, or the host's whole "redis" section (sentinel mode)."""
+    settings = {"presence_ttl_s": 3, "presence_refresh_s": 1, "max_rooms": 8}
+    settings.update(chat)
+    return {"log": {"level": "info", "format": "json"},
+            "redis": redis if isinstance(redis, dict) else {"url": redis},
+            "limits": {"send_queue_max_frames": 100000, "send_queue_max_bytes": 64 << 20, **NO_FRAME_BUDGETS},
+            "plugins": [{"name": "probe", "path": require(PROBE)},
+                        {"name": "chat", "path": require(CHAT), "config": settings}]}
+
+
+def wait_ready(host: AuroraHost, want: int = 200, deadline_s: float = TIMEOUT) -> None:
+    deadline = time.monotonic() + deadline_s
+    status = None
+    while time.monotonic() < deadline:
+        status = host.get("/ready").status
+        if status == want:
+            return
+        time.sleep(0.02)  # polling /ready, bounded
+    pytest.fail(f"/ready stayed {status}, wanted {want}")
+
+
+def start_replica(tmp: Path, redis: str | dict, **chat) -> AuroraHost:
+    h = AuroraHost.start(Path(require(HOST)), tmp, chat_config(redis, **chat))
+    wait_ready(h)
+    return h
+
+
+class Client:
+    """A websockets client that keeps every frame, to wait for a condition."""
+
+    def __init__(self, host: AuroraHost, user: str):
+        self.ws = connect(f"{host.ws_url}/?user={user}", open_timeout=TIMEOUT, max_size=None).__enter__()
+        self.frames: list[dict] = []
+
+    def send(self, **frame) -> None:
+        self.ws.send(json.dumps(frame))
+
+    def wait(self, pred, what: str, timeout: float = TIMEOUT) -> dict:
+        for f in self.frames:
+            if pred(f):
+                self.frames.remove(f)
+                return f
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            f = json.loads(self.ws.recv(timeout=max(0.01, deadline - time.monotonic())))
+            if pred(f):
+                return f
+            self.frames.append(f)
+        raise AssertionError(f"no {what} within {timeout} s; got {self.frames[-5:]}")
+
+    def messages(self, n: int, room: str = "general", timeout: float = TIMEOUT) -> list[dict]:
+        return [self.wait(lambda f: f.get("type") == "message" and f.get("room") == room, f"message {i + 1}/{n}",
+                          timeout) for i in range(n)]
+
+    def settled(self) -> None:
+        """Waits until the automatic join of the default room took effect."""
+        self.wait(lambda f: f.get("type") == "presence" and "users" in f, "presence snapshot")
+
+    def close(self) -> None:
+        self.ws.close()
