@@ -53,7 +53,7 @@ bool SendPipeline::start() {
         read_sha_.clear();
         ctx_.host->metric_set(ctx_.m.redis_up, 0);
         replicated(nullptr);  // held messages: their WAIT is gone with the connection
-        wait_due_ = false;
+        wait_due_ = wait_in_flight_ = false;
     });
     if (ctx_.s.wait_replicas > 0) redis_.before_write([this] { queue_wait(); });
     const aurora_host_api *h = ctx_.host;
@@ -245,14 +245,20 @@ void SendPipeline::complete(SendJob &job, const redisReply *r) {
     }
 }
 
-// Called before each write: one WAIT after the messages of the batch.
+// Called before each write: one WAIT after the messages of the batch, and
+// one at a time. Redis holds every command behind a WAIT until it returns,
+// so the messages sent meanwhile share the next one instead of each batch
+// waiting its own turn (a lagging replica costs wait_timeout_ms per WAIT).
 void SendPipeline::queue_wait() {
-    if (!wait_due_) return;
-    if (redis_.command({"WAIT", wait_replicas_arg_, wait_timeout_arg_}, [this](const redisReply *r) { replicated(r); }))
-        wait_due_ = false;  // else (full): the next write tries again
+    if (!wait_due_ || wait_in_flight_) return;
+    if (redis_.command({"WAIT", wait_replicas_arg_, wait_timeout_arg_}, [this](const redisReply *r) { replicated(r); })) {
+        wait_due_ = false;
+        wait_in_flight_ = true;
+    }  // else (full): the next write tries again
 }
 
 void SendPipeline::replicated(const redisReply *r) {
+    wait_in_flight_ = false;
     std::vector<Held> held = std::move(held_);
     held_.clear();
     const bool ok = r && r->type == REDIS_REPLY_INTEGER && r->integer >= ctx_.s.wait_replicas;
@@ -270,6 +276,7 @@ void SendPipeline::replicated(const redisReply *r) {
                               : "WAIT failed: " + reply_text(r);
         fail(*h.job, "unavailable", why + "; it may have been stored: send it again with the same ref");
     }
+    if (r) queue_wait();  // the messages sent while it waited
 }
 
 void SendPipeline::publish_presence() {

@@ -94,7 +94,8 @@ private:
         std::string reply;  // the answer once replicated (empty: none, the seed's plain message)
     };
     std::vector<Held> held_;
-    bool wait_due_ = false;  // a message went out since the last WAIT
+    bool wait_due_ = false;        // a message went out since the last WAIT
+    bool wait_in_flight_ = false;  // a WAIT is queued and not answered
     const std::string wait_replicas_arg_, wait_timeout_arg_;
 };
 

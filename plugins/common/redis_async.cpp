@@ -88,7 +88,7 @@ void AsyncRedis::connect() {
                     // The Sentinels have not caught up with a failover yet.
                     plugin_.log(AURORA_LOG_WARN, "redis (%s): %s:%d is not the master (yet); asking the Sentinels again",
                                 name_.c_str(), server_.host.c_str(), server_.port);
-                    sentinel_->refresh();
+                    sentinel_->refresh(SentinelWatch::Why::Stale);
                     redisAsyncDisconnect(ac_);
                     return;
                 }
@@ -160,7 +160,7 @@ void AsyncRedis::on_reply(redisAsyncContext *, void *reply, void *privdata) {
         self->plugin_.log(AURORA_LOG_WARN, "redis (%s): %s:%d is read-only now (demoted by a failover); reconnecting",
                           self->name_.c_str(), self->server_.host.c_str(), self->server_.port);
         self->up_ = false;
-        if (self->sentinel_) self->sentinel_->refresh();
+        if (self->sentinel_) self->sentinel_->refresh(SentinelWatch::Why::Stale);
         redisAsyncDisconnect(self->ac_);
     }
 }
@@ -176,7 +176,7 @@ void AsyncRedis::on_connect(const redisAsyncContext *ac, int status) {
 
 // One warning per outage (the first failed attempt), not one per retry.
 void AsyncRedis::unreachable(const char *why) {
-    if (sentinel_) sentinel_->refresh();  // it may have moved
+    if (sentinel_) sentinel_->refresh(SentinelWatch::Why::Down);  // it may have moved
     if (on_unreachable_) on_unreachable_();
     if (quiet_) return;
     quiet_ = true;
@@ -197,7 +197,7 @@ void AsyncRedis::lost(const std::string &why) {
     if (was_up && !closing_) {
         if (!dropping_)
             plugin_.log(AURORA_LOG_WARN, "redis (%s): connection lost: %s; reconnecting", name_.c_str(), why.c_str());
-        if (sentinel_) sentinel_->refresh();
+        if (sentinel_) sentinel_->refresh(SentinelWatch::Why::Down);
         if (on_down_) on_down_(why);
     }
 }
@@ -294,11 +294,14 @@ void AsyncRedis::tick(void *p) {
         self->dropping_ = false;
         now_please = true;
     }
-    if (self->sentinel_ && self->ac_) {
+    if (self->sentinel_) {
+        // Moved: connected to the old master, or waiting out the backoff
+        // after failing to reach it. Go to the new one now.
         const std::optional<HostPort> &master = self->sentinel_->master();
         if (master && *master != self->server_) {
-            self->plugin_.log(AURORA_LOG_WARN, "redis (%s): the Sentinels moved the master to %s:%d; reconnecting",
-                              self->name_.c_str(), master->host.c_str(), master->port);
+            if (self->server_.port)  // not the first address learned
+                self->plugin_.log(AURORA_LOG_WARN, "redis (%s): the Sentinels moved the master to %s:%d; reconnecting",
+                                  self->name_.c_str(), master->host.c_str(), master->port);
             self->drop();
             now_please = true;
         }

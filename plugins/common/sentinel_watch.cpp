@@ -47,6 +47,7 @@ void SentinelWatch::next_sentinel() {
 void SentinelWatch::ask() {
     conn_->command({"SENTINEL", "get-master-addr-by-name", master_name_}, [this](const redisReply *r) {
         if (!r) return;  // lost: the next connection asks again
+        last_answer_ = std::chrono::steady_clock::now();
         if (r->type == REDIS_REPLY_ARRAY && r->elements == 2) {
             if (auto m = host_port(text(r->element[0]), text(r->element[1]))) found(*m, "asked");
         } else {
@@ -77,9 +78,10 @@ void SentinelWatch::found(HostPort master, const char *how) {
     master_ = std::move(master);
 }
 
-void SentinelWatch::refresh() {
+void SentinelWatch::refresh(Why why) {
     auto now = std::chrono::steady_clock::now();
     if (now - last_refresh_ < std::chrono::milliseconds(500)) return;
+    if (why == Why::Down && conn_->up() && now - last_answer_ < std::chrono::seconds(5)) return;
     last_refresh_ = now;
     conn_->reconnect_soon();
 }

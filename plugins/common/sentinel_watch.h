@@ -8,8 +8,13 @@
 //     the old master and connects to the new one.
 //   - A Sentinel that cannot be reached, or whose connection drops, gives
 //     way to the next one in the list (round robin).
-//   - refresh(): a data connection failed (refused, lost, not a master, a
-//     READONLY reply): ask again, at most every 500 ms.
+//   - refresh(): a data connection failed. The server is not the master
+//     (ROLE, a READONLY reply): what the Sentinel said is stale, ask again
+//     now (at most every 500 ms). It is unreachable or the connection
+//     dropped: the master is down, and +switch-master will say where the
+//     new one is once the Sentinels have failed over; asking again meanwhile
+//     would only risk missing that announcement while reconnecting, so ask
+//     again only when the last answer is 5 s old.
 //
 // master() is empty until a Sentinel has answered: AsyncRedis waits.
 //
@@ -42,7 +47,8 @@ public:
 
     bool start();
     const std::optional<HostPort> &master() const { return master_; }
-    void refresh();
+    enum class Why { Stale, Down };
+    void refresh(Why why);
 
 private:
     void ask();
@@ -55,7 +61,7 @@ private:
     size_t current_ = 0;
     std::unique_ptr<AsyncRedis> conn_;
     std::optional<HostPort> master_;
-    std::chrono::steady_clock::time_point last_refresh_{};
+    std::chrono::steady_clock::time_point last_refresh_{}, last_answer_{};
 };
 
 }  // namespace aurora::plugin

@@ -14,7 +14,7 @@ constexpr double kMaxCount = 1000000.0;
 
 // The README's settings table is generated from this one (Settings::markdown).
 const std::array kSettings{
-    Setting{"redis_url", Setting::String, "\"\"", "Redis for the shared budgets; empty = the host's `redis.url`"},
+    Setting{"redis_url", Setting::String, "\"\"", "Redis for the shared budgets; empty = the host's `redis.url` (with its `redis.mode`); given, that one server"},
     Setting{"redis_timeout_ms", Setting::Int, "200",
             "longest a check may wait for Redis; past it `on_redis_error` decides", 10, 60000},
     Setting{"key_prefix", Setting::String, "\"rate\"",

@@ -288,25 +288,27 @@ class SentinelServer(_Server):
 
 
 class SentinelTopology:
-    """A master, a replica and three Sentinels on loopback: what
+    """A master, `replicas` replicas and three Sentinels on loopback: what
     redis.mode "sentinel" is tested against (docs/scaling.md).
 
-    start() returns once the replica is in sync and every Sentinel knows
-    the replica and the other Sentinels, so that a failover can happen."""
+    start() returns once every replica is in sync and every Sentinel knows
+    them and the other Sentinels, so that a failover can happen."""
 
     MASTER_NAME = SentinelServer.MASTER_NAME
 
     def __init__(self) -> None:
         self.master: RedisServer | None = None
-        self.replica: RedisServer | None = None
+        self.replicas: list[RedisServer] = []
         self.sentinels: list[SentinelServer] = []
 
     @classmethod
-    def start(cls, down_after_ms: int = 1000, failover_timeout_ms: int = 5000) -> "SentinelTopology":
+    def start(cls, replicas: int = 1, down_after_ms: int = 1000,
+              failover_timeout_ms: int = 5000) -> "SentinelTopology":
         t = cls()
         try:
             t.master = RedisServer.start()
-            t.replica = RedisServer.start(args=("--replicaof", t.master.host, str(t.master.port)))
+            for _ in range(replicas):
+                t.replicas.append(RedisServer.start(args=("--replicaof", t.master.host, str(t.master.port))))
             for _ in range(3):
                 t.sentinels.append(SentinelServer.start(master_port=t.master.port, down_after_ms=down_after_ms,
                                                         failover_timeout_ms=failover_timeout_ms))
@@ -315,6 +317,10 @@ class SentinelTopology:
             t.stop()
             raise
         return t
+
+    @property
+    def servers(self) -> list[RedisServer]:
+        return [s for s in (self.master, *self.replicas) if s]
 
     @property
     def sentinel_addresses(self) -> list[str]:
@@ -344,40 +350,38 @@ class SentinelTopology:
         host, port = self.ask("SENTINEL", "get-master-addr-by-name", self.MASTER_NAME)
         return host, int(port)
 
-    def server_at(self, port: int) -> RedisServer:
-        return next(s for s in (self.master, self.replica) if s and s.port == port)
-
     def wait_healthy(self, deadline_s: float = START_DEADLINE_S) -> None:
-        """Every Sentinel sees the master, one replica in sync and two other
-        Sentinels; the replica's link to the master is up."""
+        """Every Sentinel sees the master, every other running server as a
+        replica in sync, and the two other Sentinels."""
         import redis
 
         deadline = time.monotonic() + deadline_s
         state = "no answer"
         while time.monotonic() < deadline:
             try:
-                host, port = self.master_address()
-                replica = self.replica if self.server_at(port) is self.master else self.master
-                with redis.Redis(host=replica.host, port=replica.port, socket_timeout=1, decode_responses=True) as r:
-                    link = r.info("replication").get("master_link_status")
+                _, port = self.master_address()
+                others = [s for s in self.servers if s.port != port and s.proc and s.proc.running()]
+                links = []
+                for o in others:
+                    with redis.Redis(host=o.host, port=o.port, socket_timeout=1, decode_responses=True) as r:
+                        links.append(r.info("replication").get("master_link_status"))
                 counts = []
                 for s in self.sentinels:
                     with redis.Redis(host=s.host, port=s.port, socket_timeout=1, decode_responses=True) as r:
                         m = r.execute_command("SENTINEL", "MASTER", self.MASTER_NAME)
                         info = dict(zip(m[::2], m[1::2])) if isinstance(m, list) else m
                         counts.append((int(info["num-slaves"]), int(info["num-other-sentinels"])))
-                state = f"replica link {link}, sentinels (replicas, peers) {counts}"
-                if link == "up" and all(c == (1, 2) for c in counts):
+                state = f"replica links {links}, sentinels (replicas, peers) {counts}"
+                if all(link == "up" for link in links) and all(c == (len(others), 2) for c in counts):
                     return
-            except (redis.RedisError, StopIteration, KeyError, ServerStartError) as e:
+            except (redis.RedisError, KeyError, ServerStartError) as e:
                 state = f"{type(e).__name__}: {e}"
             time.sleep(POLL_INTERVAL_S * 5)  # polling the topology's own state, bounded by the deadline
         raise ServerStartError(f"the Sentinel topology did not settle within {deadline_s:.0f} s: {state}")
 
     def stop(self) -> None:
-        for s in [*self.sentinels, self.replica, self.master]:
-            if s:
-                s.stop()
+        for s in [*self.sentinels, *self.servers]:
+            s.stop()
 
 
 def ferretdb_binary() -> str:

@@ -65,7 +65,10 @@ class Client:
     """A websockets client that keeps every frame, to wait for a condition."""
 
     def __init__(self, host: AuroraHost, user: str):
-        self.ws = connect(f"{host.ws_url}/?user={user}", open_timeout=TIMEOUT, max_size=None).__enter__()
+        # No keepalive pings: a test busy elsewhere reads nothing, and the
+        # pongs would wait behind the frames it has not read.
+        self.ws = connect(f"{host.ws_url}/?user={user}", open_timeout=TIMEOUT, max_size=None,
+                          ping_interval=None).__enter__()
         self.frames: list[dict] = []
 
     def send(self, **frame) -> None:
