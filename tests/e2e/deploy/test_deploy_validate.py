@@ -13,17 +13,21 @@ the two scripts the image and compose use (entry point, .env generator)."""
 from __future__ import annotations
 
 import http.server
+import json
 import os
 import re
 import shutil
 import stat
 import subprocess
 import sys
+import tempfile
 import threading
 from pathlib import Path
 
 import pytest
 import yaml
+
+from aurora_host import build_dir
 
 ROOT = Path(__file__).resolve().parents[3]
 VENV_BIN = Path(sys.executable).parent
@@ -56,7 +60,8 @@ def test_compose_matches_the_compose_spec_schema():
 def test_compose_runs_the_whole_system():
     doc = yaml.safe_load(COMPOSE.read_text())
     s = doc["services"]
-    assert set(s) == {"redis", "mongo", "users", "chat", "ingest", "nginx"}
+    always = {n for n, svc in s.items() if "profiles" not in svc}
+    assert always == {"redis", "mongo", "users", "chat", "ingest", "nginx"}
     assert s["redis"]["image"].startswith("redis:7") and "--appendonly" in s["redis"]["command"]
     assert any(v.endswith(":/data") for v in s["redis"]["volumes"])
     assert s["mongo"]["image"].startswith("mongo:7") and any(v.endswith(":/data/db") for v in s["mongo"]["volumes"])
@@ -79,6 +84,44 @@ def test_compose_runs_the_whole_system():
     mounts = s["nginx"]["volumes"]
     assert "./samples/deploy/nginx/aurora.conf:/etc/nginx/conf.d/default.conf:ro" in mounts
     assert "./samples/web:/etc/nginx/aurora-web:ro" in mounts
+
+
+def test_compose_sentinel_profile_is_a_master_two_replicas_and_three_sentinels():
+    """docs/scaling.md: `--profile sentinel` and three AURORA_REDIS_* values."""
+    doc = yaml.safe_load(COMPOSE.read_text())
+    s = doc["services"]
+    profile = {n for n, svc in s.items() if "sentinel" in svc.get("profiles", [])}
+    assert profile == {"redis-replica-1", "redis-replica-2", "sentinel-1", "sentinel-2", "sentinel-3"}
+    for n in ("redis-replica-1", "redis-replica-2"):
+        cmd = s[n]["command"]
+        assert cmd[cmd.index("--replicaof") + 1:cmd.index("--replicaof") + 3] == ["redis", "6379"]
+        assert cmd[cmd.index("--replica-announce-ip") + 1] == n
+    for n in ("sentinel-1", "sentinel-2", "sentinel-3"):
+        script = s[n]["command"][-1]
+        assert "'sentinel monitor aurora redis 6379 2'" in script and "exec redis-sentinel" in script
+    env = s["chat"]["environment"]
+    assert env["AURORA_REDIS_MODE"] == "${AURORA_REDIS_MODE:-single}"
+    assert env["AURORA_REDIS_SENTINELS"] == "${AURORA_REDIS_SENTINELS:-}"
+    # The host accepts what the compose file passes when the profile is off
+    # (empty values) and on (the values the header comment gives).
+    sentinels = "sentinel-1:26379,sentinel-2:26379,sentinel-3:26379"
+    for mode, lst, name in (("single", "", ""), ("sentinel", sentinels, "aurora")):
+        out = check_host_config({"AURORA_REDIS_MODE": mode, "AURORA_REDIS_SENTINELS": lst,
+                                 "AURORA_REDIS_MASTER_NAME": name})
+        assert out.returncode == 0, out.stdout + out.stderr
+
+
+def check_host_config(env: dict) -> subprocess.CompletedProcess:
+    """aurora-host --check-config on a config without plugins, with `env`."""
+    host = build_dir() / "host" / "aurora-host"
+    if not host.exists():
+        pytest.fail(f"{host} is missing: build it first")
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        json.dump({"plugins": []}, f)
+    try:
+        return run([str(host), "--check-config", f.name], env={**os.environ, **env})
+    finally:
+        os.unlink(f.name)
 
 
 def test_nginx_conf_routes_without_sticky_sessions():
