@@ -93,6 +93,10 @@ def main() -> int:
     ap.add_argument("--peer", choices=["aurora", "centrifugo"], default="aurora",
                     help="the server to measure: aurora (the replicas above) or Centrifugo " + CENTRIFUGO_VERSION +
                     " with its Redis engine (--replicas nodes)")
+    ap.add_argument("--redis-replicas", type=int, default=0,
+                    help="Redis replicas of the master, in sync before the run (the cost of chat's wait_replicas)")
+    ap.add_argument("--chat-config", type=json.loads, default={},
+                    help='JSON merged into the chat plugin\'s config, e.g. \'{"wait_replicas": 1}\'')
     ap.add_argument("bench_args", nargs=argparse.REMAINDER)
     args = ap.parse_args()
     bench = [a for a in args.bench_args if a != "--"]
@@ -105,9 +109,10 @@ def main() -> int:
             if args.sweep:
                 ap.error("--sweep runs the fanout scenario; it does not apply to ingest")
             return run_ingest(bench, args.results, runner)
-        runner |= {"replicas": args.replicas, "profile": args.profile, "peer": args.peer}
+        runner |= {"replicas": args.replicas, "profile": args.profile, "peer": args.peer,
+                   "redis_replicas": args.redis_replicas, "chat_config": args.chat_config}
         peer = centrifugo_services(args.replicas) if args.peer == "centrifugo" else \
-            services(args.replicas, args.profile, args.host_config)
+            services(args.replicas, args.profile, args.host_config, args.redis_replicas, args.chat_config)
         with peer as (ports, pids), tempfile.TemporaryDirectory(prefix="aurora-bench-json-") as tmp:
             cmd = [str(build_dir() / "tests/bench/aurora-bench"), *bench, "--ports", ports,
                    "--git-rev", git_revision()]
@@ -186,20 +191,46 @@ def host_config(profile: str, redis_url: str, mongo_url: str = "") -> dict:
 
 
 @contextlib.contextmanager
-def services(replicas: int, profile: str, extra_config: dict | None = None):
-    """Redis and the replicas, ready; yields their ports ("p1,p2"). Stops them
-    by PID on the way out, whatever raised, and removes their folders (a
-    replica that fails to start shows its log tail in the error)."""
+def wait_redis_replicas(master: RedisServer, n: int) -> None:
+    import redis as redis_py
+
+    deadline = time.monotonic() + READY_DEADLINE_S
+    with redis_py.Redis(host=master.host, port=master.port, decode_responses=True) as r:
+        while True:
+            info = r.info("replication")
+            online = [info[k] for k in info if k.startswith("slave") and isinstance(info[k], dict)
+                      and info[k].get("state") == "online"]
+            if len(online) == n:
+                return
+            if time.monotonic() > deadline:
+                raise SystemExit(f"{n} Redis replicas not in sync within {READY_DEADLINE_S:.0f} s: {info}")
+            time.sleep(0.05)  # replication readiness poll, bounded
+
+
+def services(replicas: int, profile: str, extra_config: dict | None = None, redis_replicas: int = 0,
+             chat_config: dict | None = None):
+    """Redis (and its replicas) and the Aurora replicas, ready; yields their
+    ports ("p1,p2"). Stops them by PID on the way out, whatever raised, and
+    removes their folders (a replica that fails to start shows its log tail
+    in the error)."""
     redis: RedisServer | None = None
+    redis_copies: list[RedisServer] = []
     ferret: FerretDbServer | None = None
     hosts: list[AuroraHost] = []
     workdir = Path(tempfile.mkdtemp(prefix="aurora-bench-"))
     try:
         raise_open_files()
         redis = RedisServer.start()
+        for _ in range(redis_replicas):
+            redis_copies.append(RedisServer.start(args=("--replicaof", redis.host, str(redis.port))))
+        if redis_replicas:
+            wait_redis_replicas(redis, redis_replicas)
         if profile == "auth":  # the auth plugin is ready once its user indexes exist
             ferret = FerretDbServer.start()
         cfg = deep_merge(host_config(profile, redis.url, ferret.url() if ferret else ""), extra_config or {})
+        for p in cfg.get("plugins", []):
+            if p["name"] == "chat":
+                p["config"] = {**p.get("config", {}), **(chat_config or {})}
         for i in range(replicas):
             h = AuroraHost.start(build_dir() / "host/aurora-host", workdir / f"replica{i}", cfg)
             hosts.append(h)
@@ -214,6 +245,8 @@ def services(replicas: int, profile: str, extra_config: dict | None = None):
     finally:
         for h in hosts:
             h.stop()
+        for c in redis_copies:
+            c.stop()
         if redis is not None:
             redis.stop()
         if ferret is not None:

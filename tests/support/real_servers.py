@@ -181,6 +181,9 @@ class _Server:
     # Subclasses give NAME (also the data folder prefix) and _launch().
     NAME = "server"
 
+    def _pick_port(self) -> int:
+        return free_port()
+
     def _launch(self) -> None:
         raise NotImplementedError
 
@@ -194,7 +197,7 @@ class _Server:
         for _ in range(START_ATTEMPTS):
             s = cls(**options)
             s.dir = Path(tempfile.mkdtemp(prefix=f"aurora-{cls.NAME}-", dir=_tmp_root()))
-            s.port = free_port()
+            s.port = s._pick_port()
             try:
                 s._launch()
                 return s
@@ -230,6 +233,23 @@ class RedisServer(_Server):
     @property
     def url(self) -> str:
         return f"redis://{self.host}:{self.port}/0"
+
+    def _pick_port(self) -> int:
+        if "--cluster-enabled" not in self.args:
+            return free_port()
+        # A cluster node also listens on port + 10000 (its bus): both free,
+        # and the port at most 55535.
+        for _ in range(200):
+            port = free_port()
+            if port > 55535:
+                continue
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+                try:
+                    s.bind((self.host, port + 10000))
+                except OSError:
+                    continue
+            return port
+        raise ServerStartError("no free port pair (port, port + 10000) for a cluster node")
 
     def _launch(self) -> None:
         import redis  # from the project venv
@@ -382,6 +402,75 @@ class SentinelTopology:
     def stop(self) -> None:
         for s in [*self.sentinels, *self.servers]:
             s.stop()
+
+
+class ClusterTopology:
+    """A Redis Cluster on loopback made by `redis-cli --cluster create`:
+    `masters` masters with `replicas` replicas each (3 and 1: what Redis
+    documents as the smallest cluster that fails over). start() returns once
+    every node reports cluster_state:ok with all 16384 slots assigned and
+    knows every other node, and every replica's link to its master is up."""
+
+    NODE_TIMEOUT_MS = 1000  # failure detection; Redis's default is 15000
+
+    def __init__(self) -> None:
+        self.nodes: list[RedisServer] = []
+
+    @classmethod
+    def start(cls, masters: int = 3, replicas: int = 1) -> "ClusterTopology":
+        t = cls()
+        try:
+            for _ in range(masters * (1 + replicas)):
+                t.nodes.append(RedisServer.start(args=(
+                    "--cluster-enabled", "yes", "--cluster-node-timeout", str(cls.NODE_TIMEOUT_MS))))
+            out = subprocess.run(
+                ["redis-cli", "--cluster", "create", *t.addresses, "--cluster-replicas", str(replicas),
+                 "--cluster-yes"], capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+            if out.returncode != 0:
+                raise ServerStartError(f"redis-cli --cluster create failed:\n{out.stdout}{out.stderr}")
+            t.wait_healthy()
+        except BaseException:
+            t.stop()
+            raise
+        return t
+
+    @property
+    def addresses(self) -> list[str]:
+        return [f"{n.host}:{n.port}" for n in self.nodes]
+
+    def running(self) -> list[RedisServer]:
+        return [n for n in self.nodes if n.proc and n.proc.running()]
+
+    def wait_healthy(self, deadline_s: float = START_DEADLINE_S) -> None:
+        import redis
+
+        deadline = time.monotonic() + deadline_s
+        state = "no answer"
+        while time.monotonic() < deadline:
+            try:
+                live = self.running()
+                infos, links = [], []
+                for n in live:
+                    with redis.Redis(host=n.host, port=n.port, socket_timeout=1, decode_responses=True) as r:
+                        infos.append(r.execute_command("CLUSTER", "INFO"))
+                        repl = r.info("replication")
+                        if repl.get("role") == "slave":
+                            links.append(repl.get("master_link_status"))
+                parsed = [dict(line.split(":", 1) for line in i.splitlines() if ":" in line) for i in infos]
+                state = str([(p.get("cluster_state"), p.get("cluster_slots_ok"), p.get("cluster_known_nodes"))
+                             for p in parsed]) + f" replica links {links}"
+                if all(p.get("cluster_state") == "ok" and p.get("cluster_slots_ok") == "16384"
+                       and int(p.get("cluster_known_nodes", 0)) == len(self.nodes) for p in parsed) \
+                        and all(link == "up" for link in links):
+                    return
+            except (redis.RedisError, ValueError) as e:
+                state = f"{type(e).__name__}: {e}"
+            time.sleep(POLL_INTERVAL_S * 5)  # polling the cluster's own state, bounded by the deadline
+        raise ServerStartError(f"the cluster did not settle within {deadline_s:.0f} s: {state}")
+
+    def stop(self) -> None:
+        for n in self.nodes:
+            n.stop()
 
 
 def ferretdb_binary() -> str:
