@@ -307,6 +307,18 @@ class SentinelServer(_Server):
         _wait_ready(self.proc, "SENTINEL get-master-addr-by-name", probe)
 
 
+def _assembled(topology, build):
+    """Runs build() (starting the topology's servers) and waits until the
+    topology is healthy; on any failure stops what was started."""
+    try:
+        build()
+        topology.wait_healthy()
+    except BaseException:
+        topology.stop()
+        raise
+    return topology
+
+
 class SentinelTopology:
     """A master, `replicas` replicas and three Sentinels on loopback: what
     redis.mode "sentinel" is tested against (docs/scaling.md).
@@ -325,18 +337,16 @@ class SentinelTopology:
     def start(cls, replicas: int = 1, down_after_ms: int = 1000,
               failover_timeout_ms: int = 5000) -> "SentinelTopology":
         t = cls()
-        try:
+
+        def build() -> None:
             t.master = RedisServer.start()
             for _ in range(replicas):
                 t.replicas.append(RedisServer.start(args=("--replicaof", t.master.host, str(t.master.port))))
             for _ in range(3):
                 t.sentinels.append(SentinelServer.start(master_port=t.master.port, down_after_ms=down_after_ms,
                                                         failover_timeout_ms=failover_timeout_ms))
-            t.wait_healthy()
-        except BaseException:
-            t.stop()
-            raise
-        return t
+
+        return _assembled(t, build)
 
     @property
     def servers(self) -> list[RedisServer]:
@@ -419,7 +429,8 @@ class ClusterTopology:
     @classmethod
     def start(cls, masters: int = 3, replicas: int = 1) -> "ClusterTopology":
         t = cls()
-        try:
+
+        def build() -> None:
             for _ in range(masters * (1 + replicas)):
                 t.nodes.append(RedisServer.start(args=(
                     "--cluster-enabled", "yes", "--cluster-node-timeout", str(cls.NODE_TIMEOUT_MS))))
@@ -428,11 +439,8 @@ class ClusterTopology:
                  "--cluster-yes"], capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
             if out.returncode != 0:
                 raise ServerStartError(f"redis-cli --cluster create failed:\n{out.stdout}{out.stderr}")
-            t.wait_healthy()
-        except BaseException:
-            t.stop()
-            raise
-        return t
+
+        return _assembled(t, build)
 
     @property
     def addresses(self) -> list[str]:
