@@ -175,7 +175,7 @@ std::string resolve(const std::string &base_dir, const std::string &p) {
     return (fs::path(base_dir) / p).lexically_normal().string();
 }
 
-// "host:port" or "[v6]:port".
+// "host:port" or "[v6]:port", nothing else (no spaces).
 bool valid_host_port(const std::string &s) {
     size_t colon = s.rfind(':');
     if (colon == std::string::npos || colon == 0 || colon + 1 == s.size() || s.size() - colon > 6) return false;
@@ -183,8 +183,19 @@ bool valid_host_port(const std::string &s) {
         if (s[i] < '0' || s[i] > '9') return false;
     int port = std::stoi(s.substr(colon + 1));
     std::string host = s.substr(0, colon);
-    bool bracketed = host.front() == '[' && host.back() == ']';
-    return port >= 1 && port <= 65535 && (bracketed || host.find(':') == std::string::npos);
+    if (host.find_first_of(" \t\r\n") != std::string::npos) return false;
+    if (host.front() == '[') {  // [v6]: something inside, no other brackets
+        std::string inner = host.size() >= 2 && host.back() == ']' ? host.substr(1, host.size() - 2) : std::string();
+        if (inner.empty() || inner.find_first_of("[]") != std::string::npos) return false;
+    } else if (host.find_first_of("[]:") != std::string::npos) {
+        return false;
+    }
+    return port >= 1 && port <= 65535;
+}
+
+std::string trimmed(const std::string &s) {
+    size_t b = s.find_first_not_of(" \t"), e = s.find_last_not_of(" \t");
+    return b == std::string::npos ? std::string() : s.substr(b, e - b + 1);
 }
 
 // "redis": {"url", "mode", "sentinels", "master_name"} (docs/scaling.md).
@@ -201,9 +212,10 @@ void read_redis(ObjectReader r, HostConfig &cfg) {
         std::vector<std::string> items;
         if (cJSON_IsString(s)) {
             std::string text = s->valuestring;
-            for (size_t start = 0; start <= text.size();) {
+            for (size_t start = 0; start <= text.size();) {  // "a:1, b:2" too
                 size_t comma = std::min(text.find(',', start), text.size());
-                if (comma > start) items.push_back(text.substr(start, comma - start));
+                if (std::string item = trimmed(text.substr(start, comma - start)); !item.empty())
+                    items.push_back(std::move(item));
                 start = comma + 1;
             }
         } else if (cJSON_IsArray(s)) {

@@ -91,8 +91,8 @@ const plugin::Field<ChatSettings> kFields[] = {
      0, 64},
      &ChatSettings::wait_replicas},
     {{"wait_timeout_ms", Setting::Int, "500",
-     "how long WAIT waits for wait_replicas; a message not confirmed in time is answered `unavailable` (shorter "
-     "than redis_timeout_ms)",
+     "how long WAIT waits for wait_replicas; a message not confirmed in time is answered `unavailable` (at least "
+     "250 ms shorter than redis_timeout_ms)",
      1, 60000},
      &ChatSettings::wait_timeout_ms},
 };
@@ -372,9 +372,10 @@ aurora_status chat_init(const aurora_host_api *host, aurora_plugin_ctx *self, vo
         host->log_msg(self, AURORA_LOG_ERROR, "config: default_room \"%s\" is not a valid room name", cs.default_room.c_str());
         return AURORA_ERR;
     }
-    if (cs.wait_replicas > 0 && cs.wait_timeout_ms >= cs.redis_timeout_ms) {
+    if (cs.wait_replicas > 0 && cs.wait_timeout_ms + 250 > cs.redis_timeout_ms) {
         host->log_msg(self, AURORA_LOG_ERROR,
-                      "config: wait_timeout_ms must be shorter than redis_timeout_ms (a WAIT holds the connection)");
+                      "config: wait_timeout_ms must be at least 250 ms shorter than redis_timeout_ms (a WAIT holds "
+                      "the connection, and the connection's deadline must not fire first)");
         return AURORA_ERR;
     }
     if (cs.presence_refresh_s >= cs.presence_ttl_s) {

@@ -205,6 +205,8 @@ void SendPipeline::complete(SendJob &job, const redisReply *r) {
         if (!redis_.command({"PING"}, resend)) fail(*again, "unavailable", "scripts could not be loaded");
         return;
     }
+    if (r->type == REDIS_REPLY_ERROR && std::string_view(r->str, r->len).starts_with("READONLY"))
+        return fail(job, "unavailable", "the message store is failing over; send it again with the same ref");
     switch (job.kind) {
     case SendJob::Kind::Message: {
         if (is_error(r) || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
@@ -225,6 +227,7 @@ void SendPipeline::complete(SendJob &job, const redisReply *r) {
         if (ctx_.s.wait_replicas > 0) {  // answered when the WAIT after it returns
             held_.push_back(Held{std::make_shared<SendJob>(std::move(job)), std::move(reply)});
             job.msg = nullptr;
+            queue_wait();  // a WAIT refused for a full queue: this reply made room
             return;
         }
         finish(job.msg, reply);

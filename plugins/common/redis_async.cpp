@@ -197,7 +197,7 @@ void AsyncRedis::lost(const std::string &why) {
     if (was_up && !closing_) {
         if (!dropping_)
             plugin_.log(AURORA_LOG_WARN, "redis (%s): connection lost: %s; reconnecting", name_.c_str(), why.c_str());
-        if (sentinel_) sentinel_->refresh(SentinelWatch::Why::Down);
+        if (sentinel_ && !dropping_) sentinel_->refresh(SentinelWatch::Why::Down);
         if (on_down_) on_down_(why);
     }
 }
@@ -302,7 +302,11 @@ void AsyncRedis::tick(void *p) {
             if (self->server_.port)  // not the first address learned
                 self->plugin_.log(AURORA_LOG_WARN, "redis (%s): the Sentinels moved the master to %s:%d; reconnecting",
                                   self->name_.c_str(), master->host.c_str(), master->port);
+            // Asked for: lost() must not ask the Sentinels again (one that
+            // lags behind the failover would name the old master).
+            self->dropping_ = true;
             self->drop();
+            self->dropping_ = false;
             now_please = true;
         }
     }
@@ -323,6 +327,11 @@ void AsyncRedis::tick(void *p) {
     };
     if (stalled()) redisAsyncHandleRead(self->ac_);  // may free the context (EOF): ac_ is then nullptr
     if (self->ac_ && stalled()) {
+        if (!self->announced_) {  // never up: a server that does not answer is an unreachable one
+            self->drop();
+            self->unreachable("no answer (connect or handshake timed out)");
+            return;
+        }
         self->plugin_.log(AURORA_LOG_WARN, "redis (%s): no reply for %lld ms (%zu waiting); dropping the connection",
                           self->name_.c_str(), static_cast<long long>(self->timeout_.count()), self->sent_.size());
         self->drop();

@@ -39,8 +39,13 @@ bool RedisCluster::refresh(std::string &error) {
     return false;
 }
 
-RedisConnection *RedisCluster::connection(uint16_t slot, std::string &error) {
-    if ((stale_ || map_.empty()) && !refresh(error) && map_.empty()) return nullptr;
+RedisConnection *RedisCluster::connection(uint16_t slot, std::string &error) { return route(slot, true, error); }
+
+// `may_refresh` is false after a redirection within one command: the slot
+// the MOVED corrected is used as it is, not replaced by a node's view that
+// may lag behind the move (the whole map is asked for at the next command).
+RedisConnection *RedisCluster::route(uint16_t slot, bool may_refresh, std::string &error) {
+    if ((map_.empty() || (stale_ && may_refresh)) && !refresh(error) && map_.empty()) return nullptr;
     const HostPort *at = map_.master(slot);
     if (!at) {
         error = "no master serves slot " + std::to_string(slot);
@@ -75,7 +80,7 @@ RedisReply RedisCluster::command(uint16_t slot, const std::vector<std::string> &
         if (asking) {
             c = &node(*asking);
             if (!c->ensure(error)) return nullptr;
-        } else if (!(c = connection(slot, error))) {
+        } else if (!(c = route(slot, hop == 0, error))) {
             return nullptr;
         }
         HostPort from = c->server();

@@ -8,8 +8,9 @@
 //
 //   - The slot map comes from CLUSTER SLOTS, asked of any master it knows or
 //     of the seed nodes, at the first command and again after a MOVED (the
-//     one slot is corrected at once; the whole map on the next command) or
-//     a connection that failed (a master may have been failed over).
+//     one slot is corrected at once and used for the redirected command;
+//     the whole map is asked for at the next command) or a connection that
+//     failed (a master may have been failed over).
 //   - MOVED: the command is sent again to the new master. ASK (a slot being
 //     migrated): ASKING and the command, pipelined, to the importing node,
 //     for this command only. At most kMaxRedirects hops, then the last
@@ -58,6 +59,7 @@ public:
 
 private:
     RedisConnection &node(const HostPort &at);
+    RedisConnection *route(uint16_t slot, bool may_refresh, std::string &error);
 
     std::vector<HostPort> seeds_;
     std::string password_;

@@ -84,6 +84,8 @@ std::optional<RedisUrl> redis_target(const aurora_host_api *host, aurora_plugin_
     for (size_t start = 0; start <= list.size();) {
         size_t comma = std::min(list.find(',', start), list.size());
         std::string_view item = std::string_view(list).substr(start, comma - start);
+        while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
+        while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
         if (!item.empty()) {
             std::optional<HostPort> hp = parse_host_port(item);
             if (!hp) {

@@ -49,7 +49,7 @@ void SentinelWatch::ask() {
         if (!r) return;  // lost: the next connection asks again
         last_answer_ = std::chrono::steady_clock::now();
         if (r->type == REDIS_REPLY_ARRAY && r->elements == 2) {
-            if (auto m = host_port(text(r->element[0]), text(r->element[1]))) found(*m, "asked");
+            if (auto m = host_port(text(r->element[0]), text(r->element[1]))) found(*m, false);
         } else {
             plugin_.log(AURORA_LOG_WARN, "redis (%s): Sentinel %s:%d does not know master \"%s\"%s%.*s", name_.c_str(),
                         sentinels_[current_].host.c_str(), sentinels_[current_].port, master_name_.c_str(),
@@ -66,13 +66,24 @@ void SentinelWatch::ask() {
                 start = sp + 1;
             }
             if (f.size() == 5 && f[0] == master_name_)
-                if (auto to = host_port(f[3], f[4])) found(*to, "switched by a failover");
+                if (auto to = host_port(f[3], f[4])) found(*to, true);
         });
     });
 }
 
-void SentinelWatch::found(HostPort master, const char *how) {
+void SentinelWatch::found(HostPort master, bool switched) {
     if (master_ == master) return;
+    const auto now = std::chrono::steady_clock::now();
+    if (switched) {
+        switched_at_ = now;
+    } else if (now - switched_at_ < std::chrono::seconds(10)) {
+        // A Sentinel that has not heard of the failover yet (they learn it
+        // from the leader within seconds): the announcement stands.
+        plugin_.log(AURORA_LOG_INFO, "redis (%s): a Sentinel still names %s:%d; keeping %s:%d, announced by a failover",
+                    name_.c_str(), master.host.c_str(), master.port, master_->host.c_str(), master_->port);
+        return;
+    }
+    const char *how = switched ? "switched by a failover" : "asked";
     plugin_.log(AURORA_LOG_INFO, "redis (%s): master \"%s\" is at %s:%d (%s)", name_.c_str(), master_name_.c_str(),
                 master.host.c_str(), master.port, how);
     master_ = std::move(master);

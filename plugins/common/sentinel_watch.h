@@ -16,6 +16,10 @@
 //     would only risk missing that announcement while reconnecting, so ask
 //     again only when the last answer is 5 s old.
 //
+// For 10 s after a +switch-master, an answer naming another master is
+// ignored: Sentinels that did not lead the failover learn of it from the
+// leader a little later, and until then name the old master.
+//
 // master() is empty until a Sentinel has answered: AsyncRedis waits.
 //
 // THREADS: [service], or [main] in the plugin's init and shutdown (as
@@ -52,7 +56,9 @@ public:
 
 private:
     void ask();
-    void found(HostPort master, const char *how);
+    // `switched`: from a +switch-master announcement (else a reply to
+    // get-master-addr-by-name, which a lagging Sentinel may give stale).
+    void found(HostPort master, bool switched);
     void next_sentinel();
 
     PluginHandle plugin_;
@@ -61,7 +67,7 @@ private:
     size_t current_ = 0;
     std::unique_ptr<AsyncRedis> conn_;
     std::optional<HostPort> master_;
-    std::chrono::steady_clock::time_point last_refresh_{}, last_answer_{};
+    std::chrono::steady_clock::time_point last_refresh_{}, last_answer_{}, switched_at_{};
 };
 
 }  // namespace aurora::plugin

@@ -41,6 +41,10 @@ TEST(Config, EveryMistakeNamesItsKey) {
         {R"({"redis": {"mode": "sentinel", "sentinels": ["::1:5"], "master_name": "m"}})", "redis.sentinels"},
         {R"({"redis": {"mode": "sentinel", "sentinels": [26379], "master_name": "m"}})", "redis.sentinels"},
         {R"({"redis": {"sentinels": ["h:1"]}})", "redis.sentinels"},
+        {R"({"redis": {"mode": "sentinel", "sentinels": ["[:26379"], "master_name": "m"}})", "redis.sentinels"},
+        {R"({"redis": {"mode": "sentinel", "sentinels": ["[]:26379"], "master_name": "m"}})", "redis.sentinels"},
+        {R"({"redis": {"mode": "sentinel", "sentinels": ["a b:1"], "master_name": "m"}})", "redis.sentinels"},
+        {R"({"redis": {"mode": "sentinel", "sentinels": [" h:1"], "master_name": "m"}})", "redis.sentinels"},
         {R"({"redis": {"master_name": "m"}})", "redis.master_name"},
         {R"({"redis": {"mode": "single", "sentinel": []}})", "redis.sentinel"},
         {R"({"limits": {"max_frame_bytes": 1.5}})", "limits.max_frame_bytes"},
@@ -81,7 +85,7 @@ TEST(Config, RedisSentinel) {
 
     // The environment gives the list as one string.
     setenv("AURORA_REDIS_MODE", "sentinel", 1);
-    setenv("AURORA_REDIS_SENTINELS", "s1:26379,s2:26379", 1);
+    setenv("AURORA_REDIS_SENTINELS", "s1:26379, s2:26379", 1);
     setenv("AURORA_REDIS_MASTER_NAME", "aurora", 1);
     auto text = apply_env_overrides("{}", err);
     unsetenv("AURORA_REDIS_MODE");

@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import threading
 import time
 from pathlib import Path
@@ -270,3 +271,40 @@ def test_a_planned_failover_moves_chat_and_ratelimit_without_a_restart(tmp_path)
     finally:
         h.stop()
         t.stop()
+
+
+def test_a_sentinel_that_never_answers_gives_way_to_the_next(tmp_path):
+    """The first Sentinel listed accepts connections and answers nothing (a
+    machine that hangs, a network that drops packets): each connection gives
+    up on it after redis_timeout_ms and asks the next one."""
+    t = SentinelTopology.start(replicas=1)
+    hole = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    hole.bind(("127.0.0.1", 0))
+    hole.listen(64)  # never accepted: the kernel completes the handshakes, nobody answers
+    try:
+        redis_section = t.host_config()
+        redis_section["sentinels"] = [f"127.0.0.1:{hole.getsockname()[1]}", *redis_section["sentinels"]]
+        h = start_replica(tmp_path, redis_section, redis_timeout_ms=500)
+        try:
+            c = Client(h, "faye")
+            c.settled()
+            c.send(type="message", text="through the second Sentinel", ref="s1")
+            assert c.wait(lambda f: f.get("ref") == "s1", "the answer")["type"] == "ack"
+            c.close()
+        finally:
+            h.stop()
+    finally:
+        hole.close()
+        t.stop()
+
+
+def test_wait_timeout_must_leave_room_under_the_redis_timeout(tmp_path):
+    import json as json_mod
+    import subprocess
+
+    cfg = chat_config("redis://127.0.0.1:1/0", wait_replicas=1, wait_timeout_ms=900, redis_timeout_ms=1000)
+    path = tmp_path / "c.json"
+    path.write_text(json_mod.dumps(cfg))
+    out = subprocess.run([require(HOST), "--check-config", str(path)], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert "wait_timeout_ms must be at least 250 ms shorter than redis_timeout_ms" in out.stderr
