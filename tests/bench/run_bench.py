@@ -190,7 +190,6 @@ def host_config(profile: str, redis_url: str, mongo_url: str = "") -> dict:
                          "config": {"presence_events": False}}]}
 
 
-@contextlib.contextmanager
 def wait_redis_replicas(master: RedisServer, n: int) -> None:
     import redis as redis_py
 
@@ -207,6 +206,7 @@ def wait_redis_replicas(master: RedisServer, n: int) -> None:
             time.sleep(0.05)  # replication readiness poll, bounded
 
 
+@contextlib.contextmanager
 def services(replicas: int, profile: str, extra_config: dict | None = None, redis_replicas: int = 0,
              chat_config: dict | None = None):
     """Redis (and its replicas) and the Aurora replicas, ready; yields their
