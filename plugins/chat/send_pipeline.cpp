@@ -225,7 +225,7 @@ void SendPipeline::complete(SendJob &job, const redisReply *r) {
             reply = ack_json(job.ref_json, extra);
         }
         if (ctx_.s.wait_replicas > 0) {  // answered when the WAIT after it returns
-            held_.push_back(Held{std::make_shared<SendJob>(std::move(job)), std::move(reply)});
+            held_.push_back(Held{job.msg, std::move(reply)});
             job.msg = nullptr;
             queue_wait();  // a WAIT refused for a full queue: this reply made room
             return;
@@ -267,8 +267,7 @@ void SendPipeline::replicated(const redisReply *r) {
     const bool ok = r && r->type == REDIS_REPLY_INTEGER && r->integer >= ctx_.s.wait_replicas;
     for (Held &h : held) {
         if (ok) {
-            finish(h.job->msg, h.reply);
-            h.job->msg = nullptr;
+            finish(h.msg, h.reply);
             continue;
         }
         ctx_.host->metric_add(ctx_.m.unreplicated, 1);
@@ -277,7 +276,9 @@ void SendPipeline::replicated(const redisReply *r) {
                               ? std::to_string(r->integer) + " of " + std::to_string(ctx_.s.wait_replicas) +
                                     " replicas confirmed it within " + std::to_string(ctx_.s.wait_timeout_ms) + " ms"
                               : "WAIT failed: " + reply_text(r);
-        fail(*h.job, "unavailable", why + "; it may have been stored: send it again with the same ref");
+        SendJob job(SendJob::Kind::Message);  // the failure path only: fail() answers it
+        job.msg = h.msg;
+        fail(job, "unavailable", why + "; it may have been stored: send it again with the same ref");
     }
     if (r) queue_wait();  // the messages sent while it waited
 }

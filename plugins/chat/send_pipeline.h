@@ -90,7 +90,7 @@ private:
     // after them (replies come in order: every one held when a WAIT
     // answers was sent before it).
     struct Held {
-        std::shared_ptr<SendJob> job;
+        aurora_msg *msg;    // PENDING (a held job is always a message)
         std::string reply;  // the answer once replicated (empty: none, the seed's plain message)
     };
     std::vector<Held> held_;

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <charconv>
-#include <cstdlib>
 #include <memory>
 
 namespace aurora::plugin {
@@ -104,6 +103,17 @@ std::optional<RedisUrl> redis_target(const aurora_host_api *host, aurora_plugin_
     return out;
 }
 
+std::optional<HostPort> master_address(const redisReply *r) {
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2 || r->element[0]->type != REDIS_REPLY_STRING ||
+        r->element[1]->type != REDIS_REPLY_STRING || r->element[0]->len == 0)
+        return std::nullopt;
+    HostPort out{std::string(r->element[0]->str, r->element[0]->len), 0};
+    std::string_view port(r->element[1]->str, r->element[1]->len);
+    auto [p, ec] = std::from_chars(port.data(), port.data() + port.size(), out.port);
+    if (ec != std::errc() || p != port.data() + port.size() || out.port < 1 || out.port > 65535) return std::nullopt;
+    return out;
+}
+
 bool role_is_master(const redisReply *r) {
     return r && r->type == REDIS_REPLY_ARRAY && r->elements >= 1 && r->element[0]->type == REDIS_REPLY_STRING &&
            std::string_view(r->element[0]->str, r->element[0]->len) == "master";
@@ -128,12 +138,7 @@ std::optional<HostPort> ask_sentinels(const RedisUrl &url, std::chrono::millisec
         redisSetTimeout(c.get(), to_timeval(timeout));
         RedisReply r(static_cast<redisReply *>(
             redisCommand(c.get(), "SENTINEL get-master-addr-by-name %b", url.master_name.data(), url.master_name.size())));
-        if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 && r->element[0]->type == REDIS_REPLY_STRING &&
-            r->element[1]->type == REDIS_REPLY_STRING) {
-            std::string host(r->element[0]->str, r->element[0]->len);
-            int port = std::atoi(r->element[1]->str);
-            if (port > 0 && port <= 65535) return HostPort{host, port};
-        }
+        if (std::optional<HostPort> m = master_address(r.get())) return m;
         error = where + (!r                               ? ": " + std::string(c->errstr)
                          : r->type == REDIS_REPLY_ERROR ? ": " + std::string(r->str, r->len)
                                                           : " does not know master \"" + url.master_name + "\"");

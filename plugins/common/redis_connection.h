@@ -65,6 +65,9 @@ std::optional<HostPort> ask_sentinels(const RedisUrl &url, std::chrono::millisec
 
 // A ROLE reply of a master.
 bool role_is_master(const redisReply *r);
+// A SENTINEL get-master-addr-by-name reply ([host, port]); nullopt for
+// anything else (nil: the Sentinel does not know the name).
+std::optional<HostPort> master_address(const redisReply *r);
 
 struct ReplyFree {
     void operator()(redisReply *r) const { freeReplyObject(r); }

@@ -48,8 +48,8 @@ void SentinelWatch::ask() {
     conn_->command({"SENTINEL", "get-master-addr-by-name", master_name_}, [this](const redisReply *r) {
         if (!r) return;  // lost: the next connection asks again
         last_answer_ = std::chrono::steady_clock::now();
-        if (r->type == REDIS_REPLY_ARRAY && r->elements == 2) {
-            if (auto m = host_port(text(r->element[0]), text(r->element[1]))) found(*m, false);
+        if (std::optional<HostPort> m = master_address(r)) {
+            found(*m, false);
         } else {
             plugin_.log(AURORA_LOG_WARN, "redis (%s): Sentinel %s:%d does not know master \"%s\"%s%.*s", name_.c_str(),
                         sentinels_[current_].host.c_str(), sentinels_[current_].port, master_name_.c_str(),

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 
 import pymongo
 import redis as redis_py
@@ -81,10 +80,7 @@ def test_ingest_follows_a_planned_and_an_unplanned_failover(mongo_server, start_
 
         wait_for(drained, "the group drained on the new master", 30)
         assert h.running(), "aurora-host must not have restarted"
-        deadline = time.monotonic() + 10
-        while h.get("/ready").status != 200 and time.monotonic() < deadline:
-            time.sleep(0.05)  # readiness poll, bounded
-        assert h.get("/ready").status == 200
+        wait_ready(h)
     finally:
         mongo.close()
         t.stop()
