@@ -198,39 +198,48 @@ std::string trimmed(const std::string &s) {
     return b == std::string::npos ? std::string() : s.substr(b, e - b + 1);
 }
 
-// "redis": {"url", "mode", "sentinels", "master_name"} (docs/scaling.md).
+// A list of "host:port", or one string "h1:p1,h2:p2" (the environment's
+// form, AURORA_REDIS_SENTINELS / AURORA_REDIS_NODES).
+std::vector<std::string> host_port_list(ObjectReader &r, const char *key, const cJSON *v) {
+    std::vector<std::string> items;
+    if (cJSON_IsString(v)) {
+        std::string text = v->valuestring;
+        for (size_t start = 0; start <= text.size();) {  // "a:1, b:2" too
+            size_t comma = std::min(text.find(',', start), text.size());
+            if (std::string item = trimmed(text.substr(start, comma - start)); !item.empty())
+                items.push_back(std::move(item));
+            start = comma + 1;
+        }
+    } else if (cJSON_IsArray(v)) {
+        for (const cJSON *e = v->child; e; e = e->next) {
+            if (!cJSON_IsString(e)) r.fail_key(key, "must be a list of \"host:port\" strings");
+            items.emplace_back(e->valuestring);
+        }
+    } else {
+        r.fail_key(key, "must be a list of \"host:port\" strings");
+    }
+    for (const std::string &i : items)
+        if (!valid_host_port(i)) r.fail_key(key, "'" + i + "' is not host:port");
+    return items;
+}
+
+// "redis": {"url", "mode", "sentinels", "master_name", "nodes",
+// "stream_shards"} (docs/scaling.md).
 void read_redis(ObjectReader r, HostConfig &cfg) {
     if (auto u = r.string("url")) cfg.redis_url = *u;
     if (auto m = r.string("mode")) {
-        if (*m == "cluster")
-            r.fail_key("mode", "\"cluster\" is not available yet (docs/scaling.md); use \"single\" or \"sentinel\"");
-        if (*m != "single" && *m != "sentinel") r.fail_key("mode", "must be \"single\" or \"sentinel\"");
+        if (*m != "single" && *m != "sentinel" && *m != "cluster")
+            r.fail_key("mode", "must be \"single\", \"sentinel\" or \"cluster\"");
         cfg.redis_mode = *m;
     }
-    // A list, or one string "h1:p1,h2:p2" (AURORA_REDIS_SENTINELS).
-    if (const cJSON *s = r.get("sentinels")) {
-        std::vector<std::string> items;
-        if (cJSON_IsString(s)) {
-            std::string text = s->valuestring;
-            for (size_t start = 0; start <= text.size();) {  // "a:1, b:2" too
-                size_t comma = std::min(text.find(',', start), text.size());
-                if (std::string item = trimmed(text.substr(start, comma - start)); !item.empty())
-                    items.push_back(std::move(item));
-                start = comma + 1;
-            }
-        } else if (cJSON_IsArray(s)) {
-            for (const cJSON *e = s->child; e; e = e->next) {
-                if (!cJSON_IsString(e)) r.fail_key("sentinels", "must be a list of \"host:port\" strings");
-                items.emplace_back(e->valuestring);
-            }
-        } else {
-            r.fail_key("sentinels", "must be a list of \"host:port\" strings");
-        }
-        for (const std::string &i : items)
-            if (!valid_host_port(i)) r.fail_key("sentinels", "'" + i + "' is not host:port");
-        cfg.redis_sentinels = std::move(items);
-    }
+    if (const cJSON *s = r.get("sentinels")) cfg.redis_sentinels = host_port_list(r, "sentinels", s);
     if (auto n = r.string("master_name")) cfg.redis_master_name = *n;
+    if (const cJSON *s = r.get("nodes")) cfg.redis_nodes = host_port_list(r, "nodes", s);
+    bool shards_given = false;
+    if (auto n = r.integer("stream_shards", 1, 1024)) {
+        cfg.redis_stream_shards = static_cast<int>(*n);
+        shards_given = true;
+    }
     if (cfg.redis_mode == "sentinel") {
         if (cfg.redis_sentinels.empty()) r.fail_key("sentinels", "mode \"sentinel\" needs at least one Sentinel");
         if (cfg.redis_master_name.empty()) r.fail_key("master_name", "mode \"sentinel\" needs the master's name");
@@ -238,6 +247,15 @@ void read_redis(ObjectReader r, HostConfig &cfg) {
             r.fail_key("master_name", "must not contain spaces or line breaks");
     } else if (!cfg.redis_sentinels.empty() || !cfg.redis_master_name.empty()) {
         r.fail_key(cfg.redis_sentinels.empty() ? "master_name" : "sentinels", "needs \"mode\": \"sentinel\"");
+    }
+    if (cfg.redis_mode == "cluster") {
+        if (cfg.redis_nodes.empty()) r.fail_key("nodes", "mode \"cluster\" needs at least one seed node");
+        // A cluster has database 0 only.
+        if (size_t slash = cfg.redis_url.find('/', cfg.redis_url.find("//") + 2);
+            slash != std::string::npos && slash + 1 < cfg.redis_url.size() && cfg.redis_url.substr(slash + 1) != "0")
+            r.fail_key("url", "a Redis Cluster has database 0 only");
+    } else if (!cfg.redis_nodes.empty() || shards_given) {
+        r.fail_key(cfg.redis_nodes.empty() ? "stream_shards" : "nodes", "needs \"mode\": \"cluster\"");
     }
     r.finish();
 }
@@ -407,6 +425,12 @@ std::map<std::string, std::string> HostConfig::settings() const {
         s["redis.sentinels"] = list;
         s["redis.master_name"] = redis_master_name;
     }
+    if (redis_mode == "cluster") {
+        std::string list;
+        for (const std::string &h : redis_nodes) list += (list.empty() ? "" : ",") + h;
+        s["redis.nodes"] = list;
+        s["redis.stream_shards"] = std::to_string(redis_stream_shards);
+    }
     if (!web_root.empty()) s["web_root"] = web_root;
     return s;
 }
@@ -466,6 +490,7 @@ std::optional<std::string> apply_env_overrides(const std::string &json, std::str
         {"AURORA_REDIS_URL", "redis", "url", false},    {"AURORA_MONGO_URL", "mongo", "url", false},
         {"AURORA_REDIS_MODE", "redis", "mode", false},  {"AURORA_REDIS_SENTINELS", "redis", "sentinels", false},
         {"AURORA_REDIS_MASTER_NAME", "redis", "master_name", false},
+        {"AURORA_REDIS_NODES", "redis", "nodes", false},  {"AURORA_REDIS_STREAM_SHARDS", "redis", "stream_shards", true},
         {"AURORA_JWT_SECRET", "jwt", "secret", false},  {"AURORA_PLUGIN_PATH", nullptr, "plugin_path", false},
         {"AURORA_LOG_LEVEL", "log", "level", false},
     };

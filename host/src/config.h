@@ -62,9 +62,11 @@ struct HostConfig {
     std::string web_root;  // empty: no static files
     std::string plugin_path;
     std::string redis_url = "redis://127.0.0.1:6379/0";
-    std::string redis_mode = "single";       // or "sentinel" (docs/scaling.md)
+    std::string redis_mode = "single";       // "sentinel" or "cluster" (docs/scaling.md)
     std::vector<std::string> redis_sentinels;  // host:port, sentinel mode
     std::string redis_master_name;           // sentinel mode
+    std::vector<std::string> redis_nodes;    // host:port, cluster mode: the seed nodes
+    int redis_stream_shards = 8;             // cluster mode: chat:messages:{0..N-1}
     std::string mongo_url = "mongodb://127.0.0.1:27017/aurorachat";
     std::optional<std::string> jwt_secret;
     aurora_log_level log_level = AURORA_LOG_INFO;

@@ -6,7 +6,10 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
+#include <vector>
 
+#include "cluster_slots.h"
 #include "plugin_handle.h"
 #include "redis_connection.h"
 
@@ -42,14 +45,56 @@ struct ChatMetrics {
     aurora_metric *send_seconds;
 };
 
+// Where a room's data lives. Single and sentinel modes: the seed's names
+// (one stream, "chat.<room>", "chat:presence:<room>"). Cluster mode
+// (docs/scaling.md): the room's shard s = CRC16(room) mod stream_shards,
+// and every key and channel of the room carries the hash tag {s}, so the
+// send script's stream, ref key and shard channel share one slot:
+//   chat:messages:{s}   chat.{s}.<room>   chat:presence:{s}:<room>   chat:ref:{s}:<user>:<ref>
 struct ChatContext : plugin::PluginHandle {  // host, self, log()
     ChatSettings s;
     plugin::RedisUrl redis_url;
     std::string replica;  // unique per process: presence entries name it
     ChatMetrics m{};
+    int shards = 0;                     // cluster mode: redis.stream_shards; 0 otherwise
+    std::vector<std::string> tags;      // "{0}", "{1}", ... (cluster mode)
+    std::vector<uint16_t> shard_slots;  // the slot of each tag
 
-    std::string channel(const std::string &room) const { return s.channel_prefix + room; }
-    std::string presence_key(const std::string &room) const { return "chat:presence:" + room; }
+    bool cluster() const { return shards > 0; }
+    void set_shards(int n) {
+        shards = n;
+        for (int i = 0; i < n; ++i) {
+            tags.push_back("{" + std::to_string(i) + "}");
+            shard_slots.push_back(plugin::key_slot(tags.back()));
+        }
+    }
+    size_t shard(std::string_view room) const { return plugin::crc16(room) % static_cast<unsigned>(shards); }
+    // The slot of the room's keys and channel (0 outside cluster mode: unused).
+    uint16_t slot(std::string_view room) const { return cluster() ? shard_slots[shard(room)] : 0; }
+    std::string stream(std::string_view room) const {
+        return cluster() ? s.stream + ":" + tags[shard(room)] : s.stream;
+    }
+    std::string shard_stream(size_t i) const { return s.stream + ":" + tags[i]; }
+    std::string channel(std::string_view room) const {
+        return cluster() ? s.channel_prefix + tags[shard(room)] + "." + std::string(room) : s.channel_prefix + std::string(room);
+    }
+    // The room a channel is for ("" if it is none of ours).
+    std::string_view room_of(std::string_view channel) const {
+        if (!channel.starts_with(s.channel_prefix)) return {};
+        channel.remove_prefix(s.channel_prefix.size());
+        if (!cluster()) return channel;
+        size_t dot = channel.find("}.");
+        return dot == std::string_view::npos ? std::string_view() : channel.substr(dot + 2);
+    }
+    std::string presence_key(std::string_view room) const {
+        return cluster() ? "chat:presence:" + tags[shard(room)] + ":" + std::string(room)
+                         : "chat:presence:" + std::string(room);
+    }
+    std::string ref_key(std::string_view room, std::string_view user, std::string_view ref) const {
+        std::string k = cluster() ? "chat:ref:" + tags[shard(room)] + ":" : "chat:ref:";
+        return k.append(user).append(":").append(ref);
+    }
+    const char *publish() const { return cluster() ? "SPUBLISH" : "PUBLISH"; }
 };
 
 }  // namespace aurora::chat

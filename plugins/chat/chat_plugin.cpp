@@ -24,6 +24,7 @@
 #include "chat_context.h"
 #include "chat_protocol.h"
 #include "fanout_subscriber.h"
+#include "shard_fanout.h"
 #include "json.h"
 #include "plugin_handle.h"
 #include "read_worker.h"
@@ -109,7 +110,7 @@ struct ChatPlugin {
     ChatContext ctx;
     std::unique_ptr<ReadWorker> reader;  // before the two that hold a reference to it
     std::unique_ptr<SendPipeline> sender;
-    std::unique_ptr<FanoutSubscriber> subscriber;
+    std::unique_ptr<Fanout> subscriber;
     std::unordered_map<aurora_conn_id, ChatConn> conns;  // [service thread]
 
     void reply(aurora_conn_id conn, const std::string &json) const { ctx.host->send(ctx.self, conn, plugin::str(json)); }
@@ -382,12 +383,20 @@ aurora_status chat_init(const aurora_host_api *host, aurora_plugin_ctx *self, vo
         host->log_msg(self, AURORA_LOG_ERROR, "config: presence_refresh_s must be shorter than presence_ttl_s");
         return AURORA_ERR;
     }
-    auto parsed = plugin::redis_target(host, self, {}, err);
+    auto parsed = plugin::redis_target(host, self, {}, err, /*cluster_ok=*/true);
     if (!parsed) {
         host->log_msg(self, AURORA_LOG_ERROR, "%s", err.c_str());
         return AURORA_ERR;
     }
     ctx.redis_url = *parsed;
+    if (parsed->cluster()) {
+        if (cs.wait_replicas > 0) {
+            host->log_msg(self, AURORA_LOG_ERROR,
+                          "config: wait_replicas is not available with redis.mode \"cluster\" yet (docs/scaling.md)");
+            return AURORA_ERR;
+        }
+        ctx.set_shards(parsed->stream_shards);
+    }
     ctx.replica = random_replica_id();
 
     ChatMetrics &m = ctx.m;
@@ -412,9 +421,11 @@ aurora_status chat_init(const aurora_host_api *host, aurora_plugin_ctx *self, vo
     p->reader = std::make_unique<ReadWorker>(ctx);
     p->sender = std::make_unique<SendPipeline>(ctx, *p->reader);
     ChatPlugin *raw = p.get();
-    p->subscriber = std::make_unique<FanoutSubscriber>(
-        ctx, *p->reader,
-        [raw](const RoomRequest &r, StreamId p0, bool announce) { raw->on_join_effective(r, p0, announce); });
+    auto on_join = [raw](const RoomRequest &r, StreamId p0, bool announce) { raw->on_join_effective(r, p0, announce); };
+    if (ctx.cluster())
+        p->subscriber = std::make_unique<ShardFanout>(ctx, *p->reader, on_join);
+    else
+        p->subscriber = std::make_unique<FanoutSubscriber>(ctx, *p->reader, on_join);
     if (!p->sender->start() || !p->subscriber->start()) {
         host->log_msg(self, AURORA_LOG_ERROR, "cannot start the Redis connections on the host's loop");
         return AURORA_ERR;

@@ -72,8 +72,8 @@ void FanoutSubscriber::read_tail() {
 }
 
 void FanoutSubscriber::handle(std::string_view channel, std::string_view payload) {
-    if (!channel.starts_with(ctx_.s.channel_prefix)) return;
-    std::string_view room = channel.substr(ctx_.s.channel_prefix.size());
+    std::string_view room = ctx_.room_of(channel);
+    if (room.empty()) return;
     if (std::optional<StreamId> id = StreamId::parse(envelope_id(payload))) last_broadcast_ = *id;
     ctx_.host->broadcast(ctx_.self, aurora_str{room.data(), room.size()}, aurora_str{payload.data(), payload.size()}, 0);
     ctx_.host->metric_add(ctx_.m.fanout, 1);

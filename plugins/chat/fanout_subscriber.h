@@ -49,19 +49,29 @@ struct RoomRequest {
     bool quiet = false;    // Join: the automatic join at connect, not announced
 };
 
-class FanoutSubscriber {
+// Live delivery and the join sequencer: FanoutSubscriber below (single and
+// sentinel modes), ShardFanout (cluster mode, shard_fanout.h).
+class Fanout {
 public:
-    // Called (synchronously, from request()) when a join takes effect, the
-    // connection receiving the room's live messages after `p0`. `r` is a
-    // Resume when the join starts one (the handler hands it to the read
-    // worker with the range (since, p0]). `announce` is false for the
-    // automatic join and for resumes (answered by `resumed`).
+    // Called when a join takes effect, the connection receiving the room's
+    // live messages after `p0`. `r` is a Resume when the join starts one
+    // (the handler hands it to the read worker with the range (since,
+    // p0]). `announce` is false for the automatic join and for resumes
+    // (answered by `resumed`).
     using JoinHandler = std::function<void(const RoomRequest &r, StreamId p0, bool announce)>;
+    virtual ~Fanout() = default;
+    virtual bool start() = 0;  // init: connects; subscribes once Redis answers
+    virtual void request(const RoomRequest &r) = 0;
+    virtual bool ready() const = 0;
+};
 
+class FanoutSubscriber final : public Fanout {
+public:
+    // The join handler is called synchronously, from request().
     FanoutSubscriber(const ChatContext &ctx, ReadWorker &reads, JoinHandler on_join);
-    bool start();  // init: connects; subscribes once Redis answers
-    void request(const RoomRequest &r);
-    bool ready() const { return ready_; }
+    bool start() override;
+    void request(const RoomRequest &r) override;
+    bool ready() const override { return ready_; }
 
 private:
     void on_pubsub(const redisReply *r);

@@ -28,25 +28,37 @@ std::string_view field(const redisReply *fields, std::string_view name) {
 // Every command's reply, in order; false if Redis cannot be reached. Reads
 // are idempotent, so a connection found broken (idle through a Redis
 // restart, say) is made again and the whole batch sent once more.
-bool ReadWorker::round_trip(const std::vector<std::vector<std::string>> &commands,
+bool ReadWorker::round_trip(uint16_t slot, const std::vector<std::vector<std::string>> &commands,
                             std::vector<plugin::RedisReply> &replies, std::string &err) {
     for (int attempt = 0; attempt < 2; ++attempt) {
-        if (!redis_.ensure(err)) return false;
-        for (const auto &argv : commands) redis_.append(argv);
+        plugin::RedisConnection *c = cluster_ ? cluster_->connection(slot, err) : &redis_;
+        if (!c || !c->ensure(err)) continue;
+        for (const auto &argv : commands) c->append(argv);
         replies.clear();
         while (replies.size() < commands.size()) {
-            plugin::RedisReply r = redis_.read(err);
+            plugin::RedisReply r = c->read(err);
             if (!r) break;  // read() reset the connection
             replies.push_back(std::move(r));
         }
-        if (replies.size() == commands.size()) return true;
+        if (replies.size() != commands.size()) continue;
+        // Cluster mode: a slot that moved (MOVED corrects the map) or is
+        // moving (ASK) is read again once, from where the map says now.
+        bool moved = cluster_ && std::any_of(replies.begin(), replies.end(), [&](const plugin::RedisReply &r) {
+                         return cluster_->redirected(r.get(), c->server());
+                     });
+        if (!moved) return true;
+        err = "the slot moved";
     }
     ctx_.log(AURORA_LOG_WARN, "read worker: " + err);
     return false;
 }
 
 ReadWorker::ReadWorker(const ChatContext &ctx)
-    : ctx_(ctx), redis_(ctx.redis_url, std::chrono::milliseconds(ctx.s.redis_timeout_ms)) {}
+    : ctx_(ctx), redis_(ctx.redis_url, std::chrono::milliseconds(ctx.s.redis_timeout_ms)) {
+    if (ctx.redis_url.cluster())
+        cluster_ = std::make_unique<plugin::RedisCluster>(ctx.redis_url.nodes, ctx.redis_url.password,
+                                                          std::chrono::milliseconds(ctx.s.redis_timeout_ms));
+}
 
 // ---- any thread ----
 
@@ -205,40 +217,50 @@ void ReadWorker::serve_snapshots(std::vector<SnapshotJob> &jobs) {
     // At most presence_snapshot_max connections (with the total): a full
     // list per join would cost O(members) bytes per join.
     const std::string last = std::to_string(ctx_.s.presence_snapshot_max - 1);
-    std::vector<std::vector<std::string>> commands;
-    for (const auto &[room, list] : by_room) {
-        commands.push_back({"ZREMRANGEBYSCORE", ctx_.presence_key(room), "-inf", now_ms});
-        commands.push_back({"ZRANGE", ctx_.presence_key(room), "0", last});
-        commands.push_back({"ZCARD", ctx_.presence_key(room)});
-    }
-    std::vector<plugin::RedisReply> replies;
-    std::string err;
-    if (!round_trip(commands, replies, err)) {
-        for (SnapshotJob &job : jobs) {  // join snapshots are lost, as live events are while Redis is away
-            if (job.msg) answer_error(job, "unavailable", "the message store is unavailable");
+    // One round trip per slot (one in all outside cluster mode).
+    std::map<uint16_t, std::vector<const std::string *>> by_slot;
+    for (const auto &[room, list] : by_room) by_slot[ctx_.slot(room)].push_back(&room);
+    for (const auto &[slot, rooms] : by_slot) {
+        std::vector<std::vector<std::string>> commands;
+        for (const std::string *room : rooms) {
+            commands.push_back({"ZREMRANGEBYSCORE", ctx_.presence_key(*room), "-inf", now_ms});
+            commands.push_back({"ZRANGE", ctx_.presence_key(*room), "0", last});
+            commands.push_back({"ZCARD", ctx_.presence_key(*room)});
         }
-        return;
-    }
-    size_t at = 0;
-    for (auto &[room, list] : by_room) {
-        const redisReply *members = replies[at + 1].get(), *total = replies[at + 2].get();
-        at += 3;
-        std::vector<std::string_view> entries;
-        if (members->type == REDIS_REPLY_ARRAY) {
-            for (size_t i = 0; i < members->elements; ++i) {
-                if (members->element[i]->type == REDIS_REPLY_STRING) entries.push_back(text(members->element[i]));
+        std::vector<plugin::RedisReply> replies;
+        std::string err;
+        if (!round_trip(slot, commands, replies, err)) {
+            for (const std::string *room : rooms) {  // join snapshots are lost, as live events are while Redis is away
+                for (SnapshotJob *job : by_room[*room])
+                    if (job->msg) answer_error(*job, "unavailable", "the message store is unavailable");
             }
+            continue;
         }
-        long long count = total->type == REDIS_REPLY_INTEGER ? total->integer : -1;
-        std::string plain;  // the same snapshot for every join in this room
-        for (SnapshotJob *job : list) {
-            if (!job->ref_json.empty()) {
-                answer(*job, presence_snapshot_json(room, entries, count, job->ref_json));
-                continue;
-            }
-            if (plain.empty()) plain = presence_snapshot_json(room, entries, count, {});
-            answer(*job, plain);
+        size_t at = 0;
+        for (const std::string *room : rooms) {
+            answer_snapshot(*room, by_room[*room], replies[at + 1].get(), replies[at + 2].get());
+            at += 3;
         }
+    }
+}
+
+void ReadWorker::answer_snapshot(const std::string &room, const std::vector<SnapshotJob *> &list,
+                                 const redisReply *members, const redisReply *total) {
+    std::vector<std::string_view> entries;
+    if (members->type == REDIS_REPLY_ARRAY) {
+        for (size_t i = 0; i < members->elements; ++i) {
+            if (members->element[i]->type == REDIS_REPLY_STRING) entries.push_back(text(members->element[i]));
+        }
+    }
+    long long count = total->type == REDIS_REPLY_INTEGER ? total->integer : -1;
+    std::string plain;  // the same snapshot for every join in this room
+    for (SnapshotJob *job : list) {
+        if (!job->ref_json.empty()) {
+            answer(*job, presence_snapshot_json(room, entries, count, job->ref_json));
+            continue;
+        }
+        if (plain.empty()) plain = presence_snapshot_json(room, entries, count, {});
+        answer(*job, plain);
     }
 }
 
@@ -271,7 +293,8 @@ size_t ReadWorker::send_range(const ResumeJob &job, StreamId &last_seen, bool &c
     const std::string end = job.upto.str();
     std::vector<plugin::RedisReply> replies;
     while (true) {
-        if (!round_trip({{"XRANGE", ctx_.s.stream, "(" + last_seen.str(), end, "COUNT", std::to_string(kRangeChunk)}},
+        if (!round_trip(ctx_.slot(job.room),
+                        {{"XRANGE", ctx_.stream(job.room), "(" + last_seen.str(), end, "COUNT", std::to_string(kRangeChunk)}},
                         replies, err)) {
             reached = sent > 0;
             complete = false;

@@ -31,12 +31,14 @@
 #include <compare>
 #include <deque>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "chat_context.h"
+#include "redis_cluster.h"
 #include "redis_connection.h"
 #include "stream_id.h"
 
@@ -96,13 +98,17 @@ private:
     void serve_snapshots(std::vector<SnapshotJob> &jobs);
     void serve_resume(const ResumeJob &job);
     size_t send_range(const ResumeJob &job, StreamId &last_seen, bool &complete, bool &reached);
-    bool round_trip(const std::vector<std::vector<std::string>> &commands, std::vector<plugin::RedisReply> &replies,
-                    std::string &err);
+    // Every command's keys are in `slot` (cluster mode; unused otherwise).
+    bool round_trip(uint16_t slot, const std::vector<std::vector<std::string>> &commands,
+                    std::vector<plugin::RedisReply> &replies, std::string &err);
+    void answer_snapshot(const std::string &room, const std::vector<SnapshotJob *> &list, const redisReply *members,
+                         const redisReply *total);
     void answer(SnapshotJob &job, const std::string &json);
     void answer_error(SnapshotJob &job, const char *code, const char *message);
 
     const ChatContext &ctx_;
-    plugin::RedisConnection redis_;  // [worker thread]
+    plugin::RedisConnection redis_;                 // [worker thread]
+    std::unique_ptr<plugin::RedisCluster> cluster_;  // [worker thread]; cluster mode
 
     std::mutex mu_;
     std::set<Slot> slots_;                                      // guarded by mu_

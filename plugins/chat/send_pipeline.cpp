@@ -5,12 +5,20 @@
 #include "chat_protocol.h"
 #include "chat_scripts.h"
 #include "json.h"
+#include "redis_cluster.h"
 
 namespace aurora::chat {
 
 namespace {
 
 bool is_error(const redisReply *r) { return !r || r->type == REDIS_REPLY_ERROR; }
+
+// The send script, publishing to a shard channel in cluster mode.
+std::string send_script(bool cluster) {
+    std::string text = kSendScript;
+    if (cluster) text.replace(text.find("'PUBLISH'"), 9, "'SPUBLISH'");
+    return text;
+}
 
 std::string reply_text(const redisReply *r) {
     if (!r) return "no reply";
@@ -26,6 +34,7 @@ SendPipeline::SendPipeline(const ChatContext &ctx, ReadWorker &reads)
     : ctx_(ctx),
       reads_(reads),
       redis_(ctx, ctx.redis_url, std::chrono::milliseconds(ctx.s.redis_timeout_ms), kMaxPending, "sends"),
+      send_script_(send_script(ctx.cluster())),
       events_(std::chrono::milliseconds(ctx.s.presence_coalesce_ms)),
       dedup_window_arg_(std::to_string(ctx.s.dedup_window_s)),
       stream_maxlen_arg_(std::to_string(ctx.s.stream_maxlen)),
@@ -36,9 +45,17 @@ SendPipeline::~SendPipeline() {
     if (coalesce_timer_) ctx_.host->timer_stop(coalesce_timer_);
     if (refresh_timer_) ctx_.host->timer_stop(refresh_timer_);
     if (members_.empty()) return;
-    // The loop has ended: one blocking round trip, bounded by the timeout.
-    plugin::RedisConnection sync(ctx_.redis_url, std::chrono::milliseconds(ctx_.s.redis_timeout_ms));
+    // The loop has ended: one blocking round trip (per master), bounded by
+    // the timeout.
+    std::chrono::milliseconds timeout(ctx_.s.redis_timeout_ms);
     std::string err;
+    if (ctx_.cluster()) {
+        plugin::RedisCluster sync(ctx_.redis_url.nodes, ctx_.redis_url.password, timeout);
+        for (const auto &[key, m] : members_)
+            if (!sync.command(ctx_.slot(key.second), {"ZREM", ctx_.presence_key(key.second), m}, err)) break;
+        return;
+    }
+    plugin::RedisConnection sync(ctx_.redis_url, timeout);
     if (!sync.ensure(err)) return;
     for (const auto &[key, m] : members_) sync.append({"ZREM", ctx_.presence_key(key.second), m});
     for (size_t i = sync.pending(); i > 0; --i) {
@@ -47,10 +64,12 @@ SendPipeline::~SendPipeline() {
 }
 
 bool SendPipeline::start() {
-    redis_.on_up([this] { load_scripts(); });
-    redis_.on_down([this](const std::string &) {
-        send_sha_.clear();
-        read_sha_.clear();
+    redis_.on_node_up([this](plugin::AsyncRedis &node) { load_scripts(node); });
+    redis_.on_node_down([this](plugin::AsyncRedis &) {
+        if (!ctx_.cluster()) {  // the same SHA1 on every node: kept while another answers
+            send_sha_.clear();
+            read_sha_.clear();
+        }
         ctx_.host->metric_set(ctx_.m.redis_up, 0);
         replicated(nullptr);  // held messages: their WAIT is gone with the connection
         wait_due_ = wait_in_flight_ = false;
@@ -66,20 +85,23 @@ bool SendPipeline::start() {
     return coalesce_timer_ && refresh_timer_ && redis_.start();
 }
 
-void SendPipeline::load_scripts() {
-    auto loaded = std::make_shared<int>(0);
-    auto on_loaded = [this, loaded](std::string *into, const redisReply *r) {
+void SendPipeline::load_scripts(plugin::AsyncRedis &node) {
+    auto on_loaded = [this](std::string *into, const redisReply *r) {
         if (is_error(r)) {
             ctx_.log(AURORA_LOG_ERROR, "chat scripts not loaded: " + reply_text(r));
             return;
         }
         *into = reply_text(r);
-        if (++*loaded == 2) {
-            ctx_.host->metric_set(ctx_.m.redis_up, 1);
-        }
+        if (usable()) ctx_.host->metric_set(ctx_.m.redis_up, 1);
     };
-    redis_.command({"SCRIPT", "LOAD", kSendScript}, [on_loaded, this](const redisReply *r) { on_loaded(&send_sha_, r); });
-    redis_.command({"SCRIPT", "LOAD", kReadScript}, [on_loaded, this](const redisReply *r) { on_loaded(&read_sha_, r); });
+    node.command({"SCRIPT", "LOAD", send_script_}, [on_loaded, this](const redisReply *r) { on_loaded(&send_sha_, r); });
+    node.command({"SCRIPT", "LOAD", kReadScript}, [on_loaded, this](const redisReply *r) { on_loaded(&read_sha_, r); });
+}
+
+bool SendPipeline::command(uint16_t slot, const std::vector<std::string_view> &argv, plugin::AsyncRedis::Callback cb,
+                           const plugin::Redirect *ask) {
+    if (ask) return redis_.command_at(ask->to, true, argv, std::move(cb));
+    return redis_.command(slot, argv, std::move(cb));
 }
 
 std::string SendPipeline::member(const SendJob &job) const {
@@ -99,7 +121,8 @@ aurora_verdict SendPipeline::submit(SendJob job) {
         std::string m = std::move(it->second);
         members_.erase(it);
         if (ctx_.s.presence_events) events_.change(job.conn, job.room, false, job.user_id, job.username, Clock::now());
-        if (usable()) redis_.command({"ZREM", ctx_.presence_key(job.room), m}, [](const redisReply *) {});
+        if (usable(ctx_.slot(job.room)))
+            redis_.command(ctx_.slot(job.room), {"ZREM", ctx_.presence_key(job.room), m}, [](const redisReply *) {});
         return AURORA_DROP;
     }
     bool has_msg = job.msg != nullptr;
@@ -115,8 +138,10 @@ aurora_verdict SendPipeline::submit(SendJob job) {
 
 // The job's one command, its reply handled by complete(). False when it
 // cannot be sent (job->failure says why; the caller answers).
-bool SendPipeline::issue(std::shared_ptr<SendJob> job) {
-    if (!usable()) {
+bool SendPipeline::issue(std::shared_ptr<SendJob> job, const plugin::Redirect *ask) {
+    const uint16_t slot = job->kind == SendJob::Kind::Read ? plugin::key_slot("chat:read:" + job->user_id)
+                                                            : ctx_.slot(job->room);
+    if (!usable(slot)) {
         ctx_.host->metric_set(ctx_.m.redis_up, 0);
         job->failure = "the message store is unavailable";
         if (job->kind == SendJob::Kind::Message) ctx_.host->metric_add(ctx_.m.send_errors, 1);
@@ -127,10 +152,10 @@ bool SendPipeline::issue(std::shared_ptr<SendJob> job) {
     switch (job->kind) {
     case SendJob::Kind::Message: {
         EnvelopeParts env = message_envelope(job->room, job->username, job->user_id, job->text, job->ref_json);
-        std::string channel = ctx_.channel(job->room), dedup_key;
-        std::vector<std::string_view> argv{"EVALSHA", send_sha_, job->ref_value.empty() ? "1" : "2", ctx_.s.stream};
+        std::string channel = ctx_.channel(job->room), stream = ctx_.stream(job->room), dedup_key;
+        std::vector<std::string_view> argv{"EVALSHA", send_sha_, job->ref_value.empty() ? "1" : "2", stream};
         if (!job->ref_value.empty()) {
-            dedup_key = "chat:ref:" + job->user_id + ":" + job->ref_value;
+            dedup_key = ctx_.ref_key(job->room, job->user_id, job->ref_value);
             argv.push_back(dedup_key);
         }
         for (std::string_view a : {std::string_view(channel), std::string_view(job->room), std::string_view(job->user_id),
@@ -139,23 +164,23 @@ bool SendPipeline::issue(std::shared_ptr<SendJob> job) {
                                    std::string_view(env.middle), std::string_view(env.suffix),
                                    std::string_view(dedup_window_arg_), std::string_view(stream_maxlen_arg_)})
             argv.push_back(a);
-        queued = redis_.command(argv, done);
+        queued = command(slot, argv, done, ask);
         if (queued && ctx_.s.wait_replicas > 0) wait_due_ = true;
         break;
     }
     case SendJob::Kind::Typing: {
         std::string payload = "{\"type\":\"typing\",\"room\":" + quoted(job->room) + ",\"user\":" +
                               quoted(job->username) + ",\"userId\":" + quoted(job->user_id) + "}";
-        queued = redis_.command({"PUBLISH", ctx_.channel(job->room), payload}, done);
+        queued = command(slot, {ctx_.publish(), ctx_.channel(job->room), payload}, done, ask);
         break;
     }
     case SendJob::Kind::Read:
-        queued = redis_.command({"EVALSHA", read_sha_, "1", "chat:read:" + job->user_id, job->room, job->id}, done);
+        queued = command(slot, {"EVALSHA", read_sha_, "1", "chat:read:" + job->user_id, job->room, job->id}, done, ask);
         break;
     case SendJob::Kind::PresenceJoin: {
         const std::string expiry =
             std::to_string(ctx_.host->now_wall_ms() + static_cast<uint64_t>(ctx_.s.presence_ttl_s) * 1000);
-        queued = redis_.command({"ZADD", ctx_.presence_key(job->room), expiry, member(*job)}, done);
+        queued = command(slot, {"ZADD", ctx_.presence_key(job->room), expiry, member(*job)}, done, ask);
         break;
     }
     case SendJob::Kind::PresenceLeave: queued = true; break;  // submit() did it
@@ -190,20 +215,37 @@ void SendPipeline::complete(SendJob &job, const redisReply *r) {
     if (!r)  // written, and no answer: Redis may still run it (a paused Redis wakes up)
         return fail(job, "unavailable",
                     "the message store did not answer in time; it may have been stored: send it again with the same ref");
-    if (r->type == REDIS_REPLY_ERROR && std::string_view(r->str, r->len).starts_with("NOSCRIPT") && !job.retried) {
-        // Redis restarted or flushed its scripts: load them and try once more
-        // (behind the SCRIPT LOADs on the same connection).
-        job.retried = true;
-        send_sha_.clear();
-        read_sha_.clear();
-        load_scripts();
-        auto again = std::make_shared<SendJob>(std::move(job));
-        job.msg = nullptr;
-        auto resend = [this, again](const redisReply *) {
-            if (!issue(again)) fail(*again, "unavailable", again->failure);
-        };
-        if (!redis_.command({"PING"}, resend)) fail(*again, "unavailable", "scripts could not be loaded");
-        return;
+    if (r->type == REDIS_REPLY_ERROR && !job.retried) {
+        std::string_view e(r->str, r->len);
+        if (e.starts_with("NOSCRIPT")) {
+            // Redis restarted or flushed its scripts: load them and try once
+            // more (behind the SCRIPT LOADs on the same connection).
+            job.retried = true;
+            const uint16_t slot = job.kind == SendJob::Kind::Read ? plugin::key_slot("chat:read:" + job.user_id)
+                                                                   : ctx_.slot(job.room);
+            auto again = std::make_shared<SendJob>(std::move(job));
+            job.msg = nullptr;
+            auto loaded = [this](std::string *into, const redisReply *lr) {
+                if (!is_error(lr)) *into = reply_text(lr);
+            };
+            redis_.command(slot, {"SCRIPT", "LOAD", send_script_}, [this, loaded](const redisReply *lr) { loaded(&send_sha_, lr); });
+            redis_.command(slot, {"SCRIPT", "LOAD", kReadScript}, [this, loaded](const redisReply *lr) { loaded(&read_sha_, lr); });
+            auto resend = [this, again](const redisReply *) {
+                if (!issue(again)) fail(*again, "unavailable", again->failure);
+            };
+            if (!redis_.command(slot, {"PING"}, resend)) fail(*again, "unavailable", "scripts could not be loaded");
+            return;
+        }
+        // Cluster mode: the slot moved (the map is corrected: send it again
+        // there) or is being moved (ASK: to the importing node, this once).
+        if (std::optional<plugin::Redirect> to = plugin::parse_redirect(e)) {
+            job.retried = true;
+            auto again = std::make_shared<SendJob>(std::move(job));
+            job.msg = nullptr;
+            if (!issue(again, to->kind == plugin::Redirect::Kind::Ask ? &*to : nullptr))
+                fail(*again, "unavailable", "the room's shard is moving; send it again with the same ref");
+            return;
+        }
     }
     if (r->type == REDIS_REPLY_ERROR && std::string_view(r->str, r->len).starts_with("READONLY"))
         return fail(job, "unavailable", "the message store is failing over; send it again with the same ref");
@@ -254,7 +296,7 @@ void SendPipeline::complete(SendJob &job, const redisReply *r) {
 // waiting its own turn (a lagging replica costs wait_timeout_ms per WAIT).
 void SendPipeline::queue_wait() {
     if (!wait_due_ || wait_in_flight_) return;
-    if (redis_.command({"WAIT", wait_replicas_arg_, wait_timeout_arg_}, [this](const redisReply *r) { replicated(r); })) {
+    if (redis_.command(0, {"WAIT", wait_replicas_arg_, wait_timeout_arg_}, [this](const redisReply *r) { replicated(r); })) {
         wait_due_ = false;
         wait_in_flight_ = true;
     }  // else (full): the next write tries again
@@ -288,16 +330,17 @@ void SendPipeline::publish_presence() {
     std::vector<PresenceCoalescer::Event> events = events_.due(Clock::now());
     ctx_.host->metric_add(ctx_.m.presence_coalesced, static_cast<double>(events_.cancelled() - cancelled));
     if (events.empty()) return;
-    if (!usable()) return;  // lost, like any live event while Redis is away; snapshots tell the truth
-    for (const auto &e : events) redis_.command({"PUBLISH", ctx_.channel(e.room), e.json}, [](const redisReply *) {});
+    for (const auto &e : events)  // lost, like any live event while Redis is away; snapshots tell the truth
+        redis_.command(ctx_.slot(e.room), {ctx_.publish(), ctx_.channel(e.room), e.json}, [](const redisReply *) {});
     ctx_.host->metric_add(ctx_.m.presence_events, static_cast<double>(events.size()));
 }
 
 void SendPipeline::refresh_presence() {
-    if (members_.empty() || !usable()) return;
+    if (members_.empty()) return;
     std::string expiry = std::to_string(ctx_.host->now_wall_ms() + static_cast<uint64_t>(ctx_.s.presence_ttl_s) * 1000);
-    for (const auto &[key, m] : members_)
-        redis_.command({"ZADD", ctx_.presence_key(key.second), expiry, m}, [](const redisReply *) {});
+    for (const auto &[key, m] : members_)  // a master that is down misses this refresh; the next one puts it back
+        redis_.command(ctx_.slot(key.second), {"ZADD", ctx_.presence_key(key.second), expiry, m},
+                       [](const redisReply *) {});
 }
 
 }  // namespace aurora::chat

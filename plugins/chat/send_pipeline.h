@@ -30,7 +30,7 @@
 #include "chat_context.h"
 #include "presence_coalescer.h"
 #include "read_worker.h"
-#include "redis_async.h"
+#include "async_cluster.h"
 
 namespace aurora::chat {
 
@@ -41,7 +41,7 @@ struct SendJob {
     aurora_conn_id conn = 0;
     std::string room, user_id, username, text, ref_value, ref_json, id;
     std::chrono::steady_clock::time_point queued = std::chrono::steady_clock::now();
-    bool retried = false;  // sent again once after NOSCRIPT
+    bool retried = false;  // sent again once after NOSCRIPT, MOVED or ASK
     std::string failure;   // why issue() could not send it
 };
 
@@ -65,21 +65,26 @@ public:
 
 private:
     using Clock = std::chrono::steady_clock;
-    bool issue(std::shared_ptr<SendJob> job);  // false: failed at once
-    void load_scripts();
+    // false: failed at once. `ask`: an ASK redirection, this once.
+    bool issue(std::shared_ptr<SendJob> job, const plugin::Redirect *ask = nullptr);
+    bool command(uint16_t slot, const std::vector<std::string_view> &argv, plugin::AsyncRedis::Callback cb,
+                 const plugin::Redirect *ask = nullptr);
+    void load_scripts(plugin::AsyncRedis &node);
     void complete(SendJob &job, const redisReply *r);
     void fail(SendJob &job, const char *code, const std::string &why);
     void finish(aurora_msg *msg, const std::string &reply);
     void publish_presence();
     void refresh_presence();
     std::string member(const SendJob &job) const;
-    bool usable() const { return redis_.up() && !send_sha_.empty() && !read_sha_.empty(); }
+    bool usable(uint16_t slot) const { return redis_.up(slot) && !send_sha_.empty() && !read_sha_.empty(); }
+    bool usable() const { return redis_.all_up() && !send_sha_.empty() && !read_sha_.empty(); }
     void queue_wait();
     void replicated(const redisReply *r);
 
     const ChatContext &ctx_;
     ReadWorker &reads_;
-    plugin::AsyncRedis redis_;
+    plugin::AsyncCluster redis_;
+    const std::string send_script_;  // kSendScript; with SPUBLISH in cluster mode
     std::string send_sha_, read_sha_;  // empty until SCRIPT LOAD answered
     // presence entries of this process: (conn, room) -> member
     std::map<std::pair<aurora_conn_id, std::string>, std::string> members_;

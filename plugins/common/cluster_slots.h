@@ -59,6 +59,8 @@ public:
     // The master of `slot`, or nullptr when no node serves it (a map not
     // loaded yet, or a cluster with uncovered slots).
     const HostPort *master(uint16_t slot) const;
+    // The same as an index into masters(), -1 when no node serves it.
+    int master_index(uint16_t slot) const { return static_cast<int>(owner_[slot & (kClusterSlots - 1)]) - 1; }
     // A MOVED redirection: `slot` is served by `to` from now on.
     void moved(uint16_t slot, const HostPort &to);
     // Every master the map names, each once.

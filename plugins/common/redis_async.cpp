@@ -152,8 +152,10 @@ void AsyncRedis::on_reply(redisAsyncContext *, void *reply, void *privdata) {
     if (!self->sent_.empty()) self->sent_.pop_front();
     if (reply) self->last_reply_ = Clock::now();
     if (!reply) self->up_ = false;  // the connection is going: what the callback tries is refused
-    if (!self->closing_ && p->cb) p->cb(static_cast<const redisReply *>(reply));
     auto *r = static_cast<const redisReply *>(reply);
+    if (r && r->type == REDIS_REPLY_ERROR && self->on_error_ && !self->closing_)
+        self->on_error_(std::string_view(r->str, r->len));
+    if (!self->closing_ && p->cb) p->cb(r);
     if (r && r->type == REDIS_REPLY_ERROR && std::string_view(r->str, r->len).starts_with("READONLY") && self->ac_ &&
         self->up_) {
         // It was the master and is a replica now: find the new one.

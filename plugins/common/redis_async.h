@@ -83,6 +83,10 @@ public:
     // batch of sends).
     void before_write(std::function<void()> fn) { before_write_ = std::move(fn); }
 
+    // Sees every error reply of a command before its callback does
+    // (AsyncCluster learns MOVED redirections here).
+    void on_error_reply(std::function<void(std::string_view error)> fn) { on_error_ = std::move(fn); }
+
     // Starts connecting (and the deadline watchdog). False if the host
     // lacks ABI 1.2 or refused the timer.
     bool start();
@@ -94,6 +98,8 @@ public:
     // at the next watchdog tick (never inside a hiredis callback).
     void reconnect_soon() { reconnect_ = true; }
     size_t pending() const { return sent_.size(); }
+    // The server of the current (or last) connection.
+    const HostPort &server() const { return server_; }
 
     // Queues one command. False, and cb is not kept, when not up or full.
     bool command(const std::vector<std::string_view> &argv, Callback cb);
@@ -158,6 +164,7 @@ private:
     std::function<void()> on_up_;
     std::function<void(const std::string &)> on_down_;
     std::function<void()> on_unreachable_, before_write_;
+    std::function<void(std::string_view)> on_error_;
 };
 
 }  // namespace aurora::plugin

@@ -59,8 +59,31 @@ std::optional<HostPort> parse_host_port(std::string_view text) {
     return out;
 }
 
+namespace {
+// "h1:p1,h2:p2" (the host checked it; a plugin loaded by another host
+// checks again).
+bool host_port_list(const std::string &list, const char *key, std::vector<HostPort> &out, std::string &error) {
+    for (size_t start = 0; start <= list.size();) {
+        size_t comma = std::min(list.find(',', start), list.size());
+        std::string_view item = std::string_view(list).substr(start, comma - start);
+        while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
+        while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
+        if (!item.empty()) {
+            std::optional<HostPort> hp = parse_host_port(item);
+            if (!hp) {
+                error = std::string(key) + ": \"" + std::string(item) + "\" is not host:port";
+                return false;
+            }
+            out.push_back(*hp);
+        }
+        start = comma + 1;
+    }
+    return true;
+}
+}  // namespace
+
 std::optional<RedisUrl> redis_target(const aurora_host_api *host, aurora_plugin_ctx *self, std::string_view url,
-                                     std::string &error) {
+                                     std::string &error, bool cluster_ok) {
     auto setting = [&](const char *key) {
         aurora_str v = host->setting(self, key);
         return std::string(v.ptr ? v.ptr : "", v.len);
@@ -74,27 +97,32 @@ std::optional<RedisUrl> redis_target(const aurora_host_api *host, aurora_plugin_
     }
     std::string mode = setting("redis.mode");
     if (!url.empty() || mode.empty() || mode == "single") return out;  // a plugin's own Redis is one server
+    if (mode == "cluster") {
+        if (!cluster_ok) {
+            error = "redis.mode \"cluster\": this plugin does not run on Redis Cluster yet (docs/scaling.md); give it "
+                    "its own single Redis or use \"single\" or \"sentinel\"";
+            return std::nullopt;
+        }
+        if (!host_port_list(setting("redis.nodes"), "redis.nodes", out->nodes, error)) return std::nullopt;
+        std::string shards = setting("redis.stream_shards");
+        auto [p, ec] = std::from_chars(shards.data(), shards.data() + shards.size(), out->stream_shards);
+        if (shards.empty()) out->stream_shards = 8;
+        else if (ec != std::errc() || p != shards.data() + shards.size() || out->stream_shards < 1 ||
+                 out->stream_shards > 1024) {
+            error = "redis.stream_shards: \"" + shards + "\" is not a number from 1 to 1024";
+            return std::nullopt;
+        }
+        if (out->nodes.empty()) {
+            error = "redis.mode \"cluster\" needs redis.nodes";
+            return std::nullopt;
+        }
+        return out;
+    }
     if (mode != "sentinel") {
-        error = "redis.mode \"" + mode + "\": this plugin supports \"single\" and \"sentinel\"";
+        error = "redis.mode \"" + mode + "\": this plugin supports \"single\", \"sentinel\" and \"cluster\"";
         return std::nullopt;
     }
-    // The host checked these; a plugin loaded by another host checks again.
-    std::string list = setting("redis.sentinels");
-    for (size_t start = 0; start <= list.size();) {
-        size_t comma = std::min(list.find(',', start), list.size());
-        std::string_view item = std::string_view(list).substr(start, comma - start);
-        while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
-        while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
-        if (!item.empty()) {
-            std::optional<HostPort> hp = parse_host_port(item);
-            if (!hp) {
-                error = "redis.sentinels: \"" + std::string(item) + "\" is not host:port";
-                return std::nullopt;
-            }
-            out->sentinels.push_back(*hp);
-        }
-        start = comma + 1;
-    }
+    if (!host_port_list(setting("redis.sentinels"), "redis.sentinels", out->sentinels, error)) return std::nullopt;
     out->master_name = setting("redis.master_name");
     if (out->sentinels.empty() || out->master_name.empty()) {
         error = "redis.mode \"sentinel\" needs redis.sentinels and redis.master_name";

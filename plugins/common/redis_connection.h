@@ -46,18 +46,22 @@ struct RedisUrl {
     std::string password;
     std::vector<HostPort> sentinels;  // non-empty: sentinel mode
     std::string master_name;
+    std::vector<HostPort> nodes;  // non-empty: cluster mode (the seed nodes; host and port unused)
+    int stream_shards = 0;        // cluster mode: chat:messages:{0..N-1}
 
     bool sentinel() const { return !sentinels.empty(); }
+    bool cluster() const { return !nodes.empty(); }
 };
 // nullopt (with `error`) for anything but redis://[[user]:password@]host[:port][/db].
 std::optional<RedisUrl> parse_redis_url(std::string_view url, std::string &error);
 
 // The Redis of a plugin, from the host's shared settings: redis.url,
-// redis.mode, redis.sentinels, redis.master_name; or, when `url` is not
-// empty (a plugin's own Redis), that one server. nullopt with `error`
-// naming the setting.
+// redis.mode, redis.sentinels, redis.master_name, redis.nodes,
+// redis.stream_shards; or, when `url` is not empty (a plugin's own Redis),
+// that one server. nullopt with `error` naming the setting; cluster mode
+// is refused unless the plugin says it runs there (`cluster_ok`).
 std::optional<RedisUrl> redis_target(const aurora_host_api *host, aurora_plugin_ctx *self, std::string_view url,
-                                     std::string &error);
+                                     std::string &error, bool cluster_ok = false);
 
 // Sentinel mode: asks the Sentinels in turn (each within `timeout`) where
 // the master is. Blocking: worker threads only.

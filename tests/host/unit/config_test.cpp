@@ -32,7 +32,18 @@ TEST(Config, EveryMistakeNamesItsKey) {
         {R"({"log": {"format": "xml"}})", "log.format"},
         {R"({"redis": {"url": "http://x"}})", "redis.url"},
         {R"({"redis": {"mode": "sharded"}})", "redis.mode"},
-        {R"({"redis": {"mode": "cluster"}})", "redis.mode"},
+        {R"({"redis": {"mode": "cluster"}})", "redis.nodes"},
+        {R"({"redis": {"mode": "cluster", "nodes": []}})", "redis.nodes"},
+        {R"({"redis": {"mode": "cluster", "nodes": ["h"]}})", "redis.nodes"},
+        {R"({"redis": {"mode": "cluster", "nodes": "h:1,:2"}})", "redis.nodes"},
+        {R"({"redis": {"mode": "cluster", "nodes": ["h:1"], "stream_shards": 0}})", "redis.stream_shards"},
+        {R"({"redis": {"mode": "cluster", "nodes": ["h:1"], "stream_shards": 1025}})", "redis.stream_shards"},
+        {R"({"redis": {"mode": "cluster", "nodes": ["h:1"], "stream_shards": "4"}})", "redis.stream_shards"},
+        {R"({"redis": {"mode": "cluster", "nodes": ["h:1"], "url": "redis://h:1/3"}})", "redis.url"},
+        {R"({"redis": {"nodes": ["h:1"]}})", "redis.nodes"},
+        {R"({"redis": {"stream_shards": 4}})", "redis.stream_shards"},
+        {R"({"redis": {"mode": "sentinel", "sentinels": ["h:1"], "master_name": "m", "nodes": ["h:2"]}})",
+         "redis.nodes"},
         {R"({"redis": {"mode": "sentinel", "master_name": "m"}})", "redis.sentinels"},
         {R"({"redis": {"mode": "sentinel", "sentinels": ["h:1"]}})", "redis.master_name"},
         {R"({"redis": {"mode": "sentinel", "sentinels": ["h:1"], "master_name": "a b"}})", "redis.master_name"},
@@ -100,6 +111,30 @@ TEST(Config, RedisSentinel) {
     ASSERT_TRUE(cfg) << err;
     EXPECT_EQ(cfg->settings().at("redis.mode"), "single");
     EXPECT_FALSE(cfg->settings().count("redis.sentinels"));
+}
+
+TEST(Config, RedisCluster) {
+    std::string err;
+    auto cfg = parse(R"({"redis": {"mode": "cluster", "nodes": ["10.0.0.1:7000", "[::1]:7001"], "stream_shards": 6,
+                                   "url": "redis://:pw@h/0"}})",
+                     err);
+    ASSERT_TRUE(cfg) << err;
+    auto s = cfg->settings();
+    EXPECT_EQ(s.at("redis.mode"), "cluster");
+    EXPECT_EQ(s.at("redis.nodes"), "10.0.0.1:7000,[::1]:7001");
+    EXPECT_EQ(s.at("redis.stream_shards"), "6");
+    EXPECT_FALSE(s.count("redis.sentinels"));
+
+    setenv("AURORA_REDIS_MODE", "cluster", 1);
+    setenv("AURORA_REDIS_NODES", "n1:7000, n2:7000", 1);
+    auto text = apply_env_overrides("{}", err);
+    unsetenv("AURORA_REDIS_MODE");
+    unsetenv("AURORA_REDIS_NODES");
+    ASSERT_TRUE(text) << err;
+    cfg = parse(*text, err);
+    ASSERT_TRUE(cfg) << err;
+    EXPECT_EQ(cfg->redis_nodes, (std::vector<std::string>{"n1:7000", "n2:7000"}));
+    EXPECT_EQ(cfg->settings().at("redis.stream_shards"), "8");  // the default
 }
 
 TEST(Config, TrustedProxies) {
