@@ -161,3 +161,24 @@ def test_fifty_rooms_on_three_masters_every_message_once_in_order(cluster, repli
     assert not [f for f in back.frames if f.get("type") == "message"], "a duplicate"
     for c in clients[1:] + [back]:
         c.close()
+
+
+@pytest.mark.parametrize("plugin,config,why", [
+    ("ingest", {"workers": 1}, 'does not run on Redis Cluster yet'),
+    ("ratelimit", {}, 'does not run on Redis Cluster yet'),
+    ("auth", {}, 'does not run on Redis Cluster yet'),
+    ("chat", {"wait_replicas": 1}, 'wait_replicas is not available with redis.mode'),
+])
+def test_what_cluster_mode_does_not_run_yet_refuses_to_start(tmp_path, plugin, config, why):
+    """A plugin that cannot run on a cluster yet says so and the host does not
+    start: it must never run half-routed (a multi-key script would fail with
+    CROSSSLOT on every call, or reach the wrong master)."""
+    from aurora_host import AuroraHost, HostStartError, build_dir
+    from chat_support import HOST, require
+
+    so = build_dir() / "plugins" / f"{plugin}.so"
+    cfg = {"redis": {"mode": "cluster", "nodes": ["127.0.0.1:1"]}, "jwt": {"secret": "a-long-enough-test-secret-0123456789"},
+           "plugins": [{"name": plugin, "path": require(so), "config": config}]}
+    with pytest.raises(HostStartError) as err:
+        AuroraHost.start(require(HOST), tmp_path, cfg)
+    assert why in str(err.value), str(err.value)[-2000:]
