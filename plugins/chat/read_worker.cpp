@@ -31,6 +31,9 @@ std::string_view field(const redisReply *fields, std::string_view name) {
 bool ReadWorker::round_trip(uint16_t slot, const std::vector<std::vector<std::string>> &commands,
                             std::vector<plugin::RedisReply> &replies, std::string &err) {
     for (int attempt = 0; attempt < 2; ++attempt) {
+        // Cluster mode: a connection that failed may be to a master that was
+        // failed over: the map is asked again before the second attempt.
+        if (attempt > 0 && cluster_) cluster_->refresh(err);
         plugin::RedisConnection *c = cluster_ ? cluster_->connection(slot, err) : &redis_;
         if (!c || !c->ensure(err)) continue;
         for (const auto &argv : commands) c->append(argv);

@@ -94,6 +94,11 @@ bool AsyncCluster::command_at(const HostPort &at, bool asking, const std::vector
     return r.command(argv, std::move(cb));
 }
 
+void AsyncCluster::each_up(const std::function<void(AsyncRedis &)> &fn) {
+    for (Node *n : route_)
+        if (n->redis->up()) fn(*n->redis);
+}
+
 // route_ follows the map: one node per master, made when first named.
 void AsyncCluster::reroute() {
     route_.clear();

@@ -66,6 +66,9 @@ public:
     // Queues it on the node `at` (an ASK redirection: ASKING first).
     bool command_at(const HostPort &at, bool asking, const std::vector<std::string_view> &argv,
                     AsyncRedis::Callback cb);
+    // Runs `fn` on each master's connection that is up (the one, outside
+    // cluster mode).
+    void each_up(const std::function<void(AsyncRedis &)> &fn);
     // Asks CLUSTER SLOTS again at the next tick.
     void refresh_soon() { stale_ = true; }
     const SlotMap &map() const { return map_; }

@@ -1,5 +1,7 @@
 #include "redis_connection.h"
 
+#include "cluster_slots.h"
+
 #include <algorithm>
 #include <charconv>
 #include <memory>
@@ -174,6 +176,40 @@ std::optional<HostPort> ask_sentinels(const RedisUrl &url, std::chrono::millisec
     return std::nullopt;
 }
 
+std::optional<HostPort> ask_cluster(const RedisUrl &url, uint16_t slot, std::chrono::milliseconds timeout,
+                                    std::string &error) {
+    error = "no seed node answered";
+    const timeval tv = to_timeval(timeout);
+    for (const HostPort &n : url.nodes) {
+        std::unique_ptr<redisContext, decltype(&redisFree)> c(redisConnectWithTimeout(n.host.c_str(), n.port, tv),
+                                                               redisFree);
+        const std::string where = "seed node " + n.host + ":" + std::to_string(n.port);
+        if (!c || c->err) {
+            error = where + ": " + (c ? c->errstr : "out of memory");
+            continue;
+        }
+        redisSetTimeout(c.get(), tv);
+        if (!url.password.empty()) {
+            RedisReply auth(static_cast<redisReply *>(
+                redisCommand(c.get(), "AUTH %b", url.password.data(), url.password.size())));
+            if (!auth || auth->type == REDIS_REPLY_ERROR) {
+                error = where + ": AUTH failed";
+                continue;
+            }
+        }
+        RedisReply r(static_cast<redisReply *>(redisCommand(c.get(), "CLUSTER SLOTS")));
+        SlotMap map;
+        if (!r || r->type == REDIS_REPLY_ERROR) {
+            error = where + ": " + (!r ? std::string(c->errstr) : std::string(r->str, r->len));
+            continue;
+        }
+        if (!map.load(r.get(), error, n)) continue;
+        if (const HostPort *m = map.master(slot)) return *m;
+        error = where + ": slot " + std::to_string(slot) + " is not served";
+    }
+    return std::nullopt;
+}
+
 RedisConnection::RedisConnection(RedisUrl url, std::chrono::milliseconds timeout)
     : url_(std::move(url)), timeout_(timeout) {}
 
@@ -207,6 +243,13 @@ bool RedisConnection::ensure(std::string &error) {
         std::optional<HostPort> master = ask_sentinels(url_, timeout_, error);
         if (!master) {
             server_ = HostPort{"master \"" + url_.master_name + "\"", 0};
+            return fail(error);
+        }
+        server_ = *master;
+    } else if (url_.cluster()) {
+        std::optional<HostPort> master = ask_cluster(url_, static_cast<uint16_t>(std::max(url_.slot, 0)), timeout_, error);
+        if (!master) {
+            server_ = HostPort{"the master of slot " + std::to_string(url_.slot), 0};
             return fail(error);
         }
         server_ = *master;
@@ -268,9 +311,15 @@ RedisReply RedisConnection::command(const std::vector<std::string> &argv, std::s
 }
 
 // A server that answers READONLY was the master and is a replica now (a
-// failover): the connection goes, and the next ensure() finds the master.
+// failover); in cluster mode, MOVED (the slot is served elsewhere now) and
+// CLUSTERDOWN say the same. The connection goes, and the next ensure()
+// finds the master.
 RedisReply RedisConnection::checked(RedisReply r) {
-    if (r && r->type == REDIS_REPLY_ERROR && std::string_view(r->str, r->len).starts_with("READONLY")) reset();
+    if (!r || r->type != REDIS_REPLY_ERROR) return r;
+    std::string_view e(r->str, r->len);
+    if (e.starts_with("READONLY") ||
+        (url_.cluster() && (e.starts_with("MOVED") || e.starts_with("CLUSTERDOWN"))))
+        reset();
     return r;
 }
 

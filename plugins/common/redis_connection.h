@@ -48,6 +48,7 @@ struct RedisUrl {
     std::string master_name;
     std::vector<HostPort> nodes;  // non-empty: cluster mode (the seed nodes; host and port unused)
     int stream_shards = 0;        // cluster mode: chat:messages:{0..N-1}
+    int slot = -1;                // cluster mode, RedisConnection: connect to the master of this slot
 
     bool sentinel() const { return !sentinels.empty(); }
     bool cluster() const { return !nodes.empty(); }
@@ -66,6 +67,11 @@ std::optional<RedisUrl> redis_target(const aurora_host_api *host, aurora_plugin_
 // Sentinel mode: asks the Sentinels in turn (each within `timeout`) where
 // the master is. Blocking: worker threads only.
 std::optional<HostPort> ask_sentinels(const RedisUrl &url, std::chrono::milliseconds timeout, std::string &error);
+
+// Cluster mode: asks the seed nodes in turn (CLUSTER SLOTS, each within
+// `timeout`) which master serves `slot`. Blocking: worker threads only.
+std::optional<HostPort> ask_cluster(const RedisUrl &url, uint16_t slot, std::chrono::milliseconds timeout,
+                                    std::string &error);
 
 // A ROLE reply of a master.
 bool role_is_master(const redisReply *r);

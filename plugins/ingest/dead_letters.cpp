@@ -2,13 +2,14 @@
 
 namespace aurora::ingest {
 
-bool move_to_dead_letters(plugin::RedisConnection &redis, const IngestSettings &s, const std::string &consumer,
+bool move_to_dead_letters(plugin::RedisConnection &redis, const std::string &stream, const std::string &dead_stream,
+                          const std::string &group, const std::string &consumer,
                           const std::vector<DeadLetter> &letters, uint64_t now_ms, std::string &error) {
     if (letters.empty()) return true;
     redis.append({"MULTI"});
-    std::vector<std::string> ack{"XACK", s.stream, s.group};
+    std::vector<std::string> ack{"XACK", stream, group};
     for (const DeadLetter &d : letters) {
-        std::vector<std::string> add{"XADD", s.dead_letter_stream, "*"};
+        std::vector<std::string> add{"XADD", dead_stream, "*"};
         for (const auto &[k, v] : d.entry->fields) {
             add.push_back(k);
             add.push_back(v);

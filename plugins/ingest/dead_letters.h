@@ -23,7 +23,9 @@ struct DeadLetter {
 
 // False with `error` if Redis failed: the entries stay pending and are
 // dead-lettered on a later delivery.
-bool move_to_dead_letters(plugin::RedisConnection &redis, const IngestSettings &s, const std::string &consumer,
+// `stream` and `dead_stream` share a slot in cluster mode (one MULTI).
+bool move_to_dead_letters(plugin::RedisConnection &redis, const std::string &stream, const std::string &dead_stream,
+                          const std::string &group, const std::string &consumer,
                           const std::vector<DeadLetter> &letters, uint64_t now_ms, std::string &error);
 
 }  // namespace aurora::ingest

@@ -1,10 +1,14 @@
 #include "group_monitor.h"
 
+#include <algorithm>
 #include <chrono>
+#include <map>
+#include <memory>
 #include <string_view>
 #include <thread>
 #include <vector>
 
+#include "cluster_slots.h"
 #include "message_writer.h"
 
 namespace aurora::ingest {
@@ -13,17 +17,23 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// XINFO GROUPS: a flat [key, value, ...] map per group.
-void export_group_stats(IngestContext &ctx, plugin::RedisConnection &redis) {
+struct GroupStats {
+    long long pending = 0, lag = 0, dead = 0;
+    bool lag_known = true;
+};
+
+// One stream's group (XINFO GROUPS: a flat [key, value, ...] map per group)
+// and dead-letter stream, added to `sum`. False if Redis did not answer.
+bool add_group_stats(IngestContext &ctx, plugin::RedisConnection &redis, int shard, GroupStats &sum) {
     std::string err;
-    if (!redis.ensure(err)) return;
-    redis.append({"XINFO", "GROUPS", ctx.s.stream});
-    redis.append({"XLEN", ctx.s.dead_letter_stream});
+    if (!redis.ensure(err)) return false;
+    redis.append({"XINFO", "GROUPS", ctx.stream(shard)});
+    redis.append({"XLEN", ctx.dead_letter_stream(shard)});
     plugin::RedisReply groups = redis.read(err);
     plugin::RedisReply dead = groups ? redis.read(err) : nullptr;
-    if (!groups || !dead) return;
-    if (dead->type == REDIS_REPLY_INTEGER) ctx.host->metric_set(ctx.m.dead_letter_length, static_cast<double>(dead->integer));
-    if (groups->type != REDIS_REPLY_ARRAY) return;
+    if (!groups || !dead) return false;
+    if (dead->type == REDIS_REPLY_INTEGER) sum.dead += dead->integer;
+    if (groups->type != REDIS_REPLY_ARRAY) return true;  // no stream yet
     for (size_t g = 0; g < groups->elements; ++g) {
         const redisReply *m = groups->element[g];
         if (m->type != REDIS_REPLY_ARRAY) continue;
@@ -38,27 +48,51 @@ void export_group_stats(IngestContext &ctx, plugin::RedisConnection &redis) {
             else if (key == "lag" && v->type == REDIS_REPLY_INTEGER) lag = v->integer;  // nil when Redis cannot tell
         }
         if (!ours) continue;
-        if (pending >= 0) ctx.host->metric_set(ctx.m.pending, static_cast<double>(pending));
-        if (lag >= 0) ctx.host->metric_set(ctx.m.lag, static_cast<double>(lag));
+        if (pending >= 0) sum.pending += pending;
+        if (lag >= 0) sum.lag += lag;
+        else sum.lag_known = false;
     }
+    return true;
+}
+
+// Summed over the shards' streams in cluster mode.
+void export_group_stats(IngestContext &ctx, std::vector<std::unique_ptr<plugin::RedisConnection>> &redis) {
+    GroupStats sum;
+    for (size_t i = 0; i < redis.size(); ++i)
+        if (!add_group_stats(ctx, *redis[i], static_cast<int>(i), sum)) return;
+    ctx.host->metric_set(ctx.m.dead_letter_length, static_cast<double>(sum.dead));
+    ctx.host->metric_set(ctx.m.pending, static_cast<double>(sum.pending));
+    if (sum.lag_known) ctx.host->metric_set(ctx.m.lag, static_cast<double>(sum.lag));
 }
 
 // At shutdown: wake consumers blocked in XREADGROUP, until they have all
 // left (bounded: a consumer that is inserting finishes its batch first).
-void unblock_consumers(IngestContext &ctx, plugin::RedisConnection &redis) {
+// Each CLIENT UNBLOCK goes to the server the consumer is connected to.
+void unblock_consumers(IngestContext &ctx) {
     const auto deadline = Clock::now() + std::chrono::milliseconds(ctx.s.redis_timeout_ms + 1000);
+    std::map<std::pair<std::string, int>, std::unique_ptr<plugin::RedisConnection>> servers;
     while (Clock::now() < deadline) {
-        std::vector<long long> ids;
+        std::vector<IngestContext::ConsumerClient> clients;
         {
             std::lock_guard lock(ctx.mu);
-            for (const auto &[index, id] : ctx.consumer_clients) ids.push_back(id);
+            for (const auto &[index, c] : ctx.consumer_clients) clients.push_back(c);
         }
-        if (ids.empty()) return;
+        if (clients.empty()) return;
         std::string err;
-        if (redis.ensure(err)) {
-            for (long long id : ids) redis.append({"CLIENT", "UNBLOCK", std::to_string(id)});
-            for (size_t n = redis.pending(); n > 0; --n) redis.read(err);
+        for (const auto &c : clients) {
+            auto &conn = servers[{c.server.host, c.server.port}];
+            if (!conn) {
+                plugin::RedisUrl u = ctx.redis_url;
+                u.sentinels.clear();  // that very server, whatever the mode
+                u.nodes.clear();
+                u.host = c.server.host;
+                u.port = c.server.port;
+                conn = std::make_unique<plugin::RedisConnection>(u, std::chrono::milliseconds(ctx.s.redis_timeout_ms));
+            }
+            if (conn->ensure(err)) conn->append({"CLIENT", "UNBLOCK", std::to_string(c.id)});
         }
+        for (auto &[at, conn] : servers)
+            for (size_t n = conn->pending(); n > 0; --n) conn->read(err);
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
 }
@@ -67,12 +101,18 @@ void unblock_consumers(IngestContext &ctx, plugin::RedisConnection &redis) {
 
 void run_group_monitor(IngestContext &ctx, aurora_worker *w) {
     const aurora_host_api *host = ctx.host;
-    plugin::RedisConnection redis(ctx.redis_url, std::chrono::milliseconds(ctx.s.redis_timeout_ms));
+    // One connection per stream: each to its shard's master in cluster mode.
+    std::vector<std::unique_ptr<plugin::RedisConnection>> redis;
+    for (int i = 0; i < std::max(ctx.shards, 1); ++i) {
+        plugin::RedisUrl u = ctx.redis_url;
+        if (ctx.shards) u.slot = plugin::key_slot(ctx.stream(i));
+        redis.push_back(std::make_unique<plugin::RedisConnection>(u, std::chrono::milliseconds(ctx.s.redis_timeout_ms)));
+    }
     bool index_warned = false;
     do {
         std::string err;
         if (!ctx.indexes_ready.load()) {
-            if (create_indexes(*ctx.mongo, ctx.s.collection, ctx.s.secondary_indexes, err)) {
+            if (create_indexes(*ctx.mongo, ctx.s.collection, ctx.s.secondary_indexes, ctx.shards > 0, err)) {
                 ctx.indexes_ready.store(true);
                 ctx.set_mongo(true);
                 ctx.log(AURORA_LOG_INFO, "indexes of %s.%s ready", ctx.mongo->database().c_str(), ctx.s.collection.c_str());
@@ -88,7 +128,7 @@ void run_group_monitor(IngestContext &ctx, aurora_worker *w) {
         }
         if (ctx.s.workers > 0) export_group_stats(ctx, redis);
     } while (!host->worker_wait(w, static_cast<uint32_t>(ctx.s.stats_interval_ms)));
-    unblock_consumers(ctx, redis);
+    unblock_consumers(ctx);
 }
 
 }  // namespace aurora::ingest

@@ -47,10 +47,24 @@ struct IngestContext : plugin::PluginHandle {  // host, self, log()
     std::atomic<bool> redis_up{false};       // last Redis outcome of the consumers
     std::atomic<bool> mongo_warned{false};   // one log line per MongoDB outage
 
-    // Redis CLIENT IDs of the consumers' connections, so that the
-    // maintenance thread can CLIENT UNBLOCK a blocked XREADGROUP at shutdown.
+    // Cluster mode (docs/scaling.md): the stream is split in `shards`
+    // streams, "<stream>:{s}", each with its own group and dead-letter
+    // stream "<dead_letter_stream>:{s}" (the same hash tag: one slot).
+    int shards = 0;  // 0: one stream, the seed's
+    std::string stream(int shard) const { return shards ? s.stream + ":{" + std::to_string(shard) + "}" : s.stream; }
+    std::string dead_letter_stream(int shard) const {
+        return shards ? s.dead_letter_stream + ":{" + std::to_string(shard) + "}" : s.dead_letter_stream;
+    }
+
+    // Redis CLIENT IDs of the consumers' connections, and the server each is
+    // on, so that the maintenance thread can CLIENT UNBLOCK a blocked
+    // XREADGROUP at shutdown.
+    struct ConsumerClient {
+        long long id;
+        plugin::HostPort server;
+    };
     std::mutex mu;
-    std::map<int, long long> consumer_clients;  // guarded by mu
+    std::map<int, ConsumerClient> consumer_clients;  // guarded by mu
 
     bool ready() const { return indexes_ready.load() && mongo_up.load() && (s.workers == 0 || redis_up.load()); }
 

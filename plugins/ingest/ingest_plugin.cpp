@@ -87,12 +87,13 @@ aurora_status init_plugin(IngestPlugin &p) {
                 "tokens; set \"history\": false for a worker that only ingests");
         return AURORA_ERR_INVALID;
     }
-    auto redis_url = plugin::redis_target(host, ctx.self, {}, err);
+    auto redis_url = plugin::redis_target(host, ctx.self, {}, err, /*cluster_ok=*/true);
     if (!redis_url) {
         ctx.log(AURORA_LOG_ERROR, "%s", err.c_str());
         return AURORA_ERR_INVALID;
     }
     ctx.redis_url = *redis_url;
+    if (redis_url->cluster()) ctx.shards = redis_url->stream_shards;
     std::string mongo_url(plugin::view(host->setting(ctx.self, "mongo.url")));
     if (mongo_url.empty()) mongo_url = "mongodb://127.0.0.1:27017/aurorachat";
     ctx.mongo = plugin::MongoPool::create(mongo_url_with_timeouts(mongo_url, ctx.s.mongo_timeout_ms), err);
@@ -103,7 +104,11 @@ aurora_status init_plugin(IngestPlugin &p) {
     ctx.consumer_prefix = ctx.s.consumer_name.empty() ? default_consumer_prefix() : ctx.s.consumer_name;
     register_metrics(ctx);
 
-    for (int i = 0; i < ctx.s.workers; ++i) p.consumers.push_back(std::make_unique<StreamConsumer>(ctx, i));
+    // Cluster mode: every shard's stream gets ceil(workers / shards)
+    // consumers (at least one each, when workers > 0).
+    const int shards = std::max(ctx.shards, 1);
+    const int consumers = ctx.s.workers == 0 ? 0 : shards * ((ctx.s.workers + shards - 1) / shards);
+    for (int i = 0; i < consumers; ++i) p.consumers.push_back(std::make_unique<StreamConsumer>(ctx, i, i % shards));
     if (ctx.s.history) p.history = std::make_unique<HistoryService>(ctx, secret);
 
     // Threads last: the monitor first, so that it is told to stop (and
@@ -118,8 +123,9 @@ aurora_status init_plugin(IngestPlugin &p) {
         ctx.log(AURORA_LOG_ERROR, "cannot start the plugin threads (status %d)", static_cast<int>(st));
         return st;
     }
+    const std::string streams = ctx.shards ? ctx.s.stream + ":{0.." + std::to_string(ctx.shards - 1) + "}" : ctx.s.stream;
     ctx.log(AURORA_LOG_INFO, "consuming %s as group %s, consumers %s-0..%d, batch %d, into %s.%s; history %s",
-            ctx.s.stream.c_str(), ctx.s.group.c_str(), ctx.consumer_prefix.c_str(), ctx.s.workers - 1, ctx.s.batch,
+            streams.c_str(), ctx.s.group.c_str(), ctx.consumer_prefix.c_str(), static_cast<int>(p.consumers.size()) - 1, ctx.s.batch,
             ctx.mongo->database().c_str(), ctx.s.collection.c_str(), ctx.s.history ? "on" : "off");
     return AURORA_OK;
 }

@@ -72,17 +72,23 @@ WriteResult MessageWriter::insert(const std::vector<const bson_t *> &docs) const
     return out;
 }
 
-bool create_indexes(plugin::MongoPool &pool, const std::string &collection, bool secondary, std::string &error) {
+bool create_indexes(plugin::MongoPool &pool, const std::string &collection, bool secondary, bool per_room,
+                    std::string &error) {
     auto client = pool.acquire();
     plugin::Collection coll(mongoc_client_get_collection(client.get(), pool.database().c_str(), collection.c_str()));
     // One createIndexes per index: FerretDB 1.24 (SQLite) drops the
     // connection (a panic) when one command lists several indexes that all
     // exist already, which is every start-up after the first.
     const char *name = collection.c_str();
+    // Cluster mode: ids are unique per stream, and a room lives in one stream
+    // (two shards may both make "<ms>-0" in one millisecond).
     plugin::Bson cmds[] = {
-        plugin::Bson(BCON_NEW("createIndexes", BCON_UTF8(name), "indexes", "[", "{", "key", "{", "streamId",
-                              BCON_INT32(1), "}", "name", BCON_UTF8("streamId_1"), "unique", BCON_BOOL(true), "}",
-                              "]")),
+        per_room ? plugin::Bson(BCON_NEW("createIndexes", BCON_UTF8(name), "indexes", "[", "{", "key", "{", "roomId",
+                                         BCON_INT32(1), "streamId", BCON_INT32(1), "}", "name",
+                                         BCON_UTF8("roomId_1_streamId_1"), "unique", BCON_BOOL(true), "}", "]"))
+                 : plugin::Bson(BCON_NEW("createIndexes", BCON_UTF8(name), "indexes", "[", "{", "key", "{", "streamId",
+                                         BCON_INT32(1), "}", "name", BCON_UTF8("streamId_1"), "unique",
+                                         BCON_BOOL(true), "}", "]")),
         plugin::Bson(BCON_NEW("createIndexes", BCON_UTF8(name), "indexes", "[", "{", "key", "{", "roomId",
                               BCON_INT32(1), "createdAt", BCON_INT32(-1), "}", "name",
                               BCON_UTF8("roomId_1_createdAt_-1"), "}", "]")),

@@ -38,7 +38,10 @@ private:
 // insert), and with `secondary` {roomId:1, createdAt:-1} (history) and
 // {userId:1} (seed §6.2). Idempotent; never drops an index. False with
 // `error` if MongoDB refused or is unreachable.
-bool create_indexes(plugin::MongoPool &pool, const std::string &collection, bool secondary, std::string &error);
+// The unique index is {streamId} (single and sentinel modes, the seed's) or
+// {roomId, streamId} (`per_room`: cluster mode).
+bool create_indexes(plugin::MongoPool &pool, const std::string &collection, bool secondary, bool per_room,
+                    std::string &error);
 
 // A cheap round trip ({ping: 1}) to tell whether MongoDB is reachable.
 bool ping(plugin::MongoPool &pool, std::string &error);

@@ -4,6 +4,7 @@
 #include <set>
 
 #include "dead_letters.h"
+#include "cluster_slots.h"
 #include "message_document.h"
 
 namespace aurora::ingest {
@@ -18,12 +19,23 @@ std::string reply_error(const redisReply *r) {
 
 }  // namespace
 
-StreamConsumer::StreamConsumer(IngestContext &ctx, int index)
+namespace {
+// Cluster mode: the connection goes to the master of the shard's slot.
+plugin::RedisUrl shard_url(const IngestContext &ctx, const std::string &stream) {
+    plugin::RedisUrl u = ctx.redis_url;
+    if (ctx.shards) u.slot = plugin::key_slot(stream);
+    return u;
+}
+}  // namespace
+
+StreamConsumer::StreamConsumer(IngestContext &ctx, int index, int shard)
     : ctx_(ctx),
       index_(index),
       name_(ctx.consumer_prefix + "-" + std::to_string(index)),
+      stream_(ctx.stream(shard)),
+      dead_stream_(ctx.dead_letter_stream(shard)),
       // A blocked XREADGROUP must not hit the socket timeout.
-      redis_(ctx.redis_url, std::chrono::milliseconds(ctx.s.redis_timeout_ms + ctx.s.block_ms)),
+      redis_(shard_url(ctx, stream_), std::chrono::milliseconds(ctx.s.redis_timeout_ms + ctx.s.block_ms)),
       writer_(*ctx.mongo, ctx.s.collection) {}
 
 void StreamConsumer::redis_failed(const std::string &err) {
@@ -45,7 +57,7 @@ bool StreamConsumer::connect(std::string &err) {
         return false;
     }
     std::lock_guard lock(ctx_.mu);
-    ctx_.consumer_clients[index_] = id->integer;
+    ctx_.consumer_clients[index_] = IngestContext::ConsumerClient{id->integer, redis_.server()};
     // A new connection may be a restarted, empty Redis: look at our own
     // pending entries again before new ones.
     own_done_ = false;
@@ -55,7 +67,7 @@ bool StreamConsumer::connect(std::string &err) {
 
 bool StreamConsumer::ensure_group(std::string &err) {
     if (group_ready_) return true;
-    plugin::RedisReply r = redis_.command({"XGROUP", "CREATE", ctx_.s.stream, ctx_.s.group, "0", "MKSTREAM"}, err);
+    plugin::RedisReply r = redis_.command({"XGROUP", "CREATE", stream_, ctx_.s.group, "0", "MKSTREAM"}, err);
     if (!r) return false;
     if (r->type == REDIS_REPLY_ERROR && std::string_view(r->str, r->len).find("BUSYGROUP") == std::string_view::npos) {
         err = reply_error(r.get());
@@ -91,7 +103,7 @@ std::vector<StreamEntry> StreamConsumer::read_batch(Source &src, bool &failed) {
     };
     if (!own_done_) {
         plugin::RedisReply r = redis_.command(
-            {"XREADGROUP", "GROUP", s.group, name_, "COUNT", count, "STREAMS", s.stream, own_cursor_}, err);
+            {"XREADGROUP", "GROUP", s.group, name_, "COUNT", count, "STREAMS", stream_, own_cursor_}, err);
         if (!check(r)) return {};
         std::vector<StreamEntry> batch = parse_readgroup(r.get());
         if (batch.empty()) {
@@ -104,7 +116,7 @@ std::vector<StreamEntry> StreamConsumer::read_batch(Source &src, bool &failed) {
     }
     if (own_done_ && Clock::now() >= next_claim_) {
         next_claim_ = Clock::now() + std::chrono::milliseconds(s.claim_interval_ms);
-        plugin::RedisReply r = redis_.command({"XAUTOCLAIM", s.stream, s.group, name_, std::to_string(s.claim_idle_ms),
+        plugin::RedisReply r = redis_.command({"XAUTOCLAIM", stream_, s.group, name_, std::to_string(s.claim_idle_ms),
                                                claim_cursor_, "COUNT", count},
                                               err);
         if (!check(r)) return {};
@@ -128,7 +140,7 @@ std::vector<StreamEntry> StreamConsumer::read_batch(Source &src, bool &failed) {
     auto until_claim = std::chrono::duration_cast<std::chrono::milliseconds>(next_claim_ - Clock::now()).count();
     const int64_t block = std::clamp<int64_t>(until_claim, 1, s.block_ms);
     plugin::RedisReply r = redis_.command({"XREADGROUP", "GROUP", s.group, name_, "COUNT", count, "BLOCK",
-                                           std::to_string(block), "STREAMS", s.stream, ">"},
+                                           std::to_string(block), "STREAMS", stream_, ">"},
                                           err);
     if (!check(r)) return {};
     src = Source::New;
@@ -140,7 +152,7 @@ std::vector<StreamEntry> StreamConsumer::read_batch(Source &src, bool &failed) {
 // acknowledged them meanwhile) are removed from the batch.
 bool StreamConsumer::fill_deliveries(std::vector<StreamEntry> &batch) {
     std::string err;
-    for (const StreamEntry &e : batch) redis_.append({"XPENDING", ctx_.s.stream, ctx_.s.group, e.id, e.id, "1"});
+    for (const StreamEntry &e : batch) redis_.append({"XPENDING", stream_, ctx_.s.group, e.id, e.id, "1"});
     std::vector<bool> keep(batch.size(), true);
     for (size_t i = 0; i < batch.size(); ++i) {
         plugin::RedisReply r = redis_.read(err);
@@ -170,7 +182,7 @@ bool StreamConsumer::wait_backoff(int64_t &backoff_ms) {
 // While a batch waits for MongoDB, reset its entries' idle time so that no
 // other worker claims them (JUSTID: the delivery count does not grow).
 void StreamConsumer::keep_ownership(const std::vector<StreamEntry> &batch) {
-    std::vector<std::string> argv{"XCLAIM", ctx_.s.stream, ctx_.s.group, name_, "0"};
+    std::vector<std::string> argv{"XCLAIM", stream_, ctx_.s.group, name_, "0"};
     for (const StreamEntry &e : batch) argv.push_back(e.id);
     argv.push_back("JUSTID");
     std::string err;
@@ -201,7 +213,7 @@ void StreamConsumer::build_documents(const std::vector<StreamEntry> &batch, Batc
         if (batch[i].deleted) {
             // Pending but trimmed from the stream: there is nothing left to store.
             ctx_.log(AURORA_LOG_WARN, "%s: entry %s is pending but no longer in %s (trimmed?); acknowledging it",
-                     name_.c_str(), batch[i].id.c_str(), ctx_.s.stream.c_str());
+                     name_.c_str(), batch[i].id.c_str(), stream_.c_str());
             st.done[i] = true;
             continue;
         }
@@ -266,7 +278,7 @@ void StreamConsumer::record_writes(const std::vector<StreamEntry> &batch, const 
 // back, and are found already stored (duplicate key): no loss, no second
 // document. False when Redis failed.
 bool StreamConsumer::acknowledge(const std::vector<StreamEntry> &batch, const BatchState &st) {
-    std::vector<std::string> ack{"XACK", ctx_.s.stream, ctx_.s.group};
+    std::vector<std::string> ack{"XACK", stream_, ctx_.s.group};
     for (size_t i = 0; i < batch.size(); ++i)
         if (st.done[i]) ack.push_back(batch[i].id);
     if (ack.size() == 3) return true;
@@ -298,7 +310,7 @@ void StreamConsumer::retry_or_dead_letter(std::vector<StreamEntry> &batch, uint6
     }
     if (dead.empty()) return;
     std::string err;
-    if (!move_to_dead_letters(redis_, s, name_, dead, now_ms, err)) return redis_failed(err);
+    if (!move_to_dead_letters(redis_, stream_, dead_stream_, s.group, name_, dead, now_ms, err)) return redis_failed(err);
     ctx_.host->metric_add(ctx_.m.dead_letters, static_cast<double>(dead.size()));
     for (const DeadLetter &d : dead)
         ctx_.log(AURORA_LOG_ERROR, "%s: entry %s moved to %s after %lld deliveries: %s", name_.c_str(),

@@ -38,7 +38,8 @@ struct BsonDoc {
 
 class StreamConsumer {
 public:
-    StreamConsumer(IngestContext &ctx, int index);
+    // `shard`: which stream it reads (cluster mode; 0 otherwise).
+    StreamConsumer(IngestContext &ctx, int index, int shard);
     void run(aurora_worker *w);
     const std::string &name() const { return name_; }
 
@@ -73,6 +74,7 @@ private:
     IngestContext &ctx_;
     int index_;
     std::string name_;
+    const std::string stream_, dead_stream_;
     plugin::RedisConnection redis_;
     MessageWriter writer_;
     aurora_worker *w_ = nullptr;

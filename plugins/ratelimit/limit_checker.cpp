@@ -45,18 +45,18 @@ LimitChecker::~LimitChecker() {
 }
 
 aurora_status LimitChecker::start() {
-    redis_.on_up([this] { load_script(); });
-    redis_.on_down([this](const std::string &why) {
-        sha_.clear();
-        host_->log_msg(self_, AURORA_LOG_WARN, "redis unreachable: %s", why.c_str());
+    redis_.on_node_up([this](plugin::AsyncRedis &node) { load_script(node); });
+    redis_.on_node_down([this](plugin::AsyncRedis &node) {
+        if (!redis_.cluster()) sha_.clear();  // the same SHA1 on every node: kept while another answers
+        host_->log_msg(self_, AURORA_LOG_WARN, "redis %s:%d unreachable", node.server().host.c_str(), node.server().port);
     });
     probe_timer_ = host_->timer_start(self_, kIdleMs, kIdleMs, [](void *p) { static_cast<LimitChecker *>(p)->probe(); },
                                       this);
     return probe_timer_ && redis_.start() ? AURORA_OK : AURORA_ERR;
 }
 
-void LimitChecker::load_script() {
-    redis_.command({"SCRIPT", "LOAD", sliding_window_lua()}, [this](const redisReply *r) {
+void LimitChecker::load_script(plugin::AsyncRedis &node) {
+    node.command({"SCRIPT", "LOAD", sliding_window_lua()}, [this](const redisReply *r) {
         if (!r || r->type != REDIS_REPLY_STRING) {
             if (r) host_->log_msg(self_, AURORA_LOG_ERROR, "SCRIPT LOAD: %s", r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
             return;
@@ -68,9 +68,11 @@ void LimitChecker::load_script() {
 
 void LimitChecker::probe() {
     uint64_t now = host_->now_monotonic_ns();
-    if (!redis_.up() || now - last_io_ns_ < kIdleMs * kNsPerMs) return;
+    if (now - last_io_ns_ < kIdleMs * kNsPerMs) return;
     last_io_ns_ = now;
-    redis_.command({"PING"}, [](const redisReply *) {});  // no answer within the deadline drops the connection
+    redis_.each_up([](plugin::AsyncRedis &node) {  // no answer within the deadline drops the connection
+        node.command({"PING"}, [](const redisReply *) {});
+    });
 }
 
 aurora_verdict LimitChecker::submit(Check check) {
@@ -80,16 +82,16 @@ aurora_verdict LimitChecker::submit(Check check) {
     if (c->limits.empty()) {
         // Held only for its connection's admission: a PING queued behind the
         // admission check answers after it.
-        bool queued = redis_.command({"PING"}, [this, c](const redisReply *) {
+        bool queued = redis_.command(c->slot, {"PING"}, [this, c](const redisReply *) {
             conclude(*c, conns_.refused(c->conn) ? AURORA_DROP : AURORA_CONTINUE, false);
         });
         if (queued) return AURORA_PENDING;
         return conns_.refused(c->conn) ? AURORA_DROP : AURORA_CONTINUE;  // the admission was decided already
     }
-    if (!redis_up()) return fail(*c, "redis unreachable", true);
+    if (!redis_up(c->slot)) return fail(*c, "redis unreachable", true);
     last_io_ns_ = c->enqueued_ns;
     std::vector<std::string> argv = evalsha_argv(sha_, c->limits);
-    if (!redis_.command(views(argv), [this, c](const redisReply *r) { on_reply(c, r); }))
+    if (!redis_.command(c->slot, views(argv), [this, c](const redisReply *r) { on_reply(c, r); }))
         return fail(*c, "too many checks waiting for redis", true);
     // batch_checks: how many checks this loop iteration writes together.
     if (batch_++ == 0 && host_->call_before_sleep(self_, observe_batch, this) != AURORA_OK) batch_ = 0;
@@ -120,10 +122,9 @@ void LimitChecker::on_reply(const CheckPtr &c, const redisReply *r) {
         // Someone ran SCRIPT FLUSH (or Redis restarted under us): this check
         // goes with the script's text, and the handle is loaded again.
         c->retried = true;
-        sha_.clear();
-        load_script();
         std::vector<std::string> argv = eval_argv(c->limits);
-        if (!redis_.command(views(argv), [this, c](const redisReply *again) { on_reply(c, again); }))
+        redis_.command(c->slot, {"SCRIPT", "LOAD", sliding_window_lua()}, [](const redisReply *) {});
+        if (!redis_.command(c->slot, views(argv), [this, c](const redisReply *again) { on_reply(c, again); }))
             fail(*c, "redis unreachable", false);
         return;
     }

@@ -28,7 +28,7 @@
 #include "conn_table.h"
 #include "ratelimit_metrics.h"
 #include "ratelimit_settings.h"
-#include "redis_async.h"
+#include "async_cluster.h"
 #include "sliding_window_script.h"
 
 namespace aurora::ratelimit {
@@ -43,6 +43,7 @@ struct Check {
     std::string ref_json;            // the request's "ref", echoed in replies
     uint64_t enqueued_ns = 0;
     bool retried = false;            // sent again with EVAL after NOSCRIPT
+    uint16_t slot = 0;               // cluster mode: its keys' slot (the admission key's when it has none)
 };
 
 class LimitChecker {
@@ -59,11 +60,18 @@ public:
     // the verdict for the hook to return now (its reply is set).
     aurora_verdict submit(Check check);
     // The connection works and the script is loaded.
-    bool redis_up() const { return redis_.up() && !sha_.empty(); }
+    bool redis_up(uint16_t slot) const { return redis_.up(slot) && !sha_.empty(); }
+
+public:
+    // Every master answers and the script is loaded (/ready).
+    bool ready() const { return redis_.all_up() && !sha_.empty(); }
+    bool cluster() const { return redis_.cluster(); }
+
+private:
 
 private:
     using CheckPtr = std::shared_ptr<Check>;
-    void load_script();
+    void load_script(plugin::AsyncRedis &node);
     void send(const CheckPtr &c);
     void on_reply(const CheckPtr &c, const redisReply *r);
     // Apply a verdict: return it from the hook (in_hook), or resume.
@@ -79,7 +87,7 @@ private:
     const RateLimitSettings &cfg_;
     const Metrics &m_;
     ConnTable &conns_;
-    plugin::AsyncRedis redis_;
+    plugin::AsyncCluster redis_;
     std::string sha_;  // empty until SCRIPT LOAD answered
     aurora_timer *probe_timer_ = nullptr;  // a PING per second while idle: keeps /ready honest
     uint64_t last_error_log_ns_ = 0;

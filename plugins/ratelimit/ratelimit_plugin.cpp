@@ -11,10 +11,11 @@
 #include <random>
 #include <string>
 
+#include "cluster_slots.h"
 #include "conn_table.h"
 #include "json.h"
-#include "plugin_handle.h"
 #include "limit_checker.h"
+#include "plugin_handle.h"
 #include "ratelimit_metrics.h"
 #include "ratelimit_settings.h"
 #include "replies.h"
@@ -106,7 +107,9 @@ aurora_verdict check_message(RateLimitPlugin &st, aurora_conn *conn, aurora_msg 
     c.conn = st.host->conn_id(conn);
     std::string room;
     read_frame(st, c.conn, msg, room, c.ref_json);
-    const std::string user = user_key(st, conn);
+    // Cluster mode: the user's keys share the hash tag {user}, so that one
+    // script call checks them on one master (docs/scaling.md).
+    const std::string user = st.checker->cluster() ? "{" + user_key(st, conn) + "}" : user_key(st, conn);
     if (st.cfg.room.on()) {
         c.limits.push_back({st.cfg.key_prefix + ":" + user + ":" + room, st.cfg.room});  // the seed's key shape
         c.names.push_back(LimitName::Room);
@@ -115,6 +118,12 @@ aurora_verdict check_message(RateLimitPlugin &st, aurora_conn *conn, aurora_msg 
         c.limits.push_back({st.cfg.key_prefix + "-user:" + user, st.cfg.user});
         c.names.push_back(LimitName::User);
     }
+    // Cluster mode: its keys' slot; or, held only for its connection's
+    // admission, the admission key's (its PING queues behind that check).
+    if (st.checker->cluster())
+        c.slot = plugin::key_slot(c.limits.empty()
+                                      ? st.cfg.key_prefix + "-addr:" + std::string(view(st.host->conn_remote_addr(conn)))
+                                      : c.limits.front().key);
     return st.checker->submit(std::move(c));
 }
 
@@ -131,7 +140,8 @@ aurora_status rl_init(const aurora_host_api *host, aurora_plugin_ctx *self, void
         return AURORA_ERR_INVALID;
     }
     st->cfg = std::move(*cfg);
-    auto url = plugin::redis_target(host, self, st->cfg.own_redis ? st->cfg.redis_url : std::string(), err);
+    auto url = plugin::redis_target(host, self, st->cfg.own_redis ? st->cfg.redis_url : std::string(), err,
+                                    /*cluster_ok=*/true);
     if (!url) {
         host->log_msg(self, AURORA_LOG_ERROR, "config: %s (\"%s\")", err.c_str(), st->cfg.redis_url.c_str());
         return AURORA_ERR_INVALID;
@@ -196,6 +206,7 @@ void rl_on_connect(void *state, aurora_conn *conn) try {
     c.addr = std::string(view(st.host->conn_remote_addr(conn)));
     c.limits.push_back({st.cfg.key_prefix + "-addr:" + c.addr, st.cfg.connect});
     c.names.push_back(LimitName::Connect);
+    if (st.checker->cluster()) c.slot = plugin::key_slot(c.limits.front().key);
     st.conns.set_admission_pending(id);
     st.checker->submit(std::move(c));
 } catch (const std::bad_alloc &) {
@@ -259,7 +270,7 @@ aurora_verdict rl_on_message(void *state, aurora_conn *conn, aurora_msg *msg) {
     }
 }
 
-int32_t rl_is_ready(void *state) { return static_cast<RateLimitPlugin *>(state)->checker->redis_up() ? 1 : 0; }
+int32_t rl_is_ready(void *state) { return static_cast<RateLimitPlugin *>(state)->checker->ready() ? 1 : 0; }
 
 const aurora_plugin kDescriptor = [] {
     aurora_plugin d = plugin::describe(

@@ -10,14 +10,22 @@ on that master while a local member is in the room."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import time
+import uuid
 from collections import defaultdict
+from pathlib import Path
 
+import pymongo
 import pytest
 import redis as redis_py
 
-from chat_support import TIMEOUT, Client, start_replica
+from aurora_host import AuroraHost
+from chat_support import BUILD, HOST, TIMEOUT, Client, chat_config, require, wait_ready
 from real_servers import ClusterTopology
+
+INGEST = BUILD / "plugins" / "ingest.so"
 
 SHARDS = 8
 ROOMS = [f"room{k}" for k in range(50)]
@@ -34,9 +42,26 @@ def cluster():
 
 
 @pytest.fixture(scope="module")
-def replicas(cluster, tmp_path_factory):
+def database(mongo_server):
+    name = f"cluster_{uuid.uuid4().hex[:8]}"
+    client = pymongo.MongoClient(mongo_server.url(name), serverSelectionTimeoutMS=5000)
+    yield mongo_server.url(name), client[name]["messages"]
+    client.close()
+
+
+@pytest.fixture(scope="module")
+def replicas(cluster, database, tmp_path_factory):
+    """Two aurora-host replicas, each with chat and ingest (a consumer per
+    shard stream, all in the group mongo_workers)."""
     redis = {"mode": "cluster", "nodes": cluster.addresses[:2], "stream_shards": SHARDS}
-    hosts = [start_replica(tmp_path_factory.mktemp(f"cluster{i}"), redis) for i in range(2)]
+    hosts = []
+    for i in range(2):
+        cfg = chat_config(redis)
+        cfg["mongo"] = {"url": database[0]}
+        cfg["plugins"].append({"name": "ingest", "path": require(INGEST),
+                               "config": {"history": False, "workers": 2, "consumer_name": f"replica{i}"}})
+        hosts.append(AuroraHost.start(Path(require(HOST)), tmp_path_factory.mktemp(f"cluster{i}"), cfg))
+        wait_ready(hosts[-1], deadline_s=30)
     yield hosts
     for h in hosts:
         h.stop()
@@ -49,6 +74,12 @@ def masters(cluster) -> list[redis_py.Redis]:
         if r.info("replication")["role"] == "master":
             out.append(r)
     return out
+
+
+def user(i: int) -> str:
+    """A 24-hex name: the probe plugin makes it the userId, and the seed's
+    schema (ingest) stores userId as an ObjectId."""
+    return f"{i + 1:024x}"
 
 
 def rooms_of(i: int) -> list[str]:
@@ -69,7 +100,10 @@ def take(c: Client, want: int, kind: str = "message", timeout: float = TIMEOUT) 
     c.frames = [f for f in c.frames if f.get("type") != kind]
     deadline = time.monotonic() + timeout
     while len(got) < want and time.monotonic() < deadline:
-        f = json.loads(c.ws.recv(timeout=max(0.01, deadline - time.monotonic())))
+        try:
+            f = json.loads(c.ws.recv(timeout=max(0.01, deadline - time.monotonic())))
+        except TimeoutError:
+            break
         (got if f.get("type") == kind else c.frames).append(f)
     return got
 
@@ -79,8 +113,19 @@ def stream_id(s: str) -> tuple[int, int]:
     return int(ms), int(seq)
 
 
-def test_fifty_rooms_on_three_masters_every_message_once_in_order(cluster, replicas):
-    clients = [Client(replicas[i % 2], f"user{i}") for i in range(CLIENTS)]
+def persisted(coll, want: int, timeout: float = 30.0) -> list[dict]:
+    deadline = time.monotonic() + timeout
+    docs: list[dict] = []
+    while time.monotonic() < deadline:
+        docs = list(coll.find({}, {"_id": 0, "roomId": 1, "streamId": 1}))
+        if len(docs) >= want:
+            return docs
+        time.sleep(0.1)  # polling MongoDB for ingest's progress, bounded by the deadline
+    return docs
+
+
+def test_fifty_rooms_on_three_masters_every_message_once_in_order(cluster, replicas, database):
+    clients = [Client(replicas[i % 2], user(i)) for i in range(CLIENTS)]
     for c in clients:
         c.settled()
     for i, c in enumerate(clients):
@@ -121,6 +166,11 @@ def test_fifty_rooms_on_three_masters_every_message_once_in_order(cluster, repli
             assert seen == expected, f"user{i} in {room}: {len(seen)} of {len(expected)}, or out of order"
         assert set(by_room) <= set(rooms_of(i)) | {"general"}
 
+    # Persisted once each: one document per (room, stream id), and nothing else.
+    docs = persisted(database[1], total)
+    keys = sorted((d["roomId"], d["streamId"]) for d in docs)
+    assert keys == sorted((room, i) for room, ids in sent_ids.items() for i, _ in ids)
+
     # The rooms are spread: each master holds some of the shard streams.
     holding = [len(r.keys("chat:messages:*")) for r in masters(cluster)]
     assert len(holding) == 3 and all(h > 0 for h in holding), holding
@@ -143,7 +193,7 @@ def test_fifty_rooms_on_three_masters_every_message_once_in_order(cluster, repli
             missed[a["ref"].rsplit("-", 1)[0].removeprefix("m-")].append(a["id"])
     missed = {room: sorted(ids, key=stream_id) for room, ids in missed.items()}
 
-    back = Client(replicas[1], "user0")  # user0 was on replica A (index 0)
+    back = Client(replicas[1], user(0))  # user0 was on replica A (index 0)
     back.settled()
     for room in rooms_of(0):
         back.send(type="resume", room=room, since=last[room], ref=f"r-{room}")
@@ -159,12 +209,15 @@ def test_fifty_rooms_on_three_masters_every_message_once_in_order(cluster, repli
     live = take(back, 1)
     assert [m["text"] for m in live] == ["live"]
     assert not [f for f in back.frames if f.get("type") == "message"], "a duplicate"
+    # ...and everything sent meanwhile persisted once too.
+    want = total + sum(len(v) for v in missed.values()) + 1
+    assert len({(d["roomId"], d["streamId"]) for d in persisted(database[1], want)}) == want
+    assert database[1].count_documents({}) == want
     for c in clients[1:] + [back]:
         c.close()
 
 
 @pytest.mark.parametrize("plugin,config,why", [
-    ("ingest", {"workers": 1}, 'does not run on Redis Cluster yet'),
     ("ratelimit", {}, 'does not run on Redis Cluster yet'),
     ("auth", {}, 'does not run on Redis Cluster yet'),
     ("chat", {"wait_replicas": 1}, 'wait_replicas is not available with redis.mode'),
@@ -182,3 +235,199 @@ def test_what_cluster_mode_does_not_run_yet_refuses_to_start(tmp_path, plugin, c
     with pytest.raises(HostStartError) as err:
         AuroraHost.start(require(HOST), tmp_path, cfg)
     assert why in str(err.value), str(err.value)[-2000:]
+
+
+# ---- a master killed under load ---------------------------------------------
+
+LAG_BYTES = 1 << 20
+WINDOW = 100  # messages in flight per round
+TEXT = "x" * 3000  # large, so that the replication stream outgrows the socket buffers quickly
+RATELIMIT = BUILD / "plugins" / "ratelimit.so"
+
+
+def crc16(data: bytes) -> int:
+    crc = 0
+    for b in data:
+        crc ^= b << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else crc << 1
+            crc &= 0xFFFF
+    return crc
+
+
+def stream_of(room: str) -> str:
+    return f"chat:messages:{{{crc16(room.encode()) % SHARDS}}}"
+
+
+def owner(cluster, key: str):
+    """The master node serving `key`, and its replica."""
+    any_node = cluster.running()[0]
+    r = redis_py.Redis(host=any_node.host, port=any_node.port, decode_responses=True)
+    slot = r.execute_command("CLUSTER", "KEYSLOT", key)
+    for first, last, master, *_ in r.execute_command("CLUSTER", "SLOTS"):
+        if first <= slot <= last:
+            port = master[1]
+    r.close()
+    master = next(n for n in cluster.nodes if n.port == port)
+    replica = next(n for n in cluster.nodes if n.port != port and redis_py.Redis(
+        host=n.host, port=n.port, decode_responses=True).info("replication").get("master_port") == port)
+    return master, replica
+
+
+class Sender:
+    """One client sending to one room in rounds, keeping every answer."""
+
+    def __init__(self, client: Client, room: str):
+        self.c, self.room = client, room
+        self.n = 0
+        self.acked: dict[str, str] = {}
+        self.errors: dict[str, str] = {}
+
+    def round(self, count: int = WINDOW) -> tuple[int, int]:
+        refs = []
+        for _ in range(count):
+            self.n += 1
+            refs.append(f"m{self.n}")
+            self.c.send(type="message", room=self.room, text=f"m{self.n} {TEXT}", ref=f"m{self.n}")
+        acks = errors = 0
+        pending = set(refs)
+        while pending:
+            f = self.c.wait(lambda f: f.get("type") in ("ack", "error") and f.get("ref") in pending, "an answer")
+            pending.discard(f["ref"])
+            if f["type"] == "ack":
+                self.acked[f["ref"]] = f["id"]
+                acks += 1
+            else:
+                self.errors[f["ref"]] = f["code"]
+                errors += 1
+        self.c.frames = [f for f in self.c.frames if f.get("type") != "message"]
+        return acks, errors
+
+
+def served_by(cluster, node) -> tuple[int, int]:
+    """The slot range a master serves (one range: `redis-cli --cluster create`'s)."""
+    r = redis_py.Redis(host=node.host, port=node.port, decode_responses=True)
+    try:
+        for first, last, m, *_ in r.execute_command("CLUSTER", "SLOTS"):
+            if m[1] == node.port:
+                return first, last
+    finally:
+        r.close()
+    raise AssertionError(f"{node.port} serves no slot")
+
+
+def test_a_killed_master_is_replaced_without_restarting_aurora(tmp_path):
+    """kill -9 of the master that serves a busy room, its replica made to lag
+    first (SIGSTOP until the master holds LAG_BYTES of replication stream for
+    it): sends are answered `unavailable` until the cluster promotes the
+    replica, then go on through the same aurora-host processes; the other
+    replica's member gets live messages again (its shard subscription moved);
+    ratelimit runs its script on the new master. Counts acknowledged
+    messages the new master lacks (no `wait_replicas` in cluster mode yet:
+    some are expected)."""
+    cluster = ClusterTopology.start()
+    hosts = []
+    try:
+        redis = {"mode": "cluster", "nodes": cluster.addresses[:2], "stream_shards": SHARDS}
+        a = AuroraHost.start(Path(require(HOST)), tmp_path / "a", chat_config(redis))
+        cfg = chat_config(redis)  # b also limits: 5 messages per user and room per second
+        cfg["plugins"].insert(1, {"name": "ratelimit", "path": require(RATELIMIT),
+                                  "config": {"on_redis_error": "allow", "room_max": 5}})
+        b = AuroraHost.start(Path(require(HOST)), tmp_path / "b", cfg)
+        hosts = [a, b]
+        for h in hosts:
+            wait_ready(h)
+        room = "busy"
+        master, replica = owner(cluster, stream_of(room))
+        first, last = served_by(cluster, master)
+        # A user whose rate-limit keys ({user}) are on that master too.
+        limited = next(user(i) for i in range(200, 10000) if first <= crc16(user(i).encode()) % 16384 <= last)
+        sender, receiver = Sender(Client(a, user(100)), room), Client(b, user(101))
+        for c in (sender.c, receiver):
+            c.settled()
+            join_all(c, [room])
+        assert sender.round(20) == (20, 0)
+        warm = receiver.messages(20, room=room)
+        assert [x["text"].split()[0] for x in warm] == [f"m{i}" for i in range(1, 21)]
+        last_before_kill = warm[-1]["id"]
+
+        m = redis_py.Redis(host=master.host, port=master.port, decode_responses=True)
+        os.kill(replica.proc.proc.pid, signal.SIGSTOP)
+        try:
+            deadline = time.monotonic() + 60
+            while min(int(c.get("omem", 0)) for c in m.client_list(_type="replica")) < LAG_BYTES:
+                assert time.monotonic() < deadline, "the replica's backlog did not grow"
+                sender.round()
+            acked_before_kill = len(sender.acked)
+            os.kill(master.proc.proc.pid, signal.SIGKILL)
+            killed_at = time.monotonic()
+        finally:
+            os.kill(replica.proc.proc.pid, signal.SIGCONT)
+        m.close()
+
+        # The cluster's own view: when the replica became the master.
+        promoted_at = None
+        r = redis_py.Redis(host=replica.host, port=replica.port, socket_timeout=1, decode_responses=True)
+        first_ack_at = None
+        failed_during = 0
+        while first_ack_at is None:
+            assert time.monotonic() - killed_at < 45, f"no ack 45 s after the kill ({failed_during} unavailable)"
+            if promoted_at is None and r.info("replication")["role"] == "master":
+                promoted_at = time.monotonic()
+            acks, errors = sender.round(1)
+            failed_during += errors
+            if acks:
+                first_ack_at = time.monotonic()
+        while promoted_at is None:  # acked before we saw it: it is the master by now
+            promoted_at = time.monotonic() if r.info("replication")["role"] == "master" else None
+        assert set(sender.errors.values()) <= {"unavailable"}, set(sender.errors.values())
+        outage_s, failover_s = first_ack_at - killed_at, promoted_at - killed_at
+
+        # The member on the other replica: live again once its subscription
+        # has moved to the new master...
+        deadline = time.monotonic() + 10
+        while True:
+            assert sender.round(1) == (1, 0)
+            tail = sender.acked[f"m{sender.n}"]
+            try:
+                receiver.wait(lambda f: f.get("type") == "message" and f.get("id") == tail, "live", timeout=0.5)
+                break
+            except (AssertionError, TimeoutError):  # not live yet: one more
+                assert time.monotonic() < deadline, "no live message 10 s after the failover"
+        # ...and a resume from the last message it had before the kill sends
+        # the rest: every message the new master holds, none twice.
+        since = last_before_kill
+        for n in range(20):  # resume_max_bytes (1 MiB) per answer: the client asks again from last_id
+            receiver.send(type="resume", room=room, since=since, ref=f"after{n}")
+            done = receiver.wait(lambda f, n=n: f.get("type") == "resumed" and f.get("ref") == f"after{n}", "resumed")
+            since = done["last_id"]
+            if done["complete"]:
+                break
+        assert done["complete"], done
+        got = [f["id"] for f in receiver.frames if f.get("type") == "message" and f.get("room") == room] + [tail]
+        held = [e[0] for e in r.xrange(stream_of(room), min=f"({last_before_kill}")]
+        assert set(held) <= set(got), f"{len(set(held) - set(got))} of {len(held)} never reached the member"
+        acked_ids = set(sender.acked.values())
+        stream = {e[0] for e in r.xrange(stream_of(room))}
+        lost = sorted(acked_ids - stream)
+        print(f"\nkill -9 of a cluster master: failover {failover_s:.2f} s, unavailable for {outage_s:.2f} s "
+              f"({failed_during} sends), acked before the kill {acked_before_kill}, acked-but-lost {len(lost)}")
+        assert lost, "expected acknowledged messages lost without wait_replicas (the replica lagged 1 MiB)"
+        assert outage_s <= failover_s + 1.5, (outage_s, failover_s)
+
+        # ratelimit on b runs its script on the new master.
+        eve = Client(b, limited)
+        eve.settled()
+        join_all(eve, [room])
+        for i in range(7):
+            eve.send(type="message", room=room, text=f"e{i}", ref=f"e{i}")
+        answers = [eve.wait(lambda f, i=i: f.get("ref") == f"e{i}" and f.get("type") in ("ack", "error", "rate_limited"),
+                            f"answer e{i}") for i in range(7)]
+        assert [x["type"] for x in answers] == ["ack"] * 5 + ["rate_limited"] * 2, answers
+        r.close()
+        for c in (sender.c, receiver, eve):
+            c.close()
+    finally:
+        for h in hosts:
+            h.stop()
+        cluster.stop()
