@@ -69,7 +69,7 @@ aurora_status init_state(AuthPlugin &st) {
         st.log(AURORA_LOG_ERROR, "%s", error.c_str());
         return AURORA_ERR_INVALID;
     }
-    std::optional<plugin::RedisUrl> redis_url = plugin::redis_target(st.host, st.self, {}, error);
+    std::optional<plugin::RedisUrl> redis_url = plugin::redis_target(st.host, st.self, {}, error, /*cluster_ok=*/true);
     if (!redis_url) {
         st.log(AURORA_LOG_ERROR, "%s", error.c_str());
         return AURORA_ERR_INVALID;

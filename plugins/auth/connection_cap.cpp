@@ -1,5 +1,7 @@
 #include "connection_cap.h"
 
+#include <map>
+
 namespace aurora::auth {
 
 using plugin::RedisReply;
@@ -32,10 +34,11 @@ return 1
 
 }  // namespace
 
-std::optional<int64_t> ConnectionCap::admit(plugin::RedisConnection &redis, const std::string &user_id,
+std::optional<int64_t> ConnectionCap::admit(plugin::RedisRouter &router, const std::string &user_id,
                                             const std::string &member, std::string &error) const {
-    if (!redis.ensure(error)) return std::nullopt;
-    RedisReply r = redis.command(
+    plugin::RedisConnection *redis = router.at(key(user_id), error);
+    if (!redis) return std::nullopt;
+    RedisReply r = redis->command(
         {"EVAL", kAdmit, "1", key(user_id), member, std::to_string(ttl_ms_), std::to_string(cap_)}, error);
     if (!r) return std::nullopt;
     if (r->type != REDIS_REPLY_INTEGER) {
@@ -45,29 +48,37 @@ std::optional<int64_t> ConnectionCap::admit(plugin::RedisConnection &redis, cons
     return r->integer;
 }
 
-bool ConnectionCap::refresh(plugin::RedisConnection &redis,
+// One pipeline per connection: the one, or each master's in cluster mode.
+bool ConnectionCap::refresh(plugin::RedisRouter &router,
                             const std::vector<std::pair<std::string, std::string>> &entries,
                             std::string &error) const {
-    if (entries.empty()) return true;
-    if (!redis.ensure(error)) return false;
     const std::string ttl = std::to_string(ttl_ms_);
-    for (const auto &[user, member] : entries) redis.append({"EVAL", kRefresh, "1", key(user), member, ttl});
+    std::map<plugin::RedisConnection *, size_t> sent;
+    for (const auto &[user, member] : entries) {
+        plugin::RedisConnection *redis = router.at(key(user), error);
+        if (!redis) return false;
+        redis->append({"EVAL", kRefresh, "1", key(user), member, ttl});
+        ++sent[redis];
+    }
     bool ok = true;
-    for (size_t i = 0; i < entries.size(); ++i) {
-        RedisReply r = redis.read(error);
-        if (!r) return false;
-        if (r->type == REDIS_REPLY_ERROR) {
-            error = std::string("redis refresh: ") + r->str;
-            ok = false;
+    for (const auto &[redis, n] : sent) {
+        for (size_t i = 0; i < n; ++i) {
+            RedisReply r = redis->read(error);
+            if (!r) return false;
+            if (r->type == REDIS_REPLY_ERROR) {
+                error = std::string("redis refresh: ") + r->str;
+                ok = false;
+            }
         }
     }
     return ok;
 }
 
-bool ConnectionCap::release(plugin::RedisConnection &redis, const std::string &user_id, const std::string &member,
+bool ConnectionCap::release(plugin::RedisRouter &router, const std::string &user_id, const std::string &member,
                             std::string &error) const {
-    if (!redis.ensure(error)) return false;
-    RedisReply r = redis.command({"ZREM", key(user_id), member}, error);
+    plugin::RedisConnection *redis = router.at(key(user_id), error);
+    if (!redis) return false;
+    RedisReply r = redis->command({"ZREM", key(user_id), member}, error);
     return r && r->type != REDIS_REPLY_ERROR;
 }
 

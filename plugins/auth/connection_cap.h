@@ -13,7 +13,7 @@
 #include <utility>
 #include <vector>
 
-#include "redis_connection.h"
+#include "redis_router.h"
 
 namespace aurora::auth {
 
@@ -24,12 +24,12 @@ public:
     // Adds `member` for `user_id` unless the user already has `cap` live
     // entries. Returns the count including this one (> cap: refused, nothing
     // added); nullopt with `error` when Redis fails.
-    std::optional<int64_t> admit(plugin::RedisConnection &redis, const std::string &user_id,
+    std::optional<int64_t> admit(plugin::RedisRouter &redis, const std::string &user_id,
                                  const std::string &member, std::string &error) const;
     // Pushes the expiry of every (user_id, member) forward, pipelined.
-    bool refresh(plugin::RedisConnection &redis, const std::vector<std::pair<std::string, std::string>> &entries,
+    bool refresh(plugin::RedisRouter &redis, const std::vector<std::pair<std::string, std::string>> &entries,
                  std::string &error) const;
-    bool release(plugin::RedisConnection &redis, const std::string &user_id, const std::string &member,
+    bool release(plugin::RedisRouter &redis, const std::string &user_id, const std::string &member,
                  std::string &error) const;
 
     std::string key(const std::string &user_id) const { return prefix_ + "conns:" + user_id; }

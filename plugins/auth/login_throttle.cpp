@@ -35,17 +35,19 @@ bool read_replies(plugin::RedisConnection &redis, size_t n, std::vector<RedisRep
 
 }  // namespace
 
-std::optional<int64_t> LoginThrottle::blocked_for_ms(plugin::RedisConnection &redis, const std::string &username,
+std::optional<int64_t> LoginThrottle::blocked_for_ms(plugin::RedisRouter &router, const std::string &username,
                                                      const std::string &addr, std::string &error) const {
-    if (!redis.ensure(error)) return std::nullopt;
-    redis.append({"PTTL", wait_key(username, addr)});  // -2 (no key) when the pair may try
+    const bool tag = router.cluster();
+    plugin::RedisConnection *redis = router.at(addr_key(addr, tag), error);
+    if (!redis) return std::nullopt;
+    redis->append({"PTTL", wait_key(username, addr, tag)});  // -2 (no key) when the pair may try
     const bool per_addr = p_.max_per_addr > 0;
     if (per_addr) {
-        redis.append({"GET", addr_key(addr)});
-        redis.append({"PTTL", addr_key(addr)});
+        redis->append({"GET", addr_key(addr, tag)});
+        redis->append({"PTTL", addr_key(addr, tag)});
     }
     std::vector<RedisReply> r;
-    if (!read_replies(redis, per_addr ? 3 : 1, r, error)) return std::nullopt;
+    if (!read_replies(*redis, per_addr ? 3 : 1, r, error)) return std::nullopt;
     int64_t wait_ms = std::max<int64_t>(as_int(r[0].get()), 0);
     if (per_addr && as_int(r[1].get()) >= p_.max_per_addr) {
         const int64_t left = as_int(r[2].get());
@@ -54,31 +56,35 @@ std::optional<int64_t> LoginThrottle::blocked_for_ms(plugin::RedisConnection &re
     return wait_ms;
 }
 
-bool LoginThrottle::record_failure(plugin::RedisConnection &redis, const std::string &username,
+bool LoginThrottle::record_failure(plugin::RedisRouter &router, const std::string &username,
                                    const std::string &addr, std::string &error) const {
-    if (!redis.ensure(error)) return false;
+    const bool tag = router.cluster();
+    plugin::RedisConnection *redis = router.at(addr_key(addr, tag), error);
+    if (!redis) return false;
     const std::string window = std::to_string(p_.window_ms);
-    const std::string pair = pair_key(username, addr);
-    redis.append({"INCR", pair});
-    redis.append({"PEXPIRE", pair, window});  // remembered for a window after the last failure
+    const std::string pair = pair_key(username, addr, tag);
+    redis->append({"INCR", pair});
+    redis->append({"PEXPIRE", pair, window});  // remembered for a window after the last failure
     const bool per_addr = p_.max_per_addr > 0;
     if (per_addr) {
-        redis.append({"INCR", addr_key(addr)});
-        redis.append({"PEXPIRE", addr_key(addr), window, "NX"});  // the window starts at the first failure
+        redis->append({"INCR", addr_key(addr, tag)});
+        redis->append({"PEXPIRE", addr_key(addr, tag), window, "NX"});  // the window starts at the first failure
     }
     std::vector<RedisReply> r;
-    if (!read_replies(redis, per_addr ? 4 : 2, r, error)) return false;
+    if (!read_replies(*redis, per_addr ? 4 : 2, r, error)) return false;
     const int64_t wait = p_.backoff_ms(as_int(r[0].get()));
     if (wait <= 0) return true;
-    RedisReply set = redis.command({"SET", wait_key(username, addr), "1", "PX", std::to_string(wait)}, error);
+    RedisReply set = redis->command({"SET", wait_key(username, addr, tag), "1", "PX", std::to_string(wait)}, error);
     if (set && set->type == REDIS_REPLY_ERROR) error = std::string("redis: ") + set->str;
     return set && set->type != REDIS_REPLY_ERROR;
 }
 
-bool LoginThrottle::record_success(plugin::RedisConnection &redis, const std::string &username,
+bool LoginThrottle::record_success(plugin::RedisRouter &router, const std::string &username,
                                    const std::string &addr, std::string &error) const {
-    if (!redis.ensure(error)) return false;
-    RedisReply r = redis.command({"DEL", pair_key(username, addr), wait_key(username, addr)}, error);
+    const bool tag = router.cluster();
+    plugin::RedisConnection *redis = router.at(addr_key(addr, tag), error);
+    if (!redis) return false;
+    RedisReply r = redis->command({"DEL", pair_key(username, addr, tag), wait_key(username, addr, tag)}, error);
     if (r && r->type == REDIS_REPLY_ERROR) error = std::string("redis: ") + r->str;
     return r && r->type != REDIS_REPLY_ERROR;
 }

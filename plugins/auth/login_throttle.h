@@ -16,7 +16,7 @@
 #include <optional>
 #include <string>
 
-#include "redis_connection.h"
+#include "redis_router.h"
 
 namespace aurora::auth {
 
@@ -44,24 +44,28 @@ public:
 
     // Milliseconds until `username` may be tried again from `addr` (0 =
     // allowed now); nullopt with `error` when Redis fails.
-    std::optional<int64_t> blocked_for_ms(plugin::RedisConnection &redis, const std::string &username,
+    std::optional<int64_t> blocked_for_ms(plugin::RedisRouter &redis, const std::string &username,
                                           const std::string &addr, std::string &error) const;
     // Counts one failed attempt for the pair and the address, and starts the
     // pair's backoff when it is due. False with `error`.
-    bool record_failure(plugin::RedisConnection &redis, const std::string &username, const std::string &addr,
+    bool record_failure(plugin::RedisRouter &redis, const std::string &username, const std::string &addr,
                         std::string &error) const;
     // A good password clears the pair (not the address's count).
-    bool record_success(plugin::RedisConnection &redis, const std::string &username, const std::string &addr,
+    bool record_success(plugin::RedisRouter &redis, const std::string &username, const std::string &addr,
                         std::string &error) const;
 
     // Usernames have no ':' (credentials.h), so a pair key is unambiguous.
-    std::string pair_key(const std::string &username, const std::string &addr) const {
-        return p_.prefix + "login:fail:" + username + ":" + addr;
+    // Cluster mode (`tag`): the address is a hash tag, so that the keys one
+    // call pipelines are in one slot: "login:fail:{<addr>}:<user>".
+    std::string pair_key(const std::string &username, const std::string &addr, bool tag = false) const {
+        return tag ? p_.prefix + "login:fail:{" + addr + "}:" + username : p_.prefix + "login:fail:" + username + ":" + addr;
     }
-    std::string wait_key(const std::string &username, const std::string &addr) const {
-        return p_.prefix + "login:wait:" + username + ":" + addr;
+    std::string wait_key(const std::string &username, const std::string &addr, bool tag = false) const {
+        return tag ? p_.prefix + "login:wait:{" + addr + "}:" + username : p_.prefix + "login:wait:" + username + ":" + addr;
     }
-    std::string addr_key(const std::string &addr) const { return p_.prefix + "login:addr:" + addr; }
+    std::string addr_key(const std::string &addr, bool tag = false) const {
+        return tag ? p_.prefix + "login:addr:{" + addr + "}" : p_.prefix + "login:addr:" + addr;
+    }
 
 private:
     ThrottlePolicy p_;

@@ -2,16 +2,17 @@
 
 namespace aurora::auth {
 
-std::optional<int64_t> RegisterThrottle::admit(plugin::RedisConnection &redis, const std::string &addr,
+std::optional<int64_t> RegisterThrottle::admit(plugin::RedisRouter &router, const std::string &addr,
                                                std::string &error) const {
     if (max_per_addr_ <= 0) return 0;
-    if (!redis.ensure(error)) return std::nullopt;
     const std::string key = addr_key(addr);
-    redis.append({"INCR", key});
-    redis.append({"PEXPIRE", key, std::to_string(window_ms_), "NX"});  // the window starts at the first attempt
-    redis.append({"PTTL", key});
+    plugin::RedisConnection *redis = router.at(key, error);
+    if (!redis) return std::nullopt;
+    redis->append({"INCR", key});
+    redis->append({"PEXPIRE", key, std::to_string(window_ms_), "NX"});  // the window starts at the first attempt
+    redis->append({"PTTL", key});
     plugin::RedisReply count, expire, ttl;
-    if (!(count = redis.read(error)) || !(expire = redis.read(error)) || !(ttl = redis.read(error)))
+    if (!(count = redis->read(error)) || !(expire = redis->read(error)) || !(ttl = redis->read(error)))
         return std::nullopt;
     for (const plugin::RedisReply *r : {&count, &expire, &ttl}) {
         if ((*r)->type == REDIS_REPLY_ERROR) {

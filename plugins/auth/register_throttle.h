@@ -9,7 +9,7 @@
 #include <optional>
 #include <string>
 
-#include "redis_connection.h"
+#include "redis_router.h"
 
 namespace aurora::auth {
 
@@ -20,7 +20,7 @@ public:
 
     // Counts one attempt from `addr`: 0 when it may proceed, else the
     // milliseconds until the window ends; nullopt with `error` when Redis fails.
-    std::optional<int64_t> admit(plugin::RedisConnection &redis, const std::string &addr, std::string &error) const;
+    std::optional<int64_t> admit(plugin::RedisRouter &redis, const std::string &addr, std::string &error) const;
 
     std::string addr_key(const std::string &addr) const { return prefix_ + "register:addr:" + addr; }
 

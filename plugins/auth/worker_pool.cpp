@@ -63,7 +63,7 @@ void WorkerPool::worker_main(aurora_worker *w, void *arg) {
 }
 
 void WorkerPool::run(aurora_worker *w, size_t index) {
-    WorkerContext ctx{index, plugin::RedisConnection(redis_url_, std::chrono::milliseconds(1000)), false};
+    WorkerContext ctx{index, plugin::RedisRouter(redis_url_, std::chrono::milliseconds(1000)), false};
     using Clock = std::chrono::steady_clock;
     auto next_tick = Clock::now();
     auto maybe_tick = [&] {

@@ -27,13 +27,13 @@
 #include <vector>
 
 #include "job_queue.h"
-#include "redis_connection.h"
+#include "redis_router.h"
 
 namespace aurora::auth {
 
 struct WorkerContext {
     size_t index = 0;
-    plugin::RedisConnection redis;
+    plugin::RedisRouter redis;  // the one connection, or a cluster's masters
     bool stopping = false;  // the host is shutting down: answer fast, skip slow work
 };
 

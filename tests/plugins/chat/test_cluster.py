@@ -218,8 +218,6 @@ def test_fifty_rooms_on_three_masters_every_message_once_in_order(cluster, repli
 
 
 @pytest.mark.parametrize("plugin,config,why", [
-    ("ratelimit", {}, 'does not run on Redis Cluster yet'),
-    ("auth", {}, 'does not run on Redis Cluster yet'),
     ("chat", {"wait_replicas": 1}, 'wait_replicas is not available with redis.mode'),
 ])
 def test_what_cluster_mode_does_not_run_yet_refuses_to_start(tmp_path, plugin, config, why):
