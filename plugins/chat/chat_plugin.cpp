@@ -389,14 +389,7 @@ aurora_status chat_init(const aurora_host_api *host, aurora_plugin_ctx *self, vo
         return AURORA_ERR;
     }
     ctx.redis_url = *parsed;
-    if (parsed->cluster()) {
-        if (cs.wait_replicas > 0) {
-            host->log_msg(self, AURORA_LOG_ERROR,
-                          "config: wait_replicas is not available with redis.mode \"cluster\" yet (docs/scaling.md)");
-            return AURORA_ERR;
-        }
-        ctx.set_shards(parsed->stream_shards);
-    }
+    if (parsed->cluster()) ctx.set_shards(parsed->stream_shards);
     ctx.replica = random_replica_id();
 
     ChatMetrics &m = ctx.m;

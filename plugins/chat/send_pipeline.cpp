@@ -65,16 +65,16 @@ SendPipeline::~SendPipeline() {
 
 bool SendPipeline::start() {
     redis_.on_node_up([this](plugin::AsyncRedis &node) { load_scripts(node); });
-    redis_.on_node_down([this](plugin::AsyncRedis &) {
+    redis_.on_node_down([this](plugin::AsyncRedis &node) {
         if (!ctx_.cluster()) {  // the same SHA1 on every node: kept while another answers
             send_sha_.clear();
             read_sha_.clear();
         }
         ctx_.host->metric_set(ctx_.m.redis_up, 0);
-        replicated(nullptr);  // held messages: their WAIT is gone with the connection
-        wait_due_ = wait_in_flight_ = false;
+        replicated(node, nullptr);  // held messages: their WAIT is gone with the connection
+        waits_.erase(&node);
     });
-    if (ctx_.s.wait_replicas > 0) redis_.before_write([this] { queue_wait(); });
+    if (ctx_.s.wait_replicas > 0) redis_.before_write([this](plugin::AsyncRedis &node) { queue_wait(node); });
     const aurora_host_api *h = ctx_.host;
     uint64_t coalesce_every = static_cast<uint64_t>(std::clamp<int64_t>(ctx_.s.presence_coalesce_ms / 4, 10, 250));
     uint64_t refresh_every = static_cast<uint64_t>(ctx_.s.presence_refresh_s) * 1000;
@@ -99,9 +99,14 @@ void SendPipeline::load_scripts(plugin::AsyncRedis &node) {
 }
 
 bool SendPipeline::command(uint16_t slot, const std::vector<std::string_view> &argv, plugin::AsyncRedis::Callback cb,
-                           const plugin::Redirect *ask) {
-    if (ask) return redis_.command_at(ask->to, true, argv, std::move(cb));
-    return redis_.command(slot, argv, std::move(cb));
+                           const plugin::Redirect *ask, plugin::AsyncRedis **via) {
+    if (ask) {
+        if (via) *via = &redis_.node_at(ask->to);
+        return redis_.command_at(ask->to, true, argv, std::move(cb));
+    }
+    plugin::AsyncRedis *r = redis_.route(slot);
+    if (via) *via = r;
+    return r && r->command(argv, std::move(cb));
 }
 
 std::string SendPipeline::member(const SendJob &job) const {
@@ -164,8 +169,8 @@ bool SendPipeline::issue(std::shared_ptr<SendJob> job, const plugin::Redirect *a
                                    std::string_view(env.middle), std::string_view(env.suffix),
                                    std::string_view(dedup_window_arg_), std::string_view(stream_maxlen_arg_)})
             argv.push_back(a);
-        queued = command(slot, argv, done, ask);
-        if (queued && ctx_.s.wait_replicas > 0) wait_due_ = true;
+        queued = command(slot, argv, done, ask, &job->node);
+        if (queued && ctx_.s.wait_replicas > 0) waits_[job->node].due = true;
         break;
     }
     case SendJob::Kind::Typing: {
@@ -266,10 +271,10 @@ void SendPipeline::complete(SendJob &job, const redisReply *r) {
             if (!fresh) extra += ",\"duplicate\":true";
             reply = ack_json(job.ref_json, extra);
         }
-        if (ctx_.s.wait_replicas > 0) {  // answered when the WAIT after it returns
-            held_.push_back(Held{job.msg, std::move(reply)});
+        if (ctx_.s.wait_replicas > 0 && job.node) {  // answered when the WAIT after it on that master returns
+            waits_[job.node].held.push_back(Held{job.msg, std::move(reply)});
             job.msg = nullptr;
-            queue_wait();  // a WAIT refused for a full queue: this reply made room
+            queue_wait(*job.node);  // a WAIT refused for a full queue: this reply made room
             return;
         }
         finish(job.msg, reply);
@@ -294,18 +299,22 @@ void SendPipeline::complete(SendJob &job, const redisReply *r) {
 // one at a time. Redis holds every command behind a WAIT until it returns,
 // so the messages sent meanwhile share the next one instead of each batch
 // waiting its own turn (a lagging replica costs wait_timeout_ms per WAIT).
-void SendPipeline::queue_wait() {
-    if (!wait_due_ || wait_in_flight_) return;
-    if (redis_.command(0, {"WAIT", wait_replicas_arg_, wait_timeout_arg_}, [this](const redisReply *r) { replicated(r); })) {
-        wait_due_ = false;
-        wait_in_flight_ = true;
+void SendPipeline::queue_wait(plugin::AsyncRedis &node) {
+    auto it = waits_.find(&node);
+    if (it == waits_.end() || !it->second.due || it->second.in_flight) return;
+    if (node.command({"WAIT", wait_replicas_arg_, wait_timeout_arg_},
+                     [this, &node](const redisReply *r) { replicated(node, r); })) {
+        it->second.due = false;
+        it->second.in_flight = true;
     }  // else (full): the next write tries again
 }
 
-void SendPipeline::replicated(const redisReply *r) {
-    wait_in_flight_ = false;
-    std::vector<Held> held = std::move(held_);
-    held_.clear();
+void SendPipeline::replicated(plugin::AsyncRedis &node, const redisReply *r) {
+    auto it = waits_.find(&node);
+    if (it == waits_.end()) return;
+    it->second.in_flight = false;
+    std::vector<Held> held = std::move(it->second.held);
+    it->second.held.clear();
     const bool ok = r && r->type == REDIS_REPLY_INTEGER && r->integer >= ctx_.s.wait_replicas;
     for (Held &h : held) {
         if (ok) {
@@ -322,7 +331,7 @@ void SendPipeline::replicated(const redisReply *r) {
         job.msg = h.msg;
         fail(job, "unavailable", why + "; it may have been stored: send it again with the same ref");
     }
-    if (r) queue_wait();  // the messages sent while it waited
+    if (r) queue_wait(node);  // the messages sent while it waited
 }
 
 void SendPipeline::publish_presence() {

@@ -42,6 +42,7 @@ struct SendJob {
     std::string room, user_id, username, text, ref_value, ref_json, id;
     std::chrono::steady_clock::time_point queued = std::chrono::steady_clock::now();
     bool retried = false;  // sent again once after NOSCRIPT, MOVED or ASK
+    plugin::AsyncRedis *node = nullptr;  // Message with wait_replicas: the master it went to
     std::string failure;   // why issue() could not send it
 };
 
@@ -67,8 +68,9 @@ private:
     using Clock = std::chrono::steady_clock;
     // false: failed at once. `ask`: an ASK redirection, this once.
     bool issue(std::shared_ptr<SendJob> job, const plugin::Redirect *ask = nullptr);
+    // `via`: set to the connection it went to.
     bool command(uint16_t slot, const std::vector<std::string_view> &argv, plugin::AsyncRedis::Callback cb,
-                 const plugin::Redirect *ask = nullptr);
+                 const plugin::Redirect *ask = nullptr, plugin::AsyncRedis **via = nullptr);
     void load_scripts(plugin::AsyncRedis &node);
     void complete(SendJob &job, const redisReply *r);
     void fail(SendJob &job, const char *code, const std::string &why);
@@ -78,8 +80,8 @@ private:
     std::string member(const SendJob &job) const;
     bool usable(uint16_t slot) const { return redis_.up(slot) && !send_sha_.empty() && !read_sha_.empty(); }
     bool usable() const { return redis_.all_up() && !send_sha_.empty() && !read_sha_.empty(); }
-    void queue_wait();
-    void replicated(const redisReply *r);
+    void queue_wait(plugin::AsyncRedis &node);
+    void replicated(plugin::AsyncRedis &node, const redisReply *r);
 
     const ChatContext &ctx_;
     ReadWorker &reads_;
@@ -92,15 +94,19 @@ private:
     aurora_timer *coalesce_timer_ = nullptr, *refresh_timer_ = nullptr;
     const std::string dedup_window_arg_, stream_maxlen_arg_;  // the send script's last two arguments, once
     // wait_replicas: messages stored whose answer waits for the WAIT queued
-    // after them (replies come in order: every one held when a WAIT
-    // answers was sent before it).
+    // after them on the same master (replies come in order: every one held
+    // when a WAIT answers was sent before it). One per master in cluster
+    // mode: a WAIT counts the replicas of the master it runs on.
     struct Held {
         aurora_msg *msg;    // PENDING (a held job is always a message)
         std::string reply;  // the answer once replicated (empty: none, the seed's plain message)
     };
-    std::vector<Held> held_;
-    bool wait_due_ = false;        // a message went out since the last WAIT
-    bool wait_in_flight_ = false;  // a WAIT is queued and not answered
+    struct WaitState {
+        std::vector<Held> held;
+        bool due = false;        // a message went out since the last WAIT
+        bool in_flight = false;  // a WAIT is queued and not answered
+    };
+    std::map<plugin::AsyncRedis *, WaitState> waits_;
     const std::string wait_replicas_arg_, wait_timeout_arg_;
 };
 

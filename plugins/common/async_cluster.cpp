@@ -16,8 +16,6 @@ AsyncCluster::~AsyncCluster() {
     if (timer_) plugin_.host->timer_stop(timer_);
 }
 
-void AsyncCluster::before_write(std::function<void()> fn) { before_write_ = std::move(fn); }
-
 AsyncCluster::Node &AsyncCluster::node(const HostPort &at, bool seed) {
     for (auto &n : nodes_)
         if (n->at == at) {
@@ -45,6 +43,7 @@ AsyncCluster::Node &AsyncCluster::node(const HostPort &at, bool seed) {
         if (on_node_down_) on_node_down_(*r);
     });
     if (cluster()) r->on_error_reply([this, at](std::string_view e) { redirected(e, at); });
+    if (before_write_) r->before_write([this, r] { before_write_(*r); });
     nodes_.push_back(std::move(n));
     if (timer_) r->start();  // after start(): a master learned from the map
     return *nodes_.back();
@@ -54,7 +53,6 @@ bool AsyncCluster::start() {
     if (!cluster()) {
         node({url_.host, url_.port}, true);
         route_ = {nodes_.front().get()};
-        if (before_write_) nodes_.front()->redis->before_write(std::move(before_write_));
         return nodes_.front()->redis->start();
     }
     timer_ = plugin_.host->timer_start(plugin_.self, 100, 100, tick, this);
@@ -76,14 +74,19 @@ bool AsyncCluster::all_up() const {
     return std::all_of(route_.begin(), route_.end(), [](const Node *n) { return n->redis->up(); });
 }
 
-bool AsyncCluster::command(uint16_t slot, const std::vector<std::string_view> &argv, AsyncRedis::Callback cb) {
-    if (!cluster()) return !route_.empty() && route_.front()->redis->command(argv, std::move(cb));
+AsyncRedis *AsyncCluster::route(uint16_t slot) {
+    if (!cluster()) return route_.empty() ? nullptr : route_.front()->redis.get();
     int i = map_.master_index(slot);
     if (i < 0 || static_cast<size_t>(i) >= route_.size()) {
         stale_ = true;
-        return false;
+        return nullptr;
     }
-    return route_[static_cast<size_t>(i)]->redis->command(argv, std::move(cb));
+    return route_[static_cast<size_t>(i)]->redis.get();
+}
+
+bool AsyncCluster::command(uint16_t slot, const std::vector<std::string_view> &argv, AsyncRedis::Callback cb) {
+    AsyncRedis *r = route(slot);
+    return r && r->command(argv, std::move(cb));
 }
 
 bool AsyncCluster::command_at(const HostPort &at, bool asking, const std::vector<std::string_view> &argv,
@@ -152,10 +155,18 @@ void AsyncCluster::tick(void *p) {
         self->ask_slots();
     }
     // Nodes neither masters nor seeds (a failed-over master, now a replica
-    // or gone) are closed here, outside their callbacks.
-    std::erase_if(self->nodes_, [self](const std::unique_ptr<Node> &n) {
-        return !n->seed && std::find(self->route_.begin(), self->route_.end(), n.get()) == self->route_.end();
-    });
+    // or gone) are closed here, outside their callbacks: taken out of the
+    // list first, since what their callbacks do may add a node.
+    std::vector<std::unique_ptr<Node>> gone;
+    for (auto it = self->nodes_.begin(); it != self->nodes_.end();) {
+        if (!(*it)->seed && std::find(self->route_.begin(), self->route_.end(), it->get()) == self->route_.end()) {
+            gone.push_back(std::move(*it));
+            it = self->nodes_.erase(it);
+        } else {
+            ++it;
+        }
+    }
+    for (auto &n : gone) n->redis->close();  // waiting callbacks get nullptr
 }
 
 }  // namespace aurora::plugin

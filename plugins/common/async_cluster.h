@@ -19,7 +19,8 @@
 //     error reply, sends again: AsyncCluster keeps no copy of a command);
 //     an ASK reply is the caller's to follow with command_at(asking);
 //   - connections to nodes that are no longer masters are closed at the
-//     next tick (never inside one of their callbacks).
+//     next tick (never inside one of their callbacks), their waiting
+//     callbacks called with nullptr.
 //
 // Callbacks: as AsyncRedis (exactly once per accepted command).
 // THREADS: [service], or [main] in the plugin's init and shutdown.
@@ -52,8 +53,9 @@ public:
     void on_node_down(std::function<void(AsyncRedis &node)> fn) { on_node_down_ = std::move(fn); }
     // The slot map changed (cluster mode).
     void on_map(std::function<void()> fn) { on_map_ = std::move(fn); }
-    // Single and sentinel modes only (AsyncRedis::before_write); before start().
-    void before_write(std::function<void()> fn);
+    // Each node's AsyncRedis::before_write (chat's WAIT after a batch);
+    // before start().
+    void before_write(std::function<void(AsyncRedis &node)> fn) { before_write_ = std::move(fn); }
 
     bool start();
     // The connection that serves `slot` is up (any slot, outside cluster mode).
@@ -63,6 +65,12 @@ public:
     // Queues one command whose keys are all in `slot`. False, cb not kept,
     // when that master is unknown, not up, or too far behind.
     bool command(uint16_t slot, const std::vector<std::string_view> &argv, AsyncRedis::Callback cb);
+    // The connection that serves `slot` (the one, outside cluster mode);
+    // nullptr when the map names no master for it. Valid until the next
+    // tick (a node the map drops is closed there).
+    AsyncRedis *route(uint16_t slot);
+    // The connection to the node `at` (made if needed: an ASK's target).
+    AsyncRedis &node_at(const HostPort &at) { return *node(at, false).redis; }
     // Queues it on the node `at` (an ASK redirection: ASKING first).
     bool command_at(const HostPort &at, bool asking, const std::vector<std::string_view> &argv,
                     AsyncRedis::Callback cb);
@@ -99,7 +107,8 @@ private:
     bool asking_ = false;  // CLUSTER SLOTS in flight
     AsyncRedis::Clock::time_point last_ask_{};
     std::function<void(AsyncRedis &)> on_node_up_, on_node_down_;
-    std::function<void()> on_map_, before_write_;
+    std::function<void()> on_map_;
+    std::function<void(AsyncRedis &)> before_write_;
 };
 
 }  // namespace aurora::plugin

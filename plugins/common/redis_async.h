@@ -94,6 +94,9 @@ public:
     // The server of the next connection attempt (plain mode; SentinelWatch
     // moves on to the next Sentinel with it).
     void retarget(const HostPort &server);
+    // Closes the connection now, every waiting callback called with nullptr
+    // (not from inside one of this connection's callbacks).
+    void close() { drop(); }
     // Drops the connection (quietly: it is asked for) and connects again,
     // at the next watchdog tick (never inside a hiredis callback).
     void reconnect_soon() { reconnect_ = true; }

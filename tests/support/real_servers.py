@@ -432,8 +432,11 @@ class ClusterTopology:
 
         def build() -> None:
             for _ in range(masters * (1 + replicas)):
+                # No replica migration: a test that stops a master's replicas
+                # must not see another master's replica move over to it.
                 t.nodes.append(RedisServer.start(args=(
-                    "--cluster-enabled", "yes", "--cluster-node-timeout", str(cls.NODE_TIMEOUT_MS))))
+                    "--cluster-enabled", "yes", "--cluster-node-timeout", str(cls.NODE_TIMEOUT_MS),
+                    "--cluster-allow-replica-migration", "no")))
             out = subprocess.run(
                 ["redis-cli", "--cluster", "create", *t.addresses, "--cluster-replicas", str(replicas),
                  "--cluster-yes"], capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)

@@ -21,7 +21,7 @@ import pymongo
 import pytest
 import redis as redis_py
 
-from aurora_host import AuroraHost
+from aurora_host import AuroraHost, HostStartError
 from chat_support import BUILD, HOST, TIMEOUT, Client, chat_config, require, wait_ready
 from real_servers import ClusterTopology
 
@@ -217,21 +217,17 @@ def test_fifty_rooms_on_three_masters_every_message_once_in_order(cluster, repli
         c.close()
 
 
-@pytest.mark.parametrize("plugin,config,why", [
-    ("chat", {"wait_replicas": 1}, 'wait_replicas is not available with redis.mode'),
+@pytest.mark.parametrize("redis,why", [
+    ({"mode": "cluster"}, "'redis.nodes': mode \"cluster\" needs at least one seed node"),
+    ({"mode": "cluster", "nodes": ["127.0.0.1"]}, "'redis.nodes': '127.0.0.1' is not host:port"),
+    ({"mode": "cluster", "nodes": ["127.0.0.1:7000"], "url": "redis://127.0.0.1/2"},
+     "'redis.url': a Redis Cluster has database 0 only"),
+    ({"nodes": ["127.0.0.1:7000"]}, "'redis.nodes': needs \"mode\": \"cluster\""),
 ])
-def test_what_cluster_mode_does_not_run_yet_refuses_to_start(tmp_path, plugin, config, why):
-    """A plugin that cannot run on a cluster yet says so and the host does not
-    start: it must never run half-routed (a multi-key script would fail with
-    CROSSSLOT on every call, or reach the wrong master)."""
-    from aurora_host import AuroraHost, HostStartError, build_dir
-    from chat_support import HOST, require
-
-    so = build_dir() / "plugins" / f"{plugin}.so"
-    cfg = {"redis": {"mode": "cluster", "nodes": ["127.0.0.1:1"]}, "jwt": {"secret": "a-long-enough-test-secret-0123456789"},
-           "plugins": [{"name": plugin, "path": require(so), "config": config}]}
+def test_a_wrong_cluster_section_is_refused_with_its_key(tmp_path, redis, why):
+    cfg = {"redis": redis, "plugins": [{"name": "chat", "path": require(BUILD / "plugins" / "chat.so")}]}
     with pytest.raises(HostStartError) as err:
-        AuroraHost.start(require(HOST), tmp_path, cfg)
+        AuroraHost.start(Path(require(HOST)), tmp_path, cfg)
     assert why in str(err.value), str(err.value)[-2000:]
 
 
@@ -258,7 +254,7 @@ def stream_of(room: str) -> str:
 
 
 def owner(cluster, key: str):
-    """The master node serving `key`, and its replica."""
+    """The master node serving `key`, and its replicas."""
     any_node = cluster.running()[0]
     r = redis_py.Redis(host=any_node.host, port=any_node.port, decode_responses=True)
     slot = r.execute_command("CLUSTER", "KEYSLOT", key)
@@ -267,9 +263,10 @@ def owner(cluster, key: str):
             port = master[1]
     r.close()
     master = next(n for n in cluster.nodes if n.port == port)
-    replica = next(n for n in cluster.nodes if n.port != port and redis_py.Redis(
-        host=n.host, port=n.port, decode_responses=True).info("replication").get("master_port") == port)
-    return master, replica
+    with redis_py.Redis(host=master.host, port=master.port, decode_responses=True) as m:
+        info = m.info("replication")  # slave0: {ip, port, state, offset, lag}, ...
+    ports = {v["port"] for k, v in info.items() if k.startswith("slave") and isinstance(v, dict)}
+    return master, [n for n in cluster.nodes if n.port in ports]
 
 
 class Sender:
@@ -314,21 +311,24 @@ def served_by(cluster, node) -> tuple[int, int]:
     raise AssertionError(f"{node.port} serves no slot")
 
 
-def test_a_killed_master_is_replaced_without_restarting_aurora(tmp_path):
-    """kill -9 of the master that serves a busy room, its replica made to lag
-    first (SIGSTOP until the master holds LAG_BYTES of replication stream for
-    it): sends are answered `unavailable` until the cluster promotes the
+@pytest.mark.parametrize("wait_replicas", [0, 1], ids=["no-wait", "wait-1"])
+def test_a_killed_master_is_replaced_without_restarting_aurora(tmp_path, wait_replicas):
+    """kill -9 of the master that serves a busy room, its replicas made to
+    lag first (SIGSTOP until the master holds LAG_BYTES of replication stream
+    for them): sends are answered `unavailable` until the cluster promotes a
     replica, then go on through the same aurora-host processes; the other
-    replica's member gets live messages again (its shard subscription moved);
-    ratelimit runs its script on the new master. Counts acknowledged
-    messages the new master lacks (no `wait_replicas` in cluster mode yet:
-    some are expected)."""
-    cluster = ClusterTopology.start()
+    aurora-host's member gets live messages again (its shard subscription
+    moved) and a resume fills the gap; ratelimit runs its script on the new
+    master. Counts acknowledged messages the new master lacks: some without
+    `wait_replicas`, none with it. Two replicas per master, so that after a
+    failover one is left to satisfy `wait_replicas: 1`."""
+    cluster = ClusterTopology.start(replicas=2)
     hosts = []
     try:
         redis = {"mode": "cluster", "nodes": cluster.addresses[:2], "stream_shards": SHARDS}
-        a = AuroraHost.start(Path(require(HOST)), tmp_path / "a", chat_config(redis))
-        cfg = chat_config(redis)  # b also limits: 5 messages per user and room per second
+        chat = {"wait_replicas": wait_replicas, "wait_timeout_ms": 300}
+        a = AuroraHost.start(Path(require(HOST)), tmp_path / "a", chat_config(redis, **chat))
+        cfg = chat_config(redis, **chat)  # b also limits: 5 messages per user and room per second
         cfg["plugins"].insert(1, {"name": "ratelimit", "path": require(RATELIMIT),
                                   "config": {"on_redis_error": "allow", "room_max": 5}})
         b = AuroraHost.start(Path(require(HOST)), tmp_path / "b", cfg)
@@ -336,7 +336,8 @@ def test_a_killed_master_is_replaced_without_restarting_aurora(tmp_path):
         for h in hosts:
             wait_ready(h)
         room = "busy"
-        master, replica = owner(cluster, stream_of(room))
+        master, replicas = owner(cluster, stream_of(room))
+        assert len(replicas) == 2
         first, last = served_by(cluster, master)
         # A user whose rate-limit keys ({user}) are on that master too.
         limited = next(user(i) for i in range(200, 10000) if first <= crc16(user(i).encode()) % 16384 <= last)
@@ -350,34 +351,43 @@ def test_a_killed_master_is_replaced_without_restarting_aurora(tmp_path):
         last_before_kill = warm[-1]["id"]
 
         m = redis_py.Redis(host=master.host, port=master.port, decode_responses=True)
-        os.kill(replica.proc.proc.pid, signal.SIGSTOP)
+        for rep in replicas:
+            os.kill(rep.proc.proc.pid, signal.SIGSTOP)
         try:
             deadline = time.monotonic() + 60
             while min(int(c.get("omem", 0)) for c in m.client_list(_type="replica")) < LAG_BYTES:
-                assert time.monotonic() < deadline, "the replica's backlog did not grow"
+                assert time.monotonic() < deadline, (f"the replicas' backlog did not grow: "
+                                                     f"{[c.get('omem') for c in m.client_list(_type='replica')]}, "
+                                                     f"{len(sender.acked)} acked, {set(sender.errors.values())}, "
+                                                     f"{m.info('replication')}")
                 sender.round()
             acked_before_kill = len(sender.acked)
             os.kill(master.proc.proc.pid, signal.SIGKILL)
             killed_at = time.monotonic()
         finally:
-            os.kill(replica.proc.proc.pid, signal.SIGCONT)
+            for rep in replicas:
+                os.kill(rep.proc.proc.pid, signal.SIGCONT)
         m.close()
 
-        # The cluster's own view: when the replica became the master.
+        # The cluster's own view: when a replica became the master.
         promoted_at = None
-        r = redis_py.Redis(host=replica.host, port=replica.port, socket_timeout=1, decode_responses=True)
+        rs = [redis_py.Redis(host=x.host, port=x.port, socket_timeout=1, decode_responses=True) for x in replicas]
+
+        def promoted():
+            return next((x for x in rs if x.info("replication")["role"] == "master"), None)
         first_ack_at = None
         failed_during = 0
         while first_ack_at is None:
             assert time.monotonic() - killed_at < 45, f"no ack 45 s after the kill ({failed_during} unavailable)"
-            if promoted_at is None and r.info("replication")["role"] == "master":
+            if promoted_at is None and promoted():
                 promoted_at = time.monotonic()
             acks, errors = sender.round(1)
             failed_during += errors
             if acks:
                 first_ack_at = time.monotonic()
         while promoted_at is None:  # acked before we saw it: it is the master by now
-            promoted_at = time.monotonic() if r.info("replication")["role"] == "master" else None
+            promoted_at = time.monotonic() if promoted() else None
+        r = promoted()
         assert set(sender.errors.values()) <= {"unavailable"}, set(sender.errors.values())
         outage_s, failover_s = first_ack_at - killed_at, promoted_at - killed_at
 
@@ -410,8 +420,12 @@ def test_a_killed_master_is_replaced_without_restarting_aurora(tmp_path):
         lost = sorted(acked_ids - stream)
         print(f"\nkill -9 of a cluster master: failover {failover_s:.2f} s, unavailable for {outage_s:.2f} s "
               f"({failed_during} sends), acked before the kill {acked_before_kill}, acked-but-lost {len(lost)}")
-        assert lost, "expected acknowledged messages lost without wait_replicas (the replica lagged 1 MiB)"
-        assert outage_s <= failover_s + 1.5, (outage_s, failover_s)
+        if wait_replicas:
+            assert lost == [], f"{len(lost)} acknowledged messages lost with wait_replicas"
+        else:
+            assert lost, "expected acknowledged messages lost without wait_replicas (the replicas lagged 1 MiB)"
+        # With WAIT, also until the other replica replicates the new master.
+        assert outage_s <= failover_s + (4.0 if wait_replicas else 1.5), (outage_s, failover_s)
 
         # ratelimit on b runs its script on the new master.
         eve = Client(b, limited)
@@ -422,7 +436,8 @@ def test_a_killed_master_is_replaced_without_restarting_aurora(tmp_path):
         answers = [eve.wait(lambda f, i=i: f.get("ref") == f"e{i}" and f.get("type") in ("ack", "error", "rate_limited"),
                             f"answer e{i}") for i in range(7)]
         assert [x["type"] for x in answers] == ["ack"] * 5 + ["rate_limited"] * 2, answers
-        r.close()
+        for x in rs:
+            x.close()
         for c in (sender.c, receiver, eve):
             c.close()
     finally:
