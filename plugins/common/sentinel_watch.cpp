@@ -92,7 +92,7 @@ void SentinelWatch::found(HostPort master, bool switched) {
 void SentinelWatch::refresh(Why why) {
     auto now = std::chrono::steady_clock::now();
     if (now - last_refresh_ < std::chrono::milliseconds(500)) return;
-    if (why == Why::Down && conn_->up() && now - last_answer_ < std::chrono::seconds(5)) return;
+    if (why == Why::Down && conn_->up() && now - last_answer_ < std::chrono::milliseconds(500)) return;
     last_refresh_ = now;
     conn_->reconnect_soon();
 }

@@ -12,9 +12,11 @@
 //     (ROLE, a READONLY reply): what the Sentinel said is stale, ask again
 //     now (at most every 500 ms). It is unreachable or the connection
 //     dropped: the master is down, and +switch-master will say where the
-//     new one is once the Sentinels have failed over; asking again meanwhile
-//     would only risk missing that announcement while reconnecting, so ask
-//     again only when the last answer is 5 s old.
+//     new one is once the Sentinels have failed over. But a Sentinel that
+//     did not lead the failover announces it only once it hears from the
+//     leader, seconds later (5 s seen in tests), so while the master stays
+//     down the next Sentinel is asked every 500 ms: one that knows answers
+//     within a round of the list.
 //
 // For 10 s after a +switch-master, an answer naming another master is
 // ignored: Sentinels that did not lead the failover learn of it from the
