@@ -33,6 +33,7 @@ ROOT = Path(__file__).resolve().parents[3]
 VENV_BIN = Path(sys.executable).parent
 COMPOSE = ROOT / "compose.yaml"
 K8S = sorted((ROOT / "samples" / "k8s").glob("*.yaml"))
+K8S_CLUSTER = sorted((ROOT / "samples" / "k8s" / "cluster").glob("*.yaml"))
 NGINX_CONF = ROOT / "samples" / "deploy" / "nginx" / "aurora.conf"
 ENTRYPOINT = ROOT / "samples" / "deploy" / "aurora-entrypoint.sh"
 MAKE_ENV = ROOT / "samples" / "deploy" / "make-env.sh"
@@ -111,6 +112,33 @@ def test_compose_sentinel_profile_is_a_master_two_replicas_and_three_sentinels()
         assert out.returncode == 0, out.stdout + out.stderr
 
 
+def test_compose_cluster_profile_is_six_nodes_and_a_one_shot_create():
+    """docs/scaling.md: `--profile cluster` and two AURORA_REDIS_* values."""
+    doc = yaml.safe_load(COMPOSE.read_text())
+    s = doc["services"]
+    profile = {n for n, svc in s.items() if "cluster" in svc.get("profiles", [])}
+    nodes = {f"redis-node-{i}" for i in range(1, 7)}
+    assert profile == nodes | {"redis-cluster-init"}
+    for n in sorted(nodes):
+        svc = s[n]
+        assert svc["hostname"] == n and svc["volumes"] == [f"{n}-data:/data"] and f"{n}-data" in doc["volumes"]
+        cmd = svc["command"][-1]
+        for flag in ("--cluster-enabled yes", "--cluster-announce-hostname", "--cluster-preferred-endpoint-type hostname",
+                     "--appendonly yes"):
+            assert flag in cmd, (n, flag)
+    init = s["redis-cluster-init"]
+    script = init["command"][-1]
+    assert "--cluster create" in script and "--cluster-replicas 1" in script and "cluster_state:ok" in script
+    assert set(init["depends_on"]) == nodes
+    assert s["chat"]["environment"]["AURORA_REDIS_NODES"] == "${AURORA_REDIS_NODES:-}"
+    # The host accepts what compose passes with the profile off and on.
+    for env in ({"AURORA_REDIS_MODE": "single", "AURORA_REDIS_NODES": ""},
+                {"AURORA_REDIS_MODE": "cluster",
+                 "AURORA_REDIS_NODES": "redis-node-1:6379,redis-node-2:6379,redis-node-3:6379"}):
+        out = check_host_config({"AURORA_REDIS_SENTINELS": "", "AURORA_REDIS_MASTER_NAME": "", **env})
+        assert out.returncode == 0, out.stdout + out.stderr
+
+
 def check_host_config(env: dict) -> subprocess.CompletedProcess:
     """aurora-host --check-config on a config without plugins, with `env`."""
     host = build_dir() / "host" / "aurora-host"
@@ -141,8 +169,31 @@ def test_nginx_conf_routes_without_sticky_sessions():
 # ---- Kubernetes -----------------------------------------------------------------
 
 def test_k8s_manifests_match_the_kubernetes_schemas():
-    assert K8S, "no manifests in samples/k8s"
-    out = run([tool("kubernetes-validate"), "--strict", "--quiet", *map(str, K8S)])
+    assert K8S and K8S_CLUSTER, "no manifests in samples/k8s or samples/k8s/cluster"
+    out = run([tool("kubernetes-validate"), "--strict", "--quiet", *map(str, K8S + K8S_CLUSTER)])
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_k8s_cluster_variant_is_six_nodes_a_join_job_and_the_cluster_settings():
+    """samples/k8s/cluster (docs/scaling.md): applied after the base."""
+    objs = {}
+    for f in K8S_CLUSTER:
+        for doc in yaml.safe_load_all(f.read_text()):
+            if doc:
+                objs[(doc["kind"], doc["metadata"]["name"])] = doc
+    sts = objs[("StatefulSet", "redis-cluster")]["spec"]
+    assert sts["replicas"] == 6 and sts["volumeClaimTemplates"] and ("Service", "redis-cluster") in objs
+    args = sts["template"]["spec"]["containers"][0]["args"]
+    assert args[args.index("--cluster-enabled") + 1] == "yes"
+    assert args[args.index("--cluster-preferred-endpoint-type") + 1] == "hostname"
+    script = objs[("Job", "redis-cluster-init")]["spec"]["template"]["spec"]["containers"][0]["command"][-1]
+    assert "--cluster create" in script and "--cluster-replicas 1" in script and "cluster_state:ok" in script
+    env = objs[("ConfigMap", "aurora-config")]["data"]
+    assert env["AURORA_REDIS_MODE"] == "cluster"
+    nodes = env["AURORA_REDIS_NODES"].split(",")
+    assert len(nodes) == 3 and all(n.startswith("redis-cluster-") and n.endswith(":6379") for n in nodes)
+    out = check_host_config({"AURORA_REDIS_MODE": "cluster", "AURORA_REDIS_NODES": env["AURORA_REDIS_NODES"],
+                             "AURORA_REDIS_URL": env["AURORA_REDIS_URL"]})
     assert out.returncode == 0, out.stdout + out.stderr
 
 
