@@ -417,7 +417,8 @@ class SentinelTopology:
 class ClusterTopology:
     """A Redis Cluster on loopback made by `redis-cli --cluster create`:
     `masters` masters with `replicas` replicas each (3 and 1: what Redis
-    documents as the smallest cluster that fails over). start() returns once
+    documents as the smallest cluster that fails over); or one master that
+    serves every slot (`masters=1`, no replicas: the benchmark's baseline). start() returns once
     every node reports cluster_state:ok with all 16384 slots assigned and
     knows every other node, and every replica's link to its master is up."""
 
@@ -437,11 +438,19 @@ class ClusterTopology:
                 t.nodes.append(RedisServer.start(args=(
                     "--cluster-enabled", "yes", "--cluster-node-timeout", str(cls.NODE_TIMEOUT_MS),
                     "--cluster-allow-replica-migration", "no")))
-            out = subprocess.run(
-                ["redis-cli", "--cluster", "create", *t.addresses, "--cluster-replicas", str(replicas),
-                 "--cluster-yes"], capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
-            if out.returncode != 0:
-                raise ServerStartError(f"redis-cli --cluster create failed:\n{out.stdout}{out.stderr}")
+            if masters == 1:  # redis-cli --cluster create wants 3 masters: one node takes every slot
+                if replicas:
+                    raise ServerStartError("a one-master cluster is made without replicas here")
+                n = t.nodes[0]
+                out = subprocess.run(["redis-cli", "-h", n.host, "-p", str(n.port), "CLUSTER", "ADDSLOTSRANGE",
+                                      "0", "16383"], capture_output=True, text=True, timeout=10,
+                                     stdin=subprocess.DEVNULL)
+            else:
+                out = subprocess.run(
+                    ["redis-cli", "--cluster", "create", *t.addresses, "--cluster-replicas", str(replicas),
+                     "--cluster-yes"], capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+            if out.returncode != 0 or "ERR" in out.stdout:
+                raise ServerStartError(f"making the cluster failed:\n{out.stdout}{out.stderr}")
 
         return _assembled(t, build)
 
