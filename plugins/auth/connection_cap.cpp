@@ -49,29 +49,41 @@ std::optional<int64_t> ConnectionCap::admit(plugin::RedisRouter &router, const s
 }
 
 // One pipeline per connection: the one, or each master's in cluster mode.
+// Every connection is found before anything is sent, and a connection left
+// with replies unread (a read failed on another) is reset: the next command
+// on it must not read a stale reply.
 bool ConnectionCap::refresh(plugin::RedisRouter &router,
                             const std::vector<std::pair<std::string, std::string>> &entries,
                             std::string &error) const {
     const std::string ttl = std::to_string(ttl_ms_);
-    std::map<plugin::RedisConnection *, size_t> sent;
+    std::vector<plugin::RedisConnection *> via;
+    via.reserve(entries.size());
     for (const auto &[user, member] : entries) {
         plugin::RedisConnection *redis = router.at(key(user), error);
         if (!redis) return false;
-        redis->append({"EVAL", kRefresh, "1", key(user), member, ttl});
-        ++sent[redis];
+        via.push_back(redis);
     }
-    bool ok = true;
+    std::map<plugin::RedisConnection *, size_t> sent;
+    for (size_t i = 0; i < entries.size(); ++i) {
+        via[i]->append({"EVAL", kRefresh, "1", key(entries[i].first), entries[i].second, ttl});
+        ++sent[via[i]];
+    }
+    bool ok = true, lost = false;
     for (const auto &[redis, n] : sent) {
-        for (size_t i = 0; i < n; ++i) {
+        for (size_t i = 0; i < n && !lost; ++i) {
             RedisReply r = redis->read(error);
-            if (!r) return false;
+            if (!r) {
+                lost = true;  // read() reset this one
+                break;
+            }
             if (r->type == REDIS_REPLY_ERROR) {
                 error = std::string("redis refresh: ") + r->str;
                 ok = false;
             }
         }
+        if (lost && redis->pending() > 0) redis->reset();
     }
-    return ok;
+    return ok && !lost;
 }
 
 bool ConnectionCap::release(plugin::RedisRouter &router, const std::string &user_id, const std::string &member,

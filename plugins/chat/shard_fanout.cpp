@@ -19,32 +19,42 @@ ShardFanout::ShardFanout(const ChatContext &ctx, ReadWorker &reads, JoinHandler 
               {[this](std::string_view ch, std::string_view payload) { on_message(ch, payload); },
                [this](const std::string &ch) { on_subscribed(ch); }, [this](const std::string &ch) { on_lost(ch); }}) {}
 
-bool ShardFanout::start() {
-    data_.on_map([this] {
-        ctx_.host->metric_set(ctx_.m.redis_up, data_.all_up() ? 1 : 0);
-    });
-    data_.on_node_down([this](plugin::AsyncRedis &) { ctx_.host->metric_set(ctx_.m.redis_up, 0); });
-    return data_.start() && pubsub_.start();
+ShardFanout::~ShardFanout() {
+    if (timer_) ctx_.host->timer_stop(timer_);
 }
 
-void ShardFanout::on_subscribed(const std::string &confirmed) {
-    const std::string channel = confirmed;  // ShardPubSub's own string: unsubscribe() below frees it
+bool ShardFanout::start() {
+    data_.on_map([this] { ctx_.host->metric_set(ctx_.m.redis_up, data_.all_up() ? 1 : 0); });
+    data_.on_node_down([this](plugin::AsyncRedis &) { ctx_.host->metric_set(ctx_.m.redis_up, 0); });
+    timer_ = ctx_.host->timer_start(ctx_.self, 100, 100, tick, this);
+    return timer_ && data_.start() && pubsub_.start();
+}
+
+void ShardFanout::on_subscribed(const std::string &channel) {
     std::string name(ctx_.room_of(channel));
     auto it = rooms_.find(name);
-    if (it == rooms_.end()) return;
+    if (it == rooms_.end() || it->second.state != Room::State::Subscribing) return;  // not one we wait for
     Room &room = it->second;
     room.state = Room::State::ReadingTail;
     room.held.clear();
-    const uint64_t epoch = room.epoch = ++epochs_;
-    // Subscribed first, then the tail: every message after it reaches us.
+    room.epoch = ++epochs_;
+    room.tail_in_flight = false;
+    read_tail(name);
+}
+
+// Subscribed first, then the tail: every message after it reaches us. A
+// read that cannot be sent or fails is sent again from the timer.
+void ShardFanout::read_tail(const std::string &name) {
+    auto it = rooms_.find(name);
+    if (it == rooms_.end() || it->second.state != Room::State::ReadingTail || it->second.tail_in_flight) return;
+    const uint64_t epoch = it->second.epoch;
     bool queued = data_.command(ctx_.slot(name), {"XREVRANGE", ctx_.stream(name), "+", "-", "COUNT", "1"},
                                 [this, name, epoch](const redisReply *tail) {
                                     auto now = rooms_.find(name);
                                     if (now == rooms_.end() || now->second.epoch != epoch) return;  // lost meanwhile
+                                    now->second.tail_in_flight = false;
                                     if (!tail || tail->type != REDIS_REPLY_ARRAY) {
-                                        on_lost(ctx_.channel(name));  // subscribed again, tail read again
-                                        pubsub_.unsubscribe(ctx_.channel(name));
-                                        pubsub_.subscribe(ctx_.channel(name));
+                                        tail_due_.insert(name);
                                         return;
                                     }
                                     StreamId t;
@@ -55,10 +65,11 @@ void ShardFanout::on_subscribed(const std::string &confirmed) {
                                     }
                                     go_live(name, t);
                                 });
-    if (!queued) {  // that master is not answering: start over once it does
-        room.state = Room::State::Subscribing;
-        pubsub_.unsubscribe(channel);
-        pubsub_.subscribe(channel);
+    if (queued) {
+        it->second.tail_in_flight = true;
+        tail_due_.erase(name);
+    } else {
+        tail_due_.insert(name);  // that master is not answering yet
     }
 }
 
@@ -68,20 +79,23 @@ void ShardFanout::go_live(const std::string &name, StreamId tail) {
     room.floor = tail;
     // Members from before a lost subscription: what was published meanwhile
     // is in the stream up to `tail`, and a resume now covers it.
-    for (auto it = member_since_.begin(); it != member_since_.end(); ++it)
-        if (it->first.second == name) it->second = std::max(it->second, tail);
+    for (aurora_conn_id conn : room.members) {
+        auto m = member_since_.find({conn, name});
+        if (m != member_since_.end()) m->second = std::max(m->second, tail);
+    }
     going_live_ = name;  // the handlers' leaves must not take the room away under this loop
     std::vector<RoomRequest> waiting = std::move(room.waiting);
     std::vector<std::string> held = std::move(room.held);
     room.waiting.clear();
     room.held.clear();
+    waiting_.erase(name);
     ctx_.host->metric_set(ctx_.m.redis_up, data_.all_up() ? 1 : 0);
     for (const RoomRequest &r : waiting) {
-        auto it = rooms_.find(name);
+        Room &now = rooms_.at(name);  // kept by going_live_
         if (r.kind == RoomRequest::Kind::Resume)
-            resume(it->second, r);
+            resume(now, r);
         else
-            join_now(it->second, r, std::max(it->second.last, it->second.floor), !r.quiet);
+            join_now(now, r, std::max(now.last, now.floor), !r.quiet);
     }
     going_live_.clear();
     auto it = rooms_.find(name);
@@ -96,6 +110,7 @@ void ShardFanout::on_lost(const std::string &channel) {
     it->second.state = Room::State::Subscribing;
     it->second.held.clear();
     it->second.epoch = ++epochs_;
+    it->second.tail_in_flight = false;
     ctx_.host->metric_set(ctx_.m.redis_up, 0);
 }
 
@@ -125,9 +140,16 @@ void ShardFanout::deliver(Room &room, std::string_view name, std::string_view pa
 }
 
 void ShardFanout::join_now(Room &room, const RoomRequest &r, StreamId p0, bool announce) {
-    auto [it, fresh] = member_since_.insert_or_assign({r.conn, r.room}, p0);
-    if (fresh) ++room.members;
+    member_since_.insert_or_assign({r.conn, r.room}, p0);
+    room.members.insert(r.conn);
     on_join_(r, p0, announce);
+}
+
+void ShardFanout::wait_in(Room &room, const std::string &name, RoomRequest r) {
+    if (room.waiting.empty()) room.waiting_since = Clock::now();
+    room.waiting.push_back(std::move(r));
+    waiting_.insert(name);
+    pubsub_.subscribe(ctx_.channel(name));
 }
 
 void ShardFanout::request(const RoomRequest &r) {
@@ -142,20 +164,7 @@ void ShardFanout::request(const RoomRequest &r) {
                 join_now(room, r, std::max(room.last, room.floor), !r.quiet);
             return;
         }
-        if (r.kind == RoomRequest::Kind::Resume && !data_.up(ctx_.slot(r.room))) {
-            // Its master is not answering: no position to resume from now.
-            ctx_.host->metric_add(ctx_.m.resumes, 1);
-            ctx_.host->send_error(ctx_.self, r.conn, "unavailable", "the message store is unavailable",
-                                  plugin::str(r.ref_json));
-            reads_.release(r.conn, r.room, ReadWorker::Kind::Resume);
-            RoomRequest join = r;  // it asked for the room: it joins once the room is live
-            join.kind = RoomRequest::Kind::Join;
-            join.quiet = true;
-            room.waiting.push_back(std::move(join));
-        } else {
-            room.waiting.push_back(r);
-        }
-        pubsub_.subscribe(ctx_.channel(r.room));
+        wait_in(room, r.room, r);
         return;
     }
     case RoomRequest::Kind::Leave: leave(r.conn, r.room); return;
@@ -173,11 +182,22 @@ void ShardFanout::resume(Room &room, const RoomRequest &r) {
     reads_.resume(ResumeJob{r.conn, r.room, since, member->second, r.ref_json});
 }
 
+// A waiting resume holds a read slot: given back with it.
+void ShardFanout::drop_waiting(Room &room, aurora_conn_id conn) {
+    std::erase_if(room.waiting, [this, conn](const RoomRequest &w) {
+        if (w.conn != conn) return false;
+        if (w.kind == RoomRequest::Kind::Resume) reads_.release(w.conn, w.room, ReadWorker::Kind::Resume);
+        return true;
+    });
+}
+
 void ShardFanout::leave(aurora_conn_id conn, const std::string &name) {
     auto it = rooms_.find(name);
     if (it == rooms_.end()) return;
-    if (member_since_.erase({conn, name})) --it->second.members;
-    std::erase_if(it->second.waiting, [conn](const RoomRequest &w) { return w.conn == conn; });
+    member_since_.erase({conn, name});
+    it->second.members.erase(conn);
+    drop_waiting(it->second, conn);
+    if (it->second.waiting.empty()) waiting_.erase(name);
     unsubscribe_if_empty(name);
 }
 
@@ -186,21 +206,65 @@ void ShardFanout::forget(aurora_conn_id conn) {
     auto it = member_since_.lower_bound({conn, std::string()});
     while (it != member_since_.end() && it->first.first == conn) {
         touched.push_back(it->first.second);
-        if (auto room = rooms_.find(it->first.second); room != rooms_.end()) --room->second.members;
+        if (auto room = rooms_.find(it->first.second); room != rooms_.end()) room->second.members.erase(conn);
         it = member_since_.erase(it);
     }
-    for (auto &[name, room] : rooms_) {  // joins still waiting: rooms being subscribed only
-        if (std::erase_if(room.waiting, [conn](const RoomRequest &w) { return w.conn == conn; }))
-            touched.push_back(name);
+    for (const std::string &name : std::vector<std::string>(waiting_.begin(), waiting_.end())) {
+        Room &room = rooms_.at(name);
+        size_t before = room.waiting.size();
+        drop_waiting(room, conn);
+        if (room.waiting.size() != before) touched.push_back(name);
+        if (room.waiting.empty()) waiting_.erase(name);
     }
     for (const std::string &name : touched) unsubscribe_if_empty(name);
 }
 
 void ShardFanout::unsubscribe_if_empty(const std::string &name) {
     auto it = rooms_.find(name);
-    if (it == rooms_.end() || it->second.members > 0 || !it->second.waiting.empty() || name == going_live_) return;
+    if (it == rooms_.end() || !it->second.members.empty() || !it->second.waiting.empty() || name == going_live_)
+        return;
     pubsub_.unsubscribe(ctx_.channel(name));
+    tail_due_.erase(name);
+    waiting_.erase(name);
     rooms_.erase(it);
+}
+
+// Not live in time (its master is down, or the cluster has no map yet):
+// the joins take effect as in single mode while Redis is away, the resumes
+// are answered `unavailable`. The room goes live later; members' P0 then
+// move up to its tail, so a resume covers what they missed.
+void ShardFanout::settle_overdue(const std::string &name) {
+    Room &room = rooms_.at(name);
+    std::vector<RoomRequest> waiting = std::move(room.waiting);
+    room.waiting.clear();
+    waiting_.erase(name);
+    going_live_ = name;
+    for (RoomRequest &r : waiting) {
+        Room &now = rooms_.at(name);
+        if (r.kind == RoomRequest::Kind::Resume) {
+            ctx_.host->metric_add(ctx_.m.resumes, 1);
+            ctx_.host->send_error(ctx_.self, r.conn, "unavailable", "the message store is unavailable",
+                                  plugin::str(r.ref_json));
+            reads_.release(r.conn, r.room, ReadWorker::Kind::Resume);
+            r.kind = RoomRequest::Kind::Join;  // it asked for the room: it joins
+            join_now(now, r, std::max(now.last, now.floor), false);
+        } else {
+            join_now(now, r, std::max(now.last, now.floor), !r.quiet);
+        }
+    }
+    going_live_.clear();
+    unsubscribe_if_empty(name);
+}
+
+void ShardFanout::tick(void *p) {
+    auto *self = static_cast<ShardFanout *>(p);
+    for (const std::string &name : std::vector<std::string>(self->tail_due_.begin(), self->tail_due_.end()))
+        self->read_tail(name);
+    const auto overdue = Clock::now() - std::chrono::milliseconds(2 * self->ctx_.s.redis_timeout_ms);
+    for (const std::string &name : std::vector<std::string>(self->waiting_.begin(), self->waiting_.end())) {
+        auto it = self->rooms_.find(name);
+        if (it != self->rooms_.end() && it->second.waiting_since < overdue) self->settle_overdue(name);
+    }
 }
 
 }  // namespace aurora::chat

@@ -18,6 +18,11 @@
 //                       message of R up to it was delivered, every later one
 //                       will be.
 //   resume R X       -> as FanoutSubscriber: (X, P0] from the stream.
+//   not live within 2 x redis_timeout_ms (its master is down): the waiting
+//                       joins take effect anyway (as in single mode while
+//                       Redis is away: what they miss, a resume covers once
+//                       the room is live), waiting resumes are answered
+//                       `unavailable`.
 //   subscription lost (a master failed, the slot moved)
 //                    -> subscribed again where the map says; the tail is
 //                       read again, and every member's P0 moves up to it, so
@@ -30,7 +35,9 @@
 // Thread contract: [service] (start() in init, the destructor in shutdown).
 #pragma once
 
+#include <chrono>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -43,20 +50,24 @@ namespace aurora::chat {
 class ShardFanout final : public Fanout {
 public:
     ShardFanout(const ChatContext &ctx, ReadWorker &reads, JoinHandler on_join);
+    ~ShardFanout() override;
     bool start() override;
     void request(const RoomRequest &r) override;
     // Every master answers: a room can be subscribed.
     bool ready() const override { return data_.all_up(); }
 
 private:
+    using Clock = std::chrono::steady_clock;
     struct Room {
         enum class State { Subscribing, ReadingTail, Live } state = State::Subscribing;
         StreamId floor;  // the tail when it became live: ids up to it are the stream's
         StreamId last;   // the newest id delivered
-        std::vector<RoomRequest> waiting;  // joins and resumes, until live
-        std::vector<std::string> held;     // payloads that came while the tail was read
-        size_t members = 0;                // this process's connections in it
-        uint64_t epoch = 0;                // one per subscription: a late tail answer is dropped
+        std::vector<RoomRequest> waiting;  // joins and resumes, until live (or the deadline)
+        Clock::time_point waiting_since{};
+        std::vector<std::string> held;      // payloads that came while the tail was read
+        std::set<aurora_conn_id> members;   // this process's connections in it
+        uint64_t epoch = 0;                 // one per subscription: a late tail answer is dropped
+        bool tail_in_flight = false;
     };
     void on_message(std::string_view channel, std::string_view payload);
     void on_subscribed(const std::string &confirmed);
@@ -68,6 +79,11 @@ private:
     void leave(aurora_conn_id conn, const std::string &name);
     void forget(aurora_conn_id conn);
     void unsubscribe_if_empty(const std::string &name);
+    void read_tail(const std::string &name);
+    void wait_in(Room &room, const std::string &name, RoomRequest r);
+    void drop_waiting(Room &room, aurora_conn_id conn);
+    void settle_overdue(const std::string &name);
+    static void tick(void *p);
 
     const ChatContext &ctx_;
     ReadWorker &reads_;
@@ -77,7 +93,10 @@ private:
     std::map<std::string, Room> rooms_;  // by room name
     std::map<std::pair<aurora_conn_id, std::string>, StreamId> member_since_;
     uint64_t epochs_ = 0;
-    std::string going_live_;  // the room go_live() is working on
+    std::string going_live_;          // the room go_live() is working on
+    std::set<std::string> waiting_;   // rooms with requests waiting
+    std::set<std::string> tail_due_;  // rooms whose tail read is to be (re)sent
+    aurora_timer *timer_ = nullptr;
 };
 
 }  // namespace aurora::chat

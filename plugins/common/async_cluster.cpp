@@ -55,9 +55,9 @@ bool AsyncCluster::start() {
         route_ = {nodes_.front().get()};
         return nodes_.front()->redis->start();
     }
+    for (const HostPort &seed : url_.nodes) node(seed, true);  // not started yet: timer_ is not set
     timer_ = plugin_.host->timer_start(plugin_.self, 100, 100, tick, this);
     if (!timer_) return false;
-    for (const HostPort &seed : url_.nodes) node(seed, true);
     for (auto &n : nodes_)
         if (!n->redis->start()) return false;
     return true;
@@ -166,7 +166,10 @@ void AsyncCluster::tick(void *p) {
             ++it;
         }
     }
-    for (auto &n : gone) n->redis->close();  // waiting callbacks get nullptr
+    for (auto &n : gone) {
+        n->redis->stop();  // waiting callbacks get nullptr
+        self->retired_.push_back(std::move(n));
+    }
 }
 
 }  // namespace aurora::plugin

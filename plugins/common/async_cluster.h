@@ -18,9 +18,10 @@
 //   - a MOVED reply corrects the slot at once (the caller, which sees the
 //     error reply, sends again: AsyncCluster keeps no copy of a command);
 //     an ASK reply is the caller's to follow with command_at(asking);
-//   - connections to nodes that are no longer masters are closed at the
+//   - connections to nodes that are no longer masters are stopped at the
 //     next tick (never inside one of their callbacks), their waiting
-//     callbacks called with nullptr.
+//     callbacks called with nullptr; the objects are kept (retired_) until
+//     the AsyncCluster goes, since a write queued before may still run.
 //
 // Callbacks: as AsyncRedis (exactly once per accepted command).
 // THREADS: [service], or [main] in the plugin's init and shutdown.
@@ -100,6 +101,9 @@ private:
     size_t max_pending_;
     std::string name_;
     std::vector<std::unique_ptr<Node>> nodes_;
+    // Nodes the map dropped: stopped, kept until the AsyncCluster goes (a
+    // write queued for this loop iteration may still name them).
+    std::vector<std::unique_ptr<Node>> retired_;
     std::vector<Node *> route_;  // map_.masters()[i] -> its node
     SlotMap map_;
     aurora_timer *timer_ = nullptr;

@@ -22,6 +22,7 @@ AsyncRedis::~AsyncRedis() {
 }
 
 bool AsyncRedis::start() {
+    if (timer_) return true;
     const aurora_host_api *h = plugin_.host;
     if (!AURORA_HOST_HAS(h, call_before_sleep)) {
         plugin_.log(AURORA_LOG_ERROR, "redis (%s): this host lacks ABI 1.2 (io_watch): upgrade aurora-host", name_.c_str());
@@ -202,6 +203,12 @@ void AsyncRedis::lost(const std::string &why) {
         if (sentinel_ && !dropping_) sentinel_->refresh(SentinelWatch::Why::Down);
         if (on_down_) on_down_(why);
     }
+}
+
+void AsyncRedis::stop() {
+    if (timer_) plugin_.host->timer_stop(timer_);
+    timer_ = nullptr;
+    drop();
 }
 
 void AsyncRedis::drop() {

@@ -88,15 +88,17 @@ public:
     void on_error_reply(std::function<void(std::string_view error)> fn) { on_error_ = std::move(fn); }
 
     // Starts connecting (and the deadline watchdog). False if the host
-    // lacks ABI 1.2 or refused the timer.
+    // lacks ABI 1.2 or refused the timer. A second call does nothing.
     bool start();
     bool up() const { return up_; }
     // The server of the next connection attempt (plain mode; SentinelWatch
     // moves on to the next Sentinel with it).
     void retarget(const HostPort &server);
-    // Closes the connection now, every waiting callback called with nullptr
-    // (not from inside one of this connection's callbacks).
-    void close() { drop(); }
+    // Closes the connection for good: every waiting callback called with
+    // nullptr, no reconnect, command() refused from now on. Not from inside
+    // one of this connection's callbacks. The object must outlive the loop
+    // iteration (a write it queued may still run, and finds nothing).
+    void stop();
     // Drops the connection (quietly: it is asked for) and connects again,
     // at the next watchdog tick (never inside a hiredis callback).
     void reconnect_soon() { reconnect_ = true; }

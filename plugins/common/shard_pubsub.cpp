@@ -18,7 +18,7 @@ struct ShardPubSub::Conn {
     redisContext *c = nullptr;
     aurora_io *io = nullptr;
     bool connected = false;              // connect(2) finished
-    std::deque<std::string> expect;      // a reply for each command sent: "AUTH", "PING", "S<channel>", "U<channel>"
+    std::deque<Expect> expect;           // a reply for each command sent, oldest first
     Clock::time_point opened = Clock::now(), last_read = Clock::now();
     ~Conn() {
         if (c) redisFree(c);
@@ -47,14 +47,14 @@ bool ShardPubSub::subscribed(const std::string &channel) const {
 
 void ShardPubSub::subscribe(const std::string &channel) {
     auto [it, fresh] = channels_.try_emplace(channel);
-    if (!fresh) return;
-    route();
+    if (fresh) route_one(it->first, it->second);
 }
 
 void ShardPubSub::unsubscribe(const std::string &channel) {
     auto it = channels_.find(channel);
     if (it == channels_.end()) return;
-    if (it->second.conn && it->second.conn->c) send(*it->second.conn, {"SUNSUBSCRIBE", channel}, "U" + channel);
+    if (it->second.conn && it->second.conn->c)
+        send(*it->second.conn, {"SUNSUBSCRIBE", channel}, Expect{Expect::Kind::Unsubscribe, channel});
     channels_.erase(it);
 }
 
@@ -77,12 +77,12 @@ ShardPubSub::Conn &ShardPubSub::conn_for(const HostPort &at) {
         return c;
     }
     const RedisUrl &u = cluster_.url();
-    if (!u.password.empty()) send(c, {"AUTH", u.password}, "AUTH");
+    if (!u.password.empty()) send(c, {"AUTH", u.password}, Expect{Expect::Kind::Auth, {}});
     return c;
 }
 
 // Appends to the connection's output; it leaves when the socket is writable.
-void ShardPubSub::send(Conn &c, const std::vector<std::string_view> &argv, std::string expect) {
+void ShardPubSub::send(Conn &c, const std::vector<std::string_view> &argv, Expect expect) {
     if (!c.c) return;
     std::vector<const char *> ptrs;
     std::vector<size_t> lens;
@@ -97,18 +97,21 @@ void ShardPubSub::send(Conn &c, const std::vector<std::string_view> &argv, std::
 
 // Every channel without a connection goes to the master of its slot.
 void ShardPubSub::route() {
-    for (auto &[name, ch] : channels_) {
-        if (ch.conn) continue;
-        const HostPort *master = cluster_.map().master(key_slot(name));
-        if (!master) {
-            cluster_.refresh_soon();
-            continue;
-        }
-        Conn &c = conn_for(*master);
-        if (!c.c) continue;  // could not even start connecting: the next tick tries again
-        ch.conn = &c;
-        send(c, {"SSUBSCRIBE", name}, "S" + name);
+    for (auto &[name, ch] : channels_)
+        if (!ch.conn) route_one(name, ch);
+}
+
+void ShardPubSub::route_one(const std::string &name, Channel &ch) {
+    const HostPort *master = cluster_.map().master(key_slot(name));
+    if (!master) {
+        cluster_.refresh_soon();
+        return;
     }
+    Conn &c = conn_for(*master);
+    if (!c.c) return;  // could not even start connecting: the next tick tries again
+    ch.conn = &c;
+    ch.gen = ++gens_;
+    send(c, {"SSUBSCRIBE", name}, Expect{Expect::Kind::Subscribe, name, ch.gen});
 }
 
 void ShardPubSub::on_io(void *p, uint32_t ready) {
@@ -152,12 +155,14 @@ void ShardPubSub::dispatch(Conn &c, const redisReply *r) {
     if (!kind.empty() && r->element[1]->type == REDIS_REPLY_STRING)
         channel = std::string_view(r->element[1]->str, r->element[1]->len);
     if (kind == "smessage" && r->elements == 3 && r->element[2]->type == REDIS_REPLY_STRING) {
-        auto it = channels_.find(std::string(channel));
+        auto it = channels_.find(channel);
         if (it != channels_.end() && it->second.conn == &c && it->second.confirmed && h_.message)
             h_.message(channel, std::string_view(r->element[2]->str, r->element[2]->len));
         return;
     }
-    if (kind == "sunsubscribe" && (c.expect.empty() || c.expect.front() != "U" + std::string(channel))) {
+    const bool our_unsubscribe = !c.expect.empty() && c.expect.front().kind == Expect::Kind::Unsubscribe &&
+                                 c.expect.front().channel == channel;
+    if (kind == "sunsubscribe" && !our_unsubscribe) {
         // The server's own: the slot moved away (resharding, failover).
         auto it = channels_.find(std::string(channel));
         if (it != channels_.end() && it->second.conn == &c) {
@@ -170,16 +175,18 @@ void ShardPubSub::dispatch(Conn &c, const redisReply *r) {
     }
     // A reply to the oldest command.
     if (c.expect.empty()) return drop(c, "a reply nothing asked for");
-    std::string expect = std::move(c.expect.front());
+    Expect expect = std::move(c.expect.front());
     c.expect.pop_front();
-    if (expect.empty() || expect[0] != 'S') {
+    if (expect.kind != Expect::Kind::Subscribe) {
         if (r->type == REDIS_REPLY_ERROR)
             plugin_.log(AURORA_LOG_ERROR, "redis (shard pub/sub %s:%d): %.*s", c.at.host.c_str(), c.at.port,
                         static_cast<int>(r->len), r->str);
         return;
     }
-    auto it = channels_.find(expect.substr(1));
-    if (it == channels_.end() || it->second.conn != &c) return;  // unsubscribed meanwhile
+    if (kind == "ssubscribe" && channel != expect.channel)  // out of step: start this connection over
+        return drop(c, "a confirmation for another channel");
+    auto it = channels_.find(expect.channel);
+    if (it == channels_.end() || it->second.conn != &c || it->second.gen != expect.gen) return;  // an older request's
     if (kind == "ssubscribe") {
         it->second.confirmed = true;
         if (h_.subscribed) h_.subscribed(it->first);
@@ -225,16 +232,17 @@ void ShardPubSub::tick(void *p) {
         }
         // The map names another master for this node's slots: what it holds
         // is routed again below.
-        if (now - c->last_read > kPingAfter && (c->expect.empty() || c->expect.back() != "PING"))
-            self->send(*c, {"PING"}, "PING");
+        if (now - c->last_read > kPingAfter && (c->expect.empty() || c->expect.back().kind != Expect::Kind::Ping))
+            self->send(*c, {"PING"}, Expect{Expect::Kind::Ping, {}});
         if (now - c->last_read > kPingAfter + self->timeout_) self->drop(*c, "no answer to PING");
     }
-    // A channel on a connection the map no longer names for its slot: move it.
+    // A channel on a connection the map no longer names for its slot: move
+    // it (no SUNSUBSCRIBE there: the server drops it itself when the slot
+    // goes, and its push would be mistaken for the reply).
     for (auto &[name, ch] : self->channels_) {
         if (!ch.conn) continue;
         const HostPort *master = self->cluster_.map().master(key_slot(name));
         if (master && *master != ch.conn->at) {
-            if (ch.conn->c) self->send(*ch.conn, {"SUNSUBSCRIBE", name}, "U" + name);
             bool was = ch.confirmed;
             ch = Channel{};
             if (was && self->h_.lost) self->h_.lost(name);

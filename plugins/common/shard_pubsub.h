@@ -65,11 +65,18 @@ private:
     struct Channel {
         Conn *conn = nullptr;  // where it is subscribed or asked; nullptr: to route
         bool confirmed = false;
+        uint64_t gen = 0;      // which SSUBSCRIBE confirms it (an older one's reply does not)
+    };
+    struct Expect {  // the reply one command sent waits for
+        enum class Kind { Auth, Ping, Subscribe, Unsubscribe } kind;
+        std::string channel;
+        uint64_t gen = 0;
     };
     static void tick(void *p);
     static void on_io(void *p, uint32_t ready);
     Conn &conn_for(const HostPort &at);
-    void send(Conn &c, const std::vector<std::string_view> &argv, std::string expect);
+    void send(Conn &c, const std::vector<std::string_view> &argv, Expect expect);
+    void route_one(const std::string &name, Channel &ch);
     void read(Conn &c);
     void dispatch(Conn &c, const redisReply *r);
     void drop(Conn &c, const char *why);
@@ -79,8 +86,9 @@ private:
     AsyncCluster &cluster_;
     std::chrono::milliseconds timeout_;
     Handlers h_;
-    std::map<std::string, Channel> channels_;
+    std::map<std::string, Channel, std::less<>> channels_;  // found by string_view: no copy per message
     std::vector<std::unique_ptr<Conn>> conns_;
+    uint64_t gens_ = 0;
     aurora_timer *timer_ = nullptr;
 };
 

@@ -1,5 +1,7 @@
 #include "message_writer.h"
 
+#include <string_view>
+
 #include <mongoc/mongoc.h>
 
 #include <span>
@@ -95,6 +97,27 @@ bool create_indexes(plugin::MongoPool &pool, const std::string &collection, bool
         plugin::Bson(BCON_NEW("createIndexes", BCON_UTF8(name), "indexes", "[", "{", "key", "{", "userId",
                               BCON_INT32(1), "}", "name", BCON_UTF8("userId_1"), "}", "]")),
     };
+    if (per_room) {
+        // A collection from single mode keeps its unique {streamId}: two
+        // shards' equal ids would then pass for duplicates and be lost.
+        plugin::Cursor idx(mongoc_collection_find_indexes_with_opts(coll.get(), nullptr));
+        const bson_t *doc = nullptr;
+        while (mongoc_cursor_next(idx.get(), &doc)) {
+            bson_iter_t it;
+            if (bson_iter_init_find(&it, doc, "name") && BSON_ITER_HOLDS_UTF8(&it) &&
+                std::string_view(bson_iter_utf8(&it, nullptr)) == "streamId_1") {
+                error = "the collection has the single-mode unique index streamId_1; in cluster mode two shards may "
+                        "make the same id, which it would refuse as a duplicate: drop it "
+                        "(db." + collection + ".dropIndex(\"streamId_1\"), docs/scaling.md)";
+                return false;
+            }
+        }
+        bson_error_t err;
+        if (mongoc_cursor_error(idx.get(), &err) && err.code != 26) {  // 26: NamespaceNotFound, no collection yet
+            error = std::string("listIndexes: ") + err.message;
+            return false;
+        }
+    }
     for (const plugin::Bson &cmd : secondary ? std::span(cmds) : std::span(cmds).first(1)) {
         bson_t reply;
         bson_error_t err;

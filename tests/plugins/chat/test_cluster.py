@@ -444,3 +444,29 @@ def test_a_killed_master_is_replaced_without_restarting_aurora(tmp_path, wait_re
         for h in hosts:
             h.stop()
         cluster.stop()
+
+
+def test_ingest_refuses_a_collection_with_the_single_mode_unique_index(cluster, mongo_server, tmp_path):
+    """A collection carried over from single mode keeps the unique
+    {streamId}: two shards' equal ids would pass for duplicates and be lost.
+    Cluster-mode ingest does not write into it: it says so and is not ready."""
+    name = f"cluster_{uuid.uuid4().hex[:8]}"
+    client = pymongo.MongoClient(mongo_server.url(name), serverSelectionTimeoutMS=5000)
+    try:
+        client[name]["messages"].create_index("streamId", unique=True, name="streamId_1")
+        cfg = {"log": {"level": "info", "format": "json"},
+               "redis": {"mode": "cluster", "nodes": cluster.addresses[:2], "stream_shards": SHARDS},
+               "mongo": {"url": mongo_server.url(name)},
+               "plugins": [{"name": "ingest", "path": require(INGEST), "config": {"history": False}}]}
+        h = AuroraHost.start(Path(require(HOST)), tmp_path, cfg)
+        try:
+            deadline = time.monotonic() + 10
+            while not any("streamId_1" in line for line in h.stderr_lines()):
+                assert time.monotonic() < deadline, h.stderr_tail()
+                time.sleep(0.05)  # polling the log for the refusal, bounded
+            assert h.get("/ready").status == 503
+            assert "dropIndex" in next(line for line in h.stderr_lines() if "streamId_1" in line)
+        finally:
+            h.stop()
+    finally:
+        client.close()
