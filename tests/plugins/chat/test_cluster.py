@@ -470,3 +470,57 @@ def test_ingest_refuses_a_collection_with_the_single_mode_unique_index(cluster, 
             h.stop()
     finally:
         client.close()
+
+
+def test_presence_typing_and_read_markers_across_replicas(cluster, tmp_path):
+    """What test_chat checks of presence in single mode, on a cluster: the
+    join event and the snapshot across two aurora-host replicas (the room's
+    presence key and channel on its shard's master), a killed replica's
+    entries expiring; typing reaches the other replica (SPUBLISH); a read
+    marker (its own slot) moves forward only."""
+    redis = {"mode": "cluster", "nodes": cluster.addresses[:2], "stream_shards": SHARDS}
+    a = AuroraHost.start(Path(require(HOST)), tmp_path / "pa", chat_config(redis))
+    b = AuroraHost.start(Path(require(HOST)), tmp_path / "pb", chat_config(redis))
+    try:
+        wait_ready(a)
+        wait_ready(b)
+        frank, grace = Client(a, "frank"), Client(b, "grace")
+        for c in (frank, grace):
+            c.settled()
+            join_all(c, ["lobby"])
+        frank.wait(lambda f: f.get("type") == "presence" and f.get("event") == "join" and f.get("userId") == "grace"
+                   and f.get("room") == "lobby", "grace's join event in lobby")
+        frank.send(type="presence", room="lobby", ref="p0")
+        snap = frank.wait(lambda f: f.get("ref") == "p0", "snapshot")
+        assert {u["userId"] for u in snap["users"]} == {"frank", "grace"}
+
+        grace.send(type="typing", room="lobby")
+        t = frank.wait(lambda f: f.get("type") == "typing", "typing from the other replica")
+        assert (t["room"], t["userId"]) == ("lobby", "grace")
+
+        frank.send(type="message", room="lobby", text="one", ref="m1")
+        first = frank.wait(lambda f: f.get("type") == "ack" and f.get("ref") == "m1", "ack")["id"]
+        frank.send(type="message", room="lobby", text="two", ref="m2")
+        second = frank.wait(lambda f: f.get("type") == "ack" and f.get("ref") == "m2", "ack")["id"]
+        grace.send(type="read", room="lobby", id=second, ref="r2")
+        assert grace.wait(lambda f: f.get("ref") == "r2", "read ack")["read"] == second
+        grace.send(type="read", room="lobby", id=first, ref="r1")  # backwards: kept where it was
+        assert grace.wait(lambda f: f.get("ref") == "r1", "read ack")["read"] == second
+
+        b.kill()  # no goodbye: its entries must expire (presence_ttl_s = 3)
+        deadline = time.monotonic() + 10
+        users = None
+        n = 0
+        while time.monotonic() < deadline:
+            n += 1
+            frank.send(type="presence", room="lobby", ref=n)
+            snap = frank.wait(lambda f, n=n: f.get("ref") == n, "snapshot")
+            users = {u["userId"] for u in snap["users"]}
+            if users == {"frank"}:
+                break
+            time.sleep(0.2)  # presence expiry is time-based: poll it, bounded
+        assert users == {"frank"}
+        frank.close()
+    finally:
+        a.stop()
+        b.stop()
