@@ -97,3 +97,21 @@ class Client:
 
     def close(self) -> None:
         self.ws.close()
+
+
+def wait_presence(c: Client, room: str, want: set[str], deadline_s: float = TIMEOUT) -> set[str]:
+    """Asks `room`'s presence snapshot until its users are `want` (entries of
+    a replica that died without a goodbye expire after presence_ttl_s)."""
+    deadline = time.monotonic() + deadline_s
+    users: set[str] = set()
+    n = 0
+    while time.monotonic() < deadline:
+        n += 1
+        ref = f"presence-{n}"
+        c.send(type="presence", room=room, ref=ref)
+        snap = c.wait(lambda f: f.get("ref") == ref, "snapshot")
+        users = {u["userId"] for u in snap["users"]}
+        if users == want:
+            return users
+        time.sleep(0.2)  # presence expiry is time-based: poll it, bounded
+    return users

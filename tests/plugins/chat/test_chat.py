@@ -14,7 +14,7 @@ import urllib.parse
 import pytest
 import redis as redis_py
 
-from chat_support import TIMEOUT, Client, start_replica, wait_ready
+from chat_support import TIMEOUT, Client, start_replica, wait_presence, wait_ready
 from real_servers import RedisServer
 
 
@@ -196,18 +196,7 @@ def test_presence_across_replicas_and_a_killed_replica_disappears(redis_srv, tmp
         assert {u["userId"] for u in snap["users"]} == {"frank", "grace"}
 
         b.kill()  # no goodbye: its entries must expire (presence_ttl_s = 3)
-        deadline = time.monotonic() + 10
-        users = None
-        n = 0
-        while time.monotonic() < deadline:
-            n += 1
-            frank.send(type="presence", room="lobby", ref=n)
-            snap = frank.wait(lambda f: f.get("ref") == n, "snapshot")
-            users = {u["userId"] for u in snap["users"]}
-            if users == {"frank"}:
-                break
-            time.sleep(0.2)  # presence expiry is time-based: poll it, bounded
-        assert users == {"frank"}
+        assert wait_presence(frank, "lobby", {"frank"}) == {"frank"}
         frank.close()
     finally:
         a.stop()

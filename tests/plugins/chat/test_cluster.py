@@ -22,7 +22,7 @@ import pytest
 import redis as redis_py
 
 from aurora_host import AuroraHost, HostStartError
-from chat_support import BUILD, HOST, TIMEOUT, Client, chat_config, require, wait_ready
+from chat_support import BUILD, HOST, TIMEOUT, Client, chat_config, require, wait_presence, wait_ready
 from real_servers import ClusterTopology
 
 INGEST = BUILD / "plugins" / "ingest.so"
@@ -508,18 +508,7 @@ def test_presence_typing_and_read_markers_across_replicas(cluster, tmp_path):
         assert grace.wait(lambda f: f.get("ref") == "r1", "read ack")["read"] == second
 
         b.kill()  # no goodbye: its entries must expire (presence_ttl_s = 3)
-        deadline = time.monotonic() + 10
-        users = None
-        n = 0
-        while time.monotonic() < deadline:
-            n += 1
-            frank.send(type="presence", room="lobby", ref=n)
-            snap = frank.wait(lambda f, n=n: f.get("ref") == n, "snapshot")
-            users = {u["userId"] for u in snap["users"]}
-            if users == {"frank"}:
-                break
-            time.sleep(0.2)  # presence expiry is time-based: poll it, bounded
-        assert users == {"frank"}
+        assert wait_presence(frank, "lobby", {"frank"}) == {"frank"}
         frank.close()
     finally:
         a.stop()
