@@ -250,9 +250,13 @@ void read_redis(ObjectReader r, HostConfig &cfg) {
     }
     if (cfg.redis_mode == "cluster") {
         if (cfg.redis_nodes.empty()) r.fail_key("nodes", "mode \"cluster\" needs at least one seed node");
-        // A cluster has database 0 only.
-        if (size_t slash = cfg.redis_url.find('/', cfg.redis_url.find("//") + 2);
-            slash != std::string::npos && slash + 1 < cfg.redis_url.size() && cfg.redis_url.substr(slash + 1) != "0")
+        // A cluster has database 0 only. The path starts after the host
+        // (after the last '@': a password may hold a '/').
+        const std::string &u = cfg.redis_url;
+        size_t host = u.find("//") == std::string::npos ? 0 : u.find("//") + 2;
+        if (size_t at = u.rfind('@'); at != std::string::npos && at >= host) host = at + 1;
+        if (size_t slash = u.find('/', host);
+            slash != std::string::npos && slash + 1 < u.size() && u.substr(slash + 1) != "0")
             r.fail_key("url", "a Redis Cluster has database 0 only");
     } else if (!cfg.redis_nodes.empty() || shards_given) {
         r.fail_key(cfg.redis_nodes.empty() ? "stream_shards" : "nodes", "needs \"mode\": \"cluster\"");

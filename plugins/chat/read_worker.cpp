@@ -32,8 +32,20 @@ bool ReadWorker::round_trip(uint16_t slot, const std::vector<std::vector<std::st
                             std::vector<plugin::RedisReply> &replies, std::string &err) {
     for (int attempt = 0; attempt < 2; ++attempt) {
         // Cluster mode: a connection that failed may be to a master that was
-        // failed over: the map is asked again before the second attempt.
-        if (attempt > 0 && cluster_) cluster_->refresh(err);
+        // failed over: the map is asked again before the second attempt,
+        // which sends the commands one at a time through RedisCluster (it
+        // follows MOVED and ASK, a slot being migrated).
+        if (attempt > 0 && cluster_) {
+            cluster_->refresh(err);
+            replies.clear();
+            for (const auto &argv : commands) {
+                plugin::RedisReply r = cluster_->command(slot, argv, err);
+                if (!r) break;
+                replies.push_back(std::move(r));
+            }
+            if (replies.size() == commands.size()) return true;
+            continue;
+        }
         plugin::RedisConnection *c = cluster_ ? cluster_->connection(slot, err) : &redis_;
         if (!c || !c->ensure(err)) continue;
         for (const auto &argv : commands) c->append(argv);

@@ -252,8 +252,16 @@ void SendPipeline::complete(SendJob &job, const redisReply *r) {
             return;
         }
     }
-    if (r->type == REDIS_REPLY_ERROR && std::string_view(r->str, r->len).starts_with("READONLY"))
-        return fail(job, "unavailable", "the message store is failing over; send it again with the same ref");
+    if (r->type == REDIS_REPLY_ERROR) {
+        // Transient: a failover (READONLY, CLUSTERDOWN, MASTERDOWN), a slot
+        // being moved (TRYAGAIN: the script's keys are split between two
+        // masters; MOVED or ASK again after the one retry), a restart.
+        std::string_view e(r->str, r->len);
+        for (std::string_view t : {"READONLY", "CLUSTERDOWN", "MASTERDOWN", "TRYAGAIN", "MOVED", "ASK", "LOADING"})
+            if (e.starts_with(t))
+                return fail(job, "unavailable",
+                            "the message store is failing over or moving this room; send it again with the same ref");
+    }
     switch (job.kind) {
     case SendJob::Kind::Message: {
         if (is_error(r) || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {

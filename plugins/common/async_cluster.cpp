@@ -91,7 +91,9 @@ bool AsyncCluster::command(uint16_t slot, const std::vector<std::string_view> &a
 
 bool AsyncCluster::command_at(const HostPort &at, bool asking, const std::vector<std::string_view> &argv,
                               AsyncRedis::Callback cb) {
-    AsyncRedis &r = *node(at, false).redis;
+    Node &n = node(at, false);
+    n.keep_until = AsyncRedis::Clock::now() + std::chrono::seconds(10);  // more ASKs follow while the slot moves
+    AsyncRedis &r = *n.redis;
     if (!r.up()) return false;
     if (asking && !r.command({"ASKING"}, [](const redisReply *) {})) return false;
     return r.command(argv, std::move(cb));
@@ -159,7 +161,8 @@ void AsyncCluster::tick(void *p) {
     // list first, since what their callbacks do may add a node.
     std::vector<std::unique_ptr<Node>> gone;
     for (auto it = self->nodes_.begin(); it != self->nodes_.end();) {
-        if (!(*it)->seed && std::find(self->route_.begin(), self->route_.end(), it->get()) == self->route_.end()) {
+        if (!(*it)->seed && now >= (*it)->keep_until &&
+            std::find(self->route_.begin(), self->route_.end(), it->get()) == self->route_.end()) {
             gone.push_back(std::move(*it));
             it = self->nodes_.erase(it);
         } else {

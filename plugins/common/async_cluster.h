@@ -88,6 +88,7 @@ private:
         HostPort at;
         std::unique_ptr<AsyncRedis> redis;
         bool seed = false;
+        AsyncRedis::Clock::time_point keep_until{};  // an ASK target: kept while a migration runs
     };
     static void tick(void *p);
     Node &node(const HostPort &at, bool seed);

@@ -119,6 +119,7 @@ TEST(Config, RedisCluster) {
                                    "url": "redis://:pw@h/0"}})",
                      err);
     ASSERT_TRUE(cfg) << err;
+    EXPECT_TRUE(parse(R"({"redis": {"mode": "cluster", "nodes": ["h:1"], "url": "redis://:p/w@h"}})", err)) << err;
     auto s = cfg->settings();
     EXPECT_EQ(s.at("redis.mode"), "cluster");
     EXPECT_EQ(s.at("redis.nodes"), "10.0.0.1:7000,[::1]:7001");

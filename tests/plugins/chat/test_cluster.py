@@ -513,3 +513,83 @@ def test_presence_typing_and_read_markers_across_replicas(cluster, tmp_path):
     finally:
         a.stop()
         b.stop()
+
+
+def test_a_room_whose_slot_is_migrated_keeps_working(cluster, tmp_path):
+    """A live resharding of the slot a busy room lives on (CLUSTER SETSLOT
+    IMPORTING/MIGRATING, MIGRATE, SETSLOT NODE, as `redis-cli --cluster
+    reshard` does), while a client keeps sending: every send is answered
+    (ack, or `unavailable` while the slot's keys are split between the two
+    masters: the send script's keys must be on one node), nothing
+    acknowledged is lost, the member on the other replica follows the
+    channel to the new master (Redis unsubscribes it on the old one), and a
+    resume fills whatever it did not get live."""
+    redis = {"mode": "cluster", "nodes": cluster.addresses[:2], "stream_shards": SHARDS}
+    a = AuroraHost.start(Path(require(HOST)), tmp_path / "ma", chat_config(redis))
+    b = AuroraHost.start(Path(require(HOST)), tmp_path / "mb", chat_config(redis))
+    try:
+        wait_ready(a)
+        wait_ready(b)
+        room = "moving"
+        key = stream_of(room)
+        source, _ = owner(cluster, key)
+        masters_now = [n for n in cluster.running() if redis_py.Redis(
+            host=n.host, port=n.port, decode_responses=True).info("replication")["role"] == "master"]
+        target = next(n for n in masters_now if n.port != source.port)
+        src = redis_py.Redis(host=source.host, port=source.port, decode_responses=True)
+        dst = redis_py.Redis(host=target.host, port=target.port, decode_responses=True)
+        slot = src.execute_command("CLUSTER", "KEYSLOT", key)
+
+        sender, member = Sender(Client(a, user(300)), room), Client(b, user(301))
+        for c in (sender.c, member):
+            c.settled()
+            join_all(c, [room])
+        assert sender.round(10) == (10, 0)
+        first = member.messages(10, room=room)
+        last_before = first[-1]["id"]
+
+        dst.execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", dst.execute_command("CLUSTER", "MYID"))
+        src.execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", dst.execute_command("CLUSTER", "MYID"))
+        sender.round(20)  # during the migration: the keys are still on the source
+        keys = src.execute_command("CLUSTER", "GETKEYSINSLOT", slot, 1000)
+        src.execute_command("MIGRATE", target.host, target.port, "", 0, 5000, "KEYS", *keys)
+        sender.round(20)  # keys moved, slot not yet: ASK (or TRYAGAIN for a split script)
+        for n in masters_now:
+            redis_py.Redis(host=n.host, port=n.port).execute_command(
+                "CLUSTER", "SETSLOT", slot, "NODE", dst.execute_command("CLUSTER", "MYID"))
+
+        # After: the sends go to the new master (MOVED corrects the map)...
+        deadline = time.monotonic() + 15
+        while True:
+            acks, _ = sender.round(5)
+            if acks == 5:
+                break
+            assert time.monotonic() < deadline, f"sends still failing after the move: {set(sender.errors.values())}"
+        assert set(sender.errors.values()) <= {"unavailable"}, set(sender.errors.values())
+        # ...the member gets live messages from the new master...
+        deadline = time.monotonic() + 10
+        while True:
+            assert sender.round(1) == (1, 0)
+            tail = sender.acked[f"m{sender.n}"]
+            try:
+                member.wait(lambda f: f.get("type") == "message" and f.get("id") == tail, "live", timeout=0.5)
+                break
+            except (AssertionError, TimeoutError):
+                assert time.monotonic() < deadline, "no live message 10 s after the move"
+        # ...and every acknowledged message is in the stream, now on the target.
+        held = {e[0] for e in dst.xrange(key)}
+        assert set(sender.acked.values()) <= held, f"{len(set(sender.acked.values()) - held)} acked messages lost"
+        member.send(type="resume", room=room, since=last_before, ref="after")
+        done = member.wait(lambda f: f.get("type") == "resumed" and f.get("ref") == "after", "resumed")
+        assert done["complete"], done
+        got = {f["id"] for f in member.frames if f.get("type") == "message" and f.get("room") == room} | {tail}
+        assert {i for i in held if stream_id(i) > stream_id(last_before)} <= got
+        print(f"\nslot {slot} moved {source.port} -> {target.port}: {len(sender.acked)} acked, "
+              f"{len(sender.errors)} answered unavailable")
+        src.close()
+        dst.close()
+        for c in (sender.c, member):
+            c.close()
+    finally:
+        a.stop()
+        b.stop()
