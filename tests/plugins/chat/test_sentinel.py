@@ -137,15 +137,19 @@ def switch_listener(t: SentinelTopology) -> tuple[threading.Event, list[float]]:
         pubsub.get_message(timeout=5)  # the subscription's confirmation
         ready.release()
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not switched.is_set():
-            m = pubsub.get_message(timeout=0.5)
-            if m and m["type"] == "message":
-                with lock:
-                    if not at:
-                        at.append(time.monotonic())
-                switched.set()
-        pubsub.close()
-        conn.close()
+        try:
+            while time.monotonic() < deadline and not switched.is_set():
+                m = pubsub.get_message(timeout=0.5)
+                if m and m["type"] == "message":
+                    with lock:
+                        if not at:
+                            at.append(time.monotonic())
+                    switched.set()
+        except (redis_py.RedisError, OSError):
+            pass  # this Sentinel went away (the topology is stopping): another one reports
+        finally:
+            pubsub.close()
+            conn.close()
 
     ready = threading.Semaphore(0)
     for s in t.sentinels:
