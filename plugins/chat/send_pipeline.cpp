@@ -141,11 +141,17 @@ aurora_verdict SendPipeline::submit(SendJob job) {
     return AURORA_REPLY;
 }
 
+// Cluster mode only: single mode has one connection, and no key is built
+// or hashed for it on the hot path.
+uint16_t SendPipeline::slot_of(const SendJob &job) const {
+    if (!ctx_.cluster()) return 0;
+    return job.kind == SendJob::Kind::Read ? plugin::key_slot("chat:read:" + job.user_id) : ctx_.slot(job.room);
+}
+
 // The job's one command, its reply handled by complete(). False when it
 // cannot be sent (job->failure says why; the caller answers).
 bool SendPipeline::issue(std::shared_ptr<SendJob> job, const plugin::Redirect *ask) {
-    const uint16_t slot = job->kind == SendJob::Kind::Read ? plugin::key_slot("chat:read:" + job->user_id)
-                                                            : ctx_.slot(job->room);
+    const uint16_t slot = slot_of(*job);
     if (!usable(slot)) {
         ctx_.host->metric_set(ctx_.m.redis_up, 0);
         job->failure = "the message store is unavailable";
@@ -157,8 +163,10 @@ bool SendPipeline::issue(std::shared_ptr<SendJob> job, const plugin::Redirect *a
     switch (job->kind) {
     case SendJob::Kind::Message: {
         EnvelopeParts env = message_envelope(job->room, job->username, job->user_id, job->text, job->ref_json);
-        std::string channel = ctx_.channel(job->room), stream = ctx_.stream(job->room), dedup_key;
-        std::vector<std::string_view> argv{"EVALSHA", send_sha_, job->ref_value.empty() ? "1" : "2", stream};
+        std::string channel = ctx_.channel(job->room), shard_stream, dedup_key;
+        if (ctx_.cluster()) shard_stream = ctx_.stream(job->room);  // single mode: the setting itself, no copy
+        std::vector<std::string_view> argv{"EVALSHA", send_sha_, job->ref_value.empty() ? "1" : "2",
+                                           ctx_.cluster() ? std::string_view(shard_stream) : ctx_.s.stream};
         if (!job->ref_value.empty()) {
             dedup_key = ctx_.ref_key(job->room, job->user_id, job->ref_value);
             argv.push_back(dedup_key);
@@ -226,8 +234,7 @@ void SendPipeline::complete(SendJob &job, const redisReply *r) {
             // Redis restarted or flushed its scripts: load them and try once
             // more (behind the SCRIPT LOADs on the same connection).
             job.retried = true;
-            const uint16_t slot = job.kind == SendJob::Kind::Read ? plugin::key_slot("chat:read:" + job.user_id)
-                                                                   : ctx_.slot(job.room);
+            const uint16_t slot = slot_of(job);
             auto again = std::make_shared<SendJob>(std::move(job));
             job.msg = nullptr;
             auto loaded = [this](std::string *into, const redisReply *lr) {

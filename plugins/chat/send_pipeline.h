@@ -72,6 +72,7 @@ private:
     bool command(uint16_t slot, const std::vector<std::string_view> &argv, plugin::AsyncRedis::Callback cb,
                  const plugin::Redirect *ask = nullptr, plugin::AsyncRedis **via = nullptr);
     void load_scripts(plugin::AsyncRedis &node);
+    uint16_t slot_of(const SendJob &job) const;  // the slot of its keys (cluster mode; 0 otherwise)
     void complete(SendJob &job, const redisReply *r);
     void fail(SendJob &job, const char *code, const std::string &why);
     void finish(aurora_msg *msg, const std::string &reply);

@@ -299,6 +299,20 @@ class Sender:
         return acks, errors
 
 
+def live_again(sender: "Sender", member: Client, after: str) -> str:
+    """Sends one message at a time until `member` gets one live (its room's
+    subscription has moved); returns that message's id."""
+    deadline = time.monotonic() + 10
+    while True:
+        assert sender.round(1) == (1, 0)
+        tail = sender.acked[f"m{sender.n}"]
+        try:
+            member.wait(lambda f: f.get("type") == "message" and f.get("id") == tail, "live", timeout=0.5)
+            return tail
+        except (AssertionError, TimeoutError):  # not live yet: one more
+            assert time.monotonic() < deadline, f"no live message 10 s after {after}"
+
+
 def served_by(cluster, node) -> tuple[int, int]:
     """The slot range a master serves (one range: `redis-cli --cluster create`'s)."""
     r = redis_py.Redis(host=node.host, port=node.port, decode_responses=True)
@@ -393,15 +407,7 @@ def test_a_killed_master_is_replaced_without_restarting_aurora(tmp_path, wait_re
 
         # The member on the other replica: live again once its subscription
         # has moved to the new master...
-        deadline = time.monotonic() + 10
-        while True:
-            assert sender.round(1) == (1, 0)
-            tail = sender.acked[f"m{sender.n}"]
-            try:
-                receiver.wait(lambda f: f.get("type") == "message" and f.get("id") == tail, "live", timeout=0.5)
-                break
-            except (AssertionError, TimeoutError):  # not live yet: one more
-                assert time.monotonic() < deadline, "no live message 10 s after the failover"
+        tail = live_again(sender, receiver, "the failover")
         # ...and a resume from the last message it had before the kill sends
         # the rest: every message the new master holds, none twice.
         since = last_before_kill
@@ -567,15 +573,7 @@ def test_a_room_whose_slot_is_migrated_keeps_working(cluster, tmp_path):
             assert time.monotonic() < deadline, f"sends still failing after the move: {set(sender.errors.values())}"
         assert set(sender.errors.values()) <= {"unavailable"}, set(sender.errors.values())
         # ...the member gets live messages from the new master...
-        deadline = time.monotonic() + 10
-        while True:
-            assert sender.round(1) == (1, 0)
-            tail = sender.acked[f"m{sender.n}"]
-            try:
-                member.wait(lambda f: f.get("type") == "message" and f.get("id") == tail, "live", timeout=0.5)
-                break
-            except (AssertionError, TimeoutError):
-                assert time.monotonic() < deadline, "no live message 10 s after the move"
+        tail = live_again(sender, member, "the move")
         # ...and every acknowledged message is in the stream, now on the target.
         held = {e[0] for e in dst.xrange(key)}
         assert set(sender.acked.values()) <= held, f"{len(set(sender.acked.values()) - held)} acked messages lost"

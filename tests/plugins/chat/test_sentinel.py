@@ -304,7 +304,11 @@ def test_a_planned_failover_moves_chat_and_ratelimit_without_a_restart(tmp_path)
             if dora.round(1) == (1, 0) and new_master.xrange("chat:messages", min=dora.acked[f"m{dora.n}"], count=1):
                 break
             assert time.monotonic() < deadline, f"chat did not move: {list(dora.errors.values())[-3:]}"
-            time.sleep(0.02)  # polls chat's move, bounded by the deadline
+            # Polls chat's move, bounded by the deadline, one send per 250 ms:
+            # ratelimit (room_max 5 per second) would answer a faster loop
+            # `rate_limited`, which round() does not wait for (a 9.8 s
+            # timeout, seen when the move took more than a few polls).
+            time.sleep(0.25)
         wait_ready(h)
         assert set(dora.errors.values()) <= {"unavailable"}, dora.errors
 
