@@ -23,7 +23,22 @@ if "LD_PRELOAD" in os.environ:
 
 sys.path.insert(0, str(Path(__file__).parent / "support"))
 
+import aurora_host  # noqa: E402
 from real_servers import FerretDbServer, RedisServer  # noqa: E402
+
+
+def pytest_runtest_setup(item):
+    aurora_host.LAUNCHED.clear()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failed test shows the log tail of every aurora-host it started: a
+    timeout in CI then says what the server saw."""
+    report = (yield).get_result()
+    if report.failed and report.when == "call":
+        for host in aurora_host.LAUNCHED:
+            report.sections.append((f"aurora-host {host.workdir} stderr (last 40 lines)", host.stderr_tail()))
 
 
 @pytest.fixture(scope="session")

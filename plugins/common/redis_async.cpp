@@ -1,5 +1,7 @@
 #include "redis_async.h"
 
+#include <poll.h>
+
 #include <algorithm>
 #include <memory>
 
@@ -10,6 +12,14 @@ namespace aurora::plugin {
 namespace {
 AsyncRedis *from(const redisAsyncContext *ac) { return static_cast<AsyncRedis *>(ac->data); }
 }  // namespace
+
+uint32_t ready_now(int fd, uint32_t wanted) {
+    pollfd p{fd, static_cast<short>(((wanted & AURORA_IO_READ) ? POLLIN : 0) | ((wanted & AURORA_IO_WRITE) ? POLLOUT : 0)),
+             0};
+    if (fd < 0 || poll(&p, 1, 0) != 1) return 0;
+    if (p.revents & (POLLERR | POLLHUP | POLLNVAL)) return wanted;
+    return ((p.revents & POLLIN) ? AURORA_IO_READ : 0u) | ((p.revents & POLLOUT) ? AURORA_IO_WRITE : 0u);
+}
 
 AsyncRedis::AsyncRedis(const PluginHandle &plugin, RedisUrl url, std::chrono::milliseconds timeout,
                        size_t max_pending, std::string name)
@@ -329,12 +339,17 @@ void AsyncRedis::tick(void *p) {
     }
     // Stalled: commands wait and Redis has answered nothing for `timeout`
     // (a long backlog that Redis works through is not a stall). Timers run
-    // before the loop polls: after an iteration that kept the loop busy,
-    // replies may be waiting unread, so read what is there first.
+    // before the loop polls: after an iteration that kept the loop busy (or
+    // a plugin init that kept it from starting), the connect may be done and
+    // replies waiting unread. So first do what the socket allows now: a
+    // command written only now counts from now (written()).
     auto stalled = [self] {
         return !self->sent_.empty() && Clock::now() - std::max(self->sent_.front(), self->last_reply_) > self->timeout_;
     };
-    if (stalled()) redisAsyncHandleRead(self->ac_);  // may free the context (EOF): ac_ is then nullptr
+    if (stalled()) {
+        if (uint32_t ready = ready_now(self->ac_->c.fd, self->events_ | AURORA_IO_READ))
+            on_io(self, ready);  // may free the context (EOF, error): ac_ is then nullptr
+    }
     if (self->ac_ && stalled()) {
         if (!self->announced_) {  // never up: a server that does not answer is an unreachable one
             self->drop();

@@ -59,6 +59,13 @@ namespace aurora::plugin {
 
 class SentinelWatch;
 
+// What `fd` can do right now (AURORA_IO_READ / AURORA_IO_WRITE, of
+// `wanted`), without waiting; an error or hang-up counts as both. For a
+// timer about to judge a connection: the loop may not have run for a while
+// (a plugin's init, a long callback) and the events it would have seen are
+// still unhandled. Time the loop did not run is not the server's delay.
+uint32_t ready_now(int fd, uint32_t wanted);
+
 class AsyncRedis {
 public:
     using Clock = std::chrono::steady_clock;

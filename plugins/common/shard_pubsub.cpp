@@ -20,6 +20,8 @@ struct ShardPubSub::Conn {
     bool connected = false;              // connect(2) finished
     std::deque<Expect> expect;           // a reply for each command sent, oldest first
     Clock::time_point opened = Clock::now(), last_read = Clock::now();
+    Clock::time_point ping_at{};         // the last PING written: unanswered while later than last_read
+    bool ping_queued = false;            // ... or queued, not written yet (ping_at is then when it was queued)
     ~Conn() {
         if (c) redisFree(c);
     }
@@ -129,7 +131,10 @@ void ShardPubSub::on_io(void *p, uint32_t ready) {
         }
         int done = 0;
         if (redisBufferWrite(c->c, &done) != REDIS_OK) return self->drop(*c, c->c->errstr);
-        if (done) self->plugin_.host->io_set(c->io, AURORA_IO_READ);
+        if (done) {
+            self->plugin_.host->io_set(c->io, AURORA_IO_READ);
+            if (c->ping_queued) c->ping_at = Clock::now(), c->ping_queued = false;
+        }
     }
     if ((ready & AURORA_IO_READ) && c->c) self->read(*c);
 }
@@ -226,15 +231,25 @@ void ShardPubSub::tick(void *p) {
     auto now = Clock::now();
     std::erase_if(self->conns_, [](const std::unique_ptr<Conn> &c) { return !c->c; });
     for (auto &c : self->conns_) {
+        // Before a deadline is judged, what the socket allows now is done:
+        // the loop may not have run for a while (see ready_now).
+        auto catch_up = [&] {
+            if (uint32_t ready = ready_now(c->c->fd, AURORA_IO_READ | AURORA_IO_WRITE)) on_io(c.get(), ready);
+            now = Clock::now();
+            return c->c != nullptr;
+        };
         if (!c->connected) {
-            if (now - c->opened > self->timeout_) self->drop(*c, "connect timed out");
+            if (now - c->opened > self->timeout_ && catch_up() && !c->connected) self->drop(*c, "connect timed out");
             continue;
         }
-        // The map names another master for this node's slots: what it holds
-        // is routed again below.
-        if (now - c->last_read > kPingAfter && (c->expect.empty() || c->expect.back().kind != Expect::Kind::Ping))
+        auto unanswered = [&] { return c->ping_at > c->last_read && now - c->ping_at > self->timeout_; };
+        if (c->ping_at <= c->last_read && now - c->last_read > kPingAfter) {
             self->send(*c, {"PING"}, Expect{Expect::Kind::Ping, {}});
-        if (now - c->last_read > kPingAfter + self->timeout_) self->drop(*c, "no answer to PING");
+            c->ping_at = now;
+            c->ping_queued = true;
+        } else if (unanswered() && catch_up() && unanswered()) {
+            self->drop(*c, "no answer to PING");
+        }
     }
     // A channel on a connection the map no longer names for its slot: move
     // it (no SUNSUBSCRIBE there: the server drops it itself when the slot

@@ -48,6 +48,11 @@ def client(host: AuroraHost, user: str) -> aurora_client.Client:
     return c
 
 
+def answer(c: aurora_client.Client, ref: str) -> dict:
+    """The server's answer to the request sent with `ref` (an ack or an error)."""
+    return c.receive(where=lambda f: f.get("ref") == ref, timeout=10)
+
+
 def chat_text(c: aurora_client.Client) -> str:
     return c.receive("message", timeout=10)["text"]
 
@@ -59,6 +64,8 @@ def test_profanity_policy_between_ratelimit_and_chat(redis_server, mongo_server,
     try:
         with client(host, "alice") as alice, client(host, "bob") as bob:
             alice.send("hello there", ref="1")
+            ack = answer(alice, "1")
+            assert ack["type"] == "ack", ack
             assert chat_text(bob) == "hello there"
             alice.send("well darn it", ref="2")
             if mode == "replace":
@@ -67,11 +74,43 @@ def test_profanity_policy_between_ratelimit_and_chat(redis_server, mongo_server,
                 err = alice.receive("error", timeout=10)
                 assert err == {"type": "error", "code": "policy", "message": "watch your language", "ref": "2"}
             alice.send("bye", ref="3")
+            ack = answer(alice, "3")
+            assert ack["type"] == "ack", ack
             assert chat_text(bob) == "bye", "the dropped message never reached chat"
         m = host.metrics()
         verdict = "replace" if mode == "replace" else "drop"
         assert m.total("aurora_python_policy_messages_total", verdict=verdict) == 1
         assert m.total("aurora_python_policy_messages_total", verdict="allow") == 2
+    finally:
+        assert host.stop() == (0, False), host.stderr_tail()
+
+
+SLOW_START = """
+import time
+from aurora_policy import Message
+# A start-up that keeps the host from running its loop for 0.6 s, three times
+# ratelimit's redis_timeout_ms (200): ratelimit, loaded before this plugin,
+# began connecting to Redis before it.
+time.sleep(0.6)
+def on_message(msg: Message) -> None:
+    return None
+"""
+
+
+def test_a_slow_plugin_start_up_does_not_count_against_redis_deadlines(redis_server, mongo_server, tmp_path):
+    """Time the loop did not run is no Redis timeout: the connection ratelimit
+    started before a slow init is used, not declared unreachable (a CI failure:
+    it was dropped on the loop's first tick, the first message was refused)."""
+    (tmp_path / "slow_policy.py").write_text(SLOW_START)
+    host = start(redis_server, mongo_server, tmp_path / "h", {"module": "slow_policy", "path": [str(tmp_path)]})
+    try:
+        with client(host, "erin") as erin, client(host, "frank") as frank:
+            erin.send("first", ref="1")
+            ack = answer(erin, "1")
+            assert ack["type"] == "ack", ack
+            assert chat_text(frank) == "first"
+        log = "\n".join(host.stderr_lines())
+        assert "cannot connect" not in log and "rate-limit check failed" not in log, log
     finally:
         assert host.stop() == (0, False), host.stderr_tail()
 

@@ -49,6 +49,11 @@ _ENV_OVERRIDES = ("AURORA_HOST", "AURORA_PORT", "AURORA_REDIS_URL", "AURORA_MONG
                   "AURORA_JWT_SECRET", "AURORA_PLUGIN_PATH", "AURORA_LOG_LEVEL")
 
 
+# Every host launched since the current test began (tests/conftest.py shows
+# their log tails when the test fails, and clears the list before each test).
+LAUNCHED: list["AuroraHost"] = []
+
+
 class HostStartError(RuntimeError):
     pass
 
@@ -189,6 +194,7 @@ class AuroraHost:
             self.proc = subprocess.Popen(
                 [str(self.binary), "--config", str(self.config_path)], stdin=subprocess.DEVNULL,
                 stdout=out, stderr=err, env=env, cwd=self.workdir, preexec_fn=_child_setup, close_fds=True)
+        LAUNCHED.append(self)
         deadline = time.monotonic() + START_DEADLINE_S
         last_error = "no attempt"
         while time.monotonic() < deadline:

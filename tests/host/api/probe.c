@@ -35,6 +35,9 @@
  *                   a ref that is not UTF-8, and with the ref text "01"
  *                   (sent as its canonical 1):
  *                   {"type":"status","bad_ref":S1,"bad_code":S2,"bad_utf8":S3}; DROP.
+ *                 {"type":"stall","ms":N} -> sleeps N ms ON THE SERVICE
+ *                   THREAD (the whole loop stops, as under a slow plugin);
+ *                   DROP.
  *                 anything else counts and CONTINUEs.
  *   on_join:      refuses the room "forbidden".
  *                 Any deferred message may carry "hold_ms":N: the worker
@@ -197,7 +200,9 @@ static int field_int(aurora_str payload, const char *key, int dflt) {
     for (size_t i = 0; i + n < payload.len; ++i) {
         if (memcmp(payload.ptr + i, key, n) != 0) continue;
         int v = 0, any = 0;
-        for (size_t k = i + n; k < payload.len && payload.ptr[k] >= '0' && payload.ptr[k] <= '9'; ++k, any = 1)
+        size_t k = i + n;
+        while (k < payload.len && payload.ptr[k] == ' ') ++k;
+        for (; k < payload.len && payload.ptr[k] >= '0' && payload.ptr[k] <= '9'; ++k, any = 1)
             v = v * 10 + (payload.ptr[k] - '0');
         return any ? v : dflt;
     }
@@ -326,6 +331,10 @@ static aurora_verdict probe_on_message(void *state, aurora_conn *conn, aurora_ms
     aurora_str payload = p->host->msg_payload(msg);
     if (str_is(type, "defer_reply")) return defer(p, msg, AURORA_REPLY);
     if (str_is(type, "defer_drop")) return defer(p, msg, AURORA_DROP);
+    if (str_is(type, "stall")) {
+        sleep_ms(field_int(payload, "\"ms\":", 0));
+        return AURORA_DROP;
+    }
     if (str_is(type, "echo") && has(payload, "\"defer\":true")) return defer(p, msg, AURORA_CONTINUE);
     if (str_is(type, "whoami")) {
         aurora_str u = p->host->conn_user_id(conn), n = p->host->conn_username(conn);

@@ -81,7 +81,10 @@ class Client:
                 return f
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            f = json.loads(self.ws.recv(timeout=max(0.01, deadline - time.monotonic())))
+            try:
+                f = json.loads(self.ws.recv(timeout=max(0.01, deadline - time.monotonic())))
+            except TimeoutError:
+                break
             if pred(f):
                 return f
             self.frames.append(f)

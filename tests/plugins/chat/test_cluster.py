@@ -591,3 +591,51 @@ def test_a_room_whose_slot_is_migrated_keeps_working(cluster, tmp_path):
     finally:
         a.stop()
         b.stop()
+
+
+def stalled(host: AuroraHost, deadline_s: float = TIMEOUT) -> None:
+    """Waits until `host`'s loop stops answering (GET /health gets no answer
+    within 0.2 s): the stall it was asked for has begun."""
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        try:
+            host.get("/health", timeout=0.2)
+        except TimeoutError:
+            return
+    pytest.fail("the loop never stopped answering")
+
+
+def test_a_stalled_loop_loses_no_live_message(cluster, tmp_path):
+    """A loop that did not run for 2.5 s (a slow plugin) while the room's
+    master kept sending: what waits in the socket is read before any deadline
+    is judged. (It used to be judged first: the first tick after the stall
+    found the connection silent for longer than 1 s + redis_timeout_ms and
+    dropped it, with the messages unread in it.)"""
+    redis = {"mode": "cluster", "nodes": cluster.addresses[:2], "stream_shards": SHARDS}
+    a = AuroraHost.start(Path(require(HOST)), tmp_path / "sa", chat_config(redis, redis_timeout_ms=500))
+    b = AuroraHost.start(Path(require(HOST)), tmp_path / "sb", chat_config(redis, redis_timeout_ms=500))
+    try:
+        wait_ready(a)
+        wait_ready(b)
+        hank, iris = Client(a, "hank"), Client(b, "iris")
+        for c in (hank, iris):
+            c.settled()
+            join_all(c, ["stalls"])
+        iris.send(type="message", room="stalls", text="before", ref="m0")
+        assert hank.messages(1, room="stalls")[0]["text"] == "before"  # hank's replica has the room live
+
+        hank.send(type="stall", ms=2500)  # probe sleeps on a's service thread
+        stalled(a)
+        for n in range(5):
+            iris.send(type="message", room="stalls", text=f"during {n}", ref=f"d{n}")
+        acks = take(iris, 5, kind="ack")
+        assert len(acks) == 5 and all("id" in x for x in acks), acks
+        got = [m["text"] for m in hank.messages(5, room="stalls")]
+        assert got == [f"during {n}" for n in range(5)]
+        log = "\n".join(a.stderr_lines())
+        assert "no answer to PING" not in log, log
+        hank.close()
+        iris.close()
+    finally:
+        a.stop()
+        b.stop()

@@ -65,9 +65,12 @@ class Client:
         deadline = time.monotonic() + timeout
         while True:
             left = deadline - time.monotonic()
-            if left <= 0:
-                raise TimeoutError(f"no {type or 'frame'} within {timeout} s; skipped: {self.backlog[-5:]}")
-            f: Frame = json.loads(self.ws.recv(timeout=left))
+            try:
+                if left <= 0:
+                    raise TimeoutError
+                f: Frame = json.loads(self.ws.recv(timeout=left))
+            except TimeoutError:
+                raise TimeoutError(f"no {type or 'frame'} within {timeout} s; skipped: {self.backlog[-5:]}") from None
             if wanted(f):
                 return f
             self.backlog.append(f)
