@@ -134,6 +134,9 @@ struct ChatPlugin {
     aurora_verdict handle(aurora_conn_id id, ChatConn &c, aurora_msg *msg);
     aurora_verdict join(Request &r);  // join and resume
     aurora_verdict leave(Request &r);
+    // Out of `room` (asked, or taken out by another plugin: on_leave): no
+    // sends to it, no presence there, the sequencer forgets it.
+    void forget_room(aurora_conn_id id, ChatConn &c, const std::string &room);
     aurora_verdict send_message(Request &r);
     aurora_verdict typing(Request &r);
     aurora_verdict mark_read(Request &r);
@@ -293,18 +296,23 @@ aurora_verdict ChatPlugin::join(Request &r) {
 }
 
 aurora_verdict ChatPlugin::leave(Request &r) {
-    ChatConn &c = r.c;
-    ctx.host->room_leave(ctx.self, r.id, plugin::str(r.room));
-    c.rooms.erase(r.room);
-    c.last_typing_ms.erase(r.room);
-    if (c.current_room == r.room) c.current_room = c.rooms.empty() ? "" : *c.rooms.begin();
-    subscriber->request(RoomRequest{RoomRequest::Kind::Leave, r.id, r.room, {}, {}, false});
-    SendJob p = job_for(r, SendJob::Kind::PresenceLeave);
-    p.ref_json.clear();
-    p.ref_value.clear();
-    sender->submit(std::move(p));
+    forget_room(r.id, r.c, r.room);
+    ctx.host->room_leave(ctx.self, r.id, plugin::str(r.room));  // on_leave: no longer ours, nothing to do
     std::string left = "{\"type\":\"left\",\"room\":" + quoted(r.room);
     return answer(r, r.ref_json.empty() ? left + "}" : left + ",\"ref\":" + r.ref_json + "}");
+}
+
+void ChatPlugin::forget_room(aurora_conn_id id, ChatConn &c, const std::string &room) {
+    if (!c.rooms.erase(room)) return;
+    c.last_typing_ms.erase(room);
+    if (c.current_room == room) c.current_room = c.rooms.empty() ? "" : *c.rooms.begin();
+    subscriber->request(RoomRequest{RoomRequest::Kind::Leave, id, room, {}, {}, false});
+    SendJob p{SendJob::Kind::PresenceLeave};
+    p.conn = id;
+    p.room = room;
+    p.user_id = c.user_id;
+    p.username = c.username;
+    sender->submit(std::move(p));
 }
 
 aurora_verdict ChatPlugin::send_message(Request &r) {
@@ -474,6 +482,23 @@ void chat_on_disconnect_impl(void *state, aurora_conn *conn) {
     p->conns.erase(it);
 }
 
+// Taken out of a room by someone else (the rooms plugin removed the member,
+// on any replica): chat stops treating it as a member. On a
+// disconnect the host leaves every room first: the presence leaves go from
+// here, and on_disconnect finds no rooms left.
+void chat_on_leave(void *state, aurora_conn *conn, aurora_str room) {
+    auto *p = static_cast<ChatPlugin *>(state);
+    try {
+        aurora_conn_id id = p->ctx.host->conn_id(conn);
+        auto it = p->conns.find(id);
+        std::string name(plugin::view(room));
+        if (it == p->conns.end() || !it->second.rooms.count(name)) return;  // chat's own leave
+        p->forget_room(id, it->second, name);  // whoever took it out tells the client why (rooms: member_removed)
+    } catch (const std::exception &e) {
+        p->ctx.log(AURORA_LOG_ERROR, std::string("on_leave: ") + e.what());
+    }
+}
+
 // Nothing escapes a hook (bad_alloc is the realistic case).
 void chat_on_connect(void *state, aurora_conn *conn) {
     try {
@@ -517,6 +542,7 @@ aurora_plugin make_descriptor() {
     d.init = chat_init;
     d.shutdown = chat_shutdown;
     d.on_connect = chat_on_connect;
+    d.on_leave = chat_on_leave;
     d.on_disconnect = chat_on_disconnect;
     d.on_message = chat_on_message;
     d.is_ready = chat_is_ready;

@@ -122,4 +122,44 @@ std::string messages_json(const std::vector<HistoryMessage> &messages) {
     return plugin::to_string(arr.get());
 }
 
+namespace {
+
+// One document of `coll` matching `filter` (nullopt: MongoDB failed).
+std::optional<bool> find_one(mongoc_client_t *client, const std::string &db, const char *coll, const bson_t *filter,
+                             std::string *type, std::string &error) {
+    plugin::Collection c(mongoc_client_get_collection(client, db.c_str(), coll));
+    plugin::Bson opts(BCON_NEW("limit", BCON_INT64(1)));
+    plugin::Cursor cursor(mongoc_collection_find_with_opts(c.get(), filter, opts.get(), nullptr));
+    const bson_t *doc = nullptr;
+    bool found = mongoc_cursor_next(cursor.get(), &doc);
+    if (found && type) {
+        bson_iter_t it;
+        if (bson_iter_init_find(&it, doc, "type") && BSON_ITER_HOLDS_UTF8(&it)) *type = bson_iter_utf8(&it, nullptr);
+    }
+    bson_error_t err;
+    if (mongoc_cursor_error(cursor.get(), &err)) {
+        error = std::string("mongo find ") + coll + ": " + err.message;
+        return std::nullopt;
+    }
+    return found;
+}
+
+}  // namespace
+
+std::optional<bool> may_read_room(plugin::MongoPool &pool, const std::string &room, const std::string &user,
+                                  std::string &error) {
+    auto client = pool.acquire();
+    if (!client) {
+        error = "mongo: no client";
+        return std::nullopt;
+    }
+    std::string type;
+    plugin::Bson by_id(BCON_NEW("_id", BCON_UTF8(room.c_str())));
+    std::optional<bool> registered = find_one(client.get(), pool.database(), "rooms", by_id.get(), &type, error);
+    if (!registered) return std::nullopt;
+    if (!*registered || type == "public") return true;
+    plugin::Bson member(BCON_NEW("roomId", BCON_UTF8(room.c_str()), "userId", BCON_UTF8(user.c_str())));
+    return find_one(client.get(), pool.database(), "room_members", member.get(), nullptr, error);
+}
+
 }  // namespace aurora::ingest

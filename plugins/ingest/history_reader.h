@@ -34,4 +34,11 @@ bool read_history(plugin::MongoPool &pool, const std::string &collection, const 
 // {"type":"message","id","room","user","userId","text","ts"} objects, as a JSON array.
 std::string messages_json(const std::vector<HistoryMessage> &messages);
 
+// The room model (docs/rooms.md): may `user` read `room`? A room with no
+// record in `rooms`, or a public one, is open to everyone; a private or
+// direct room to its members (`room_members`). Two indexed lookups, per
+// history request, never per message. nullopt with `error` if MongoDB failed.
+std::optional<bool> may_read_room(plugin::MongoPool &pool, const std::string &room, const std::string &user,
+                                  std::string &error);
+
 }  // namespace aurora::ingest

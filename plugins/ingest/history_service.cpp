@@ -74,6 +74,7 @@ void HistoryService::handle_http(aurora_http_req *req) {
     Job job;
     job.req = req;
     job.room = std::string(room);
+    job.user_id = v.user_id;
     job.limit = static_cast<size_t>(ctx_.s.history_default_limit);
     if (std::string_view b = plugin::view(host->http_query(req, "before")); !b.empty()) {
         job.before = StreamId::parse(b);
@@ -108,6 +109,7 @@ aurora_verdict HistoryService::on_message(aurora_conn *conn, aurora_msg *msg) {
     Job job;
     job.msg = msg;
     job.room = room;
+    job.user_id = std::string(plugin::view(host->conn_user_id(conn)));
     job.ref_json = ref_json;
     job.limit = static_cast<size_t>(ctx_.s.history_default_limit);
     const cJSON *before = cJSON_GetObjectItemCaseSensitive(frame.get(), "before");
@@ -155,7 +157,9 @@ void HistoryService::answer(Job &job) {
     std::string err;
     bool ok;
     try {
-        ok = read_history(*ctx_.mongo, ctx_.s.collection, job.room, job.before, job.limit, page, err);
+        std::optional<bool> may = may_read_room(*ctx_.mongo, job.room, job.user_id, err);
+        if (may && !*may) return fail(job, 403, "not_member", "you are not a member of '" + job.room + "'");
+        ok = may && read_history(*ctx_.mongo, ctx_.s.collection, job.room, job.before, job.limit, page, err);
     } catch (const std::exception &e) {
         ok = false;
         err = e.what();

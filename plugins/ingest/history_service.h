@@ -35,7 +35,7 @@ private:
     struct Job {
         aurora_http_req *req = nullptr;  // exactly one of req / msg
         aurora_msg *msg = nullptr;
-        std::string room;
+        std::string room, user_id;
         std::optional<StreamId> before;
         size_t limit = 0;
         std::string ref_json;

@@ -1,0 +1,97 @@
+#include "room_rules.h"
+
+#include <openssl/sha.h>
+
+#include <algorithm>
+
+namespace aurora::rooms {
+
+std::optional<RoomType> parse_type(std::string_view s) {
+    if (s == "public") return RoomType::Public;
+    if (s == "private") return RoomType::Private;
+    if (s == "direct") return RoomType::Direct;
+    return std::nullopt;
+}
+
+std::optional<Role> parse_role(std::string_view s) {
+    if (s == "member") return Role::Member;
+    if (s == "admin") return Role::Admin;
+    if (s == "owner") return Role::Owner;
+    return std::nullopt;
+}
+
+const char *name_of(RoomType t) {
+    switch (t) {
+    case RoomType::Public: return "public";
+    case RoomType::Private: return "private";
+    case RoomType::Direct: return "direct";
+    }
+    return "public";
+}
+
+const char *name_of(Role r) {
+    switch (r) {
+    case Role::None: return "none";
+    case Role::Member: return "member";
+    case Role::Admin: return "admin";
+    case Role::Owner: return "owner";
+    }
+    return "none";
+}
+
+bool allowed(RoomType type, Action action, Role actor, Role target) {
+    if (action == Action::Read) return type == RoomType::Public || actor != Role::None;
+    if (actor == Role::None) return false;
+    if (action == Action::Leave) return actor != Role::Owner;
+    if (type == RoomType::Direct) return false;
+    switch (action) {
+    case Action::Invite:
+    case Action::Update: return actor >= Role::Admin;
+    case Action::Remove: return target != Role::None && target < actor && actor >= Role::Admin;
+    case Action::SetRole: return actor == Role::Owner && target != Role::None && target != Role::Owner;
+    case Action::Archive: return actor == Role::Owner;
+    case Action::Read:
+    case Action::Leave: break;
+    }
+    return false;
+}
+
+bool valid_text(std::string_view text, size_t min_chars, size_t max_chars, std::string &error) {
+    size_t chars = 0;
+    for (size_t i = 0; i < text.size(); ++i) {
+        auto c = static_cast<unsigned char>(text[i]);
+        if (c < 0x20 || c == 0x7f) {
+            error = "control characters are not allowed";
+            return false;
+        }
+        if (c == 0xc2 && i + 1 < text.size() && static_cast<unsigned char>(text[i + 1]) < 0xa0) {  // U+0080-U+009F
+            error = "control characters are not allowed";
+            return false;
+        }
+        if ((c & 0xc0) != 0x80) ++chars;
+    }
+    if (chars < min_chars || chars > max_chars) {
+        error = "must be " + std::to_string(min_chars) + "-" + std::to_string(max_chars) + " characters";
+        return false;
+    }
+    return true;
+}
+
+std::string direct_room_id(std::string_view user_a, std::string_view user_b) {
+    std::string_view lo = std::min(user_a, user_b), hi = std::max(user_a, user_b);
+    std::string input;
+    input.reserve(lo.size() + hi.size() + 1);
+    input.append(lo).push_back('\0');
+    input.append(hi);
+    unsigned char digest[SHA256_DIGEST_LENGTH];
+    SHA256(reinterpret_cast<const unsigned char *>(input.data()), input.size(), digest);
+    static const char kHex[] = "0123456789abcdef";
+    std::string id = "dm:";
+    for (int i = 0; i < 16; ++i) {
+        id.push_back(kHex[digest[i] >> 4]);
+        id.push_back(kHex[digest[i] & 15]);
+    }
+    return id;
+}
+
+}  // namespace aurora::rooms

@@ -1,0 +1,428 @@
+#include "room_store.h"
+
+#include <map>
+
+namespace aurora::rooms {
+
+using plugin::Bson;
+using plugin::Collection;
+using plugin::Cursor;
+using plugin::RedisConnection;
+using plugin::RedisReply;
+
+namespace {
+
+constexpr uint32_t kDuplicateKey = 11000;
+constexpr const char *kRooms = "rooms";
+constexpr const char *kMembers = "room_members";
+
+std::string utf8_field(const bson_t *doc, const char *key) {
+    bson_iter_t it;
+    if (bson_iter_init_find(&it, doc, key) && BSON_ITER_HOLDS_UTF8(&it)) return bson_iter_utf8(&it, nullptr);
+    return {};
+}
+
+bool bool_field(const bson_t *doc, const char *key) {
+    bson_iter_t it;
+    return bson_iter_init_find(&it, doc, key) && BSON_ITER_HOLDS_BOOL(&it) && bson_iter_bool(&it);
+}
+
+RoomInfo room_of(const bson_t *doc) {
+    RoomInfo info;
+    info.id = utf8_field(doc, "_id");
+    info.registered = true;
+    info.type = parse_type(utf8_field(doc, "type")).value_or(RoomType::Private);  // unknown: the safe side
+    info.title = utf8_field(doc, "title");
+    info.topic = utf8_field(doc, "topic");
+    info.owner = utf8_field(doc, "createdBy");
+    info.archived = bool_field(doc, "archived");
+    return info;
+}
+
+std::string mongo_error(const char *what, const bson_error_t &err) { return std::string("mongo ") + what + ": " + err.message; }
+
+// Replies of a pipeline, read whole (a failed read leaves the connection reset).
+bool read_all(RedisConnection &r, size_t n, std::string &error) {
+    bool ok = true;
+    for (size_t i = 0; i < n; ++i) {
+        if (!r.read(error)) ok = false;
+    }
+    return ok;
+}
+
+}  // namespace
+
+bool RoomStore::ensure_indexes(std::string &error) {
+    auto client = pool_.acquire();
+    if (!client) {
+        error = "mongo: no client";
+        return false;
+    }
+    std::unique_ptr<mongoc_database_t, decltype(&mongoc_database_destroy)> db(
+        mongoc_client_get_database(client.get(), pool_.database().c_str()), mongoc_database_destroy);
+    Bson cmd(BCON_NEW("createIndexes", BCON_UTF8(kMembers), "indexes", "[", "{", "key", "{", "roomId", BCON_INT32(1),
+                      "userId", BCON_INT32(1), "}", "name", BCON_UTF8("roomId_1_userId_1"), "unique", BCON_BOOL(true),
+                      "}", "{", "key", "{", "userId", BCON_INT32(1), "}", "name", BCON_UTF8("userId_1"), "}", "]"));
+    bson_t reply;
+    bson_error_t err;
+    bool ok = mongoc_database_write_command_with_opts(db.get(), cmd.get(), nullptr, &reply, &err);
+    bson_destroy(&reply);
+    if (!ok) error = mongo_error("createIndexes", err);
+    return ok;
+}
+
+std::optional<RoomInfo> RoomStore::load_room(const std::string &id, std::string &error) {
+    auto client = pool_.acquire();
+    if (!client) {
+        error = "mongo: no client";
+        return std::nullopt;
+    }
+    Collection rooms(mongoc_client_get_collection(client.get(), pool_.database().c_str(), kRooms));
+    Bson filter(BCON_NEW("_id", BCON_UTF8(id.c_str())));
+    Bson opts(BCON_NEW("limit", BCON_INT64(1)));
+    Cursor cursor(mongoc_collection_find_with_opts(rooms.get(), filter.get(), opts.get(), nullptr));
+    const bson_t *doc = nullptr;
+    RoomInfo info;
+    info.id = id;
+    if (mongoc_cursor_next(cursor.get(), &doc)) info = room_of(doc);
+    bson_error_t err;
+    if (mongoc_cursor_error(cursor.get(), &err)) {
+        error = mongo_error("find", err);
+        return std::nullopt;
+    }
+    return info;
+}
+
+std::optional<RoomInfo> RoomStore::room(RedisConnection &r, const std::string &id, std::string &error) {
+    const std::string key = prefix_ + "room:" + id;
+    if (!r.ensure(error)) return std::nullopt;
+    RedisReply cached = r.command({"HGETALL", key}, error);
+    if (!cached || cached->type != REDIS_REPLY_ARRAY) {
+        if (cached) error = "redis: unexpected HGETALL reply";
+        return std::nullopt;
+    }
+    if (cached->elements >= 2) {
+        std::map<std::string, std::string> f;
+        for (size_t i = 0; i + 1 < cached->elements; i += 2)
+            f[std::string(cached->element[i]->str, cached->element[i]->len)] =
+                std::string(cached->element[i + 1]->str, cached->element[i + 1]->len);
+        RoomInfo info;
+        info.id = id;
+        info.registered = f["type"] != "none";
+        info.type = info.registered ? parse_type(f["type"]).value_or(RoomType::Private) : RoomType::Public;
+        info.title = f["title"];
+        info.topic = f["topic"];
+        info.owner = f["owner"];
+        info.archived = f["archived"] == "1";
+        return info;
+    }
+    // A miss: load under WATCH, so that a write meanwhile makes EXEC store nothing.
+    if (!r.command({"WATCH", prefix_ + "ver:" + id}, error)) return std::nullopt;
+    std::optional<RoomInfo> info = load_room(id, error);
+    if (!info) {
+        r.command({"UNWATCH"}, error);
+        return std::nullopt;
+    }
+    r.append({"MULTI"});
+    r.append({"DEL", key});
+    r.append({"HSET", key, "type", info->registered ? name_of(info->type) : "none", "title", info->title, "topic",
+              info->topic, "owner", info->owner, "archived", info->archived ? "1" : "0"});
+    r.append({"EXPIRE", key, ttl_});
+    r.append({"EXEC"});
+    std::string ignored;
+    read_all(r, 5, ignored);  // not cached: the next read loads again
+    return info;
+}
+
+std::optional<Role> RoomStore::role(RedisConnection &r, const std::string &room, const std::string &user,
+                                    std::string &error) {
+    const std::string key = prefix_ + "members:" + room;
+    if (!r.ensure(error)) return std::nullopt;
+    r.append({"HGET", key, user});
+    r.append({"HEXISTS", key, "~"});
+    RedisReply got = r.read(error);
+    RedisReply complete = r.read(error);
+    if (!got || !complete) return std::nullopt;
+    if (got->type == REDIS_REPLY_STRING) return parse_role(std::string_view(got->str, got->len)).value_or(Role::None);
+    if (complete->type == REDIS_REPLY_INTEGER && complete->integer == 1) return Role::None;
+
+    if (!r.command({"WATCH", prefix_ + "ver:" + room}, error)) return std::nullopt;
+    std::vector<std::string> hset{"HSET", key, "~", "1"};
+    Role mine = Role::None;
+    {
+        auto client = pool_.acquire();
+        if (!client) {
+            error = "mongo: no client";
+            r.command({"UNWATCH"}, error);
+            return std::nullopt;
+        }
+        Collection members(mongoc_client_get_collection(client.get(), pool_.database().c_str(), kMembers));
+        Bson filter(BCON_NEW("roomId", BCON_UTF8(room.c_str())));
+        Cursor cursor(mongoc_collection_find_with_opts(members.get(), filter.get(), nullptr, nullptr));
+        const bson_t *doc = nullptr;
+        while (mongoc_cursor_next(cursor.get(), &doc)) {
+            std::string u = utf8_field(doc, "userId"), role_name = utf8_field(doc, "role");
+            if (u.empty() || u == "~" || !parse_role(role_name)) continue;
+            hset.push_back(u);
+            hset.push_back(role_name);
+            if (u == user) mine = *parse_role(role_name);
+        }
+        bson_error_t err;
+        if (mongoc_cursor_error(cursor.get(), &err)) {
+            error = mongo_error("find", err);
+            r.command({"UNWATCH"}, error);
+            return std::nullopt;
+        }
+    }
+    r.append({"MULTI"});
+    r.append({"DEL", key});
+    r.append(hset);
+    r.append({"EXPIRE", key, ttl_});
+    r.append({"EXEC"});
+    std::string ignored;
+    read_all(r, 5, ignored);
+    return mine;
+}
+
+bool RoomStore::invalidate(RedisConnection &r, const std::string &room, std::string &error) {
+    if (!r.ensure(error)) return false;
+    r.append({"MULTI"});
+    r.append({"INCR", prefix_ + "ver:" + room});
+    r.append({"DEL", prefix_ + "room:" + room, prefix_ + "members:" + room});
+    r.append({"EXEC"});
+    return read_all(r, 4, error);
+}
+
+RoomStore::Created RoomStore::create(RedisConnection &r, const RoomInfo &room, int64_t now_ms, std::string &error) {
+    {
+        auto client = pool_.acquire();
+        if (!client) {
+            error = "mongo: no client";
+            return Created::Failed;
+        }
+        Collection rooms(mongoc_client_get_collection(client.get(), pool_.database().c_str(), kRooms));
+        Bson doc(BCON_NEW("_id", BCON_UTF8(room.id.c_str()), "type", BCON_UTF8(name_of(room.type)), "title",
+                          BCON_UTF8(room.title.c_str()), "topic", BCON_UTF8(room.topic.c_str()), "createdBy",
+                          BCON_UTF8(room.owner.c_str()), "archived", BCON_BOOL(false), "createdAt",
+                          BCON_DATE_TIME(now_ms), "updatedAt", BCON_DATE_TIME(now_ms)));
+        bson_error_t err;
+        if (!mongoc_collection_insert_one(rooms.get(), doc.get(), nullptr, nullptr, &err)) {
+            if (err.code == kDuplicateKey) return Created::Exists;
+            error = mongo_error("insert", err);
+            return Created::Failed;
+        }
+    }
+    if (!set_member(r, room.id, room.owner, Role::Owner, room.owner, now_ms, error)) return Created::Failed;
+    return Created::Ok;
+}
+
+std::optional<RoomInfo> RoomStore::direct(RedisConnection &r, const std::string &a, const std::string &b,
+                                          int64_t now_ms, std::string &error) {
+    RoomInfo info;
+    info.id = direct_room_id(a, b);
+    info.registered = true;
+    info.type = RoomType::Direct;
+    const std::string &lo = std::min(a, b), &hi = std::max(a, b);
+    {
+        auto client = pool_.acquire();
+        if (!client) {
+            error = "mongo: no client";
+            return std::nullopt;
+        }
+        Collection rooms(mongoc_client_get_collection(client.get(), pool_.database().c_str(), kRooms));
+        Bson doc(BCON_NEW("_id", BCON_UTF8(info.id.c_str()), "type", BCON_UTF8("direct"), "title", BCON_UTF8(""),
+                          "topic", BCON_UTF8(""), "createdBy", BCON_UTF8(a.c_str()), "archived", BCON_BOOL(false),
+                          "members", "[", BCON_UTF8(lo.c_str()), BCON_UTF8(hi.c_str()), "]", "createdAt",
+                          BCON_DATE_TIME(now_ms), "updatedAt", BCON_DATE_TIME(now_ms)));
+        bson_error_t err;
+        if (!mongoc_collection_insert_one(rooms.get(), doc.get(), nullptr, nullptr, &err) &&
+            err.code != kDuplicateKey) {
+            error = mongo_error("insert", err);
+            return std::nullopt;
+        }
+    }
+    std::optional<RoomInfo> stored = load_room(info.id, error);
+    if (!stored) return std::nullopt;
+    if (!stored->registered || stored->type != RoomType::Direct) {
+        error = "room id " + info.id + " is taken by a room that is not this direct room";
+        return std::nullopt;
+    }
+    info.owner = stored->owner;
+    // Both members, again if they are there already: a retry after a
+    // failure half-way completes it.
+    if (!set_member(r, info.id, lo, Role::Member, a, now_ms, error) ||
+        !set_member(r, info.id, hi, Role::Member, a, now_ms, error))
+        return std::nullopt;
+    return info;
+}
+
+bool RoomStore::set_member(RedisConnection &r, const std::string &room, const std::string &user, Role role,
+                           const std::string &by, int64_t now_ms, std::string &error) {
+    {
+        auto client = pool_.acquire();
+        if (!client) {
+            error = "mongo: no client";
+            return false;
+        }
+        Collection members(mongoc_client_get_collection(client.get(), pool_.database().c_str(), kMembers));
+        Bson filter(BCON_NEW("roomId", BCON_UTF8(room.c_str()), "userId", BCON_UTF8(user.c_str())));
+        Bson update(BCON_NEW("$set", "{", "role", BCON_UTF8(name_of(role)), "}", "$setOnInsert", "{", "addedBy",
+                             BCON_UTF8(by.c_str()), "joinedAt", BCON_DATE_TIME(now_ms), "}"));
+        Bson opts(BCON_NEW("upsert", BCON_BOOL(true)));
+        bson_error_t err;
+        if (!mongoc_collection_update_one(members.get(), filter.get(), update.get(), opts.get(), nullptr, &err)) {
+            error = mongo_error("update", err);
+            return false;
+        }
+    }
+    return invalidate(r, room, error);
+}
+
+bool RoomStore::remove_member(RedisConnection &r, const std::string &room, const std::string &user,
+                              std::string &error) {
+    {
+        auto client = pool_.acquire();
+        if (!client) {
+            error = "mongo: no client";
+            return false;
+        }
+        Collection members(mongoc_client_get_collection(client.get(), pool_.database().c_str(), kMembers));
+        Bson filter(BCON_NEW("roomId", BCON_UTF8(room.c_str()), "userId", BCON_UTF8(user.c_str())));
+        bson_error_t err;
+        if (!mongoc_collection_delete_one(members.get(), filter.get(), nullptr, nullptr, &err)) {
+            error = mongo_error("delete", err);
+            return false;
+        }
+    }
+    return invalidate(r, room, error);
+}
+
+bool RoomStore::update(RedisConnection &r, const std::string &room, const std::optional<std::string> &title,
+                       const std::optional<std::string> &topic, std::optional<bool> archived, int64_t now_ms,
+                       std::string &error) {
+    {
+        auto client = pool_.acquire();
+        if (!client) {
+            error = "mongo: no client";
+            return false;
+        }
+        Collection rooms(mongoc_client_get_collection(client.get(), pool_.database().c_str(), kRooms));
+        Bson filter(BCON_NEW("_id", BCON_UTF8(room.c_str())));
+        Bson set(bson_new());
+        BSON_APPEND_DATE_TIME(set.get(), "updatedAt", now_ms);
+        if (title) BSON_APPEND_UTF8(set.get(), "title", title->c_str());
+        if (topic) BSON_APPEND_UTF8(set.get(), "topic", topic->c_str());
+        if (archived) BSON_APPEND_BOOL(set.get(), "archived", *archived);
+        Bson update(bson_new());
+        BSON_APPEND_DOCUMENT(update.get(), "$set", set.get());
+        bson_error_t err;
+        if (!mongoc_collection_update_one(rooms.get(), filter.get(), update.get(), nullptr, nullptr, &err)) {
+            error = mongo_error("update", err);
+            return false;
+        }
+    }
+    return invalidate(r, room, error);
+}
+
+std::optional<std::vector<Membership>> RoomStore::rooms_of(const std::string &user, size_t limit, std::string &error) {
+    auto client = pool_.acquire();
+    if (!client) {
+        error = "mongo: no client";
+        return std::nullopt;
+    }
+    std::vector<Membership> out;
+    std::map<std::string, size_t> at;
+    {
+        Collection members(mongoc_client_get_collection(client.get(), pool_.database().c_str(), kMembers));
+        Bson filter(BCON_NEW("userId", BCON_UTF8(user.c_str())));
+        Bson opts(BCON_NEW("sort", "{", "joinedAt", BCON_INT32(-1), "}", "limit", BCON_INT64(static_cast<int64_t>(limit))));
+        Cursor cursor(mongoc_collection_find_with_opts(members.get(), filter.get(), opts.get(), nullptr));
+        const bson_t *doc = nullptr;
+        while (mongoc_cursor_next(cursor.get(), &doc)) {
+            Membership m;
+            m.room.id = utf8_field(doc, "roomId");
+            m.role = parse_role(utf8_field(doc, "role")).value_or(Role::None);
+            if (m.room.id.empty() || m.role == Role::None) continue;
+            at[m.room.id] = out.size();
+            out.push_back(std::move(m));
+        }
+        bson_error_t err;
+        if (mongoc_cursor_error(cursor.get(), &err)) {
+            error = mongo_error("find", err);
+            return std::nullopt;
+        }
+    }
+    if (out.empty()) return out;
+    Collection rooms(mongoc_client_get_collection(client.get(), pool_.database().c_str(), kRooms));
+    Bson ids(bson_new());
+    int i = 0;
+    for (const Membership &m : out) {
+        std::string k = std::to_string(i++);
+        BSON_APPEND_UTF8(ids.get(), k.c_str(), m.room.id.c_str());
+    }
+    Bson in(bson_new());
+    BSON_APPEND_ARRAY(in.get(), "$in", ids.get());
+    Bson filter(bson_new());
+    BSON_APPEND_DOCUMENT(filter.get(), "_id", in.get());
+    Cursor cursor(mongoc_collection_find_with_opts(rooms.get(), filter.get(), nullptr, nullptr));
+    const bson_t *doc = nullptr;
+    while (mongoc_cursor_next(cursor.get(), &doc)) {
+        RoomInfo info = room_of(doc);
+        auto it = at.find(info.id);
+        if (it != at.end()) out[it->second].room = std::move(info);
+    }
+    bson_error_t err;
+    if (mongoc_cursor_error(cursor.get(), &err)) {
+        error = mongo_error("find", err);
+        return std::nullopt;
+    }
+    std::erase_if(out, [](const Membership &m) { return !m.room.registered; });  // a member row of a deleted room
+    return out;
+}
+
+std::optional<std::string> RoomStore::user_id(const std::string &username, std::string &error) {
+    auto client = pool_.acquire();
+    if (!client) {
+        error = "mongo: no client";
+        return std::nullopt;
+    }
+    Collection users(mongoc_client_get_collection(client.get(), pool_.database().c_str(), users_.c_str()));
+    Bson filter(BCON_NEW("username", BCON_UTF8(username.c_str())));
+    Bson opts(BCON_NEW("limit", BCON_INT64(1), "projection", "{", "_id", BCON_INT32(1), "}"));
+    Cursor cursor(mongoc_collection_find_with_opts(users.get(), filter.get(), opts.get(), nullptr));
+    const bson_t *doc = nullptr;
+    std::optional<std::string> out;
+    if (mongoc_cursor_next(cursor.get(), &doc)) {
+        bson_iter_t it;
+        if (bson_iter_init_find(&it, doc, "_id") && BSON_ITER_HOLDS_OID(&it)) {
+            char hex[25];
+            bson_oid_to_string(bson_iter_oid(&it), hex);
+            out = hex;
+        } else if (bson_iter_init_find(&it, doc, "_id") && BSON_ITER_HOLDS_UTF8(&it)) {
+            out = bson_iter_utf8(&it, nullptr);
+        }
+    }
+    bson_error_t err;
+    if (mongoc_cursor_error(cursor.get(), &err)) error = mongo_error("find", err);
+    return out;
+}
+
+std::optional<bool> RoomStore::count_creation(RedisConnection &r, const std::string &user, int64_t max, int64_t now_ms,
+                                              std::string &error) {
+    if (!r.ensure(error)) return std::nullopt;
+    const std::string key = prefix_ + "created:" + user + ":" + std::to_string(now_ms / 3600000);
+    r.append({"INCR", key});
+    r.append({"EXPIRE", key, "3600"});
+    RedisReply n = r.read(error);
+    RedisReply ttl = r.read(error);
+    if (!n || n->type != REDIS_REPLY_INTEGER) return std::nullopt;
+    return n->integer <= max;
+}
+
+bool RoomStore::publish(RedisConnection &r, const std::string &event_json, std::string &error) {
+    if (!r.ensure(error)) return false;
+    RedisReply rep = r.command({"PUBLISH", events_channel(), event_json}, error);
+    return rep && rep->type == REDIS_REPLY_INTEGER;
+}
+
+}  // namespace aurora::rooms

@@ -1,0 +1,650 @@
+// rooms: public, private and direct rooms with members and roles
+// (docs/rooms.md). Place it BEFORE chat (and ingest) in the pipeline:
+//
+//   {"name": "rooms", "path": "plugins/rooms.so", "config": {}}
+//
+// What it enforces, and where:
+//   - join, resume, history (WebSocket) of a room: on_message checks the
+//     room (Redis cache, MongoDB on a miss) on a worker and lets the frame
+//     on (CONTINUE) or answers `not_member`; the (connection, room) pair is
+//     then admitted, and on_join, the host's hook behind every room_join,
+//     refuses any room not admitted (the default room is always public).
+//     send, typing, read markers and presence need chat's membership, which
+//     needs that join: they are covered by it. Per message: nothing.
+//   - a removal, or an archive, reaches every replica on <prefix>events: each
+//     replica takes the member's connections out of the room there
+//     (room_leave: chat's on_leave stops its sends at once) and tells the
+//     room.
+//   - room_create, room_invite, room_remove, room_role, room_update,
+//     room_leave, dm_open, rooms: requests in chat's envelope style, run on
+//     the workers (MongoDB, then the cache, then the event).
+//
+// THREADS: hooks and the event subscription [service]; requests and checks
+// on `workers` threads of their own (blocking Redis and MongoDB).
+#include <aurora/aurora.h>
+
+#include <cjson/cJSON.h>
+
+#include <algorithm>
+#include <array>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "job_queue.h"
+#include "json.h"
+#include "mongo_pool.h"
+#include "plugin_handle.h"
+#include "redis_async.h"
+#include "redis_connection.h"
+#include "room_name.h"
+#include "room_rules.h"
+#include "room_store.h"
+#include "settings.h"
+
+namespace {
+
+using namespace aurora;
+using namespace aurora::rooms;
+using plugin::Setting;
+
+const std::array kSettings{
+    Setting{"redis_prefix", Setting::String, "\"rooms:\"", "first part of every Redis key and of the events channel"},
+    Setting{"cache_ttl_s", Setting::Int, "300", "cached rooms and member lists expire after this long", 5, 86400},
+    Setting{"default_room", Setting::String, "\"general\"",
+            "chat's automatic room: always public, cannot be created"},
+    Setting{"workers", Setting::Int, "2", "threads for checks and requests (blocking Redis and MongoDB)", 1, 64},
+    Setting{"queue_max", Setting::Int, "10000", "checks and requests waiting for a worker, at most", 1, 1000000},
+    Setting{"create_max_per_hour", Setting::Int, "10", "rooms one user may create per hour (0 = none)", 0, 100000},
+    Setting{"list_max", Setting::Int, "500", "most rooms returned by `rooms`", 1, 10000},
+    Setting{"users_collection", Setting::String, "\"users\"", "where usernames are (auth's collection)"},
+    Setting{"redis_timeout_ms", Setting::Int, "2000", "longest a Redis command may take", 10, 60000},
+};
+
+struct Conn {
+    std::string user_id, username;
+    std::set<std::string> admitted;  // rooms this connection may be in (checked)
+};
+
+struct Job {
+    enum class Kind { Check, Request } kind = Kind::Check;
+    aurora_msg *msg = nullptr;
+    aurora_conn_id conn = 0;
+    std::string user_id, username, type, frame, ref_json;
+};
+
+struct Rooms : plugin::PluginHandle {
+    std::string prefix, default_room, users_collection;
+    int64_t cache_ttl_s = 300, workers = 2, create_max = 10, list_max = 500, timeout_ms = 2000;
+    std::unique_ptr<plugin::MongoPool> mongo;
+    std::unique_ptr<RoomStore> store;
+    std::optional<plugin::RedisUrl> redis_url;
+    std::unique_ptr<plugin::JobQueue<Job>> jobs;
+    std::unique_ptr<plugin::AsyncRedis> events;
+    // [service]
+    std::map<aurora_conn_id, Conn> conns;
+    std::multimap<std::string, aurora_conn_id> by_user;
+    aurora_metric *checks = nullptr, *denied = nullptr, *requests = nullptr, *failures = nullptr;
+};
+
+std::string quoted(std::string_view s) { return plugin::json_string(s); }
+
+std::string with_ref(std::string body, const std::string &ref_json) {
+    if (!ref_json.empty()) body += ",\"ref\":" + ref_json;
+    return body + "}";
+}
+
+void answer(Rooms &st, aurora_msg *msg, const std::string &json) {
+    st.host->msg_set_reply(msg, plugin::str(json));
+    st.host->msg_resume(msg, AURORA_REPLY);
+}
+
+void refuse(Rooms &st, aurora_msg *msg, const char *code, const std::string &text) {
+    st.host->metric_add(st.denied, 1);
+    st.host->msg_reply_error(msg, code, text.c_str());
+    st.host->msg_resume(msg, AURORA_REPLY);
+}
+
+// ---- on the service thread ----
+
+struct Admit {
+    Rooms *st;
+    aurora_msg *msg;
+    aurora_conn_id conn;
+    std::string room;
+};
+
+void admit_on_service(void *arg) {
+    std::unique_ptr<Admit> a(static_cast<Admit *>(arg));
+    auto it = a->st->conns.find(a->conn);
+    if (it != a->st->conns.end()) it->second.admitted.insert(a->room);
+    a->st->host->msg_resume(a->msg, AURORA_CONTINUE);
+}
+
+std::vector<aurora_conn_id> conns_of(Rooms &st, const std::string &user) {
+    std::vector<aurora_conn_id> out;
+    auto [b, e] = st.by_user.equal_range(user);
+    for (auto it = b; it != e; ++it) out.push_back(it->second);
+    return out;
+}
+
+// Out of the room here, at once: no more live messages; chat's on_leave
+// forgets the room, so sends to it are refused (`not_member`).
+void cut(Rooms &st, aurora_conn_id id, const std::string &room) {
+    auto it = st.conns.find(id);
+    if (it == st.conns.end()) return;
+    it->second.admitted.erase(room);
+    st.host->room_leave(st.self, id, plugin::str(room));
+}
+
+// An event from any replica (this one included): the room hears it, the
+// member it names hears it on connections that are not in the room, and a
+// removal or an archive takes effect here.
+void on_event(Rooms &st, std::string_view payload) {
+    plugin::Json ev = plugin::parse_json(payload);
+    const char *type = plugin::get_string(ev.get(), "type");
+    const char *room = plugin::get_string(ev.get(), "room");
+    if (!type || !room) return;
+    const char *user = plugin::get_string(ev.get(), "userId");
+    aurora_str body = plugin::str(payload);
+    st.host->broadcast(st.self, plugin::str(room), body, 0);
+    if (user) {
+        for (aurora_conn_id id : conns_of(st, user)) {
+            if (!st.host->room_has(st.self, id, plugin::str(room))) st.host->send(st.self, id, body);
+        }
+    }
+    std::string_view t(type);
+    if (t == "member_removed" && user) {
+        for (aurora_conn_id id : conns_of(st, user)) cut(st, id, room);
+    } else if (t == "room_updated") {
+        const cJSON *archived = cJSON_GetObjectItemCaseSensitive(ev.get(), "archived");
+        if (!cJSON_IsTrue(archived)) return;
+        // Rare (an owner archives a room): a pass over this replica's connections.
+        std::vector<aurora_conn_id> in;
+        for (auto &[id, c] : st.conns)
+            if (c.admitted.count(room)) in.push_back(id);
+        for (aurora_conn_id id : in) cut(st, id, room);
+    }
+}
+
+// ---- on the workers ----
+
+const char *bad_text(const cJSON *frame, const char *key, size_t min, size_t max, std::optional<std::string> &out,
+                     std::string &why) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(frame, key);
+    if (!v) return nullptr;
+    if (!cJSON_IsString(v)) {
+        why = std::string("'") + key + "' must be a string";
+        return "bad_field";
+    }
+    std::string error;
+    if (!valid_text(v->valuestring, min, max, error)) {
+        why = std::string("'") + key + "': " + error;
+        return "bad_field";
+    }
+    out = v->valuestring;
+    return nullptr;
+}
+
+std::string room_json(const RoomInfo &r, Role role) {
+    std::string out = "{\"room\":" + quoted(r.id) + ",\"roomType\":\"" + name_of(r.type) + "\"";
+    out += ",\"title\":" + quoted(r.title) + ",\"topic\":" + quoted(r.topic);
+    out += ",\"archived\":" + std::string(r.archived ? "true" : "false");
+    if (role != Role::None) out += ",\"role\":\"" + std::string(name_of(role)) + "\"";
+    return out + "}";
+}
+
+class Worker {
+public:
+    explicit Worker(Rooms &st)
+        : st_(st), redis_(*st.redis_url, std::chrono::milliseconds(st.timeout_ms)) {}
+
+    void run(Job &job) {
+        std::string error;
+        bool ok = job.kind == Job::Kind::Check ? check(job, error) : request(job, error);
+        if (!ok) {
+            st_.host->metric_add(st_.failures, 1);
+            st_.log(AURORA_LOG_WARN, "%s failed: %s", job.type.c_str(), error.c_str());
+            st_.host->msg_reply_error(job.msg, "unavailable", "rooms are unavailable; retry later");
+            st_.host->msg_resume(job.msg, AURORA_REPLY);
+        }
+    }
+
+private:
+    int64_t now_ms() const { return static_cast<int64_t>(st_.host->now_wall_ms()); }
+
+    // join / resume / history of a room this connection was not admitted to.
+    bool check(Job &job, std::string &error) {
+        st_.host->metric_add(st_.checks, 1);
+        plugin::Json frame = plugin::parse_json(job.frame);
+        std::string room = plugin::get_string(frame.get(), "room");
+        std::optional<RoomInfo> info = st_.store->room(redis_, room, error);
+        if (!info) return false;
+        Role role = Role::None;
+        if (info->type != RoomType::Public) {
+            std::optional<Role> r = st_.store->role(redis_, room, job.user_id, error);
+            if (!r) return false;
+            role = *r;
+        }
+        if (!allowed(info->type, Action::Read, role)) {
+            refuse(st_, job.msg, "not_member", "you are not a member of '" + room + "'");
+            return true;
+        }
+        if (info->archived && job.type != "history") {
+            refuse(st_, job.msg, "room_archived", "'" + room + "' is archived: its history can still be read");
+            return true;
+        }
+        auto a = std::make_unique<Admit>(Admit{&st_, job.msg, job.conn, room});
+        if (st_.host->call_on_service(st_.self, admit_on_service, a.get()) == AURORA_OK) {
+            a.release();
+        } else {
+            st_.host->msg_resume(job.msg, AURORA_DROP);  // the host is stopping
+        }
+        return true;
+    }
+
+    bool request(Job &job, std::string &error) {
+        st_.host->metric_add(st_.requests, 1);
+        plugin::Json frame = plugin::parse_json(job.frame);
+        const std::string &t = job.type;
+        if (t == "rooms") return list(job, error);
+        if (t == "dm_open") return dm_open(job, frame.get(), error);
+        if (t == "room_create") return create(job, frame.get(), error);
+
+        const char *room_c = plugin::get_string(frame.get(), "room");
+        if (!room_c || !plugin::valid_room(room_c)) {
+            refuse(st_, job.msg, "bad_room", "'room' must be a room name: 1-64 characters of A-Z a-z 0-9 _ . : -");
+            return true;
+        }
+        std::string room = room_c;
+        std::optional<RoomInfo> info = st_.store->room(redis_, room, error);
+        if (!info) return false;
+        if (!info->registered) {
+            refuse(st_, job.msg, "not_found", "no room '" + room + "' was created");
+            return true;
+        }
+        std::optional<Role> mine = st_.store->role(redis_, room, job.user_id, error);
+        if (!mine) return false;
+        if (*mine == Role::None) {
+            refuse(st_, job.msg, "not_member", "you are not a member of '" + room + "'");
+            return true;
+        }
+        if (t == "room_leave") {
+            if (!allowed(info->type, Action::Leave, *mine)) {
+                refuse(st_, job.msg, "forbidden", "the owner cannot leave its room (archive it instead)");
+                return true;
+            }
+            if (!st_.store->remove_member(redis_, room, job.user_id, error)) return false;
+            return done(job, room, "{\"type\":\"member_removed\",\"room\":" + quoted(room) +
+                                       ",\"userId\":" + quoted(job.user_id) + ",\"by\":" + quoted(job.user_id) + "}",
+                        error);
+        }
+        if (t == "room_update") return update(job, frame.get(), *info, *mine, error);
+
+        // The rest name another member.
+        std::optional<std::string> target = target_of(job, frame.get(), error);
+        if (!target) return error.empty();  // answered (no such user), or failed
+        std::optional<Role> theirs = st_.store->role(redis_, room, *target, error);
+        if (!theirs) return false;
+        if (t == "room_invite") {
+            if (!allowed(info->type, Action::Invite, *mine)) return forbidden(job, "only admins and the owner invite");
+            if (*theirs != Role::None) return done(job, room, "", error);  // a member already: nothing changes
+            if (!st_.store->set_member(redis_, room, *target, Role::Member, job.user_id, now_ms(), error)) return false;
+            return done(job, room, "{\"type\":\"member_added\",\"room\":" + quoted(room) + ",\"userId\":" +
+                                       quoted(*target) + ",\"role\":\"member\",\"by\":" + quoted(job.user_id) + "}",
+                        error);
+        }
+        if (t == "room_remove") {
+            if (*theirs == Role::None) {
+                refuse(st_, job.msg, "not_member", "that user is not a member of '" + room + "'");
+                return true;
+            }
+            if (!allowed(info->type, Action::Remove, *mine, *theirs))
+                return forbidden(job, "admins remove members, the owner removes admins");
+            if (!st_.store->remove_member(redis_, room, *target, error)) return false;
+            return done(job, room, "{\"type\":\"member_removed\",\"room\":" + quoted(room) + ",\"userId\":" +
+                                       quoted(*target) + ",\"by\":" + quoted(job.user_id) + "}",
+                        error);
+        }
+        if (t == "room_role") {
+            const char *role_c = plugin::get_string(frame.get(), "role");
+            std::optional<Role> role = role_c ? parse_role(role_c) : std::nullopt;
+            if (!role || *role == Role::Owner) {
+                refuse(st_, job.msg, "bad_field", "'role' must be \"admin\" or \"member\"");
+                return true;
+            }
+            if (*theirs == Role::None) {
+                refuse(st_, job.msg, "not_member", "that user is not a member of '" + room + "'");
+                return true;
+            }
+            if (!allowed(info->type, Action::SetRole, *mine, *theirs)) return forbidden(job, "only the owner sets roles");
+            if (!st_.store->set_member(redis_, room, *target, *role, job.user_id, now_ms(), error)) return false;
+            return done(job, room, "{\"type\":\"member_role\",\"room\":" + quoted(room) + ",\"userId\":" +
+                                       quoted(*target) + ",\"role\":\"" + name_of(*role) + "\",\"by\":" +
+                                       quoted(job.user_id) + "}",
+                        error);
+        }
+        refuse(st_, job.msg, "bad_type", "unknown rooms request");
+        return true;
+    }
+
+    bool forbidden(Job &job, const char *why) {
+        refuse(st_, job.msg, "forbidden", why);
+        return true;
+    }
+
+    // Publishes `event` (if any) and acknowledges. The change is stored: a
+    // failed publish is logged, and the caches' TTL and the next join's
+    // check still apply it; the sender is told it is done.
+    bool done(Job &job, const std::string &room, const std::string &event, std::string &) {
+        if (!event.empty()) {
+            std::string error;
+            if (!st_.store->publish(redis_, event, error))
+                st_.log(AURORA_LOG_WARN, "event for %s not published: %s", room.c_str(), error.c_str());
+        }
+        answer(st_, job.msg, with_ref("{\"type\":\"ack\",\"room\":" + quoted(room), job.ref_json));
+        return true;
+    }
+
+    // The member a request names: "username" (looked up) or "userId".
+    std::optional<std::string> target_of(Job &job, const cJSON *frame, std::string &error) {
+        const char *user_id = plugin::get_string(frame, "userId");
+        if (user_id && *user_id && std::string_view(user_id).size() <= 128) return std::string(user_id);
+        const char *username = plugin::get_string(frame, "username");
+        if (!username || !*username || std::string_view(username).size() > 64) {
+            refuse(st_, job.msg, "bad_field", "name the user: 'username' (1-64 characters) or 'userId'");
+            return std::nullopt;
+        }
+        std::optional<std::string> id = st_.store->user_id(username, error);
+        if (!id && error.empty()) refuse(st_, job.msg, "no_such_user", std::string("no user '") + username + "'");
+        return id;
+    }
+
+    bool create(Job &job, const cJSON *frame, std::string &error) {
+        const char *room_c = plugin::get_string(frame, "room");
+        if (!room_c || !plugin::valid_room(room_c)) {
+            refuse(st_, job.msg, "bad_room", "'room' must be a room name: 1-64 characters of A-Z a-z 0-9 _ . : -");
+            return true;
+        }
+        std::string room = room_c;
+        if (room == st_.default_room || room.starts_with("dm:")) {
+            refuse(st_, job.msg, "reserved_room", "'" + room + "' is reserved");
+            return true;
+        }
+        const char *vis = plugin::get_string(frame, "visibility");
+        std::optional<RoomType> type = vis ? parse_type(vis) : std::nullopt;
+        if (!type || *type == RoomType::Direct) {
+            refuse(st_, job.msg, "bad_field", "'visibility' must be \"public\" or \"private\"");
+            return true;
+        }
+        std::optional<std::string> title, topic;
+        std::string why;
+        if (const char *code = bad_text(frame, "title", 1, 100, title, why)) return refuse(st_, job.msg, code, why), true;
+        if (const char *code = bad_text(frame, "topic", 0, 500, topic, why)) return refuse(st_, job.msg, code, why), true;
+        std::optional<bool> fits = st_.store->count_creation(redis_, job.user_id, st_.create_max, now_ms(), error);
+        if (!fits) return false;
+        if (!*fits) {
+            refuse(st_, job.msg, "too_many_rooms_created",
+                   "at most " + std::to_string(st_.create_max) + " rooms per user per hour");
+            return true;
+        }
+        RoomInfo info;
+        info.id = room;
+        info.registered = true;
+        info.type = *type;
+        info.title = title.value_or(room);
+        info.topic = topic.value_or("");
+        info.owner = job.user_id;
+        switch (st_.store->create(redis_, info, now_ms(), error)) {
+        case RoomStore::Created::Failed: return false;
+        case RoomStore::Created::Exists: refuse(st_, job.msg, "room_exists", "'" + room + "' exists"); return true;
+        case RoomStore::Created::Ok: break;
+        }
+        std::string body = room_json(info, Role::Owner);
+        body.pop_back();
+        answer(st_, job.msg, with_ref("{\"type\":\"ack\"," + body.substr(1), job.ref_json));
+        return true;
+    }
+
+    bool update(Job &job, const cJSON *frame, const RoomInfo &info, Role mine, std::string &error) {
+        std::optional<std::string> title, topic;
+        std::string why;
+        if (const char *code = bad_text(frame, "title", 1, 100, title, why)) return refuse(st_, job.msg, code, why), true;
+        if (const char *code = bad_text(frame, "topic", 0, 500, topic, why)) return refuse(st_, job.msg, code, why), true;
+        const cJSON *arch = cJSON_GetObjectItemCaseSensitive(frame, "archived");
+        if (arch && !cJSON_IsBool(arch)) {
+            refuse(st_, job.msg, "bad_field", "'archived' must be true or false");
+            return true;
+        }
+        std::optional<bool> archived;
+        if (arch) archived = cJSON_IsTrue(arch);
+        if (!title && !topic && !archived) {
+            refuse(st_, job.msg, "bad_field", "nothing to change: 'title', 'topic' or 'archived'");
+            return true;
+        }
+        if ((title || topic) && !allowed(info.type, Action::Update, mine))
+            return forbidden(job, "only admins and the owner change the title or topic");
+        if (archived && !allowed(info.type, Action::Archive, mine)) return forbidden(job, "only the owner archives");
+        if (!st_.store->update(redis_, info.id, title, topic, archived, now_ms(), error)) return false;
+        RoomInfo after = info;
+        if (title) after.title = *title;
+        if (topic) after.topic = *topic;
+        if (archived) after.archived = *archived;
+        std::string ev = room_json(after, Role::None);
+        ev.pop_back();
+        return done(job, info.id,
+                    "{\"type\":\"room_updated\"," + ev.substr(1) + ",\"by\":" + quoted(job.user_id) + "}", error);
+    }
+
+    bool dm_open(Job &job, const cJSON *frame, std::string &error) {
+        std::optional<std::string> other = target_of(job, frame, error);
+        if (!other) return error.empty();
+        if (*other == job.user_id) {
+            refuse(st_, job.msg, "dm_self", "a direct room needs another user");
+            return true;
+        }
+        std::optional<RoomInfo> info = st_.store->direct(redis_, job.user_id, *other, now_ms(), error);
+        if (!info) return false;
+        std::string ev = "{\"type\":\"member_added\",\"room\":" + quoted(info->id) + ",\"roomType\":\"direct\"" +
+                         ",\"userId\":" + quoted(*other) + ",\"role\":\"member\",\"by\":" + quoted(job.user_id) + "}";
+        if (!st_.store->publish(redis_, ev, error)) st_.log(AURORA_LOG_WARN, "dm event not published: %s", error.c_str());
+        answer(st_, job.msg, with_ref("{\"type\":\"ack\",\"room\":" + quoted(info->id) + ",\"roomType\":\"direct\"" +
+                                          ",\"userId\":" + quoted(*other),
+                                      job.ref_json));
+        return true;
+    }
+
+    bool list(Job &job, std::string &error) {
+        std::optional<std::vector<Membership>> rooms =
+            st_.store->rooms_of(job.user_id, static_cast<size_t>(st_.list_max), error);
+        if (!rooms) return false;
+        std::string out = "{\"type\":\"rooms\",\"rooms\":[";
+        bool first = true;
+        for (const Membership &m : *rooms) {
+            if (!first) out += ",";
+            first = false;
+            out += room_json(m.room, m.role);
+        }
+        answer(st_, job.msg, with_ref(out + "]", job.ref_json));
+        return true;
+    }
+
+    Rooms &st_;
+    plugin::RedisConnection redis_;
+};
+
+void worker_main(aurora_worker *w, void *arg) {
+    auto *st = static_cast<Rooms *>(arg);
+    Worker worker(*st);
+    plugin::JobQueue<Job>::Attach at(*st->jobs, w);
+    while (!st->host->worker_should_stop(w)) {
+        if (auto job = st->jobs->pop()) worker.run(*job);
+        else st->host->worker_wait(w, 1000);
+    }
+    for (Job &job : st->jobs->close()) {
+        st->host->msg_reply_error(job.msg, "unavailable", "the server is stopping");
+        st->host->msg_resume(job.msg, AURORA_REPLY);
+    }
+}
+
+// ---- hooks ----
+
+aurora_status rooms_init(const aurora_host_api *host, aurora_plugin_ctx *self, void **state_out) {
+    auto st = std::make_unique<Rooms>();
+    st->host = host;
+    st->self = self;
+    std::string error;
+    auto s = plugin::Settings::parse(host->config_json(self), kSettings, error);
+    if (!s) {
+        st->log(AURORA_LOG_ERROR, "%s", error.c_str());
+        return AURORA_ERR_INVALID;
+    }
+    st->prefix = s->string("redis_prefix");
+    st->cache_ttl_s = s->integer("cache_ttl_s");
+    st->default_room = s->string("default_room");
+    st->workers = s->integer("workers");
+    st->create_max = s->integer("create_max_per_hour");
+    st->list_max = s->integer("list_max");
+    st->users_collection = s->string("users_collection");
+    st->timeout_ms = s->integer("redis_timeout_ms");
+    if (!plugin::valid_room(st->default_room)) {
+        st->log(AURORA_LOG_ERROR, "config: default_room is not a valid room name");
+        return AURORA_ERR_INVALID;
+    }
+    st->redis_url = plugin::redis_target(host, self, {}, error, /*cluster_ok=*/false);
+    if (!st->redis_url) {
+        st->log(AURORA_LOG_ERROR, "%s", error.c_str());
+        return AURORA_ERR_INVALID;
+    }
+    std::string mongo_url(plugin::view(host->setting(self, "mongo.url")));
+    if (mongo_url.empty()) mongo_url = "mongodb://127.0.0.1:27017/aurorachat";
+    st->mongo = plugin::MongoPool::create(mongo_url, error);
+    if (!st->mongo) {
+        st->log(AURORA_LOG_ERROR, "mongo.url: %s", error.c_str());
+        return AURORA_ERR_INVALID;
+    }
+    st->store = std::make_unique<RoomStore>(*st->mongo, st->prefix, static_cast<int>(st->cache_ttl_s),
+                                            st->users_collection);
+    if (!st->store->ensure_indexes(error))  // MongoDB may come later: the requests will say
+        st->log(AURORA_LOG_WARN, "room_members indexes: %s", error.c_str());
+    st->checks = host->metric_counter(self, "checks_total", "Joins, resumes and history requests checked", nullptr);
+    st->denied = host->metric_counter(self, "refused_total", "Checks and requests refused (not a member, not allowed, bad input)", nullptr);
+    st->requests = host->metric_counter(self, "requests_total", "Room requests (create, invite, ...)", nullptr);
+    st->failures = host->metric_counter(self, "failures_total", "Checks and requests answered unavailable", nullptr);
+    st->jobs = std::make_unique<plugin::JobQueue<Job>>(host, static_cast<size_t>(s->integer("queue_max")));
+    st->events = std::make_unique<plugin::AsyncRedis>(plugin::PluginHandle{host, self}, *st->redis_url,
+                                                      std::chrono::milliseconds(st->timeout_ms), 16, "rooms-events");
+    Rooms *raw = st.get();
+    st->events->on_up([raw] {
+        raw->events->subscribe({"SUBSCRIBE", raw->store->events_channel()}, [raw](const redisReply *r) {
+            // ["message", channel, payload]
+            if (r->type == REDIS_REPLY_ARRAY && r->elements == 3 && r->element[0]->type == REDIS_REPLY_STRING &&
+                std::string_view(r->element[0]->str, r->element[0]->len) == "message")
+                on_event(*raw, std::string_view(r->element[2]->str, r->element[2]->len));
+        });
+    });
+    if (!st->events->start()) return AURORA_ERR_INVALID;
+    for (int64_t i = 0; i < st->workers; ++i) {
+        if (host->spawn(self, ("rooms-" + std::to_string(i)).c_str(), worker_main, raw) != AURORA_OK)
+            return AURORA_ERR_INVALID;
+    }
+    st->log(AURORA_LOG_INFO, "ready: %lld workers, cache %llds, events on %s", static_cast<long long>(st->workers),
+            static_cast<long long>(st->cache_ttl_s), st->store->events_channel().c_str());
+    *state_out = plugin::give_state(std::move(st));
+    return AURORA_OK;
+}
+
+void rooms_shutdown(void *state) { plugin::take_state<Rooms>(state); }
+
+void rooms_on_connect(void *state, aurora_conn *conn) {
+    auto *st = static_cast<Rooms *>(state);
+    aurora_conn_id id = st->host->conn_id(conn);
+    Conn c;
+    c.user_id = std::string(plugin::view(st->host->conn_user_id(conn)));
+    c.username = std::string(plugin::view(st->host->conn_username(conn)));
+    if (!c.user_id.empty()) st->by_user.emplace(c.user_id, id);
+    st->conns.emplace(id, std::move(c));
+}
+
+void rooms_on_disconnect(void *state, aurora_conn *conn) {
+    auto *st = static_cast<Rooms *>(state);
+    aurora_conn_id id = st->host->conn_id(conn);
+    auto it = st->conns.find(id);
+    if (it == st->conns.end()) return;
+    auto [b, e] = st->by_user.equal_range(it->second.user_id);
+    for (auto u = b; u != e; ++u) {
+        if (u->second == id) {
+            st->by_user.erase(u);
+            break;
+        }
+    }
+    st->conns.erase(it);
+}
+
+constexpr std::array<std::string_view, 8> kRequests{"room_create", "room_invite", "room_remove", "room_role",
+                                                    "room_update", "room_leave",  "dm_open",     "rooms"};
+
+aurora_verdict rooms_on_message(void *state, aurora_conn *conn, aurora_msg *msg) {
+    auto *st = static_cast<Rooms *>(state);
+    const aurora_host_api *h = st->host;
+    std::string_view type = plugin::view(h->msg_type(msg));
+    bool check = type == "join" || type == "resume" || type == "history";
+    bool request = !check && std::find(kRequests.begin(), kRequests.end(), type) != kRequests.end();
+    if (!check && !request) return AURORA_CONTINUE;
+    aurora_conn_id id = h->conn_id(conn);
+    auto it = st->conns.find(id);
+    if (it == st->conns.end()) return AURORA_CONTINUE;
+    Conn &c = it->second;
+    plugin::Json frame = plugin::parse_json(h->msg_payload(msg));
+    if (check) {
+        const char *room = plugin::get_string(frame.get(), "room");
+        // Not a room name: chat or ingest answers that (bad_field, bad_room).
+        if (!room || !plugin::valid_room(room) || room == st->default_room || c.admitted.count(room))
+            return AURORA_CONTINUE;
+    }
+    if (c.user_id.empty()) {
+        h->msg_reply_error(msg, "unauthorized", "rooms need a signed-in user");
+        return AURORA_REPLY;
+    }
+    Job job;
+    job.kind = check ? Job::Kind::Check : Job::Kind::Request;
+    job.msg = msg;
+    job.conn = id;
+    job.user_id = c.user_id;
+    job.username = c.username;
+    job.type = std::string(type);
+    job.frame = std::string(plugin::view(h->msg_payload(msg)));
+    aurora_str ref = h->msg_ref(msg);
+    if (ref.ptr) job.ref_json.assign(ref.ptr, ref.len);
+    if (!st->jobs->post(std::move(job))) {
+        h->msg_reply_error(msg, "busy", "too many room requests waiting: try again shortly");
+        return AURORA_REPLY;
+    }
+    return AURORA_PENDING;
+}
+
+aurora_verdict rooms_on_join(void *state, aurora_conn *conn, aurora_str room) {
+    auto *st = static_cast<Rooms *>(state);
+    std::string_view r = plugin::view(room);
+    if (r == st->default_room) return AURORA_CONTINUE;
+    auto it = st->conns.find(st->host->conn_id(conn));
+    if (it != st->conns.end() && it->second.admitted.count(std::string(r))) return AURORA_CONTINUE;
+    return AURORA_DROP;
+}
+
+const aurora_plugin kDescriptor = [] {
+    aurora_plugin d = plugin::describe("rooms", "1.0.0", "public, private and direct rooms with members and roles");
+    d.init = rooms_init;
+    d.shutdown = rooms_shutdown;
+    d.on_connect = rooms_on_connect;
+    d.on_disconnect = rooms_on_disconnect;
+    d.on_message = rooms_on_message;
+    d.on_join = rooms_on_join;
+    return d;
+}();
+
+}  // namespace
+
+extern "C" AURORA_EXPORT const aurora_plugin *aurora_plugin_entry(void) { return &kDescriptor; }

@@ -1,0 +1,321 @@
+"""The rooms plugin (docs/rooms.md): private and direct rooms with members
+and roles, enforced on every path that reveals or writes room data, on two
+aurora-host replicas sharing a real Redis and a real FerretDB.
+
+Users are documents in `users` (auth's collection) and connect with HS256
+tokens, as a product's backend would issue them."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+import uuid
+from pathlib import Path
+
+import pymongo
+import pytest
+from bson import ObjectId
+from websockets.sync.client import connect
+
+from aurora_host import AuroraHost, build_dir, http_request
+
+BUILD = build_dir()
+SECRET = "rooms-tests-0123456789-abcdefghijklmnop"
+TIMEOUT = 10.0
+
+
+def token(user: dict) -> str:
+    """An HS256 token as the auth plugin issues them (userId, username, exp)."""
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+    claims = {"userId": user["id"], "username": user["name"], "iat": int(time.time()), "exp": int(time.time()) + 3600}
+    signing = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode()) + "." + b64(json.dumps(claims).encode())
+    return signing + "." + b64(hmac.new(SECRET.encode(), signing.encode(), hashlib.sha256).digest())
+
+
+def plugin(name: str) -> str:
+    p = BUILD / "plugins" / f"{name}.so"
+    if not p.exists():
+        pytest.fail(f"{p} is missing: build it first")
+    return str(p)
+
+
+class Client:
+    def __init__(self, host: AuroraHost, user: dict):
+        self.ws = connect(f"{host.ws_url}/?token={token(user)}", open_timeout=TIMEOUT, ping_interval=None).__enter__()
+        self.user = user
+        self.frames: list[dict] = []
+        self.n = 0
+        self.wait(lambda f: f.get("type") == "presence" and "users" in f, "the automatic join")
+
+    def wait(self, pred, what: str, timeout: float = TIMEOUT) -> dict:
+        for f in self.frames:
+            if pred(f):
+                self.frames.remove(f)
+                return f
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                f = json.loads(self.ws.recv(timeout=max(0.01, deadline - time.monotonic())))
+            except TimeoutError:
+                break
+            if pred(f):
+                return f
+            self.frames.append(f)
+        raise AssertionError(f"no {what} within {timeout} s; got {self.frames[-5:]}")
+
+    def ask(self, **frame) -> dict:
+        """Sends a request with a fresh ref; its answer (ack, error, ...)."""
+        self.n += 1
+        ref = f"r{self.n}"
+        self.ws.send(json.dumps({**frame, "ref": ref}))
+        return self.wait(lambda f: f.get("ref") == ref, f"the answer to {frame}")
+
+    def ok(self, **frame) -> dict:
+        got = self.ask(**frame)
+        assert got["type"] != "error", (frame, got)
+        return got
+
+    def refused(self, code: str, **frame) -> dict:
+        got = self.ask(**frame)
+        assert got["type"] == "error" and got["code"] == code, (frame, got)
+        return got
+
+    def no_message(self, room: str, within: float) -> None:
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            try:
+                f = json.loads(self.ws.recv(timeout=max(0.01, deadline - time.monotonic())))
+            except TimeoutError:
+                return
+            assert not (f.get("type") == "message" and f.get("room") == room), f"still delivered: {f}"
+            self.frames.append(f)
+
+    def close(self) -> None:
+        self.ws.close()
+
+
+@pytest.fixture(scope="module")
+def world(redis_server, mongo_server, tmp_path_factory):
+    """Two replicas (auth, rooms, chat, ingest with history) and a user factory."""
+    db = f"rooms_{uuid.uuid4().hex[:8]}"
+    mongo = pymongo.MongoClient(mongo_server.url(db), serverSelectionTimeoutMS=5000)[db]
+    stream = f"rooms:stream:{uuid.uuid4().hex[:6]}"
+    prefix = f"rm{uuid.uuid4().hex[:6]}:"
+    cfg = {"log": {"level": "info", "format": "json"},
+           "redis": {"url": redis_server.url}, "mongo": {"url": mongo_server.url(db)}, "jwt": {"secret": SECRET},
+           "plugins": [{"name": "auth", "path": plugin("auth"), "config": {"redis_prefix": prefix + "auth:"}},
+                       {"name": "rooms", "path": plugin("rooms"),
+                        "config": {"redis_prefix": prefix, "create_max_per_hour": 6}},
+                       {"name": "chat", "path": plugin("chat"), "config": {"stream": stream}},
+                       {"name": "ingest", "path": plugin("ingest"),
+                        "config": {"stream": stream, "history": True, "workers": 1}}]}
+    hosts = [AuroraHost.start(BUILD / "host" / "aurora-host", tmp_path_factory.mktemp(f"rooms{i}"), cfg)
+             for i in range(2)]
+    for h in hosts:
+        deadline = time.monotonic() + TIMEOUT
+        while h.get("/ready").status != 200:
+            assert time.monotonic() < deadline, "replica not ready"
+            time.sleep(0.02)  # polling /ready, bounded
+
+    def user(name: str) -> dict:
+        oid = ObjectId()
+        uname = f"{name}{uuid.uuid4().hex[:6]}"
+        mongo["users"].insert_one({"_id": oid, "username": uname, "passwordHash": "x"})
+        return {"id": str(oid), "name": uname}
+
+    yield hosts, user, mongo
+    for h in hosts:
+        h.stop()
+
+
+def room_name(tag: str) -> str:
+    return f"{tag}-{uuid.uuid4().hex[:8]}"
+
+
+def send_text(c: Client, room: str, text: str) -> str:
+    return c.ok(type="message", room=room, text=text)["id"]
+
+
+def test_a_non_member_reaches_a_private_room_by_no_path(world):
+    (a, b), user, _ = world
+    owner, member, outsider = user("olga"), user("mike"), user("nina")
+    o, m, x = Client(a, owner), Client(b, member), Client(b, outsider)
+    room = room_name("secret")
+    created = o.ok(type="room_create", room=room, visibility="private", title="Secret", topic="plans")
+    assert (created["room"], created["roomType"], created["role"]) == (room, "private", "owner")
+    o.ok(type="room_invite", room=room, username=member["name"])
+    o.ok(type="join", room=room)
+    m.ok(type="join", room=room)
+    first = send_text(o, room, "for members only")
+    assert m.wait(lambda f: f.get("type") == "message" and f.get("id") == first, "the member's copy")["text"]
+
+    # Every path, over WebSocket: refused, and nothing of the room shows.
+    x.refused("not_member", type="join", room=room)
+    x.refused("not_member", type="resume", room=room, since="0-0")
+    x.refused("not_member", type="history", room=room)
+    x.refused("not_member", type="message", room=room, text="let me in")
+    x.refused("not_member", type="presence", room=room)
+    x.refused("not_member", type="typing", room=room)
+    x.refused("not_member", type="read", room=room, id=first)
+    x.refused("not_member", type="room_invite", room=room, username=outsider["name"])
+    x.no_message(room, 0.3)
+    # REST history: 403 for the outsider, 200 for the member.
+    url = f"/api/rooms/{room}/messages"
+    bearer = {"Authorization": "Bearer " + token(outsider)}
+    assert http_request(b.port, url, headers=bearer).status == 403
+    bearer_m = {"Authorization": "Bearer " + token(member)}
+    deadline = time.monotonic() + TIMEOUT
+    while True:  # ingest stores the message shortly after it was sent
+        got = http_request(b.port, url, headers=bearer_m)
+        assert got.status == 200, got.body
+        if json.loads(got.body)["messages"]:
+            break
+        assert time.monotonic() < deadline, "the message never reached the history"
+        time.sleep(0.05)  # polling MongoDB for ingest's progress, bounded
+    assert json.loads(got.body)["messages"][0]["text"] == "for members only"
+    assert m.ok(type="history", room=room)["messages"][0]["id"] == first
+    # The outsider's attempts changed nothing: still two members.
+    assert {r["room"] for r in x.ok(type="rooms")["rooms"]} == set()
+    for c in (o, m, x):
+        c.close()
+
+
+def test_a_removed_member_stops_receiving_on_both_replicas_within_a_second(world):
+    (a, b), user, mongo = world
+    owner, member = user("pat"), user("quin")
+    o = Client(a, owner)
+    here, there = Client(a, member), Client(b, member)  # one user, a connection on each replica
+    room = room_name("team")
+    o.ok(type="room_create", room=room, visibility="private")
+    o.ok(type="room_invite", room=room, username=member["name"])
+    for c in (o, here, there):
+        c.ok(type="join", room=room)
+    before = send_text(o, room, "still in")
+    for c in (here, there):
+        c.wait(lambda f: f.get("type") == "message" and f.get("id") == before, "the message before the removal")
+
+    t0 = time.monotonic()
+    o.ok(type="room_remove", room=room, username=member["name"])
+    for c in (here, there):
+        ev = c.wait(lambda f: f.get("type") == "member_removed" and f.get("room") == room, "member_removed", 1.0)
+        assert ev["userId"] == member["id"]
+    took = time.monotonic() - t0
+    assert took < 1.0, took
+    after = send_text(o, room, "not for you")
+    for c in (here, there):
+        c.no_message(room, 0.5)
+        c.refused("not_member", type="message", room=room, text="am I still here?")
+        c.refused("not_member", type="join", room=room)
+    assert mongo["room_members"].count_documents({"roomId": room}) == 1
+    assert after
+    for c in (o, here, there):
+        c.close()
+
+
+def test_one_direct_room_per_pair_whatever_the_order(world):
+    (a, b), user, mongo = world
+    u1, u2, u3 = user("rae"), user("sol"), user("tom")
+    c1, c2, c3 = Client(a, u1), Client(b, u2), Client(b, u3)
+    dm = c1.ok(type="dm_open", username=u2["name"])
+    assert dm["roomType"] == "direct" and dm["room"].startswith("dm:")
+    added = c2.wait(lambda f: f.get("type") == "member_added" and f.get("room") == dm["room"], "member_added")
+    assert added["userId"] == u2["id"]
+    assert c2.ok(type="dm_open", username=u1["name"])["room"] == dm["room"]
+    assert c1.ok(type="dm_open", username=u2["name"])["room"] == dm["room"]  # again: the same room
+    assert mongo["rooms"].count_documents({"_id": dm["room"]}) == 1
+    assert mongo["room_members"].count_documents({"roomId": dm["room"]}) == 2
+    c1.ok(type="join", room=dm["room"])
+    c2.ok(type="join", room=dm["room"])
+    mid = send_text(c2, dm["room"], "hi")
+    c1.wait(lambda f: f.get("type") == "message" and f.get("id") == mid, "the DM")
+    c3.refused("not_member", type="join", room=dm["room"])
+    c3.refused("dm_self", type="dm_open", username=u3["name"])
+    c3.refused("no_such_user", type="dm_open", username="nobody-" + uuid.uuid4().hex[:6])
+    c1.refused("forbidden", type="room_invite", room=dm["room"], username=u3["name"])
+    kinds = {r["room"]: r["roomType"] for r in c1.ok(type="rooms")["rooms"]}
+    assert kinds[dm["room"]] == "direct"
+    for c in (c1, c2, c3):
+        c.close()
+
+
+def test_roles_decide_who_invites_removes_promotes_and_leaves(world):
+    (a, b), user, _ = world
+    own, adm, mem, new = user("uma"), user("vic"), user("wes"), user("xia")
+    o, ad, me = Client(a, own), Client(b, adm), Client(a, mem)
+    room = room_name("roles")
+    o.ok(type="room_create", room=room, visibility="private")
+    o.ok(type="room_invite", room=room, username=adm["name"])
+    o.ok(type="room_invite", room=room, username=mem["name"])
+    me.refused("forbidden", type="room_invite", room=room, username=new["name"])  # a member does not invite
+    ad.refused("forbidden", type="room_role", room=room, username=mem["name"], role="admin")  # not the owner
+    o.ok(type="room_role", room=room, username=adm["name"], role="admin")
+    ad.ok(type="room_invite", room=room, username=new["name"])  # an admin does
+    ad.refused("forbidden", type="room_remove", room=room, username=own["name"])  # not the owner
+    o.refused("forbidden", type="room_leave", room=room)  # the owner stays
+    me.refused("forbidden", type="room_update", room=room, topic="mine now")
+    ad.ok(type="room_update", room=room, topic="the plan")
+    ad.refused("forbidden", type="room_update", room=room, archived=True)  # the owner archives
+    ad.ok(type="room_remove", room=room, username=new["name"])
+    me.ok(type="room_leave", room=room)
+    me.refused("not_member", type="room_leave", room=room)
+    roles = {r["room"]: r["role"] for r in ad.ok(type="rooms")["rooms"]}
+    assert roles[room] == "admin"
+    # Archived: nobody joins, who was in is out, the history stays readable.
+    ad.ok(type="join", room=room)
+    o.ok(type="room_update", room=room, archived=True)
+    ev = ad.wait(lambda f: f.get("type") == "room_updated" and f.get("room") == room and f.get("archived"),
+                 "room_updated (archived)")
+    assert ev["topic"] == "the plan"
+    ad.refused("not_member", type="message", room=room, text="hello?")
+    o.refused("room_archived", type="join", room=room)
+    assert ad.ok(type="history", room=room)["type"] == "history"
+    for c in (o, ad, me):
+        c.close()
+
+
+@pytest.mark.parametrize("frame,code", [
+    ({"type": "room_create", "room": "bad room", "visibility": "private"}, "bad_room"),
+    ({"type": "room_create", "room": "x" * 65, "visibility": "private"}, "bad_room"),
+    ({"type": "room_create", "room": "ok-{u}", "visibility": "secret"}, "bad_field"),
+    ({"type": "room_create", "room": "ok-{u}"}, "bad_field"),
+    ({"type": "room_create", "room": "ok-{u}", "visibility": "private", "title": "a\nb"}, "bad_field"),
+    ({"type": "room_create", "room": "ok-{u}", "visibility": "private", "title": ""}, "bad_field"),
+    ({"type": "room_create", "room": "ok-{u}", "visibility": "private", "title": 7}, "bad_field"),
+    ({"type": "room_create", "room": "ok-{u}", "visibility": "private", "topic": "t" * 501}, "bad_field"),
+    ({"type": "room_create", "room": "ok-{u}", "visibility": "private", "topic": "bell\u0007"}, "bad_field"),
+    ({"type": "room_create", "room": "general", "visibility": "private"}, "reserved_room"),
+    ({"type": "room_create", "room": "dm:{u}", "visibility": "private"}, "reserved_room"),
+    ({"type": "room_invite", "room": "nowhere-{u}", "username": "x"}, "not_found"),
+    ({"type": "room_invite", "room": 5, "username": "x"}, "bad_room"),
+    ({"type": "dm_open"}, "bad_field"),
+    ({"type": "dm_open", "username": "u" * 65}, "bad_field"),
+    ({"type": "room_update", "room": "nowhere-{u}", "topic": "x"}, "not_found"),
+])
+def test_bad_requests_get_a_clear_error_and_change_nothing(world, frame, code):
+    (a, _), user, mongo = world
+    c = Client(a, user("yan"))
+    u = uuid.uuid4().hex[:8]
+    frame = {k: (v.replace("{u}", u) if isinstance(v, str) else v) for k, v in frame.items()}
+    before = (mongo["rooms"].count_documents({}), mongo["room_members"].count_documents({}))
+    c.refused(code, **frame)
+    assert (mongo["rooms"].count_documents({}), mongo["room_members"].count_documents({})) == before
+    c.close()
+
+
+def test_room_creation_is_limited_per_user_per_hour_and_names_are_unique(world):
+    (a, _), user, mongo = world
+    c, d = Client(a, user("zed")), Client(a, user("amy"))
+    rooms = [room_name("mine") for _ in range(7)]
+    for r in rooms[:6]:
+        c.ok(type="room_create", room=r, visibility="public")
+    c.refused("too_many_rooms_created", type="room_create", room=rooms[6], visibility="public")
+    assert mongo["rooms"].count_documents({"_id": rooms[6]}) == 0
+    d.refused("room_exists", type="room_create", room=rooms[0], visibility="private")
+    # A public room: anyone joins, without an invitation.
+    d.ok(type="join", room=rooms[0])
+    for x in (c, d):
+        x.close()
