@@ -43,6 +43,7 @@
 #include "room_rules.h"
 #include "room_store.h"
 #include "settings.h"
+#include "token_verifier.h"
 
 namespace {
 
@@ -61,6 +62,8 @@ const std::array kSettings{
     Setting{"list_max", Setting::Int, "500", "most rooms returned by `rooms`", 1, 10000},
     Setting{"users_collection", Setting::String, "\"users\"", "where usernames are (auth's collection)"},
     Setting{"redis_timeout_ms", Setting::Int, "2000", "longest a Redis command may take", 10, 60000},
+    Setting{"rest", Setting::Bool, "true",
+            "serve the REST interface (`/api/rooms`, `/api/dms`; needs `jwt.secret`, HS256 bearer tokens)"},
 };
 
 struct Conn {
@@ -70,7 +73,8 @@ struct Conn {
 
 struct Job {
     enum class Kind { Check, Request } kind = Kind::Check;
-    aurora_msg *msg = nullptr;
+    aurora_msg *msg = nullptr;       // a WebSocket request, or
+    aurora_http_req *req = nullptr;  // the same request over REST (docs/rooms.md)
     aurora_conn_id conn = 0;
     std::string user_id, username, type, frame, ref_json;
 };
@@ -83,6 +87,7 @@ struct Rooms : plugin::PluginHandle {
     std::optional<plugin::RedisUrl> redis_url;
     std::unique_ptr<plugin::JobQueue<Job>> jobs;
     std::unique_ptr<plugin::AsyncRedis> events;
+    std::string jwt_secret;  // REST: bearer tokens are checked like auth issues them (HS256)
     // [service]
     std::map<aurora_conn_id, Conn> conns;
     std::multimap<std::string, aurora_conn_id> by_user;
@@ -96,15 +101,42 @@ std::string with_ref(std::string body, const std::string &ref_json) {
     return body + "}";
 }
 
-void answer(Rooms &st, aurora_msg *msg, const std::string &json) {
-    st.host->msg_set_reply(msg, plugin::str(json));
-    st.host->msg_resume(msg, AURORA_REPLY);
+// The HTTP status of an error code (REST answers carry the code too).
+uint16_t status_of(std::string_view code) {
+    if (code == "not_member" || code == "forbidden") return 403;
+    if (code == "not_found" || code == "no_such_user") return 404;
+    if (code == "room_exists" || code == "room_archived") return 409;
+    if (code == "too_many_rooms_created") return 429;
+    if (code == "unavailable" || code == "busy") return 503;
+    if (code == "unauthorized") return 401;
+    return 400;
 }
 
-void refuse(Rooms &st, aurora_msg *msg, const char *code, const std::string &text) {
+std::string error_json(const char *code, const std::string &text) {
+    return "{\"error\":" + plugin::json_string(text) + ",\"code\":" + plugin::json_string(code) + "}";
+}
+
+// Each job is answered exactly once, here: a WebSocket reply (and the
+// message resumed), or the HTTP response.
+void answer(Rooms &st, Job &job, const std::string &json, uint16_t http_status = 200) {
+    if (job.req) {
+        st.host->http_reply(job.req, http_status, nullptr, aurora_str{}, plugin::str(json));
+        return;
+    }
+    st.host->msg_set_reply(job.msg, plugin::str(json));
+    st.host->msg_resume(job.msg, AURORA_REPLY);
+}
+
+void refuse(Rooms &st, Job &job, const char *code, const std::string &text) {
     st.host->metric_add(st.denied, 1);
-    st.host->msg_reply_error(msg, code, text.c_str());
-    st.host->msg_resume(msg, AURORA_REPLY);
+    if (job.req) {
+        uint16_t status = status_of(code);
+        st.host->http_reply(job.req, status, nullptr, plugin::str(status == 503 ? "Retry-After: 1\r\n" : ""),
+                            plugin::str(error_json(code, text)));
+        return;
+    }
+    st.host->msg_reply_error(job.msg, code, text.c_str());
+    st.host->msg_resume(job.msg, AURORA_REPLY);
 }
 
 // ---- on the service thread ----
@@ -207,8 +239,7 @@ public:
         if (!ok) {
             st_.host->metric_add(st_.failures, 1);
             st_.log(AURORA_LOG_WARN, "%s failed: %s", job.type.c_str(), error.c_str());
-            st_.host->msg_reply_error(job.msg, "unavailable", "rooms are unavailable; retry later");
-            st_.host->msg_resume(job.msg, AURORA_REPLY);
+            refuse(st_, job, "unavailable", "rooms are unavailable; retry later");
         }
     }
 
@@ -229,11 +260,11 @@ private:
             role = *r;
         }
         if (!allowed(info->type, Action::Read, role)) {
-            refuse(st_, job.msg, "not_member", "you are not a member of '" + room + "'");
+            refuse(st_, job, "not_member", "you are not a member of '" + room + "'");
             return true;
         }
         if (info->archived && job.type != "history") {
-            refuse(st_, job.msg, "room_archived", "'" + room + "' is archived: its history can still be read");
+            refuse(st_, job, "room_archived", "'" + room + "' is archived: its history can still be read");
             return true;
         }
         auto a = std::make_unique<Admit>(Admit{&st_, job.msg, job.conn, room});
@@ -255,25 +286,25 @@ private:
 
         const char *room_c = plugin::get_string(frame.get(), "room");
         if (!room_c || !plugin::valid_room(room_c)) {
-            refuse(st_, job.msg, "bad_room", "'room' must be a room name: 1-64 characters of A-Z a-z 0-9 _ . : -");
+            refuse(st_, job, "bad_room", "'room' must be a room name: 1-64 characters of A-Z a-z 0-9 _ . : -");
             return true;
         }
         std::string room = room_c;
         std::optional<RoomInfo> info = st_.store->room(redis_, room, error);
         if (!info) return false;
         if (!info->registered) {
-            refuse(st_, job.msg, "not_found", "no room '" + room + "' was created");
+            refuse(st_, job, "not_found", "no room '" + room + "' was created");
             return true;
         }
         std::optional<Role> mine = st_.store->role(redis_, room, job.user_id, error);
         if (!mine) return false;
         if (*mine == Role::None) {
-            refuse(st_, job.msg, "not_member", "you are not a member of '" + room + "'");
+            refuse(st_, job, "not_member", "you are not a member of '" + room + "'");
             return true;
         }
         if (t == "room_leave") {
             if (!allowed(info->type, Action::Leave, *mine)) {
-                refuse(st_, job.msg, "forbidden", "the owner cannot leave its room (archive it instead)");
+                refuse(st_, job, "forbidden", "the owner cannot leave its room (archive it instead)");
                 return true;
             }
             if (!st_.store->remove_member(redis_, room, job.user_id, error)) return false;
@@ -298,7 +329,7 @@ private:
         }
         if (t == "room_remove") {
             if (*theirs == Role::None) {
-                refuse(st_, job.msg, "not_member", "that user is not a member of '" + room + "'");
+                refuse(st_, job, "not_member", "that user is not a member of '" + room + "'");
                 return true;
             }
             if (!allowed(info->type, Action::Remove, *mine, *theirs))
@@ -312,11 +343,11 @@ private:
             const char *role_c = plugin::get_string(frame.get(), "role");
             std::optional<Role> role = role_c ? parse_role(role_c) : std::nullopt;
             if (!role || *role == Role::Owner) {
-                refuse(st_, job.msg, "bad_field", "'role' must be \"admin\" or \"member\"");
+                refuse(st_, job, "bad_field", "'role' must be \"admin\" or \"member\"");
                 return true;
             }
             if (*theirs == Role::None) {
-                refuse(st_, job.msg, "not_member", "that user is not a member of '" + room + "'");
+                refuse(st_, job, "not_member", "that user is not a member of '" + room + "'");
                 return true;
             }
             if (!allowed(info->type, Action::SetRole, *mine, *theirs)) return forbidden(job, "only the owner sets roles");
@@ -326,12 +357,12 @@ private:
                                        quoted(job.user_id) + "}",
                         error);
         }
-        refuse(st_, job.msg, "bad_type", "unknown rooms request");
+        refuse(st_, job, "bad_type", "unknown rooms request");
         return true;
     }
 
     bool forbidden(Job &job, const char *why) {
-        refuse(st_, job.msg, "forbidden", why);
+        refuse(st_, job, "forbidden", why);
         return true;
     }
 
@@ -344,7 +375,7 @@ private:
             if (!st_.store->publish(redis_, event, error))
                 st_.log(AURORA_LOG_WARN, "event for %s not published: %s", room.c_str(), error.c_str());
         }
-        answer(st_, job.msg, with_ref("{\"type\":\"ack\",\"room\":" + quoted(room), job.ref_json));
+        answer(st_, job, with_ref("{\"type\":\"ack\",\"room\":" + quoted(room), job.ref_json));
         return true;
     }
 
@@ -354,39 +385,39 @@ private:
         if (user_id && *user_id && std::string_view(user_id).size() <= 128) return std::string(user_id);
         const char *username = plugin::get_string(frame, "username");
         if (!username || !*username || std::string_view(username).size() > 64) {
-            refuse(st_, job.msg, "bad_field", "name the user: 'username' (1-64 characters) or 'userId'");
+            refuse(st_, job, "bad_field", "name the user: 'username' (1-64 characters) or 'userId'");
             return std::nullopt;
         }
         std::optional<std::string> id = st_.store->user_id(username, error);
-        if (!id && error.empty()) refuse(st_, job.msg, "no_such_user", std::string("no user '") + username + "'");
+        if (!id && error.empty()) refuse(st_, job, "no_such_user", std::string("no user '") + username + "'");
         return id;
     }
 
     bool create(Job &job, const cJSON *frame, std::string &error) {
         const char *room_c = plugin::get_string(frame, "room");
         if (!room_c || !plugin::valid_room(room_c)) {
-            refuse(st_, job.msg, "bad_room", "'room' must be a room name: 1-64 characters of A-Z a-z 0-9 _ . : -");
+            refuse(st_, job, "bad_room", "'room' must be a room name: 1-64 characters of A-Z a-z 0-9 _ . : -");
             return true;
         }
         std::string room = room_c;
         if (room == st_.default_room || room.starts_with("dm:")) {
-            refuse(st_, job.msg, "reserved_room", "'" + room + "' is reserved");
+            refuse(st_, job, "reserved_room", "'" + room + "' is reserved");
             return true;
         }
         const char *vis = plugin::get_string(frame, "visibility");
         std::optional<RoomType> type = vis ? parse_type(vis) : std::nullopt;
         if (!type || *type == RoomType::Direct) {
-            refuse(st_, job.msg, "bad_field", "'visibility' must be \"public\" or \"private\"");
+            refuse(st_, job, "bad_field", "'visibility' must be \"public\" or \"private\"");
             return true;
         }
         std::optional<std::string> title, topic;
         std::string why;
-        if (const char *code = bad_text(frame, "title", 1, 100, title, why)) return refuse(st_, job.msg, code, why), true;
-        if (const char *code = bad_text(frame, "topic", 0, 500, topic, why)) return refuse(st_, job.msg, code, why), true;
+        if (const char *code = bad_text(frame, "title", 1, 100, title, why)) return refuse(st_, job, code, why), true;
+        if (const char *code = bad_text(frame, "topic", 0, 500, topic, why)) return refuse(st_, job, code, why), true;
         std::optional<bool> fits = st_.store->count_creation(redis_, job.user_id, st_.create_max, now_ms(), error);
         if (!fits) return false;
         if (!*fits) {
-            refuse(st_, job.msg, "too_many_rooms_created",
+            refuse(st_, job, "too_many_rooms_created",
                    "at most " + std::to_string(st_.create_max) + " rooms per user per hour");
             return true;
         }
@@ -399,29 +430,29 @@ private:
         info.owner = job.user_id;
         switch (st_.store->create(redis_, info, now_ms(), error)) {
         case RoomStore::Created::Failed: return false;
-        case RoomStore::Created::Exists: refuse(st_, job.msg, "room_exists", "'" + room + "' exists"); return true;
+        case RoomStore::Created::Exists: refuse(st_, job, "room_exists", "'" + room + "' exists"); return true;
         case RoomStore::Created::Ok: break;
         }
         std::string body = room_json(info, Role::Owner);
         body.pop_back();
-        answer(st_, job.msg, with_ref("{\"type\":\"ack\"," + body.substr(1), job.ref_json));
+        answer(st_, job, with_ref("{\"type\":\"ack\"," + body.substr(1), job.ref_json), 201);
         return true;
     }
 
     bool update(Job &job, const cJSON *frame, const RoomInfo &info, Role mine, std::string &error) {
         std::optional<std::string> title, topic;
         std::string why;
-        if (const char *code = bad_text(frame, "title", 1, 100, title, why)) return refuse(st_, job.msg, code, why), true;
-        if (const char *code = bad_text(frame, "topic", 0, 500, topic, why)) return refuse(st_, job.msg, code, why), true;
+        if (const char *code = bad_text(frame, "title", 1, 100, title, why)) return refuse(st_, job, code, why), true;
+        if (const char *code = bad_text(frame, "topic", 0, 500, topic, why)) return refuse(st_, job, code, why), true;
         const cJSON *arch = cJSON_GetObjectItemCaseSensitive(frame, "archived");
         if (arch && !cJSON_IsBool(arch)) {
-            refuse(st_, job.msg, "bad_field", "'archived' must be true or false");
+            refuse(st_, job, "bad_field", "'archived' must be true or false");
             return true;
         }
         std::optional<bool> archived;
         if (arch) archived = cJSON_IsTrue(arch);
         if (!title && !topic && !archived) {
-            refuse(st_, job.msg, "bad_field", "nothing to change: 'title', 'topic' or 'archived'");
+            refuse(st_, job, "bad_field", "nothing to change: 'title', 'topic' or 'archived'");
             return true;
         }
         if ((title || topic) && !allowed(info.type, Action::Update, mine))
@@ -442,7 +473,7 @@ private:
         std::optional<std::string> other = target_of(job, frame, error);
         if (!other) return error.empty();
         if (*other == job.user_id) {
-            refuse(st_, job.msg, "dm_self", "a direct room needs another user");
+            refuse(st_, job, "dm_self", "a direct room needs another user");
             return true;
         }
         std::optional<RoomInfo> info = st_.store->direct(redis_, job.user_id, *other, now_ms(), error);
@@ -450,7 +481,7 @@ private:
         std::string ev = "{\"type\":\"member_added\",\"room\":" + quoted(info->id) + ",\"roomType\":\"direct\"" +
                          ",\"userId\":" + quoted(*other) + ",\"role\":\"member\",\"by\":" + quoted(job.user_id) + "}";
         if (!st_.store->publish(redis_, ev, error)) st_.log(AURORA_LOG_WARN, "dm event not published: %s", error.c_str());
-        answer(st_, job.msg, with_ref("{\"type\":\"ack\",\"room\":" + quoted(info->id) + ",\"roomType\":\"direct\"" +
+        answer(st_, job, with_ref("{\"type\":\"ack\",\"room\":" + quoted(info->id) + ",\"roomType\":\"direct\"" +
                                           ",\"userId\":" + quoted(*other),
                                       job.ref_json));
         return true;
@@ -467,7 +498,7 @@ private:
             first = false;
             out += room_json(m.room, m.role);
         }
-        answer(st_, job.msg, with_ref(out + "]", job.ref_json));
+        answer(st_, job, with_ref(out + "]", job.ref_json));
         return true;
     }
 
@@ -484,9 +515,85 @@ void worker_main(aurora_worker *w, void *arg) {
         else st->host->worker_wait(w, 1000);
     }
     for (Job &job : st->jobs->close()) {
-        st->host->msg_reply_error(job.msg, "unavailable", "the server is stopping");
-        st->host->msg_resume(job.msg, AURORA_REPLY);
+        refuse(*st, job, "unavailable", "the server is stopping");
     }
+}
+
+// ---- REST (service thread): the same requests, mapped from method and path ----
+//
+//   GET    /api/rooms                          rooms
+//   POST   /api/rooms                {room, visibility, title?, topic?}   room_create
+//   PATCH  /api/rooms/{room}         {title?, topic?, archived?}          room_update
+//   POST   /api/rooms/{room}/members {username | userId}                  room_invite
+//   PATCH  /api/rooms/{room}/members/{userId}  {role}                     room_role
+//   DELETE /api/rooms/{room}/members/{userId}                             room_remove
+//   POST   /api/rooms/{room}/leave                                        room_leave
+//   POST   /api/dms                  {username | userId}                  dm_open
+//
+// GET /api/rooms/{room}/messages is ingest's (history).
+
+void http_reply_error(Rooms &st, aurora_http_req *req, const char *code, const std::string &text,
+                      const char *extra = "") {
+    st.host->http_reply(req, status_of(code), nullptr, plugin::str(extra), plugin::str(error_json(code, text)));
+}
+
+void on_http(void *arg, aurora_http_req *req) {
+    auto &st = *static_cast<Rooms *>(arg);
+    const aurora_host_api *h = st.host;
+    std::string_view method = plugin::view(h->http_method(req)), path = plugin::view(h->http_path(req));
+    std::string_view auth = plugin::view(h->http_header(req, "authorization"));
+    std::string_view token;
+    if (auth.size() > 7 && (auth.substr(0, 7) == "Bearer " || auth.substr(0, 7) == "bearer ")) token = auth.substr(7);
+    plugin::VerifiedToken v = plugin::verify_token(token, st.jwt_secret, JWT_ALG_HS256,
+                                                   static_cast<int64_t>(h->now_wall_ms() / 1000), 30);
+    if (!v.ok)
+        return http_reply_error(st, req, "unauthorized", token.empty() ? "missing bearer token" : "invalid token: " + v.error,
+                                "WWW-Authenticate: Bearer\r\n");
+
+    // The body: a JSON object, or nothing.
+    std::string_view body = plugin::view(h->http_body(req));
+    plugin::Json frame = body.empty() ? plugin::Json(cJSON_CreateObject()) : plugin::parse_json(body);
+    if (!cJSON_IsObject(frame.get())) return http_reply_error(st, req, "bad_json", "the body must be a JSON object");
+    for (const char *owned : {"type", "ref"}) cJSON_DeleteItemFromObjectCaseSensitive(frame.get(), owned);
+
+    // /api/rooms[/{room}[/members[/{userId}] | /leave]]
+    std::vector<std::string_view> parts;
+    for (size_t at = 1; at <= path.size();) {
+        size_t next = path.find('/', at);
+        if (next == std::string_view::npos) next = path.size();
+        parts.push_back(path.substr(at, next - at));
+        at = next + 1;
+    }
+    auto set = [&](const char *key, std::string_view value) {
+        cJSON_DeleteItemFromObjectCaseSensitive(frame.get(), key);
+        cJSON_AddStringToObject(frame.get(), key, std::string(value).c_str());
+    };
+    std::string type;
+    size_t n = parts.size();
+    if (n == 2 && parts[1] == "dms" && method == "POST") type = "dm_open";
+    else if (n == 2 && parts[1] == "rooms") type = method == "GET" ? "rooms" : method == "POST" ? "room_create" : "";
+    else if (n >= 3 && parts[1] == "rooms" && !parts[2].empty()) {
+        set("room", parts[2]);
+        if (n == 3 && method == "PATCH") type = "room_update";
+        else if (n == 4 && parts[3] == "members" && method == "POST") type = "room_invite";
+        else if (n == 4 && parts[3] == "leave" && method == "POST") type = "room_leave";
+        else if (n == 5 && parts[3] == "members" && !parts[4].empty()) {
+            cJSON_DeleteItemFromObjectCaseSensitive(frame.get(), "username");
+            set("userId", parts[4]);
+            type = method == "DELETE" ? "room_remove" : method == "PATCH" ? "room_role" : "";
+        }
+    }
+    if (type.empty()) return http_reply_error(st, req, "not_found", "no such room request: see docs/rooms.md");
+
+    Job job;
+    job.kind = Job::Kind::Request;
+    job.req = req;
+    job.user_id = v.user_id;
+    job.username = v.username;
+    job.type = type;
+    job.frame = plugin::to_string(frame.get());
+    if (!st.jobs->post(std::move(job)))
+        http_reply_error(st, req, "busy", "too many room requests waiting: try again shortly", "Retry-After: 1\r\n");
 }
 
 // ---- hooks ----
@@ -546,6 +653,25 @@ aurora_status rooms_init(const aurora_host_api *host, aurora_plugin_ctx *self, v
         });
     });
     if (!st->events->start()) return AURORA_ERR_INVALID;
+    st->jwt_secret = std::string(plugin::view(host->setting(self, "jwt.secret")));
+    if (s->boolean("rest")) {
+        if (st->jwt_secret.empty()) {
+            st->log(AURORA_LOG_ERROR, "config: rest needs jwt.secret (config \"jwt\": {\"secret\"} or AURORA_JWT_SECRET), "
+                                      "or set \"rest\": false");
+            return AURORA_ERR_INVALID;
+        }
+        struct Route {
+            const char *method, *path;
+            int32_t prefix;
+        };
+        for (Route r : {Route{"GET", "/api/rooms", 0}, Route{"POST", "/api/rooms", 0}, Route{"POST", "/api/rooms/", 1},
+                        Route{"PATCH", "/api/rooms/", 1}, Route{"DELETE", "/api/rooms/", 1}, Route{"POST", "/api/dms", 0}}) {
+            if (host->http_route(self, r.method, r.path, r.prefix, on_http, raw) != AURORA_OK) {
+                st->log(AURORA_LOG_ERROR, "cannot route %s %s", r.method, r.path);
+                return AURORA_ERR_INVALID;
+            }
+        }
+    }
     for (int64_t i = 0; i < st->workers; ++i) {
         if (host->spawn(self, ("rooms-" + std::to_string(i)).c_str(), worker_main, raw) != AURORA_OK)
             return AURORA_ERR_INVALID;

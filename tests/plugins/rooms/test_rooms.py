@@ -319,3 +319,68 @@ def test_room_creation_is_limited_per_user_per_hour_and_names_are_unique(world):
     d.ok(type="join", room=rooms[0])
     for x in (c, d):
         x.close()
+
+
+def rest(host: AuroraHost, method: str, path: str, user: dict | None, body=None):
+    headers = {"Authorization": "Bearer " + token(user)} if user else {}
+    data = None
+    if body is not None:
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        headers["Content-Type"] = "application/json"
+    got = http_request(host.port, path, method=method, headers=headers, body=data)
+    return got.status, (json.loads(got.body) if got.body and method != "HEAD" else None)
+
+
+def test_the_rest_interface_does_what_the_websocket_requests_do(world):
+    (a, b), user, mongo = world
+    own, mem = user("bea"), user("cy")
+    room = room_name("rest")
+    status, got = rest(a, "POST", "/api/rooms", own, {"room": room, "visibility": "private", "title": "REST"})
+    assert status == 201 and got["roomType"] == "private" and got["role"] == "owner", got
+    assert rest(a, "POST", "/api/rooms", own, {"room": room, "visibility": "private"})[0] == 409
+    assert rest(b, "POST", f"/api/rooms/{room}/members", own, {"username": mem["name"]})[0] == 200
+    assert rest(b, "POST", f"/api/rooms/{room}/members", mem, {"username": own["name"]})[0] == 403  # a member
+    assert rest(a, "PATCH", f"/api/rooms/{room}/members/{mem['id']}", own, {"role": "admin"})[0] == 200
+    assert rest(a, "PATCH", f"/api/rooms/{room}", mem, {"topic": "set by the admin"})[0] == 200
+    status, listed = rest(b, "GET", "/api/rooms", mem)
+    assert status == 200
+    mine = {r["room"]: r for r in listed["rooms"]}
+    assert (mine[room]["role"], mine[room]["topic"]) == ("admin", "set by the admin")
+    assert rest(a, "DELETE", f"/api/rooms/{room}/members/{mem['id']}", own)[0] == 200
+    assert rest(a, "GET", "/api/rooms", mem)[1]["rooms"] == []
+    assert rest(a, "POST", f"/api/rooms/{room}/leave", own)[0] == 403  # the owner stays
+    status, dm = rest(b, "POST", "/api/dms", own, {"username": mem["name"]})
+    assert status == 200 and dm["room"].startswith("dm:")
+    assert rest(b, "POST", "/api/dms", own, {"username": "nobody-" + uuid.uuid4().hex[:6]})[0] == 404
+    # Refusals: no token, a bad token, a body that is not an object, a path that is no request.
+    assert rest(a, "GET", "/api/rooms", None)[0] == 401
+    assert http_request(a.port, "/api/rooms", headers={"Authorization": "Bearer x.y.z"}).status == 401
+    assert rest(a, "POST", "/api/rooms", own, b"[1,2]")[0] == 400
+    assert rest(a, "POST", "/api/rooms", own, b"{not json")[0] == 400
+    assert rest(a, "POST", f"/api/rooms/{room}/nothing", own, {})[0] == 404
+    assert mongo["room_members"].count_documents({"roomId": room}) == 1
+
+
+def test_every_method_with_and_without_a_body_on_every_route(world):
+    """No method, body or missing token makes a room route fail on the server
+    side (5xx) or change anything, and the replica stays healthy."""
+    (a, _), user, mongo = world
+    own, other = user("dee"), user("eli")
+    room = room_name("methods")
+    assert rest(a, "POST", "/api/rooms", own, {"room": room, "visibility": "private"})[0] == 201
+    paths = ["/api/rooms", f"/api/rooms/{room}", f"/api/rooms/{room}/members", f"/api/rooms/{room}/members/{own['id']}",
+             f"/api/rooms/{room}/leave", f"/api/rooms/{room}/messages", "/api/dms", "/api/rooms/", "/api/rooms//members"]
+    before = (mongo["rooms"].count_documents({}), mongo["room_members"].count_documents({"roomId": room}))
+    seen = set()
+    for path in paths:
+        for method in ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]:
+            for body in [None, b"{}", b"not json", b'{"role": 5, "username": [], "archived": "yes"}']:
+                for who in [None, other]:
+                    status, _ = rest(a, method, path, who, body)
+                    assert status < 500, (method, path, body, who and "token", status)
+                    if who is None:
+                        assert status in (401, 404, 405), (method, path, status)
+                    seen.add(status)
+    assert (mongo["rooms"].count_documents({}), mongo["room_members"].count_documents({"roomId": room})) == before
+    assert a.get("/health").status == 200
+    assert {400, 401, 403, 404, 405} <= seen, seen
