@@ -1,5 +1,9 @@
 #include "room_store.h"
 
+#include "stream_id.h"
+
+#include <algorithm>
+#include <cstdlib>
 #include <map>
 
 namespace aurora::rooms {
@@ -68,6 +72,7 @@ bool RoomStore::ensure_indexes(std::string &error) {
     bool ok = mongoc_database_write_command_with_opts(db.get(), cmd.get(), nullptr, &reply, &err);
     bson_destroy(&reply);
     if (!ok) error = mongo_error("createIndexes", err);
+    if (ok) indexed_.store(true);
     return ok;
 }
 
@@ -184,13 +189,25 @@ std::optional<Role> RoomStore::role(RedisConnection &r, const std::string &room,
     return mine;
 }
 
-bool RoomStore::invalidate(RedisConnection &r, const std::string &room, std::string &error) {
-    if (!r.ensure(error)) return false;
+RoomStore::Write RoomStore::invalidate(RedisConnection &r, const std::string &room, std::string &error) {
+    if (!r.ensure(error)) return Write::Uncached;
     r.append({"MULTI"});
     r.append({"INCR", prefix_ + "ver:" + room});
     r.append({"DEL", prefix_ + "room:" + room, prefix_ + "members:" + room});
     r.append({"EXEC"});
-    return read_all(r, 4, error);
+    if (!read_all(r, 3, error)) return Write::Uncached;
+    RedisReply exec = r.read(error);  // [n, deleted]; an error or nil: nothing was done
+    if (!exec || exec->type != REDIS_REPLY_ARRAY || exec->elements != 2) {
+        if (exec) error = "redis: the invalidation's EXEC was refused";
+        return Write::Uncached;
+    }
+    return Write::Ok;
+}
+
+void RoomStore::ensure_indexes_once() {
+    if (indexed_.load()) return;
+    std::string error;
+    if (ensure_indexes(error)) indexed_.store(true);
 }
 
 RoomStore::Created RoomStore::create(RedisConnection &r, const RoomInfo &room, int64_t now_ms, std::string &error) {
@@ -207,12 +224,18 @@ RoomStore::Created RoomStore::create(RedisConnection &r, const RoomInfo &room, i
                           BCON_DATE_TIME(now_ms), "updatedAt", BCON_DATE_TIME(now_ms)));
         bson_error_t err;
         if (!mongoc_collection_insert_one(rooms.get(), doc.get(), nullptr, nullptr, &err)) {
-            if (err.code == kDuplicateKey) return Created::Exists;
-            error = mongo_error("insert", err);
-            return Created::Failed;
+            if (err.code != kDuplicateKey) {
+                error = mongo_error("insert", err);
+                return Created::Failed;
+            }
+            // Taken. By this owner, and this type: a retry after a failure
+            // half-way, which the owner's membership below completes.
+            std::optional<RoomInfo> stored = load_room(room.id, error);
+            if (!stored) return Created::Failed;
+            if (stored->owner != room.owner || stored->type != room.type) return Created::Exists;
         }
     }
-    if (!set_member(r, room.id, room.owner, Role::Owner, room.owner, now_ms, error)) return Created::Failed;
+    if (set_member(r, room.id, room.owner, Role::Owner, room.owner, now_ms, error) != Write::Ok) return Created::Failed;
     return Created::Ok;
 }
 
@@ -250,19 +273,20 @@ std::optional<RoomInfo> RoomStore::direct(RedisConnection &r, const std::string 
     info.owner = stored->owner;
     // Both members, again if they are there already: a retry after a
     // failure half-way completes it.
-    if (!set_member(r, info.id, lo, Role::Member, a, now_ms, error) ||
-        !set_member(r, info.id, hi, Role::Member, a, now_ms, error))
+    if (set_member(r, info.id, lo, Role::Member, a, now_ms, error) != Write::Ok ||
+        set_member(r, info.id, hi, Role::Member, a, now_ms, error) != Write::Ok)
         return std::nullopt;
     return info;
 }
 
-bool RoomStore::set_member(RedisConnection &r, const std::string &room, const std::string &user, Role role,
-                           const std::string &by, int64_t now_ms, std::string &error) {
+RoomStore::Write RoomStore::set_member(RedisConnection &r, const std::string &room, const std::string &user, Role role,
+                                       const std::string &by, int64_t now_ms, std::string &error) {
+    ensure_indexes_once();  // the unique (roomId, userId): two upserts at once make one row
     {
         auto client = pool_.acquire();
         if (!client) {
             error = "mongo: no client";
-            return false;
+            return Write::Failed;
         }
         Collection members(mongoc_client_get_collection(client.get(), pool_.database().c_str(), kMembers));
         Bson filter(BCON_NEW("roomId", BCON_UTF8(room.c_str()), "userId", BCON_UTF8(user.c_str())));
@@ -270,41 +294,43 @@ bool RoomStore::set_member(RedisConnection &r, const std::string &room, const st
                              BCON_UTF8(by.c_str()), "joinedAt", BCON_DATE_TIME(now_ms), "}"));
         Bson opts(BCON_NEW("upsert", BCON_BOOL(true)));
         bson_error_t err;
-        if (!mongoc_collection_update_one(members.get(), filter.get(), update.get(), opts.get(), nullptr, &err)) {
+        if (!mongoc_collection_update_one(members.get(), filter.get(), update.get(), opts.get(), nullptr, &err) &&
+            err.code != kDuplicateKey) {  // the concurrent upsert won: the row is there
             error = mongo_error("update", err);
-            return false;
+            return Write::Failed;
         }
     }
     return invalidate(r, room, error);
 }
 
-bool RoomStore::remove_member(RedisConnection &r, const std::string &room, const std::string &user,
-                              std::string &error) {
+RoomStore::Write RoomStore::remove_member(RedisConnection &r, const std::string &room, const std::string &user,
+                                          std::string &error) {
     {
         auto client = pool_.acquire();
         if (!client) {
             error = "mongo: no client";
-            return false;
+            return Write::Failed;
         }
         Collection members(mongoc_client_get_collection(client.get(), pool_.database().c_str(), kMembers));
         Bson filter(BCON_NEW("roomId", BCON_UTF8(room.c_str()), "userId", BCON_UTF8(user.c_str())));
         bson_error_t err;
-        if (!mongoc_collection_delete_one(members.get(), filter.get(), nullptr, nullptr, &err)) {
+        // Many: rows made before the unique index existed go too.
+        if (!mongoc_collection_delete_many(members.get(), filter.get(), nullptr, nullptr, &err)) {
             error = mongo_error("delete", err);
-            return false;
+            return Write::Failed;
         }
     }
     return invalidate(r, room, error);
 }
 
-bool RoomStore::update(RedisConnection &r, const std::string &room, const std::optional<std::string> &title,
+RoomStore::Write RoomStore::update(RedisConnection &r, const std::string &room, const std::optional<std::string> &title,
                        const std::optional<std::string> &topic, std::optional<bool> archived, int64_t now_ms,
                        std::string &error) {
     {
         auto client = pool_.acquire();
         if (!client) {
             error = "mongo: no client";
-            return false;
+            return Write::Failed;
         }
         Collection rooms(mongoc_client_get_collection(client.get(), pool_.database().c_str(), kRooms));
         Bson filter(BCON_NEW("_id", BCON_UTF8(room.c_str())));
@@ -318,7 +344,7 @@ bool RoomStore::update(RedisConnection &r, const std::string &room, const std::o
         bson_error_t err;
         if (!mongoc_collection_update_one(rooms.get(), filter.get(), update.get(), nullptr, nullptr, &err)) {
             error = mongo_error("update", err);
-            return false;
+            return Write::Failed;
         }
     }
     return invalidate(r, room, error);
@@ -342,6 +368,9 @@ std::optional<std::vector<Membership>> RoomStore::rooms_of(const std::string &us
             Membership m;
             m.room.id = utf8_field(doc, "roomId");
             m.role = parse_role(utf8_field(doc, "role")).value_or(Role::None);
+            bson_iter_t it;
+            if (bson_iter_init_find(&it, doc, "joinedAt") && BSON_ITER_HOLDS_DATE_TIME(&it))
+                m.joined_ms = bson_iter_date_time(&it);
             if (m.room.id.empty() || m.role == Role::None) continue;
             at[m.room.id] = out.size();
             out.push_back(std::move(m));
@@ -380,6 +409,79 @@ std::optional<std::vector<Membership>> RoomStore::rooms_of(const std::string &us
     return out;
 }
 
+bool RoomStore::activity(RedisConnection &r, const std::string &user, const std::string &messages_collection,
+                         std::vector<Membership> &rooms, std::string &error) {
+    std::map<std::string, std::string> markers;
+    if (!r.ensure(error)) return false;
+    RedisReply read = r.command({"HGETALL", "chat:read:" + user}, error);
+    if (!read) return false;
+    if (read->type == REDIS_REPLY_ARRAY)
+        for (size_t i = 0; i + 1 < read->elements; i += 2)
+            markers[std::string(read->element[i]->str, read->element[i]->len)] =
+                std::string(read->element[i + 1]->str, read->element[i + 1]->len);
+    auto client = pool_.acquire();
+    if (!client) {
+        error = "mongo: no client";
+        return false;
+    }
+    Collection messages(mongoc_client_get_collection(client.get(), pool_.database().c_str(), messages_collection.c_str()));
+    bson_oid_t me;
+    const bool oid = bson_oid_is_valid(user.c_str(), user.size()) && user.size() == 24;
+    if (oid) bson_oid_init_from_string(&me, user.c_str());
+    for (Membership &m : rooms) {
+        Bson filter(BCON_NEW("roomId", BCON_UTF8(m.room.id.c_str())));
+        // The newest by createdAt; messages of one millisecond tie there, so
+        // a few are read and the stream id decides.
+        Bson opts(BCON_NEW("sort", "{", "createdAt", BCON_INT32(-1), "}", "limit", BCON_INT64(16)));
+        Cursor cursor(mongoc_collection_find_with_opts(messages.get(), filter.get(), opts.get(), nullptr));
+        const bson_t *doc = nullptr;
+        plugin::StreamId newest;
+        while (mongoc_cursor_next(cursor.get(), &doc)) {
+            std::string id = utf8_field(doc, "streamId");
+            std::optional<plugin::StreamId> sid = plugin::StreamId::parse(id);
+            if (!sid || (!m.last_id.empty() && !(newest < *sid))) continue;
+            newest = *sid;
+            m.last_id = id;
+            m.last_text = utf8_field(doc, "text");
+            m.last_user = utf8_field(doc, "username");
+            bson_iter_t it;
+            if (bson_iter_init_find(&it, doc, "createdAt") && BSON_ITER_HOLDS_DATE_TIME(&it))
+                m.last_ms = bson_iter_date_time(&it);
+        }
+        bson_error_t err;
+        if (mongoc_cursor_error(cursor.get(), &err)) {
+            error = mongo_error("find", err);
+            return false;
+        }
+        if (m.last_id.empty()) continue;
+        // Unread: others' messages stored after the marker's millisecond
+        // (ids are <ms>-<seq>; createdAt is the ms).
+        auto marker = markers.find(m.room.id);
+        int64_t since_ms = marker == markers.end() ? -1 : std::strtoll(marker->second.c_str(), nullptr, 10);
+        if (marker != markers.end() && marker->second == m.last_id) continue;
+        Bson count_filter(BCON_NEW("roomId", BCON_UTF8(m.room.id.c_str()), "createdAt", "{", "$gt",
+                                   BCON_DATE_TIME(since_ms), "}"));
+        if (oid) {
+            bson_t ne;
+            BSON_APPEND_DOCUMENT_BEGIN(count_filter.get(), "userId", &ne);
+            BSON_APPEND_OID(&ne, "$ne", &me);
+            bson_append_document_end(count_filter.get(), &ne);
+        }
+        Bson count_opts(BCON_NEW("limit", BCON_INT64(kUnreadMax)));
+        int64_t n = mongoc_collection_count_documents(messages.get(), count_filter.get(), count_opts.get(), nullptr,
+                                                      nullptr, &err);
+        if (n < 0) {
+            error = mongo_error("count", err);
+            return false;
+        }
+        m.unread = n;
+    }
+    std::stable_sort(rooms.begin(), rooms.end(), [](const Membership &a, const Membership &b) {
+        return std::max(a.last_ms, a.joined_ms) > std::max(b.last_ms, b.joined_ms);
+    });
+    return true;
+}
+
 std::optional<std::string> RoomStore::user_id(const std::string &username, std::string &error) {
     auto client = pool_.acquire();
     if (!client) {
@@ -410,12 +512,12 @@ std::optional<std::string> RoomStore::user_id(const std::string &username, std::
 std::optional<bool> RoomStore::count_creation(RedisConnection &r, const std::string &user, int64_t max, int64_t now_ms,
                                               std::string &error) {
     if (!r.ensure(error)) return std::nullopt;
-    const std::string key = prefix_ + "created:" + user + ":" + std::to_string(now_ms / 3600000);
-    r.append({"INCR", key});
-    r.append({"EXPIRE", key, "3600"});
-    RedisReply n = r.read(error);
-    RedisReply ttl = r.read(error);
+    // The hour starts at the user's first creation (no clock-hour edge).
+    (void)now_ms;
+    const std::string key = prefix_ + "created:" + user;
+    RedisReply n = r.command({"INCR", key}, error);
     if (!n || n->type != REDIS_REPLY_INTEGER) return std::nullopt;
+    if (n->integer == 1 && !r.command({"EXPIRE", key, "3600"}, error)) return std::nullopt;
     return n->integer <= max;
 }
 

@@ -19,6 +19,7 @@
 // MongoPool is shared.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -41,7 +42,15 @@ struct RoomInfo {
 struct Membership {
     RoomInfo room;
     Role role = Role::None;
+    int64_t joined_ms = 0;
+    // Activity (RoomStore::activity): the newest stored message, and how
+    // many messages of others came after the member's read marker.
+    std::string last_id, last_text, last_user;
+    int64_t last_ms = 0;
+    int64_t unread = 0;  // at most kUnreadMax
 };
+
+constexpr int64_t kUnreadMax = 100;  // counted up to here ("99+" in a client)
 
 class RoomStore {
 public:
@@ -56,22 +65,33 @@ public:
     std::optional<Role> role(plugin::RedisConnection &r, const std::string &room, const std::string &user,
                              std::string &error);
 
+    // A write: stored in MongoDB and the cache invalidated (Ok); stored but
+    // the cache not invalidated (Uncached: the caller still announces it,
+    // and asks for a retry, which invalidates again); not stored (Failed).
+    enum class Write { Ok, Uncached, Failed };
     enum class Created { Ok, Exists, Failed };
-    // A new public or private room owned by `owner`; Exists if the id is taken.
+    // A new public or private room owned by `owner`; Exists if the id is
+    // taken (by another user: the same owner's retry completes it).
     Created create(plugin::RedisConnection &r, const RoomInfo &room, int64_t now_ms, std::string &error);
     // The direct room of two users, made if missing (idempotent, any order).
     std::optional<RoomInfo> direct(plugin::RedisConnection &r, const std::string &a, const std::string &b,
                                    int64_t now_ms, std::string &error);
-    bool set_member(plugin::RedisConnection &r, const std::string &room, const std::string &user, Role role,
-                    const std::string &by, int64_t now_ms, std::string &error);
-    bool remove_member(plugin::RedisConnection &r, const std::string &room, const std::string &user,
-                       std::string &error);
+    Write set_member(plugin::RedisConnection &r, const std::string &room, const std::string &user, Role role,
+                     const std::string &by, int64_t now_ms, std::string &error);
+    Write remove_member(plugin::RedisConnection &r, const std::string &room, const std::string &user,
+                        std::string &error);
     // title/topic/archived as given (nullopt: unchanged).
-    bool update(plugin::RedisConnection &r, const std::string &room, const std::optional<std::string> &title,
+    Write update(plugin::RedisConnection &r, const std::string &room, const std::optional<std::string> &title,
                 const std::optional<std::string> &topic, std::optional<bool> archived, int64_t now_ms,
                 std::string &error);
     // The rooms `user` is a member of (at most `limit`), newest membership first.
     std::optional<std::vector<Membership>> rooms_of(const std::string &user, size_t limit, std::string &error);
+    // Fills each membership's activity from the stored messages (ingest's
+    // `messages_collection`) and the member's read markers (chat's
+    // chat:read:<userId>, room -> id), then sorts by activity, newest
+    // first. Two indexed queries per room: a list request, never a message.
+    bool activity(plugin::RedisConnection &r, const std::string &user, const std::string &messages_collection,
+                  std::vector<Membership> &rooms, std::string &error);
     // A registered user (auth's `users` collection): its id (ObjectId hex)
     // for a username; nullopt and empty error when there is none.
     std::optional<std::string> user_id(const std::string &username, std::string &error);
@@ -84,11 +104,13 @@ public:
     std::string events_channel() const { return prefix_ + "events"; }
 
 private:
-    bool invalidate(plugin::RedisConnection &r, const std::string &room, std::string &error);
+    Write invalidate(plugin::RedisConnection &r, const std::string &room, std::string &error);
+    void ensure_indexes_once();  // before a write: until it worked once (MongoDB may start after us)
     std::optional<RoomInfo> load_room(const std::string &id, std::string &error);
 
     plugin::MongoPool &pool_;
     std::string prefix_, ttl_, users_;
+    std::atomic<bool> indexed_{false};
 };
 
 }  // namespace aurora::rooms

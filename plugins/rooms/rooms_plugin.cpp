@@ -59,7 +59,11 @@ const std::array kSettings{
     Setting{"workers", Setting::Int, "2", "threads for checks and requests (blocking Redis and MongoDB)", 1, 64},
     Setting{"queue_max", Setting::Int, "10000", "checks and requests waiting for a worker, at most", 1, 1000000},
     Setting{"create_max_per_hour", Setting::Int, "10", "rooms one user may create per hour (0 = none)", 0, 100000},
-    Setting{"list_max", Setting::Int, "500", "most rooms returned by `rooms`", 1, 10000},
+    Setting{"list_max", Setting::Int, "100",
+            "most rooms returned by `rooms` (each costs two indexed MongoDB queries: last message, unread count)", 1,
+            1000},
+    Setting{"messages_collection", Setting::String, "\"messages\"",
+            "where ingest stores messages (the room list's last message and unread counts)"},
     Setting{"users_collection", Setting::String, "\"users\"", "where usernames are (auth's collection)"},
     Setting{"redis_timeout_ms", Setting::Int, "2000", "longest a Redis command may take", 10, 60000},
     Setting{"rest", Setting::Bool, "true",
@@ -71,17 +75,29 @@ struct Conn {
     std::set<std::string> admitted;  // rooms this connection may be in (checked)
 };
 
+// The most rooms one connection may be admitted to at once (chat's
+// max_rooms is far below: a client cannot grow this with made-up names).
+constexpr size_t kAdmittedMax = 256;
+// A check overtaken by a removal is run again this many times, then `busy`.
+constexpr int kCheckAttempts = 3;
+
 struct Job {
-    enum class Kind { Check, Request } kind = Kind::Check;
+    // Check: join/resume/history (msg). Request: room_* (msg or req).
+    // Recheck: is conn still allowed in room? (after events may have been
+    // missed: no msg, the answer is a cut or nothing).
+    enum class Kind { Check, Request, Recheck } kind = Kind::Check;
     aurora_msg *msg = nullptr;       // a WebSocket request, or
     aurora_http_req *req = nullptr;  // the same request over REST (docs/rooms.md)
     aurora_conn_id conn = 0;
     std::string user_id, username, type, frame, ref_json;
+    std::string room;         // Recheck
+    uint64_t cuts_seen = 0;   // Check: Rooms::cuts when it was queued
+    int attempts = 0;
 };
 
 struct Rooms : plugin::PluginHandle {
-    std::string prefix, default_room, users_collection;
-    int64_t cache_ttl_s = 300, workers = 2, create_max = 10, list_max = 500, timeout_ms = 2000;
+    std::string prefix, default_room, users_collection, messages_collection;
+    int64_t cache_ttl_s = 300, workers = 2, create_max = 10, list_max = 100, timeout_ms = 2000;
     std::unique_ptr<plugin::MongoPool> mongo;
     std::unique_ptr<RoomStore> store;
     std::optional<plugin::RedisUrl> redis_url;
@@ -91,6 +107,9 @@ struct Rooms : plugin::PluginHandle {
     // [service]
     std::map<aurora_conn_id, Conn> conns;
     std::multimap<std::string, aurora_conn_id> by_user;
+    std::map<std::string, std::set<aurora_conn_id>, std::less<>> admitted_in;  // room -> connections admitted
+    uint64_t cuts = 0;         // events that took someone out, so far
+    bool subscribed_once = false;
     aurora_metric *checks = nullptr, *denied = nullptr, *requests = nullptr, *failures = nullptr;
 };
 
@@ -141,18 +160,48 @@ void refuse(Rooms &st, Job &job, const char *code, const std::string &text) {
 
 // ---- on the service thread ----
 
+void admit(Rooms &st, aurora_conn_id id, Conn &c, const std::string &room) {
+    c.admitted.insert(room);
+    st.admitted_in[room].insert(id);
+}
+
+void unadmit(Rooms &st, aurora_conn_id id, Conn &c, const std::string &room) {
+    if (!c.admitted.erase(room)) return;
+    auto it = st.admitted_in.find(room);
+    if (it == st.admitted_in.end()) return;
+    it->second.erase(id);
+    if (it->second.empty()) st.admitted_in.erase(it);
+}
+
 struct Admit {
     Rooms *st;
-    aurora_msg *msg;
-    aurora_conn_id conn;
-    std::string room;
+    Job job;
 };
 
+// A check passed on a worker. If an event took someone out meanwhile (it
+// may have been this member: the worker read before the removal), the check
+// runs again: a removal is never overtaken by a join it has already cut.
 void admit_on_service(void *arg) {
     std::unique_ptr<Admit> a(static_cast<Admit *>(arg));
-    auto it = a->st->conns.find(a->conn);
-    if (it != a->st->conns.end()) it->second.admitted.insert(a->room);
-    a->st->host->msg_resume(a->msg, AURORA_CONTINUE);
+    Rooms &st = *a->st;
+    Job &job = a->job;
+    if (st.cuts != job.cuts_seen) {
+        job.cuts_seen = st.cuts;
+        if (++job.attempts < kCheckAttempts && st.jobs->post(std::move(job))) return;
+        refuse(st, a->job, "busy", "this room's members are changing: try again");
+        return;
+    }
+    plugin::Json frame = plugin::parse_json(job.frame);
+    std::string room = plugin::get_string(frame.get(), "room");
+    auto it = st.conns.find(job.conn);
+    if (it != st.conns.end()) {
+        if (it->second.admitted.size() >= kAdmittedMax && !it->second.admitted.count(room)) {
+            refuse(st, job, "too_many_rooms", "this connection is in too many rooms");
+            return;
+        }
+        admit(st, job.conn, it->second, room);
+    }
+    st.host->msg_resume(job.msg, AURORA_CONTINUE);
 }
 
 std::vector<aurora_conn_id> conns_of(Rooms &st, const std::string &user) {
@@ -167,8 +216,32 @@ std::vector<aurora_conn_id> conns_of(Rooms &st, const std::string &user) {
 void cut(Rooms &st, aurora_conn_id id, const std::string &room) {
     auto it = st.conns.find(id);
     if (it == st.conns.end()) return;
-    it->second.admitted.erase(room);
+    unadmit(st, id, it->second, room);
     st.host->room_leave(st.self, id, plugin::str(room));
+}
+
+// Everyone admitted to `room` here, except the connections of `keep`'s users.
+void cut_all(Rooms &st, const std::string &room, const std::set<std::string> &keep) {
+    auto in = st.admitted_in.find(room);
+    if (in == st.admitted_in.end()) return;
+    std::vector<aurora_conn_id> out;
+    for (aurora_conn_id id : in->second) {
+        auto c = st.conns.find(id);
+        if (c == st.conns.end() || !keep.count(c->second.user_id)) out.push_back(id);
+    }
+    for (aurora_conn_id id : out) cut(st, id, room);
+}
+
+struct CutArg {
+    Rooms *st;
+    aurora_conn_id conn;
+    std::string room;
+};
+
+void cut_on_service(void *arg) {
+    std::unique_ptr<CutArg> c(static_cast<CutArg *>(arg));
+    ++c->st->cuts;
+    cut(*c->st, c->conn, c->room);
 }
 
 // An event from any replica (this one included): the room hears it, the
@@ -180,6 +253,20 @@ void on_event(Rooms &st, std::string_view payload) {
     const char *room = plugin::get_string(ev.get(), "room");
     if (!type || !room) return;
     const char *user = plugin::get_string(ev.get(), "userId");
+    std::string_view t(type);
+    if (t == "room_created") {
+        // A room that was open (public, nobody's) is now someone's: whoever
+        // sat in it under that name goes, unless they are a member. Told to
+        // nobody: the room's members are not announced to outsiders.
+        ++st.cuts;
+        std::set<std::string> keep;
+        const cJSON *members = cJSON_GetObjectItemCaseSensitive(ev.get(), "members");
+        const cJSON *m = nullptr;
+        cJSON_ArrayForEach(m, members) if (cJSON_IsString(m)) keep.insert(m->valuestring);
+        const char *kind = plugin::get_string(ev.get(), "roomType");
+        if (!kind || std::string_view(kind) != "public") cut_all(st, room, keep);
+        return;
+    }
     aurora_str body = plugin::str(payload);
     st.host->broadcast(st.self, plugin::str(room), body, 0);
     if (user) {
@@ -187,18 +274,35 @@ void on_event(Rooms &st, std::string_view payload) {
             if (!st.host->room_has(st.self, id, plugin::str(room))) st.host->send(st.self, id, body);
         }
     }
-    std::string_view t(type);
     if (t == "member_removed" && user) {
+        ++st.cuts;
         for (aurora_conn_id id : conns_of(st, user)) cut(st, id, room);
     } else if (t == "room_updated") {
         const cJSON *archived = cJSON_GetObjectItemCaseSensitive(ev.get(), "archived");
         if (!cJSON_IsTrue(archived)) return;
-        // Rare (an owner archives a room): a pass over this replica's connections.
-        std::vector<aurora_conn_id> in;
-        for (auto &[id, c] : st.conns)
-            if (c.admitted.count(room)) in.push_back(id);
-        for (aurora_conn_id id : in) cut(st, id, room);
+        ++st.cuts;
+        cut_all(st, room, {});
     }
+}
+
+// The subscription is back after an outage: events may have been missed.
+// Every admission of a room that is not public is checked again.
+void recheck_all(Rooms &st) {
+    size_t n = 0;
+    for (auto &[room, ids] : st.admitted_in) {
+        for (aurora_conn_id id : ids) {
+            auto c = st.conns.find(id);
+            if (c == st.conns.end()) continue;
+            Job job;
+            job.kind = Job::Kind::Recheck;
+            job.conn = id;
+            job.user_id = c->second.user_id;
+            job.room = room;
+            job.type = "recheck";
+            n += st.jobs->post(std::move(job)) ? 1 : 0;
+        }
+    }
+    if (n) st.log(AURORA_LOG_INFO, "events resubscribed: checking %zu admissions again", n);
 }
 
 // ---- on the workers ----
@@ -235,6 +339,7 @@ public:
 
     void run(Job &job) {
         std::string error;
+        if (job.kind == Job::Kind::Recheck) return recheck(job);
         bool ok = job.kind == Job::Kind::Check ? check(job, error) : request(job, error);
         if (!ok) {
             st_.host->metric_add(st_.failures, 1);
@@ -251,29 +356,67 @@ private:
         st_.host->metric_add(st_.checks, 1);
         plugin::Json frame = plugin::parse_json(job.frame);
         std::string room = plugin::get_string(frame.get(), "room");
-        std::optional<RoomInfo> info = st_.store->room(redis_, room, error);
-        if (!info) return false;
-        Role role = Role::None;
-        if (info->type != RoomType::Public) {
-            std::optional<Role> r = st_.store->role(redis_, room, job.user_id, error);
-            if (!r) return false;
-            role = *r;
-        }
-        if (!allowed(info->type, Action::Read, role)) {
+        std::optional<bool> may = may_read(room, job.user_id, error);
+        if (!may) return false;
+        if (!*may) {
             refuse(st_, job, "not_member", "you are not a member of '" + room + "'");
             return true;
         }
-        if (info->archived && job.type != "history") {
+        if (job.type == "history") {  // read only: nothing to admit (ingest checks membership again)
+            st_.host->msg_resume(job.msg, AURORA_CONTINUE);
+            return true;
+        }
+        if (archived_) {
             refuse(st_, job, "room_archived", "'" + room + "' is archived: its history can still be read");
             return true;
         }
-        auto a = std::make_unique<Admit>(Admit{&st_, job.msg, job.conn, room});
+        auto a = std::make_unique<Admit>(Admit{&st_, std::move(job)});
         if (st_.host->call_on_service(st_.self, admit_on_service, a.get()) == AURORA_OK) {
             a.release();
         } else {
-            st_.host->msg_resume(job.msg, AURORA_DROP);  // the host is stopping
+            st_.host->msg_resume(a->job.msg, AURORA_DROP);  // the host is stopping
         }
         return true;
+    }
+
+    // May `user` read `room`? Public rooms: anyone, even anonymous. A `dm:`
+    // name nobody opened is nobody's: it cannot be sat in before it exists.
+    // Sets archived_ for the caller.
+    std::optional<bool> may_read(const std::string &room, const std::string &user, std::string &error) {
+        archived_ = false;
+        std::optional<RoomInfo> info = st_.store->room(redis_, room, error);
+        if (!info) return std::nullopt;
+        if (!info->registered) return !room.starts_with("dm:");
+        archived_ = info->archived;
+        if (info->type == RoomType::Public) return true;
+        if (user.empty()) return false;
+        std::optional<Role> role = st_.store->role(redis_, room, user, error);
+        if (!role) return std::nullopt;
+        return allowed(info->type, Action::Read, *role);
+    }
+
+    // Every replica takes out whoever sat in the room's name before it was
+    // created and is not a member (on_event, room_created).
+    void announce_created(const std::string &room, RoomType type, std::vector<std::string> members) {
+        if (type == RoomType::Public) return;
+        std::string ev = "{\"type\":\"room_created\",\"room\":" + quoted(room) + ",\"roomType\":\"" +
+                         name_of(type) + "\",\"members\":[";
+        for (size_t i = 0; i < members.size(); ++i) ev += (i ? "," : "") + quoted(members[i]);
+        std::string error;
+        if (!st_.store->publish(redis_, ev + "]}", error))
+            st_.log(AURORA_LOG_WARN, "room_created for %s not published: %s", room.c_str(), error.c_str());
+    }
+
+    void recheck(Job &job) {
+        std::string error;
+        std::optional<bool> may = may_read(job.room, job.user_id, error);
+        if (!may) {
+            st_.log(AURORA_LOG_WARN, "recheck of %s failed: %s", job.room.c_str(), error.c_str());
+            return;  // the next resubscription tries again
+        }
+        if (*may && !archived_) return;
+        auto c = std::make_unique<CutArg>(CutArg{&st_, job.conn, job.room});
+        if (st_.host->call_on_service(st_.self, cut_on_service, c.get()) == AURORA_OK) c.release();
     }
 
     bool request(Job &job, std::string &error) {
@@ -307,10 +450,11 @@ private:
                 refuse(st_, job, "forbidden", "the owner cannot leave its room (archive it instead)");
                 return true;
             }
-            if (!st_.store->remove_member(redis_, room, job.user_id, error)) return false;
+            RoomStore::Write w = st_.store->remove_member(redis_, room, job.user_id, error);
+            if (w == RoomStore::Write::Failed) return false;
             return done(job, room, "{\"type\":\"member_removed\",\"room\":" + quoted(room) +
                                        ",\"userId\":" + quoted(job.user_id) + ",\"by\":" + quoted(job.user_id) + "}",
-                        error);
+                        w);
         }
         if (t == "room_update") return update(job, frame.get(), *info, *mine, error);
 
@@ -321,11 +465,12 @@ private:
         if (!theirs) return false;
         if (t == "room_invite") {
             if (!allowed(info->type, Action::Invite, *mine)) return forbidden(job, "only admins and the owner invite");
-            if (*theirs != Role::None) return done(job, room, "", error);  // a member already: nothing changes
-            if (!st_.store->set_member(redis_, room, *target, Role::Member, job.user_id, now_ms(), error)) return false;
+            if (*theirs != Role::None) return done(job, room, "", RoomStore::Write::Ok);  // a member already: nothing changes
+            RoomStore::Write w = st_.store->set_member(redis_, room, *target, Role::Member, job.user_id, now_ms(), error);
+            if (w == RoomStore::Write::Failed) return false;
             return done(job, room, "{\"type\":\"member_added\",\"room\":" + quoted(room) + ",\"userId\":" +
                                        quoted(*target) + ",\"role\":\"member\",\"by\":" + quoted(job.user_id) + "}",
-                        error);
+                        w);
         }
         if (t == "room_remove") {
             if (*theirs == Role::None) {
@@ -334,10 +479,11 @@ private:
             }
             if (!allowed(info->type, Action::Remove, *mine, *theirs))
                 return forbidden(job, "admins remove members, the owner removes admins");
-            if (!st_.store->remove_member(redis_, room, *target, error)) return false;
+            RoomStore::Write w = st_.store->remove_member(redis_, room, *target, error);
+            if (w == RoomStore::Write::Failed) return false;
             return done(job, room, "{\"type\":\"member_removed\",\"room\":" + quoted(room) + ",\"userId\":" +
                                        quoted(*target) + ",\"by\":" + quoted(job.user_id) + "}",
-                        error);
+                        w);
         }
         if (t == "room_role") {
             const char *role_c = plugin::get_string(frame.get(), "role");
@@ -351,11 +497,12 @@ private:
                 return true;
             }
             if (!allowed(info->type, Action::SetRole, *mine, *theirs)) return forbidden(job, "only the owner sets roles");
-            if (!st_.store->set_member(redis_, room, *target, *role, job.user_id, now_ms(), error)) return false;
+            RoomStore::Write w = st_.store->set_member(redis_, room, *target, *role, job.user_id, now_ms(), error);
+            if (w == RoomStore::Write::Failed) return false;
             return done(job, room, "{\"type\":\"member_role\",\"room\":" + quoted(room) + ",\"userId\":" +
                                        quoted(*target) + ",\"role\":\"" + name_of(*role) + "\",\"by\":" +
                                        quoted(job.user_id) + "}",
-                        error);
+                        w);
         }
         refuse(st_, job, "bad_type", "unknown rooms request");
         return true;
@@ -366,14 +513,22 @@ private:
         return true;
     }
 
-    // Publishes `event` (if any) and acknowledges. The change is stored: a
-    // failed publish is logged, and the caches' TTL and the next join's
-    // check still apply it; the sender is told it is done.
-    bool done(Job &job, const std::string &room, const std::string &event, std::string &) {
+    // Announces `event` (if any) and answers. A change that is stored is
+    // announced even when the cache could not be invalidated (Uncached): the
+    // event is what takes a removed member out everywhere; the sender is then
+    // asked to retry, which invalidates again. A failed publish is logged:
+    // the replicas re-check what they admitted when their subscription comes
+    // back, and the caches' TTL bounds the rest.
+    bool done(Job &job, const std::string &room, const std::string &event, RoomStore::Write w) {
+        if (w == RoomStore::Write::Failed) return false;
         if (!event.empty()) {
             std::string error;
             if (!st_.store->publish(redis_, event, error))
                 st_.log(AURORA_LOG_WARN, "event for %s not published: %s", room.c_str(), error.c_str());
+        }
+        if (w == RoomStore::Write::Uncached) {
+            refuse(st_, job, "unavailable", "the change is stored but the cache was not updated: send it again");
+            return true;
         }
         answer(st_, job, with_ref("{\"type\":\"ack\",\"room\":" + quoted(room), job.ref_json));
         return true;
@@ -433,6 +588,7 @@ private:
         case RoomStore::Created::Exists: refuse(st_, job, "room_exists", "'" + room + "' exists"); return true;
         case RoomStore::Created::Ok: break;
         }
+        announce_created(info.id, info.type, {job.user_id});
         std::string body = room_json(info, Role::Owner);
         body.pop_back();
         answer(st_, job, with_ref("{\"type\":\"ack\"," + body.substr(1), job.ref_json), 201);
@@ -458,7 +614,8 @@ private:
         if ((title || topic) && !allowed(info.type, Action::Update, mine))
             return forbidden(job, "only admins and the owner change the title or topic");
         if (archived && !allowed(info.type, Action::Archive, mine)) return forbidden(job, "only the owner archives");
-        if (!st_.store->update(redis_, info.id, title, topic, archived, now_ms(), error)) return false;
+        RoomStore::Write w = st_.store->update(redis_, info.id, title, topic, archived, now_ms(), error);
+            if (w == RoomStore::Write::Failed) return false;
         RoomInfo after = info;
         if (title) after.title = *title;
         if (topic) after.topic = *topic;
@@ -466,7 +623,7 @@ private:
         std::string ev = room_json(after, Role::None);
         ev.pop_back();
         return done(job, info.id,
-                    "{\"type\":\"room_updated\"," + ev.substr(1) + ",\"by\":" + quoted(job.user_id) + "}", error);
+                    "{\"type\":\"room_updated\"," + ev.substr(1) + ",\"by\":" + quoted(job.user_id) + "}", w);
     }
 
     bool dm_open(Job &job, const cJSON *frame, std::string &error) {
@@ -478,6 +635,7 @@ private:
         }
         std::optional<RoomInfo> info = st_.store->direct(redis_, job.user_id, *other, now_ms(), error);
         if (!info) return false;
+        announce_created(info->id, RoomType::Direct, {job.user_id, *other});
         std::string ev = "{\"type\":\"member_added\",\"room\":" + quoted(info->id) + ",\"roomType\":\"direct\"" +
                          ",\"userId\":" + quoted(*other) + ",\"role\":\"member\",\"by\":" + quoted(job.user_id) + "}";
         if (!st_.store->publish(redis_, ev, error)) st_.log(AURORA_LOG_WARN, "dm event not published: %s", error.c_str());
@@ -490,13 +648,19 @@ private:
     bool list(Job &job, std::string &error) {
         std::optional<std::vector<Membership>> rooms =
             st_.store->rooms_of(job.user_id, static_cast<size_t>(st_.list_max), error);
-        if (!rooms) return false;
+        if (!rooms || !st_.store->activity(redis_, job.user_id, st_.messages_collection, *rooms, error)) return false;
         std::string out = "{\"type\":\"rooms\",\"rooms\":[";
         bool first = true;
         for (const Membership &m : *rooms) {
             if (!first) out += ",";
             first = false;
-            out += room_json(m.room, m.role);
+            std::string one = room_json(m.room, m.role);
+            one.pop_back();
+            one += ",\"unread\":" + std::to_string(m.unread);
+            if (!m.last_id.empty())
+                one += ",\"last\":{\"id\":" + quoted(m.last_id) + ",\"user\":" + quoted(m.last_user) +
+                       ",\"text\":" + quoted(m.last_text) + ",\"ts\":" + std::to_string(m.last_ms) + "}";
+            out += one + "}";
         }
         answer(st_, job, with_ref(out + "]", job.ref_json));
         return true;
@@ -504,6 +668,7 @@ private:
 
     Rooms &st_;
     plugin::RedisConnection redis_;
+    bool archived_ = false;  // may_read's room
 };
 
 void worker_main(aurora_worker *w, void *arg) {
@@ -615,6 +780,7 @@ aurora_status rooms_init(const aurora_host_api *host, aurora_plugin_ctx *self, v
     st->create_max = s->integer("create_max_per_hour");
     st->list_max = s->integer("list_max");
     st->users_collection = s->string("users_collection");
+    st->messages_collection = s->string("messages_collection");
     st->timeout_ms = s->integer("redis_timeout_ms");
     if (!plugin::valid_room(st->default_room)) {
         st->log(AURORA_LOG_ERROR, "config: default_room is not a valid room name");
@@ -645,6 +811,8 @@ aurora_status rooms_init(const aurora_host_api *host, aurora_plugin_ctx *self, v
                                                       std::chrono::milliseconds(st->timeout_ms), 16, "rooms-events");
     Rooms *raw = st.get();
     st->events->on_up([raw] {
+        if (raw->subscribed_once) recheck_all(*raw);
+        raw->subscribed_once = true;
         raw->events->subscribe({"SUBSCRIBE", raw->store->events_channel()}, [raw](const redisReply *r) {
             // ["message", channel, payload]
             if (r->type == REDIS_REPLY_ARRAY && r->elements == 3 && r->element[0]->type == REDIS_REPLY_STRING &&
@@ -673,8 +841,12 @@ aurora_status rooms_init(const aurora_host_api *host, aurora_plugin_ctx *self, v
         }
     }
     for (int64_t i = 0; i < st->workers; ++i) {
-        if (host->spawn(self, ("rooms-" + std::to_string(i)).c_str(), worker_main, raw) != AURORA_OK)
+        if (host->spawn(self, ("rooms-" + std::to_string(i)).c_str(), worker_main, raw) != AURORA_OK) {
+            // Workers already started hold `raw` until the host joins them:
+            // the state is left to them (as chat does), never freed under them.
+            if (i > 0) (void)st.release();
             return AURORA_ERR_INVALID;
+        }
     }
     st->log(AURORA_LOG_INFO, "ready: %lld workers, cache %llds, events on %s", static_cast<long long>(st->workers),
             static_cast<long long>(st->cache_ttl_s), st->store->events_channel().c_str());
@@ -699,6 +871,7 @@ void rooms_on_disconnect(void *state, aurora_conn *conn) {
     aurora_conn_id id = st->host->conn_id(conn);
     auto it = st->conns.find(id);
     if (it == st->conns.end()) return;
+    for (const std::string &room : std::set<std::string>(it->second.admitted)) unadmit(*st, id, it->second, room);
     auto [b, e] = st->by_user.equal_range(it->second.user_id);
     for (auto u = b; u != e; ++u) {
         if (u->second == id) {
@@ -730,7 +903,7 @@ aurora_verdict rooms_on_message(void *state, aurora_conn *conn, aurora_msg *msg)
         if (!room || !plugin::valid_room(room) || room == st->default_room || c.admitted.count(room))
             return AURORA_CONTINUE;
     }
-    if (c.user_id.empty()) {
+    if (request && c.user_id.empty()) {  // anonymous connections join public rooms, nothing more
         h->msg_reply_error(msg, "unauthorized", "rooms need a signed-in user");
         return AURORA_REPLY;
     }
@@ -742,6 +915,7 @@ aurora_verdict rooms_on_message(void *state, aurora_conn *conn, aurora_msg *msg)
     job.username = c.username;
     job.type = std::string(type);
     job.frame = std::string(plugin::view(h->msg_payload(msg)));
+    job.cuts_seen = st->cuts;
     aurora_str ref = h->msg_ref(msg);
     if (ref.ptr) job.ref_json.assign(ref.ptr, ref.len);
     if (!st->jobs->post(std::move(job))) {
@@ -760,6 +934,15 @@ aurora_verdict rooms_on_join(void *state, aurora_conn *conn, aurora_str room) {
     return AURORA_DROP;
 }
 
+// Out of a room, however (a leave, a cut, a disconnect): the next join is
+// checked again.
+void rooms_on_leave(void *state, aurora_conn *conn, aurora_str room) {
+    auto *st = static_cast<Rooms *>(state);
+    aurora_conn_id id = st->host->conn_id(conn);
+    auto it = st->conns.find(id);
+    if (it != st->conns.end()) unadmit(*st, id, it->second, std::string(plugin::view(room)));
+}
+
 const aurora_plugin kDescriptor = [] {
     aurora_plugin d = plugin::describe("rooms", "1.0.0", "public, private and direct rooms with members and roles");
     d.init = rooms_init;
@@ -768,6 +951,7 @@ const aurora_plugin kDescriptor = [] {
     d.on_disconnect = rooms_on_disconnect;
     d.on_message = rooms_on_message;
     d.on_join = rooms_on_join;
+    d.on_leave = rooms_on_leave;
     return d;
 }();
 

@@ -141,7 +141,7 @@ def send_text(c: Client, room: str, text: str) -> str:
 
 
 def test_a_non_member_reaches_a_private_room_by_no_path(world):
-    (a, b), user, _ = world
+    (a, b), user, mongo = world
     owner, member, outsider = user("olga"), user("mike"), user("nina")
     o, m, x = Client(a, owner), Client(b, member), Client(b, outsider)
     room = room_name("secret")
@@ -178,8 +178,10 @@ def test_a_non_member_reaches_a_private_room_by_no_path(world):
         time.sleep(0.05)  # polling MongoDB for ingest's progress, bounded
     assert json.loads(got.body)["messages"][0]["text"] == "for members only"
     assert m.ok(type="history", room=room)["messages"][0]["id"] == first
-    # The outsider's attempts changed nothing: still two members.
+    # message, presence, typing and read need chat's membership, which needs
+    # the join refused above. The outsider's attempts changed nothing.
     assert {r["room"] for r in x.ok(type="rooms")["rooms"]} == set()
+    assert mongo["room_members"].count_documents({"roomId": room}) == 2
     for c in (o, m, x):
         c.close()
 
@@ -273,6 +275,7 @@ def test_roles_decide_who_invites_removes_promotes_and_leaves(world):
     ad.refused("not_member", type="message", room=room, text="hello?")
     o.refused("room_archived", type="join", room=room)
     assert ad.ok(type="history", room=room)["type"] == "history"
+    ad.refused("room_archived", type="join", room=room)  # reading the history admitted nothing
     for c in (o, ad, me):
         c.close()
 
@@ -337,7 +340,9 @@ def test_the_rest_interface_does_what_the_websocket_requests_do(world):
     room = room_name("rest")
     status, got = rest(a, "POST", "/api/rooms", own, {"room": room, "visibility": "private", "title": "REST"})
     assert status == 201 and got["roomType"] == "private" and got["role"] == "owner", got
-    assert rest(a, "POST", "/api/rooms", own, {"room": room, "visibility": "private"})[0] == 409
+    # The same request again (a retry) is the same room; someone else's is a conflict.
+    assert rest(a, "POST", "/api/rooms", own, {"room": room, "visibility": "private"})[0] == 201
+    assert rest(a, "POST", "/api/rooms", mem, {"room": room, "visibility": "private"})[0] == 409
     assert rest(b, "POST", f"/api/rooms/{room}/members", own, {"username": mem["name"]})[0] == 200
     assert rest(b, "POST", f"/api/rooms/{room}/members", mem, {"username": own["name"]})[0] == 403  # a member
     assert rest(a, "PATCH", f"/api/rooms/{room}/members/{mem['id']}", own, {"role": "admin"})[0] == 200
@@ -384,3 +389,89 @@ def test_every_method_with_and_without_a_body_on_every_route(world):
     assert (mongo["rooms"].count_documents({}), mongo["room_members"].count_documents({"roomId": room})) == before
     assert a.get("/health").status == 200
     assert {400, 401, 403, 404, 405} <= seen, seen
+
+
+def test_the_room_list_has_unread_counts_and_the_last_message_newest_first(world):
+    (a, b), user, mongo = world
+    me, friend = user("fay"), user("gus")
+    c, f = Client(a, me), Client(b, friend)
+    quiet, busy = room_name("quiet"), room_name("busy")
+    for r in (quiet, busy):
+        c.ok(type="room_create", room=r, visibility="private")
+        c.ok(type="room_invite", room=r, username=friend["name"])
+        f.ok(type="join", room=r)
+    send_text(f, quiet, "old news")
+    ids = [send_text(f, busy, f"news {n}") for n in range(3)]
+    c.ok(type="join", room=busy)
+    send_text(c, busy, "my own reply")  # the reader's own messages are not unread
+
+    def listed() -> dict:
+        return {r["room"]: r for r in c.ok(type="rooms")["rooms"]}
+
+    deadline = time.monotonic() + TIMEOUT
+    while listed()[busy].get("last", {}).get("text") != "my own reply":
+        assert time.monotonic() < deadline, (listed(), list(mongo["messages"].find({"roomId": busy}, {"_id": 0, "text": 1, "createdAt": 1})))
+        time.sleep(0.05)  # polling for ingest to store the messages, bounded
+    rooms = c.ok(type="rooms")["rooms"]
+    assert [r["room"] for r in rooms][:2] == [busy, quiet]  # the busiest first
+    got = {r["room"]: r for r in rooms}
+    assert (got[busy]["unread"], got[quiet]["unread"]) == (3, 1)
+    assert got[quiet]["last"]["text"] == "old news" and got[quiet]["last"]["user"] == friend["name"]
+    assert c.ok(type="read", room=busy, id=ids[-1])["read"] == ids[-1]
+    assert listed()[busy]["unread"] == 0
+    for x in (c, f):
+        x.close()
+
+
+def test_a_room_name_cannot_be_held_before_the_room_exists(world):
+    """Sitting in a name before its owner creates it private (or opens the
+    direct room) gets nothing of the room: a dm: name nobody opened cannot be
+    joined, and whoever sat in a plain name is taken out at creation."""
+    (a, b), user, _ = world
+    owner, friend, squatter = user("hal"), user("ivy"), user("jon")
+    o, f, sq = Client(a, owner), Client(b, friend), Client(b, squatter)
+    room = room_name("later")
+    sq.ok(type="join", room=room)  # nobody's yet: public
+    o.ok(type="room_create", room=room, visibility="private")
+    deadline = time.monotonic() + 1.0
+    while time.monotonic() < deadline:  # the cut reaches the other replica within the bound
+        if sq.ask(type="message", room=room, text="mine")["type"] == "error":
+            break
+        time.sleep(0.05)  # polling for the cut, bounded
+    sq.refused("not_member", type="message", room=room, text="still mine?")
+    sq.refused("not_member", type="join", room=room)
+    o.ok(type="join", room=room)
+    send_text(o, room, "private now")
+    sq.no_message(room, 0.3)
+    # The direct room of two users is refused before it is opened, and after.
+    dm = o.ok(type="dm_open", username=friend["name"])["room"]
+    sq.refused("not_member", type="join", room=dm)
+    for c in (o, f, sq):
+        c.close()
+
+
+def test_an_event_missed_while_unsubscribed_is_caught_up_on_resubscribe(world, redis_server):
+    """A removal whose event a replica never heard (written straight to
+    MongoDB, the cache dropped, no event) takes effect when its event
+    subscription comes back: every admission is checked again."""
+    import redis as redis_py
+    (a, b), user, mongo = world
+    owner, member = user("kim"), user("lee")
+    o, m = Client(a, owner), Client(b, member)
+    room = room_name("missed")
+    o.ok(type="room_create", room=room, visibility="private")
+    o.ok(type="room_invite", room=room, username=member["name"])
+    m.ok(type="join", room=room)
+    mongo["room_members"].delete_many({"roomId": room, "userId": member["id"]})
+    r = redis_py.Redis.from_url(redis_server.url)
+    for key in r.scan_iter(match=f"*members:{room}"):
+        r.delete(key)
+    assert m.ask(type="message", room=room, text="nobody told me")["type"] == "ack"  # not cut yet: no event
+    r.execute_command("CLIENT", "KILL", "TYPE", "pubsub")  # every subscription drops and comes back
+    deadline = time.monotonic() + TIMEOUT
+    while m.ask(type="message", room=room, text="still here?")["type"] != "error":
+        assert time.monotonic() < deadline, "the resubscribed replica never checked again"
+        time.sleep(0.05)  # polling for the recheck, bounded
+    m.refused("not_member", type="join", room=room)
+    for c in (o, m):
+        c.close()
