@@ -40,6 +40,19 @@ RoomInfo room_of(const bson_t *doc) {
     info.topic = utf8_field(doc, "topic");
     info.owner = utf8_field(doc, "createdBy");
     info.archived = bool_field(doc, "archived");
+    bson_iter_t it, child;
+    if (bson_iter_init_find(&it, doc, "memberNames") && BSON_ITER_HOLDS_ARRAY(&it) && bson_iter_recurse(&it, &child)) {
+        while (bson_iter_next(&child)) {
+            if (!BSON_ITER_HOLDS_DOCUMENT(&child)) continue;
+            uint32_t len = 0;
+            const uint8_t *data = nullptr;
+            bson_iter_document(&child, &len, &data);
+            bson_t entry;
+            if (!bson_init_static(&entry, data, len)) continue;
+            std::string id = utf8_field(&entry, "userId"), name = utf8_field(&entry, "user");
+            if (!id.empty() && !name.empty()) info.names.emplace_back(id, name);
+        }
+    }
     return info;
 }
 
@@ -239,8 +252,9 @@ RoomStore::Created RoomStore::create(RedisConnection &r, const RoomInfo &room, i
     return Created::Ok;
 }
 
-std::optional<RoomInfo> RoomStore::direct(RedisConnection &r, const std::string &a, const std::string &b,
-                                          int64_t now_ms, std::string &error) {
+std::optional<RoomInfo> RoomStore::direct(RedisConnection &r, const std::string &a, const std::string &a_name,
+                                          const std::string &b, const std::string &b_name, int64_t now_ms,
+                                          std::string &error) {
     RoomInfo info;
     info.id = direct_room_id(a, b);
     info.registered = true;
@@ -257,6 +271,19 @@ std::optional<RoomInfo> RoomStore::direct(RedisConnection &r, const std::string 
                           "topic", BCON_UTF8(""), "createdBy", BCON_UTF8(a.c_str()), "archived", BCON_BOOL(false),
                           "members", "[", BCON_UTF8(lo.c_str()), BCON_UTF8(hi.c_str()), "]", "createdAt",
                           BCON_DATE_TIME(now_ms), "updatedAt", BCON_DATE_TIME(now_ms)));
+        bson_t names;
+        BSON_APPEND_ARRAY_BEGIN(doc.get(), "memberNames", &names);
+        int k = 0;
+        for (const auto &[id, name] : {std::pair{&a, &a_name}, std::pair{&b, &b_name}}) {
+            if (name->empty()) continue;
+            std::string key = std::to_string(k++);
+            bson_t entry;
+            BSON_APPEND_DOCUMENT_BEGIN(&names, key.c_str(), &entry);
+            BSON_APPEND_UTF8(&entry, "userId", id->c_str());
+            BSON_APPEND_UTF8(&entry, "user", name->c_str());
+            bson_append_document_end(&names, &entry);
+        }
+        bson_append_array_end(doc.get(), &names);
         bson_error_t err;
         if (!mongoc_collection_insert_one(rooms.get(), doc.get(), nullptr, nullptr, &err) &&
             err.code != kDuplicateKey) {
@@ -271,6 +298,7 @@ std::optional<RoomInfo> RoomStore::direct(RedisConnection &r, const std::string 
         return std::nullopt;
     }
     info.owner = stored->owner;
+    info.names = stored->names;
     // Both members, again if they are there already: a retry after a
     // failure half-way completes it.
     if (set_member(r, info.id, lo, Role::Member, a, now_ms, error) != Write::Ok ||

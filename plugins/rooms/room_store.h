@@ -37,6 +37,9 @@ struct RoomInfo {
     RoomType type = RoomType::Public;
     std::string title, topic, owner;
     bool archived = false;
+    // Direct rooms: the two members' usernames when they were known at
+    // dm_open (userId, username), for clients to show who the room is with.
+    std::vector<std::pair<std::string, std::string>> names;
 };
 
 struct Membership {
@@ -74,8 +77,10 @@ public:
     // taken (by another user: the same owner's retry completes it).
     Created create(plugin::RedisConnection &r, const RoomInfo &room, int64_t now_ms, std::string &error);
     // The direct room of two users, made if missing (idempotent, any order).
-    std::optional<RoomInfo> direct(plugin::RedisConnection &r, const std::string &a, const std::string &b,
-                                   int64_t now_ms, std::string &error);
+    // `a_name`, `b_name`: their usernames, stored when not empty.
+    std::optional<RoomInfo> direct(plugin::RedisConnection &r, const std::string &a, const std::string &a_name,
+                                   const std::string &b, const std::string &b_name, int64_t now_ms,
+                                   std::string &error);
     Write set_member(plugin::RedisConnection &r, const std::string &room, const std::string &user, Role role,
                      const std::string &by, int64_t now_ms, std::string &error);
     Write remove_member(plugin::RedisConnection &r, const std::string &room, const std::string &user,

@@ -329,6 +329,13 @@ std::string room_json(const RoomInfo &r, Role role) {
     out += ",\"title\":" + quoted(r.title) + ",\"topic\":" + quoted(r.topic);
     out += ",\"archived\":" + std::string(r.archived ? "true" : "false");
     if (role != Role::None) out += ",\"role\":\"" + std::string(name_of(role)) + "\"";
+    if (!r.names.empty()) {
+        out += ",\"members\":[";
+        for (size_t i = 0; i < r.names.size(); ++i)
+            out += std::string(i ? "," : "") + "{\"userId\":" + quoted(r.names[i].first) + ",\"user\":" +
+                   quoted(r.names[i].second) + "}";
+        out += "]";
+    }
     return out + "}";
 }
 
@@ -633,15 +640,18 @@ private:
             refuse(st_, job, "dm_self", "a direct room needs another user");
             return true;
         }
-        std::optional<RoomInfo> info = st_.store->direct(redis_, job.user_id, *other, now_ms(), error);
+        const char *named = plugin::get_string(frame, "username");
+        std::optional<RoomInfo> info = st_.store->direct(redis_, job.user_id, job.username, *other,
+                                                         plugin::get_string(frame, "userId") ? "" : (named ? named : ""),
+                                                         now_ms(), error);
         if (!info) return false;
         announce_created(info->id, RoomType::Direct, {job.user_id, *other});
         std::string ev = "{\"type\":\"member_added\",\"room\":" + quoted(info->id) + ",\"roomType\":\"direct\"" +
                          ",\"userId\":" + quoted(*other) + ",\"role\":\"member\",\"by\":" + quoted(job.user_id) + "}";
         if (!st_.store->publish(redis_, ev, error)) st_.log(AURORA_LOG_WARN, "dm event not published: %s", error.c_str());
-        answer(st_, job, with_ref("{\"type\":\"ack\",\"room\":" + quoted(info->id) + ",\"roomType\":\"direct\"" +
-                                          ",\"userId\":" + quoted(*other),
-                                      job.ref_json));
+        std::string body = room_json(*info, Role::Member);
+        body.pop_back();
+        answer(st_, job, with_ref("{\"type\":\"ack\"," + body.substr(1) + ",\"userId\":" + quoted(*other), job.ref_json));
         return true;
     }
 

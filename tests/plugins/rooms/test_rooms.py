@@ -224,6 +224,7 @@ def test_one_direct_room_per_pair_whatever_the_order(world):
     c1, c2, c3 = Client(a, u1), Client(b, u2), Client(b, u3)
     dm = c1.ok(type="dm_open", username=u2["name"])
     assert dm["roomType"] == "direct" and dm["room"].startswith("dm:")
+    assert {m["user"] for m in dm["members"]} == {u1["name"], u2["name"]}  # who it is with, for a client
     added = c2.wait(lambda f: f.get("type") == "member_added" and f.get("room") == dm["room"], "member_added")
     assert added["userId"] == u2["id"]
     assert c2.ok(type="dm_open", username=u1["name"])["room"] == dm["room"]
