@@ -154,6 +154,25 @@ $("join-form").addEventListener("submit", (e) => {
   closeDrawer();
 });
 
+// The rooms plugin's forms (shown only where the server has it).
+function onForm(formId, inputId, act) {
+  $(formId).addEventListener("submit", (e) => {
+    e.preventDefault();
+    if (!chat) return;
+    const input = $(inputId);
+    const err = act(input.value);
+    if (err) {
+      view.notice(err);
+      return;
+    }
+    input.value = "";
+    closeDrawer();
+  });
+}
+onForm("create-form", "create-name", (v) => chat.createRoom(v, $("create-private").checked));
+onForm("dm-form", "dm-name", (v) => chat.openDirect(v));
+onForm("invite-form", "invite-name", (v) => chat.invite(v));
+
 // Phone width: the rooms sidebar and the member list are drawers.
 function closeDrawer() {
   $("sidebar").classList.remove("open");

@@ -31,6 +31,9 @@ function newRoom(name) {
     history: { loaded: false, loading: false, before: null, done: false, unavailable: false },
     presence: new Map(), // userId -> username
     typing: new Map(), // userId -> { user, until }
+    kind: "public", // "public" | "private" | "direct" (rooms plugin: docs/rooms.md)
+    role: "", // the user's role in a room it is a member of
+    with: "", // direct rooms: the other user's name
   };
 }
 
@@ -46,6 +49,7 @@ export class Chat {
     this.lastOpenAt = 0;
     this.lastTypingSent = new Map();
     this.storeKey = `aurora.rooms.${session.userId}`;
+    this.roomsApi = false; // the server has the rooms plugin (a `rooms` answer came)
     this.restoreRooms();
   }
 
@@ -94,7 +98,16 @@ export class Chat {
 
   leave(name) {
     if (name === DEFAULT_ROOM || !this.rooms.has(name)) return;
+    const r = this.rooms.get(name);
+    // A member gives up its membership too (the owner keeps its room).
+    if (r.role && r.role !== "owner") this.request("room_leave", name, { type: "room_leave", room: name });
     this.request("leave", name, { type: "leave", room: name });
+    this.drop(name);
+  }
+
+  // Forgets a room here (left, removed, archived).
+  drop(name) {
+    if (name === DEFAULT_ROOM || !this.rooms.has(name)) return;
     this.rooms.delete(name);
     for (const [ref, p] of this.pending) if (p.room === name) this.pending.delete(ref);
     if (this.current === name) this.current = DEFAULT_ROOM;
@@ -112,6 +125,76 @@ export class Chat {
     this.view.changed("rooms");
     this.view.changed("room");
     if (!r.history.loaded && !r.history.loading) this.loadHistory(r);
+  }
+
+  // ---- rooms with members (the rooms plugin) ----
+
+  // Each returns an error text for the form, or "".
+  createRoom(input, isPrivate) {
+    const name = input.trim().replace(/^#/, "");
+    if (!ROOM_RE.test(name)) return "A room name is 1–64 letters, digits, or _ . : -";
+    if (this.rooms.has(name)) return `#${name} is already in your list`;
+    this.request("room_create", name, { type: "room_create", room: name, visibility: isPrivate ? "private" : "public" });
+    return "";
+  }
+
+  invite(username) {
+    const u = username.trim();
+    if (!u) return "Whom? Type a username";
+    this.request("room_invite", this.current, { type: "room_invite", room: this.current, username: u });
+    return "";
+  }
+
+  openDirect(username) {
+    const u = username.trim();
+    if (!u) return "Whom? Type a username";
+    if (u === this.me.username) return "A direct message needs another user";
+    this.request("dm_open", null, { type: "dm_open", username: u });
+    return "";
+  }
+
+  // A room the server says we are a member of: in the list, joined.
+  adopt(entry, open = false) {
+    if (!entry || !ROOM_RE.test(entry.room || "")) return;
+    const known = this.rooms.has(entry.room);
+    const r = this.room(entry.room);
+    if (typeof entry.roomType === "string") r.kind = entry.roomType;
+    if (typeof entry.role === "string") r.role = entry.role;
+    if (Array.isArray(entry.members)) {
+      const other = entry.members.find((m) => m && m.userId !== this.me.userId);
+      if (other && typeof other.user === "string") r.with = other.user;
+    }
+    if (!known) {
+      this.request("join", r.name, { type: "join", room: r.name });
+      this.saveRooms();
+    }
+    if (open) this.switchTo(r.name);
+    this.view.changed("rooms");
+  }
+
+  onRooms(f) {
+    this.requests.delete(String(f.ref));
+    this.roomsApi = true;
+    for (const entry of Array.isArray(f.rooms) ? f.rooms : []) this.adopt(entry);
+    this.view.changed("rooms");
+  }
+
+  // member_added / member_removed / member_role / room_updated.
+  onRoomEvent(f) {
+    const r = typeof f.room === "string" ? this.rooms.get(f.room) : null;
+    const me = f.userId === this.me.userId;
+    if (f.type === "member_added" && me && !r) {
+      this.request("rooms", null, { type: "rooms" }); // its type, role and names come with the list
+    } else if (f.type === "member_removed" && me && r) {
+      this.drop(f.room);
+      if (f.by !== this.me.userId) this.view.notice(`You were removed from #${f.room}.`);
+    } else if (f.type === "member_role" && me && r) {
+      r.role = String(f.role || r.role);
+      this.view.changed("rooms");
+    } else if (f.type === "room_updated" && r && f.archived === true) {
+      this.drop(f.room);
+      this.view.notice(`#${f.room} was archived.`);
+    }
   }
 
   // ---- connection ----
@@ -152,6 +235,8 @@ export class Chat {
     if (!cur.history.loaded) this.loadHistory(cur);
     // Messages not confirmed before the drop: same ref, so never stored twice.
     for (const p of this.pending.values()) if (p.state === "pending") this.sendPending(p);
+    // Rooms we are a member of (answered `unhandled` without the rooms plugin).
+    this.request("rooms", null, { type: "rooms" });
     this.view.changed("all");
   }
 
@@ -230,6 +315,13 @@ export class Chat {
         return this.onTyping(f);
       case "rate_limited":
         return this.onRateLimited(f);
+      case "rooms":
+        return this.onRooms(f);
+      case "member_added":
+      case "member_removed":
+      case "member_role":
+      case "room_updated":
+        return this.onRoomEvent(f);
       case "error":
         return this.onError(f);
       default:
@@ -288,8 +380,10 @@ export class Chat {
   onAck(f) {
     const ref = f.ref === undefined ? "" : String(f.ref);
     const q = this.requests.get(ref);
-    if (q?.kind === "message" && parseId(f.id)) this.confirm(ref, f.id);
-    else this.requests.delete(ref);
+    if (q?.kind === "message" && parseId(f.id)) return this.confirm(ref, f.id);
+    this.requests.delete(ref);
+    if (q?.kind === "room_create" || q?.kind === "dm_open") this.adopt(f, true);
+    else if (q?.kind === "room_invite") this.view.notice(`Invited ${q.frame.username} to #${q.room}.`);
   }
 
   onJoined(f) {
@@ -430,6 +524,8 @@ export class Chat {
       return;
     }
     if (q && q.kind === "presence") return;
+    if (q && q.kind === "rooms") return; // no rooms plugin here (`unhandled`): public rooms only
+    if (q && q.kind === "room_leave") return;
     this.view.notice(text);
   }
 }

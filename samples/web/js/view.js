@@ -22,6 +22,22 @@ function shortTime(ms) {
   return sameDay ? timeFmt.format(d) : `${dayFmt.format(d)}, ${timeFmt.format(d)}`;
 }
 
+// "#" for a public room, "@" for a direct one, a lock (drawn in CSS: no
+// emoji font needed) for a private one.
+function roomMark(r) {
+  if (r.kind === "private") {
+    const m = el("span", "hash lock");
+    m.setAttribute("role", "img");
+    m.setAttribute("aria-label", "private");
+    return m;
+  }
+  return el("span", "hash", r.kind === "direct" ? "@" : "#");
+}
+
+function roomLabel(r) {
+  return r.kind === "direct" ? r.with || "direct message" : r.name;
+}
+
 export class View {
   constructor(handlers) {
     this.h = handlers; // onSwitch(name), onLeave(name), onRetry(ref), onDiscard(ref), onOlder()
@@ -86,7 +102,9 @@ export class View {
       li.dataset.room = r.name;
       const b = el("button", "room-open");
       b.type = "button";
-      b.append(el("span", "hash", "#"), el("span", "room-name", r.name));
+      li.dataset.kind = r.kind;
+      b.append(roomMark(r), el("span", "room-name", roomLabel(r)));
+      if (r.kind !== "public") b.title = r.kind === "direct" ? `Direct messages with ${r.with || "someone"}` : "Private room";
       if (r.unread > 0) {
         const badge = el("span", "unread", r.unread > 99 ? "99+" : String(r.unread));
         badge.setAttribute("aria-label", `${r.unread} unread`);
@@ -105,8 +123,14 @@ export class View {
       items.push(li);
     }
     ul.replaceChildren(...items);
-    $("room-title").textContent = `# ${this.chat.current}`;
-    document.title = `#${this.chat.current} · Aurora`;
+    const cur = this.chat.currentRoom;
+    const mark = roomMark(cur);
+    $("room-title").replaceChildren(...(cur.kind === "private" ? [mark, roomLabel(cur)] : [`${mark.textContent} ${roomLabel(cur)}`]));
+    document.title = `${cur.kind === "public" ? "#" : cur.kind === "direct" ? "@" : ""}${roomLabel(cur)} · Aurora`;
+    // The rooms plugin's forms, where the server has it.
+    $("create-form").hidden = !this.chat.roomsApi;
+    $("dm-form").hidden = !this.chat.roomsApi;
+    $("invite-form").hidden = !(cur.kind === "private" && (cur.role === "owner" || cur.role === "admin"));
   }
 
   renderMessages(o) {

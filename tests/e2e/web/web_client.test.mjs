@@ -381,6 +381,49 @@ describe("web client in Chromium", { timeout: 300000 }, () => {
     await openRoom(s.b, "general");
   });
 
+  test("rooms: a private room with an invitation, a direct message, leaving (the rooms plugin)", async () => {
+    const room = `plans-${run}`;
+    await openRoom(s.a, "general");
+    await s.a.waitForSelector("#create-form:not([hidden])", { timeout: STEP_MS });
+    assert.ok(await s.a.locator("#create-private").isChecked(), "private by default");
+    await s.a.fill("#create-name", room);
+    await s.a.press("#create-name", "Enter");
+    await s.a.waitForSelector(`#room-title:has(.lock):text-is("${room}")`, { timeout: STEP_MS });
+    await s.a.fill("#invite-name", users.b);
+    await s.a.press("#invite-name", "Enter");
+    // B is told (member_added), and the room shows in its list, locked.
+    const item = s.b.locator(`#rooms li[data-room="${room}"][data-kind="private"]`);
+    await item.waitFor({ timeout: STEP_MS });
+    await item.locator(".room-open").click();
+    await s.b.waitForSelector(`#room-title:has(.lock):text-is("${room}")`, { timeout: STEP_MS });
+    assert.ok(await s.b.locator("#invite-form").isHidden(), "a member does not invite");
+    await s.a.locator("#member-list .member-name", { hasText: users.b }).waitFor({ timeout: STEP_MS });
+    await say(s.a, "Private plans.");
+    await waitText(s.b, "Private plans.");
+    await shot(s.a, "private-room");
+    // B opens a direct room with A: A's list shows it under B's name.
+    await s.b.fill("#dm-name", users.a);
+    await s.b.press("#dm-name", "Enter");
+    await s.b.waitForSelector(`#room-title:text-is("@ ${users.a}")`, { timeout: STEP_MS });
+    const dm = s.a.locator('#rooms li[data-kind="direct"]');
+    await dm.waitFor({ timeout: STEP_MS });
+    assert.equal(await dm.locator(".room-name").textContent(), users.b);
+    await s.a.locator(`#rooms li[data-kind="direct"] .room-open`).click();
+    await s.a.waitForSelector(`#room-title:text-is("@ ${users.b}")`, { timeout: STEP_MS });
+    await s.b.locator("#member-list .member-name", { hasText: users.a }).waitFor({ timeout: STEP_MS });
+    await say(s.b, "Just between us.");
+    await waitText(s.a, "Just between us.");
+    // B leaves the private room: gone from its list, and no longer a member.
+    await s.b.locator(`#rooms li[data-room="${room}"] .room-leave`).click();
+    await s.b.locator(`#rooms li[data-room="${room}"]`).waitFor({ state: "detached", timeout: STEP_MS });
+    const mine = async (page) => page.evaluate(async () => {
+      const res = await fetch("/api/rooms", { headers: { Authorization: "Bearer " + localStorage.getItem("token") } });
+      return (await res.json()).rooms.map((r) => `${r.roomType}:${r.role}`);
+    });
+    await waitUntil("B's membership gone", async () => !(await mine(s.b)).includes("private:member"), { ms: STEP_MS });
+    assert.deepEqual((await mine(s.a)).sort(), ["direct:member", "private:owner"]);
+  });
+
   test("an expired or refused token goes back to login", async () => {
     const ctx = await s.browser.newContext();
     const page = await ctx.newPage();
