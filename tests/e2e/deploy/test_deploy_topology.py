@@ -53,7 +53,7 @@ def rooms_of(i: int) -> list[str]:
 
 def require_built() -> None:
     missing = [p for p in (BUILD / "host" / "aurora-host", *(BUILD / "plugins" / f"{n}.so" for n in
-               ("auth", "chat", "ratelimit", "ingest"))) if not p.is_file()]
+               ("auth", "chat", "ratelimit", "ingest", "rooms"))) if not p.is_file()]
     if missing:
         pytest.fail(f"not built: {', '.join(map(str, missing))} (cmake --build {BUILD})"
                     + ("; the ingest plugin is its own issue: the topology needs it for the ingest workers"
