@@ -1,8 +1,11 @@
 #include "room_rules.h"
 
+#include <cjson/cJSON.h>
 #include <openssl/sha.h>
 
 #include <algorithm>
+#include <memory>
+#include <vector>
 
 namespace aurora::rooms {
 
@@ -92,6 +95,59 @@ std::string direct_room_id(std::string_view user_a, std::string_view user_b) {
         id.push_back(kHex[digest[i] & 15]);
     }
     return id;
+}
+
+std::optional<RestRequest> rest_request(std::string_view method, std::string_view path, std::string_view body,
+                                        const char *&code) {
+    using Json = std::unique_ptr<cJSON, decltype(&cJSON_Delete)>;
+    Json frame(body.empty() ? cJSON_CreateObject() : cJSON_ParseWithLength(body.data(), body.size()), cJSON_Delete);
+    if (!cJSON_IsObject(frame.get())) {
+        code = "bad_json";
+        return std::nullopt;
+    }
+    for (const char *owned : {"type", "ref"}) cJSON_DeleteItemFromObjectCaseSensitive(frame.get(), owned);
+    // /api/rooms[/{room}[/members[/{userId}] | /leave]], /api/dms
+    std::vector<std::string_view> parts;
+    for (size_t at = 1; at <= path.size();) {
+        size_t next = path.find('/', at);
+        if (next == std::string_view::npos) next = path.size();
+        parts.push_back(path.substr(at, next - at));
+        at = next + 1;
+    }
+    auto set = [&](const char *key, std::string_view value) {
+        cJSON_DeleteItemFromObjectCaseSensitive(frame.get(), key);
+        cJSON_AddItemToObject(frame.get(), key, cJSON_CreateString(std::string(value).c_str()));
+    };
+    RestRequest out;
+    const size_t n = parts.size();
+    if (!path.starts_with("/") || n < 2 || parts[0] != "api") {
+    } else if (n == 2 && parts[1] == "dms" && method == "POST") {
+        out.type = "dm_open";
+    } else if (n == 2 && parts[1] == "rooms") {
+        out.type = method == "GET" ? "rooms" : method == "POST" ? "room_create" : "";
+    } else if (n >= 3 && parts[1] == "rooms" && !parts[2].empty()) {
+        set("room", parts[2]);
+        if (n == 3 && method == "PATCH") out.type = "room_update";
+        else if (n == 4 && parts[3] == "members" && method == "POST") out.type = "room_invite";
+        else if (n == 4 && parts[3] == "leave" && method == "POST") out.type = "room_leave";
+        else if (n == 5 && parts[3] == "members" && !parts[4].empty()) {
+            cJSON_DeleteItemFromObjectCaseSensitive(frame.get(), "username");
+            set("userId", parts[4]);
+            out.type = method == "DELETE" ? "room_remove" : method == "PATCH" ? "room_role" : "";
+        }
+    }
+    if (out.type.empty()) {
+        code = "not_found";
+        return std::nullopt;
+    }
+    char *text = cJSON_PrintUnformatted(frame.get());
+    if (!text) {
+        code = "bad_json";
+        return std::nullopt;
+    }
+    out.frame = text;
+    cJSON_free(text);
+    return out;
 }
 
 }  // namespace aurora::rooms

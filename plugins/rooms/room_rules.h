@@ -42,4 +42,15 @@ bool valid_text(std::string_view text, size_t min_chars, size_t max_chars, std::
 // same on every replica.
 std::string direct_room_id(std::string_view user_a, std::string_view user_b);
 
+// REST (docs/rooms.md, "REST"): a method and a path under /api/rooms or
+// /api/dms, and the body, as the WebSocket request they stand for: its type
+// and its frame (JSON text: the body's object, "type" and "ref" dropped, the
+// path's room and userId set). nullopt with `code`: "bad_json" (the body is
+// not a JSON object) or "not_found" (no request has that method and path).
+struct RestRequest {
+    std::string type, frame;
+};
+std::optional<RestRequest> rest_request(std::string_view method, std::string_view path, std::string_view body,
+                                        const char *&code);
+
 }  // namespace aurora::rooms

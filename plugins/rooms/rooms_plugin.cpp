@@ -686,7 +686,13 @@ void worker_main(aurora_worker *w, void *arg) {
     Worker worker(*st);
     plugin::JobQueue<Job>::Attach at(*st->jobs, w);
     while (!st->host->worker_should_stop(w)) {
-        if (auto job = st->jobs->pop()) worker.run(*job);
+        if (auto job = st->jobs->pop()) {
+            try {
+                worker.run(*job);
+            } catch (const std::exception &e) {  // unanswered, the host ends it after 30 s
+                st->log(AURORA_LOG_ERROR, "worker: %s", e.what());
+            }
+        }
         else st->host->worker_wait(w, 1000);
     }
     for (Job &job : st->jobs->close()) {
@@ -712,7 +718,7 @@ void http_reply_error(Rooms &st, aurora_http_req *req, const char *code, const s
     st.host->http_reply(req, status_of(code), nullptr, plugin::str(extra), plugin::str(error_json(code, text)));
 }
 
-void on_http(void *arg, aurora_http_req *req) {
+void on_http_impl(void *arg, aurora_http_req *req) {
     auto &st = *static_cast<Rooms *>(arg);
     const aurora_host_api *h = st.host;
     std::string_view method = plugin::view(h->http_method(req)), path = plugin::view(h->http_path(req));
@@ -725,53 +731,25 @@ void on_http(void *arg, aurora_http_req *req) {
         return http_reply_error(st, req, "unauthorized", token.empty() ? "missing bearer token" : "invalid token: " + v.error,
                                 "WWW-Authenticate: Bearer\r\n");
 
-    // The body: a JSON object, or nothing.
-    std::string_view body = plugin::view(h->http_body(req));
-    plugin::Json frame = body.empty() ? plugin::Json(cJSON_CreateObject()) : plugin::parse_json(body);
-    if (!cJSON_IsObject(frame.get())) return http_reply_error(st, req, "bad_json", "the body must be a JSON object");
-    for (const char *owned : {"type", "ref"}) cJSON_DeleteItemFromObjectCaseSensitive(frame.get(), owned);
-
-    // /api/rooms[/{room}[/members[/{userId}] | /leave]]
-    std::vector<std::string_view> parts;
-    for (size_t at = 1; at <= path.size();) {
-        size_t next = path.find('/', at);
-        if (next == std::string_view::npos) next = path.size();
-        parts.push_back(path.substr(at, next - at));
-        at = next + 1;
-    }
-    auto set = [&](const char *key, std::string_view value) {
-        cJSON_DeleteItemFromObjectCaseSensitive(frame.get(), key);
-        cJSON_AddStringToObject(frame.get(), key, std::string(value).c_str());
-    };
-    std::string type;
-    size_t n = parts.size();
-    if (n == 2 && parts[1] == "dms" && method == "POST") type = "dm_open";
-    else if (n == 2 && parts[1] == "rooms") type = method == "GET" ? "rooms" : method == "POST" ? "room_create" : "";
-    else if (n >= 3 && parts[1] == "rooms" && !parts[2].empty()) {
-        set("room", parts[2]);
-        if (n == 3 && method == "PATCH") type = "room_update";
-        else if (n == 4 && parts[3] == "members" && method == "POST") type = "room_invite";
-        else if (n == 4 && parts[3] == "leave" && method == "POST") type = "room_leave";
-        else if (n == 5 && parts[3] == "members" && !parts[4].empty()) {
-            cJSON_DeleteItemFromObjectCaseSensitive(frame.get(), "username");
-            set("userId", parts[4]);
-            type = method == "DELETE" ? "room_remove" : method == "PATCH" ? "room_role" : "";
-        }
-    }
-    if (type.empty()) return http_reply_error(st, req, "not_found", "no such room request: see docs/rooms.md");
-
+    const char *code = "not_found";
+    std::optional<RestRequest> r = rest_request(method, path, plugin::view(h->http_body(req)), code);
+    if (!r)
+        return http_reply_error(st, req, code, std::string_view(code) == "bad_json" ? "the body must be a JSON object"
+                                                                                    : "no such room request: see docs/rooms.md");
     Job job;
     job.kind = Job::Kind::Request;
     job.req = req;
     job.user_id = v.user_id;
     job.username = v.username;
-    job.type = type;
-    job.frame = plugin::to_string(frame.get());
+    job.type = std::move(r->type);
+    job.frame = std::move(r->frame);
     if (!st.jobs->post(std::move(job)))
         http_reply_error(st, req, "busy", "too many room requests waiting: try again shortly", "Retry-After: 1\r\n");
 }
 
 // ---- hooks ----
+
+void on_http(void *arg, aurora_http_req *req);  // on_http_impl, guarded (below)
 
 aurora_status rooms_init(const aurora_host_api *host, aurora_plugin_ctx *self, void **state_out) {
     auto st = std::make_unique<Rooms>();
@@ -866,7 +844,7 @@ aurora_status rooms_init(const aurora_host_api *host, aurora_plugin_ctx *self, v
 
 void rooms_shutdown(void *state) { plugin::take_state<Rooms>(state); }
 
-void rooms_on_connect(void *state, aurora_conn *conn) {
+void rooms_on_connect_impl(void *state, aurora_conn *conn) {
     auto *st = static_cast<Rooms *>(state);
     aurora_conn_id id = st->host->conn_id(conn);
     Conn c;
@@ -876,7 +854,7 @@ void rooms_on_connect(void *state, aurora_conn *conn) {
     st->conns.emplace(id, std::move(c));
 }
 
-void rooms_on_disconnect(void *state, aurora_conn *conn) {
+void rooms_on_disconnect_impl(void *state, aurora_conn *conn) {
     auto *st = static_cast<Rooms *>(state);
     aurora_conn_id id = st->host->conn_id(conn);
     auto it = st->conns.find(id);
@@ -895,7 +873,7 @@ void rooms_on_disconnect(void *state, aurora_conn *conn) {
 constexpr std::array<std::string_view, 8> kRequests{"room_create", "room_invite", "room_remove", "room_role",
                                                     "room_update", "room_leave",  "dm_open",     "rooms"};
 
-aurora_verdict rooms_on_message(void *state, aurora_conn *conn, aurora_msg *msg) {
+aurora_verdict rooms_on_message_impl(void *state, aurora_conn *conn, aurora_msg *msg) {
     auto *st = static_cast<Rooms *>(state);
     const aurora_host_api *h = st->host;
     std::string_view type = plugin::view(h->msg_type(msg));
@@ -935,7 +913,7 @@ aurora_verdict rooms_on_message(void *state, aurora_conn *conn, aurora_msg *msg)
     return AURORA_PENDING;
 }
 
-aurora_verdict rooms_on_join(void *state, aurora_conn *conn, aurora_str room) {
+aurora_verdict rooms_on_join_impl(void *state, aurora_conn *conn, aurora_str room) {
     auto *st = static_cast<Rooms *>(state);
     std::string_view r = plugin::view(room);
     if (r == st->default_room) return AURORA_CONTINUE;
@@ -946,11 +924,45 @@ aurora_verdict rooms_on_join(void *state, aurora_conn *conn, aurora_str room) {
 
 // Out of a room, however (a leave, a cut, a disconnect): the next join is
 // checked again.
-void rooms_on_leave(void *state, aurora_conn *conn, aurora_str room) {
+void rooms_on_leave_impl(void *state, aurora_conn *conn, aurora_str room) {
     auto *st = static_cast<Rooms *>(state);
     aurora_conn_id id = st->host->conn_id(conn);
     auto it = st->conns.find(id);
     if (it != st->conns.end()) unadmit(*st, id, it->second, std::string(plugin::view(room)));
+}
+
+// Nothing escapes a hook or a handler across the ABI (bad_alloc is the
+// realistic case): logged, and the safe answer given.
+template <typename R, typename F>
+R guarded(void *state, const char *where, R fallback, F &&f) noexcept {
+    try {
+        return f();
+    } catch (const std::exception &e) {
+        static_cast<Rooms *>(state)->log(AURORA_LOG_ERROR, "%s: %s", where, e.what());
+    } catch (...) {
+        static_cast<Rooms *>(state)->log(AURORA_LOG_ERROR, "%s: unknown exception", where);
+    }
+    return fallback;
+}
+
+void rooms_on_connect(void *state, aurora_conn *conn) {
+    guarded(state, "on_connect", 0, [&] { return rooms_on_connect_impl(state, conn), 0; });
+}
+void rooms_on_disconnect(void *state, aurora_conn *conn) {
+    guarded(state, "on_disconnect", 0, [&] { return rooms_on_disconnect_impl(state, conn), 0; });
+}
+void rooms_on_leave(void *state, aurora_conn *conn, aurora_str room) {
+    guarded(state, "on_leave", 0, [&] { return rooms_on_leave_impl(state, conn, room), 0; });
+}
+aurora_verdict rooms_on_message(void *state, aurora_conn *conn, aurora_msg *msg) {
+    return guarded<aurora_verdict>(state, "on_message", AURORA_DROP, [&] { return rooms_on_message_impl(state, conn, msg); });
+}
+aurora_verdict rooms_on_join(void *state, aurora_conn *conn, aurora_str room) {
+    return guarded<aurora_verdict>(state, "on_join", AURORA_DROP, [&] { return rooms_on_join_impl(state, conn, room); });
+}
+void on_http(void *arg, aurora_http_req *req) {
+    bool answered = guarded(arg, "http", false, [&] { return on_http_impl(arg, req), true; });
+    if (!answered) http_reply_error(*static_cast<Rooms *>(arg), req, "unavailable", "internal error");
 }
 
 const aurora_plugin kDescriptor = [] {

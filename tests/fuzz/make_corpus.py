@@ -335,6 +335,19 @@ def static_paths():
             "/a.txt\x00.html", "/nothing", "relative"]
 
 
+# ---- rooms requests ------------------------------------------------------------------------------
+def rooms_requests():
+    return [
+        "GET /api/rooms\n", 'POST /api/rooms\n{"room":"plans","visibility":"private","title":"Plans","topic":"q3"}',
+        'PATCH /api/rooms/plans\n{"topic":"new","archived":true}', 'POST /api/rooms/plans/members\n{"username":"bob"}',
+        'PATCH /api/rooms/plans/members/64b000000000000000000001\n{"role":"admin","username":"x"}',
+        "DELETE /api/rooms/plans/members/64b000000000000000000001\n", "POST /api/rooms/plans/leave\n",
+        'POST /api/dms\n{"username":"bob","type":"x","ref":1}', "POST /api/rooms\n[1,2]", "POST /api/rooms\n{not json",
+        "GET /api/rooms//members\n", "PUT /api/rooms/a/b/c/d/e\n{}", "POST /api/rooms/\u00e9t\u00e9/members\n{}",
+        "title with a \u0007 bell", "caf\u00e9 \u2013 \u65e5\u672c", "nbsp\u00a0and nel\u0085",
+    ]
+
+
 def main():
     write("fuzz_http_head", http_heads())
     write("fuzz_ws_frames", ws_frames())
@@ -344,6 +357,7 @@ def main():
     write("fuzz_host_config", host_configs())
     write("fuzz_plugin_settings", plugin_settings())
     write("fuzz_chat_request", chat_requests())
+    write("fuzz_rooms_request", rooms_requests())
     write("fuzz_auth_credentials", auth_bodies())
     write("fuzz_jwt_verify", jwt_inputs())
     write("fuzz_stream_entry", stream_entries())
