@@ -69,12 +69,19 @@ bool read_all(RedisConnection &r, size_t n, std::string &error) {
 
 }  // namespace
 
+plugin::MongoPool::Client RoomStore::acquire(std::string &error) {
+    plugin::MongoPool::Client client = pool_.acquire();
+    if (!client) error = "mongo: no client";
+    return client;
+}
+
+Collection RoomStore::collection(plugin::MongoPool::Client &client, const std::string &name) {
+    return Collection(mongoc_client_get_collection(client.get(), pool_.database().c_str(), name.c_str()));
+}
+
 bool RoomStore::ensure_indexes(std::string &error) {
-    auto client = pool_.acquire();
-    if (!client) {
-        error = "mongo: no client";
-        return false;
-    }
+    auto client = acquire(error);
+    if (!client) return false;
     std::unique_ptr<mongoc_database_t, decltype(&mongoc_database_destroy)> db(
         mongoc_client_get_database(client.get(), pool_.database().c_str()), mongoc_database_destroy);
     Bson cmd(BCON_NEW("createIndexes", BCON_UTF8(kMembers), "indexes", "[", "{", "key", "{", "roomId", BCON_INT32(1),
@@ -90,12 +97,9 @@ bool RoomStore::ensure_indexes(std::string &error) {
 }
 
 std::optional<RoomInfo> RoomStore::load_room(const std::string &id, std::string &error) {
-    auto client = pool_.acquire();
-    if (!client) {
-        error = "mongo: no client";
-        return std::nullopt;
-    }
-    Collection rooms(mongoc_client_get_collection(client.get(), pool_.database().c_str(), kRooms));
+    auto client = acquire(error);
+    if (!client) return std::nullopt;
+    Collection rooms = collection(client, kRooms);
     Bson filter(BCON_NEW("_id", BCON_UTF8(id.c_str())));
     Bson opts(BCON_NEW("limit", BCON_INT64(1)));
     Cursor cursor(mongoc_collection_find_with_opts(rooms.get(), filter.get(), opts.get(), nullptr));
@@ -168,13 +172,12 @@ std::optional<Role> RoomStore::role(RedisConnection &r, const std::string &room,
     std::vector<std::string> hset{"HSET", key, "~", "1"};
     Role mine = Role::None;
     {
-        auto client = pool_.acquire();
+        auto client = acquire(error);
         if (!client) {
-            error = "mongo: no client";
             r.command({"UNWATCH"}, error);
             return std::nullopt;
         }
-        Collection members(mongoc_client_get_collection(client.get(), pool_.database().c_str(), kMembers));
+        Collection members = collection(client, kMembers);
         Bson filter(BCON_NEW("roomId", BCON_UTF8(room.c_str())));
         Cursor cursor(mongoc_collection_find_with_opts(members.get(), filter.get(), nullptr, nullptr));
         const bson_t *doc = nullptr;
@@ -225,12 +228,9 @@ void RoomStore::ensure_indexes_once() {
 
 RoomStore::Created RoomStore::create(RedisConnection &r, const RoomInfo &room, int64_t now_ms, std::string &error) {
     {
-        auto client = pool_.acquire();
-        if (!client) {
-            error = "mongo: no client";
-            return Created::Failed;
-        }
-        Collection rooms(mongoc_client_get_collection(client.get(), pool_.database().c_str(), kRooms));
+        auto client = acquire(error);
+        if (!client) return Created::Failed;
+        Collection rooms = collection(client, kRooms);
         Bson doc(BCON_NEW("_id", BCON_UTF8(room.id.c_str()), "type", BCON_UTF8(name_of(room.type)), "title",
                           BCON_UTF8(room.title.c_str()), "topic", BCON_UTF8(room.topic.c_str()), "createdBy",
                           BCON_UTF8(room.owner.c_str()), "archived", BCON_BOOL(false), "createdAt",
@@ -261,12 +261,9 @@ std::optional<RoomInfo> RoomStore::direct(RedisConnection &r, const std::string 
     info.type = RoomType::Direct;
     const std::string &lo = std::min(a, b), &hi = std::max(a, b);
     {
-        auto client = pool_.acquire();
-        if (!client) {
-            error = "mongo: no client";
-            return std::nullopt;
-        }
-        Collection rooms(mongoc_client_get_collection(client.get(), pool_.database().c_str(), kRooms));
+        auto client = acquire(error);
+        if (!client) return std::nullopt;
+        Collection rooms = collection(client, kRooms);
         Bson doc(BCON_NEW("_id", BCON_UTF8(info.id.c_str()), "type", BCON_UTF8("direct"), "title", BCON_UTF8(""),
                           "topic", BCON_UTF8(""), "createdBy", BCON_UTF8(a.c_str()), "archived", BCON_BOOL(false),
                           "members", "[", BCON_UTF8(lo.c_str()), BCON_UTF8(hi.c_str()), "]", "createdAt",
@@ -311,12 +308,9 @@ RoomStore::Write RoomStore::set_member(RedisConnection &r, const std::string &ro
                                        const std::string &by, int64_t now_ms, std::string &error) {
     ensure_indexes_once();  // the unique (roomId, userId): two upserts at once make one row
     {
-        auto client = pool_.acquire();
-        if (!client) {
-            error = "mongo: no client";
-            return Write::Failed;
-        }
-        Collection members(mongoc_client_get_collection(client.get(), pool_.database().c_str(), kMembers));
+        auto client = acquire(error);
+        if (!client) return Write::Failed;
+        Collection members = collection(client, kMembers);
         Bson filter(BCON_NEW("roomId", BCON_UTF8(room.c_str()), "userId", BCON_UTF8(user.c_str())));
         Bson update(BCON_NEW("$set", "{", "role", BCON_UTF8(name_of(role)), "}", "$setOnInsert", "{", "addedBy",
                              BCON_UTF8(by.c_str()), "joinedAt", BCON_DATE_TIME(now_ms), "}"));
@@ -334,12 +328,9 @@ RoomStore::Write RoomStore::set_member(RedisConnection &r, const std::string &ro
 RoomStore::Write RoomStore::remove_member(RedisConnection &r, const std::string &room, const std::string &user,
                                           std::string &error) {
     {
-        auto client = pool_.acquire();
-        if (!client) {
-            error = "mongo: no client";
-            return Write::Failed;
-        }
-        Collection members(mongoc_client_get_collection(client.get(), pool_.database().c_str(), kMembers));
+        auto client = acquire(error);
+        if (!client) return Write::Failed;
+        Collection members = collection(client, kMembers);
         Bson filter(BCON_NEW("roomId", BCON_UTF8(room.c_str()), "userId", BCON_UTF8(user.c_str())));
         bson_error_t err;
         // Many: rows made before the unique index existed go too.
@@ -355,12 +346,9 @@ RoomStore::Write RoomStore::update(RedisConnection &r, const std::string &room, 
                        const std::optional<std::string> &topic, std::optional<bool> archived, int64_t now_ms,
                        std::string &error) {
     {
-        auto client = pool_.acquire();
-        if (!client) {
-            error = "mongo: no client";
-            return Write::Failed;
-        }
-        Collection rooms(mongoc_client_get_collection(client.get(), pool_.database().c_str(), kRooms));
+        auto client = acquire(error);
+        if (!client) return Write::Failed;
+        Collection rooms = collection(client, kRooms);
         Bson filter(BCON_NEW("_id", BCON_UTF8(room.c_str())));
         Bson set(bson_new());
         BSON_APPEND_DATE_TIME(set.get(), "updatedAt", now_ms);
@@ -379,15 +367,12 @@ RoomStore::Write RoomStore::update(RedisConnection &r, const std::string &room, 
 }
 
 std::optional<std::vector<Membership>> RoomStore::rooms_of(const std::string &user, size_t limit, std::string &error) {
-    auto client = pool_.acquire();
-    if (!client) {
-        error = "mongo: no client";
-        return std::nullopt;
-    }
+    auto client = acquire(error);
+    if (!client) return std::nullopt;
     std::vector<Membership> out;
     std::map<std::string, size_t> at;
     {
-        Collection members(mongoc_client_get_collection(client.get(), pool_.database().c_str(), kMembers));
+        Collection members = collection(client, kMembers);
         Bson filter(BCON_NEW("userId", BCON_UTF8(user.c_str())));
         Bson opts(BCON_NEW("sort", "{", "joinedAt", BCON_INT32(-1), "}", "limit", BCON_INT64(static_cast<int64_t>(limit))));
         Cursor cursor(mongoc_collection_find_with_opts(members.get(), filter.get(), opts.get(), nullptr));
@@ -410,7 +395,7 @@ std::optional<std::vector<Membership>> RoomStore::rooms_of(const std::string &us
         }
     }
     if (out.empty()) return out;
-    Collection rooms(mongoc_client_get_collection(client.get(), pool_.database().c_str(), kRooms));
+    Collection rooms = collection(client, kRooms);
     Bson ids(bson_new());
     int i = 0;
     for (const Membership &m : out) {
@@ -447,12 +432,9 @@ bool RoomStore::activity(RedisConnection &r, const std::string &user, const std:
         for (size_t i = 0; i + 1 < read->elements; i += 2)
             markers[std::string(read->element[i]->str, read->element[i]->len)] =
                 std::string(read->element[i + 1]->str, read->element[i + 1]->len);
-    auto client = pool_.acquire();
-    if (!client) {
-        error = "mongo: no client";
-        return false;
-    }
-    Collection messages(mongoc_client_get_collection(client.get(), pool_.database().c_str(), messages_collection.c_str()));
+    auto client = acquire(error);
+    if (!client) return false;
+    Collection messages = collection(client, messages_collection);
     bson_oid_t me;
     const bool oid = bson_oid_is_valid(user.c_str(), user.size()) && user.size() == 24;
     if (oid) bson_oid_init_from_string(&me, user.c_str());
@@ -511,12 +493,9 @@ bool RoomStore::activity(RedisConnection &r, const std::string &user, const std:
 }
 
 std::optional<std::string> RoomStore::user_id(const std::string &username, std::string &error) {
-    auto client = pool_.acquire();
-    if (!client) {
-        error = "mongo: no client";
-        return std::nullopt;
-    }
-    Collection users(mongoc_client_get_collection(client.get(), pool_.database().c_str(), users_.c_str()));
+    auto client = acquire(error);
+    if (!client) return std::nullopt;
+    Collection users = collection(client, users_);
     Bson filter(BCON_NEW("username", BCON_UTF8(username.c_str())));
     Bson opts(BCON_NEW("limit", BCON_INT64(1), "projection", "{", "_id", BCON_INT32(1), "}"));
     Cursor cursor(mongoc_collection_find_with_opts(users.get(), filter.get(), opts.get(), nullptr));

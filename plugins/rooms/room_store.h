@@ -110,6 +110,8 @@ public:
 
 private:
     Write invalidate(plugin::RedisConnection &r, const std::string &room, std::string &error);
+    plugin::MongoPool::Client acquire(std::string &error);  // empty with `error` when the pool gave none
+    plugin::Collection collection(plugin::MongoPool::Client &client, const std::string &name);
     void ensure_indexes_once();  // before a write: until it worked once (MongoDB may start after us)
     std::optional<RoomInfo> load_room(const std::string &id, std::string &error);
 
