@@ -516,6 +516,30 @@ std::optional<std::string> RoomStore::user_id(const std::string &username, std::
     return out;
 }
 
+std::optional<bool> RoomStore::user_exists(const std::string &id, std::string &error) {
+    auto client = acquire(error);
+    if (!client) return std::nullopt;
+    Collection users = collection(client, users_);
+    Bson filter(bson_new());
+    bson_oid_t oid;
+    if (id.size() == 24 && bson_oid_is_valid(id.c_str(), id.size())) {
+        bson_oid_init_from_string(&oid, id.c_str());
+        BSON_APPEND_OID(filter.get(), "_id", &oid);
+    } else {
+        BSON_APPEND_UTF8(filter.get(), "_id", id.c_str());
+    }
+    Bson opts(BCON_NEW("limit", BCON_INT64(1), "projection", "{", "_id", BCON_INT32(1), "}"));
+    Cursor cursor(mongoc_collection_find_with_opts(users.get(), filter.get(), opts.get(), nullptr));
+    const bson_t *doc = nullptr;
+    bool found = mongoc_cursor_next(cursor.get(), &doc);
+    bson_error_t err;
+    if (mongoc_cursor_error(cursor.get(), &err)) {
+        error = mongo_error("find", err);
+        return std::nullopt;
+    }
+    return found;
+}
+
 std::optional<bool> RoomStore::count_creation(RedisConnection &r, const std::string &user, int64_t max, int64_t now_ms,
                                               std::string &error) {
     if (!r.ensure(error)) return std::nullopt;

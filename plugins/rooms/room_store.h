@@ -100,6 +100,9 @@ public:
     // A registered user (auth's `users` collection): its id (ObjectId hex)
     // for a username; nullopt and empty error when there is none.
     std::optional<std::string> user_id(const std::string &username, std::string &error);
+    // Is there a user with this id (an ObjectId's hex, or the id as a
+    // string) in `users`? nullopt with `error` when MongoDB failed.
+    std::optional<bool> user_exists(const std::string &id, std::string &error);
 
     // Counts one room creation by `user` in this hour; false past `max`.
     std::optional<bool> count_creation(plugin::RedisConnection &r, const std::string &user, int64_t max,

@@ -66,6 +66,9 @@ const std::array kSettings{
             "where ingest stores messages (the room list's last message and unread counts)"},
     Setting{"users_collection", Setting::String, "\"users\"", "where usernames are (auth's collection)"},
     Setting{"redis_timeout_ms", Setting::Int, "2000", "longest a Redis command may take", 10, 60000},
+    Setting{"known_users_only", Setting::Bool, "true",
+            "invitations and direct rooms by `userId` need that user in `users_collection` (off: identities from "
+            "another provider, any id is taken)"},
     Setting{"rest", Setting::Bool, "true",
             "serve the REST interface (`/api/rooms`, `/api/dms`; needs `jwt.secret`, HS256 bearer tokens)"},
 };
@@ -103,6 +106,7 @@ struct Rooms : plugin::PluginHandle {
     std::optional<plugin::RedisUrl> redis_url;
     std::unique_ptr<plugin::JobQueue<Job>> jobs;
     std::unique_ptr<plugin::AsyncRedis> events;
+    bool known_users_only = true;
     std::string jwt_secret;  // REST: bearer tokens are checked like auth issues them (HS256)
     // [service]
     std::map<aurora_conn_id, Conn> conns;
@@ -466,7 +470,7 @@ private:
         if (t == "room_update") return update(job, frame.get(), *info, *mine, error);
 
         // The rest name another member.
-        std::optional<std::string> target = target_of(job, frame.get(), error);
+        std::optional<std::string> target = target_of(job, frame.get(), error, t == "room_invite");
         if (!target) return error.empty();  // answered (no such user), or failed
         std::optional<Role> theirs = st_.store->role(redis_, room, *target, error);
         if (!theirs) return false;
@@ -541,10 +545,19 @@ private:
         return true;
     }
 
-    // The member a request names: "username" (looked up) or "userId".
-    std::optional<std::string> target_of(Job &job, const cJSON *frame, std::string &error) {
+    // The member a request names: "username" (looked up) or "userId". One
+    // to be added (`adding`: invite, dm_open) must be a user of `users`,
+    // unless known_users_only is off (identities from another provider).
+    std::optional<std::string> target_of(Job &job, const cJSON *frame, std::string &error, bool adding = false) {
         const char *user_id = plugin::get_string(frame, "userId");
-        if (user_id && *user_id && std::string_view(user_id).size() <= 128) return std::string(user_id);
+        if (user_id && *user_id && std::string_view(user_id).size() <= 128) {
+            if (!adding || !st_.known_users_only) return std::string(user_id);
+            std::optional<bool> exists = st_.store->user_exists(user_id, error);
+            if (!exists) return std::nullopt;
+            if (*exists) return std::string(user_id);
+            refuse(st_, job, "no_such_user", std::string("no user with id '") + user_id + "'");
+            return std::nullopt;
+        }
         const char *username = plugin::get_string(frame, "username");
         if (!username || !*username || std::string_view(username).size() > 64) {
             refuse(st_, job, "bad_field", "name the user: 'username' (1-64 characters) or 'userId'");
@@ -634,7 +647,7 @@ private:
     }
 
     bool dm_open(Job &job, const cJSON *frame, std::string &error) {
-        std::optional<std::string> other = target_of(job, frame, error);
+        std::optional<std::string> other = target_of(job, frame, error, true);
         if (!other) return error.empty();
         if (*other == job.user_id) {
             refuse(st_, job, "dm_self", "a direct room needs another user");
@@ -769,6 +782,7 @@ aurora_status rooms_init(const aurora_host_api *host, aurora_plugin_ctx *self, v
     st->list_max = s->integer("list_max");
     st->users_collection = s->string("users_collection");
     st->messages_collection = s->string("messages_collection");
+    st->known_users_only = s->boolean("known_users_only");
     st->timeout_ms = s->integer("redis_timeout_ms");
     if (!plugin::valid_room(st->default_room)) {
         st->log(AURORA_LOG_ERROR, "config: default_room is not a valid room name");

@@ -254,6 +254,9 @@ def test_roles_decide_who_invites_removes_promotes_and_leaves(world):
     o.ok(type="room_invite", room=room, username=adm["name"])
     o.ok(type="room_invite", room=room, username=mem["name"])
     me.refused("forbidden", type="room_invite", room=room, username=new["name"])  # a member does not invite
+    o.refused("no_such_user", type="room_invite", room=room, username="nobody-" + uuid.uuid4().hex[:6])
+    o.refused("no_such_user", type="room_invite", room=room, userId=str(ObjectId()))
+    o.refused("no_such_user", type="dm_open", userId="not-a-user-" + uuid.uuid4().hex[:6])
     ad.refused("forbidden", type="room_role", room=room, username=mem["name"], role="admin")  # not the owner
     o.ok(type="room_role", room=room, username=adm["name"], role="admin")
     ad.ok(type="room_invite", room=room, username=new["name"])  # an admin does
