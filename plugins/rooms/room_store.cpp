@@ -40,6 +40,7 @@ RoomInfo room_of(const bson_t *doc) {
     info.topic = utf8_field(doc, "topic");
     info.owner = utf8_field(doc, "createdBy");
     info.archived = bool_field(doc, "archived");
+    info.ready = bool_field(doc, "ready");
     bson_iter_t it, child;
     if (bson_iter_init_find(&it, doc, "memberNames") && BSON_ITER_HOLDS_ARRAY(&it) && bson_iter_recurse(&it, &child)) {
         while (bson_iter_next(&child)) {
@@ -254,7 +255,8 @@ RoomStore::Created RoomStore::create(RedisConnection &r, const RoomInfo &room, i
 
 std::optional<RoomInfo> RoomStore::direct(RedisConnection &r, const std::string &a, const std::string &a_name,
                                           const std::string &b, const std::string &b_name, int64_t now_ms,
-                                          std::string &error) {
+                                          bool &created, std::string &error) {
+    created = false;
     RoomInfo info;
     info.id = direct_room_id(a, b);
     info.registered = true;
@@ -282,8 +284,8 @@ std::optional<RoomInfo> RoomStore::direct(RedisConnection &r, const std::string 
         }
         bson_append_array_end(doc.get(), &names);
         bson_error_t err;
-        if (!mongoc_collection_insert_one(rooms.get(), doc.get(), nullptr, nullptr, &err) &&
-            err.code != kDuplicateKey) {
+        created = mongoc_collection_insert_one(rooms.get(), doc.get(), nullptr, nullptr, &err);
+        if (!created && err.code != kDuplicateKey) {
             error = mongo_error("insert", err);
             return std::nullopt;
         }
@@ -296,11 +298,26 @@ std::optional<RoomInfo> RoomStore::direct(RedisConnection &r, const std::string 
     }
     info.owner = stored->owner;
     info.names = stored->names;
-    // Both members, again if they are there already: a retry after a
-    // failure half-way completes it.
-    if (set_member(r, info.id, lo, Role::Member, a, now_ms, error) != Write::Ok ||
-        set_member(r, info.id, hi, Role::Member, a, now_ms, error) != Write::Ok)
+    // New: both members. There already: the opener (back), and the other
+    // one only if it never was a member (a retry after a failure half-way).
+    if (set_member(r, info.id, a, Role::Member, a, now_ms, error) != Write::Ok) return std::nullopt;
+    if (!created) {
+        std::optional<Role> theirs = role(r, info.id, b, error);
+        if (!theirs) return std::nullopt;
+        if (*theirs != Role::None || stored->ready) return info;  // b is in, or left: b's own choice
+    }
+    if (set_member(r, info.id, b, Role::Member, a, now_ms, error) != Write::Ok) return std::nullopt;
+    // Both were added once: from now on only each user brings itself back.
+    auto client = acquire(error);
+    if (!client) return std::nullopt;
+    Collection rooms = collection(client, kRooms);
+    Bson filter(BCON_NEW("_id", BCON_UTF8(info.id.c_str())));
+    Bson update(BCON_NEW("$set", "{", "ready", BCON_BOOL(true), "}"));
+    bson_error_t err;
+    if (!mongoc_collection_update_one(rooms.get(), filter.get(), update.get(), nullptr, nullptr, &err)) {
+        error = mongo_error("update", err);
         return std::nullopt;
+    }
     return info;
 }
 
@@ -466,8 +483,9 @@ bool RoomStore::activity(RedisConnection &r, const std::string &user, const std:
         if (m.last_id.empty()) continue;
         // Unread: others' messages stored after the marker's millisecond
         // (ids are <ms>-<seq>; createdAt is the ms).
+        // No marker: counted from when the user became a member.
         auto marker = markers.find(m.room.id);
-        int64_t since_ms = marker == markers.end() ? -1 : std::strtoll(marker->second.c_str(), nullptr, 10);
+        int64_t since_ms = marker == markers.end() ? m.joined_ms - 1 : std::strtoll(marker->second.c_str(), nullptr, 10);
         if (marker != markers.end() && marker->second == m.last_id) continue;
         Bson count_filter(BCON_NEW("roomId", BCON_UTF8(m.room.id.c_str()), "createdAt", "{", "$gt",
                                    BCON_DATE_TIME(since_ms), "}"));

@@ -37,6 +37,7 @@ struct RoomInfo {
     RoomType type = RoomType::Public;
     std::string title, topic, owner;
     bool archived = false;
+    bool ready = false;  // direct rooms: both members were added once (RoomStore::direct)
     // Direct rooms: the two members' usernames when they were known at
     // dm_open (userId, username), for clients to show who the room is with.
     std::vector<std::pair<std::string, std::string>> names;
@@ -77,9 +78,12 @@ public:
     // taken (by another user: the same owner's retry completes it).
     Created create(plugin::RedisConnection &r, const RoomInfo &room, int64_t now_ms, std::string &error);
     // The direct room of two users, made if missing (idempotent, any order).
-    // `a_name`, `b_name`: their usernames, stored when not empty.
+    // `a_name`, `b_name`: their usernames, stored when not empty. `a` opens
+    // it: a new room gets both members; an existing one gets `a` back (who
+    // may have left), never `b` (who may have left too: only b brings b
+    // back). `created`: the room is new.
     std::optional<RoomInfo> direct(plugin::RedisConnection &r, const std::string &a, const std::string &a_name,
-                                   const std::string &b, const std::string &b_name, int64_t now_ms,
+                                   const std::string &b, const std::string &b_name, int64_t now_ms, bool &created,
                                    std::string &error);
     Write set_member(plugin::RedisConnection &r, const std::string &room, const std::string &user, Role role,
                      const std::string &by, int64_t now_ms, std::string &error);

@@ -93,8 +93,10 @@ struct Job {
     aurora_http_req *req = nullptr;  // the same request over REST (docs/rooms.md)
     aurora_conn_id conn = 0;
     std::string user_id, username, type, frame, ref_json;
-    std::string room;         // Recheck
-    uint64_t cuts_seen = 0;   // Check: Rooms::cuts when it was queued
+    std::string room;         // Recheck: this room's admissions here (connection, userId)
+    std::vector<std::pair<aurora_conn_id, std::string>> admissions;
+    uint64_t cuts_seen = 0;   // Check: Rooms::cuts_of(room) when it was queued
+    bool answered = false;    // answer()/refuse() ran: the worker's catch must not answer again
     int attempts = 0;
 };
 
@@ -112,7 +114,15 @@ struct Rooms : plugin::PluginHandle {
     std::map<aurora_conn_id, Conn> conns;
     std::multimap<std::string, aurora_conn_id> by_user;
     std::map<std::string, std::set<aurora_conn_id>, std::less<>> admitted_in;  // room -> connections admitted
-    uint64_t cuts = 0;         // events that took someone out, so far
+    // Events that took someone out of a room (or may have: a resubscription),
+    // counted per slot of rooms (a hash of the name), so that a check is
+    // run again only if its own room (or one sharing its slot) changed.
+    std::array<uint64_t, 4096> cuts{};
+    uint64_t resyncs = 0;      // resubscriptions: every room may have changed
+    uint64_t cuts_of(std::string_view room) const {
+        return cuts[std::hash<std::string_view>{}(room) % cuts.size()] + resyncs;
+    }
+    void cut_happened(std::string_view room) { ++cuts[std::hash<std::string_view>{}(room) % cuts.size()]; }
     bool subscribed_once = false;
     aurora_metric *checks = nullptr, *denied = nullptr, *requests = nullptr, *failures = nullptr;
 };
@@ -142,6 +152,7 @@ std::string error_json(const char *code, const std::string &text) {
 // Each job is answered exactly once, here: a WebSocket reply (and the
 // message resumed), or the HTTP response.
 void answer(Rooms &st, Job &job, const std::string &json, uint16_t http_status = 200) {
+    job.answered = true;
     if (job.req) {
         st.host->http_reply(job.req, http_status, nullptr, aurora_str{}, plugin::str(json));
         return;
@@ -151,6 +162,8 @@ void answer(Rooms &st, Job &job, const std::string &json, uint16_t http_status =
 }
 
 void refuse(Rooms &st, Job &job, const char *code, const std::string &text) {
+    if (!job.msg && !job.req) return;  // a recheck: nobody waits for an answer
+    job.answered = true;
     st.host->metric_add(st.denied, 1);
     if (job.req) {
         uint16_t status = status_of(code);
@@ -185,18 +198,22 @@ struct Admit {
 // A check passed on a worker. If an event took someone out meanwhile (it
 // may have been this member: the worker read before the removal), the check
 // runs again: a removal is never overtaken by a join it has already cut.
-void admit_on_service(void *arg) {
+void admit_on_service_impl(void *arg) {
     std::unique_ptr<Admit> a(static_cast<Admit *>(arg));
     Rooms &st = *a->st;
     Job &job = a->job;
-    if (st.cuts != job.cuts_seen) {
-        job.cuts_seen = st.cuts;
-        if (++job.attempts < kCheckAttempts && st.jobs->post(std::move(job))) return;
-        refuse(st, a->job, "busy", "this room's members are changing: try again");
-        return;
-    }
     plugin::Json frame = plugin::parse_json(job.frame);
     std::string room = plugin::get_string(frame.get(), "room");
+    if (st.cuts_of(room) != job.cuts_seen) {
+        if (++job.attempts >= kCheckAttempts) {
+            refuse(st, job, "busy", "this room's members are changing: try again");
+            return;
+        }
+        job.cuts_seen = st.cuts_of(room);
+        Job again = job;  // copied: `job` is still answerable if the queue refuses
+        if (!st.jobs->post(std::move(again))) refuse(st, job, "busy", "too many room requests waiting: try again shortly");
+        return;
+    }
     auto it = st.conns.find(job.conn);
     if (it != st.conns.end()) {
         if (it->second.admitted.size() >= kAdmittedMax && !it->second.admitted.count(room)) {
@@ -242,10 +259,32 @@ struct CutArg {
     std::string room;
 };
 
-void cut_on_service(void *arg) {
+void cut_on_service_impl(void *arg) {
     std::unique_ptr<CutArg> c(static_cast<CutArg *>(arg));
-    ++c->st->cuts;
+    c->st->cut_happened(c->room);
     cut(*c->st, c->conn, c->room);
+}
+
+// Callbacks from C (call_on_service, the subscription): nothing escapes.
+template <typename F>
+void service_guarded(Rooms &st, const char *where, F &&f) noexcept {
+    try {
+        f();
+    } catch (const std::exception &e) {
+        st.log(AURORA_LOG_ERROR, "%s: %s", where, e.what());
+    } catch (...) {
+        st.log(AURORA_LOG_ERROR, "%s: unknown exception", where);
+    }
+}
+
+void admit_on_service(void *arg) {
+    Rooms &st = *static_cast<Admit *>(arg)->st;
+    service_guarded(st, "admit", [&] { admit_on_service_impl(arg); });
+}
+
+void cut_on_service(void *arg) {
+    Rooms &st = *static_cast<CutArg *>(arg)->st;
+    service_guarded(st, "cut", [&] { cut_on_service_impl(arg); });
 }
 
 // An event from any replica (this one included): the room hears it, the
@@ -262,7 +301,7 @@ void on_event(Rooms &st, std::string_view payload) {
         // A room that was open (public, nobody's) is now someone's: whoever
         // sat in it under that name goes, unless they are a member. Told to
         // nobody: the room's members are not announced to outsiders.
-        ++st.cuts;
+        st.cut_happened(room);
         std::set<std::string> keep;
         const cJSON *members = cJSON_GetObjectItemCaseSensitive(ev.get(), "members");
         const cJSON *m = nullptr;
@@ -279,34 +318,37 @@ void on_event(Rooms &st, std::string_view payload) {
         }
     }
     if (t == "member_removed" && user) {
-        ++st.cuts;
+        st.cut_happened(room);
         for (aurora_conn_id id : conns_of(st, user)) cut(st, id, room);
     } else if (t == "room_updated") {
         const cJSON *archived = cJSON_GetObjectItemCaseSensitive(ev.get(), "archived");
         if (!cJSON_IsTrue(archived)) return;
-        ++st.cuts;
+        st.cut_happened(room);
         cut_all(st, room, {});
     }
 }
 
-// The subscription is back after an outage: events may have been missed.
-// Every admission of a room that is not public is checked again.
+// The subscription is confirmed again after an outage: events may have
+// been missed. Checks in flight run again (resyncs), and every room with
+// admissions here is checked again, one job per room: each admitted user's
+// membership read once; public rooms pass at once.
 void recheck_all(Rooms &st) {
-    size_t n = 0;
+    ++st.resyncs;
+    size_t rooms = 0, refused = 0;
     for (auto &[room, ids] : st.admitted_in) {
+        Job job;
+        job.kind = Job::Kind::Recheck;
+        job.room = room;
+        job.type = "recheck";
         for (aurora_conn_id id : ids) {
             auto c = st.conns.find(id);
-            if (c == st.conns.end()) continue;
-            Job job;
-            job.kind = Job::Kind::Recheck;
-            job.conn = id;
-            job.user_id = c->second.user_id;
-            job.room = room;
-            job.type = "recheck";
-            n += st.jobs->post(std::move(job)) ? 1 : 0;
+            if (c != st.conns.end()) job.admissions.emplace_back(id, c->second.user_id);
         }
+        if (st.jobs->post(std::move(job))) ++rooms;
+        else ++refused;
     }
-    if (n) st.log(AURORA_LOG_INFO, "events resubscribed: checking %zu admissions again", n);
+    if (rooms) st.log(AURORA_LOG_INFO, "events resubscribed: checking the admissions of %zu rooms again", rooms);
+    if (refused) st.log(AURORA_LOG_WARN, "events resubscribed: %zu rooms not checked again (queue full)", refused);
 }
 
 // ---- on the workers ----
@@ -419,15 +461,28 @@ private:
     }
 
     void recheck(Job &job) {
-        std::string error;
-        std::optional<bool> may = may_read(job.room, job.user_id, error);
-        if (!may) {
-            st_.log(AURORA_LOG_WARN, "recheck of %s failed: %s", job.room.c_str(), error.c_str());
-            return;  // the next resubscription tries again
+        std::map<std::string, bool> may_by_user;
+        for (size_t i = 0; i < job.admissions.size(); ++i) {
+            const auto &[conn, user] = job.admissions[i];
+            auto known = may_by_user.find(user);
+            if (known == may_by_user.end()) {
+                std::string error;
+                std::optional<bool> may = may_read(job.room, user, error);
+                if (!may) {  // Redis or MongoDB failed: the rest once more, later in the queue
+                    st_.log(AURORA_LOG_WARN, "recheck of %s failed: %s", job.room.c_str(), error.c_str());
+                    if (++job.attempts < kCheckAttempts) {
+                        Job rest = job;
+                        rest.admissions.erase(rest.admissions.begin(), rest.admissions.begin() + static_cast<long>(i));
+                        st_.jobs->post(std::move(rest));
+                    }
+                    return;
+                }
+                known = may_by_user.emplace(user, *may && !archived_).first;
+            }
+            if (known->second) continue;
+            auto c = std::make_unique<CutArg>(CutArg{&st_, conn, job.room});
+            if (st_.host->call_on_service(st_.self, cut_on_service, c.get()) == AURORA_OK) c.release();
         }
-        if (*may && !archived_) return;
-        auto c = std::make_unique<CutArg>(CutArg{&st_, job.conn, job.room});
-        if (st_.host->call_on_service(st_.self, cut_on_service, c.get()) == AURORA_OK) c.release();
     }
 
     bool request(Job &job, std::string &error) {
@@ -654,14 +709,18 @@ private:
             return true;
         }
         const char *named = plugin::get_string(frame, "username");
+        bool created = false;
         std::optional<RoomInfo> info = st_.store->direct(redis_, job.user_id, job.username, *other,
                                                          plugin::get_string(frame, "userId") ? "" : (named ? named : ""),
-                                                         now_ms(), error);
+                                                         now_ms(), created, error);
         if (!info) return false;
-        announce_created(info->id, RoomType::Direct, {job.user_id, *other});
-        std::string ev = "{\"type\":\"member_added\",\"room\":" + quoted(info->id) + ",\"roomType\":\"direct\"" +
-                         ",\"userId\":" + quoted(*other) + ",\"role\":\"member\",\"by\":" + quoted(job.user_id) + "}";
-        if (!st_.store->publish(redis_, ev, error)) st_.log(AURORA_LOG_WARN, "dm event not published: %s", error.c_str());
+        if (created) {  // announced once: opening it again tells nobody anything
+            announce_created(info->id, RoomType::Direct, {job.user_id, *other});
+            std::string ev = "{\"type\":\"member_added\",\"room\":" + quoted(info->id) + ",\"roomType\":\"direct\"" +
+                             ",\"userId\":" + quoted(*other) + ",\"role\":\"member\",\"by\":" + quoted(job.user_id) + "}";
+            if (!st_.store->publish(redis_, ev, error))
+                st_.log(AURORA_LOG_WARN, "dm event not published: %s", error.c_str());
+        }
         std::string body = room_json(*info, Role::Member);
         body.pop_back();
         answer(st_, job, with_ref("{\"type\":\"ack\"," + body.substr(1) + ",\"userId\":" + quoted(*other), job.ref_json));
@@ -671,7 +730,10 @@ private:
     bool list(Job &job, std::string &error) {
         std::optional<std::vector<Membership>> rooms =
             st_.store->rooms_of(job.user_id, static_cast<size_t>(st_.list_max), error);
-        if (!rooms || !st_.store->activity(redis_, job.user_id, st_.messages_collection, *rooms, error)) return false;
+        plugin::Json frame = plugin::parse_json(job.frame);
+        const bool activity = !cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(frame.get(), "activity"));
+        if (!rooms || (activity && !st_.store->activity(redis_, job.user_id, st_.messages_collection, *rooms, error)))
+            return false;
         std::string out = "{\"type\":\"rooms\",\"rooms\":[";
         bool first = true;
         for (const Membership &m : *rooms) {
@@ -702,8 +764,9 @@ void worker_main(aurora_worker *w, void *arg) {
         if (auto job = st->jobs->pop()) {
             try {
                 worker.run(*job);
-            } catch (const std::exception &e) {  // unanswered, the host ends it after 30 s
+            } catch (const std::exception &e) {
                 st->log(AURORA_LOG_ERROR, "worker: %s", e.what());
+                if (!job->answered) refuse(*st, *job, "unavailable", "internal error");
             }
         }
         else st->host->worker_wait(w, 1000);
@@ -813,13 +876,17 @@ aurora_status rooms_init(const aurora_host_api *host, aurora_plugin_ctx *self, v
                                                       std::chrono::milliseconds(st->timeout_ms), 16, "rooms-events");
     Rooms *raw = st.get();
     st->events->on_up([raw] {
-        if (raw->subscribed_once) recheck_all(*raw);
-        raw->subscribed_once = true;
         raw->events->subscribe({"SUBSCRIBE", raw->store->events_channel()}, [raw](const redisReply *r) {
-            // ["message", channel, payload]
-            if (r->type == REDIS_REPLY_ARRAY && r->elements == 3 && r->element[0]->type == REDIS_REPLY_STRING &&
-                std::string_view(r->element[0]->str, r->element[0]->len) == "message")
-                on_event(*raw, std::string_view(r->element[2]->str, r->element[2]->len));
+            service_guarded(*raw, "event", [&] {
+                if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 || r->element[0]->type != REDIS_REPLY_STRING) return;
+                std::string_view kind(r->element[0]->str, r->element[0]->len);
+                if (kind == "message") {  // ["message", channel, payload]
+                    on_event(*raw, std::string_view(r->element[2]->str, r->element[2]->len));
+                } else if (kind == "subscribe") {  // confirmed: from now on no event is missed
+                    if (raw->subscribed_once) recheck_all(*raw);
+                    raw->subscribed_once = true;
+                }
+            });
         });
     });
     if (!st->events->start()) return AURORA_ERR_INVALID;
@@ -917,7 +984,7 @@ aurora_verdict rooms_on_message_impl(void *state, aurora_conn *conn, aurora_msg 
     job.username = c.username;
     job.type = std::string(type);
     job.frame = std::string(plugin::view(h->msg_payload(msg)));
-    job.cuts_seen = st->cuts;
+    if (check) job.cuts_seen = st->cuts_of(plugin::get_string(frame.get(), "room"));
     aurora_str ref = h->msg_ref(msg);
     if (ref.ptr) job.ref_json.assign(ref.ptr, ref.len);
     if (!st->jobs->post(std::move(job))) {

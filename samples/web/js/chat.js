@@ -19,6 +19,7 @@ const HISTORY_PAGE = 50;
 const TYPING_SHOW_MS = 4000;
 const TYPING_SEND_EVERY_MS = 2500;
 const CLOCK_SLACK_MS = 5 * 60 * 1000;
+const AUTO_JOIN_MAX = 24; // rooms joined from the server's list (chat's max_rooms is 32)
 
 function newRoom(name) {
   return {
@@ -50,6 +51,13 @@ export class Chat {
     this.lastTypingSent = new Map();
     this.storeKey = `aurora.rooms.${session.userId}`;
     this.roomsApi = false; // the server has the rooms plugin (a `rooms` answer came)
+    this.hiddenKey = `aurora.hidden.${session.userId}`;
+    this.hidden = new Set(); // member rooms the user left here (an owner keeps its room): not joined again
+    try {
+      for (const n of JSON.parse(localStorage.getItem(this.hiddenKey) || "[]")) if (typeof n === "string") this.hidden.add(n);
+    } catch {
+      this.hidden.clear();
+    }
     this.restoreRooms();
   }
 
@@ -90,17 +98,27 @@ export class Chat {
     const name = input.trim().replace(/^#/, "");
     if (!ROOM_RE.test(name)) return "A room name is 1–64 letters, digits, or _ . : -";
     const known = this.rooms.has(name);
+    this.unhide(name);
     this.room(name);
     if (!known) this.request("join", name, { type: "join", room: name });
     this.switchTo(name);
     return "";
   }
 
+  unhide(name) {
+    if (this.hidden.delete(name)) localStorage.setItem(this.hiddenKey, JSON.stringify([...this.hidden]));
+  }
+
   leave(name) {
     if (name === DEFAULT_ROOM || !this.rooms.has(name)) return;
     const r = this.rooms.get(name);
-    // A member gives up its membership too (the owner keeps its room).
+    // A member gives up its membership too; the owner keeps its room, which
+    // is then not joined again from the server's list until asked for.
     if (r.role && r.role !== "owner") this.request("room_leave", name, { type: "room_leave", room: name });
+    if (r.role === "owner") {
+      this.hidden.add(name);
+      localStorage.setItem(this.hiddenKey, JSON.stringify([...this.hidden]));
+    }
     this.request("leave", name, { type: "leave", room: name });
     this.drop(name);
   }
@@ -156,7 +174,11 @@ export class Chat {
   // A room the server says we are a member of: in the list, joined.
   adopt(entry, open = false) {
     if (!entry || !ROOM_RE.test(entry.room || "")) return;
+    if (open) this.unhide(entry.room);
     const known = this.rooms.has(entry.room);
+    // Archived rooms cannot be joined; rooms left on purpose stay left; and
+    // no more than AUTO_JOIN_MAX rooms are joined from the list.
+    if (!known && !open && (entry.archived === true || this.hidden.has(entry.room) || this.rooms.size >= AUTO_JOIN_MAX)) return;
     const r = this.room(entry.room);
     if (typeof entry.roomType === "string") r.kind = entry.roomType;
     if (typeof entry.role === "string") r.role = entry.role;
@@ -184,7 +206,8 @@ export class Chat {
     const r = typeof f.room === "string" ? this.rooms.get(f.room) : null;
     const me = f.userId === this.me.userId;
     if (f.type === "member_added" && me && !r) {
-      this.request("rooms", null, { type: "rooms" }); // its type, role and names come with the list
+      this.unhide(f.room); // invited again: shown again
+      this.request("rooms", null, { type: "rooms", activity: false }); // its type, role and names come with the list
     } else if (f.type === "member_removed" && me && r) {
       this.drop(f.room);
       if (f.by !== this.me.userId) this.view.notice(`You were removed from #${f.room}.`);
@@ -236,7 +259,8 @@ export class Chat {
     // Messages not confirmed before the drop: same ref, so never stored twice.
     for (const p of this.pending.values()) if (p.state === "pending") this.sendPending(p);
     // Rooms we are a member of (answered `unhandled` without the rooms plugin).
-    this.request("rooms", null, { type: "rooms" });
+    // activity: false: no last message or unread counts (the client keeps its own).
+    this.request("rooms", null, { type: "rooms", activity: false });
     this.view.changed("all");
   }
 
@@ -513,6 +537,12 @@ export class Chat {
       if (f.code === "unhandled") r.history.unavailable = true; // no history plugin on this server
       else r.history.error = text;
       if (q.room === this.current) this.view.changed("history");
+      return;
+    }
+    if (q && q.kind === "resume" && (f.code === "not_member" || f.code === "room_archived")) {
+      // Removed or archived while we were away.
+      this.drop(q.room);
+      this.view.notice(`#${q.room}: ${text}`);
       return;
     }
     if (q && q.kind === "join") {

@@ -130,7 +130,7 @@ export class View {
     // The rooms plugin's forms, where the server has it.
     $("create-form").hidden = !this.chat.roomsApi;
     $("dm-form").hidden = !this.chat.roomsApi;
-    $("invite-form").hidden = !(cur.kind === "private" && (cur.role === "owner" || cur.role === "admin"));
+    $("invite-form").hidden = !(cur.kind !== "direct" && (cur.role === "owner" || cur.role === "admin"));
   }
 
   renderMessages(o) {

@@ -241,6 +241,13 @@ def test_one_direct_room_per_pair_whatever_the_order(world):
     c1.refused("forbidden", type="room_invite", room=dm["room"], username=u3["name"])
     kinds = {r["room"]: r["roomType"] for r in c1.ok(type="rooms")["rooms"]}
     assert kinds[dm["room"]] == "direct"
+    # Leaving a DM sticks: the other user opening it again does not bring
+    # the leaver back; the leaver opening it does.
+    c2.ok(type="room_leave", room=dm["room"])
+    c1.ok(type="dm_open", username=u2["name"])
+    assert mongo["room_members"].count_documents({"roomId": dm["room"]}) == 1
+    assert c2.ok(type="dm_open", username=u1["name"])["room"] == dm["room"]
+    assert mongo["room_members"].count_documents({"roomId": dm["room"]}) == 2
     for c in (c1, c2, c3):
         c.close()
 
@@ -400,7 +407,7 @@ def test_the_room_list_has_unread_counts_and_the_last_message_newest_first(world
     me, friend = user("fay"), user("gus")
     c, f = Client(a, me), Client(b, friend)
     quiet, busy = room_name("quiet"), room_name("busy")
-    for r in (quiet, busy):
+    for r in (busy, quiet):  # quiet is the newer membership: only activity puts busy first
         c.ok(type="room_create", room=r, visibility="private")
         c.ok(type="room_invite", room=r, username=friend["name"])
         f.ok(type="join", room=r)
