@@ -558,11 +558,10 @@ std::optional<bool> RoomStore::user_exists(const std::string &id, std::string &e
     return found;
 }
 
-std::optional<bool> RoomStore::count_creation(RedisConnection &r, const std::string &user, int64_t max, int64_t now_ms,
+std::optional<bool> RoomStore::count_creation(RedisConnection &r, const std::string &user, int64_t max,
                                               std::string &error) {
     if (!r.ensure(error)) return std::nullopt;
     // The hour starts at the user's first creation (no clock-hour edge).
-    (void)now_ms;
     const std::string key = prefix_ + "created:" + user;
     RedisReply n = r.command({"INCR", key}, error);
     if (!n || n->type != REDIS_REPLY_INTEGER) return std::nullopt;

@@ -110,7 +110,7 @@ public:
 
     // Counts one room creation by `user` in this hour; false past `max`.
     std::optional<bool> count_creation(plugin::RedisConnection &r, const std::string &user, int64_t max,
-                                       int64_t now_ms, std::string &error);
+                                       std::string &error);
     // Every replica hears it (rooms_plugin.cpp subscribes).
     bool publish(plugin::RedisConnection &r, const std::string &event_json, std::string &error);
     std::string events_channel() const { return prefix_ + "events"; }

@@ -644,7 +644,7 @@ private:
         std::string why;
         if (const char *code = bad_text(frame, "title", 1, 100, title, why)) return refuse(st_, job, code, why), true;
         if (const char *code = bad_text(frame, "topic", 0, 500, topic, why)) return refuse(st_, job, code, why), true;
-        std::optional<bool> fits = st_.store->count_creation(redis_, job.user_id, st_.create_max, now_ms(), error);
+        std::optional<bool> fits = st_.store->count_creation(redis_, job.user_id, st_.create_max, error);
         if (!fits) return false;
         if (!*fits) {
             refuse(st_, job, "too_many_rooms_created",
