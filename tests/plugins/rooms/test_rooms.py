@@ -486,3 +486,44 @@ def test_an_event_missed_while_unsubscribed_is_caught_up_on_resubscribe(world, r
     m.refused("not_member", type="join", room=room)
     for c in (o, m):
         c.close()
+
+
+def test_hostile_clients_closing_mid_check_and_flooding_get_nothing(world):
+    """Connections that close while their check runs on a worker, and one
+    that floods joins of a private room it is not in: no join is let
+    through, every refused frame is answered or the flood is closed, and the
+    replicas stay healthy (the fixture checks both exit 0: sanitizer legs)."""
+    (a, b), user, _ = world
+    owner, member, outsider = user("ora"), user("pia"), user("rex")
+    o = Client(a, owner)
+    room = room_name("siege")
+    o.ok(type="room_create", room=room, visibility="private")
+    o.ok(type="room_invite", room=room, username=member["name"])
+    for i in range(8):  # the member joins and leaves at once, 8 times (auth caps 10 connections a user)
+        ws = connect(f"{(a, b)[i % 2].ws_url}/?token={token(member)}", open_timeout=TIMEOUT).__enter__()
+        ws.send(json.dumps({"type": "join", "room": room, "ref": "j"}))
+        ws.send(json.dumps({"type": "rooms", "ref": "l"}))
+        ws.close()
+    x = Client(b, outsider)
+    for n in range(300):
+        try:
+            x.ws.send(json.dumps({"type": "join", "room": room, "ref": f"f{n}"}))
+        except Exception:  # closed by the host's flood guard: that is an answer too
+            break
+    answers: list[dict] = []
+    deadline = time.monotonic() + TIMEOUT
+    try:
+        while time.monotonic() < deadline and len(answers) < 300:
+            answers.append(json.loads(x.ws.recv(timeout=2)))
+    except Exception:  # no more frames, or closed
+        pass
+    assert answers, "the flood got no answer at all"
+    assert not any(f.get("type") == "joined" for f in answers), [f for f in answers if f.get("type") == "joined"]
+    codes = {f.get("code") or f.get("type") for f in answers if f.get("ref", "").startswith("f")}
+    assert codes <= {"not_member", "busy", "rate_limited"}, codes
+    for h in (a, b):
+        assert h.get("/health").status == 200
+    m = Client(a, member)  # the member still gets in
+    m.ok(type="join", room=room)
+    for c in (o, m):
+        c.close()
