@@ -1,7 +1,9 @@
 #include "frame_check.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 #include "json_text.h"
 
@@ -17,6 +19,17 @@ bool has_lone_surrogate_escape(std::string_view text) {
             return true;
     }
     return false;
+}
+
+// A name twice in one object: JSON leaves its meaning open (RFC 8259 §4).
+// cJSON takes the first, Python's json the last, and a plugin that rewrites
+// a field removes only one copy: a policy could judge one text while chat
+// stores the other. The top level is where every plugin reads its fields.
+bool has_duplicate_key(const cJSON *object) {
+    std::vector<std::string_view> keys;
+    for (const cJSON *c = object->child; c; c = c->next) keys.emplace_back(c->string);
+    std::sort(keys.begin(), keys.end());
+    return std::adjacent_find(keys.begin(), keys.end()) != keys.end();
 }
 
 FrameCheck refuse(const char *code, const char *message, std::string ref_json = {}) {
@@ -38,6 +51,7 @@ FrameCheck check_frame(std::string_view text) {
         return refuse("bad_json", "frame is not valid JSON");
     }
     if (!cJSON_IsObject(j.get())) return refuse("not_object", "frame must be a JSON object");
+    if (has_duplicate_key(j.get())) return refuse("bad_json", "a key appears more than once in the frame");
     FrameCheck f;
     if (const cJSON *ref = cJSON_GetObjectItemCaseSensitive(j.get(), "ref")) {
         // A number too large for a double (1e999) would be echoed as null: refused like any non-number.

@@ -1,5 +1,5 @@
 // What the host checks in every inbound text message before any plugin sees
-// it: JSON, an object, "type" a string (or "text" present: the seed's plain
+// it: JSON, an object with each key once, "type" a string (or "text" present: the seed's plain
 // message), "ref" a string or a number. Pure; fuzzed (tests/fuzz).
 #pragma once
 

@@ -97,7 +97,8 @@ public:
     aurora_conn *find_conn(aurora_conn_id id);
     void enqueue(aurora_conn *c, const OutFramePtr &f);
     // `flush`: frames already queued go out before the close frame (a
-    // plugin's close); otherwise they are dropped (slow consumer, shutdown).
+    // plugin's close, a flood); otherwise they are dropped (slow consumer,
+    // shutdown).
     void close_conn(aurora_conn *c, uint16_t code, std::string_view reason, aurora_metric *counter,
                     bool flush = false);
     void drop_now(aurora_conn *c);  // closed without a close frame, counted by its reason

@@ -55,7 +55,9 @@ bool Host::spend_budget(aurora_conn *c, std::string_view type, std::string_view 
     m_.frames_refused->add(1);
     if (++c->refused_in_row > static_cast<uint32_t>(L.frames.burst)) {
         AURORA_HLOG(AURORA_LOG_INFO, c->id, "flood: %u frames over budget in a row: closing with 1008", c->refused_in_row);
-        close_conn(c, ws::kPolicy, "flood: frames over budget", m_.closes_flood);
+        // The rate_limited answers already queued go out first: they say why
+        // (bounded: at most frames_burst of them since the last frame served).
+        close_conn(c, ws::kPolicy, "flood: frames over budget", m_.closes_flood, true);
         return false;
     }
     std::string out = "{\"type\":\"rate_limited\",\"retry_after_ms\":" + std::to_string(retry) + ",\"limit\":";

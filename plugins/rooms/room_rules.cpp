@@ -105,7 +105,13 @@ std::optional<RestRequest> rest_request(std::string_view method, std::string_vie
         code = "bad_json";
         return std::nullopt;
     }
-    for (const char *owned : {"type", "ref"}) cJSON_DeleteItemFromObjectCaseSensitive(frame.get(), owned);
+    // A key may appear more than once in JSON text: every copy goes, or the one
+    // left behind would speak for the route.
+    auto drop = [&](const char *key) {
+        while (cJSON_GetObjectItemCaseSensitive(frame.get(), key)) cJSON_DeleteItemFromObjectCaseSensitive(frame.get(), key);
+    };
+    drop("type");
+    drop("ref");
     // /api/rooms[/{room}[/members[/{userId}] | /leave]], /api/dms
     std::vector<std::string_view> parts;
     for (size_t at = 1; at <= path.size();) {
@@ -115,7 +121,7 @@ std::optional<RestRequest> rest_request(std::string_view method, std::string_vie
         at = next + 1;
     }
     auto set = [&](const char *key, std::string_view value) {
-        cJSON_DeleteItemFromObjectCaseSensitive(frame.get(), key);
+        drop(key);
         cJSON_AddItemToObject(frame.get(), key, cJSON_CreateString(std::string(value).c_str()));
     };
     RestRequest out;
@@ -131,7 +137,7 @@ std::optional<RestRequest> rest_request(std::string_view method, std::string_vie
         else if (n == 4 && parts[3] == "members" && method == "POST") out.type = "room_invite";
         else if (n == 4 && parts[3] == "leave" && method == "POST") out.type = "room_leave";
         else if (n == 5 && parts[3] == "members" && !parts[4].empty()) {
-            cJSON_DeleteItemFromObjectCaseSensitive(frame.get(), "username");
+            drop("username");
             set("userId", parts[4]);
             out.type = method == "DELETE" ? "room_remove" : method == "PATCH" ? "room_role" : "";
         }

@@ -23,6 +23,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     } else {
         JsonPtr j = parse_json(in);
         FUZZ_CHECK(j && cJSON_IsObject(j.get()));
+        for (const cJSON *a = j->child; a; a = a->next)  // each key once: every reader sees the same frame
+            for (const cJSON *b = a->next; b; b = b->next) FUZZ_CHECK(std::string_view(a->string) != b->string);
         const cJSON *type = cJSON_GetObjectItemCaseSensitive(j.get(), "type");
         FUZZ_CHECK(type ? cJSON_IsString(type) && f.type == type->valuestring : f.type == "message");
     }

@@ -39,6 +39,7 @@ REFUSED = [
     ('{"type":"echo","ref":{}}', "bad_field"),
     ("[1,2]", "not_object"),
     ("not json", "bad_json"),
+    ('{"type":"echo","text":"a","text":"b"}', "bad_json"),
 ]
 
 

@@ -33,6 +33,9 @@ CASES = [
     ("number", "42", "text", "not_object"),
     ("string", '"hello"', "text", "not_object"),
     ("null", "null", "text", "not_object"),
+    # One name twice: cJSON reads the first, Python's json the last.
+    ("duplicate_text", '{"type":"echo","text":"a","text":"b"}', "text", "bad_json"),
+    ("duplicate_type", '{"type":"echo","type":"join","text":"a"}', "text", "bad_json"),
     ("type_number", '{"type":5}', "text", "bad_field"),
     ("type_null", '{"type":null}', "text", "bad_field"),
     ("ref_object", '{"type":"echo","text":"x","ref":{}}', "text", "bad_field"),

@@ -270,7 +270,8 @@ def test_join_flood_is_rate_limited(host):
 
 
 def test_client_that_keeps_flooding_is_closed_with_1008(tmp_path, monkeypatch):
-    """limits.frames_burst (10 here) refusals in a row close the connection.
+    """limits.frames_burst (10 here) refusals in a row close the connection,
+    after the 10 rate_limited answers already queued (they say why).
     The flood stops right at the threshold so that the host has read every
     byte when it closes (else the kernel answers the rest with a reset)."""
     h = start(tmp_path, monkeypatch, limits={"frames_burst": 10, "frames_per_s": 1000,
@@ -279,11 +280,40 @@ def test_client_that_keeps_flooding_is_closed_with_1008(tmp_path, monkeypatch):
         with connect(f"{h.ws_url}/?user=flooder", open_timeout=5) as c:
             for i in range(13):  # 2 accepted, then 11 refused in a row: the 11th closes
                 c.send(json.dumps({"type": "join", "room": "x"}))
+            got = []
             with pytest.raises(websockets.exceptions.ConnectionClosed) as closed:
                 for _ in range(20):
-                    c.recv(timeout=5)
+                    got.append(json.loads(c.recv(timeout=5)))
             assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008, repr(closed.value)
+            assert [f["type"] for f in got].count("rate_limited") == 10, got
         assert h.metrics().total("aurora_closes_total", reason="flood") == 1
+    finally:
+        stop_cleanly(h)
+
+
+def test_a_flood_read_in_one_go_still_gets_its_answers_before_the_close(tmp_path, monkeypatch):
+    """The same flood in one TCP write: the host reads it whole and closes in
+    the same pass, so the answers are still queued at the close. They go out
+    before the close frame (they used to be dropped, and the client saw only
+    1008: the rooms flood test failed so on a loaded machine)."""
+    h = start(tmp_path, monkeypatch, limits={"frames_burst": 10, "frames_per_s": 1000,
+                                             "frame_budgets": {"join": {"per_s": 1, "burst": 2}}})
+    try:
+        ws = RawWebSocket(h.port, "/?user=flooder")
+        try:
+            ws.sock.sendall(b"".join(text_frame({"type": "join", "room": "x", "ref": i}) for i in range(13)))
+            frames, how = ws.drain_until_closed(5)
+        finally:
+            ws.close()
+        texts = [json.loads(p) for op, p in frames if op == OP_TEXT]
+        closes = [p for op, p in frames if op == OP_CLOSE]
+        # 2 joins served, then 10 refusals answered (the join budget's with their
+        # ref; the last two also overdraw the connection's bucket of 10, which
+        # answers before the frame is parsed, so without one), then the close.
+        limited = [t for t in texts if t["type"] == "rate_limited"]
+        assert len(limited) == 10 and [t["ref"] for t in texts if t["type"] == "joined"] == [0, 1], json.dumps(texts)
+        assert len(closes) == 1 and close_code(closes[0]) == 1008, (closes, how)
+        assert frames[-1][0] == OP_CLOSE, frames  # nothing after the close
     finally:
         stop_cleanly(h)
 
