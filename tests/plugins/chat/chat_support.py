@@ -5,10 +5,12 @@ keeps every frame to wait for a condition with a deadline."""
 from __future__ import annotations
 
 import json
+import threading
 import time
 from pathlib import Path
 
 import pytest
+import redis as redis_py
 from websockets.sync.client import connect
 
 from aurora_host import AuroraHost, build_dir
@@ -118,3 +120,41 @@ def wait_presence(c: Client, room: str, want: set[str], deadline_s: float = TIME
             return users
         time.sleep(0.2)  # presence expiry is time-based: poll it, bounded
     return users
+
+
+def replica_attached_after(nodes) -> list[float]:
+    """Records (in a thread, bounded) when one of `nodes` (servers with
+    .host and .port: the old replicas of a killed master) is a master with a
+    replica online: Redis's own view, what WAIT needs. The failover alone is
+    not enough for WAIT; the other replica must sync with the new master
+    first (Redis's time: 0.1 to 5 s after the promotion in these runs)."""
+    at: list[float] = []
+
+    def poll() -> None:
+        deadline = time.monotonic() + 45
+        while time.monotonic() < deadline:
+            for s in nodes:
+                try:
+                    with redis_py.Redis(host=s.host, port=s.port, socket_timeout=1) as r:
+                        info = r.info("replication")
+                except (redis_py.RedisError, OSError):
+                    continue
+                if info.get("role") == "master" and any(
+                        isinstance(v, dict) and v.get("state") == "online"
+                        for k, v in info.items() if k.startswith("slave")):
+                    at.append(time.monotonic())
+                    return
+            time.sleep(0.02)  # polling Redis's own state, bounded by the deadline
+
+    threading.Thread(target=poll, daemon=True).start()
+    return at
+
+
+def wait_recorded(at: list[float], what: str, seconds: float = 5.0) -> float:
+    """The first time a poller thread recorded in `at`; it has seen the
+    state or is about to (it polls every 20 ms)."""
+    seen_by = time.monotonic() + seconds
+    while not at and time.monotonic() < seen_by:
+        time.sleep(0.02)  # waits for the poller thread's record, bounded
+    assert at, what
+    return at[0]

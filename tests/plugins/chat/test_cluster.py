@@ -22,7 +22,8 @@ import pytest
 import redis as redis_py
 
 from aurora_host import AuroraHost, HostStartError
-from chat_support import BUILD, HOST, TIMEOUT, Client, chat_config, require, wait_presence, wait_ready
+from chat_support import (BUILD, HOST, TIMEOUT, Client, chat_config, replica_attached_after, require, wait_presence,
+                          wait_ready, wait_recorded)
 from real_servers import ClusterTopology
 
 INGEST = BUILD / "plugins" / "ingest.so"
@@ -378,6 +379,7 @@ def test_a_killed_master_is_replaced_without_restarting_aurora(tmp_path, wait_re
             acked_before_kill = len(sender.acked)
             os.kill(master.proc.proc.pid, signal.SIGKILL)
             killed_at = time.monotonic()
+            attached_at = replica_attached_after(replicas)
         finally:
             for rep in replicas:
                 os.kill(rep.proc.proc.pid, signal.SIGCONT)
@@ -430,8 +432,16 @@ def test_a_killed_master_is_replaced_without_restarting_aurora(tmp_path, wait_re
             assert lost == [], f"{len(lost)} acknowledged messages lost with wait_replicas"
         else:
             assert lost, "expected acknowledged messages lost without wait_replicas (the replicas lagged 1 MiB)"
-        # With WAIT, also until the other replica replicates the new master.
-        assert outage_s <= failover_s + (4.0 if wait_replicas else 1.5), (outage_s, failover_s)
+        # Unavailable for the failover, then back within 1.5 s (the next
+        # watchdog tick, the slot map refreshed, the scripts loaded). With
+        # WAIT, counted from when the other replica is online at the new
+        # master (WAIT needs it; Redis's own time, up to 4.8 s after the
+        # promotion under TSan), as test_sentinel does.
+        bound_s = failover_s
+        if wait_replicas:
+            attached_s = wait_recorded(attached_at, "no replica came online at the new master") - killed_at
+            bound_s = max(failover_s, attached_s)
+        assert outage_s <= bound_s + 1.5, (outage_s, failover_s, bound_s)
 
         # ratelimit on b runs its script on the new master.
         eve = Client(b, limited)

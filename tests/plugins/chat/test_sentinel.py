@@ -35,7 +35,8 @@ import pytest
 import redis as redis_py
 
 from aurora_host import AuroraHost
-from chat_support import BUILD, HOST, TIMEOUT, Client, chat_config, require, start_replica, wait_ready
+from chat_support import (BUILD, HOST, TIMEOUT, Client, chat_config, replica_attached_after, require, start_replica,
+                          wait_ready, wait_recorded)
 from real_servers import SentinelTopology
 
 RATELIMIT = BUILD / "plugins" / "ratelimit.so"
@@ -96,31 +97,6 @@ class Sender:
                 errors += 1
         self.c.frames = [f for f in self.c.frames if f.get("type") != "message"]  # its own, live
         return acks, errors
-
-
-def replica_attached_after(t: SentinelTopology) -> list[float]:
-    """Records (in a thread, bounded) when one of the old replicas is a
-    master with a replica online (Redis's own view, not a Sentinel's)."""
-    at: list[float] = []
-
-    def poll() -> None:
-        deadline = time.monotonic() + 45
-        while time.monotonic() < deadline:
-            for s in t.replicas:
-                try:
-                    with redis_py.Redis(host=s.host, port=s.port, socket_timeout=1) as r:
-                        info = r.info("replication")
-                except (redis_py.RedisError, OSError):
-                    continue
-                if info.get("role") == "master" and any(
-                        isinstance(v, dict) and v.get("state") == "online"
-                        for k, v in info.items() if k.startswith("slave")):
-                    at.append(time.monotonic())
-                    return
-            time.sleep(0.02)  # polling Redis's own state, bounded by the deadline
-
-    threading.Thread(target=poll, daemon=True).start()
-    return at
 
 
 def switch_listener(t: SentinelTopology) -> tuple[threading.Event, list[float]]:
@@ -190,7 +166,7 @@ def test_a_killed_master_is_followed_and_wait_loses_no_acked_message(topology, t
             switched, switched_at = switch_listener(topology)
             os.kill(topology.master.proc.proc.pid, signal.SIGKILL)
             killed_at = time.monotonic()
-            attached_at = replica_attached_after(topology)
+            attached_at = replica_attached_after(topology.replicas)
         finally:
             for pid in replica_pids:
                 os.kill(pid, signal.SIGCONT)
@@ -217,14 +193,9 @@ def test_a_killed_master_is_followed_and_wait_loses_no_acked_message(topology, t
         # time, 0.1 to 4.5 s after the switch in these runs), then within
         # the same 1.5 s.
         if wait_replicas:
-            # An ack under WAIT means a replica is online there: the poller
-            # (a thread, every 20 ms) has seen it or is about to.
-            seen_by = time.monotonic() + 5
-            while not attached_at and time.monotonic() < seen_by:
-                time.sleep(0.02)  # waits for the poller thread's record, bounded
-            assert attached_at, "no replica came online at the new master"
-            assert outage_s <= max(failover_s, attached_at[0] - killed_at) + 1.5, \
-                (outage_s, failover_s, attached_at[0] - killed_at)
+            # An ack under WAIT means a replica is online there.
+            attached_s = wait_recorded(attached_at, "no replica came online at the new master") - killed_at
+            assert outage_s <= max(failover_s, attached_s) + 1.5, (outage_s, failover_s, attached_s)
         else:
             # The Sentinel chat asks may learn of it after the leader: chat
             # asks the next one every 500 ms while the master is down.
