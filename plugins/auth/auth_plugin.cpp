@@ -64,7 +64,7 @@ aurora_status init_state(AuthPlugin &st) {
 
     std::string mongo_url(plugin::view(st.host->setting(st.self, "mongo.url")));
     if (mongo_url.empty()) mongo_url = "mongodb://127.0.0.1:27017/aurorachat";
-    st.mongo = plugin::MongoPool::create(mongo_url, error);
+    st.mongo = plugin::MongoPool::create(mongo_url, error, st.host, st.self);
     if (!st.mongo) {
         st.log(AURORA_LOG_ERROR, "%s", error.c_str());
         return AURORA_ERR_INVALID;

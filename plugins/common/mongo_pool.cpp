@@ -3,22 +3,45 @@
 #include <cstdio>
 #include <cstring>
 #include <mutex>
+#include <vector>
 
 namespace aurora::plugin {
 
-std::unique_ptr<MongoPool> MongoPool::create(const std::string &url, std::string &error) {
+namespace {
+
+// Where the driver's messages go: the host's log of a plugin that owns a
+// live pool (the newest), or stderr when there is none.
+struct LogSink {
+    const aurora_host_api *host;
+    aurora_plugin_ctx *self;
+    const MongoPool *pool;
+};
+std::mutex g_sinks_mu;
+std::vector<LogSink> g_sinks;  // guarded by g_sinks_mu
+
+void driver_log(mongoc_log_level_t level, const char *domain, const char *message, void *) {
+    // FerretDB has no endSessions; the driver says so at every pool teardown.
+    if (level > MONGOC_LOG_LEVEL_WARNING || std::strstr(message, "endSessions")) return;
+    std::lock_guard lock(g_sinks_mu);
+    if (g_sinks.empty()) {
+        std::fprintf(stderr, "mongoc %s: %s: %s\n", mongoc_log_level_str(level), domain, message);
+        return;
+    }
+    const LogSink &s = g_sinks.back();
+    s.host->log_msg(s.self, level == MONGOC_LOG_LEVEL_WARNING ? AURORA_LOG_WARN : AURORA_LOG_ERROR, "mongoc %s: %s",
+                    domain, message);
+}
+
+}  // namespace
+
+std::unique_ptr<MongoPool> MongoPool::create(const std::string &url, std::string &error, const aurora_host_api *host,
+                                             aurora_plugin_ctx *self) {
     static std::once_flag once;
     std::call_once(once, [] {
         mongoc_init();
         // The driver logs to stderr by itself, in its own format, down to
-        // DEBUG. Keep warnings and errors, one line each, and nothing chattier.
-        mongoc_log_set_handler(
-            [](mongoc_log_level_t level, const char *domain, const char *message, void *) {
-                // FerretDB has no endSessions; the driver says so at every pool teardown.
-                if (level <= MONGOC_LOG_LEVEL_WARNING && !std::strstr(message, "endSessions"))
-                    std::fprintf(stderr, "mongoc %s: %s: %s\n", mongoc_log_level_str(level), domain, message);
-            },
-            nullptr);
+        // DEBUG. Keep warnings and errors, one line each, in the host's log.
+        mongoc_log_set_handler(driver_log, nullptr);
     });
     bson_error_t err;
     mongoc_uri_t *uri = mongoc_uri_new_with_error(url.c_str(), &err);
@@ -27,11 +50,15 @@ std::unique_ptr<MongoPool> MongoPool::create(const std::string &url, std::string
         return nullptr;
     }
     // Bounded waits when MongoDB is down, unless the URL says otherwise: a
-    // worker blocked in server selection delays shutdown by that much.
+    // worker blocked in server selection delays shutdown by that much. And
+    // a deadline on every operation: a server that accepts but never
+    // answers (a frozen process, a full disk) would hold a thread forever.
     if (!mongoc_uri_has_option(uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS))
         mongoc_uri_set_option_as_int32(uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS, 3000);
     if (!mongoc_uri_has_option(uri, MONGOC_URI_CONNECTTIMEOUTMS))
         mongoc_uri_set_option_as_int32(uri, MONGOC_URI_CONNECTTIMEOUTMS, 2000);
+    if (!mongoc_uri_has_option(uri, MONGOC_URI_SOCKETTIMEOUTMS))
+        mongoc_uri_set_option_as_int32(uri, MONGOC_URI_SOCKETTIMEOUTMS, 10000);
     auto pool = std::make_unique<MongoPool>();
     const char *db = mongoc_uri_get_database(uri);
     pool->database_ = db && *db ? db : "aurorachat";
@@ -43,11 +70,20 @@ std::unique_ptr<MongoPool> MongoPool::create(const std::string &url, std::string
     }
     mongoc_client_pool_set_error_api(pool->pool_, MONGOC_ERROR_API_VERSION_2);
     mongoc_client_pool_set_appname(pool->pool_, "aurora");
+    if (host && self) {
+        std::lock_guard lock(g_sinks_mu);
+        g_sinks.push_back(LogSink{host, self, pool.get()});
+        pool->logs_ = true;
+    }
     return pool;
 }
 
 MongoPool::~MongoPool() {
-    if (pool_) mongoc_client_pool_destroy(pool_);
+    if (pool_) mongoc_client_pool_destroy(pool_);  // its threads may log until here
+    if (logs_) {
+        std::lock_guard lock(g_sinks_mu);
+        std::erase_if(g_sinks, [this](const LogSink &s) { return s.pool == this; });
+    }
 }
 
 MongoPool::Client MongoPool::acquire() { return Client(mongoc_client_pool_pop(pool_), Release{pool_}); }

@@ -1,12 +1,15 @@
 // A libmongoc client pool (thread-safe) and the RAII to borrow from it.
 // mongoc_init() runs once per process; mongoc_cleanup() is left to process
 // exit because other plugins in the same host may still use the driver.
+// The driver's warnings and errors go through the host's log (as the plugin
+// that created the newest live pool, source "<plugin>", text "mongoc ...").
 //
-//     MongoPool pool(url, err);                 // init
+//     auto pool = MongoPool::create(url, err, host, self);   // init
 //     auto client = pool.acquire();             // any thread; returned on scope exit
 //     mongoc_collection_t *users = ...(client.get(), db, "users");
 #pragma once
 
+#include <aurora/aurora.h>
 #include <mongoc/mongoc.h>
 
 #include <memory>
@@ -16,8 +19,11 @@ namespace aurora::plugin {
 
 class MongoPool {
 public:
-    // nullptr with `error` for a URL libmongoc refuses.
-    static std::unique_ptr<MongoPool> create(const std::string &url, std::string &error);
+    // nullptr with `error` for a URL libmongoc refuses. `host` and `self`
+    // (both or neither) route the driver's messages through the host's
+    // log for as long as this pool lives; without them they go to stderr.
+    static std::unique_ptr<MongoPool> create(const std::string &url, std::string &error,
+                                             const aurora_host_api *host = nullptr, aurora_plugin_ctx *self = nullptr);
     MongoPool() = default;  // use create()
     ~MongoPool();
     MongoPool(const MongoPool &) = delete;
@@ -34,6 +40,7 @@ public:
 
 private:
     mongoc_client_pool_t *pool_ = nullptr;
+    bool logs_ = false;  // registered as a log sink of the driver
     std::string database_;
 };
 

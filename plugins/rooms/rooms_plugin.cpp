@@ -858,7 +858,7 @@ aurora_status rooms_init(const aurora_host_api *host, aurora_plugin_ctx *self, v
     }
     std::string mongo_url(plugin::view(host->setting(self, "mongo.url")));
     if (mongo_url.empty()) mongo_url = "mongodb://127.0.0.1:27017/aurorachat";
-    st->mongo = plugin::MongoPool::create(mongo_url, error);
+    st->mongo = plugin::MongoPool::create(mongo_url, error, host, self);
     if (!st->mongo) {
         st->log(AURORA_LOG_ERROR, "mongo.url: %s", error.c_str());
         return AURORA_ERR_INVALID;

@@ -86,6 +86,11 @@ def test_mongodb_down_for_10_s_under_steady_sending(redis_server, private_mongo,
         assert m.total("aurora_ingest_insert_errors_total") > 0
         assert m.total("aurora_ingest_dead_letters_total") == 0
         assert host.stop() == (0, False), host.stderr_tail()
+        # The driver's own complaints (a connection cut mid-reply) are in the
+        # JSON log like every other line, not printed beside it.
+        lines = host.stderr_lines()
+        assert [line for line in lines if not line.startswith("{")] == []
+        print(f"\ndriver lines in the log: {sum(1 for line in lines if 'mongoc' in line)}")
     finally:
         ctx.close()
 
