@@ -65,6 +65,47 @@ void export_group_stats(IngestContext &ctx, std::vector<std::unique_ptr<plugin::
     if (sum.lag_known) ctx.host->metric_set(ctx.m.lag, static_cast<double>(sum.lag));
 }
 
+// Deletes the group's consumers that have nothing pending and have been
+// idle longer than consumer_reap_idle_ms: processes that are gone (each
+// restart used to leave one behind). In one script, so that a consumer
+// cannot read an entry between the check and the delete (its pending
+// entries would go with it). A live consumer is idle at most block_ms +
+// redis_timeout_ms on Redis 7.2 and later (settings check the threshold
+// exceeds that). Before 7.2 idle counts from the last delivery, so another
+// live process's consumer on a quiet stream can be deleted: harmless, it has
+// nothing pending and its next XREADGROUP that gets entries creates it
+// again. This process's own consumers (ARGV[3], the name prefix) are kept.
+constexpr const char *kReapScript = R"lua(
+local n = 0
+for _, c in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
+  local f = {}
+  for i = 1, #c, 2 do f[c[i]] = c[i + 1] end
+  if f['pending'] == 0 and f['idle'] > tonumber(ARGV[2]) and string.sub(f['name'], 1, #ARGV[3]) ~= ARGV[3] then
+    redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], f['name'])
+    n = n + 1
+  end
+end
+return n
+)lua";
+
+void reap_consumers(IngestContext &ctx, plugin::RedisConnection &redis, int shard) {
+    std::string err;
+    if (!redis.ensure(err)) return;
+    plugin::RedisReply r = redis.command(
+        {"EVAL", kReapScript, "1", ctx.stream(shard), ctx.s.group, std::to_string(ctx.s.consumer_reap_idle_ms),
+         ctx.consumer_prefix + "-"},
+        err);
+    if (!r) return;
+    if (r->type == REDIS_REPLY_INTEGER && r->integer > 0) {
+        ctx.host->metric_add(ctx.m.reaped, static_cast<double>(r->integer));
+        ctx.log(AURORA_LOG_INFO, "deleted %lld consumer(s) of group %s on %s: nothing pending, idle more than %lld ms",
+                r->integer, ctx.s.group.c_str(), ctx.stream(shard).c_str(),
+                static_cast<long long>(ctx.s.consumer_reap_idle_ms));
+    } else if (r->type == REDIS_REPLY_ERROR && std::string_view(r->str, r->len).find("NOGROUP") == std::string_view::npos) {
+        ctx.log(AURORA_LOG_WARN, "reaping idle consumers: %.*s", static_cast<int>(r->len), r->str);
+    }
+}
+
 // At shutdown: wake consumers blocked in XREADGROUP, until they have all
 // left (bounded: a consumer that is inserting finishes its batch first).
 // Each CLIENT UNBLOCK goes to the server the consumer is connected to.
@@ -121,12 +162,16 @@ void run_group_monitor(IngestContext &ctx, aurora_worker *w) {
                 index_warned = true;
                 ctx.set_mongo(false, err);
             }
-        } else if (ping(*ctx.mongo, err)) {
+        } else if (ping(*ctx.probe, err)) {
             ctx.set_mongo(true);
         } else {
             ctx.set_mongo(false, err);
         }
-        if (ctx.s.workers > 0) export_group_stats(ctx, redis);
+        if (ctx.s.workers > 0) {
+            export_group_stats(ctx, redis);
+            if (ctx.s.consumer_reap_idle_ms > 0)
+                for (size_t i = 0; i < redis.size(); ++i) reap_consumers(ctx, *redis[i], static_cast<int>(i));
+        }
     } while (!host->worker_wait(w, static_cast<uint32_t>(ctx.s.stats_interval_ms)));
     unblock_consumers(ctx);
 }

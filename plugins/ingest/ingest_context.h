@@ -26,7 +26,7 @@ namespace aurora::ingest {
 
 struct IngestMetrics {
     aurora_metric *persisted = nullptr, *duplicates = nullptr, *acked = nullptr;
-    aurora_metric *failed_entries = nullptr, *dead_letters = nullptr, *reclaimed = nullptr;
+    aurora_metric *failed_entries = nullptr, *dead_letters = nullptr, *reclaimed = nullptr, *reaped = nullptr;
     aurora_metric *insert_errors = nullptr;
     aurora_metric *lag = nullptr, *pending = nullptr, *dead_letter_length = nullptr;
     aurora_metric *mongo_up = nullptr, *redis_up = nullptr;
@@ -38,7 +38,8 @@ struct IngestMetrics {
 struct IngestContext : plugin::PluginHandle {  // host, self, log()
     IngestSettings s;
     plugin::RedisUrl redis_url;
-    std::unique_ptr<plugin::MongoPool> mongo;
+    std::unique_ptr<plugin::MongoPool> mongo;  // writers and history: socketTimeoutMS = mongo_op_timeout_ms
+    std::unique_ptr<plugin::MongoPool> probe;  // the health ping: socketTimeoutMS = mongo_timeout_ms
     std::string consumer_prefix;  // consumer names: prefix + "-" + worker index
     IngestMetrics m;
 
@@ -66,7 +67,14 @@ struct IngestContext : plugin::PluginHandle {  // host, self, log()
     std::mutex mu;
     std::map<int, ConsumerClient> consumer_clients;  // guarded by mu
 
-    bool ready() const { return indexes_ready.load() && mongo_up.load() && (s.workers == 0 || redis_up.load()); }
+    // Ready means able to do this process's main job. With consumers, that
+    // is persisting: the store and Redis must work. Without (a chat
+    // replica that serves history only), a store outage is no reason to
+    // pull the replica from a load balancer: sending still works, and
+    // history answers `unavailable` until the store is back.
+    bool ready() const {
+        return s.workers == 0 || (indexes_ready.load() && mongo_up.load() && redis_up.load());
+    }
 
     void set_mongo(bool up, const std::string &why = {}) {
         mongo_up.store(up);

@@ -6,13 +6,11 @@
 // lists the settings.
 #include <aurora/aurora.h>
 
-#include <unistd.h>
-
 #include <exception>
 #include <memory>
-#include <random>
 #include <vector>
 
+#include "consumer_slot.h"
 #include "group_monitor.h"
 #include "history_service.h"
 #include "ingest_context.h"
@@ -24,19 +22,11 @@ namespace aurora::ingest {
 namespace {
 
 struct IngestPlugin {
+    std::unique_ptr<ConsumerSlot> slot;  // held as long as the consumers use its name
     IngestContext ctx;
     std::vector<std::unique_ptr<StreamConsumer>> consumers;
     std::unique_ptr<HistoryService> history;
 };
-
-std::string default_consumer_prefix() {
-    char host[256] = {};
-    if (gethostname(host, sizeof host - 1) != 0 || !host[0]) std::snprintf(host, sizeof host, "ingest");
-    std::random_device rd;
-    char buf[300];
-    std::snprintf(buf, sizeof buf, "%s-%d-%04x", host, static_cast<int>(getpid()), rd() & 0xffff);
-    return buf;
-}
 
 void register_metrics(IngestContext &ctx) {
     const aurora_host_api *h = ctx.host;
@@ -48,6 +38,8 @@ void register_metrics(IngestContext &ctx) {
     m.failed_entries = h->metric_counter(s, "failed_entries_total", "Deliveries of entries that could not be stored", nullptr);
     m.dead_letters = h->metric_counter(s, "dead_letters_total", "Entries moved to the dead-letter stream", nullptr);
     m.reclaimed = h->metric_counter(s, "reclaimed_total", "Entries claimed from idle consumers (XAUTOCLAIM)", nullptr);
+    m.reaped = h->metric_counter(s, "consumers_reaped_total",
+                                 "Consumers deleted from the group: idle past consumer_reap_idle_ms, nothing pending", nullptr);
     m.insert_errors = h->metric_counter(s, "insert_errors_total", "Batches MongoDB did not take (retried)", nullptr);
     m.lag = h->metric_gauge(s, "consumer_lag", "Entries not yet delivered to the group (XINFO GROUPS lag)", nullptr);
     m.pending = h->metric_gauge(s, "pending", "Entries delivered but not acknowledged (group PEL)", nullptr);
@@ -96,12 +88,29 @@ aurora_status init_plugin(IngestPlugin &p) {
     if (redis_url->cluster()) ctx.shards = redis_url->stream_shards;
     std::string mongo_url(plugin::view(host->setting(ctx.self, "mongo.url")));
     if (mongo_url.empty()) mongo_url = "mongodb://127.0.0.1:27017/aurorachat";
-    ctx.mongo = plugin::MongoPool::create(mongo_url_with_timeouts(mongo_url, ctx.s.mongo_timeout_ms), err);
-    if (!ctx.mongo) {
+    ctx.mongo = plugin::MongoPool::create(
+        mongo_url_with_timeouts(mongo_url, ctx.s.mongo_timeout_ms, ctx.s.mongo_op_timeout_ms), err, host, ctx.self);
+    // The health ping's own pool, with the short deadline: a frozen store is
+    // reported within mongo_timeout_ms + stats_interval_ms, while a writer's
+    // batch may take up to mongo_op_timeout_ms.
+    if (ctx.mongo)
+        ctx.probe = plugin::MongoPool::create(
+            mongo_url_with_timeouts(mongo_url, ctx.s.mongo_timeout_ms, ctx.s.mongo_timeout_ms), err, host, ctx.self);
+    if (!ctx.mongo || !ctx.probe) {
         ctx.log(AURORA_LOG_ERROR, "%s", err.c_str());
         return AURORA_ERR_INVALID;
     }
-    ctx.consumer_prefix = ctx.s.consumer_name.empty() ? default_consumer_prefix() : ctx.s.consumer_name;
+    if (!ctx.s.consumer_name.empty()) {
+        ctx.consumer_prefix = ctx.s.consumer_name;
+    } else if (ctx.s.workers > 0) {
+        std::string scope = std::string(plugin::view(host->setting(ctx.self, "redis.url"))) + "\n" + ctx.s.stream + "\n" + ctx.s.group;
+        std::string why;
+        p.slot = std::make_unique<ConsumerSlot>(ctx.s.consumer_lock_dir, scope, why);
+        if (p.slot->slot() < 0)
+            ctx.log(AURORA_LOG_WARN, "consumer names: %s; using %s, which a restart will not keep", why.c_str(),
+                    p.slot->name().c_str());
+        ctx.consumer_prefix = p.slot->name();
+    }
     register_metrics(ctx);
 
     // Cluster mode: every shard's stream gets ceil(workers / shards)

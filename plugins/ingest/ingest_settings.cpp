@@ -20,8 +20,16 @@ const Field<IngestSettings> kFields[] = {
     {{"collection", Setting::String, "\"messages\"", "collection of the messages (database from `mongo.url`)"},
      &IngestSettings::collection},
     {{"consumer_name", Setting::String, "\"\"",
-     "consumer name prefix, `-<n>` appended per worker; empty: `<hostname>-<pid>`. A stable name lets a restarted "
-     "process drain its own pending entries first"}, &IngestSettings::consumer_name},
+     "consumer name prefix, `-<n>` appended per worker; empty: `<hostname>-s<slot>`, the slot the lowest number "
+     "whose lock file in `consumer_lock_dir` no other process on this machine holds. Either way the name survives a "
+     "restart, so that the process drains its own pending entries at once"}, &IngestSettings::consumer_name},
+    {{"consumer_lock_dir", Setting::String, "\"/tmp\"",
+     "where the slot lock files of the default consumer names live (the kernel releases a lock when its process "
+     "exits, even on kill -9)"}, &IngestSettings::consumer_lock_dir},
+    {{"consumer_reap_idle_ms", Setting::Int, "3600000",
+     "consumers of the group with nothing pending and idle this long (a process that is gone) are deleted by the "
+     "housekeeping thread, atomically in a script; 0: never. Must exceed `block_ms` + `redis_timeout_ms`",
+     0, 604800000}, &IngestSettings::consumer_reap_idle_ms},
     {{"workers", Setting::Int, "2", "consumer threads in this process (0: history only)", 0, 64},
      &IngestSettings::workers},
     {{"batch", Setting::Int, "500",
@@ -44,8 +52,13 @@ const Field<IngestSettings> kFields[] = {
     {{"backoff_max_ms", Setting::Int, "5000", "longest wait between retries of a batch while MongoDB is down", 1,
      600000}, &IngestSettings::backoff_max_ms},
     {{"mongo_timeout_ms", Setting::Int, "2000",
-     "MongoDB server selection and connect timeout (added to `mongo.url` unless it sets them)", 100, 120000},
-     &IngestSettings::mongo_timeout_ms},
+     "MongoDB server selection and connect timeout (added to `mongo.url` unless it sets them), and the deadline of "
+     "the health ping: a store that stops answering is reported within `mongo_timeout_ms` + `stats_interval_ms`",
+     100, 120000}, &IngestSettings::mongo_timeout_ms},
+    {{"mongo_op_timeout_ms", Setting::Int, "10000",
+     "deadline of every MongoDB operation of the writers and history (`socketTimeoutMS`, added to `mongo.url` "
+     "unless it sets it): a batch or a page that gets no answer fails and is retried or answered `unavailable`",
+     100, 600000}, &IngestSettings::mongo_op_timeout_ms},
     {{"redis_timeout_ms", Setting::Int, "2000", "Redis connect and command timeout (on top of `block_ms` for reads)",
      10, 60000}, &IngestSettings::redis_timeout_ms},
     {{"stats_interval_ms", Setting::Int, "1000", "how often lag/pending gauges and MongoDB health are refreshed", 100,
@@ -103,6 +116,11 @@ std::optional<IngestSettings> load_settings(aurora_str config_json, std::string 
         error = "setting \"backoff_max_ms\" must be at least \"backoff_initial_ms\"";
         return std::nullopt;
     }
+    if (o.consumer_reap_idle_ms != 0 && o.consumer_reap_idle_ms <= o.block_ms + o.redis_timeout_ms) {
+        error = "setting \"consumer_reap_idle_ms\" must be 0 or more than \"block_ms\" + \"redis_timeout_ms\" (a live "
+                "consumer blocked in XREADGROUP looks idle that long)";
+        return std::nullopt;
+    }
     if (o.history_default_limit > o.history_max_limit) {
         error = "setting \"history_default_limit\" must not exceed \"history_max_limit\"";
         return std::nullopt;
@@ -110,7 +128,7 @@ std::optional<IngestSettings> load_settings(aurora_str config_json, std::string 
     return parsed;
 }
 
-std::string mongo_url_with_timeouts(const std::string &url, int64_t timeout_ms) {
+std::string mongo_url_with_timeouts(const std::string &url, int64_t timeout_ms, int64_t op_timeout_ms) {
     std::string out = url;
     size_t q = out.find('?');
     std::string query = q == std::string::npos ? std::string() : out.substr(q + 1);
@@ -130,6 +148,7 @@ std::string mongo_url_with_timeouts(const std::string &url, int64_t timeout_ms) 
     put("serverSelectionTimeoutMS", timeout_ms);
     put("connectTimeoutMS", timeout_ms);
     put("heartbeatFrequencyMS", 1000);
+    put("socketTimeoutMS", op_timeout_ms);
     if (add.empty()) return out;
     if (q == std::string::npos) {
         // mongodb://host[:port]/db -> a '/' must precede '?' when there is no database.

@@ -18,7 +18,8 @@ namespace aurora::ingest {
 std::span<const plugin::Setting> ingest_settings();
 
 struct IngestSettings {
-    std::string stream, group, dead_letter_stream, collection, consumer_name;
+    std::string stream, group, dead_letter_stream, collection, consumer_name, consumer_lock_dir;
+    int64_t consumer_reap_idle_ms = 3600000;
     int workers = 2;
     int batch = 500;
     int64_t block_ms = 5000;
@@ -28,6 +29,7 @@ struct IngestSettings {
     int64_t backoff_initial_ms = 100;
     int64_t backoff_max_ms = 5000;
     int64_t mongo_timeout_ms = 2000;
+    int64_t mongo_op_timeout_ms = 10000;
     int64_t redis_timeout_ms = 2000;
     int64_t stats_interval_ms = 1000;
     bool secondary_indexes = true;
@@ -45,9 +47,11 @@ struct IngestSettings {
 std::optional<IngestSettings> load_settings(aurora_str config_json, std::string &error);
 
 // `url` with the driver timeouts this plugin relies on (server selection,
-// connect, heartbeat) appended unless the URL already sets them: without
-// them an insert during an outage would wait 30 s, and a restarted server
-// would be noticed only at the driver's 10 s heartbeat.
-std::string mongo_url_with_timeouts(const std::string &url, int64_t timeout_ms);
+// connect, heartbeat, and every operation's socket deadline) appended unless
+// the URL already sets them: without them an insert during an outage would
+// wait 30 s, a restarted server would be noticed only at the driver's 10 s
+// heartbeat, and an operation on a server that accepts but never answers
+// (a frozen process) would wait forever.
+std::string mongo_url_with_timeouts(const std::string &url, int64_t timeout_ms, int64_t op_timeout_ms);
 
 }  // namespace aurora::ingest

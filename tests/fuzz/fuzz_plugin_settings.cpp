@@ -114,8 +114,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         } else {
             FUZZ_CHECK(!c->stream.empty() && c->stream != c->dead_letter_stream);
             FUZZ_CHECK(c->history_default_limit <= c->history_max_limit);
+            FUZZ_CHECK(c->consumer_reap_idle_ms == 0 || c->consumer_reap_idle_ms > c->block_ms + c->redis_timeout_ms);
         }
-        std::string url = aurora::ingest::mongo_url_with_timeouts(std::string(json), 2000);
+        std::string url = aurora::ingest::mongo_url_with_timeouts(std::string(json), 2000, 10000);
         FUZZ_CHECK(url.starts_with(json));
         break;
     }

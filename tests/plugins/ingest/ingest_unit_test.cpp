@@ -3,6 +3,13 @@
 // checks and the MongoDB URL timeouts.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <memory>
+
+#include "consumer_slot.h"
 #include "ingest_settings.h"
 #include "message_document.h"
 #include "stream_entry.h"
@@ -75,15 +82,50 @@ TEST(IngestSettingsTest, ChecksAndDefaults) {
     EXPECT_FALSE(load_settings(AURORA_STR_LIT("{\"dead_letter_stream\": \"chat:messages\"}"), err));
     EXPECT_FALSE(load_settings(AURORA_STR_LIT("{\"jwt_algorithm\": \"none\"}"), err));
     EXPECT_FALSE(load_settings(AURORA_STR_LIT("{\"history_default_limit\": 500}"), err));
+    // A live consumer blocked in XREADGROUP looks idle for block_ms: never reaped.
+    EXPECT_FALSE(load_settings(AURORA_STR_LIT("{\"consumer_reap_idle_ms\": 6000, \"block_ms\": 5000}"), err));
+    EXPECT_NE(err.find("consumer_reap_idle_ms"), std::string::npos);
+    EXPECT_TRUE(load_settings(AURORA_STR_LIT("{\"consumer_reap_idle_ms\": 0}"), err));
+    EXPECT_TRUE(load_settings(AURORA_STR_LIT("{\"consumer_reap_idle_ms\": 1000, \"block_ms\": 200, \"redis_timeout_ms\": 500}"), err));
 }
 
 TEST(IngestSettingsTest, MongoUrlTimeouts) {
-    EXPECT_EQ(mongo_url_with_timeouts("mongodb://h:1/db", 2000),
-              "mongodb://h:1/db?serverSelectionTimeoutMS=2000&connectTimeoutMS=2000&heartbeatFrequencyMS=1000");
-    EXPECT_EQ(mongo_url_with_timeouts("mongodb://h:1", 2000),
-              "mongodb://h:1/?serverSelectionTimeoutMS=2000&connectTimeoutMS=2000&heartbeatFrequencyMS=1000");
-    EXPECT_EQ(mongo_url_with_timeouts("mongodb://h:1/db?serverselectiontimeoutms=50&appname=x", 2000),
-              "mongodb://h:1/db?serverselectiontimeoutms=50&appname=x&connectTimeoutMS=2000&heartbeatFrequencyMS=1000");
+    const std::string all =
+        "serverSelectionTimeoutMS=2000&connectTimeoutMS=2000&heartbeatFrequencyMS=1000&socketTimeoutMS=9000";
+    EXPECT_EQ(mongo_url_with_timeouts("mongodb://h:1/db", 2000, 9000), "mongodb://h:1/db?" + all);
+    EXPECT_EQ(mongo_url_with_timeouts("mongodb://h:1", 2000, 9000), "mongodb://h:1/?" + all);
+    EXPECT_EQ(mongo_url_with_timeouts("mongodb://h:1/db?serverselectiontimeoutms=50&appname=x&SOCKETTIMEOUTMS=7", 2000,
+                                      9000),
+              "mongodb://h:1/db?serverselectiontimeoutms=50&appname=x&SOCKETTIMEOUTMS=7&connectTimeoutMS=2000&"
+              "heartbeatFrequencyMS=1000");
+}
+
+// Slots are the lowest free number; a slot given back (the process gone:
+// its lock file closed) is the next one taken; scopes count apart.
+TEST(ConsumerSlotTest, LowestFreeSlotAndItComesBack) {
+    char tmpl[] = "/tmp/aurora-slot-XXXXXX";
+    ASSERT_TRUE(mkdtemp(tmpl));
+    const std::string dir = tmpl;
+    std::string err;
+    auto a = std::make_unique<ConsumerSlot>(dir, "redis/stream/group", err);
+    ConsumerSlot b(dir, "redis/stream/group", err);
+    ConsumerSlot other(dir, "another/group", err);
+    EXPECT_TRUE(err.empty()) << err;
+    EXPECT_EQ(a->slot(), 0);
+    EXPECT_EQ(b.slot(), 1);
+    EXPECT_EQ(other.slot(), 0);
+    EXPECT_TRUE(a->name().ends_with("-s0")) << a->name();
+    EXPECT_NE(a->name(), b.name());
+    a.reset();  // the process that held slot 0 stopped
+    ConsumerSlot again(dir, "redis/stream/group", err);
+    EXPECT_EQ(again.slot(), 0);
+
+    std::string bad;
+    ConsumerSlot nowhere(dir + "/missing/dir", "x", bad);
+    EXPECT_EQ(nowhere.slot(), -1);
+    EXPECT_NE(bad.find("cannot open"), std::string::npos) << bad;
+    EXPECT_TRUE(nowhere.name().ends_with("-" + std::to_string(getpid()))) << nowhere.name();
+    std::filesystem::remove_all(dir);
 }
 
 }  // namespace
