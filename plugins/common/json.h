@@ -6,10 +6,13 @@
 #include <aurora/common.h>
 #include <cjson/cJSON.h>
 
+#include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace aurora::plugin {
 
@@ -45,6 +48,26 @@ inline aurora_str str(std::string_view s) { return aurora_str{s.data(), s.size()
 inline const char *get_string(const cJSON *obj, const char *key) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
     return cJSON_IsString(v) ? v->valuestring : nullptr;
+}
+
+// True if a name appears twice among `object`'s members. JSON leaves the
+// meaning open (RFC 8259 §4): cJSON reads the first, Python's json the last,
+// and removing "the" key removes only one. O(n log n).
+inline bool has_duplicate_key(const cJSON *object) {
+    std::vector<std::string_view> keys;
+    for (const cJSON *c = object ? object->child : nullptr; c; c = c->next)
+        if (c->string) keys.emplace_back(c->string);
+    std::sort(keys.begin(), keys.end());
+    return std::adjacent_find(keys.begin(), keys.end()) != keys.end();
+}
+
+// Removes every member named `key` in one pass (a repeated key: all copies).
+inline void delete_all(cJSON *object, const char *key) {
+    for (cJSON *c = object ? object->child : nullptr; c;) {
+        cJSON *next = c->next;
+        if (c->string && std::strcmp(c->string, key) == 0) cJSON_Delete(cJSON_DetachItemViaPointer(object, c));
+        c = next;
+    }
 }
 
 // True if `s` is well-formed UTF-8 (no overlongs, no surrogates, <= U+10FFFF).

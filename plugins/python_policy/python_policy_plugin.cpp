@@ -20,6 +20,7 @@
 #include <memory>
 #include <string>
 
+#include "json.h"
 #include "plugin_handle.h"
 #include "policy_runtime.h"
 #include "policy_settings.h"
@@ -109,7 +110,7 @@ aurora_verdict apply(State *st, aurora_msg *msg, aurora_conn_id conn, const Deci
     }
     case Decision::Kind::Replace: {
         h->metric_add(st->replaced, 1);
-        cJSON_DeleteItemFromObjectCaseSensitive(frame, "text");
+        aurora::plugin::delete_all(frame, "text");  // every copy (a raw message has not been through the host's check)
         cJSON_AddStringToObject(frame, "text", d.text.c_str());
         std::string out = print(frame);
         h->msg_set_payload(msg, aurora_str{out.data(), out.size()});

@@ -810,7 +810,7 @@ void on_http_impl(void *arg, aurora_http_req *req) {
     const char *code = "not_found";
     std::optional<RestRequest> r = rest_request(method, path, plugin::view(h->http_body(req)), code);
     if (!r)
-        return http_reply_error(st, req, code, std::string_view(code) == "bad_json" ? "the body must be a JSON object"
+        return http_reply_error(st, req, code, std::string_view(code) == "bad_json" ? "the body must be a JSON object, each key once"
                                                                                     : "no such room request: see docs/rooms.md");
     Job job;
     job.kind = Job::Kind::Request;

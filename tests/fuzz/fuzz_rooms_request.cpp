@@ -14,9 +14,9 @@ using namespace aurora::rooms;
 
 namespace {
 // How many times `key` names a member (JSON text may repeat a key).
-int count_key(const cJSON *object, const char *key) {
+int count_key(const cJSON *object, std::string_view key) {
     int n = 0;
-    for (const cJSON *c = object->child; c; c = c->next) n += std::string_view(c->string) == key;
+    for (const cJSON *c = object->child; c; c = c->next) n += c->string == key;
     return n;
 }
 }  // namespace
@@ -42,7 +42,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         FUZZ_CHECK(known);
         std::unique_ptr<cJSON, decltype(&cJSON_Delete)> frame(cJSON_Parse(r->frame.c_str()), cJSON_Delete);
         FUZZ_CHECK(cJSON_IsObject(frame.get()));
-        // Every copy of a repeated key counts: the first is what the worker reads.
+        // Each key once (a body that repeats one is bad_json).
+        for (const cJSON *a = frame->child; a; a = a->next) FUZZ_CHECK(count_key(frame.get(), a->string) == 1);
         FUZZ_CHECK(count_key(frame.get(), "type") == 0);
         FUZZ_CHECK(count_key(frame.get(), "ref") == 0);
         if (r->type != "rooms" && r->type != "room_create" && r->type != "dm_open") {
