@@ -1,16 +1,27 @@
 #include "mongo_pool.h"
 
+#include <sys/time.h>
+#include <unistd.h>
+
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <mutex>
 #include <vector>
+
+#include "json.h"
 
 namespace aurora::plugin {
 
 namespace {
 
-// Where the driver's messages go: the host's log of a plugin that owns a
-// live pool (the newest), or stderr when there is none.
+// Where the driver's messages go: the host's log, as the plugin that owns
+// the newest live pool. libmongoc has one handler per process and each
+// plugin library its own copy of this file: the handler is the copy of the
+// plugin that created a pool last, and when that plugin's pools are gone
+// (it shut down first) the line is written in the host's JSON shape with
+// source "mongoc". The plugins that use this are linked with -z nodelete,
+// so the handler's code stays mapped after dlclose.
 struct LogSink {
     const aurora_host_api *host;
     aurora_plugin_ctx *self;
@@ -24,7 +35,18 @@ void driver_log(mongoc_log_level_t level, const char *domain, const char *messag
     if (level > MONGOC_LOG_LEVEL_WARNING || std::strstr(message, "endSessions")) return;
     std::lock_guard lock(g_sinks_mu);
     if (g_sinks.empty()) {
-        std::fprintf(stderr, "mongoc %s: %s: %s\n", mongoc_log_level_str(level), domain, message);
+        timeval tv{};
+        gettimeofday(&tv, nullptr);
+        tm utc{};
+        gmtime_r(&tv.tv_sec, &utc);
+        char ts[80];
+        std::snprintf(ts, sizeof ts, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", utc.tm_year + 1900, utc.tm_mon + 1,
+                      utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec, static_cast<int>(tv.tv_usec / 1000));
+        std::string line = std::string("{\"ts\":\"") + ts + "\",\"level\":\"" +
+                           (level == MONGOC_LOG_LEVEL_WARNING ? "warn" : "error") + "\",\"source\":\"mongoc\",\"msg\":";
+        append_json_string(line, std::string(domain) + ": " + message);
+        line += "}\n";
+        if (::write(STDERR_FILENO, line.data(), line.size()) < 0) return;  // one write: lines never interleave
         return;
     }
     const LogSink &s = g_sinks.back();
@@ -78,12 +100,16 @@ std::unique_ptr<MongoPool> MongoPool::create(const std::string &url, std::string
     return pool;
 }
 
+void MongoPool::detach_log() {
+    if (!logs_) return;
+    std::lock_guard lock(g_sinks_mu);
+    std::erase_if(g_sinks, [this](const LogSink &s) { return s.pool == this; });
+    logs_ = false;
+}
+
 MongoPool::~MongoPool() {
     if (pool_) mongoc_client_pool_destroy(pool_);  // its threads may log until here
-    if (logs_) {
-        std::lock_guard lock(g_sinks_mu);
-        std::erase_if(g_sinks, [this](const LogSink &s) { return s.pool == this; });
-    }
+    detach_log();
 }
 
 MongoPool::Client MongoPool::acquire() { return Client(mongoc_client_pool_pop(pool_), Release{pool_}); }

@@ -2,7 +2,7 @@
 // mongoc_init() runs once per process; mongoc_cleanup() is left to process
 // exit because other plugins in the same host may still use the driver.
 // The driver's warnings and errors go through the host's log (as the plugin
-// that created the newest live pool, source "<plugin>", text "mongoc ...").
+// that created the newest live pool, text "mongoc ..."; see mongo_pool.cpp).
 //
 //     auto pool = MongoPool::create(url, err, host, self);   // init
 //     auto client = pool.acquire();             // any thread; returned on scope exit
@@ -37,6 +37,9 @@ public:
     Client acquire();  // blocks while every client of the pool is in use
 
     const std::string &database() const { return database_; }  // from the URL path ("aurorachat")
+    // Stops routing the driver's messages through this pool's plugin (for a
+    // pool left alive past the plugin, as on a failed init).
+    void detach_log();
 
 private:
     mongoc_client_pool_t *pool_ = nullptr;

@@ -103,7 +103,9 @@ aurora_status init_plugin(IngestPlugin &p) {
     if (!ctx.s.consumer_name.empty()) {
         ctx.consumer_prefix = ctx.s.consumer_name;
     } else if (ctx.s.workers > 0) {
-        std::string scope = std::string(plugin::view(host->setting(ctx.self, "redis.url"))) + "\n" + ctx.s.stream + "\n" + ctx.s.group;
+        // Scoped by stream and group only: processes of one group on one
+        // machine must never share a slot, however they spell the Redis URL.
+        std::string scope = ctx.s.stream + "\n" + ctx.s.group;
         std::string why;
         p.slot = std::make_unique<ConsumerSlot>(ctx.s.consumer_lock_dir, scope, why);
         if (p.slot->slot() < 0)
@@ -148,6 +150,9 @@ aurora_status ingest_init(const aurora_host_api *host, aurora_plugin_ctx *self, 
         if (st != AURORA_OK) {
             // Threads already started are joined by the host after we
             // return: their state must outlive this call (the host exits).
+            // The driver must not log as this plugin once its context is gone.
+            for (auto *pool : {p->ctx.mongo.get(), p->ctx.probe.get()})
+                if (pool) pool->detach_log();
             (void)p.release();
             return st;
         }
