@@ -35,7 +35,10 @@ ConsumerSlot::ConsumerSlot(const std::string &dir, const std::string &scope, std
     std::snprintf(prefix, sizeof prefix, "/aurora-ingest-%016llx-", static_cast<unsigned long long>(fnv1a(scope)));
     for (int n = 0; n < kMaxSlots; ++n) {
         std::string path = dir + prefix + std::to_string(n) + ".lock";
-        int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        // O_NOFOLLOW: a link planted in a shared /tmp is not followed. A file
+        // another user owns (EACCES) is skipped like a slot in use.
+        int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0 && (errno == EACCES || errno == ELOOP)) continue;
         if (fd < 0) {
             error = "cannot open " + path + ": " + std::strerror(errno);
             break;

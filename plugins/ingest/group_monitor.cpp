@@ -101,7 +101,9 @@ void reap_consumers(IngestContext &ctx, plugin::RedisConnection &redis, int shar
         ctx.log(AURORA_LOG_INFO, "deleted %lld consumer(s) of group %s on %s: nothing pending, idle more than %lld ms",
                 r->integer, ctx.s.group.c_str(), ctx.stream(shard).c_str(),
                 static_cast<long long>(ctx.s.consumer_reap_idle_ms));
-    } else if (r->type == REDIS_REPLY_ERROR && std::string_view(r->str, r->len).find("NOGROUP") == std::string_view::npos) {
+    } else if (std::string_view e = r->type == REDIS_REPLY_ERROR ? std::string_view(r->str, r->len) : "";
+               !e.empty() && e.find("NOGROUP") == e.npos && e.find("no such key") == e.npos) {
+        // (No stream or group yet, as after Redis restarted empty: the consumers create them.)
         ctx.log(AURORA_LOG_WARN, "reaping idle consumers: %.*s", static_cast<int>(r->len), r->str);
     }
 }

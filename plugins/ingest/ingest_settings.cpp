@@ -108,6 +108,10 @@ std::optional<IngestSettings> load_settings(aurora_str config_json, std::string 
         error = "settings \"stream\", \"group\", \"dead_letter_stream\" and \"collection\" must not be empty";
         return std::nullopt;
     }
+    if (o.consumer_lock_dir.empty()) {
+        error = "setting \"consumer_lock_dir\" must not be empty";
+        return std::nullopt;
+    }
     if (o.dead_letter_stream == o.stream) {
         error = "setting \"dead_letter_stream\" must differ from \"stream\"";
         return std::nullopt;
