@@ -1,7 +1,8 @@
 """Session fixtures shared by every pytest suite: real servers on free ports.
 
 `redis_server` and `mongo_server` start one real redis-server / FerretDB per
-test session and stop them at the end, even when tests fail. If a server
+test session and stop them at the end, even when tests fail;
+`mongo_server_postgresql` is FerretDB on a real PostgreSQL (`postgres_server`). If a server
 cannot start, every test that asked for it fails with the server's log tail.
 """
 
@@ -24,7 +25,7 @@ if "LD_PRELOAD" in os.environ:
 sys.path.insert(0, str(Path(__file__).parent / "support"))
 
 import aurora_host  # noqa: E402
-from real_servers import FerretDbServer, RedisServer  # noqa: E402
+from real_servers import FerretDbServer, PostgresServer, RedisServer  # noqa: E402
 
 
 def pytest_runtest_setup(item):
@@ -51,8 +52,34 @@ def redis_server():
 
 
 @pytest.fixture(scope="session")
-def mongo_server():
+def mongo_server_sqlite():
     server = FerretDbServer.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def mongo_server(mongo_server_sqlite):
+    """FerretDB on SQLite, the embedded default. The ingest and auth suites
+    override it with both backends (store_backends.py)."""
+    return mongo_server_sqlite
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    server = PostgresServer.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def mongo_server_postgresql(postgres_server):
+    """FerretDB on PostgreSQL: the second backend."""
+    server = FerretDbServer.start(postgresql_url=postgres_server.create_database("ferretdb"))
     try:
         yield server
     finally:

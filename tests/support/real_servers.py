@@ -102,15 +102,18 @@ def _child_setup() -> None:  # runs in the child between fork and exec
 
 
 class ServerProcess:
-    """A child process with stdout/stderr in a log file, registered for reaping."""
+    """A child process with stdout/stderr in a log file, registered for reaping.
+    `user`: run as that user (PostgreSQL refuses to run as root)."""
 
-    def __init__(self, name: str, argv: list[str], log_path: Path, data_dir: Path):
+    def __init__(self, name: str, argv: list[str], log_path: Path, data_dir: Path, user: str | None = None):
         self.name = name
         self.log_path = log_path
         with open(log_path, "wb") as log:
+            # Popen switches the user before preexec_fn runs, so the parent-death
+            # signal set there survives (a credential change would clear it).
             self.proc = subprocess.Popen(
                 argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                preexec_fn=_child_setup, close_fds=True)
+                preexec_fn=_child_setup, close_fds=True, user=user)
         _registry_dir().mkdir(parents=True, exist_ok=True)
         self.registry_entry = _registry_dir() / str(self.proc.pid)
         self.registry_entry.write_text(f"{os.getpid()}\n{data_dir}\n")
@@ -501,6 +504,67 @@ def ferretdb_binary() -> str:
     return str(cached) if cached.exists() else "ferretdb"
 
 
+def postgres_bin(tool: str) -> str:
+    """A PostgreSQL server program (Debian keeps them off PATH, in
+    /usr/lib/postgresql/<major>/bin)."""
+    found = shutil.which(tool)
+    if found:
+        return found
+    for d in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
+        if (d / tool).exists():
+            return str(d / tool)
+    raise ServerStartError(f"{tool} not found: scripts/bootstrap.sh installs postgresql-15")
+
+
+class PostgresServer(_Server):
+    """PostgreSQL in a throwaway data folder, as FerretDB's second backend.
+    fsync=off: a commit is in the OS's page cache, so it survives any process
+    being killed but not an OS crash, as the SQLite fixtures
+    (synchronous=NORMAL). Runs as the `postgres` user when started by root."""
+
+    NAME = "postgres"
+
+    def _launch(self) -> None:
+        user = "postgres" if os.geteuid() == 0 else None
+        data = self.dir / "data"
+        if not data.exists():
+            data.mkdir()
+            if user:
+                shutil.chown(self.dir, user)
+                shutil.chown(data, user)
+            init = subprocess.run([postgres_bin("initdb"), "-D", str(data), "-U", "postgres", "--auth=trust",
+                                   "-E", "UTF8", "--no-sync", "--locale=C"],
+                                  capture_output=True, text=True, user=user, timeout=120)
+            if init.returncode != 0:
+                raise ServerStartError(f"initdb failed: {init.stdout}{init.stderr}")
+        argv = [postgres_bin("postgres"), "-D", str(data), "-h", self.host, "-p", str(self.port), "-k", str(self.dir),
+                "-c", "fsync=off", "-c", "max_connections=200", "-c", "shared_buffers=256MB"]
+        self.proc = ServerProcess("postgres", argv, self.dir / "postgres.log", self.dir, user=user)
+
+        def probe() -> bool:
+            return subprocess.run([postgres_bin("pg_isready"), "-q", "-h", self.host, "-p", str(self.port)],
+                                  timeout=5).returncode == 0
+
+        _wait_ready(self.proc, "pg_isready", probe)
+
+    def stop(self) -> None:
+        # SIGINT is PostgreSQL's fast shutdown; SIGTERM (ServerProcess.stop)
+        # would wait for every client, FerretDB's pool included, to leave.
+        if self.proc and self.proc.running():
+            self.proc.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                pass  # ServerProcess.stop kills it
+        super().stop()
+
+    def create_database(self, name: str) -> str:
+        """A new database; returns the URL FerretDB takes."""
+        subprocess.run([postgres_bin("createdb"), "-h", self.host, "-p", str(self.port), "-U", "postgres", name],
+                       check=True, capture_output=True, timeout=30)
+        return f"postgres://postgres@{self.host}:{self.port}/{name}"
+
+
 # How the fixtures run FerretDB 1.24's SQLite backend (docs/ingest.md,
 # Performance, has the measurements):
 # - WAL is FerretDB's default; synchronous=NORMAL syncs the WAL at
@@ -525,8 +589,13 @@ class FerretDbServer(_Server):
 
     NAME = "ferretdb"
 
-    def __init__(self, sqlite_pragmas: tuple[str, ...] | None = None, insert_batch_size: int | None = None) -> None:
+    def __init__(self, sqlite_pragmas: tuple[str, ...] | None = None, insert_batch_size: int | None = None,
+                 postgresql_url: str | None = None) -> None:
+        """postgresql_url: the PostgreSQL backend on that database instead of
+        SQLite (PostgresServer.create_database)."""
         super().__init__()
+        self.postgresql_url = postgresql_url
+        self.backend = "postgresql" if postgresql_url else "sqlite"
         self.sqlite_pragmas = tuple(FERRETDB_SQLITE_PRAGMAS if sqlite_pragmas is None else sqlite_pragmas)
         self.insert_batch_size = FERRETDB_INSERT_BATCH_SIZE if insert_batch_size is None else insert_batch_size
 
@@ -540,7 +609,9 @@ class FerretDbServer(_Server):
     def _launch(self) -> None:
         import pymongo  # from the project venv
 
-        argv = [ferretdb_binary(), "--handler=sqlite", f"--sqlite-url={self.sqlite_url()}", f"--state-dir={self.dir}",
+        store = (["--handler=postgresql", f"--postgresql-url={self.postgresql_url}"] if self.postgresql_url else
+                 ["--handler=sqlite", f"--sqlite-url={self.sqlite_url()}"])
+        argv = [ferretdb_binary(), *store, f"--state-dir={self.dir}",
                 f"--listen-addr={self.host}:{self.port}", "--debug-addr=-", "--telemetry=disable",
                 "--log-level=warn", f"--test-batch-size={self.insert_batch_size}"]
         self.proc = ServerProcess("ferretdb", argv, self.dir / "ferretdb.log", self.dir)

@@ -7,10 +7,8 @@ import os
 import signal
 import time
 
-import pytest
 
 from ingest_support import Ctx, wait_for, wait_ready
-from real_servers import FerretDbServer
 from ingest_streams import SteadyProducer, assert_exactly_once, chat_fields, xadd_many
 
 # Short recovery times so that the tests finish quickly; docs/ingest.md has
@@ -52,13 +50,6 @@ def test_kill_9_an_ingest_worker_10_times_during_20000_messages(ctx, start_host)
     wait_for(ctx.drained, "the group to drain", timeout=90, interval=0.25)
     assert_exactly_once(ctx.coll, ids)
     assert steady.stop() == (0, False) and victim.stop() == (0, False)
-
-
-@pytest.fixture
-def private_mongo():
-    srv = FerretDbServer.start()  # this test stops and restarts it
-    yield srv
-    srv.stop()
 
 
 def test_mongodb_down_for_10_s_under_steady_sending(redis_server, private_mongo, start_host):

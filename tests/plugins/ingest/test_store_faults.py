@@ -9,11 +9,10 @@ import json
 import signal
 import time
 
-import pytest
 
 from ingest_support import CHAT, SECRET, Ctx, oid, require, wait_for, wait_ready
 from ingest_streams import SteadyProducer, assert_exactly_once, chat_fields, xadd_many
-from real_servers import FerretDbServer
+from real_servers import FerretDbServer  # noqa: F401 (the type of private_mongo)
 from tokens import make_token
 
 # mongo_timeout_ms 1000 and stats_interval_ms 500: a frozen store is reported
@@ -22,14 +21,6 @@ FAST = {"claim_interval_ms": 250, "block_ms": 300, "backoff_initial_ms": 50, "ba
         "mongo_timeout_ms": 1000, "mongo_op_timeout_ms": 2000, "stats_interval_ms": 500, "redis_timeout_ms": 500}
 REPORT_BOUND_S = 1.0 + 0.5  # mongo_timeout_ms + stats_interval_ms
 SLACK_S = 2.0  # a loaded 2-core machine, sanitizer builds
-
-
-@pytest.fixture
-def private_mongo():
-    srv = FerretDbServer.start()  # these tests freeze it
-    yield srv
-    srv.proc.proc.send_signal(signal.SIGCONT)  # never leave it frozen, whatever failed
-    srv.stop()
 
 
 def frozen(srv: FerretDbServer, on: bool) -> None:
@@ -69,7 +60,8 @@ def test_a_frozen_store_is_reported_and_the_chat_tier_stays_ready(redis_server, 
                  timeout=REPORT_BOUND_S + SLACK_S, interval=0.05)
         reported_s = time.monotonic() - frozen_at
         assert worker.get("/ready").status == 503
-        assert any("MongoDB unavailable" in line for line in worker.stderr_lines()), worker.stderr_tail()
+        wait_for(lambda: any("MongoDB unavailable" in line for line in worker.stderr_lines()), "the log line",
+                 timeout=2)  # written just after the gauge
         # The chat replica: ready, and history answers within the op deadline.
         assert chat.get("/ready").status == 200, chat.get("/ready").body
         t0 = time.monotonic()
@@ -127,6 +119,7 @@ def test_a_restarted_worker_drains_its_own_pending_entries_at_once(redis_server,
         t0 = time.monotonic()
         wait_for(lambda: consumers(ctx) == {name: 0}, "the held batch acknowledged", timeout=15, interval=0.05)
         drained_s = time.monotonic() - t0
+        wait_for(ctx.drained, "the rest read and stored", timeout=15, interval=0.1)
         assert again.metrics().total("aurora_ingest_reclaimed_total") == 0  # its own, not claimed
         assert_exactly_once(ctx.coll, ids)
         print(f"\nrestarted worker {name} stored its held batch of {held[name]} after {drained_s:.2f} s")
