@@ -27,7 +27,7 @@ DEB_PACKAGES=(
     libwebsockets-dev libwebsockets-evlib-uv libuv1-dev libhiredis-dev libmongoc-dev libbson-dev libjwt-dev
     libcrypt-dev libcjson-dev libssl-dev zlib1g-dev pybind11-dev libgtest-dev googletest
     libbenchmark-dev redis-server redis-sentinel redis-tools golang-go chromium nginx
-    clang libclang-rt-dev
+    clang libclang-rt-dev postgresql-15
 )
 
 missing=()
@@ -44,12 +44,13 @@ if ((${#missing[@]})); then
     if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
     export DEBIAN_FRONTEND=noninteractive
     $SUDO apt-get update -qq
-    # nginx (the deployment test runs its own, on a free port) must not start
-    # Debian's service: it would take port 80, and the install fails when
-    # port 80 is taken. invoke-rc.d asks policy-rc.d; 101 = "not allowed".
-    # Added only for this install, and only when the machine has none.
+    # nginx and PostgreSQL (the tests run their own, on free ports) must not
+    # start Debian's services: nginx would take port 80, and the install fails
+    # when port 80 is taken; PostgreSQL would run a cluster nobody uses.
+    # invoke-rc.d asks policy-rc.d; 101 = "not allowed". Added only for this
+    # install, and only when the machine has none.
     policy_rc=""
-    if [[ " ${missing[*]} " == *" nginx "* && ! -e /usr/sbin/policy-rc.d ]]; then
+    if [[ " ${missing[*]} " =~ " "(nginx|postgresql-15)" " && ! -e /usr/sbin/policy-rc.d ]]; then
         policy_rc=/usr/sbin/policy-rc.d
         printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy_rc" >/dev/null
         $SUDO chmod 755 "$policy_rc"
