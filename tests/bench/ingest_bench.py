@@ -1,10 +1,11 @@
 """Ingest benchmark (not a test): sustained messages/s persisted into
 FerretDB, and the persistence lag at a fixed send rate.
 
-Starts a real Redis and FerretDB (SQLite backend, started as the test
-fixtures start it unless --sqlite-synchronous / --ferretdb-batch-size say
-otherwise) on free loopback ports and aurora-host processes running only the
-ingest plugin, then:
+Starts a real Redis and FerretDB (--backend sqlite, the default: started as
+the test fixtures start it unless --sqlite-synchronous /
+--ferretdb-batch-size say otherwise; --backend postgresql: on a PostgreSQL
+15 started like the fixtures' postgres_server) on free loopback ports and
+aurora-host processes running only the ingest plugin, then:
 
   1. throughput: XADDs --backlog entries (the chat plugin's field layout),
      starts the ingest hosts and times the drain (every entry stored and
@@ -20,7 +21,9 @@ ingest plugin, then:
      behind its schedule: if it did, the rate was not reached.
 
     .cache/venv/bin/python tests/bench/ingest_bench.py --processes 1 --workers 2 --batch 500 \\
-        --backlog 100000 --rate 5000 --duration 20
+        --backlog 100000 --rate 5000 --duration 20 [--backend postgresql]
+
+The store's CPU is its whole process tree (PostgreSQL's backends included).
 
 Prints the exact command line first, so the numbers can be reproduced;
 --json PATH appends one JSON object per run (scenario, params, results,
@@ -29,6 +32,7 @@ command) for tests/bench/run_bench.py."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shlex
@@ -42,7 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
 import redis as redis_py  # noqa: E402
 
 from aurora_host import AuroraHost, build_dir  # noqa: E402
-from real_servers import FERRETDB_INSERT_BATCH_SIZE, FerretDbServer, RedisServer  # noqa: E402
+from real_servers import FERRETDB_INSERT_BATCH_SIZE, FerretDbServer, PostgresServer, RedisServer  # noqa: E402
 
 STREAM = "chat:messages"
 GROUP = "mongo_workers"
@@ -115,6 +119,26 @@ def cpu_seconds(pid: int) -> float:
     return total / 1e9
 
 
+def tree_cpu_seconds(root: int) -> float:
+    """CPU time of root and every process below it (PostgreSQL's backends)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue  # a process that just exited
+        children.setdefault(ppid, []).append(int(entry))
+    total, todo = 0.0, [root]
+    while todo:
+        pid = todo.pop()
+        total += cpu_seconds(pid)
+        todo.extend(children.get(pid, []))
+    return total
+
+
 def quantile(buckets: list[tuple[float, float]], q: float) -> float:
     """buckets: cumulative (upper bound, count) pairs, +Inf last."""
     total = buckets[-1][1]
@@ -162,8 +186,12 @@ def main() -> int:
     ap.add_argument("--ferretdb-batch-size", type=int, default=None,
                     help=f"FerretDB's --test-batch-size, documents per SQLite transaction "
                          f"(default: the fixtures', {FERRETDB_INSERT_BATCH_SIZE}; FerretDB's own is 100)")
+    ap.add_argument("--backend", choices=("sqlite", "postgresql"), default="sqlite",
+                    help="FerretDB's backend (postgresql: a PostgreSQL 15 started for the run)")
     ap.add_argument("--json", type=Path, metavar="PATH", help="append the run's results to PATH as one JSON line")
     args = ap.parse_args()
+    if args.backend == "postgresql" and (args.sqlite_synchronous or args.ferretdb_batch_size):
+        ap.error("--sqlite-synchronous and --ferretdb-batch-size are for --backend sqlite")
     command = shlex.join([".cache/venv/bin/python", "tests/bench/ingest_bench.py"] + sys.argv[1:])
     print("command:", command, flush=True)
 
@@ -175,10 +203,18 @@ def main() -> int:
     binary = build_dir() / "host" / "aurora-host"
     plugin = build_dir() / "plugins" / "ingest.so"
     started_utc = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    with RedisServer.start() as redis_srv, FerretDbServer.start(**ferret_opts) as mongo_srv, \
-            tempfile.TemporaryDirectory(prefix="aurora-ingest-bench-") as tmp:
+    with contextlib.ExitStack() as servers:
+        redis_srv = servers.enter_context(RedisServer.start())
+        pg_srv = servers.enter_context(PostgresServer.start()) if args.backend == "postgresql" else None
+        if pg_srv:
+            ferret_opts["postgresql_url"] = pg_srv.create_database("bench")
+        mongo_srv = servers.enter_context(FerretDbServer.start(**ferret_opts))
+        tmp = servers.enter_context(tempfile.TemporaryDirectory(prefix="aurora-ingest-bench-"))
         r = redis_py.Redis.from_url(redis_srv.url, decode_responses=True)
         ferret_pid, redis_pid = mongo_srv.proc.proc.pid, redis_srv.proc.proc.pid
+
+        def store_cpu() -> float:  # FerretDB, and PostgreSQL's processes
+            return cpu_seconds(ferret_pid) + (tree_cpu_seconds(pg_srv.proc.proc.pid) if pg_srv else 0.0)
 
         def start_hosts(tag: str) -> list[AuroraHost]:
             cfg = {"log": {"level": "warn"}, "redis": {"url": redis_srv.url},
@@ -195,7 +231,7 @@ def main() -> int:
         # 1. Throughput: drain a backlog.
         for k in range(0, args.backlog, 1000):
             xadd_range(r, k, min(1000, args.backlog - k))
-        cpu0 = {"ferretdb": cpu_seconds(ferret_pid), "redis": cpu_seconds(redis_pid)}
+        cpu0 = {"store": store_cpu(), "redis": cpu_seconds(redis_pid)}
         t0 = time.monotonic()
         hosts = start_hosts("throughput")
         marks: dict[float, tuple[float, int]] = {}
@@ -213,7 +249,7 @@ def main() -> int:
                 raise SystemExit(f"the backlog was not drained within {deadline - t0:.0f} s ({done} acknowledged)")
             time.sleep(0.02)  # polling the group, the measured quantity
         dt = time.monotonic() - t0
-        cpu = {"ferretdb": cpu_seconds(ferret_pid) - cpu0["ferretdb"], "redis": cpu_seconds(redis_pid) - cpu0["redis"],
+        cpu = {"store": store_cpu() - cpu0["store"], "redis": cpu_seconds(redis_pid) - cpu0["redis"],
                "hosts": sum(cpu_seconds(h.pid) for h in hosts)}
         inserted = persisted(hosts)
         stop(hosts)
@@ -226,7 +262,7 @@ def main() -> int:
         print(f"  steady (10 % -> 90 % acknowledged): "
               f"{f'{steady:,.0f} msgs/s' if steady else 'not measurable (backlog too small)'}; CPU per message: "
               + ", ".join(f"{k} {v} us" for k, v in per_msg_us.items())
-              + f"; FerretDB busy {cpu['ferretdb'] / dt:.2f} of {os.cpu_count()} cores", flush=True)
+              + f"; store ({args.backend}) busy {cpu['store'] / dt:.2f} of {os.cpu_count()} cores", flush=True)
 
         # 2. Lag at a fixed rate, on a fresh stream and database.
         r.delete(STREAM)
@@ -278,7 +314,8 @@ def main() -> int:
             "params": {"processes": args.processes, "workers": args.workers, "batch": args.batch,
                        "backlog": args.backlog, "rate": _number(args.rate), "duration": _number(args.duration),
                        "secondary_indexes": args.secondary_indexes == "true",
-                       "ferretdb_sqlite_pragmas": list(mongo_srv.sqlite_pragmas),
+                       "backend": args.backend,
+                       "ferretdb_sqlite_pragmas": list(mongo_srv.sqlite_pragmas) if args.backend == "sqlite" else None,
                        "ferretdb_batch_size": mongo_srv.insert_batch_size},
             "results": {
                 "persisted_per_s": round(args.backlog / dt, 1),
