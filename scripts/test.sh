@@ -106,6 +106,10 @@ for leg in ${legs//,/ }; do
             run_suite plain "${AURORA_BUILD_DIR:-$ROOT/build}" "-LE python" "tests"
         ;;
     asan)
+        # The sanitizer legs look at Aurora's code, which is the same on either
+        # store: they run the store suites on FerretDB's SQLite backend only
+        # (tests/support/store_backends.py); the plain leg runs both.
+        export AURORA_STORE_BACKENDS=sqlite
         dir="$ROOT/build-asan"
         build asan "$dir" "address,undefined" || continue
         export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
@@ -117,12 +121,13 @@ for leg in ${legs//,/ }; do
         ASAN_OPTIONS="detect_leaks=0" \
             run_suite asan "$dir" "-LE python" "tests --ignore=tests/bench" \
             "$(sanitizer_runtimes "$dir/host/aurora-host")"
-        unset AURORA_CHILD_ENV_ASAN_OPTIONS AURORA_CHILD_ENV_LSAN_OPTIONS UBSAN_OPTIONS
+        unset AURORA_CHILD_ENV_ASAN_OPTIONS AURORA_CHILD_ENV_LSAN_OPTIONS UBSAN_OPTIONS AURORA_STORE_BACKENDS
         ;;
     tsan)
         dir="$ROOT/build-tsan"
         build tsan "$dir" "thread" || continue
         export TSAN_OPTIONS="suppressions=$ROOT/tests/tsan.supp:second_deadlock_stack=1:halt_on_error=0:exitcode=66"
+        export AURORA_STORE_BACKENDS=sqlite  # as in the asan leg
         export AURORA_CHILD_ENV_TSAN_OPTIONS="$TSAN_OPTIONS"
         # Hosts and plugins run in instrumented aurora-host processes: pytest
         # itself needs no runtime for these.
@@ -136,7 +141,7 @@ for leg in ${legs//,/ }; do
         if compgen -G "$ROOT/.cache/tsan-python/report*" >/dev/null; then
             cat "$ROOT"/.cache/tsan-python/report*
         fi
-        unset TSAN_OPTIONS AURORA_CHILD_ENV_TSAN_OPTIONS
+        unset TSAN_OPTIONS AURORA_CHILD_ENV_TSAN_OPTIONS AURORA_STORE_BACKENDS
         ;;
     conformance)
         dir="${AURORA_BUILD_DIR:-$ROOT/build}"
