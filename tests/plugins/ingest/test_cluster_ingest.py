@@ -55,9 +55,10 @@ def test_poison_per_shard_and_a_killed_consumer_lose_nothing(cluster, mongo_serv
                              "config": {"stream": f"{prefix}:messages", "dead_letter_stream": f"{prefix}:dead",
                                         "workers": 1, "consumer_name": name, **FAST}}]}
     try:
-        steady = start_host(config("steady"), "steady")
+        # The victim alone first: with a second process already blocked in
+        # XREADGROUP, that one could take every entry before the victim's
+        # consumers read (seen once under ASan: the victim never held one).
         victim = start_host(config("victim"), "victim")
-        wait_ready(steady)
         wait_ready(victim)
         expected, poison = set(), {}
         for s in range(SHARDS):
@@ -85,6 +86,9 @@ def test_poison_per_shard_and_a_killed_consumer_lose_nothing(cluster, mongo_serv
         wait_for(victim_pending, "the victim to hold a batch", timeout=10, interval=0.005)
         victim.proc.send_signal(signal.SIGKILL)
         victim.proc.wait()
+        # The survivor claims what the victim held and stores the rest.
+        steady = start_host(config("steady"), "steady")
+        wait_ready(steady)
 
         wait_for(lambda: coll.count_documents({}) >= len(expected), "every good entry stored", timeout=60,
                  interval=0.2)
@@ -96,7 +100,9 @@ def test_poison_per_shard_and_a_killed_consumer_lose_nothing(cluster, mongo_serv
             wait_for(lambda s=s: group_state(rc, f"{prefix}:messages:{{{s}}}") == (0, 0), f"shard {s} drained",
                      timeout=30, interval=0.2)
         m = steady.metrics()
-        assert m.total("aurora_ingest_dead_letters_total") == SHARDS
+        # (The dead streams above hold each poison once; the victim, killed at
+        # its first batch, has dead-lettered none unless it lived through 3 tries.)
+        assert m.total("aurora_ingest_dead_letters_total") <= SHARDS
         wait_for(lambda: steady.metrics().total("aurora_ingest_pending") == 0, "pending summed to 0", timeout=10)
         assert steady.stop() == (0, False), steady.stderr_tail()
     finally:
