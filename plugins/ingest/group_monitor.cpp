@@ -155,10 +155,16 @@ void run_group_monitor(IngestContext &ctx, aurora_worker *w) {
     do {
         std::string err;
         if (!ctx.indexes_ready.load()) {
-            if (create_indexes(*ctx.mongo, ctx.s.collection, ctx.s.secondary_indexes, ctx.shards > 0, err)) {
+            IndexReport report;
+            if (create_indexes(*ctx.mongo, ctx.s.collection, ctx.s.secondary_indexes, ctx.unique_key, ctx.shards > 0,
+                               report, err)) {
                 ctx.indexes_ready.store(true);
                 ctx.set_mongo(true);
                 ctx.log(AURORA_LOG_INFO, "indexes of %s.%s ready", ctx.mongo->database().c_str(), ctx.s.collection.c_str());
+                if (report.stream_index_left)
+                    ctx.log(AURORA_LOG_INFO,
+                            "the unique index streamId_1 is still there beside roomId_1_streamId_1; it is harmless "
+                            "with one stream, but drop it before sharding the collection (docs/ingest.md)");
             } else {
                 if (!index_warned) ctx.log(AURORA_LOG_WARN, "cannot create the indexes yet: %s", err.c_str());
                 index_warned = true;

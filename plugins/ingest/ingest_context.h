@@ -19,6 +19,7 @@
 
 #include "plugin_handle.h"
 #include "ingest_settings.h"
+#include "message_writer.h"
 #include "mongo_pool.h"
 #include "redis_connection.h"
 
@@ -52,6 +53,7 @@ struct IngestContext : plugin::PluginHandle {  // host, self, log()
     // streams, "<stream>:{s}", each with its own group and dead-letter
     // stream "<dead_letter_stream>:{s}" (the same hash tag: one slot).
     int shards = 0;  // 0: one stream, the seed's
+    UniqueKey unique_key = UniqueKey::StreamId;  // from the setting and the mode
     std::string stream(int shard) const { return shards ? s.stream + ":{" + std::to_string(shard) + "}" : s.stream; }
     std::string dead_letter_stream(int shard) const {
         return shards ? s.dead_letter_stream + ":{" + std::to_string(shard) + "}" : s.dead_letter_stream;

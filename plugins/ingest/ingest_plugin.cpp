@@ -86,6 +86,12 @@ aurora_status init_plugin(IngestPlugin &p) {
     }
     ctx.redis_url = *redis_url;
     if (redis_url->cluster()) ctx.shards = redis_url->stream_shards;
+    if (ctx.shards && ctx.s.unique_key == "streamId") {
+        ctx.log(AURORA_LOG_ERROR, "setting \"unique_key\" \"streamId\" cannot be used in cluster mode: two shards' "
+                                  "streams may make the same id (docs/scaling.md)");
+        return AURORA_ERR_INVALID;
+    }
+    ctx.unique_key = ctx.shards || ctx.s.unique_key == "roomId,streamId" ? UniqueKey::RoomStreamId : UniqueKey::StreamId;
     std::string mongo_url(plugin::view(host->setting(ctx.self, "mongo.url")));
     if (mongo_url.empty()) mongo_url = "mongodb://127.0.0.1:27017/aurorachat";
     ctx.mongo = plugin::MongoPool::create(

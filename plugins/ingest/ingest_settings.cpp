@@ -63,8 +63,12 @@ const Field<IngestSettings> kFields[] = {
      10, 60000}, &IngestSettings::redis_timeout_ms},
     {{"stats_interval_ms", Setting::Int, "1000", "how often lag/pending gauges and MongoDB health are refreshed", 100,
      60000}, &IngestSettings::stats_interval_ms},
+    {{"unique_key", Setting::String, "\"\"",
+     "the unique index that makes a redelivered entry a duplicate: `streamId` (the seed's; single and Sentinel "
+     "modes' default) or `roomId,streamId` (cluster mode's, required there, and what a MongoDB collection sharded on "
+     "`{roomId: 1, streamId: 1}` needs: docs/ingest.md, Sharding the collection)"}, &IngestSettings::unique_key},
     {{"secondary_indexes", Setting::Bool, "true",
-     "create `{roomId: 1, createdAt: -1}` (history) and `{userId: 1}` besides the unique `{streamId: 1}`. `false` "
+     "create `{roomId: 1, createdAt: -1}` (history) and `{userId: 1}` besides the unique index. `false` "
      "only on FerretDB with SQLite, which never uses them (it pushes down no filter but `_id`) and spends about a "
      "third of its insert CPU maintaining them (docs/ingest.md, Performance)"}, &IngestSettings::secondary_indexes},
     {{"history", Setting::Bool, "true",
@@ -106,6 +110,10 @@ std::optional<IngestSettings> load_settings(aurora_str config_json, std::string 
     }
     if (o.stream.empty() || o.group.empty() || o.dead_letter_stream.empty() || o.collection.empty()) {
         error = "settings \"stream\", \"group\", \"dead_letter_stream\" and \"collection\" must not be empty";
+        return std::nullopt;
+    }
+    if (!o.unique_key.empty() && o.unique_key != "streamId" && o.unique_key != "roomId,streamId") {
+        error = "setting \"unique_key\" must be \"streamId\" or \"roomId,streamId\" (got \"" + o.unique_key + "\")";
         return std::nullopt;
     }
     if (o.consumer_lock_dir.empty()) {

@@ -19,6 +19,7 @@ std::span<const plugin::Setting> ingest_settings();
 
 struct IngestSettings {
     std::string stream, group, dead_letter_stream, collection, consumer_name, consumer_lock_dir;
+    std::string unique_key;  // "" (the mode's), "streamId" or "roomId,streamId"
     int64_t consumer_reap_idle_ms = 3600000;
     int workers = 2;
     int batch = 500;

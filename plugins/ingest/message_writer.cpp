@@ -74,16 +74,15 @@ WriteResult MessageWriter::insert(const std::vector<const bson_t *> &docs) const
     return out;
 }
 
-bool create_indexes(plugin::MongoPool &pool, const std::string &collection, bool secondary, bool per_room,
-                    std::string &error) {
+bool create_indexes(plugin::MongoPool &pool, const std::string &collection, bool secondary, UniqueKey key,
+                    bool cluster, IndexReport &report, std::string &error) {
     auto client = pool.acquire();
     plugin::Collection coll(mongoc_client_get_collection(client.get(), pool.database().c_str(), collection.c_str()));
     // One createIndexes per index: FerretDB 1.24 (SQLite) drops the
     // connection (a panic) when one command lists several indexes that all
     // exist already, which is every start-up after the first.
     const char *name = collection.c_str();
-    // Cluster mode: ids are unique per stream, and a room lives in one stream
-    // (two shards may both make "<ms>-0" in one millisecond).
+    const bool per_room = key == UniqueKey::RoomStreamId;
     plugin::Bson cmds[] = {
         per_room ? plugin::Bson(BCON_NEW("createIndexes", BCON_UTF8(name), "indexes", "[", "{", "key", "{", "roomId",
                                          BCON_INT32(1), "streamId", BCON_INT32(1), "}", "name",
@@ -98,23 +97,25 @@ bool create_indexes(plugin::MongoPool &pool, const std::string &collection, bool
                               BCON_INT32(1), "}", "name", BCON_UTF8("userId_1"), "}", "]")),
     };
     if (per_room) {
-        // A collection from single mode keeps its unique {streamId}: two
-        // shards' equal ids would then pass for duplicates and be lost.
         plugin::Cursor idx(mongoc_collection_find_indexes_with_opts(coll.get(), nullptr));
         const bson_t *doc = nullptr;
         while (mongoc_cursor_next(idx.get(), &doc)) {
             bson_iter_t it;
             if (bson_iter_init_find(&it, doc, "name") && BSON_ITER_HOLDS_UTF8(&it) &&
-                std::string_view(bson_iter_utf8(&it, nullptr)) == "streamId_1") {
-                error = "the collection has the single-mode unique index streamId_1; in cluster mode two shards may "
-                        "make the same id, which it would refuse as a duplicate: drop it "
-                        "(db." + collection + ".dropIndex(\"streamId_1\"), docs/scaling.md)";
-                return false;
-            }
+                std::string_view(bson_iter_utf8(&it, nullptr)) == "streamId_1")
+                report.stream_index_left = true;
         }
         bson_error_t err;
         if (mongoc_cursor_error(idx.get(), &err) && err.code != 26) {  // 26: NamespaceNotFound, no collection yet
             error = std::string("listIndexes: ") + err.message;
+            return false;
+        }
+        // Two shards may both make "<ms>-0" in one millisecond: the seed's
+        // index would take the second for a duplicate and it would be lost.
+        if (cluster && report.stream_index_left) {
+            error = "the collection has the single-mode unique index streamId_1; in cluster mode two shards may "
+                    "make the same id, which it would refuse as a duplicate: drop it "
+                    "(db." + collection + ".dropIndex(\"streamId_1\"), docs/scaling.md)";
             return false;
         }
     }

@@ -34,14 +34,27 @@ private:
     std::string collection_;
 };
 
-// Creates the indexes the plugin relies on: unique {streamId:1} (before any
+// Which unique index makes a redelivered entry a duplicate.
+enum class UniqueKey {
+    StreamId,      // {streamId: 1}: the seed's, one stream
+    RoomStreamId,  // {roomId: 1, streamId: 1}: cluster mode (ids are unique per
+                   // stream, a room lives in one), and a sharded collection
+};
+
+struct IndexReport {
+    // RoomStreamId outside cluster mode on a collection that still has the
+    // seed's streamId_1: harmless (one stream), but MongoDB will not shard a
+    // collection with a unique index the shard key does not prefix.
+    bool stream_index_left = false;
+};
+
+// Creates the indexes the plugin relies on: the unique one (before any
 // insert), and with `secondary` {roomId:1, createdAt:-1} (history) and
 // {userId:1} (seed §6.2). Idempotent; never drops an index. False with
-// `error` if MongoDB refused or is unreachable.
-// The unique index is {streamId} (single and sentinel modes, the seed's) or
-// {roomId, streamId} (`per_room`: cluster mode).
-bool create_indexes(plugin::MongoPool &pool, const std::string &collection, bool secondary, bool per_room,
-                    std::string &error);
+// `error` if MongoDB refused or is unreachable, or (`cluster`) if the
+// collection has streamId_1, which would refuse two shards' equal ids.
+bool create_indexes(plugin::MongoPool &pool, const std::string &collection, bool secondary, UniqueKey key,
+                    bool cluster, IndexReport &report, std::string &error);
 
 // A cheap round trip ({ping: 1}) to tell whether MongoDB is reachable.
 bool ping(plugin::MongoPool &pool, std::string &error);

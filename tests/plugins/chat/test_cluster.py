@@ -232,6 +232,18 @@ def test_a_wrong_cluster_section_is_refused_with_its_key(tmp_path, redis, why):
     assert why in str(err.value), str(err.value)[-2000:]
 
 
+def test_ingest_refuses_the_seeds_unique_key_in_cluster_mode(tmp_path):
+    """unique_key "streamId" on a cluster would take two shards' equal ids
+    for one message: refused at start, naming the setting (no cluster is
+    needed: the check comes before any connection)."""
+    cfg = {"redis": {"mode": "cluster", "nodes": ["127.0.0.1:7000"], "stream_shards": SHARDS},
+           "plugins": [{"name": "ingest", "path": require(INGEST), "config": {"unique_key": "streamId", "history": False}}]}
+    with pytest.raises(HostStartError) as err:
+        AuroraHost.start(Path(require(HOST)), tmp_path, cfg)
+    assert 'setting \\"unique_key\\" \\"streamId\\" cannot be used in cluster mode' in str(err.value), \
+        str(err.value)[-2000:]
+
+
 # ---- a master killed under load ---------------------------------------------
 
 LAG_BYTES = 1 << 20

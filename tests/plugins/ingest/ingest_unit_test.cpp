@@ -85,6 +85,12 @@ TEST(IngestSettingsTest, ChecksAndDefaults) {
     // A live consumer blocked in XREADGROUP looks idle for block_ms: never reaped.
     EXPECT_FALSE(load_settings(AURORA_STR_LIT("{\"consumer_reap_idle_ms\": 6000, \"block_ms\": 5000}"), err));
     EXPECT_NE(err.find("consumer_reap_idle_ms"), std::string::npos);
+    EXPECT_EQ(s->unique_key, "");  // the mode's: streamId, or roomId,streamId on a cluster
+    EXPECT_TRUE(load_settings(AURORA_STR_LIT("{\"unique_key\": \"streamId\"}"), err));
+    EXPECT_TRUE(load_settings(AURORA_STR_LIT("{\"unique_key\": \"roomId,streamId\"}"), err));
+    EXPECT_FALSE(load_settings(AURORA_STR_LIT("{\"unique_key\": \"roomId\"}"), err));
+    EXPECT_NE(err.find("unique_key"), std::string::npos);
+    EXPECT_FALSE(load_settings(AURORA_STR_LIT("{\"unique_key\": \"roomId, streamId\"}"), err));
     EXPECT_TRUE(load_settings(AURORA_STR_LIT("{\"consumer_reap_idle_ms\": 0}"), err));
     EXPECT_TRUE(load_settings(AURORA_STR_LIT("{\"consumer_reap_idle_ms\": 1000, \"block_ms\": 200, \"redis_timeout_ms\": 500}"), err));
 }

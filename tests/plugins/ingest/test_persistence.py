@@ -149,3 +149,40 @@ def test_without_secondary_indexes_only_the_unique_streamid_index_is_made(ctx, s
     names = {ix["name"]: ix for ix in ctx.coll.list_indexes()}
     assert set(names) == {"_id_", "streamId_1"}, names
     assert names["streamId_1"].get("unique") is True
+
+
+def test_the_room_scoped_unique_key_replaces_the_seeds_without_a_gap(ctx, start_host):
+    """The road to a sharded collection (docs/ingest.md): a collection made
+    with the seed's unique {streamId}; ingest restarted with unique_key
+    "roomId,streamId" builds the compound index beside it and says the old
+    one is left; once the old one is dropped, the compound index alone makes
+    a redelivered entry a duplicate: stored once, counted, acknowledged."""
+    first = xadd_many(ctx.r, ctx.stream, [chat_fields(i, room=f"r{i % 4}") for i in range(100)])
+    h = start_host(ctx.host_config([ctx.ingest_plugin(workers=1)]))
+    wait_for(ctx.drained, "the group to drain", timeout=30)
+    h.stop()
+    assert set(ix["name"] for ix in ctx.coll.list_indexes()) >= {"streamId_1"}
+
+    room_scoped = ctx.host_config([ctx.ingest_plugin(workers=1, unique_key="roomId,streamId")])
+    h = start_host(room_scoped)
+    wait_for(lambda: any("streamId_1 is still there" in line for line in h.stderr_lines()),
+             "the note that the seed's index is left", timeout=20)
+    h.stop()
+    names = {ix["name"]: ix for ix in ctx.coll.list_indexes()}
+    assert names["roomId_1_streamId_1"].get("unique") is True
+    assert dict(names["roomId_1_streamId_1"]["key"]) == {"roomId": 1, "streamId": 1}
+
+    ctx.coll.drop_index("streamId_1")
+    fields = [chat_fields(i, room=f"r{i % 4}") for i in range(100, 200)]
+    second = xadd_many(ctx.r, ctx.stream, fields)
+    # Ten of them stored before ingest reads them: a worker that inserted its
+    # batch and died before XACK, as the next delivery finds it.
+    ctx.coll.insert_many([{"streamId": sid, "roomId": f["roomId"], "text": f["text"]}
+                          for sid, f in list(zip(second, fields))[:10]])
+    h = start_host(room_scoped)
+    wait_for(ctx.drained, "the group to drain", timeout=30)
+    assert_exactly_once(ctx.coll, first + second)
+    assert h.metrics().total("aurora_ingest_duplicates_total") == 10
+    assert h.metrics().total("aurora_ingest_persisted_total") == 90
+    assert "streamId_1" not in {ix["name"] for ix in ctx.coll.list_indexes()}
+    assert not any("streamId_1 is still there" in line for line in h.stderr_lines())
