@@ -240,3 +240,18 @@ def test_abuse_bench(tmp_path):
     assert rows[0]["results"]["flooder"] is None
     stats = rows[1]["results"]["flooder"]["stats"]
     assert stats["connects"] >= 1 and stats["sent"] > 0 and stats.get("answered", 0) > 0, stats
+
+
+def test_store_bench():
+    """store_bench.py: two small sizes on both FerretDB backends; a row per backend and size."""
+    proc = subprocess.run([sys.executable, str(HERE / "store_bench.py"), "--sizes", "500,1000", "--rooms", "10",
+                           "--queries", "3"], capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
+    assert proc.returncode == 0, f"stdout:\n{proc.stdout[-3000:]}\nstderr:\n{proc.stderr[-3000:]}"
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("command: .cache/venv/bin/python tests/bench/store_bench.py")
+    rows = [line.split() for line in lines[2:]]
+    assert [(r[0], r[1]) for r in rows] == [("sqlite", "500"), ("sqlite", "1,000"),
+                                            ("postgresql", "500"), ("postgresql", "1,000")], lines
+    for r in rows:
+        p50, p90, u50, u90 = map(float, r[2:])
+        assert 0 < p50 <= p90 and 0 < u50 <= u90, r
