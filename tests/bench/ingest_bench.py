@@ -88,6 +88,17 @@ def wait_for_consumers(r, n: int, deadline_s: float = 30.0) -> None:
     raise SystemExit(f"the ingest workers did not join the consumer group within {deadline_s:.0f} s")
 
 
+def wait_until_ready(hosts: list[AuroraHost], deadline_s: float = 30.0) -> None:
+    """Until every host answers /ready 200: its indexes exist and the store
+    answers, so that the lag run measures a running worker, not its start."""
+    deadline = time.monotonic() + deadline_s
+    for h in hosts:
+        while h.get("/ready").status != 200:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"an ingest host was not ready within {deadline_s:.0f} s")
+            time.sleep(0.05)  # polling /ready, bounded
+
+
 def acked(g: dict | None) -> int:
     """Entries read by the group and no longer pending: stored and acknowledged."""
     return (g.get("entries-read") or 0) - g["pending"] if g else 0  # Redis >= 7.0
@@ -154,10 +165,11 @@ def quantile(buckets: list[tuple[float, float]], q: float) -> float:
     return lo_bound
 
 
-def lag_buckets(hosts: list[AuroraHost]) -> list[tuple[float, float]]:
+def lag_buckets(hosts: list[AuroraHost], family: str = "aurora_ingest_persist_lag_seconds") -> list[tuple[float, float]]:
+    """The cumulative buckets of a histogram, summed over the hosts."""
     acc: dict[float, float] = {}
     for h in hosts:
-        for labels, v in h.metrics().samples.get("aurora_ingest_persist_lag_seconds_bucket", []):
+        for labels, v in h.metrics().samples.get(family + "_bucket", []):
             le = float(labels["le"])
             acc[le] = acc.get(le, 0.0) + v
     return sorted(acc.items())
@@ -268,6 +280,7 @@ def main() -> int:
         r.delete(STREAM)
         hosts = start_hosts("lag")
         wait_for_consumers(r, args.processes * args.workers)
+        wait_until_ready(hosts)
         total = int(args.rate * args.duration)
         sent, behind_max = 0, 0.0
         producer_cpu0 = time.process_time()
@@ -292,6 +305,8 @@ def main() -> int:
             check_alive(hosts)
             time.sleep(0.05)
         buckets = lag_buckets(hosts)
+        insert_buckets = lag_buckets(hosts, "aurora_ingest_insert_seconds")
+        batches = sum(h.metrics().total("aurora_ingest_batch_size_count") for h in hosts)
         lag_inserted = persisted(hosts)
         stop(hosts)
         n = int(buckets[-1][1]) if buckets else 0
@@ -303,6 +318,11 @@ def main() -> int:
         print(f"lag: {total} entries at {total / send_s:,.0f} msgs/s for {send_s:.1f} s; {n} stored; "
               f"persistence lag p50 {p50_ms or 0:.1f} ms, p99 {p99_ms or 0:.1f} ms "
               f"(interpolated in buckets {[b for b, _ in buckets[:-1]]} s)")
+        ni = int(insert_buckets[-1][1]) if insert_buckets else 0
+        insert_p50 = quantile(insert_buckets, 0.5) * 1000 if ni else None
+        insert_p99 = quantile(insert_buckets, 0.99) * 1000 if ni else None
+        print(f"  of which one insert_many: p50 {insert_p50 or 0:.1f} ms, p99 {insert_p99 or 0:.1f} ms over {ni} "
+              f"inserts; {total / batches if batches else 0:.1f} entries per batch")
         print(f"  producer: {'kept up' if kept_up else 'DID NOT keep up'} with {args.rate:,.0f}/s "
               f"(at most {behind_max * 1000:.1f} ms behind schedule, {producer_us:.1f} us CPU per XADD)", flush=True)
         r.close()
@@ -334,6 +354,10 @@ def main() -> int:
                 "persist_lag_p50_ms": None if p50_ms is None else round(p50_ms, 2),
                 "persist_lag_p99_ms": None if p99_ms is None else round(p99_ms, 2),
                 "lag_buckets": [[b if b != float("inf") else "+Inf", c] for b, c in buckets],
+                "insert_p50_ms": None if insert_p50 is None else round(insert_p50, 2),
+                "insert_p99_ms": None if insert_p99 is None else round(insert_p99, 2),
+                "insert_buckets": [[b if b != float("inf") else "+Inf", c] for b, c in insert_buckets],
+                "lag_entries_per_batch": round(total / batches, 1) if batches else None,
                 "producer_kept_up": kept_up,
                 "producer_max_behind_ms": round(behind_max * 1000, 2),
                 "producer_cpu_us_per_xadd": round(producer_us, 2),

@@ -520,7 +520,11 @@ class PostgresServer(_Server):
     """PostgreSQL in a throwaway data folder, as FerretDB's second backend.
     fsync=off: a commit is in the OS's page cache, so it survives any process
     being killed but not an OS crash, as the SQLite fixtures
-    (synchronous=NORMAL). Runs as the `postgres` user when started by root."""
+    (synchronous=NORMAL). wal_init_zero=off: a fresh server creates a WAL
+    segment every 16 MB written and, by default, fills it with zeros first,
+    which stalls every insert for ~40 ms each time (docs/ingest.md, Backends;
+    a server that has run a while recycles its segments instead). Runs as the
+    `postgres` user when started by root."""
 
     NAME = "postgres"
 
@@ -538,7 +542,7 @@ class PostgresServer(_Server):
             if init.returncode != 0:
                 raise ServerStartError(f"initdb failed: {init.stdout}{init.stderr}")
         argv = [postgres_bin("postgres"), "-D", str(data), "-h", self.host, "-p", str(self.port), "-k", str(self.dir),
-                "-c", "fsync=off", "-c", "max_connections=200", "-c", "shared_buffers=256MB"]
+                "-c", "fsync=off", "-c", "wal_init_zero=off", "-c", "max_connections=200", "-c", "shared_buffers=256MB"]
         self.proc = ServerProcess("postgres", argv, self.dir / "postgres.log", self.dir, user=user)
 
         def probe() -> bool:
