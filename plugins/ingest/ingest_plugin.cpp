@@ -26,6 +26,7 @@ struct IngestPlugin {
     IngestContext ctx;
     std::vector<std::unique_ptr<StreamConsumer>> consumers;
     std::unique_ptr<HistoryService> history;
+    bool spawned = false;  // a thread may hold ctx: a failed init must then leave it alive
 };
 
 void register_metrics(IngestContext &ctx) {
@@ -130,6 +131,7 @@ aurora_status init_plugin(IngestPlugin &p) {
 
     // Threads last: the monitor first, so that it is told to stop (and
     // unblocks the consumers) no later than they are.
+    p.spawned = true;
     aurora_status st = host->spawn(ctx.self, "ingest-monitor", monitor_main, &ctx);
     for (size_t i = 0; st == AURORA_OK && i < p.consumers.size(); ++i) {
         std::string name = "ingest-" + std::to_string(i);
@@ -157,9 +159,12 @@ aurora_status ingest_init(const aurora_host_api *host, aurora_plugin_ctx *self, 
             // Threads already started are joined by the host after we
             // return: their state must outlive this call (the host exits).
             // The driver must not log as this plugin once its context is gone.
-            for (auto *pool : {p->ctx.mongo.get(), p->ctx.probe.get()})
-                if (pool) pool->detach_log();
-            (void)p.release();
+            // Before any thread, everything is freed here.
+            if (p->spawned) {
+                for (auto *pool : {p->ctx.mongo.get(), p->ctx.probe.get()})
+                    if (pool) pool->detach_log();
+                (void)p.release();
+            }
             return st;
         }
         *state = p.release();  // owned by the host until ingest_shutdown

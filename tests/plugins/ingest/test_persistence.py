@@ -7,9 +7,12 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from pathlib import Path
 
-from aurora_host import AsyncRawWebSocket, text_frame
-from ingest_support import CHAT, PROBE, SECRET, oid, require, wait_for, wait_ready
+import pytest
+
+from aurora_host import AsyncRawWebSocket, AuroraHost, HostStartError, text_frame
+from ingest_support import CHAT, HOST, INGEST, PROBE, SECRET, oid, require, wait_for, wait_ready
 from ingest_streams import SteadyProducer, assert_exactly_once, assert_seed_schema, chat_fields, xadd_many
 from tokens import make_token
 
@@ -186,3 +189,21 @@ def test_the_room_scoped_unique_key_replaces_the_seeds_without_a_gap(ctx, start_
     assert h.metrics().total("aurora_ingest_persisted_total") == 90
     assert "streamId_1" not in {ix["name"] for ix in ctx.coll.list_indexes()}
     assert not any("streamId_1 is still there" in line for line in h.stderr_lines())
+
+
+@pytest.mark.parametrize("settings,why", [
+    ({"unique_key": "roomId"}, 'setting \\"unique_key\\" must be \\"streamId\\" or \\"roomId,streamId\\"'),
+    ({"batch": 0}, '\\"batch\\"'),
+    ({"consumer_reap_idle_ms": 100}, 'setting \\"consumer_reap_idle_ms\\" must be 0 or more than'),
+    ({"history": True}, "history needs jwt.secret"),
+])
+def test_a_bad_setting_is_refused_at_start_naming_it(redis_server, tmp_path, settings, why):
+    """Refused before anything starts, with exit code 2; on the asan leg an
+    init that failed must also leave nothing leaked (exit code 1 then)."""
+    cfg = {"log": {"format": "json"}, "redis": {"url": redis_server.url},
+           "mongo": {"url": "mongodb://127.0.0.1:9/unused"},
+           "plugins": [{"name": "ingest", "path": require(INGEST), "config": {"history": False, **settings}}]}
+    with pytest.raises(HostStartError) as err:
+        AuroraHost.start(Path(require(HOST)), tmp_path, cfg)
+    text = str(err.value)
+    assert "exited with code 2" in text and why in text, text[-3000:]
