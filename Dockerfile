@@ -12,7 +12,7 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends \
         build-essential cmake ninja-build pkg-config ca-certificates \
         libwebsockets-dev libuv1-dev libhiredis-dev libmongoc-dev libbson-dev libjwt-dev \
-        libcrypt-dev libcjson-dev libssl-dev \
+        libcrypt-dev libcjson-dev libssl-dev libcurl4-openssl-dev zlib1g-dev \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY CMakeLists.txt ./
@@ -32,7 +32,7 @@ FROM debian:bookworm-slim AS runtime
 RUN apt-get update \
     && apt-get install -y --no-install-recommends \
         libwebsockets17 libwebsockets-evlib-uv libuv1 libhiredis0.14 libmongoc-1.0-0 libbson-1.0-0 libjwt0 \
-        libcjson1 libssl3 ca-certificates \
+        libcjson1 libssl3 libcurl4 ca-certificates \
     && rm -rf /var/lib/apt/lists/* \
     && groupadd --system --gid 10001 aurora \
     && useradd --system --uid 10001 --gid aurora --no-create-home --home-dir /nonexistent \

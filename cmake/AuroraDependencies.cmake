@@ -12,9 +12,10 @@ pkg_check_modules(JWT REQUIRED IMPORTED_TARGET libjwt>=1.10)
 pkg_check_modules(XCRYPT REQUIRED IMPORTED_TARGET libxcrypt>=4.4)
 pkg_check_modules(CJSON REQUIRED IMPORTED_TARGET libcjson>=1.7)
 pkg_check_modules(ZLIB REQUIRED IMPORTED_TARGET zlib>=1.2.9)  # permessage-deflate (9-bit raw windows)
-pkg_check_modules(CRYPTO REQUIRED IMPORTED_TARGET libcrypto>=1.1)  # rooms: direct room ids (SHA-256)
+pkg_check_modules(CRYPTO REQUIRED IMPORTED_TARGET libcrypto>=3.0)  # rooms: direct room ids (SHA-256); JWKS keys
+pkg_check_modules(CURL REQUIRED IMPORTED_TARGET libcurl>=7.68)  # fetching an identity provider's JWKS URL
 
-foreach(_dep IN ITEMS LWS UV HIREDIS MONGOC BSON JWT XCRYPT CJSON ZLIB CRYPTO)
+foreach(_dep IN ITEMS LWS UV HIREDIS MONGOC BSON JWT XCRYPT CJSON ZLIB CRYPTO CURL)
   string(TOLOWER ${_dep} _name)
   add_library(Aurora::dep::${_name} ALIAS PkgConfig::${_dep})
 endforeach()

@@ -25,7 +25,7 @@ mkdir -p "$CACHE/bin"
 DEB_PACKAGES=(
     build-essential cmake ninja-build pkg-config git curl ca-certificates procps
     libwebsockets-dev libwebsockets-evlib-uv libuv1-dev libhiredis-dev libmongoc-dev libbson-dev libjwt-dev
-    libcrypt-dev libcjson-dev libssl-dev zlib1g-dev pybind11-dev libgtest-dev googletest
+    libcrypt-dev libcjson-dev libssl-dev libcurl4-openssl-dev zlib1g-dev pybind11-dev libgtest-dev googletest
     libbenchmark-dev redis-server redis-sentinel redis-tools golang-go chromium nginx
     clang libclang-rt-dev postgresql-15
 )

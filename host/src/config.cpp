@@ -297,6 +297,29 @@ HostConfig parse(const cJSON *root, const std::string &base_dir) {
     if (const cJSON *o = top.object("jwt")) {
         ObjectReader r(o, "jwt");
         cfg.jwt_secret = r.string("secret");
+        if (auto f = r.string("keys_file")) {
+            if (f->empty()) r.fail_key("keys_file", "must not be empty");
+            cfg.jwt_keys_file = resolve(base_dir, *f);
+        }
+        if (auto u = r.string("jwks_url")) {
+            if (!u->starts_with("https://") && !u->starts_with("http://"))
+                r.fail_key("jwks_url", "must start with https:// (or http:// on a trusted network)");
+            cfg.jwt_jwks_url = *u;
+        }
+        if (!cfg.jwt_keys_file.empty() && !cfg.jwt_jwks_url.empty())
+            r.fail_key("jwks_url", "set keys_file or jwks_url, not both");
+        if (auto n = r.integer("keys_refresh_s", 1, 86400)) cfg.jwt_keys_refresh_s = static_cast<int>(*n);
+        cfg.jwt_issuer = r.string("issuer").value_or("");
+        cfg.jwt_audience = r.string("audience").value_or("");
+        if (const cJSON *c = r.object("claims")) {
+            ObjectReader cr(c, "jwt.claims");
+            for (auto [key, out] : {std::pair{"user_id", &cfg.jwt_user_id_claim}, {"username", &cfg.jwt_username_claim}})
+                if (auto v = cr.string(key)) {
+                    if (v->empty()) cr.fail_key(key, "must not be empty");
+                    *out = *v;
+                }
+            cr.finish();
+        }
         r.finish();
     }
     if (const cJSON *o = top.object("log")) {
@@ -423,6 +446,12 @@ std::map<std::string, std::string> HostConfig::settings() const {
         {"listen.port", std::to_string(listen_port)},
     };
     if (jwt_secret) s["jwt.secret"] = *jwt_secret;
+    for (const auto &[key, value] : {std::pair{"jwt.keys_file", &jwt_keys_file}, {"jwt.jwks_url", &jwt_jwks_url},
+                                     {"jwt.issuer", &jwt_issuer}, {"jwt.audience", &jwt_audience},
+                                     {"jwt.user_id_claim", &jwt_user_id_claim},
+                                     {"jwt.username_claim", &jwt_username_claim}})
+        if (!value->empty()) s[key] = *value;
+    if (!jwt_keys_file.empty() || !jwt_jwks_url.empty()) s["jwt.keys_refresh_s"] = std::to_string(jwt_keys_refresh_s);
     if (redis_mode == "sentinel") {
         std::string list;
         for (const std::string &h : redis_sentinels) list += (list.empty() ? "" : ",") + h;
@@ -496,6 +525,8 @@ std::optional<std::string> apply_env_overrides(const std::string &json, std::str
         {"AURORA_REDIS_MASTER_NAME", "redis", "master_name", false},
         {"AURORA_REDIS_NODES", "redis", "nodes", false},  {"AURORA_REDIS_STREAM_SHARDS", "redis", "stream_shards", true},
         {"AURORA_JWT_SECRET", "jwt", "secret", false},  {"AURORA_PLUGIN_PATH", nullptr, "plugin_path", false},
+        {"AURORA_JWT_KEYS_FILE", "jwt", "keys_file", false}, {"AURORA_JWT_JWKS_URL", "jwt", "jwks_url", false},
+        {"AURORA_JWT_ISSUER", "jwt", "issuer", false},  {"AURORA_JWT_AUDIENCE", "jwt", "audience", false},
         {"AURORA_LOG_LEVEL", "log", "level", false},
     };
     for (const auto &o : overrides) {

@@ -69,6 +69,11 @@ struct HostConfig {
     int redis_stream_shards = 8;             // cluster mode: chat:messages:{0..N-1}
     std::string mongo_url = "mongodb://127.0.0.1:27017/aurorachat";
     std::optional<std::string> jwt_secret;
+    // Tokens from an identity provider (docs/auth.md): its keys (a JWKS or
+    // PEM file, or a JWKS URL), what key-signed tokens must say, and where
+    // the user's id and name are in them. Empty: unset.
+    std::string jwt_keys_file, jwt_jwks_url, jwt_issuer, jwt_audience, jwt_user_id_claim, jwt_username_claim;
+    int jwt_keys_refresh_s = 300;
     aurora_log_level log_level = AURORA_LOG_INFO;
     LogFormat log_format = LogFormat::Text;
     bool allow_anonymous = false;

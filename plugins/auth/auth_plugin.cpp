@@ -85,6 +85,11 @@ aurora_status init_state(AuthPlugin &st) {
         st.cap = std::make_unique<ConnectionCap>(st.cfg.redis_prefix, st.cfg.max_connections_per_user,
                                                  st.cfg.connection_ttl_ms);
     st.replica_id = std::to_string(getpid()) + "-" + random_hex(12);
+    st.trust = plugin::TokenTrust::create(st.host, st.self, st.cfg.secret, st.cfg.alg, error);
+    if (!st.trust) {
+        st.log(AURORA_LOG_ERROR, "config: %s", error.c_str());
+        return AURORA_ERR_INVALID;
+    }
 
     // Main thread, once: the hash verified for unknown usernames.
     std::optional<std::string> dummy = hash_password(random_hex(32), st.cfg.scheme, st.cfg.hash_cost);
@@ -105,6 +110,7 @@ aurora_status init_state(AuthPlugin &st) {
     st.pool = std::make_unique<WorkerPool>(st.host, st.self, *redis_url, lanes,
                                            [sp](WorkerContext &ctx) { maintenance_tick(*sp, ctx); }, 1000);
     rc = st.pool->start(st.cfg.workers);
+    if (rc == AURORA_OK) rc = st.trust->start();
     if (rc != AURORA_OK) {
         st.log(AURORA_LOG_ERROR, "cannot start the workers (status %d)", static_cast<int>(rc));
         return rc;

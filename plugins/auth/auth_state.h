@@ -24,6 +24,7 @@
 #include "register_throttle.h"
 #include "user_store.h"
 #include "worker_pool.h"
+#include "token_trust.h"
 
 namespace aurora::auth {
 
@@ -43,6 +44,7 @@ struct AuthPlugin : plugin::PluginHandle {  // host, self, log()
     std::unique_ptr<LoginThrottle> throttle;
     std::unique_ptr<RegisterThrottle> register_throttle;
     std::unique_ptr<ConnectionCap> cap;
+    std::unique_ptr<plugin::TokenTrust> trust;  // the tokens the handshake accepts
     std::string replica_id;  // names this process's entries in the connection sets
     // A hash of a random password, verified when the username does not exist
     // so that "no such user" costs as much as "wrong password".

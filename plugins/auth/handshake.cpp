@@ -5,7 +5,6 @@
 
 #include "auth_state.h"
 #include "json.h"
-#include "token_verifier.h"
 
 namespace aurora::auth {
 
@@ -26,7 +25,7 @@ aurora_auth_verdict authenticate_handshake(AuthPlugin &st, const aurora_handshak
         if (!q.empty() && q == token) return reject("tokens in the URL are disabled; use the Bearer subprotocol");
     }
     const int64_t now = static_cast<int64_t>(host->now_wall_ms() / 1000);
-    plugin::VerifiedToken v = plugin::verify_token(token, st.cfg.secret, st.cfg.alg, now, st.cfg.leeway_s);
+    plugin::VerifiedToken v = st.trust->verify(token, now, st.cfg.leeway_s);
     if (!v.ok) {
         // The host copies the reason when the hook returns.
         st.scratch_reason = "invalid token: " + v.error;

@@ -16,6 +16,12 @@ VerifiedToken refuse(const char *why) {
     return t;
 }
 
+VerifiedToken refuse(std::string why) {
+    VerifiedToken t;
+    t.error = std::move(why);
+    return t;
+}
+
 // A NumericDate claim: a finite number that fits in int64 (RFC 7519 §2).
 bool numeric_date(const cJSON *v, int64_t &out) {
     if (!cJSON_IsNumber(v) || !std::isfinite(v->valuedouble) || v->valuedouble < -9e15 || v->valuedouble > 9e15)
@@ -24,9 +30,75 @@ bool numeric_date(const cJSON *v, int64_t &out) {
     return true;
 }
 
+bool is_hmac(jwt_alg_t a) { return a == JWT_ALG_HS256 || a == JWT_ALG_HS384 || a == JWT_ALG_HS512; }
+
+bool printable_id(std::string_view s) {
+    if (s.empty() || s.size() > kMaxTokenUserId) return false;
+    for (unsigned char c : s)
+        if (c <= 0x20 || c >= 0x7f || c == '"' || c == '\\') return false;
+    return true;
+}
+
+bool no_control(std::string_view s) {
+    for (unsigned char c : s)
+        if (c < 0x20 || c == 0x7f) return false;
+    return true;
+}
+
+struct Header {
+    std::string alg, kid;
+};
+
+// The JOSE header, read before any signature is checked (the algorithm
+// decides which key may verify it).
+std::optional<Header> read_header(std::string_view token, std::string &why) {
+    std::optional<std::string> text = base64url_decode(token.substr(0, token.find('.')));
+    Json h = text ? parse_json(*text) : Json();
+    if (!h || !cJSON_IsObject(h.get())) {
+        why = "malformed token header";
+        return std::nullopt;
+    }
+    Header out;
+    const char *alg = get_string(h.get(), "alg");
+    if (!alg) {
+        why = "malformed token header";
+        return std::nullopt;
+    }
+    out.alg = alg;
+    if (const cJSON *kid = cJSON_GetObjectItemCaseSensitive(h.get(), "kid")) {
+        if (!cJSON_IsString(kid)) {
+            why = "malformed token header";
+            return std::nullopt;
+        }
+        out.kid = kid->valuestring;
+    }
+    // RFC 7515 §4.1.11: extensions this verifier does not know must be refused.
+    if (cJSON_GetObjectItemCaseSensitive(h.get(), "crit")) {
+        why = "unsupported critical header";
+        return std::nullopt;
+    }
+    return out;
+}
+
+JwtHandle decode(const std::string &text, std::string_view key) {
+    jwt_t *raw = nullptr;
+    int rc = jwt_decode(&raw, text.c_str(), reinterpret_cast<const unsigned char *>(key.data()),
+                        static_cast<int>(key.size()));
+    JwtHandle jwt(raw);
+    return rc == 0 ? std::move(jwt) : JwtHandle();
+}
+
+bool audience_holds(const cJSON *aud, const std::string &want) {
+    if (cJSON_IsString(aud)) return want == aud->valuestring;
+    if (!cJSON_IsArray(aud)) return false;
+    const cJSON *a = nullptr;
+    cJSON_ArrayForEach(a, aud) if (cJSON_IsString(a) && want == a->valuestring) return true;
+    return false;
+}
+
 }  // namespace
 
-VerifiedToken verify_token(std::string_view token, std::string_view secret, jwt_alg_t alg, int64_t now_s,
+VerifiedToken verify_token(std::string_view token, const TokenPolicy &policy, const KeySet *keys, int64_t now_s,
                            int64_t leeway_s) {
     if (token.empty()) return refuse("no token");
     // Three base64url parts; anything else never reaches the parser.
@@ -39,14 +111,41 @@ VerifiedToken verify_token(std::string_view token, std::string_view secret, jwt_
     }
     if (dots != 2) return refuse("malformed token");
 
+    std::string why;
+    std::optional<Header> header = read_header(token, why);
+    if (!header) return refuse(why);
+    const jwt_alg_t alg = jwt_str_alg(header->alg.c_str());
     const std::string text(token);  // libjwt wants a NUL-terminated string
-    jwt_t *raw = nullptr;
-    // With a key, jwt_decode verifies the signature with the algorithm named
-    // in the header and refuses "none". It does not pin the algorithm.
-    int rc = jwt_decode(&raw, text.c_str(), reinterpret_cast<const unsigned char *>(secret.data()),
-                        static_cast<int>(secret.size()));
-    JwtHandle jwt(raw);
-    if (rc != 0 || !jwt) return refuse("bad signature or malformed token");
+    JwtHandle jwt;
+    const bool by_key = !is_hmac(alg);
+    if (!by_key) {
+        if (policy.secret.empty()) return refuse("HMAC tokens are not accepted here (no jwt.secret)");
+        if (alg != policy.hmac_alg) return refuse("unexpected algorithm");
+        jwt = decode(text, policy.secret);
+        if (!jwt) return refuse("bad signature or malformed token");
+    } else {
+        if (alg == JWT_ALG_INVAL || alg == JWT_ALG_NONE) return refuse("unexpected algorithm");
+        if (!keys || keys->keys.empty()) return refuse("tokens signed by keys are not accepted here (no jwt keys)");
+        // The key the kid names; a token without a kid, or a kid no key
+        // carries, may be verified by the keys that have none (PEM keys).
+        bool any_fits = false, kid_known = false;
+        for (const PublicKey &k : keys->keys) {
+            if (!k.kid.empty() && k.kid != header->kid) continue;
+            if (!k.kid.empty()) kid_known = true;
+            if (!key_fits(k, alg)) continue;
+            any_fits = true;
+            jwt = decode(text, k.pem);
+            if (jwt) break;
+        }
+        if (!jwt) {
+            if (!header->kid.empty() && !kid_known && !any_fits) {
+                VerifiedToken t = refuse("no key with the token's kid");
+                t.unknown_kid = true;
+                return t;
+            }
+            return refuse(any_fits ? "bad signature or malformed token" : "no key for the token's algorithm");
+        }
+    }
     if (jwt_get_alg(jwt.get()) != alg) return refuse("unexpected algorithm");
 
     // The claims as JSON, so that types are checked here, not guessed.
@@ -62,17 +161,42 @@ VerifiedToken verify_token(std::string_view token, std::string_view secret, jwt_
         if (!numeric_date(v, nbf)) return refuse("invalid nbf claim");
         if (now_s + leeway_s < nbf) return refuse("token not valid yet");
     }
-    const char *user_id = get_string(claims.get(), "userId");
-    const char *username = get_string(claims.get(), "username");
-    if (!user_id || !*user_id) return refuse("no userId claim");
-    if (!username || !*username) return refuse("no username claim");
-
     VerifiedToken t;
+    if (!by_key) {
+        const char *user_id = get_string(claims.get(), "userId");
+        const char *username = get_string(claims.get(), "username");
+        if (!user_id || !*user_id) return refuse("no userId claim");
+        if (!username || !*username) return refuse("no username claim");
+        t.user_id = user_id;
+        t.username = username;
+    } else {
+        if (!policy.issuer.empty()) {
+            const char *iss = get_string(claims.get(), "iss");
+            if (!iss || policy.issuer != iss) return refuse("wrong issuer");
+        }
+        if (!policy.audience.empty() &&
+            !audience_holds(cJSON_GetObjectItemCaseSensitive(claims.get(), "aud"), policy.audience))
+            return refuse("wrong audience");
+        const char *user_id = get_string(claims.get(), policy.user_id_claim.c_str());
+        const char *username = get_string(claims.get(), policy.username_claim.c_str());
+        if (!user_id || !printable_id(user_id))
+            return refuse("no " + policy.user_id_claim + " claim of 1 to 128 printable characters");
+        if (!username || !*username || std::string_view(username).size() > 256 || !no_control(username))
+            return refuse("no " + policy.username_claim + " claim of 1 to 256 characters");
+        t.user_id = user_id;
+        t.username = username;
+    }
     t.ok = true;
-    t.user_id = user_id;
-    t.username = username;
     t.exp = exp;
     return t;
+}
+
+VerifiedToken verify_token(std::string_view token, std::string_view secret, jwt_alg_t alg, int64_t now_s,
+                           int64_t leeway_s) {
+    TokenPolicy policy;
+    policy.secret = std::string(secret);
+    policy.hmac_alg = alg;
+    return verify_token(token, policy, nullptr, now_s, leeway_s);
 }
 
 }  // namespace aurora::plugin

@@ -67,7 +67,7 @@ void HistoryService::handle_http(aurora_http_req *req) {
     std::string_view token;
     if (auth.size() > 7 && (auth.substr(0, 7) == "Bearer " || auth.substr(0, 7) == "bearer ")) token = auth.substr(7);
     const int64_t now_s = static_cast<int64_t>(host->now_wall_ms() / 1000);
-    plugin::VerifiedToken v = plugin::verify_token(token, secret_, ctx_.s.jwt_alg, now_s, ctx_.s.leeway_s);
+    plugin::VerifiedToken v = trust_.verify(token, now_s, ctx_.s.leeway_s);
     if (!v.ok) return reply(401, token.empty() ? "missing bearer token" : "invalid token: " + v.error,
                             "WWW-Authenticate: Bearer\r\n");
 

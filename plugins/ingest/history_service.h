@@ -18,14 +18,16 @@
 
 #include "ingest_context.h"
 #include "job_queue.h"
+#include "token_trust.h"
 #include "stream_entry.h"
 
 namespace aurora::ingest {
 
 class HistoryService {
 public:
-    HistoryService(IngestContext &ctx, std::string jwt_secret)
-        : ctx_(ctx), secret_(std::move(jwt_secret)), jobs_(ctx.host, ctx.s.history_max_queue) {}
+    // `trust` checks the REST route's bearer tokens; it outlives the service.
+    HistoryService(IngestContext &ctx, const plugin::TokenTrust &trust)
+        : ctx_(ctx), trust_(trust), jobs_(ctx.host, ctx.s.history_max_queue) {}
     // Main thread, during init: the route and the threads.
     aurora_status start();
     // Service thread: CONTINUE unless the frame is a history request.
@@ -49,7 +51,7 @@ private:
     void fail(Job &job, uint16_t status, const char *code, const std::string &message);
 
     IngestContext &ctx_;
-    std::string secret_;
+    const plugin::TokenTrust &trust_;
     plugin::JobQueue<Job> jobs_;
 };
 

@@ -25,6 +25,7 @@ struct IngestPlugin {
     std::unique_ptr<ConsumerSlot> slot;  // held as long as the consumers use its name
     IngestContext ctx;
     std::vector<std::unique_ptr<StreamConsumer>> consumers;
+    std::unique_ptr<plugin::TokenTrust> trust;  // history's bearer tokens; before `history`, which uses it
     std::unique_ptr<HistoryService> history;
     bool spawned = false;  // a thread may hold ctx: a failed init must then leave it alive
 };
@@ -74,10 +75,18 @@ aurora_status init_plugin(IngestPlugin &p) {
     }
     ctx.s = std::move(*s);
     std::string secret(plugin::view(host->setting(ctx.self, "jwt.secret")));
-    if (ctx.s.history && secret.empty()) {
+    if (ctx.s.history) {
+        p.trust = plugin::TokenTrust::create(host, ctx.self, secret, ctx.s.jwt_alg, err);
+        if (!p.trust) {
+            ctx.log(AURORA_LOG_ERROR, "config: %s", err.c_str());
+            return AURORA_ERR_INVALID;
+        }
+    }
+    if (ctx.s.history && !p.trust->accepts_any()) {
         ctx.log(AURORA_LOG_ERROR,
-                "config: history needs jwt.secret (config \"jwt\": {\"secret\"} or AURORA_JWT_SECRET) to check "
-                "tokens; set \"history\": false for a worker that only ingests");
+                "config: history needs jwt.secret (config \"jwt\": {\"secret\"} or AURORA_JWT_SECRET) or an "
+                "identity provider's keys (jwt.keys_file, jwt.jwks_url) to check tokens; set \"history\": false "
+                "for a worker that only ingests");
         return AURORA_ERR_INVALID;
     }
     auto redis_url = plugin::redis_target(host, ctx.self, {}, err, /*cluster_ok=*/true);
@@ -127,7 +136,7 @@ aurora_status init_plugin(IngestPlugin &p) {
     const int shards = std::max(ctx.shards, 1);
     const int consumers = ctx.s.workers == 0 ? 0 : shards * ((ctx.s.workers + shards - 1) / shards);
     for (int i = 0; i < consumers; ++i) p.consumers.push_back(std::make_unique<StreamConsumer>(ctx, i, i % shards));
-    if (ctx.s.history) p.history = std::make_unique<HistoryService>(ctx, secret);
+    if (ctx.s.history) p.history = std::make_unique<HistoryService>(ctx, *p.trust);
 
     // Threads last: the monitor first, so that it is told to stop (and
     // unblocks the consumers) no later than they are.
@@ -138,6 +147,7 @@ aurora_status init_plugin(IngestPlugin &p) {
         st = host->spawn(ctx.self, name.c_str(), consumer_main, p.consumers[i].get());
     }
     if (st == AURORA_OK && p.history) st = p.history->start();
+    if (st == AURORA_OK && p.trust) st = p.trust->start();
     if (st != AURORA_OK) {
         ctx.log(AURORA_LOG_ERROR, "cannot start the plugin threads (status %d)", static_cast<int>(st));
         return st;

@@ -43,7 +43,7 @@
 #include "room_rules.h"
 #include "room_store.h"
 #include "settings.h"
-#include "token_verifier.h"
+#include "token_trust.h"
 
 namespace {
 
@@ -109,7 +109,7 @@ struct Rooms : plugin::PluginHandle {
     std::unique_ptr<plugin::JobQueue<Job>> jobs;
     std::unique_ptr<plugin::AsyncRedis> events;
     bool known_users_only = true;
-    std::string jwt_secret;  // REST: bearer tokens are checked like auth issues them (HS256)
+    std::unique_ptr<plugin::TokenTrust> trust;  // REST: bearer tokens, as auth accepts them at the handshake
     // [service]
     std::map<aurora_conn_id, Conn> conns;
     std::multimap<std::string, aurora_conn_id> by_user;
@@ -801,8 +801,7 @@ void on_http_impl(void *arg, aurora_http_req *req) {
     std::string_view auth = plugin::view(h->http_header(req, "authorization"));
     std::string_view token;
     if (auth.size() > 7 && (auth.substr(0, 7) == "Bearer " || auth.substr(0, 7) == "bearer ")) token = auth.substr(7);
-    plugin::VerifiedToken v = plugin::verify_token(token, st.jwt_secret, JWT_ALG_HS256,
-                                                   static_cast<int64_t>(h->now_wall_ms() / 1000), 30);
+    plugin::VerifiedToken v = st.trust->verify(token, static_cast<int64_t>(h->now_wall_ms() / 1000), 30);
     if (!v.ok)
         return http_reply_error(st, req, "unauthorized", token.empty() ? "missing bearer token" : "invalid token: " + v.error,
                                 "WWW-Authenticate: Bearer\r\n");
@@ -890,11 +889,16 @@ aurora_status rooms_init(const aurora_host_api *host, aurora_plugin_ctx *self, v
         });
     });
     if (!st->events->start()) return AURORA_ERR_INVALID;
-    st->jwt_secret = std::string(plugin::view(host->setting(self, "jwt.secret")));
     if (s->boolean("rest")) {
-        if (st->jwt_secret.empty()) {
-            st->log(AURORA_LOG_ERROR, "config: rest needs jwt.secret (config \"jwt\": {\"secret\"} or AURORA_JWT_SECRET), "
-                                      "or set \"rest\": false");
+        st->trust = plugin::TokenTrust::create(host, self, std::string(plugin::view(host->setting(self, "jwt.secret"))),
+                                               JWT_ALG_HS256, error);
+        if (!st->trust) {
+            st->log(AURORA_LOG_ERROR, "config: %s", error.c_str());
+            return AURORA_ERR_INVALID;
+        }
+        if (!st->trust->accepts_any()) {
+            st->log(AURORA_LOG_ERROR, "config: rest needs jwt.secret (config \"jwt\": {\"secret\"} or AURORA_JWT_SECRET) "
+                                      "or an identity provider's keys (jwt.keys_file, jwt.jwks_url), or set \"rest\": false");
             return AURORA_ERR_INVALID;
         }
         struct Route {
@@ -916,6 +920,11 @@ aurora_status rooms_init(const aurora_host_api *host, aurora_plugin_ctx *self, v
             if (i > 0) (void)st.release();
             return AURORA_ERR_INVALID;
         }
+    }
+    if (st->trust && st->trust->start() != AURORA_OK) {
+        st->log(AURORA_LOG_ERROR, "cannot start the token key refresher");
+        if (st->workers > 0) (void)st.release();  // the workers hold it until the host joins them
+        return AURORA_ERR_INVALID;
     }
     st->log(AURORA_LOG_INFO, "ready: %lld workers, cache %llds, events on %s", static_cast<long long>(st->workers),
             static_cast<long long>(st->cache_ttl_s), st->store->events_channel().c_str());
