@@ -8,6 +8,11 @@
 //      claims get past the signature and reach the claim checks;
 //   2  header JSON, a newline, claims JSON, signed with HS256: libjwt's
 //      header handling with a valid signature.
+// Each token is also verified with the identity-provider policy beside the
+// secret: an RSA key set (one key, kid "k1", generated once), issuer and
+// audience required: the header is read and the algorithm checked against
+// the key's family before any signature (an HS token is never verified with
+// the RSA key).
 // Invariants: an accepted token has a non-empty userId and username and an
 // exp still in the future (with the leeway); a refused one says why.
 #include <openssl/evp.h>
@@ -15,9 +20,14 @@
 
 #include <string>
 
+#include <openssl/core_names.h>
+#include <openssl/pem.h>
+
 #include "fuzz_check.h"
 #include "token_verifier.h"
 
+using aurora::plugin::KeySet;
+using aurora::plugin::TokenPolicy;
 using aurora::plugin::verify_token;
 using aurora::plugin::VerifiedToken;
 
@@ -60,6 +70,25 @@ std::string sign(std::string_view header, std::string_view claims, const EVP_MD 
     return input + "." + base64url(std::string_view(reinterpret_cast<const char *>(mac), len));
 }
 
+// One RSA public key as a key set (PEM, then kid "k1").
+const KeySet &rsa_keys() {
+    static const KeySet keys = [] {
+        EVP_PKEY *k = EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", static_cast<size_t>(2048));
+        BIO *bio = BIO_new(BIO_s_mem());
+        PEM_write_bio_PUBKEY(bio, k);
+        char *data = nullptr;
+        long n = BIO_get_mem_data(bio, &data);
+        std::string err;
+        std::optional<KeySet> set = aurora::plugin::parse_keys(std::string_view(data, static_cast<size_t>(n)), err);
+        BIO_free(bio);
+        EVP_PKEY_free(k);
+        FUZZ_CHECK(set && set->keys.size() == 1);
+        set->keys[0].kid = "k1";
+        return *set;
+    }();
+    return keys;
+}
+
 void check(const VerifiedToken &t) {
     if (!t.ok) {
         FUZZ_CHECK(!t.error.empty());
@@ -95,5 +124,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     }
     check(verify_token(token, kSecret, JWT_ALG_HS256, kNow, kLeeway));
+    TokenPolicy idp;
+    idp.secret = std::string(kSecret);
+    idp.issuer = "https://idp.example/";
+    idp.audience = "aurora";
+    const VerifiedToken both = verify_token(token, idp, &rsa_keys(), kNow, kLeeway);
+    check(both);
+    // Nothing the harness makes is RSA-signed: only HS256 with the secret can pass.
+    if (both.ok) FUZZ_CHECK(verify_token(token, kSecret, JWT_ALG_HS256, kNow, kLeeway).ok);
     return 0;
 }

@@ -348,6 +348,31 @@ def rooms_requests():
     ]
 
 
+# ---- An identity provider's key sets (fuzz_token_keys) ------------------------------------------
+# Public keys generated once for these seeds (no private part exists anywhere).
+RSA_JWK = {"kty": "RSA", "kid": "r1", "use": "sig", "alg": "RS256", "n": "zrkUcrE9M9wTb3vxs4pH-n0ePrguwnbnYBI-Chm7MmMkSy2qhM3rSAERi0e92fgJqhdKIe5QutUfZoduKDoezKRU2ZEfgwweKaMRJ1ncoGD1rkTAPwyuAuMSUdrDFq-tyHFKkSGvlBzaEu0RDJJADrGYbaBdan-Hqfv2ET91PE0yWASwSDvVMMQQ73-s-2hBOJGc3o517Tpe5LvmGiF1-D5HbXUnUyBBGqPjiZcZFUuvf3IDEIG0FGxOjAkaWvU8HYiKcLRqgQJpauYja6GGs0CeCxGKjSgFHtY_xUdp6wA0y22uACtClqtlWgxk9nWLC2mutD-8nx765pMlEj70Ww", "e": "AQAB"}
+EC_JWK = {"kty": "EC", "kid": "e1", "crv": "P-256", "x": "ttflj7Q3M45PrIpl1I_WRj2pyps9FgRfIVG_rkXtWog", "y": "Ay9lu3_QFwg3JNtVQquDWzp5aBb0gslx73zuxPKa1wc"}
+RSA_PEM = ("-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAzrkUcrE9M9wTb3vxs4pH\n"
+           "+n0ePrguwnbnYBI+Chm7MmMkSy2qhM3rSAERi0e92fgJqhdKIe5QutUfZoduKDoe\n"
+           "zKRU2ZEfgwweKaMRJ1ncoGD1rkTAPwyuAuMSUdrDFq+tyHFKkSGvlBzaEu0RDJJA\n"
+           "DrGYbaBdan+Hqfv2ET91PE0yWASwSDvVMMQQ73+s+2hBOJGc3o517Tpe5LvmGiF1\n"
+           "+D5HbXUnUyBBGqPjiZcZFUuvf3IDEIG0FGxOjAkaWvU8HYiKcLRqgQJpauYja6GG\n"
+           "s0CeCxGKjSgFHtY/xUdp6wA0y22uACtClqtlWgxk9nWLC2mutD+8nx765pMlEj70\n"
+           "WwIDAQAB\n-----END PUBLIC KEY-----\n")
+
+
+def key_sets():
+    enc = dict(RSA_JWK, use="enc", kid="r2")
+    return [
+        json.dumps({"keys": [RSA_JWK, EC_JWK]}), json.dumps({"keys": [RSA_JWK]}), json.dumps({"keys": [EC_JWK, enc]}),
+        json.dumps({"keys": [RSA_JWK, RSA_JWK]}), json.dumps({"keys": [dict(EC_JWK, crv="P-384")]}),
+        json.dumps({"keys": [dict(EC_JWK, y="AAAA" + EC_JWK["y"][4:])]}), json.dumps({"keys": [dict(RSA_JWK, alg="ES256")]}),
+        json.dumps({"keys": [{"kty": "OKP", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}),
+        json.dumps({"keys": [{"kty": "oct", "k": "c2VjcmV0"}]}), json.dumps({"keys": []}), '{"keys":{}}', "{",
+        RSA_PEM, RSA_PEM + RSA_PEM, RSA_PEM.replace("PUBLIC KEY", "PRIVATE KEY"), RSA_PEM[:120], "",
+    ]
+
+
 def main():
     write("fuzz_http_head", http_heads())
     write("fuzz_ws_frames", ws_frames())
@@ -360,6 +385,7 @@ def main():
     write("fuzz_rooms_request", rooms_requests())
     write("fuzz_auth_credentials", auth_bodies())
     write("fuzz_jwt_verify", jwt_inputs())
+    write("fuzz_token_keys", key_sets())
     write("fuzz_stream_entry", stream_entries())
     for d in sorted(CORPUS.iterdir()):
         print(f"{d.name}: {len(list(d.iterdir()))} files")
