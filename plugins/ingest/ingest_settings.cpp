@@ -67,6 +67,10 @@ const Field<IngestSettings> kFields[] = {
      "the unique index that makes a redelivered entry a duplicate: `streamId` (the seed's; single and Sentinel "
      "modes' default) or `roomId,streamId` (cluster mode's, required there, and what a MongoDB collection sharded on "
      "`{roomId: 1, streamId: 1}` needs: docs/ingest.md, Sharding the collection)"}, &IngestSettings::unique_key},
+    {{"user_ids", Setting::String, "\"objectid\"",
+     "`objectid`: a message's userId must be an ObjectId (the seed's schema, the auth plugin's users); `any`: other ids "
+     "(an identity provider's `sub`, docs/auth.md) are stored as strings instead of being dead-lettered"},
+     &IngestSettings::user_ids},
     {{"secondary_indexes", Setting::Bool, "true",
      "create `{roomId: 1, createdAt: -1}` (history) and `{userId: 1}` besides the unique index. `false` "
      "only on FerretDB with SQLite, which never uses them (it pushes down no filter but `_id`) and spends about a "
@@ -116,6 +120,11 @@ std::optional<IngestSettings> load_settings(aurora_str config_json, std::string 
         error = "setting \"unique_key\" must be \"streamId\" or \"roomId,streamId\" (got \"" + o.unique_key + "\")";
         return std::nullopt;
     }
+    if (o.user_ids != "objectid" && o.user_ids != "any") {
+        error = "setting \"user_ids\" must be \"objectid\" or \"any\" (got \"" + o.user_ids + "\")";
+        return std::nullopt;
+    }
+    o.any_user_id = o.user_ids == "any";
     if (o.consumer_lock_dir.empty()) {
         error = "setting \"consumer_lock_dir\" must not be empty";
         return std::nullopt;

@@ -20,6 +20,8 @@ std::span<const plugin::Setting> ingest_settings();
 struct IngestSettings {
     std::string stream, group, dead_letter_stream, collection, consumer_name, consumer_lock_dir;
     std::string unique_key;  // "" (the mode's), "streamId" or "roomId,streamId"
+    std::string user_ids;    // "objectid" (the seed's) or "any"
+    bool any_user_id = false;  // from user_ids
     int64_t consumer_reap_idle_ms = 3600000;
     int workers = 2;
     int batch = 500;

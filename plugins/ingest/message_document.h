@@ -17,6 +17,8 @@ namespace aurora::ingest {
 // Fills `doc` (initialised by the caller) and returns nullopt, or returns
 // why the entry can never be stored (a "poison" entry): a field missing or
 // empty, or a userId that is not a 24-hex ObjectId (anonymous senders).
-std::optional<std::string> build_document(const StreamEntry &entry, bson_t *doc);
+// `any_user_id`: a userId that is not an ObjectId (an identity provider's
+// `sub`) is stored as a string instead of refusing the entry.
+std::optional<std::string> build_document(const StreamEntry &entry, bson_t *doc, bool any_user_id = false);
 
 }  // namespace aurora::ingest

@@ -218,7 +218,7 @@ void StreamConsumer::build_documents(const std::vector<StreamEntry> &batch, Batc
             continue;
         }
         auto d = std::make_unique<BsonDoc>();
-        if (auto why = build_document(batch[i], &d->doc)) {
+        if (auto why = build_document(batch[i], &d->doc, ctx_.s.any_user_id)) {
             st.failure[i] = *why;
             continue;
         }

@@ -489,10 +489,14 @@ bool RoomStore::activity(RedisConnection &r, const std::string &user, const std:
         if (marker != markers.end() && marker->second == m.last_id) continue;
         Bson count_filter(BCON_NEW("roomId", BCON_UTF8(m.room.id.c_str()), "createdAt", "{", "$gt",
                                    BCON_DATE_TIME(since_ms), "}"));
-        if (oid) {
+        {
+            // The reader's own messages are not unread: its id is an
+            // ObjectId (the auth plugin's users) or a string (an identity
+            // provider's, stored as such by ingest with user_ids "any").
             bson_t ne;
             BSON_APPEND_DOCUMENT_BEGIN(count_filter.get(), "userId", &ne);
-            BSON_APPEND_OID(&ne, "$ne", &me);
+            if (oid) BSON_APPEND_OID(&ne, "$ne", &me);
+            else BSON_APPEND_UTF8(&ne, "$ne", user.c_str());
             bson_append_document_end(count_filter.get(), &ne);
         }
         Bson count_opts(BCON_NEW("limit", BCON_INT64(kUnreadMax)));

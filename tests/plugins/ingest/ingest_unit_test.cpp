@@ -68,6 +68,27 @@ TEST(MessageDocumentTest, PoisonEntries) {
     EXPECT_EQ(poison({{"roomId", "general"}, {"userId", "65f0c0ffee0123456789abcd"}, {"text", ""}}), "");
 }
 
+TEST(MessageDocumentTest, AnyUserIdIsStoredAsAString) {
+    auto build = [](std::map<std::string, std::string> f, bson_t *doc) {
+        return build_document(entry(std::move(f)), doc, /*any_user_id=*/true);
+    };
+    bson_t doc = BSON_INITIALIZER;
+    EXPECT_FALSE(build({{"roomId", "general"}, {"userId", "auth0|5f7c8ec7"}, {"text", "x"}}, &doc));
+    bson_iter_t it;
+    ASSERT_TRUE(bson_iter_init_find(&it, &doc, "userId"));
+    EXPECT_TRUE(BSON_ITER_HOLDS_UTF8(&it));
+    EXPECT_STREQ(bson_iter_utf8(&it, nullptr), "auth0|5f7c8ec7");
+    bson_destroy(&doc);
+    bson_t doc2 = BSON_INITIALIZER;  // an ObjectId-shaped id stays an ObjectId
+    EXPECT_FALSE(build({{"roomId", "general"}, {"userId", "65f0c0ffee0123456789abcd"}, {"text", "x"}}, &doc2));
+    ASSERT_TRUE(bson_iter_init_find(&it, &doc2, "userId"));
+    EXPECT_TRUE(BSON_ITER_HOLDS_OID(&it));
+    bson_destroy(&doc2);
+    bson_t doc3 = BSON_INITIALIZER;
+    EXPECT_TRUE(build({{"roomId", "general"}, {"userId", std::string(129, 'u')}, {"text", "x"}}, &doc3));
+    bson_destroy(&doc3);
+}
+
 TEST(IngestSettingsTest, ChecksAndDefaults) {
     std::string err;
     auto s = load_settings(AURORA_STR_LIT("{}"), err);
@@ -85,6 +106,10 @@ TEST(IngestSettingsTest, ChecksAndDefaults) {
     // A live consumer blocked in XREADGROUP looks idle for block_ms: never reaped.
     EXPECT_FALSE(load_settings(AURORA_STR_LIT("{\"consumer_reap_idle_ms\": 6000, \"block_ms\": 5000}"), err));
     EXPECT_NE(err.find("consumer_reap_idle_ms"), std::string::npos);
+    EXPECT_EQ(s->user_ids, "objectid");
+    EXPECT_FALSE(s->any_user_id);
+    EXPECT_TRUE(load_settings(AURORA_STR_LIT("{\"user_ids\": \"any\"}"), err)->any_user_id);
+    EXPECT_FALSE(load_settings(AURORA_STR_LIT("{\"user_ids\": \"strings\"}"), err));
     EXPECT_EQ(s->unique_key, "");  // the mode's: streamId, or roomId,streamId on a cluster
     EXPECT_TRUE(load_settings(AURORA_STR_LIT("{\"unique_key\": \"streamId\"}"), err));
     EXPECT_TRUE(load_settings(AURORA_STR_LIT("{\"unique_key\": \"roomId,streamId\"}"), err));
