@@ -32,6 +32,14 @@ TEST(Config, EveryMistakeNamesItsKey) {
         {R"({"log": {"format": "xml"}})", "log.format"},
         {R"({"redis": {"url": "http://x"}})", "redis.url"},
         {R"({"redis": {"mode": "sharded"}})", "redis.mode"},
+        {R"({"jwt": {"keys_file": ""}})", "jwt.keys_file"},
+        {R"({"jwt": {"jwks_url": "ftp://idp/jwks"}})", "jwt.jwks_url"},
+        {R"({"jwt": {"keys_file": "k.json", "jwks_url": "https://idp/jwks"}})", "jwt.jwks_url"},
+        {R"({"jwt": {"keys_refresh_s": 0}})", "jwt.keys_refresh_s"},
+        {R"({"jwt": {"issuer": 5}})", "jwt.issuer"},
+        {R"({"jwt": {"claims": {"user_id": ""}}})", "jwt.claims.user_id"},
+        {R"({"jwt": {"claims": {"sub": "x"}}})", "jwt.claims.sub"},
+        {R"({"jwt": {"claims": []}})", "jwt.claims"},
         {R"({"redis": {"mode": "cluster"}})", "redis.nodes"},
         {R"({"redis": {"mode": "cluster", "nodes": []}})", "redis.nodes"},
         {R"({"redis": {"mode": "cluster", "nodes": ["h"]}})", "redis.nodes"},
@@ -167,15 +175,43 @@ TEST(Config, PluginPathsAndConfigText) {
     EXPECT_EQ(cfg->plugins[1].config_json, "{}");
 }
 
+TEST(Config, IdentityProviderKeys) {
+    std::string err;
+    auto cfg = parse(R"({"jwt": {"jwks_url": "https://idp.example/jwks", "issuer": "https://idp.example/",
+                                 "audience": "aurora", "keys_refresh_s": 60,
+                                 "claims": {"user_id": "uid", "username": "email"}}})", err);
+    ASSERT_TRUE(cfg) << err;
+    auto s = cfg->settings();
+    EXPECT_EQ(s.at("jwt.jwks_url"), "https://idp.example/jwks");
+    EXPECT_EQ(s.at("jwt.issuer"), "https://idp.example/");
+    EXPECT_EQ(s.at("jwt.audience"), "aurora");
+    EXPECT_EQ(s.at("jwt.keys_refresh_s"), "60");
+    EXPECT_EQ(s.at("jwt.user_id_claim"), "uid");
+    EXPECT_EQ(s.at("jwt.username_claim"), "email");
+    EXPECT_FALSE(s.contains("jwt.keys_file"));
+    // A relative keys_file is the config file's folder's.
+    auto file = parse_config(R"({"jwt": {"keys_file": "keys/jwks.json"}})", "/etc/aurora", err);
+    ASSERT_TRUE(file) << err;
+    EXPECT_EQ(file->settings().at("jwt.keys_file"), "/etc/aurora/keys/jwks.json");
+    EXPECT_EQ(file->settings().at("jwt.keys_refresh_s"), "300");
+    // Nothing set: no jwt.* key but the secret's absence.
+    auto none = parse("{}", err);
+    for (const auto &[k, v] : none->settings()) EXPECT_FALSE(k.starts_with("jwt.")) << k;
+}
+
 TEST(Config, EnvironmentOverrides) {
     setenv("AURORA_PORT", "9001", 1);
     setenv("AURORA_REDIS_URL", "redis://10.0.0.1:6379/2", 1);
     setenv("AURORA_JWT_SECRET", "s3cret", 1);
+    setenv("AURORA_JWT_JWKS_URL", "https://idp.example/jwks", 1);
+    setenv("AURORA_JWT_AUDIENCE", "aurora", 1);
     std::string err;
     auto text = apply_env_overrides(R"({"listen": {"host": "0.0.0.0"}})", err);
     unsetenv("AURORA_PORT");
     unsetenv("AURORA_REDIS_URL");
     unsetenv("AURORA_JWT_SECRET");
+    unsetenv("AURORA_JWT_JWKS_URL");
+    unsetenv("AURORA_JWT_AUDIENCE");
     ASSERT_TRUE(text) << err;
     auto cfg = parse(*text, err);
     ASSERT_TRUE(cfg) << err;
@@ -183,6 +219,8 @@ TEST(Config, EnvironmentOverrides) {
     EXPECT_EQ(cfg->listen_port, 9001);
     EXPECT_EQ(cfg->redis_url, "redis://10.0.0.1:6379/2");
     EXPECT_EQ(cfg->settings().at("jwt.secret"), "s3cret");
+    EXPECT_EQ(cfg->settings().at("jwt.jwks_url"), "https://idp.example/jwks");
+    EXPECT_EQ(cfg->settings().at("jwt.audience"), "aurora");
 
     setenv("AURORA_PORT", "80a", 1);
     EXPECT_FALSE(apply_env_overrides("{}", err));
