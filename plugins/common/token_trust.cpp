@@ -4,8 +4,6 @@
 #include <sys/stat.h>
 
 #include <algorithm>
-#include <cstdarg>
-#include <cstdio>
 #include <fstream>
 #include <mutex>
 #include <sstream>
@@ -71,7 +69,7 @@ std::unique_ptr<TokenTrust> TokenTrust::create(const aurora_host_api *host, auro
         std::call_once(curl_once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
         std::string why;
         if (!t->fetch_url(why))  // the provider may come up later: retried by the refresher
-            t->log(AURORA_LOG_WARN, "jwt.jwks_url %s: %s; key-signed tokens are refused until it loads",
+            t->h_.log(AURORA_LOG_WARN, "jwt.jwks_url %s: %s; key-signed tokens are refused until it loads",
                    t->jwks_url_.c_str(), why.c_str());
     }
     return t;
@@ -79,24 +77,24 @@ std::unique_ptr<TokenTrust> TokenTrust::create(const aurora_host_api *host, auro
 
 aurora_status TokenTrust::start() {
     if (!has_key_source()) return AURORA_OK;
-    return host_->spawn(self_, "token-keys", &TokenTrust::run, this);
+    return h_.host->spawn(h_.self, "token-keys", &TokenTrust::run, this);
 }
 
 void TokenTrust::run(aurora_worker *w, void *arg) { static_cast<TokenTrust *>(arg)->refresh_loop(w); }
 
 void TokenTrust::refresh_loop(aurora_worker *w) {
     worker_.store(w);
-    const int64_t start = static_cast<int64_t>(host_->now_monotonic_ns() / 1000000);
+    const int64_t start = static_cast<int64_t>(h_.host->now_monotonic_ns() / 1000000);
     int64_t next_full = start + refresh_ms_, last_forced = start - kKidMissMinMs;
     bool failed = !jwks_url_.empty() && !fetched_;
     int64_t next_retry = start + kRetryMs;
     for (;;) {
-        const int64_t now = static_cast<int64_t>(host_->now_monotonic_ns() / 1000000);
+        const int64_t now = static_cast<int64_t>(h_.host->now_monotonic_ns() / 1000000);
         int64_t due = std::min(next_full, failed ? next_retry : next_full);
         if (kid_missed_.load() && now - last_forced >= kKidMissMinMs) due = now;
         if (due > now) {
             // Wakes early when verify() met an unknown kid (worker_wake).
-            if (host_->worker_wait(w, static_cast<uint32_t>(std::min<int64_t>(due - now, 60000)))) break;
+            if (h_.host->worker_wait(w, static_cast<uint32_t>(std::min<int64_t>(due - now, 60000)))) break;
             continue;
         }
         const bool forced = kid_missed_.exchange(false);
@@ -124,8 +122,8 @@ bool TokenTrust::load(bool force_file, bool fetch) {
         ok = fetch_url(error);
     }
     if (!ok) {
-        host_->metric_add(loads_failed_, 1);
-        log(AURORA_LOG_ERROR, "%s %s: %s; the keys loaded before stay in use",
+        h_.host->metric_add(loads_failed_, 1);
+        h_.log(AURORA_LOG_ERROR, "%s %s: %s; the keys loaded before stay in use",
             keys_file_.empty() ? "jwt.jwks_url" : "jwt.keys_file",
             keys_file_.empty() ? jwks_url_.c_str() : keys_file_.c_str(), error.c_str());
     }
@@ -203,8 +201,8 @@ void TokenTrust::install(KeySet keys, const char *from) {
         std::lock_guard lock(mu_);
         keys_ = std::move(next);
     }
-    host_->metric_add(loads_ok_, 1);
-    log(AURORA_LOG_INFO, "token keys from %s: %zu in use%s", from, n,
+    h_.host->metric_add(loads_ok_, 1);
+    h_.log(AURORA_LOG_INFO, "token keys from %s: %zu in use%s", from, n,
         skipped ? (", " + std::to_string(skipped) + " encryption key(s) skipped").c_str() : "");
 }
 
@@ -216,7 +214,7 @@ VerifiedToken TokenTrust::verify(std::string_view token, int64_t now_s, int64_t 
     }
     VerifiedToken v = verify_token(token, policy_, keys.get(), now_s, leeway_s);
     if (v.unknown_kid && has_key_source() && !kid_missed_.exchange(true))
-        if (aurora_worker *w = worker_.load()) host_->worker_wake(w);
+        if (aurora_worker *w = worker_.load()) h_.host->worker_wake(w);
     return v;
 }
 
@@ -225,14 +223,5 @@ size_t TokenTrust::key_count() const {
     return keys_ ? keys_->keys.size() : 0;
 }
 
-void TokenTrust::log(aurora_log_level level, const char *fmt, ...) const {
-    if (!host_->log_enabled(self_, level)) return;
-    char buf[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    std::vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
-    host_->log_msg(self_, level, "%s", buf);
-}
 
 }  // namespace aurora::plugin

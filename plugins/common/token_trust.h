@@ -23,6 +23,7 @@
 #include <mutex>
 #include <string>
 
+#include "plugin_handle.h"
 #include "token_verifier.h"
 
 namespace aurora::plugin {
@@ -54,7 +55,7 @@ public:
     size_t key_count() const;
 
 private:
-    TokenTrust(const aurora_host_api *host, aurora_plugin_ctx *self) : host_(host), self_(self) {}
+    TokenTrust(const aurora_host_api *host, aurora_plugin_ctx *self) : h_{host, self} {}
     static void run(aurora_worker *w, void *arg);
     void refresh_loop(aurora_worker *w);
     // Re-reads the file if it changed (or `force`), fetches the URL; keeps
@@ -63,10 +64,8 @@ private:
     bool read_file(std::string &error);
     bool fetch_url(std::string &error);
     void install(KeySet keys, const char *from);
-    void log(aurora_log_level level, const char *fmt, ...) const;
 
-    const aurora_host_api *host_;
-    aurora_plugin_ctx *self_;
+    PluginHandle h_;  // the plugin's host and handle, and its log()
     TokenPolicy policy_;
     std::string keys_file_, jwks_url_;
     int64_t refresh_ms_ = 300000;

@@ -60,6 +60,18 @@ def accepted(host: AuroraHost, token: str) -> bool:
 
 
 @pytest.fixture
+def idp_host(redis_server, mongo_server, start_host, tmp_path):
+    """idp_host(key file text, **jwt settings) -> a host with auth and the
+    probe, trusting the keys in that file (and the HS256 secret)."""
+    def start(text: str, name: str = "jwks.json", **jwt) -> tuple[AuroraHost, Path]:
+        keys = tmp_path / name
+        keys.write_text(text)
+        return start_host(auth_host_config(redis_server, mongo_server, with_probe=True,
+                                           jwt=idp_jwt(keys_file=str(keys), **jwt))), keys
+    return start
+
+
+@pytest.fixture
 def rsa_key():
     return Key("rsa-1", "RS256")
 
@@ -69,12 +81,8 @@ def ec_key():
     return Key("ec-1", "ES256")
 
 
-def test_rs256_and_es256_tokens_from_a_jwks_file_authenticate(redis_server, mongo_server, start_host, tmp_path,
-                                                              rsa_key, ec_key):
-    keys = tmp_path / "jwks.json"
-    keys.write_text(jwks(rsa_key, ec_key))
-    host = start_host(auth_host_config(redis_server, mongo_server, with_probe=True,
-                                       jwt=idp_jwt(keys_file=str(keys))))
+def test_rs256_and_es256_tokens_from_a_jwks_file_authenticate(idp_host, rsa_key, ec_key):
+    host, _ = idp_host(jwks(rsa_key, ec_key))
     for k in (rsa_key, ec_key):
         me = whoami(host, k.sign(claims(sub=f"auth0|{k.kid}", name=f"user {k.kid}")))
         assert (me["user"], me["name"]) == (f"auth0|{k.kid}", f"user {k.kid}"), me
@@ -85,23 +93,15 @@ def test_rs256_and_es256_tokens_from_a_jwks_file_authenticate(redis_server, mong
     assert m.total("aurora_auth_token_key_loads_total", result="ok") == 1
 
 
-def test_pem_keys_and_a_claim_mapping(redis_server, mongo_server, start_host, tmp_path, rsa_key):
-    keys = tmp_path / "keys.pem"
-    keys.write_text(rsa_key.public_pem())
-    host = start_host(auth_host_config(redis_server, mongo_server, with_probe=True,
-                                       jwt=idp_jwt(keys_file=str(keys), audience="",
-                                                   claims={"user_id": "uid", "username": "email"})))
+def test_pem_keys_and_a_claim_mapping(idp_host, rsa_key):
+    host, _ = idp_host(rsa_key.public_pem(), "keys.pem", audience="", claims={"user_id": "uid", "username": "email"})
     me = whoami(host, rsa_key.sign(claims(uid="u-77", email="ada@example.com")))
     assert (me["user"], me["name"]) == ("u-77", "ada@example.com")
     assert "no uid claim" in refusal(host, rsa_key.sign(claims(email="ada@example.com")))
 
 
-def test_every_bad_provider_token_is_refused_with_its_reason(redis_server, mongo_server, start_host, tmp_path,
-                                                            rsa_key, ec_key):
-    keys = tmp_path / "jwks.json"
-    keys.write_text(jwks(rsa_key, ec_key))
-    host = start_host(auth_host_config(redis_server, mongo_server, with_probe=True,
-                                       jwt=idp_jwt(keys_file=str(keys))))
+def test_every_bad_provider_token_is_refused_with_its_reason(idp_host, rsa_key, ec_key):
+    host, _ = idp_host(jwks(rsa_key, ec_key))
     good = rsa_key.sign(claims())
     head, body, sig = good.split(".")
     other = Key("rsa-1", "RS256")  # another key under the same kid
@@ -128,11 +128,8 @@ def test_every_bad_provider_token_is_refused_with_its_reason(redis_server, mongo
     assert host.metrics().total("aurora_auth_handshakes_total", result="rejected") >= len(cases)
 
 
-def test_a_rewritten_key_file_takes_effect(redis_server, mongo_server, start_host, tmp_path, rsa_key):
-    keys = tmp_path / "jwks.json"
-    keys.write_text(jwks(rsa_key))
-    host = start_host(auth_host_config(redis_server, mongo_server, with_probe=True,
-                                       jwt=idp_jwt(keys_file=str(keys), keys_refresh_s=1)))
+def test_a_rewritten_key_file_takes_effect(idp_host, rsa_key):
+    host, keys = idp_host(jwks(rsa_key), keys_refresh_s=1)
     old_token = rsa_key.sign(claims())
     assert accepted(host, old_token)
     rotated = Key("rsa-2", "RS256")
