@@ -25,7 +25,18 @@ bool has_lone_surrogate_escape(std::string_view text) {
 // cJSON takes the first, Python's json the last, and a plugin that rewrites
 // a field removes only one copy: a policy could judge one text while chat
 // stores the other. The top level is where every plugin reads its fields.
+// A frame has a handful of keys: compared pairwise in place, no allocation
+// per message; past kPairwiseMax, sorted (n log n, never quadratic).
 bool has_duplicate_key(const cJSON *object) {
+    constexpr size_t kPairwiseMax = 16;
+    size_t n = 0;
+    for (const cJSON *c = object->child; c && n <= kPairwiseMax; c = c->next) ++n;
+    if (n <= kPairwiseMax) {
+        for (const cJSON *a = object->child; a; a = a->next)
+            for (const cJSON *b = a->next; b; b = b->next)
+                if (std::string_view(a->string) == std::string_view(b->string)) return true;
+        return false;
+    }
     std::vector<std::string_view> keys;
     for (const cJSON *c = object->child; c; c = c->next) keys.emplace_back(c->string);
     std::sort(keys.begin(), keys.end());

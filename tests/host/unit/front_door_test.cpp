@@ -185,3 +185,27 @@ TEST(FrameCheck, NonFiniteRefIsRefused) {
     EXPECT_EQ(check_frame(R"({"text":"hi"})").type, "message");
     EXPECT_STREQ(check_frame(R"({"type":"echo","text":"\ud800"})").error, "bad_utf8");
 }
+
+// A key twice at the top level is bad_json, in small frames (compared in
+// place) and in large ones (sorted): the duplicate first, last, or far apart.
+TEST(FrameCheck, AKeyTwiceIsRefusedWhateverTheSize) {
+    auto frame = [](int keys, int dup_of, int dup_at) {
+        std::string s = "{\"type\":\"echo\"";
+        for (int i = 0; i < keys; ++i) {
+            int name = i == dup_at ? dup_of : i;
+            s += ",\"k" + std::to_string(name) + "\":" + std::to_string(i);
+        }
+        return s + "}";
+    };
+    for (int keys : {2, 3, 16, 17, 40}) {
+        FrameCheck ok = check_frame(frame(keys, -1, -1));
+        EXPECT_EQ(ok.error, nullptr) << keys << ": " << (ok.error ? ok.error : "") << " " << ok.message;
+        FrameCheck first = check_frame(frame(keys, 0, 1));
+        ASSERT_NE(first.error, nullptr) << keys;
+        EXPECT_STREQ(first.error, "bad_json");
+        FrameCheck far = check_frame(frame(keys, 0, keys - 1));
+        ASSERT_NE(far.error, nullptr) << keys;
+        EXPECT_STREQ(far.error, "bad_json");
+    }
+    EXPECT_EQ(check_frame(R"({"type":"echo","a":{"x":1,"x":2},"b":1})").error, nullptr);  // nested: the plugins'
+}
