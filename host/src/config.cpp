@@ -311,6 +311,15 @@ HostConfig parse(const cJSON *root, const std::string &base_dir) {
         if (auto n = r.integer("keys_refresh_s", 1, 86400)) cfg.jwt_keys_refresh_s = static_cast<int>(*n);
         cfg.jwt_issuer = r.string("issuer").value_or("");
         cfg.jwt_audience = r.string("audience").value_or("");
+        // A provider's keys sign tokens for every app it serves: without
+        // both checks, a token issued to another app would pass here.
+        if (!cfg.jwt_keys_file.empty() || !cfg.jwt_jwks_url.empty()) {
+            if (cfg.jwt_issuer.empty())
+                r.fail_key("issuer", "is required with keys_file or jwks_url (the provider's iss; \"*\": any issuer)");
+            if (cfg.jwt_audience.empty())
+                r.fail_key("audience", "is required with keys_file or jwks_url (this service's aud; \"*\": any "
+                                       "audience, which accepts tokens the provider issued to other apps)");
+        }
         if (const cJSON *c = r.object("claims")) {
             ObjectReader cr(c, "jwt.claims");
             for (auto [key, out] : {std::pair{"user_id", &cfg.jwt_user_id_claim}, {"username", &cfg.jwt_username_claim}})

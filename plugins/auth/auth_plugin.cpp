@@ -110,9 +110,13 @@ aurora_status init_state(AuthPlugin &st) {
     st.pool = std::make_unique<WorkerPool>(st.host, st.self, *redis_url, lanes,
                                            [sp](WorkerContext &ctx) { maintenance_tick(*sp, ctx); }, 1000);
     rc = st.pool->start(st.cfg.workers);
-    if (rc == AURORA_OK) rc = st.trust->start();
     if (rc != AURORA_OK) {
         st.log(AURORA_LOG_ERROR, "cannot start the workers (status %d)", static_cast<int>(rc));
+        return rc;
+    }
+    rc = st.trust->start();
+    if (rc != AURORA_OK) {
+        st.log(AURORA_LOG_ERROR, "cannot start the token key refresher (status %d)", static_cast<int>(rc));
         return rc;
     }
     st.log(AURORA_LOG_INFO, "ready: %d workers (registrations on at most %d), %s, tokens %s for %llds, %s%s",
@@ -126,8 +130,9 @@ aurora_status init_state(AuthPlugin &st) {
 }
 
 aurora_status auth_init(const aurora_host_api *host, aurora_plugin_ctx *self, void **state_out) {
+    std::unique_ptr<AuthPlugin> st;
     try {
-        auto st = std::make_unique<AuthPlugin>();
+        st = std::make_unique<AuthPlugin>();
         st->host = host;
         st->self = self;
         aurora_status rc = init_state(*st);
@@ -142,6 +147,7 @@ aurora_status auth_init(const aurora_host_api *host, aurora_plugin_ctx *self, vo
         return AURORA_OK;
     } catch (const std::exception &e) {
         host->log_msg(self, AURORA_LOG_ERROR, "init failed: %s", e.what());
+        if (st && st->pool) (void)st.release();  // started workers hold it until the host joins them
         return AURORA_ERR;
     }
 }

@@ -3,6 +3,7 @@
 #include <openssl/bio.h>
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/param_build.h>
 #include <openssl/pem.h>
@@ -32,6 +33,7 @@ using X509Cert = std::unique_ptr<X509, Deleter<X509_free>>;
 void ossl_free(void *p) { OPENSSL_free(p); }
 
 constexpr int kMinRsaBits = 2048;
+constexpr int kMaxRsaBits = 8192;  // a bigger modulus only makes each handshake's check slower
 constexpr size_t kMaxKeys = 64;
 
 }  // namespace
@@ -77,9 +79,9 @@ std::optional<std::string> to_pem(EVP_PKEY *key) {
 std::optional<KeyFamily> family_of(EVP_PKEY *key, std::string &why) {
     switch (EVP_PKEY_get_base_id(key)) {
         case EVP_PKEY_RSA:
-            if (EVP_PKEY_get_bits(key) < kMinRsaBits) {
-                why = "an RSA key of " + std::to_string(EVP_PKEY_get_bits(key)) + " bits (at least " +
-                      std::to_string(kMinRsaBits) + ")";
+            if (EVP_PKEY_get_bits(key) < kMinRsaBits || EVP_PKEY_get_bits(key) > kMaxRsaBits) {
+                why = "an RSA key of " + std::to_string(EVP_PKEY_get_bits(key)) + " bits (" +
+                      std::to_string(kMinRsaBits) + " to " + std::to_string(kMaxRsaBits) + ")";
                 return std::nullopt;
             }
             return KeyFamily::Rsa;
@@ -97,9 +99,12 @@ std::optional<KeyFamily> family_of(EVP_PKEY *key, std::string &why) {
             why = "an EC key on curve " + std::string(g) + " (P-256, P-384 or P-521)";
             return std::nullopt;
         }
-        default:
-            why = "a key of a type other than RSA or EC (EdDSA: libjwt 1.10 has no Ed25519)";
+        default: {
+            const char *type = EVP_PKEY_get0_type_name(key);
+            why = std::string("a key of type ") + (type ? type : "unknown") +
+                  " (RSA or EC only; EdDSA: libjwt 1.10 has no Ed25519)";
             return std::nullopt;
+        }
     }
 }
 
@@ -274,7 +279,14 @@ std::optional<KeySet> parse_pem(std::string_view text, std::string &error) {
         char *name = nullptr, *header = nullptr;
         unsigned char *data = nullptr;
         long len = 0;
-        if (PEM_read_bio(bio.get(), &name, &header, &data, &len) != 1) break;  // end (or no PEM at all)
+        if (PEM_read_bio(bio.get(), &name, &header, &data, &len) != 1) {
+            // The end of the text, or a block that is not PEM: only the first is fine.
+            const unsigned long e = ERR_peek_last_error();
+            ERR_clear_error();
+            if (ERR_GET_LIB(e) == ERR_LIB_PEM && ERR_GET_REASON(e) == PEM_R_NO_START_LINE) break;
+            error = "PEM block " + std::to_string(index) + ": malformed";
+            return std::nullopt;
+        }
         std::unique_ptr<char, Deleter<ossl_free>> n(name), h(header);
         std::unique_ptr<unsigned char, Deleter<ossl_free>> d(data);
         const unsigned char *p = data;
@@ -327,7 +339,9 @@ std::optional<KeySet> parse_keys(std::string_view text, std::string &error) {
         error = "empty";
         return std::nullopt;
     }
-    return text[start] == '{' ? parse_jwks(text, error) : parse_pem(text, error);
+    std::optional<KeySet> keys = text[start] == '{' ? parse_jwks(text, error) : parse_pem(text, error);
+    ERR_clear_error();  // what OpenSSL refused is in `error`; leave this thread's queue empty
+    return keys;
 }
 
 bool key_fits(const PublicKey &key, jwt_alg_t alg) {

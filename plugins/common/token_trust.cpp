@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <fstream>
 #include <mutex>
-#include <sstream>
 
 #include "json.h"
 
@@ -18,6 +17,7 @@ constexpr size_t kMaxKeysBytes = 1 << 20;   // a JWKS document or PEM file large
 constexpr int64_t kKidMissMinMs = 10000;    // a token with an unknown kid refreshes the keys at most this often
 constexpr int64_t kRetryMs = 5000;          // after a failed fetch or read
 constexpr long kFetchTimeoutMs = 5000;
+constexpr long kFirstFetchTimeoutMs = 2000;  // during init, per plugin that reads tokens
 
 std::string setting(const aurora_host_api *host, aurora_plugin_ctx *self, const char *key) {
     return std::string(view(host->setting(self, key)));
@@ -28,6 +28,11 @@ size_t append_body(char *data, size_t size, size_t n, void *arg) {
     if (body->size() + size * n > kMaxKeysBytes) return 0;  // aborts the transfer
     body->append(data, size * n);
     return size * n;
+}
+
+// libcurl's progress callback: non-zero aborts the transfer.
+int on_progress(void *arg, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+    return static_cast<const TokenTrust *>(arg)->stopping() ? 1 : 0;
 }
 
 struct CurlFree {
@@ -91,7 +96,9 @@ void TokenTrust::refresh_loop(aurora_worker *w) {
     for (;;) {
         const int64_t now = static_cast<int64_t>(h_.host->now_monotonic_ns() / 1000000);
         int64_t due = std::min(next_full, failed ? next_retry : next_full);
-        if (kid_missed_.load() && now - last_forced >= kKidMissMinMs) due = now;
+        // An unknown kid: at once, or as soon as the last forced refresh is
+        // kKidMissMinMs old (verify() does not wake us twice for one flag).
+        if (kid_missed_.load()) due = std::min(due, last_forced + kKidMissMinMs);
         if (due > now) {
             // Wakes early when verify() met an unknown kid (worker_wake).
             if (h_.host->worker_wait(w, static_cast<uint32_t>(std::min<int64_t>(due - now, 60000)))) break;
@@ -145,9 +152,15 @@ bool TokenTrust::read_file(std::string &error) {
         error = "cannot be read";
         return false;
     }
-    std::ostringstream text;
-    text << in.rdbuf();
-    std::optional<KeySet> keys = parse_keys(text.str(), error);
+    // At most one byte past the limit, whatever stat said (a file that grows, a FIFO).
+    std::string text(kMaxKeysBytes + 1, '\0');
+    in.read(text.data(), static_cast<std::streamsize>(text.size()));
+    text.resize(static_cast<size_t>(in.gcount()));
+    if (text.size() > kMaxKeysBytes) {
+        error = "larger than 1 MiB";
+        return false;
+    }
+    std::optional<KeySet> keys = parse_keys(text, error);
     if (!keys) return false;
     file_mtime_ns_ = st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
     file_size_ = st.st_size;
@@ -164,11 +177,20 @@ bool TokenTrust::fetch_url(std::string &error) {
     std::string body;
     char curl_error[CURL_ERROR_SIZE] = {0};
     CURL *c = curl.get();
-    curl_easy_setopt(c, CURLOPT_URL, jwks_url_.c_str());
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    // At start-up (no refresher yet) a provider that is down must not hold
+    // the host's start for long; later, a stop ends a transfer at once.
+    const long timeout_ms = worker_.load() ? kFetchTimeoutMs : kFirstFetchTimeoutMs;
+    if (curl_easy_setopt(c, CURLOPT_URL, jwks_url_.c_str()) != CURLE_OK ||
+        curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https") != CURLE_OK) {
+        error = "libcurl refuses the URL or cannot limit it to http and https";
+        return false;
+    }
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, kFetchTimeoutMs);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, kFetchTimeoutMs);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, this);
     curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(c, CURLOPT_USERAGENT, "aurora-token-keys");
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, curl_error);
@@ -176,7 +198,8 @@ bool TokenTrust::fetch_url(std::string &error) {
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
     CURLcode rc = curl_easy_perform(c);
     if (rc != CURLE_OK) {
-        error = rc == CURLE_WRITE_ERROR ? "the answer is larger than 1 MiB"
+        error = rc == CURLE_WRITE_ERROR            ? "the answer is larger than 1 MiB"
+                : rc == CURLE_ABORTED_BY_CALLBACK ? "stopped (shutting down)"
                                         : std::string(curl_error[0] ? curl_error : curl_easy_strerror(rc));
         return false;
     }
@@ -191,6 +214,11 @@ bool TokenTrust::fetch_url(std::string &error) {
     fetched_ = true;
     install(std::move(*keys), jwks_url_.c_str());
     return true;
+}
+
+bool TokenTrust::stopping() const {
+    aurora_worker *w = worker_.load();  // the refresher's own thread runs its transfers
+    return w && h_.host->worker_should_stop(w);
 }
 
 void TokenTrust::install(KeySet keys, const char *from) {

@@ -54,6 +54,9 @@ public:
     // Keys currently loaded (for logs and tests).
     size_t key_count() const;
 
+    // The refresher's own thread: the host asked it to stop (ends a fetch).
+    bool stopping() const;
+
 private:
     TokenTrust(const aurora_host_api *host, aurora_plugin_ctx *self) : h_{host, self} {}
     static void run(aurora_worker *w, void *arg);

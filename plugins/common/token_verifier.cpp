@@ -3,6 +3,8 @@
 #include <cerrno>
 #include <cmath>
 
+#include <openssl/err.h>
+
 #include "json.h"
 #include "jwt_handle.h"
 
@@ -36,6 +38,13 @@ bool printable_id(std::string_view s) {
     if (s.empty() || s.size() > kMaxTokenUserId) return false;
     for (unsigned char c : s)
         if (c <= 0x20 || c >= 0x7f || c == '"' || c == '\\') return false;
+    return true;
+}
+
+bool object_id_shaped(std::string_view s) {
+    if (s.size() != 24) return false;
+    for (char c : s)
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'))) return false;
     return true;
 }
 
@@ -122,28 +131,37 @@ VerifiedToken verify_token(std::string_view token, const TokenPolicy &policy, co
         if (policy.secret.empty()) return refuse("HMAC tokens are not accepted here (no jwt.secret)");
         if (alg != policy.hmac_alg) return refuse("unexpected algorithm");
         jwt = decode(text, policy.secret);
+        ERR_clear_error();
         if (!jwt) return refuse("bad signature or malformed token");
     } else {
         if (alg == JWT_ALG_INVAL || alg == JWT_ALG_NONE) return refuse("unexpected algorithm");
         if (!keys || keys->keys.empty()) return refuse("tokens signed by keys are not accepted here (no jwt keys)");
         // The key the kid names; a token without a kid, or a kid no key
-        // carries, may be verified by the keys that have none (PEM keys).
+        // carries, may be verified by the keys that have none (PEM keys), at
+        // most kMaxKeyTries of them: an unauthenticated handshake must not
+        // buy many signature checks on the service thread.
         bool any_fits = false, kid_known = false;
+        int tries = 0;
         for (const PublicKey &k : keys->keys) {
             if (!k.kid.empty() && k.kid != header->kid) continue;
             if (!k.kid.empty()) kid_known = true;
             if (!key_fits(k, alg)) continue;
             any_fits = true;
+            if (++tries > kMaxKeyTries) break;
             jwt = decode(text, k.pem);
             if (jwt) break;
         }
+        ERR_clear_error();  // a failed verify leaves OpenSSL errors on this thread (the service thread's TLS reads them)
         if (!jwt) {
-            if (!header->kid.empty() && !kid_known && !any_fits) {
-                VerifiedToken t = refuse("no key with the token's kid");
-                t.unknown_kid = true;
-                return t;
-            }
-            return refuse(any_fits ? "bad signature or malformed token" : "no key for the token's algorithm");
+            // A kid no key carries: the provider may have rotated (a refresh is due), even if a
+            // kid-less key of the family was tried in vain.
+            const bool unknown = !header->kid.empty() && !kid_known;
+            VerifiedToken t = refuse(any_fits ? "bad signature or malformed token"
+                                     : unknown ? "no key with the token's kid"
+                                     : header->kid.empty() ? "the token has no kid, and every key has one"
+                                                            : "no key for the token's algorithm");
+            t.unknown_kid = unknown;
+            return t;
         }
     }
     if (jwt_get_alg(jwt.get()) != alg) return refuse("unexpected algorithm");
@@ -170,17 +188,25 @@ VerifiedToken verify_token(std::string_view token, const TokenPolicy &policy, co
         t.user_id = user_id;
         t.username = username;
     } else {
-        if (!policy.issuer.empty()) {
+        if (!policy.issuer.empty() && policy.issuer != "*") {
             const char *iss = get_string(claims.get(), "iss");
             if (!iss || policy.issuer != iss) return refuse("wrong issuer");
         }
-        if (!policy.audience.empty() &&
+        if (!policy.audience.empty() && policy.audience != "*" &&
             !audience_holds(cJSON_GetObjectItemCaseSensitive(claims.get(), "aud"), policy.audience))
             return refuse("wrong audience");
         const char *user_id = get_string(claims.get(), policy.user_id_claim.c_str());
         const char *username = get_string(claims.get(), policy.username_claim.c_str());
         if (!user_id || !printable_id(user_id))
             return refuse("no " + policy.user_id_claim + " claim of 1 to 128 printable characters");
+        // Never someone else's id: anonymous connections are "anon-...", and
+        // the user service's users are ObjectIds (24 hex digits) when it
+        // issues tokens here too (jwt.secret).
+        if (std::string_view(user_id).starts_with("anon-"))
+            return refuse("the " + policy.user_id_claim + " claim starts with anon-, which names anonymous connections");
+        if (!policy.secret.empty() && object_id_shaped(user_id))
+            return refuse("the " + policy.user_id_claim + " claim is 24 hex digits, the form of the user service's "
+                          "ids (jwt.secret is set): map another claim or namespace the provider's ids");
         if (!username || !*username || std::string_view(username).size() > 256 || !no_control(username))
             return refuse("no " + policy.username_claim + " claim of 1 to 256 characters");
         t.user_id = user_id;

@@ -42,8 +42,8 @@ struct TokenPolicy {
     std::string secret;  // the HMAC key; empty: HMAC tokens are refused
     jwt_alg_t hmac_alg = JWT_ALG_HS256;
     // Key-signed tokens only (empty: not checked):
-    std::string issuer;    // `iss` must equal it
-    std::string audience;  // `aud` (a string or an array of strings) must hold it
+    std::string issuer;    // `iss` must equal it ("*": any)
+    std::string audience;  // `aud` (a string or an array of strings) must hold it ("*": any)
     std::string user_id_claim = "sub";
     std::string username_claim = "preferred_username";
 };
@@ -51,6 +51,8 @@ struct TokenPolicy {
 // Longest user id taken from a key-signed token; it must be printable ASCII
 // without spaces (it ends up in Redis keys, logs and frames).
 inline constexpr size_t kMaxTokenUserId = 128;
+// Keys without a kid a token is tried against, at most.
+inline constexpr int kMaxKeyTries = 4;
 
 // `keys` may be null (no identity provider). `now_s` is Unix time in
 // seconds; `leeway_s` absorbs clock skew between the issuer and this host.

@@ -160,8 +160,9 @@ aurora_status init_plugin(IngestPlugin &p) {
 }
 
 aurora_status ingest_init(const aurora_host_api *host, aurora_plugin_ctx *self, void **state) {
+    std::unique_ptr<IngestPlugin> p;
     try {
-        auto p = std::make_unique<IngestPlugin>();
+        p = std::make_unique<IngestPlugin>();
         p->ctx.host = host;
         p->ctx.self = self;
         aurora_status st = init_plugin(*p);
@@ -181,6 +182,7 @@ aurora_status ingest_init(const aurora_host_api *host, aurora_plugin_ctx *self, 
         return AURORA_OK;
     } catch (const std::exception &e) {
         host->log_msg(self, AURORA_LOG_ERROR, "init failed: %s", e.what());
+        if (p && p->spawned) (void)p.release();  // started threads hold it until the host joins them
         return AURORA_ERR;
     }
 }

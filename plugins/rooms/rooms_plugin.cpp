@@ -109,6 +109,7 @@ struct Rooms : plugin::PluginHandle {
     std::unique_ptr<plugin::JobQueue<Job>> jobs;
     std::unique_ptr<plugin::AsyncRedis> events;
     bool known_users_only = true;
+    bool spawned = false;  // a worker may hold this state: a failed init must leave it alive
     std::unique_ptr<plugin::TokenTrust> trust;  // REST: bearer tokens, as auth accepts them at the handshake
     // [service]
     std::map<aurora_conn_id, Conn> conns;
@@ -826,8 +827,9 @@ void on_http_impl(void *arg, aurora_http_req *req) {
 
 void on_http(void *arg, aurora_http_req *req);  // on_http_impl, guarded (below)
 
-aurora_status rooms_init(const aurora_host_api *host, aurora_plugin_ctx *self, void **state_out) {
-    auto st = std::make_unique<Rooms>();
+aurora_status rooms_init_impl(std::unique_ptr<Rooms> &st, const aurora_host_api *host, aurora_plugin_ctx *self,
+                              void **state_out) {
+    st = std::make_unique<Rooms>();
     st->host = host;
     st->self = self;
     std::string error;
@@ -914,6 +916,7 @@ aurora_status rooms_init(const aurora_host_api *host, aurora_plugin_ctx *self, v
         }
     }
     for (int64_t i = 0; i < st->workers; ++i) {
+        st->spawned = true;
         if (host->spawn(self, ("rooms-" + std::to_string(i)).c_str(), worker_main, raw) != AURORA_OK) {
             // Workers already started hold `raw` until the host joins them:
             // the state is left to them (as chat does), never freed under them.
@@ -930,6 +933,21 @@ aurora_status rooms_init(const aurora_host_api *host, aurora_plugin_ctx *self, v
             static_cast<long long>(st->cache_ttl_s), st->store->events_channel().c_str());
     *state_out = plugin::give_state(std::move(st));
     return AURORA_OK;
+}
+
+// No exception crosses the ABI: one thrown after a worker started leaves
+// the state to the workers (the host joins them, then exits).
+aurora_status rooms_init(const aurora_host_api *host, aurora_plugin_ctx *self, void **state_out) {
+    std::unique_ptr<Rooms> st;
+    try {
+        return rooms_init_impl(st, host, self, state_out);
+    } catch (const std::exception &e) {
+        host->log_msg(self, AURORA_LOG_ERROR, "init failed: %s", e.what());
+    } catch (...) {
+        host->log_msg(self, AURORA_LOG_ERROR, "init failed: unknown exception");
+    }
+    if (st && st->spawned) (void)st.release();
+    return AURORA_ERR;
 }
 
 void rooms_shutdown(void *state) { plugin::take_state<Rooms>(state); }

@@ -35,7 +35,9 @@ TEST(Config, EveryMistakeNamesItsKey) {
         {R"({"jwt": {"keys_file": ""}})", "jwt.keys_file"},
         {R"({"jwt": {"jwks_url": "ftp://idp/jwks"}})", "jwt.jwks_url"},
         {R"({"jwt": {"keys_file": "k.json", "jwks_url": "https://idp/jwks"}})", "jwt.jwks_url"},
-        {R"({"jwt": {"keys_refresh_s": 0}})", "jwt.keys_refresh_s"},
+        {R"({"jwt": {"jwks_url": "https://idp/jwks", "audience": "a"}})", "jwt.issuer"},
+        {R"({"jwt": {"keys_file": "k.json", "issuer": "https://idp/"}})", "jwt.audience"},
+        {R"({"jwt": {"keys_refresh_s": 0, "issuer": "i", "audience": "a"}})", "jwt.keys_refresh_s"},
         {R"({"jwt": {"issuer": 5}})", "jwt.issuer"},
         {R"({"jwt": {"claims": {"user_id": ""}}})", "jwt.claims.user_id"},
         {R"({"jwt": {"claims": {"sub": "x"}}})", "jwt.claims.sub"},
@@ -190,7 +192,8 @@ TEST(Config, IdentityProviderKeys) {
     EXPECT_EQ(s.at("jwt.username_claim"), "email");
     EXPECT_FALSE(s.contains("jwt.keys_file"));
     // A relative keys_file is the config file's folder's.
-    auto file = parse_config(R"({"jwt": {"keys_file": "keys/jwks.json"}})", "/etc/aurora", err);
+    auto file = parse_config(R"({"jwt": {"keys_file": "keys/jwks.json", "issuer": "*", "audience": "a"}})",
+                             "/etc/aurora", err);
     ASSERT_TRUE(file) << err;
     EXPECT_EQ(file->settings().at("jwt.keys_file"), "/etc/aurora/keys/jwks.json");
     EXPECT_EQ(file->settings().at("jwt.keys_refresh_s"), "300");
@@ -205,6 +208,7 @@ TEST(Config, EnvironmentOverrides) {
     setenv("AURORA_JWT_SECRET", "s3cret", 1);
     setenv("AURORA_JWT_JWKS_URL", "https://idp.example/jwks", 1);
     setenv("AURORA_JWT_AUDIENCE", "aurora", 1);
+    setenv("AURORA_JWT_ISSUER", "https://idp.example/", 1);
     std::string err;
     auto text = apply_env_overrides(R"({"listen": {"host": "0.0.0.0"}})", err);
     unsetenv("AURORA_PORT");
@@ -212,6 +216,7 @@ TEST(Config, EnvironmentOverrides) {
     unsetenv("AURORA_JWT_SECRET");
     unsetenv("AURORA_JWT_JWKS_URL");
     unsetenv("AURORA_JWT_AUDIENCE");
+    unsetenv("AURORA_JWT_ISSUER");
     ASSERT_TRUE(text) << err;
     auto cfg = parse(*text, err);
     ASSERT_TRUE(cfg) << err;

@@ -7,6 +7,7 @@ token or bad key set refused with its reason."""
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -39,6 +40,14 @@ def refusal(host: AuroraHost, token: str) -> str:
             pass
     assert refused.value.response.status_code == 401
     return refused.value.response.body.decode(errors="replace")
+
+
+def replace(path: Path, text: str) -> None:
+    """Writes `text` to `path` at once (rename), as a deployment should: the
+    host never reads a half-written file."""
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
 
 
 def wait_until(pred, what: str, timeout: float = TIMEOUT):
@@ -94,7 +103,7 @@ def test_rs256_and_es256_tokens_from_a_jwks_file_authenticate(idp_host, rsa_key,
 
 
 def test_pem_keys_and_a_claim_mapping(idp_host, rsa_key):
-    host, _ = idp_host(rsa_key.public_pem(), "keys.pem", audience="", claims={"user_id": "uid", "username": "email"})
+    host, _ = idp_host(rsa_key.public_pem(), "keys.pem", audience="*", claims={"user_id": "uid", "username": "email"})
     me = whoami(host, rsa_key.sign(claims(uid="u-77", email="ada@example.com")))
     assert (me["user"], me["name"]) == ("u-77", "ada@example.com")
     assert "no uid claim" in refusal(host, rsa_key.sign(claims(email="ada@example.com")))
@@ -133,13 +142,13 @@ def test_a_rewritten_key_file_takes_effect(idp_host, rsa_key):
     old_token = rsa_key.sign(claims())
     assert accepted(host, old_token)
     rotated = Key("rsa-2", "RS256")
-    keys.write_text(jwks(rotated))  # the old key is retired
+    replace(keys, jwks(rotated))  # the old key is retired
     wait_until(lambda: accepted(host, rotated.sign(claims())), "acceptance of the new key's token")
     assert "no key with the token's kid" in refusal(host, old_token)
-    # A broken rewrite keeps the keys in use, and says so.
-    keys.write_text('{"keys": [{"kty": "OKP", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}')
-    wait_until(lambda: any("the keys loaded before stay in use" in line for line in host.stderr_lines()),
-               "the log line of the refused rewrite")
+    # A broken rewrite keeps the keys in use, and says why.
+    replace(keys, '{"keys": [{"kty": "OKP", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}')
+    wait_until(lambda: any("OKP" in line and "the keys loaded before stay in use" in line
+                           for line in host.stderr_lines()), "the log line of the refused rewrite")
     assert accepted(host, rotated.sign(claims()))
 
 
@@ -159,11 +168,15 @@ def test_a_jwks_url_is_fetched_retried_and_refetched_for_a_new_kid(redis_server,
         before = server.requests
         wait_until(lambda: accepted(host, rotated.sign(claims())), "acceptance of the new kid", timeout=5)
         assert server.requests - before <= 2, server.requests - before
-        # Unknown kids do not hammer the provider: at most one fetch per 10 s.
+        # Unknown kids do not hammer the provider: at most one fetch per 10 s,
+        # and the one they asked for meanwhile comes when the 10 s are up.
         before = server.requests
-        for i in range(20):
-            refusal(host, Key(f"nobody-{i}", "RS256").sign(claims()))
+        stranger = Key("nobody", "RS256")
+        for _ in range(20):
+            refusal(host, stranger.sign(claims()))
         assert server.requests - before <= 1, server.requests - before
+        wait_until(lambda: server.requests - before >= 1, "the fetch an unknown kid asked for", timeout=13)
+        assert server.requests - before == 1, server.requests - before
     finally:
         server.close()
 
@@ -172,6 +185,9 @@ def test_a_jwks_url_is_fetched_retried_and_refetched_for_a_new_kid(redis_server,
     ({"keys_file": "KEYS", "jwks_url": "https://idp.test/jwks"}, "'jwt.jwks_url': set keys_file or jwks_url, not both"),
     ({"jwks_url": "ftp://idp.test/jwks"}, "'jwt.jwks_url': must start with https://"),
     ({"keys_refresh_s": 0, "jwks_url": "https://idp.test/jwks"}, "'jwt.keys_refresh_s': must be between 1 and 86400"),
+    ({"jwks_url": "https://idp.test/jwks", "audience": "aurora"}, "'jwt.issuer': is required with keys_file or jwks_url"),
+    ({"jwks_url": "https://idp.test/jwks", "issuer": "https://idp.test/"},
+     "'jwt.audience': is required with keys_file or jwks_url"),
     ({"claims": {"user_id": ""}}, "'jwt.claims.user_id': must not be empty"),
     ({"claims": {"userid": "sub"}}, "jwt.claims"),
 ])

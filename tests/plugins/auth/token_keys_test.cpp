@@ -285,6 +285,50 @@ TEST(TokenVerify, AnRsaPublicKeyIsNeverAnHmacSecret) {
     EXPECT_EQ(ok.username, "ann");
 }
 
+TEST(TokenVerify, KidlessTokensAndKidlessKeys) {
+    TestKey a = rsa("a"), b = rsa("b"), pem_key = rsa("");
+    KeySet with_kids = keys_of(jwks({&a, &b}));
+    VerifiedToken v = verify_token(sign(a, claims(), ""), idp(), &with_kids, kNow, 30);
+    EXPECT_EQ(v.error, "the token has no kid, and every key has one");
+    EXPECT_FALSE(v.unknown_kid);
+    // A set that mixes a kid-less PEM key with kid'd ones: a new kid is
+    // still reported as unknown (a refresh is due) though the PEM key was tried.
+    KeySet mixed = with_kids;
+    mixed.keys.push_back(keys_of(pem_of(pem_key.key.get(), false)).keys[0]);
+    VerifiedToken rotated = verify_token(sign(rsa("new"), claims(), "new"), idp(), &mixed, kNow, 30);
+    EXPECT_FALSE(rotated.ok);
+    EXPECT_TRUE(rotated.unknown_kid);
+    EXPECT_TRUE(verify_token(sign(pem_key, claims(), "whatever"), idp(), &mixed, kNow, 30).ok);
+    // At most kMaxKeyTries kid-less keys are tried for one token.
+    KeySet many;
+    for (int i = 0; i < kMaxKeyTries; ++i) many.keys.push_back(keys_of(pem_of(rsa("").key.get(), false)).keys[0]);
+    many.keys.push_back(keys_of(pem_of(pem_key.key.get(), false)).keys[0]);  // the signer comes last
+    EXPECT_EQ(verify_token(sign(pem_key, claims(), ""), idp(), &many, kNow, 30).error,
+              "bad signature or malformed token");
+}
+
+TEST(TokenVerify, ProviderIdsNeverNameAnotherUser) {
+    TestKey r = rsa("r1");
+    KeySet set = keys_of(jwks({&r}));
+    auto with_sub = [&](const std::string &sub) {
+        return sign(r, R"({"sub":")" + sub + R"(","preferred_username":"x","iss":"https://idp.example/","aud":"aurora","exp":)" +
+                           std::to_string(kNow + 600) + "}", "r1");
+    };
+    EXPECT_NE(verify_token(with_sub("anon-1-2"), idp(), &set, kNow, 30).error.find("anon-"), std::string::npos);
+    // 24 hex digits is a user service id: refused while jwt.secret is set.
+    EXPECT_NE(verify_token(with_sub("65F0C0FFEE0123456789ABCD"), idp(), &set, kNow, 30).error.find("24 hex digits"),
+              std::string::npos);
+    TokenPolicy provider_only = idp();
+    provider_only.secret.clear();
+    EXPECT_TRUE(verify_token(with_sub("65f0c0ffee0123456789abcd"), provider_only, &set, kNow, 30).ok);
+    // "*" accepts any issuer or audience, explicitly.
+    TokenPolicy any = idp();
+    any.issuer = "*";
+    any.audience = "*";
+    EXPECT_TRUE(verify_token(sign(r, R"({"sub":"u","preferred_username":"x","iss":"https://other/","exp":)" +
+                                         std::to_string(kNow + 600) + "}", "r1"), any, &set, kNow, 30).ok);
+}
+
 TEST(TokenVerify, HeadersThatAreNotUnderstoodAreRefused) {
     TestKey r = rsa("r1");
     KeySet set = keys_of(jwks({&r}));
@@ -298,4 +342,8 @@ TEST(TokenVerify, HeadersThatAreNotUnderstoodAreRefused) {
     EXPECT_EQ(verify_token(with_header(R"({"alg":"RS256","kid":7})"), idp(), &set, kNow, 30).error,
               "malformed token header");
     EXPECT_EQ(verify_token(with_header("[]"), idp(), &set, kNow, 30).error, "malformed token header");
+    // "alg" twice: cJSON reads the first, libjwt's jansson the last. The RS256
+    // path is taken, and the algorithm libjwt verified with must be RS256.
+    EXPECT_FALSE(verify_token(with_header(R"({"alg":"RS256","alg":"HS256","kid":"r1"})"), idp(), &set, kNow, 30).ok);
+    EXPECT_FALSE(verify_token(with_header(R"({"alg":"HS256","alg":"RS256","kid":"r1"})"), idp(), &set, kNow, 30).ok);
 }
