@@ -69,7 +69,8 @@ const Field<IngestSettings> kFields[] = {
      "`{roomId: 1, streamId: 1}` needs: docs/ingest.md, Sharding the collection)"}, &IngestSettings::unique_key},
     {{"user_ids", Setting::String, "\"objectid\"",
      "`objectid`: a message's userId must be an ObjectId (the seed's schema, the auth plugin's users); `any`: other ids "
-     "(an identity provider's `sub`, docs/auth.md) are stored as strings instead of being dead-lettered"},
+     "(an identity provider's `sub`, docs/auth.md) are stored as strings instead of being dead-lettered; anonymous "
+     "senders (`anon-...`) never are"},
      &IngestSettings::user_ids},
     {{"secondary_indexes", Setting::Bool, "true",
      "create `{roomId: 1, createdAt: -1}` (history) and `{userId: 1}` besides the unique index. `false` "

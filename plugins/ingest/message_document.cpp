@@ -11,7 +11,13 @@ std::optional<std::string> build_document(const StreamEntry &entry, bson_t *doc,
     if (!room || room->empty()) return "field roomId is missing or empty";
     if (!user_id || user_id->empty()) return "field userId is missing or empty";
     if (!text) return "field text is missing";
-    const bool oid_shaped = user_id->size() == 24 && bson_oid_is_valid(user_id->c_str(), user_id->size());
+    // With any_user_id only the canonical (lowercase) form is an ObjectId, so
+    // that an id comes back from history exactly as it was sent.
+    const bool oid_shaped =
+        user_id->size() == 24 && bson_oid_is_valid(user_id->c_str(), user_id->size()) &&
+        (!any_user_id || user_id->find_first_of("ABCDEF") == std::string::npos);
+    if (any_user_id && user_id->starts_with("anon-"))
+        return "userId \"" + user_id->substr(0, 64) + "\" is an anonymous sender's (never stored)";
     if (!oid_shaped && !any_user_id)
         return "userId \"" + user_id->substr(0, 64) + "\" is not an ObjectId (24 hex digits; user_ids: \"any\" stores "
                "it as a string)";

@@ -87,6 +87,14 @@ TEST(MessageDocumentTest, AnyUserIdIsStoredAsAString) {
     bson_t doc3 = BSON_INITIALIZER;
     EXPECT_TRUE(build({{"roomId", "general"}, {"userId", std::string(129, 'u')}, {"text", "x"}}, &doc3));
     bson_destroy(&doc3);
+    bson_t doc4 = BSON_INITIALIZER;  // anonymous senders are never stored
+    EXPECT_TRUE(build({{"roomId", "general"}, {"userId", "anon-1f2e-7"}, {"text", "x"}}, &doc4));
+    bson_destroy(&doc4);
+    bson_t doc5 = BSON_INITIALIZER;  // uppercase hex stays the string it was sent as
+    EXPECT_FALSE(build({{"roomId", "general"}, {"userId", "65F0C0FFEE0123456789ABCD"}, {"text", "x"}}, &doc5));
+    ASSERT_TRUE(bson_iter_init_find(&it, &doc5, "userId"));
+    EXPECT_TRUE(BSON_ITER_HOLDS_UTF8(&it));
+    bson_destroy(&doc5);
 }
 
 TEST(IngestSettingsTest, ChecksAndDefaults) {
