@@ -3,6 +3,7 @@
 #include <openssl/bio.h>
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
+#include <openssl/ecdsa.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/param_build.h>
@@ -206,7 +207,7 @@ std::optional<PublicKey> from_jwk(const cJSON *jwk, bool &skip, std::string &why
     out.family = *fam;
     if (!out.alg.empty()) {
         jwt_alg_t a = jwt_str_alg(out.alg.c_str());
-        if (a == JWT_ALG_INVAL || !key_fits(PublicKey{"", "", out.family, ""}, a)) {
+        if (a == JWT_ALG_INVAL || !key_fits(PublicKey{"", "", out.family, "", nullptr}, a)) {
             why = "\"alg\": \"" + out.alg + "\" does not fit the key";
             return std::nullopt;
         }
@@ -217,6 +218,7 @@ std::optional<PublicKey> from_jwk(const cJSON *jwk, bool &skip, std::string &why
         return std::nullopt;
     }
     out.pem = std::move(*pem);
+    out.key = std::shared_ptr<EVP_PKEY>(key.release(), EVP_PKEY_free);
     return out;
 }
 
@@ -317,7 +319,7 @@ std::optional<KeySet> parse_pem(std::string_view text, std::string &error) {
             error = "out of memory";
             return std::nullopt;
         }
-        set.keys.push_back(PublicKey{"", "", *fam, std::move(*pem)});
+        set.keys.push_back(PublicKey{"", "", *fam, std::move(*pem), std::shared_ptr<EVP_PKEY>(key.release(), EVP_PKEY_free)});
         if (set.keys.size() > kMaxKeys) {
             error = "more than " + std::to_string(kMaxKeys) + " keys";
             return std::nullopt;
@@ -342,6 +344,48 @@ std::optional<KeySet> parse_keys(std::string_view text, std::string &error) {
     std::optional<KeySet> keys = text[start] == '{' ? parse_jwks(text, error) : parse_pem(text, error);
     ERR_clear_error();  // what OpenSSL refused is in `error`; leave this thread's queue empty
     return keys;
+}
+
+bool verify_signature(const PublicKey &key, jwt_alg_t alg, std::string_view signing_input, std::string_view signature) {
+    if (!key.key) return false;
+    const EVP_MD *md = nullptr;
+    size_t coordinate = 0;  // ES: bytes of r and of s
+    switch (alg) {
+        case JWT_ALG_RS256: md = EVP_sha256(); break;
+        case JWT_ALG_RS384: md = EVP_sha384(); break;
+        case JWT_ALG_RS512: md = EVP_sha512(); break;
+        case JWT_ALG_ES256: md = EVP_sha256(); coordinate = 32; break;
+        case JWT_ALG_ES384: md = EVP_sha384(); coordinate = 48; break;
+        case JWT_ALG_ES512: md = EVP_sha512(); coordinate = 66; break;
+        default: return false;
+    }
+    std::string der;
+    if (coordinate) {
+        // JWS carries r || s (RFC 7518 §3.4); OpenSSL verifies DER.
+        if (signature.size() != 2 * coordinate) return false;
+        std::unique_ptr<ECDSA_SIG, Deleter<ECDSA_SIG_free>> sig(ECDSA_SIG_new());
+        BIGNUM *r = BN_bin2bn(reinterpret_cast<const unsigned char *>(signature.data()), static_cast<int>(coordinate), nullptr);
+        BIGNUM *s = BN_bin2bn(reinterpret_cast<const unsigned char *>(signature.data()) + coordinate,
+                              static_cast<int>(coordinate), nullptr);
+        if (!sig || !r || !s || ECDSA_SIG_set0(sig.get(), r, s) != 1) {
+            BN_free(r);
+            BN_free(s);
+            return false;
+        }
+        unsigned char *out = nullptr;
+        int n = i2d_ECDSA_SIG(sig.get(), &out);
+        if (n <= 0) return false;
+        der.assign(reinterpret_cast<char *>(out), static_cast<size_t>(n));
+        OPENSSL_free(out);
+        signature = der;
+    }
+    std::unique_ptr<EVP_MD_CTX, Deleter<EVP_MD_CTX_free>> ctx(EVP_MD_CTX_new());
+    const bool ok = ctx && EVP_DigestVerifyInit(ctx.get(), nullptr, md, nullptr, key.key.get()) == 1 &&
+                    EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char *>(signature.data()),
+                                     signature.size(), reinterpret_cast<const unsigned char *>(signing_input.data()),
+                                     signing_input.size()) == 1;
+    ERR_clear_error();  // a refused signature leaves errors on this thread's queue
+    return ok;
 }
 
 bool key_fits(const PublicKey &key, jwt_alg_t alg) {

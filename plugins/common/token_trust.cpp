@@ -43,7 +43,7 @@ struct CurlFree {
 
 std::unique_ptr<TokenTrust> TokenTrust::create(const aurora_host_api *host, aurora_plugin_ctx *self,
                                                std::string secret, jwt_alg_t hmac_alg, std::string &error) {
-    std::unique_ptr<TokenTrust> t(new TokenTrust(host, self));  // private constructor: make_unique cannot reach it
+    auto t = std::make_unique<TokenTrust>(Pass{}, host, self);
     t->policy_.secret = std::move(secret);
     t->policy_.hmac_alg = hmac_alg;
     t->policy_.issuer = setting(host, self, "jwt.issuer");

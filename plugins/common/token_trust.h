@@ -29,7 +29,13 @@
 namespace aurora::plugin {
 
 class TokenTrust {
+    struct Pass {  // only create() makes one (the constructor is public for make_unique)
+        explicit Pass() = default;
+    };
+
 public:
+    TokenTrust(Pass, const aurora_host_api *host, aurora_plugin_ctx *self) : h_{host, self} {}
+
     // Main thread, init. nullptr with `error` for a bad setting, or a keys
     // file that cannot be read or holds no valid key. A JWKS URL that cannot
     // be fetched yet is not an error: it is logged and retried.
@@ -58,7 +64,6 @@ public:
     bool stopping() const;
 
 private:
-    TokenTrust(const aurora_host_api *host, aurora_plugin_ctx *self) : h_{host, self} {}
     static void run(aurora_worker *w, void *arg);
     void refresh_loop(aurora_worker *w);
     // Re-reads the file if it changed (or `force`), fetches the URL; keeps

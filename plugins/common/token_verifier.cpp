@@ -124,23 +124,35 @@ VerifiedToken verify_token(std::string_view token, const TokenPolicy &policy, co
     std::optional<Header> header = read_header(token, why);
     if (!header) return refuse(why);
     const jwt_alg_t alg = jwt_str_alg(header->alg.c_str());
-    const std::string text(token);  // libjwt wants a NUL-terminated string
-    JwtHandle jwt;
+    Json claims;
     const bool by_key = !is_hmac(alg);
     if (!by_key) {
         if (policy.secret.empty()) return refuse("HMAC tokens are not accepted here (no jwt.secret)");
         if (alg != policy.hmac_alg) return refuse("unexpected algorithm");
-        jwt = decode(text, policy.secret);
+        const std::string text(token);  // libjwt wants a NUL-terminated string
+        JwtHandle jwt = decode(text, policy.secret);
         ERR_clear_error();
         if (!jwt) return refuse("bad signature or malformed token");
+        if (jwt_get_alg(jwt.get()) != alg) return refuse("unexpected algorithm");
+        // The claims as JSON, so that types are checked here, not guessed.
+        JwtText claims_text(jwt_get_grants_json(jwt.get(), nullptr));
+        if (!claims_text) return refuse("no claims");
+        claims = parse_json(std::string_view(claims_text.get()));
     } else {
         if (alg == JWT_ALG_INVAL || alg == JWT_ALG_NONE) return refuse("unexpected algorithm");
         if (!keys || keys->keys.empty()) return refuse("tokens signed by keys are not accepted here (no jwt keys)");
+        // Verified here with the parsed keys (OpenSSL), not by libjwt: no PEM
+        // is parsed per token, and the header that chose the key is the one
+        // this parser read (no second JSON parser to disagree with it).
+        const size_t second = token.rfind('.');
+        const std::string_view signing_input = token.substr(0, second);
+        std::optional<std::string> signature = base64url_decode(token.substr(second + 1));
+        if (!signature) return refuse("malformed token");
         // The key the kid names; a token without a kid, or a kid no key
         // carries, may be verified by the keys that have none (PEM keys), at
         // most kMaxKeyTries of them: an unauthenticated handshake must not
         // buy many signature checks on the service thread.
-        bool any_fits = false, kid_known = false;
+        bool any_fits = false, kid_known = false, verified = false;
         int tries = 0;
         for (const PublicKey &k : keys->keys) {
             if (!k.kid.empty() && k.kid != header->kid) continue;
@@ -148,11 +160,9 @@ VerifiedToken verify_token(std::string_view token, const TokenPolicy &policy, co
             if (!key_fits(k, alg)) continue;
             any_fits = true;
             if (++tries > kMaxKeyTries) break;
-            jwt = decode(text, k.pem);
-            if (jwt) break;
+            if ((verified = verify_signature(k, alg, signing_input, *signature))) break;
         }
-        ERR_clear_error();  // a failed verify leaves OpenSSL errors on this thread (the service thread's TLS reads them)
-        if (!jwt) {
+        if (!verified) {
             // A kid no key carries: the provider may have rotated (a refresh is due), even if a
             // kid-less key of the family was tried in vain.
             const bool unknown = !header->kid.empty() && !kid_known;
@@ -163,13 +173,11 @@ VerifiedToken verify_token(std::string_view token, const TokenPolicy &policy, co
             t.unknown_kid = unknown;
             return t;
         }
+        const size_t first = token.find('.');
+        std::optional<std::string> payload = base64url_decode(token.substr(first + 1, second - first - 1));
+        if (!payload) return refuse("malformed token");
+        claims = parse_json(*payload);
     }
-    if (jwt_get_alg(jwt.get()) != alg) return refuse("unexpected algorithm");
-
-    // The claims as JSON, so that types are checked here, not guessed.
-    JwtText claims_text(jwt_get_grants_json(jwt.get(), nullptr));
-    if (!claims_text) return refuse("no claims");
-    Json claims = parse_json(std::string_view(claims_text.get()));
     if (!claims || !cJSON_IsObject(claims.get())) return refuse("claims are not an object");
 
     int64_t exp = 0, nbf = 0;

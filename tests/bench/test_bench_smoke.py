@@ -255,3 +255,22 @@ def test_store_bench():
     for r in rows:
         p50, p90, u50, u90 = map(float, r[2:])
         assert 0 < p50 <= p90 and 0 < u50 <= u90, r
+
+
+def test_token_bench():
+    """token_bench: every kind of token verified, a row each."""
+    from aurora_host import build_dir
+    binary = build_dir() / "tests" / "bench" / "token_bench"
+    if not binary.exists():
+        pytest.fail(f"{binary} is missing: build it first")
+    proc = subprocess.run([str(binary), "--tokens", "50"], capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0] == "command: build/tests/bench/token_bench --tokens 50"
+    rows = lines[2:]
+    assert [r.split("  ")[0] for r in rows] == ["HS256 (user service)", "RS256 by kid (RSA 2048)", "ES256 by kid (P-256)",
+                                                 "RS256, no kid, 4th of 4 kid-less keys",
+                                                 "RS256 via libjwt (PEM per token; before)"], rows
+    for r in rows:
+        us, per_s = map(float, r.split()[-2:])
+        assert us > 0 and per_s > 0, r
