@@ -9,7 +9,6 @@
 //
 //   build/tests/bench/token_bench [--tokens 20000]
 #include <openssl/evp.h>
-#include <openssl/pem.h>
 
 #include <chrono>
 #include <cstdio>
@@ -18,23 +17,15 @@
 #include <string>
 
 #include "jwt_handle.h"
+#include "pem_text.h"
 #include "token_keys.h"
 #include "token_verifier.h"
 
 using namespace aurora::plugin;
+using aurora::test::pem_text;
 
 namespace {
 
-std::string pem(EVP_PKEY *k, bool priv) {
-    BIO *bio = BIO_new(BIO_s_mem());
-    if (priv) PEM_write_bio_PrivateKey(bio, k, nullptr, nullptr, 0, nullptr, nullptr);
-    else PEM_write_bio_PUBKEY(bio, k);
-    char *data = nullptr;
-    long n = BIO_get_mem_data(bio, &data);
-    std::string out(data, static_cast<size_t>(n));
-    BIO_free(bio);
-    return out;
-}
 
 std::string sign(jwt_alg_t alg, const std::string &key, const std::string &kid, int64_t exp) {
     jwt_t *raw = nullptr;
@@ -77,17 +68,17 @@ int main(int argc, char **argv) {
 
     EVP_PKEY *rsa = EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", static_cast<size_t>(2048));
     EVP_PKEY *ec = EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256");
-    KeySet set = keys_of(pem(rsa, false), "r1");
-    KeySet ec_set = keys_of(pem(ec, false), "e1");
+    KeySet set = keys_of(pem_text(rsa, false), "r1");
+    KeySet ec_set = keys_of(pem_text(ec, false), "e1");
     set.keys.push_back(ec_set.keys[0]);
     // Worst case: kMaxKeyTries kid-less RSA keys, the signer last.
     KeySet kidless;
     for (int i = 0; i + 1 < kMaxKeyTries; ++i) {
         EVP_PKEY *other = EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", static_cast<size_t>(2048));
-        kidless.keys.push_back(keys_of(pem(other, false), "").keys[0]);
+        kidless.keys.push_back(keys_of(pem_text(other, false), "").keys[0]);
         EVP_PKEY_free(other);
     }
-    kidless.keys.push_back(keys_of(pem(rsa, false), "").keys[0]);
+    kidless.keys.push_back(keys_of(pem_text(rsa, false), "").keys[0]);
 
     struct Case {
         const char *name;
@@ -95,9 +86,9 @@ int main(int argc, char **argv) {
         const KeySet *keys;
     } cases[] = {
         {"HS256 (user service)", sign(JWT_ALG_HS256, policy.secret, "", now + 3600), &set},
-        {"RS256 by kid (RSA 2048)", sign(JWT_ALG_RS256, pem(rsa, true), "r1", now + 3600), &set},
-        {"ES256 by kid (P-256)", sign(JWT_ALG_ES256, pem(ec, true), "e1", now + 3600), &set},
-        {"RS256, no kid, 4th of 4 kid-less keys", sign(JWT_ALG_RS256, pem(rsa, true), "", now + 3600), &kidless},
+        {"RS256 by kid (RSA 2048)", sign(JWT_ALG_RS256, pem_text(rsa, true), "r1", now + 3600), &set},
+        {"ES256 by kid (P-256)", sign(JWT_ALG_ES256, pem_text(ec, true), "e1", now + 3600), &set},
+        {"RS256, no kid, 4th of 4 kid-less keys", sign(JWT_ALG_RS256, pem_text(rsa, true), "", now + 3600), &kidless},
     };
     std::printf("%-40s %12s %14s\n", "token", "us/verify", "verifies/s");
     for (const Case &c : cases) {
@@ -111,7 +102,7 @@ int main(int argc, char **argv) {
         std::printf("%-40s %12.1f %14.0f\n", c.name, s / tokens * 1e6, tokens / s);
     }
     {
-        const std::string token = cases[1].token, key = pem(rsa, false);
+        const std::string token = cases[1].token, key = pem_text(rsa, false);
         auto t0 = std::chrono::steady_clock::now();
         for (int i = 0; i < tokens; ++i) {
             jwt_t *raw = nullptr;

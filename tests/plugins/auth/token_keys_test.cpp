@@ -7,17 +7,18 @@
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
-#include <openssl/pem.h>
 
 #include <memory>
 #include <string>
 
 #include "json.h"
 #include "jwt_handle.h"
+#include "pem_text.h"
 #include "token_keys.h"
 #include "token_verifier.h"
 
 using namespace aurora::plugin;
+using aurora::test::pem_text;
 
 namespace {
 
@@ -45,16 +46,6 @@ std::string b64url(const std::string &bin) {
     return out;
 }
 
-std::string pem_of(EVP_PKEY *k, bool priv) {
-    BIO *bio = BIO_new(BIO_s_mem());
-    if (priv) PEM_write_bio_PrivateKey(bio, k, nullptr, nullptr, 0, nullptr, nullptr);
-    else PEM_write_bio_PUBKEY(bio, k);
-    char *data = nullptr;
-    long n = BIO_get_mem_data(bio, &data);
-    std::string out(data, static_cast<size_t>(n));
-    BIO_free(bio);
-    return out;
-}
 
 std::string bn_param(EVP_PKEY *k, const char *name) {
     BIGNUM *bn = nullptr;
@@ -103,7 +94,7 @@ std::string sign(const TestKey &k, const std::string &claims, const std::string 
     JwtHandle jwt(raw);
     jwt_add_grants_json(jwt.get(), claims.c_str());
     if (!kid.empty()) jwt_add_header(jwt.get(), "kid", kid.c_str());
-    std::string pem = pem_of(k.key.get(), true);
+    std::string pem = pem_text(k.key.get(), true);
     jwt_set_alg(jwt.get(), k.alg, reinterpret_cast<const unsigned char *>(pem.data()), static_cast<int>(pem.size()));
     JwtText text(jwt_encode_str(jwt.get()));
     return text ? text.get() : "";
@@ -146,7 +137,7 @@ TEST(TokenKeys, JwksAndPemOfEveryFamily) {
     EXPECT_EQ(set.keys[2].family, KeyFamily::P384);
     EXPECT_EQ(set.keys[1].kid, "e1");
     // PEM: two public keys in one file, no kids.
-    KeySet pem = keys_of(pem_of(r.key.get(), false) + pem_of(p256.key.get(), false));
+    KeySet pem = keys_of(pem_text(r.key.get(), false) + pem_text(p256.key.get(), false));
     ASSERT_EQ(pem.keys.size(), 2u);
     EXPECT_TRUE(pem.keys[0].kid.empty());
     // Encryption keys are skipped, not refused.
@@ -180,7 +171,7 @@ TEST(TokenKeys, EveryBadKeySetIsRefusedNamingWhy) {
     EXPECT_NE(refusal("{not json").find("not a JSON object"), std::string::npos);
     EXPECT_NE(refusal("").find("empty"), std::string::npos);
     EXPECT_NE(refusal("just text").find("no PEM"), std::string::npos);
-    EXPECT_NE(refusal(pem_of(r.key.get(), true)).find("never a private key"), std::string::npos);
+    EXPECT_NE(refusal(pem_text(r.key.get(), true)).find("never a private key"), std::string::npos);
 }
 
 TEST(TokenVerify, KeySignedTokensOfEachFamily) {
@@ -193,7 +184,7 @@ TEST(TokenVerify, KeySignedTokensOfEachFamily) {
         EXPECT_EQ(v.username, "ada");
     }
     // PEM keys (no kid) verify tokens with or without one.
-    KeySet pem = keys_of(pem_of(r.key.get(), false));
+    KeySet pem = keys_of(pem_text(r.key.get(), false));
     EXPECT_TRUE(verify_token(sign(r, claims(), ""), idp(), &pem, kNow, 30).ok);
     EXPECT_TRUE(verify_token(sign(r, claims(), "any"), idp(), &pem, kNow, 30).ok);
     // Claim names are settings.
@@ -254,7 +245,7 @@ TEST(TokenVerify, AnRsaPublicKeyIsNeverAnHmacSecret) {
     // (which an attacker can download) must not pass, whatever the keys.
     TestKey r = rsa("r1");
     KeySet set = keys_of(jwks({&r}));
-    const std::string pub = pem_of(r.key.get(), false);
+    const std::string pub = pem_text(r.key.get(), false);
     jwt_t *raw = nullptr;
     jwt_new(&raw);
     JwtHandle jwt(raw);
@@ -294,15 +285,15 @@ TEST(TokenVerify, KidlessTokensAndKidlessKeys) {
     // A set that mixes a kid-less PEM key with kid'd ones: a new kid is
     // still reported as unknown (a refresh is due) though the PEM key was tried.
     KeySet mixed = with_kids;
-    mixed.keys.push_back(keys_of(pem_of(pem_key.key.get(), false)).keys[0]);
+    mixed.keys.push_back(keys_of(pem_text(pem_key.key.get(), false)).keys[0]);
     VerifiedToken rotated = verify_token(sign(rsa("new"), claims(), "new"), idp(), &mixed, kNow, 30);
     EXPECT_FALSE(rotated.ok);
     EXPECT_TRUE(rotated.unknown_kid);
     EXPECT_TRUE(verify_token(sign(pem_key, claims(), "whatever"), idp(), &mixed, kNow, 30).ok);
     // At most kMaxKeyTries kid-less keys are tried for one token.
     KeySet many;
-    for (int i = 0; i < kMaxKeyTries; ++i) many.keys.push_back(keys_of(pem_of(rsa("").key.get(), false)).keys[0]);
-    many.keys.push_back(keys_of(pem_of(pem_key.key.get(), false)).keys[0]);  // the signer comes last
+    for (int i = 0; i < kMaxKeyTries; ++i) many.keys.push_back(keys_of(pem_text(rsa("").key.get(), false)).keys[0]);
+    many.keys.push_back(keys_of(pem_text(pem_key.key.get(), false)).keys[0]);  // the signer comes last
     EXPECT_EQ(verify_token(sign(pem_key, claims(), ""), idp(), &many, kNow, 30).error,
               "bad signature or malformed token");
 }

@@ -14,6 +14,7 @@ import redis as redis_py
 from websockets.sync.client import connect
 
 from aurora_host import AuroraHost, build_dir
+from frame_waiter import FrameWaiter
 
 BUILD = build_dir()
 HOST = BUILD / "host" / "aurora-host"
@@ -63,7 +64,7 @@ def start_replica(tmp: Path, redis: str | dict, **chat) -> AuroraHost:
     return h
 
 
-class Client:
+class Client(FrameWaiter):
     """A websockets client that keeps every frame, to wait for a condition."""
 
     def __init__(self, host: AuroraHost, user: str):
@@ -77,20 +78,7 @@ class Client:
         self.ws.send(json.dumps(frame))
 
     def wait(self, pred, what: str, timeout: float = TIMEOUT) -> dict:
-        for f in self.frames:
-            if pred(f):
-                self.frames.remove(f)
-                return f
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                f = json.loads(self.ws.recv(timeout=max(0.01, deadline - time.monotonic())))
-            except TimeoutError:
-                break
-            if pred(f):
-                return f
-            self.frames.append(f)
-        raise AssertionError(f"no {what} within {timeout} s; got {self.frames[-5:]}")
+        return FrameWaiter.wait(self, pred, what, timeout)
 
     def messages(self, n: int, room: str = "general", timeout: float = TIMEOUT) -> list[dict]:
         return [self.wait(lambda f: f.get("type") == "message" and f.get("room") == room, f"message {i + 1}/{n}",

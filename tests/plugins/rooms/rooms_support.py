@@ -15,6 +15,7 @@ import pytest
 from websockets.sync.client import connect
 
 from aurora_host import AuroraHost, build_dir
+from frame_waiter import FrameWaiter
 
 BUILD = build_dir()
 SECRET = "rooms-tests-0123456789-abcdefghijklmnop"
@@ -37,7 +38,7 @@ def plugin(name: str) -> str:
     return str(p)
 
 
-class Client:
+class Client(FrameWaiter):
     def __init__(self, host: AuroraHost, user: dict):
         self.ws = connect(f"{host.ws_url}/?token={token(user)}", open_timeout=TIMEOUT, ping_interval=None).__enter__()
         self.user = user
@@ -47,20 +48,7 @@ class Client:
         self.wait(lambda f: f.get("type") == "presence" and "users" in f, "the automatic join")
 
     def wait(self, pred, what: str, timeout: float = TIMEOUT) -> dict:
-        for f in self.frames:
-            if pred(f):
-                self.frames.remove(f)
-                return f
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                f = json.loads(self.ws.recv(timeout=max(0.01, deadline - time.monotonic())))
-            except TimeoutError:
-                break
-            if pred(f):
-                return f
-            self.frames.append(f)
-        raise AssertionError(f"no {what} within {timeout} s; got {self.frames[-5:]}")
+        return FrameWaiter.wait(self, pred, what, timeout)
 
     def ask(self, **frame) -> dict:
         """Sends a request with a fresh ref; its answer (ack, error, ...)."""
