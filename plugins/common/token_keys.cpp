@@ -68,14 +68,6 @@ namespace {
 
 std::optional<std::string> b64url(std::string_view in) { return base64url_decode(in); }
 
-std::optional<std::string> to_pem(EVP_PKEY *key) {
-    Bio bio(BIO_new(BIO_s_mem()));
-    if (!bio || PEM_write_bio_PUBKEY(bio.get(), key) != 1) return std::nullopt;
-    char *data = nullptr;
-    long n = BIO_get_mem_data(bio.get(), &data);
-    return std::string(data, static_cast<size_t>(n));
-}
-
 // The family of a parsed key, or an error (unsupported type or curve, weak RSA).
 std::optional<KeyFamily> family_of(EVP_PKEY *key, std::string &why) {
     switch (EVP_PKEY_get_base_id(key)) {
@@ -207,17 +199,11 @@ std::optional<PublicKey> from_jwk(const cJSON *jwk, bool &skip, std::string &why
     out.family = *fam;
     if (!out.alg.empty()) {
         jwt_alg_t a = jwt_str_alg(out.alg.c_str());
-        if (a == JWT_ALG_INVAL || !key_fits(PublicKey{"", "", out.family, "", nullptr}, a)) {
+        if (a == JWT_ALG_INVAL || !key_fits(PublicKey{"", "", out.family, nullptr}, a)) {
             why = "\"alg\": \"" + out.alg + "\" does not fit the key";
             return std::nullopt;
         }
     }
-    std::optional<std::string> pem = to_pem(key.get());
-    if (!pem) {
-        why = "out of memory";
-        return std::nullopt;
-    }
-    out.pem = std::move(*pem);
     out.key = std::shared_ptr<EVP_PKEY>(key.release(), EVP_PKEY_free);
     return out;
 }
@@ -314,12 +300,7 @@ std::optional<KeySet> parse_pem(std::string_view text, std::string &error) {
             error = "PEM block " + std::to_string(index) + ": " + why;
             return std::nullopt;
         }
-        std::optional<std::string> pem = to_pem(key.get());
-        if (!pem) {
-            error = "out of memory";
-            return std::nullopt;
-        }
-        set.keys.push_back(PublicKey{"", "", *fam, std::move(*pem), std::shared_ptr<EVP_PKEY>(key.release(), EVP_PKEY_free)});
+        set.keys.push_back(PublicKey{"", "", *fam, std::shared_ptr<EVP_PKEY>(key.release(), EVP_PKEY_free)});
         if (set.keys.size() > kMaxKeys) {
             error = "more than " + std::to_string(kMaxKeys) + " keys";
             return std::nullopt;

@@ -1,7 +1,7 @@
 // The public keys that sign an identity provider's bearer tokens (RS256,
 // RS384, RS512, ES256, ES384, ES512), read from a JWKS document (RFC 7517:
 // {"keys": [...]}) or from PEM (public keys or certificates, one or more).
-// Each key becomes a PEM public key, the form libjwt 1.10 verifies with.
+// Each key is parsed once, here, and verified with by verify_signature.
 // Pure: no I/O; the caller reads the file or fetches the URL.
 #pragma once
 
@@ -23,7 +23,6 @@ struct PublicKey {
     std::string kid;  // the JWK's "kid"; empty for PEM (matches a token of its family with any kid)
     std::string alg;  // the JWK's "alg" if it names one: the only algorithm the key is used with
     KeyFamily family = KeyFamily::Rsa;
-    std::string pem;  // SubjectPublicKeyInfo, PEM (for logs and tools)
     // The parsed key, shared read-only by every thread that verifies with
     // it: parsing PEM per token cost ~10 times the signature check itself.
     std::shared_ptr<evp_pkey_st> key;
