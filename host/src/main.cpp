@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -165,6 +166,14 @@ int serve_workers(const HostConfig &cfg) {
     return worst;
 }
 
+// Before any thread and any plugin: libmongoc (linked by the plugins that
+// read MongoDB) initialises itself when it is loaded and keeps its counters
+// in /dev/shm/mongoc-<pid> for the mongoc-stat tool. Nothing reads them; a
+// host that is killed leaves its file behind (tmpfs memory), and a later
+// process given the same pid prints "Falling back to malloc for counters"
+// on stderr, outside the JSON log. Counters in plain memory instead.
+void disable_driver_shared_counters() { setenv("MONGOC_DISABLE_SHM", "1", 0); }
+
 }  // namespace
 
 int main(int argc, char **argv) {
@@ -198,6 +207,7 @@ int main(int argc, char **argv) {
     sigaddset(&set, SIGCHLD);
     pthread_sigmask(SIG_BLOCK, &set, nullptr);
     signal(SIGPIPE, SIG_IGN);
+    disable_driver_shared_counters();
 
     std::string error;
     auto cfg = load_config(file, error);

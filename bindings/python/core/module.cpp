@@ -8,6 +8,8 @@
 //     fire from any native thread;
 //   - a Python exception in the listener never crosses into the plugin: it
 //     is reported as unraisable and the host function still returns OK.
+#include <cstdlib>
+
 #include <pybind11/functional.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -494,6 +496,9 @@ void bind_embedded_host(py::module_ &m) {
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
+    // As aurora-host does before loading plugins (host/src/main.cpp): no
+    // libmongoc counters in /dev/shm. Import time is the earliest point.
+    setenv("MONGOC_DISABLE_SHM", "1", 0);
     m.doc() = "Aurora's native layer: plugins in-process (Plugin) and embedded hosts (EmbeddedHost).";
     m.attr("__version__") = AURORA_PY_VERSION;
     m.attr("ABI_VERSION") = std::to_string(AURORA_ABI_MAJOR) + "." + std::to_string(AURORA_ABI_MINOR);

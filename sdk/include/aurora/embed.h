@@ -18,6 +18,11 @@
  * an embedding program decides its own configuration, and what its plugins
  * read with host->setting is the config as it gave it. Link with
  * -laurora_host (CMake: Aurora::host).
+ *
+ * aurora-host sets MONGOC_DISABLE_SHM=1 before it loads plugins (libmongoc's
+ * /dev/shm counters outlive a killed process); an embedding program that
+ * loads the MongoDB plugins should do the same early in main(), before any
+ * thread exists (setenv is not thread-safe).
  */
 #ifndef AURORA_EMBED_H
 #define AURORA_EMBED_H
