@@ -37,6 +37,10 @@ struct ChatSettings {
     int64_t redis_timeout_ms = 1000;
     int64_t wait_replicas = 0;
     int64_t wait_timeout_ms = 500;
+    bool server_api = false;  // server_api.h
+    std::string server_api_path;       // "/api/server/"
+    std::string server_api_keys_file;  // or AURORA_SERVER_API_KEYS
+    std::string server_api_user_id, server_api_username;  // the sender of a publish without user_id
 };
 
 struct ChatMetrics {

@@ -16,6 +16,9 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iterator>
 #include <memory>
 #include <random>
 #include <set>
@@ -29,6 +32,7 @@
 #include "plugin_handle.h"
 #include "read_worker.h"
 #include "send_pipeline.h"
+#include "server_api.h"
 #include "settings.h"
 #include "stream_id.h"
 
@@ -96,6 +100,19 @@ const plugin::Field<ChatSettings> kFields[] = {
      "250 ms shorter than redis_timeout_ms)",
      1, 60000},
      &ChatSettings::wait_timeout_ms},
+    {{"server_api", Setting::Bool, "false",
+     "serve the server API (docs/server-api.md) with the keys of server_api_keys_file or AURORA_SERVER_API_KEYS"},
+     &ChatSettings::server_api},
+    {{"server_api_path", Setting::String, "\"/api/server/\"", "where the server API's routes start (ends with /)"},
+     &ChatSettings::server_api_path},
+    {{"server_api_keys_file", Setting::String, "\"\"",
+     "a JSON file {\"keys\": [{\"name\", \"key\", \"scopes\", \"rate_per_s\"}]} (or the same text in "
+     "AURORA_SERVER_API_KEYS)"},
+     &ChatSettings::server_api_keys_file},
+    {{"server_api_user_id", Setting::String, "\"000000000000000000000000\"",
+     "the userId of messages the server API publishes without a user_id (an ObjectId: ingest stores it)"},
+     &ChatSettings::server_api_user_id},
+    {{"server_api_username", Setting::String, "\"system\"", "their username"}, &ChatSettings::server_api_username},
 };
 
 // [service thread] What the plugin knows of a connection.
@@ -111,6 +128,7 @@ struct ChatPlugin {
     std::unique_ptr<ReadWorker> reader;  // before the two that hold a reference to it
     std::unique_ptr<SendPipeline> sender;
     std::unique_ptr<Fanout> subscriber;
+    std::unique_ptr<ServerApi> api;  // with server_api only
     std::unordered_map<aurora_conn_id, ChatConn> conns;  // [service thread]
 
     void reply(aurora_conn_id conn, const std::string &json) const { ctx.host->send(ctx.self, conn, plugin::str(json)); }
@@ -355,6 +373,41 @@ aurora_verdict ChatPlugin::presence(Request &r) {
 
 // ---- hooks ----
 
+// The server API's keys: from server_api_keys_file, or the environment
+// (AURORA_SERVER_API_KEYS), not both. Errors never quote a key.
+std::optional<ServerKeys> server_keys(const ChatContext &ctx, std::string &err) {
+    const ChatSettings &cs = ctx.s;
+    if (cs.server_api_path.size() < 2 || cs.server_api_path.front() != '/' || cs.server_api_path.back() != '/' ||
+        cs.server_api_path.find_first_of("?# ") != std::string::npos) {
+        err = "server_api_path must start and end with / (e.g. \"/api/server/\")";
+        return std::nullopt;
+    }
+    if (!plugin::valid_room(cs.server_api_user_id) || cs.server_api_user_id.starts_with("anon-") ||
+        cs.server_api_username.empty() || cs.server_api_username.size() > 64) {
+        err = "server_api_user_id must be a user id (not anon-...) and server_api_username 1-64 bytes";
+        return std::nullopt;
+    }
+    const char *env = std::getenv("AURORA_SERVER_API_KEYS");
+    const bool from_env = env && *env;
+    if (from_env == !cs.server_api_keys_file.empty()) {
+        err = from_env ? "server API keys are given twice: server_api_keys_file and AURORA_SERVER_API_KEYS"
+                       : "server_api needs keys: server_api_keys_file or AURORA_SERVER_API_KEYS (docs/server-api.md)";
+        return std::nullopt;
+    }
+    if (from_env) return ServerKeys::parse(env, "AURORA_SERVER_API_KEYS", err);
+    std::ifstream in(cs.server_api_keys_file, std::ios::binary);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (!in.good() && !in.eof()) {
+        err = "server_api_keys_file " + cs.server_api_keys_file + ": cannot read it";
+        return std::nullopt;
+    }
+    if (!in.is_open()) {
+        err = "server_api_keys_file " + cs.server_api_keys_file + ": cannot open it";
+        return std::nullopt;
+    }
+    return ServerKeys::parse(text, "server_api_keys_file " + cs.server_api_keys_file, err);
+}
+
 void spawn_reader(aurora_worker *w, void *arg) { static_cast<ChatPlugin *>(arg)->reader->run(w); }
 
 aurora_status chat_init(const aurora_host_api *host, aurora_plugin_ctx *self, void **state) {
@@ -431,6 +484,19 @@ aurora_status chat_init(const aurora_host_api *host, aurora_plugin_ctx *self, vo
         host->log_msg(self, AURORA_LOG_ERROR, "cannot start the Redis connections on the host's loop");
         return AURORA_ERR;
     }
+    if (cs.server_api) {
+        if (ctx.cluster()) {
+            host->log_msg(self, AURORA_LOG_ERROR, "config: server_api is not available in cluster mode yet (docs/server-api.md)");
+            return AURORA_ERR;
+        }
+        std::optional<ServerKeys> keys = server_keys(ctx, err);
+        if (!keys) {
+            host->log_msg(self, AURORA_LOG_ERROR, "config: %s", err.c_str());
+            return AURORA_ERR;
+        }
+        p->api = std::make_unique<ServerApi>(ctx, *p->sender, std::move(*keys));
+        if (!p->api->start()) return AURORA_ERR;
+    }
     if (host->spawn(self, "reads", spawn_reader, raw) != AURORA_OK) {
         host->log_msg(self, AURORA_LOG_ERROR, "cannot start the read thread");
         // The thread may already run on `p`: the host joins it after we
@@ -455,6 +521,14 @@ void chat_on_connect_impl(void *state, aurora_conn *conn) {
     c.username = std::string(plugin::view(host->conn_username(conn)));
     if (c.user_id.empty()) c.user_id = "anon-" + p->ctx.replica + "-" + std::to_string(id);
     if (c.username.empty()) c.username = "anonymous";
+    if (p->api) {
+        if (p->api->banned(c.user_id)) {  // in no room; its frames are refused until the close is applied
+            host->close(p->ctx.self, id, ServerApi::kCloseBanned, plugin::str("banned"));
+            p->conns.emplace(id, std::move(c));
+            return;
+        }
+        p->api->connected(id, c.user_id);
+    }
     bool join = p->ctx.s.auto_join;
     if (join) {
         c.rooms.insert(p->ctx.s.default_room);
@@ -479,6 +553,7 @@ void chat_on_disconnect_impl(void *state, aurora_conn *conn) {
     }
     p->subscriber->request(RoomRequest{RoomRequest::Kind::Forget, id, {}, {}, {}, false});
     p->reader->forget(id);
+    if (p->api) p->api->disconnected(id, it->second.user_id);
     p->conns.erase(it);
 }
 
@@ -522,6 +597,10 @@ aurora_verdict chat_on_message(void *state, aurora_conn *conn, aurora_msg *msg) 
     auto it = p->conns.find(id);
     if (it == p->conns.end()) return AURORA_CONTINUE;
     try {
+        if (p->api && p->api->banned(it->second.user_id)) {  // banned while connected: its close is on the way
+            p->ctx.host->msg_reply_error(msg, "banned", "this user is banned");
+            return AURORA_REPLY;
+        }
         return p->handle(id, it->second, msg);
     } catch (const std::exception &e) {  // nothing escapes a hook
         p->ctx.log(AURORA_LOG_ERROR, std::string("on_message: ") + e.what());
@@ -533,7 +612,7 @@ aurora_verdict chat_on_message(void *state, aurora_conn *conn, aurora_msg *msg) 
 // Ready: live delivery works (subscribed) and a message would be sent.
 int32_t chat_is_ready(void *state) {
     auto *p = static_cast<ChatPlugin *>(state);
-    return p->subscriber->ready() && p->sender->ready() ? 1 : 0;
+    return p->subscriber->ready() && p->sender->ready() && (!p->api || p->api->ready()) ? 1 : 0;
 }
 
 aurora_plugin make_descriptor() {

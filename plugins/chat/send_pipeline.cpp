@@ -133,6 +133,17 @@ aurora_verdict SendPipeline::submit(SendJob job) {
     bool has_msg = job.msg != nullptr;
     auto shared = std::make_shared<SendJob>(std::move(job));
     if (issue(shared)) return has_msg ? AURORA_PENDING : AURORA_DROP;
+    if (shared->done) {  // answered from the loop, as every other outcome
+        const std::string message = "message not sent: " + shared->failure;
+        auto done = std::move(shared->done);
+        auto later = std::make_unique<std::function<void()>>([done, message] { done(SendResult{"unavailable", message, {}, false}); });
+        if (ctx_.host->call_on_service(ctx_.self, [](void *p) {
+                std::unique_ptr<std::function<void()>> fn(static_cast<std::function<void()> *>(p));
+                (*fn)();
+            }, later.get()) == AURORA_OK)
+            (void)later.release();
+        return AURORA_DROP;
+    }
     if (!has_msg) return AURORA_DROP;
     const std::string message = shared->kind == SendJob::Kind::Message ? "message not sent: " + shared->failure
                                                                        : shared->failure;
@@ -216,6 +227,12 @@ void SendPipeline::finish(aurora_msg *msg, const std::string &reply) {
 
 void SendPipeline::fail(SendJob &job, const char *code, const std::string &why) {
     if (job.kind == SendJob::Kind::Message) ctx_.host->metric_add(ctx_.m.send_errors, 1);
+    if (job.done) {
+        auto done = std::move(job.done);
+        job.done = nullptr;
+        done(SendResult{code, "message not sent: " + why, {}, false});
+        return;
+    }
     if (job.msg) {
         const std::string message = job.kind == SendJob::Kind::Message ? "message not sent: " + why : why;
         ctx_.host->msg_reply_error(job.msg, code, message.c_str());
@@ -280,6 +297,18 @@ void SendPipeline::complete(SendJob &job, const redisReply *r) {
         ctx_.host->metric_add(fresh ? ctx_.m.sent : ctx_.m.duplicates, 1);
         std::chrono::duration<double> took = Clock::now() - job.queued;
         ctx_.host->metric_observe(ctx_.m.send_seconds, took.count());
+        if (job.done) {
+            SendResult result{{}, {}, id, !fresh};
+            auto done = std::move(job.done);
+            job.done = nullptr;
+            if (ctx_.s.wait_replicas > 0 && job.node) {
+                waits_[job.node].held.push_back(Held{nullptr, {}, std::move(done), std::move(result)});
+                queue_wait(*job.node);
+                return;
+            }
+            done(result);
+            return;
+        }
         std::string reply;  // empty: the seed's plain message, no ack (the broadcast is the answer)
         if (!job.ref_json.empty()) {
             std::string extra = "\"id\":" + quoted(id) + ",\"room\":" + quoted(job.room);
@@ -287,7 +316,7 @@ void SendPipeline::complete(SendJob &job, const redisReply *r) {
             reply = ack_json(job.ref_json, extra);
         }
         if (ctx_.s.wait_replicas > 0 && job.node) {  // answered when the WAIT after it on that master returns
-            waits_[job.node].held.push_back(Held{job.msg, std::move(reply)});
+            waits_[job.node].held.push_back(Held{job.msg, std::move(reply), nullptr, {}});
             job.msg = nullptr;
             queue_wait(*job.node);  // a WAIT refused for a full queue: this reply made room
             return;
@@ -333,7 +362,10 @@ void SendPipeline::replicated(plugin::AsyncRedis &node, const redisReply *r) {
     const bool ok = r && r->type == REDIS_REPLY_INTEGER && r->integer >= ctx_.s.wait_replicas;
     for (Held &h : held) {
         if (ok) {
-            finish(h.msg, h.reply);
+            if (h.done)
+                h.done(h.result);
+            else
+                finish(h.msg, h.reply);
             continue;
         }
         ctx_.host->metric_add(ctx_.m.unreplicated, 1);
@@ -344,6 +376,7 @@ void SendPipeline::replicated(plugin::AsyncRedis &node, const redisReply *r) {
                               : "WAIT failed: " + reply_text(r);
         SendJob job(SendJob::Kind::Message);  // the failure path only: fail() answers it
         job.msg = h.msg;
+        job.done = std::move(h.done);
         fail(job, "unavailable", why + "; it may have been stored: send it again with the same ref");
     }
     if (r) queue_wait(node);  // the messages sent while it waited

@@ -23,6 +23,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -34,10 +35,21 @@
 
 namespace aurora::chat {
 
+// How a message sent for the server API (no client, no aurora_msg) ended:
+// `code` empty when stored (then `id`, and `duplicate` for a ref seen
+// before), else an error code and its text.
+struct SendResult {
+    std::string code, text, id;
+    bool duplicate = false;
+};
+
 struct SendJob {
     enum class Kind { Message, Typing, Read, PresenceJoin, PresenceLeave } kind;
     explicit SendJob(Kind k) : kind(k) {}
     aurora_msg *msg = nullptr;  // owned (PENDING) until resumed; Message, Read
+    // Message without `msg` (the server API): called exactly once, on the
+    // service thread, and never from inside submit().
+    std::function<void(const SendResult &)> done;
     aurora_conn_id conn = 0;
     std::string room, user_id, username, text, ref_value, ref_json, id;
     std::chrono::steady_clock::time_point queued = std::chrono::steady_clock::now();
@@ -59,7 +71,8 @@ public:
     // From a hook: AURORA_PENDING when job.msg will be resumed later,
     // AURORA_REPLY when its error reply is set now (the hook returns it: a
     // message is not resumed inside its own hook), AURORA_DROP for a job
-    // without a message.
+    // without a message. A job with `done` returns AURORA_DROP, and `done`
+    // runs later whatever happens (an error found now too: from the loop).
     aurora_verdict submit(SendJob job);
     // Redis answers and the scripts are loaded: a message would be sent.
     bool ready() const { return usable(); }
@@ -99,8 +112,10 @@ private:
     // when a WAIT answers was sent before it). One per master in cluster
     // mode: a WAIT counts the replicas of the master it runs on.
     struct Held {
-        aurora_msg *msg;    // PENDING (a held job is always a message)
+        aurora_msg *msg;    // PENDING (a held job is always a message), or nullptr with `done`
         std::string reply;  // the answer once replicated (empty: none, the seed's plain message)
+        std::function<void(const SendResult &)> done;
+        SendResult result;  // for `done`
     };
     struct WaitState {
         std::vector<Held> held;

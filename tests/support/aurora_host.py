@@ -143,10 +143,11 @@ def parse_metrics(text: str) -> Metrics:
 class AuroraHost:
     """A running aurora-host. Use AuroraHost.start(); always call stop()."""
 
-    def __init__(self, binary: Path, workdir: Path, config: dict):
+    def __init__(self, binary: Path, workdir: Path, config: dict, env: dict | None = None):
         self.binary = binary
         self.workdir = workdir
         self.config = config
+        self.env = env or {}
         self.port = 0
         self.proc: subprocess.Popen | None = None
         self.stderr_path = workdir / "host.stderr"
@@ -168,12 +169,14 @@ class AuroraHost:
         return self.proc.pid
 
     @classmethod
-    def start(cls, binary: Path, workdir: Path, config: dict) -> "AuroraHost":
+    def start(cls, binary: Path, workdir: Path, config: dict, env: dict | None = None) -> "AuroraHost":
+        """`env`: variables for the host beyond the test's own environment
+        (which never passes the host's overrides or server API keys)."""
         last = ""
         for attempt in range(START_ATTEMPTS):
             d = workdir / f"host-{attempt}" if attempt else workdir
             d.mkdir(parents=True, exist_ok=True)
-            host = cls(binary, d, config)
+            host = cls(binary, d, config, env)
             try:
                 host._launch()
                 return host
@@ -189,7 +192,8 @@ class AuroraHost:
         self.port = free_port()
         cfg = deep_merge(self.config, {"listen": {"host": "127.0.0.1", "port": self.port}})
         self.config_path.write_text(json.dumps(cfg, indent=2))
-        env = {k: v for k, v in os.environ.items() if k not in _ENV_OVERRIDES}
+        env = {k: v for k, v in os.environ.items() if k not in _ENV_OVERRIDES and k != "AURORA_SERVER_API_KEYS"}
+        env.update(self.env)
         with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
             self.proc = subprocess.Popen(
                 [str(self.binary), "--config", str(self.config_path)], stdin=subprocess.DEVNULL,

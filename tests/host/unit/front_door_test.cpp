@@ -175,6 +175,7 @@ TEST(WsFrame, HeadersAndClosePayloads) {
 
 // Found by fuzz_frame_check: a "ref" of 1e999 (infinity) was echoed as null.
 #include "frame_check.h"
+#include "json.h"
 TEST(FrameCheck, NonFiniteRefIsRefused) {
     FrameCheck f = check_frame(R"({"type":"echo","ref":1e999})");
     ASSERT_NE(f.error, nullptr);
@@ -208,4 +209,23 @@ TEST(FrameCheck, AKeyTwiceIsRefusedWhateverTheSize) {
         EXPECT_STREQ(far.error, "bad_json");
     }
     EXPECT_EQ(check_frame(R"({"type":"echo","a":{"x":1,"x":2},"b":1})").error, nullptr);  // nested: the plugins'
+}
+
+// "\u0000" would end the string in cJSON: "a\u0000b" read as "a", the rest
+// lost. Refused, in values and keys; an escaped backslash before "u0000"
+// is text and passes.
+TEST(FrameCheck, ANulEscapeIsRefusedNotCutShort) {
+    for (const char *bad : {R"({"type":"echo","text":"a\u0000b"})", R"({"text":"\u0000"})",
+                            R"({"type":"echo","k\u0000":1})", R"({"type":"echo","text":"x\\\u0000"})"}) {
+        FrameCheck f = check_frame(bad);
+        ASSERT_NE(f.error, nullptr) << bad;
+        EXPECT_STREQ(f.error, "bad_json") << bad;
+        EXPECT_NE(std::string(f.message).find("u0000"), std::string::npos) << f.message;
+    }
+    EXPECT_EQ(check_frame(R"({"type":"echo","text":"a\\u0000b"})").error, nullptr);
+    EXPECT_EQ(check_frame(R"({"type":"echo","text":"\\\\u0000"})").error, nullptr);
+    EXPECT_EQ(check_frame(R"({"type":"echo","text":"\u0001"})").error, nullptr);
+    EXPECT_TRUE(aurora::plugin::has_nul_escape(R"("\u0000")"));
+    EXPECT_FALSE(aurora::plugin::has_nul_escape(R"("\\u0000")"));
+    EXPECT_FALSE(aurora::plugin::has_nul_escape("\"\\"));  // a lone backslash at the end
 }

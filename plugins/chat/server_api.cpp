@@ -1,0 +1,699 @@
+#include "server_api.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <vector>
+
+#include "chat_protocol.h"
+#include "openapi_text.h"  // kOpenApiYaml: docs/openapi.yaml, generated at build time
+
+namespace aurora::chat {
+
+namespace {
+
+constexpr const char *kControlChannel = "chat:control";
+constexpr const char *kBansKey = "chat:bans";
+constexpr const char *kReplicasKey = "chat:replicas";
+constexpr size_t kMaxBroadcastRooms = 100;
+constexpr size_t kMaxBansLoaded = 100000;
+constexpr int64_t kMaxBanSeconds = 10LL * 365 * 86400;
+constexpr size_t kMaxReasonBytes = 110;  // a close frame's reason is at most 123 bytes, "banned: " included
+
+std::string error_json(std::string_view code, std::string_view text) {
+    return "{\"error\":" + quoted(text) + ",\"code\":" + quoted(code) + "}";
+}
+
+uint16_t status_of(std::string_view code) {
+    if (code == "unauthorized") return 401;
+    if (code == "forbidden") return 403;
+    if (code == "not_found") return 404;
+    if (code == "method_not_allowed") return 405;
+    if (code == "rate_limited") return 429;
+    if (code == "unavailable") return 503;
+    if (code == "internal") return 500;
+    return 400;
+}
+
+// %XX decoded; nullopt for a bad escape or a NUL.
+std::optional<std::string> percent_decoded(std::string_view s) {
+    std::string out;
+    for (size_t i = 0; i < s.size(); ++i) {
+        if (s[i] != '%') {
+            out += s[i];
+            continue;
+        }
+        if (i + 2 >= s.size() || !std::isxdigit(static_cast<unsigned char>(s[i + 1])) ||
+            !std::isxdigit(static_cast<unsigned char>(s[i + 2])))
+            return std::nullopt;
+        char c = static_cast<char>(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16));
+        if (c == '\0') return std::nullopt;
+        out += c;
+        i += 2;
+    }
+    return out;
+}
+
+// A user id the API accepts: 1-128 bytes of UTF-8 without control
+// characters, not an anonymous connection's.
+bool valid_user_id(std::string_view s) {
+    return !s.empty() && s.size() <= 128 && plugin::valid_utf8(s) && !s.starts_with("anon-") &&
+           std::none_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; });
+}
+
+bool valid_text_field(std::string_view s, size_t max_bytes) {
+    return s.size() <= max_bytes && plugin::valid_utf8(s) &&
+           std::none_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; });
+}
+
+// 503 with Retry-After: Redis is away or did not answer in time.
+void unavailable(const ChatContext *ctx, aurora_http_req *req, std::string_view text) {
+    ctx->host->http_reply(req, 503, nullptr, plugin::str("Retry-After: 1\r\n"), plugin::str(error_json("unavailable", text)));
+}
+
+std::string reply_string(const redisReply *r) {
+    return r && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS) ? std::string(r->str, r->len) : "";
+}
+
+// A route of the API: method, path below the base (a trailing '/' takes
+// one more segment), the scope it needs.
+enum class Op { Publish, Broadcast, Disconnect, Ban, Unban, Presence, User, Info };
+struct Route {
+    const char *method;
+    std::string_view path;
+    Op op;
+    uint8_t scope;
+};
+constexpr Route kRoutes[] = {
+    {"POST", "publish", Op::Publish, kScopePublish},      {"POST", "broadcast", Op::Broadcast, kScopePublish},
+    {"POST", "disconnect", Op::Disconnect, kScopeModerate}, {"POST", "ban", Op::Ban, kScopeModerate},
+    {"POST", "unban", Op::Unban, kScopeModerate},         {"GET", "info", Op::Info, kScopeRead},
+    {"GET", "users/", Op::User, kScopeRead},              {"GET", "rooms/", Op::Presence, kScopeRead},
+};
+
+}  // namespace
+
+// One request, from the handler to its reply (exactly once).
+struct ServerApi::Call {
+    const ChatContext &ctx;
+    aurora_http_req *req;
+    ServerKey &key;
+    plugin::Json body;  // POST: the object
+    bool answered = false;
+
+    void reply(uint16_t status, const std::string &json, std::string_view headers = {}) {
+        if (answered) return;
+        answered = true;
+        ctx.host->http_reply(req, status, nullptr, plugin::str(headers), plugin::str(json));
+    }
+    void error(std::string_view code, std::string_view text, std::string_view headers = {}) {
+        reply(status_of(code), error_json(code, text), headers);
+    }
+    // A string field: nullptr when absent; `bad` set when present and not a string.
+    const char *string(const char *name, bool &bad) const {
+        const cJSON *f = cJSON_GetObjectItemCaseSensitive(body.get(), name);
+        if (!f) return nullptr;
+        if (!cJSON_IsString(f)) {
+            bad = true;
+            return nullptr;
+        }
+        return f->valuestring;
+    }
+    // Every field is one of `known`.
+    bool only(std::initializer_list<std::string_view> known) {
+        for (const cJSON *f = body->child; f; f = f->next) {
+            if (std::find(known.begin(), known.end(), std::string_view(f->string)) == known.end()) {
+                error("bad_field", "unknown field '" + std::string(f->string).substr(0, 64) + "'");
+                return false;
+            }
+        }
+        return true;
+    }
+};
+
+ServerApi::ServerApi(const ChatContext &ctx, SendPipeline &sender, ServerKeys keys)
+    : ctx_(ctx),
+      sender_(sender),
+      keys_(std::move(keys)),
+      cmd_(ctx, ctx.redis_url, std::chrono::milliseconds(ctx.s.redis_timeout_ms), 4096, "server-api"),
+      sub_(ctx, ctx.redis_url, std::chrono::milliseconds(ctx.s.redis_timeout_ms), 16, "server-api-control") {}
+
+ServerApi::~ServerApi() {
+    if (refresh_timer_) ctx_.host->timer_stop(refresh_timer_);
+    // The loop has ended: this replica leaves chat:replicas at once rather
+    // than after presence_ttl_s (one blocking round trip, bounded).
+    plugin::RedisConnection sync(ctx_.redis_url, std::chrono::milliseconds(ctx_.s.redis_timeout_ms));
+    std::string err;
+    if (sync.ensure(err)) {
+        sync.append({"HDEL", kReplicasKey, ctx_.replica});
+        (void)sync.read(err);
+    }
+}
+
+bool ServerApi::start() {
+    const aurora_host_api *h = ctx_.host;
+    const std::string &base = ctx_.s.server_api_path;
+    for (const char *method : {"GET", "POST"}) {
+        if (h->http_route(ctx_.self, method, base.c_str(), 1, on_http, this) != AURORA_OK) {
+            ctx_.log(AURORA_LOG_ERROR, "server_api: cannot route %s %s*", method, base.c_str());
+            return false;
+        }
+    }
+    if (h->http_route(ctx_.self, "GET", "/api/openapi.yaml", 0, on_openapi, this) != AURORA_OK) {
+        ctx_.log(AURORA_LOG_ERROR, "server_api: cannot route GET /api/openapi.yaml");
+        return false;
+    }
+    sub_.on_up([this] {
+        sub_.subscribe({"SUBSCRIBE", kControlChannel}, [this](const redisReply *r) {
+            if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 3 || r->element[0]->type != REDIS_REPLY_STRING) return;
+            std::string_view kind(r->element[0]->str, r->element[0]->len);
+            if (kind == "message" && r->element[2]->type == REDIS_REPLY_STRING)
+                control(std::string_view(r->element[2]->str, r->element[2]->len));
+            else if (kind == "subscribe")  // from now on no change is missed: read what was decided before
+                load_bans();
+        });
+    });
+    sub_.on_down([this](const std::string &) { ready_ = false; });
+    cmd_.on_up([this] {
+        refresh();
+        if (sub_.up()) load_bans();
+    });
+    uint64_t every = static_cast<uint64_t>(ctx_.s.presence_refresh_s) * 1000;
+    refresh_timer_ = h->timer_start(ctx_.self, every, every, [](void *p) { static_cast<ServerApi *>(p)->refresh(); }, this);
+    if (!refresh_timer_ || !cmd_.start() || !sub_.start()) {
+        ctx_.log(AURORA_LOG_ERROR, "server_api: cannot start its Redis connections");
+        return false;
+    }
+    ctx_.log(AURORA_LOG_INFO, "server API on %s* with %zu key(s)", base.c_str(), keys_.size());
+    return true;
+}
+
+// ---- connections ----
+
+bool ServerApi::banned(const std::string &user_id) const {
+    if (bans_.empty()) return false;
+    auto it = bans_.find(user_id);
+    return it != bans_.end() && it->second > ctx_.host->now_wall_ms();
+}
+
+void ServerApi::connected(aurora_conn_id conn, const std::string &user_id) {
+    conns_[user_id].insert(conn);
+    ++local_connections_;
+    if (!cmd_.up()) return;  // the next refresh writes it
+    const std::string key = online_key(user_id);
+    const std::string expiry =
+        std::to_string(ctx_.host->now_wall_ms() + static_cast<uint64_t>(ctx_.s.presence_ttl_s) * 1000);
+    cmd_.command({"ZADD", key, expiry, online_member(conn)}, [](const redisReply *) {});
+    cmd_.command({"PEXPIRE", key, std::to_string(ctx_.s.presence_ttl_s * 1000)}, [](const redisReply *) {});
+}
+
+void ServerApi::disconnected(aurora_conn_id conn, const std::string &user_id) {
+    auto it = conns_.find(user_id);
+    if (it == conns_.end() || !it->second.erase(conn)) return;
+    if (it->second.empty()) conns_.erase(it);
+    --local_connections_;
+    if (cmd_.up()) cmd_.command({"ZREM", online_key(user_id), online_member(conn)}, [](const redisReply *) {});
+}
+
+void ServerApi::close_user(const std::string &user_id, uint16_t code, const std::string &reason) {
+    auto it = conns_.find(user_id);
+    if (it == conns_.end()) return;
+    for (aurora_conn_id conn : it->second) ctx_.host->close(ctx_.self, conn, code, plugin::str(reason));
+}
+
+// Every presence_refresh_s: this replica's online entries and its line in
+// chat:replicas, with expiries as presence has them.
+void ServerApi::refresh() {
+    if (!cmd_.up()) return;
+    const uint64_t now = ctx_.host->now_wall_ms();
+    const std::string expiry = std::to_string(now + static_cast<uint64_t>(ctx_.s.presence_ttl_s) * 1000);
+    const std::string ttl_ms = std::to_string(ctx_.s.presence_ttl_s * 1000);
+    for (const auto &[user, set] : conns_) {
+        const std::string key = online_key(user);
+        for (aurora_conn_id conn : set) cmd_.command({"ZADD", key, expiry, online_member(conn)}, [](const redisReply *) {});
+        cmd_.command({"PEXPIRE", key, ttl_ms}, [](const redisReply *) {});
+    }
+    const std::string line = "{\"connections\":" + std::to_string(local_connections_) +
+                             ",\"seen_ms\":" + std::to_string(now) + "}";
+    cmd_.command({"HSET", kReplicasKey, ctx_.replica, line}, [](const redisReply *) {});
+}
+
+// ---- the control channel ----
+
+void ServerApi::load_bans() {
+    const std::string now = std::to_string(ctx_.host->now_wall_ms());
+    bool sent = cmd_.command({"ZRANGEBYSCORE", kBansKey, now, "+inf", "WITHSCORES", "LIMIT", "0",
+                              std::to_string(kMaxBansLoaded)},
+                             [this](const redisReply *r) {
+                                 if (!r || r->type != REDIS_REPLY_ARRAY) {
+                                     ctx_.log(AURORA_LOG_WARN, "server_api: bans not loaded: %s",
+                                              r ? reply_string(r).c_str() : "no reply");
+                                     return;
+                                 }
+                                 bans_.clear();
+                                 for (size_t i = 0; i + 1 < r->elements; i += 2) {
+                                     std::string user = reply_string(r->element[i]);
+                                     uint64_t until = std::strtoull(reply_string(r->element[i + 1]).c_str(), nullptr, 10);
+                                     bans_[user] = until;
+                                     close_user(user, kCloseBanned, "banned");
+                                 }
+                                 ready_ = sub_.up();
+                             });
+    if (!sent) ready_ = false;  // cmd_ comes up later and loads them then
+}
+
+void ServerApi::control(std::string_view payload) {
+    plugin::Json j = plugin::parse_json(payload);
+    const char *op = j ? plugin::get_string(j.get(), "op") : nullptr;
+    const char *user = j ? plugin::get_string(j.get(), "userId") : nullptr;
+    if (!op || !user) return;
+    const char *reason = plugin::get_string(j.get(), "reason");
+    std::string why = reason ? reason : "";
+    std::string_view o(op);
+    if (o == "disconnect") {
+        close_user(user, kCloseDisconnected, why.empty() ? "disconnected by the server" : why);
+    } else if (o == "ban") {
+        const cJSON *until = cJSON_GetObjectItemCaseSensitive(j.get(), "until_ms");
+        if (!cJSON_IsNumber(until)) return;
+        bans_[user] = static_cast<uint64_t>(until->valuedouble);
+        close_user(user, kCloseBanned, why.empty() ? "banned" : "banned: " + why);
+    } else if (o == "unban") {
+        bans_.erase(user);
+    }
+}
+
+// ---- HTTP ----
+
+void ServerApi::on_openapi(void *self, aurora_http_req *req) {
+    auto *api = static_cast<ServerApi *>(self);
+    api->ctx_.host->http_reply(req, 200, "application/yaml; charset=utf-8", plugin::str("Cache-Control: no-cache\r\n"),
+                               plugin::str(kOpenApiYaml));
+}
+
+void ServerApi::on_http(void *self, aurora_http_req *req) {
+    auto *api = static_cast<ServerApi *>(self);
+    try {
+        api->handle(req);
+    } catch (const std::exception &e) {  // nothing escapes a handler; the request is answered once
+        api->ctx_.log(AURORA_LOG_ERROR, std::string("server_api: ") + e.what());
+        api->ctx_.host->http_reply(req, 500, nullptr, aurora_str{}, plugin::str(error_json("internal", "internal error")));
+    }
+}
+
+void ServerApi::handle(aurora_http_req *req) {
+    const aurora_host_api *h = ctx_.host;
+    auto fail = [&](std::string_view code, std::string_view text, std::string_view headers = {}) {
+        h->http_reply(req, status_of(code), nullptr, plugin::str(headers), plugin::str(error_json(code, text)));
+    };
+    // The key first: without one, nothing about the API (not even which
+    // paths exist) is told.
+    std::string_view presented;
+    std::string_view auth = plugin::view(h->http_header(req, "authorization"));
+    if (auth.size() > 7 && (auth.starts_with("Bearer ") || auth.starts_with("bearer "))) presented = auth.substr(7);
+    ServerKey *key = presented.empty() ? nullptr : keys_.find(presented);
+    if (!key)
+        return fail("unauthorized", "a valid API key is needed (Authorization: Bearer <key>)",
+                    "WWW-Authenticate: Bearer realm=\"aurora-server-api\"\r\n");
+    double retry_after = 0;
+    if (!ServerKeys::take(*key, h->now_monotonic_ns(), retry_after)) {
+        const std::string header = "Retry-After: " + std::to_string(static_cast<long long>(std::ceil(retry_after))) + "\r\n";
+        return fail("rate_limited", "this key's rate is exceeded: try again later", header);
+    }
+
+    std::string_view path = plugin::view(h->http_path(req));
+    std::string_view method = plugin::view(h->http_method(req));
+    path.remove_prefix(std::min(path.size(), ctx_.s.server_api_path.size()));
+    const Route *match = nullptr;
+    bool other_method = false;
+    std::string rest;  // the segment after "users/" or "rooms/"
+    for (const Route &r : kRoutes) {
+        bool hit = r.path.ends_with('/') ? path.starts_with(r.path) && path.size() > r.path.size() : path == r.path;
+        if (!hit) continue;
+        if (method != r.method) {
+            other_method = true;
+            continue;
+        }
+        match = &r;
+        rest = std::string(path.substr(r.path.ends_with('/') ? r.path.size() : path.size()));
+    }
+    if (!match) {
+        if (other_method) return fail("method_not_allowed", "not with this method", "Allow: " + std::string(
+            path == "info" || path.starts_with("users/") || path.starts_with("rooms/") ? "GET" : "POST") + "\r\n");
+        return fail("not_found", "no such server API path");
+    }
+    if (!(key->scopes & match->scope)) return fail("forbidden", "this key's scopes do not allow this request");
+
+    Call c{ctx_, req, *key, nullptr};
+    if (std::string_view(match->method) == "POST") {
+        if (plugin::has_nul_escape(plugin::view(h->http_body(req))))
+            return c.error("bad_json", "a string holds \\u0000, which cannot be kept");
+        c.body = plugin::parse_json(h->http_body(req));
+        if (!c.body || !cJSON_IsObject(c.body.get()) || plugin::has_duplicate_key(c.body.get()))
+            return c.error("bad_json", "the body must be a JSON object, each key once");
+    } else if (!plugin::view(h->http_body(req)).empty()) {
+        return c.error("bad_request", "a GET request has no body");
+    }
+    ctx_.log(AURORA_LOG_DEBUG, "server_api: %s %s by key %s", match->method, std::string(path).c_str(), key->name.c_str());
+    switch (match->op) {
+    case Op::Publish: return publish(c);
+    case Op::Broadcast: return broadcast(c);
+    case Op::Disconnect: return disconnect(c);
+    case Op::Ban: return ban(c);
+    case Op::Unban: return unban(c);
+    case Op::Info: return info(c);
+    case Op::User: {
+        std::optional<std::string> id = percent_decoded(rest);
+        if (!id || !valid_user_id(*id)) return c.error("bad_user", "a user id is 1-128 bytes of UTF-8 without control characters");
+        return user(c, *id);
+    }
+    case Op::Presence: {
+        size_t slash = rest.find('/');
+        std::string room = rest.substr(0, slash);
+        if (slash == std::string::npos || rest.substr(slash) != "/presence") return c.error("not_found", "no such server API path");
+        if (!valid_room(room)) return c.error("bad_room", "a room name is 1-64 characters of A-Z a-z 0-9 _ . : -");
+        return presence(c, room);
+    }
+    }
+}
+
+namespace {
+
+// The sender of a publish: user_id and username from the body, else the
+// system user. nullopt after answering an error.
+struct Sender {
+    std::string user_id, username;
+};
+std::optional<Sender> sender_of(ServerApi::Call &c, const ChatSettings &s) {
+    bool bad = false;
+    const char *uid = c.string("user_id", bad);
+    const char *name = c.string("username", bad);
+    if (bad) {
+        c.error("bad_field", "'user_id' and 'username' must be strings");
+        return std::nullopt;
+    }
+    if (!uid && name) {
+        c.error("bad_field", "'username' needs 'user_id'");
+        return std::nullopt;
+    }
+    if (!uid) return Sender{s.server_api_user_id, s.server_api_username};
+    if (!valid_user_id(uid)) {
+        c.error("bad_user", "'user_id' must be 1-128 bytes of UTF-8 without control characters, not anon-...");
+        return std::nullopt;
+    }
+    std::string username = name ? name : uid;
+    if (username.empty() || !valid_text_field(username, 64)) {
+        c.error("bad_field", "'username' must be 1-64 bytes of UTF-8 without control characters");
+        return std::nullopt;
+    }
+    return Sender{uid, username};
+}
+
+// The text: nullopt after answering an error (as a client's message is refused).
+std::optional<std::string> text_of(ServerApi::Call &c, const ChatSettings &s) {
+    const cJSON *text = cJSON_GetObjectItemCaseSensitive(c.body.get(), "text");
+    if (!cJSON_IsString(text)) {
+        c.error("bad_field", "'text' must be a string");
+        return std::nullopt;
+    }
+    size_t n = code_points(text->valuestring);
+    if (!plugin::valid_utf8(text->valuestring)) {
+        c.error("bad_field", "'text' must be UTF-8");
+        return std::nullopt;
+    }
+    if (n == 0) {
+        c.error("empty", "'text' is empty");
+        return std::nullopt;
+    }
+    if (n > s.max_text_chars) {
+        c.error("too_long", "'text' is longer than " + std::to_string(s.max_text_chars) + " characters");
+        return std::nullopt;
+    }
+    return std::string(text->valuestring);
+}
+
+// "ref": 1-128 bytes, as a client's string ref. nullopt after an error; "" when absent.
+std::optional<std::string> ref_of(ServerApi::Call &c) {
+    bool bad = false;
+    const char *ref = c.string("ref", bad);
+    if (bad || (ref && (!*ref || !valid_text_field(ref, 128)))) {
+        c.error("bad_field", "'ref' must be a string of 1-128 bytes without control characters");
+        return std::nullopt;
+    }
+    return std::string(ref ? ref : "");
+}
+
+std::string result_json(const std::string &room, const SendResult &r) {
+    if (!r.code.empty()) return "{\"room\":" + quoted(room) + ",\"code\":" + quoted(r.code) + ",\"error\":" + quoted(r.text) + "}";
+    return "{\"room\":" + quoted(room) + ",\"id\":" + quoted(r.id) + ",\"duplicate\":" + (r.duplicate ? "true" : "false") + "}";
+}
+
+}  // namespace
+
+void ServerApi::publish(Call &c) {
+    if (!c.only({"room", "text", "user_id", "username", "ref"})) return;
+    const char *room = plugin::get_string(c.body.get(), "room");
+    if (!room || !valid_room(room)) return c.error("bad_room", "'room' must be a room name: 1-64 characters of A-Z a-z 0-9 _ . : -");
+    std::optional<Sender> from = sender_of(c, ctx_.s);
+    if (!from) return;
+    std::optional<std::string> text = text_of(c, ctx_.s);
+    if (!text) return;
+    std::optional<std::string> ref = ref_of(c);
+    if (!ref) return;
+    SendJob job{SendJob::Kind::Message};
+    job.room = room;
+    job.user_id = from->user_id;
+    job.username = from->username;
+    job.text = std::move(*text);
+    job.ref_value = *ref;
+    if (!ref->empty()) job.ref_json = quoted(*ref);
+    aurora_http_req *req = c.req;
+    const ChatContext *ctx = &ctx_;
+    std::string name = room;
+    job.done = [ctx, req, name](const SendResult &r) {
+        if (!r.code.empty()) {
+            ctx->host->http_reply(req, status_of(r.code), nullptr,
+                                 plugin::str(r.code == "unavailable" ? "Retry-After: 1\r\n" : ""),
+                                 plugin::str(error_json(r.code, r.text)));
+            return;
+        }
+        ctx->host->http_reply(req, 200, nullptr, aurora_str{}, plugin::str(result_json(name, r)));
+    };
+    c.answered = true;  // by `done`, exactly once
+    sender_.submit(std::move(job));
+}
+
+void ServerApi::broadcast(Call &c) {
+    if (!c.only({"rooms", "text", "user_id", "username", "ref"})) return;
+    const cJSON *rooms = cJSON_GetObjectItemCaseSensitive(c.body.get(), "rooms");
+    if (!cJSON_IsArray(rooms)) return c.error("bad_field", "'rooms' must be an array of room names");
+    std::vector<std::string> names;
+    for (const cJSON *r = rooms->child; r; r = r->next) {
+        if (!cJSON_IsString(r) || !valid_room(r->valuestring))
+            return c.error("bad_room", "every room must be a room name: 1-64 characters of A-Z a-z 0-9 _ . : -");
+        if (std::find(names.begin(), names.end(), r->valuestring) != names.end())
+            return c.error("bad_field", "a room is named twice in 'rooms'");
+        names.emplace_back(r->valuestring);
+        if (names.size() > kMaxBroadcastRooms)
+            return c.error("bad_field", "at most " + std::to_string(kMaxBroadcastRooms) + " rooms per broadcast");
+    }
+    if (names.empty()) return c.error("bad_field", "'rooms' is empty");
+    std::optional<Sender> from = sender_of(c, ctx_.s);
+    if (!from) return;
+    std::optional<std::string> text = text_of(c, ctx_.s);
+    if (!text) return;
+    std::optional<std::string> ref = ref_of(c);
+    if (!ref) return;
+    // One reply once every room answered, in the order asked.
+    struct Gather {
+        aurora_http_req *req;
+        std::vector<std::string> rooms, results;
+        size_t left;
+    };
+    auto g = std::make_shared<Gather>(Gather{c.req, names, std::vector<std::string>(names.size()), names.size()});
+    c.answered = true;
+    const ChatContext *ctx = &ctx_;
+    for (size_t i = 0; i < names.size(); ++i) {
+        SendJob job{SendJob::Kind::Message};
+        job.room = names[i];
+        job.user_id = from->user_id;
+        job.username = from->username;
+        job.text = *text;
+        if (!ref->empty()) {  // the dedup key is per user and ref: one ref per room
+            job.ref_value = *ref + "@" + names[i];
+            job.ref_json = quoted(*ref);
+        }
+        job.done = [ctx, g, i](const SendResult &r) {
+            g->results[i] = result_json(g->rooms[i], r);
+            if (--g->left > 0) return;
+            std::string body = "{\"results\":[";
+            for (size_t k = 0; k < g->results.size(); ++k) body += (k ? "," : "") + g->results[k];
+            ctx->host->http_reply(g->req, 200, nullptr, aurora_str{}, plugin::str(body + "]}"));
+        };
+        sender_.submit(std::move(job));
+    }
+}
+
+// The user_id and reason of disconnect/ban/unban; nullopt after an error.
+static std::optional<std::pair<std::string, std::string>> target_of(ServerApi::Call &c) {
+    bool bad = false;
+    const char *uid = c.string("user_id", bad);
+    const char *reason = c.string("reason", bad);
+    if (bad || !uid || !valid_user_id(uid)) {
+        c.error("bad_user", "'user_id' must be 1-128 bytes of UTF-8 without control characters, not anon-...");
+        return std::nullopt;
+    }
+    if (reason && !valid_text_field(reason, kMaxReasonBytes)) {
+        c.error("bad_field", "'reason' must be at most " + std::to_string(kMaxReasonBytes) +
+                                 " bytes of UTF-8 without control characters");
+        return std::nullopt;
+    }
+    return std::make_pair(std::string(uid), std::string(reason ? reason : ""));
+}
+
+void ServerApi::disconnect(Call &c) {
+    if (!c.only({"user_id", "reason"})) return;
+    auto t = target_of(c);
+    if (!t) return;
+    const std::string event = "{\"op\":\"disconnect\",\"userId\":" + quoted(t->first) + ",\"reason\":" + quoted(t->second) + "}";
+    aurora_http_req *req = c.req;
+    const ChatContext *ctx = &ctx_;
+    std::string user = t->first;
+    if (!cmd_.command({"PUBLISH", kControlChannel, event}, [ctx, req, user](const redisReply *r) {
+            if (!r || r->type != REDIS_REPLY_INTEGER)
+                return unavailable(ctx, req, "Redis did not take the request");
+            ctx->host->http_reply(req, 200, nullptr, aurora_str{},
+                                 plugin::str("{\"user_id\":" + quoted(user) + ",\"replicas\":" + std::to_string(r->integer) + "}"));
+        }))
+        return c.error("unavailable", "Redis is unavailable", "Retry-After: 1\r\n");
+    c.answered = true;
+}
+
+// The ban and its announcement in one script: a replica that loads the bans
+// after this ran sees it, one subscribed before gets the event.
+//   KEYS[1] chat:bans   ARGV: user, until_ms, now_ms, channel, event
+static constexpr const char *kBanScript = R"lua(
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
+if ARGV[2] == '0' then redis.call('ZREM', KEYS[1], ARGV[1]) else redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1]) end
+return redis.call('PUBLISH', ARGV[4], ARGV[5])
+)lua";
+
+void ServerApi::ban(Call &c) {
+    if (!c.only({"user_id", "reason", "duration_s"})) return;
+    auto t = target_of(c);
+    if (!t) return;
+    const cJSON *d = cJSON_GetObjectItemCaseSensitive(c.body.get(), "duration_s");
+    if (!cJSON_IsNumber(d) || d->valuedouble != std::floor(d->valuedouble) || d->valuedouble < 1 ||
+        d->valuedouble > static_cast<double>(kMaxBanSeconds))
+        return c.error("bad_field", "'duration_s' must be a whole number of seconds, 1 to " + std::to_string(kMaxBanSeconds));
+    const uint64_t now = ctx_.host->now_wall_ms();
+    const uint64_t until = now + static_cast<uint64_t>(d->valuedouble) * 1000;
+    const std::string event = "{\"op\":\"ban\",\"userId\":" + quoted(t->first) + ",\"until_ms\":" + std::to_string(until) +
+                              ",\"reason\":" + quoted(t->second) + "}";
+    const std::string reply = "{\"user_id\":" + quoted(t->first) + ",\"until_ms\":" + std::to_string(until) + "}";
+    aurora_http_req *req = c.req;
+    const ChatContext *ctx = &ctx_;
+    if (!cmd_.command({"EVAL", kBanScript, "1", kBansKey, t->first, std::to_string(until), std::to_string(now),
+                       kControlChannel, event},
+                      [ctx, req, reply](const redisReply *r) {
+                          if (!r || r->type != REDIS_REPLY_INTEGER)
+                              return unavailable(ctx, req, "Redis did not take the ban");
+                          ctx->host->http_reply(req, 200, nullptr, aurora_str{}, plugin::str(reply));
+                      }))
+        return c.error("unavailable", "Redis is unavailable", "Retry-After: 1\r\n");
+    c.answered = true;
+}
+
+void ServerApi::unban(Call &c) {
+    if (!c.only({"user_id"})) return;
+    auto t = target_of(c);
+    if (!t) return;
+    const std::string now = std::to_string(ctx_.host->now_wall_ms());
+    const std::string event = "{\"op\":\"unban\",\"userId\":" + quoted(t->first) + "}";
+    const std::string reply = "{\"user_id\":" + quoted(t->first) + "}";
+    aurora_http_req *req = c.req;
+    const ChatContext *ctx = &ctx_;
+    if (!cmd_.command({"EVAL", kBanScript, "1", kBansKey, t->first, "0", now, kControlChannel, event},
+                      [ctx, req, reply](const redisReply *r) {
+                          if (!r || r->type != REDIS_REPLY_INTEGER)
+                              return unavailable(ctx, req, "Redis did not take the request");
+                          ctx->host->http_reply(req, 200, nullptr, aurora_str{}, plugin::str(reply));
+                      }))
+        return c.error("unavailable", "Redis is unavailable", "Retry-After: 1\r\n");
+    c.answered = true;
+}
+
+void ServerApi::presence(Call &c, const std::string &room) {
+    const std::string now = std::to_string(ctx_.host->now_wall_ms());
+    const std::string key = ctx_.presence_key(room);
+    auto total = std::make_shared<long long>(-1);
+    aurora_http_req *req = c.req;
+    const ChatContext *ctx = &ctx_;
+    bool sent = cmd_.command({"ZCOUNT", key, now, "+inf"}, [total](const redisReply *r) {
+        if (r && r->type == REDIS_REPLY_INTEGER) *total = r->integer;
+    });
+    sent = sent && cmd_.command({"ZRANGEBYSCORE", key, now, "+inf", "LIMIT", "0", std::to_string(ctx_.s.presence_snapshot_max)},
+                                [ctx, req, room, total](const redisReply *r) {
+                                    if (!r || r->type != REDIS_REPLY_ARRAY || *total < 0)
+                                        return unavailable(ctx, req, "Redis did not answer");
+                                    std::vector<std::string_view> members;
+                                    for (size_t i = 0; i < r->elements; ++i)
+                                        if (r->element[i]->type == REDIS_REPLY_STRING)
+                                            members.emplace_back(r->element[i]->str, r->element[i]->len);
+                                    ctx->host->http_reply(req, 200, nullptr, aurora_str{},
+                                                         plugin::str(presence_snapshot_json(room, members, *total, {})));
+                                });
+    if (!sent) return c.error("unavailable", "Redis is unavailable", "Retry-After: 1\r\n");  // a ZCOUNT alone may be queued: its answer is dropped
+    c.answered = true;
+}
+
+void ServerApi::user(Call &c, const std::string &user_id) {
+    const std::string now = std::to_string(ctx_.host->now_wall_ms());
+    aurora_http_req *req = c.req;
+    const ChatContext *ctx = &ctx_;
+    if (!cmd_.command({"ZCOUNT", online_key(user_id), now, "+inf"}, [ctx, req, user_id](const redisReply *r) {
+            if (!r || r->type != REDIS_REPLY_INTEGER)
+                return unavailable(ctx, req, "Redis did not answer");
+            ctx->host->http_reply(req, 200, nullptr, aurora_str{},
+                                 plugin::str("{\"user_id\":" + quoted(user_id) + ",\"online\":" + (r->integer > 0 ? "true" : "false") +
+                                             ",\"connections\":" + std::to_string(r->integer) + "}"));
+        }))
+        return c.error("unavailable", "Redis is unavailable", "Retry-After: 1\r\n");
+    c.answered = true;
+}
+
+void ServerApi::info(Call &c) {
+    aurora_http_req *req = c.req;
+    const ChatContext *ctx = &ctx_;
+    plugin::AsyncRedis *cmd = &cmd_;
+    if (!cmd_.command({"HGETALL", kReplicasKey}, [ctx, req, cmd](const redisReply *r) {
+            if (!r || r->type != REDIS_REPLY_ARRAY)
+                return unavailable(ctx, req, "Redis did not answer");
+            // Replicas that stopped refreshing for presence_ttl_s are gone (and forgotten here).
+            const uint64_t now = ctx->host->now_wall_ms();
+            const uint64_t ttl = static_cast<uint64_t>(ctx->s.presence_ttl_s) * 1000;
+            std::string list;
+            long long total = 0;
+            size_t count = 0;
+            for (size_t i = 0; i + 1 < r->elements; i += 2) {
+                std::string id = reply_string(r->element[i]);
+                plugin::Json line = plugin::parse_json(reply_string(r->element[i + 1]));
+                const cJSON *conns = line ? cJSON_GetObjectItemCaseSensitive(line.get(), "connections") : nullptr;
+                const cJSON *seen = line ? cJSON_GetObjectItemCaseSensitive(line.get(), "seen_ms") : nullptr;
+                if (!cJSON_IsNumber(conns) || !cJSON_IsNumber(seen) || static_cast<uint64_t>(seen->valuedouble) + ttl < now) {
+                    cmd->command({"HDEL", kReplicasKey, id}, [](const redisReply *) {});
+                    continue;
+                }
+                list += std::string(count++ ? "," : "") + "{\"id\":" + quoted(id) + ",\"connections\":" +
+                        std::to_string(static_cast<long long>(conns->valuedouble)) + ",\"seen_ms\":" +
+                        std::to_string(static_cast<long long>(seen->valuedouble)) + "}";
+                total += static_cast<long long>(conns->valuedouble);
+            }
+            ctx->host->http_reply(req, 200, nullptr, aurora_str{},
+                                 plugin::str("{\"replica\":" + quoted(ctx->replica) + ",\"replicas\":[" + list +
+                                             "],\"connections\":" + std::to_string(total) + "}"));
+        }))
+        return c.error("unavailable", "Redis is unavailable", "Retry-After: 1\r\n");
+    c.answered = true;
+}
+
+}  // namespace aurora::chat

@@ -1,0 +1,83 @@
+// The server API (docs/server-api.md): what a product's backend asks of the
+// chat servers over HTTP, with an API key, instead of speaking the client
+// protocol as a fake user. Off unless the chat setting `server_api` is on.
+//
+//   POST {base}publish      into a room, through the send pipeline's atomic
+//                           store-and-publish: stored, resumable, deduplicated by `ref`
+//   POST {base}broadcast    the same into several rooms
+//   POST {base}disconnect   a user's connections, on every replica
+//   POST {base}ban, unban   for a duration: refused at connect and closed, on every replica
+//   GET  {base}rooms/R/presence, users/U, info
+//
+// Every replica subscribes to one control channel (chat:control) and acts
+// on what is published there; bans are also kept in Redis (chat:bans, a
+// sorted set by expiry), loaded again at every (re)subscription, so a
+// replica that starts or reconnects later knows them. Who is online is a
+// sorted set per user (chat:online:<user>: "<replica>:<conn>" by expiry),
+// the replicas a hash (chat:replicas), both refreshed as presence is.
+//
+// Thread contract: [service] (start() in init, the destructor in shutdown).
+#pragma once
+
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <unordered_map>
+
+#include "chat_context.h"
+#include "redis_async.h"
+#include "send_pipeline.h"
+#include "server_keys.h"
+
+namespace aurora::chat {
+
+class ServerApi {
+public:
+    ServerApi(const ChatContext &ctx, SendPipeline &sender, ServerKeys keys);
+    ~ServerApi();
+    // init: routes, Redis connections, the refresh timer. False after logging why.
+    bool start();
+    // Subscribed to the control channel and the bans loaded.
+    bool ready() const { return ready_; }
+    // Banned now (a map lookup).
+    bool banned(const std::string &user_id) const;
+    void connected(aurora_conn_id conn, const std::string &user_id);
+    void disconnected(aurora_conn_id conn, const std::string &user_id);
+
+    static constexpr uint16_t kCloseDisconnected = 4001;
+    static constexpr uint16_t kCloseBanned = 4003;
+
+    struct Call;  // one request: the key, the parsed body (server_api.cpp)
+
+private:
+    static void on_http(void *self, aurora_http_req *req);
+    static void on_openapi(void *self, aurora_http_req *req);
+    void handle(aurora_http_req *req);
+    void publish(Call &c);
+    void broadcast(Call &c);
+    void disconnect(Call &c);
+    void ban(Call &c);
+    void unban(Call &c);
+    void presence(Call &c, const std::string &room);
+    void user(Call &c, const std::string &user_id);
+    void info(Call &c);
+    void control(std::string_view payload);
+    void load_bans();
+    void refresh();
+    void close_user(const std::string &user_id, uint16_t code, const std::string &reason);
+    std::string online_key(std::string_view user_id) const { return "chat:online:" + std::string(user_id); }
+    std::string online_member(aurora_conn_id conn) const { return ctx_.replica + ":" + std::to_string(conn); }
+
+    const ChatContext &ctx_;
+    SendPipeline &sender_;
+    ServerKeys keys_;
+    plugin::AsyncRedis cmd_, sub_;
+    aurora_timer *refresh_timer_ = nullptr;
+    bool ready_ = false;
+    std::unordered_map<std::string, uint64_t> bans_;  // user -> until (wall ms)
+    std::unordered_map<std::string, std::set<aurora_conn_id>> conns_;  // local connections by user
+    size_t local_connections_ = 0;
+};
+
+}  // namespace aurora::chat
