@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -33,6 +34,27 @@ bool has_encoded_nul(std::string_view request_line) {
         if (request_line[i] == '%' && request_line[i + 1] == '0' && request_line[i + 2] == '0') return true;
     }
     return false;
+}
+
+// What lws serves: it answers any other method (TRACE, CONNECT, QUERY,
+// WebDAV's, a typo) with an HTML 403. Here they get 405 in JSON with the
+// methods there are: no route takes them, whatever the path.
+bool served_method(std::string_view request_line) {
+    std::string_view m = request_line.substr(0, request_line.find(' '));
+    for (std::string_view s : {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+        if (m == s) return true;
+    return false;
+}
+
+// The head was only peeked: read it off before answering, or close() with
+// it unread would reset the connection and the client could lose the answer.
+void consume(int fd, size_t n) {
+    char sink[4096];
+    while (n > 0) {
+        ssize_t r = ::recv(fd, sink, std::min(n, sizeof sink), MSG_DONTWAIT);
+        if (r <= 0) return;
+        n -= static_cast<size_t>(r);
+    }
 }
 
 void send_and_close(int fd, const char *response) {
@@ -231,8 +253,16 @@ void FrontDoor::on_readable(int fd) {
     if (has_encoded_nul(head.substr(0, head.find("\r\n")))) {
         // lws would cut the path at the decoded NUL, or drop the connection
         // without a word: answer clearly instead.
+        consume(fd, head.size());
         send_and_close(fd, "HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-type: application/json\r\n"
                            "content-length: 34\r\n\r\n{\"error\":\"NUL byte in the target\"}");
+        return;
+    }
+    if (!served_method(head.substr(0, head.find("\r\n")))) {
+        consume(fd, head.size());
+        send_and_close(fd, "HTTP/1.1 405 Method Not Allowed\r\nconnection: close\r\n"
+                           "allow: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS\r\ncontent-type: application/json\r\n"
+                           "content-length: 42\r\n\r\n{\"error\":\"this method is not served here\"}");
         return;
     }
     std::string error;

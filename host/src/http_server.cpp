@@ -149,7 +149,11 @@ int HttpServer::on_request(lws *wsi, const char *uri) {
 
     if (host_.draining()) return respond(wsi, 503, "application/json", "{\"error\":\"shutting down\"}");
 
-    switch (host_path(path)) {
+    const HostPath own = host_path(path);
+    if ((own == HostPath::Health || own == HostPath::Ready || own == HostPath::Metrics) && method != "GET" &&
+        method != "HEAD")
+        return respond(wsi, 405, "application/json", "{\"error\":\"method not allowed\"}", "allow: GET, HEAD\r\n");
+    switch (own) {
     case HostPath::Health:
         // The pid tells the service processes of a `workers` > 1 host apart.
         return respond(wsi, 200, "application/json",

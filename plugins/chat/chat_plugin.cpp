@@ -523,6 +523,7 @@ void chat_on_connect_impl(void *state, aurora_conn *conn) {
     if (c.username.empty()) c.username = "anonymous";
     if (p->api) {
         if (p->api->banned(c.user_id)) {  // in no room; its frames are refused until the close is applied
+            host->send_error(p->ctx.self, id, "banned", "this user is banned", aurora_str{});
             host->close(p->ctx.self, id, ServerApi::kCloseBanned, plugin::str("banned"));
             p->conns.emplace(id, std::move(c));
             return;

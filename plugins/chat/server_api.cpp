@@ -18,7 +18,8 @@ constexpr const char *kReplicasKey = "chat:replicas";
 constexpr size_t kMaxBroadcastRooms = 100;
 constexpr size_t kMaxBansLoaded = 100000;
 constexpr int64_t kMaxBanSeconds = 10LL * 365 * 86400;
-constexpr size_t kMaxReasonBytes = 110;  // a close frame's reason is at most 123 bytes, "banned: " included
+constexpr size_t kMaxReason = 100;      // code points; the close frame carries what fits in its 123 bytes
+constexpr size_t kMaxCloseReason = 123;  // bytes (RFC 6455 §5.5: a control frame's payload is at most 125)
 
 std::string error_json(std::string_view code, std::string_view text) {
     return "{\"error\":" + quoted(text) + ",\"code\":" + quoted(code) + "}";
@@ -54,16 +55,30 @@ std::optional<std::string> percent_decoded(std::string_view s) {
     return out;
 }
 
-// A user id the API accepts: 1-128 bytes of UTF-8 without control
-// characters, not an anonymous connection's.
-bool valid_user_id(std::string_view s) {
-    return !s.empty() && s.size() <= 128 && plugin::valid_utf8(s) && !s.starts_with("anon-") &&
-           std::none_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; });
+// `min`..`max` code points of UTF-8 without control characters (C0, DEL,
+// C1): what may appear in a log line, a close frame, a client's screen.
+bool valid_field(std::string_view s, size_t min, size_t max) {
+    if (!plugin::valid_utf8(s)) return false;
+    size_t n = 0;
+    for (size_t i = 0; i < s.size(); ++i) {
+        const auto c = static_cast<unsigned char>(s[i]);
+        if (c < 0x20 || c == 0x7f) return false;
+        if (c == 0xc2 && i + 1 < s.size() && static_cast<unsigned char>(s[i + 1]) <= 0x9f) return false;  // U+0080-U+009F
+        if ((c & 0xc0) != 0x80) ++n;
+    }
+    return n >= min && n <= max;
 }
 
-bool valid_text_field(std::string_view s, size_t max_bytes) {
-    return s.size() <= max_bytes && plugin::valid_utf8(s) &&
-           std::none_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; });
+// A user id the API accepts: 1-128 characters, not an anonymous connection's.
+bool valid_user_id(std::string_view s) { return valid_field(s, 1, 128) && !s.starts_with("anon-"); }
+
+// A close frame's reason: `text` cut at a character boundary to fit.
+std::string close_reason(std::string text) {
+    if (text.size() <= kMaxCloseReason) return text;
+    size_t n = kMaxCloseReason;
+    while (n > 0 && (static_cast<unsigned char>(text[n]) & 0xc0) == 0x80) --n;
+    text.resize(n);
+    return text;
 }
 
 // 503 with Retry-After: Redis is away or did not answer in time.
@@ -215,10 +230,17 @@ void ServerApi::disconnected(aurora_conn_id conn, const std::string &user_id) {
     if (cmd_.up()) cmd_.command({"ZREM", online_key(user_id), online_member(conn)}, [](const redisReply *) {});
 }
 
+// The whole reason first, in an error frame (`code_name`); then the close,
+// whose reason is cut to fit a close frame.
 void ServerApi::close_user(const std::string &user_id, uint16_t code, const std::string &reason) {
     auto it = conns_.find(user_id);
     if (it == conns_.end()) return;
-    for (aurora_conn_id conn : it->second) ctx_.host->close(ctx_.self, conn, code, plugin::str(reason));
+    const char *code_name = code == kCloseBanned ? "banned" : "disconnected";
+    const std::string cut = close_reason(reason);
+    for (aurora_conn_id conn : it->second) {
+        ctx_.host->send_error(ctx_.self, conn, code_name, reason.c_str(), aurora_str{});
+        ctx_.host->close(ctx_.self, conn, code, plugin::str(cut));
+    }
 }
 
 // Every presence_refresh_s: this replica's online entries and its line in
@@ -363,7 +385,7 @@ void ServerApi::handle(aurora_http_req *req) {
     case Op::Info: return info(c);
     case Op::User: {
         std::optional<std::string> id = percent_decoded(rest);
-        if (!id || !valid_user_id(*id)) return c.error("bad_user", "a user id is 1-128 bytes of UTF-8 without control characters");
+        if (!id || !valid_user_id(*id)) return c.error("bad_user", "a user id is 1-128 characters without control characters");
         return user(c, *id);
     }
     case Op::Presence: {
@@ -397,12 +419,12 @@ std::optional<Sender> sender_of(ServerApi::Call &c, const ChatSettings &s) {
     }
     if (!uid) return Sender{s.server_api_user_id, s.server_api_username};
     if (!valid_user_id(uid)) {
-        c.error("bad_user", "'user_id' must be 1-128 bytes of UTF-8 without control characters, not anon-...");
+        c.error("bad_user", "'user_id' must be 1-128 characters without control characters, not anon-...");
         return std::nullopt;
     }
     std::string username = name ? name : uid;
-    if (username.empty() || !valid_text_field(username, 64)) {
-        c.error("bad_field", "'username' must be 1-64 bytes of UTF-8 without control characters");
+    if (!valid_field(username, 1, 128)) {
+        c.error("bad_field", "'username' must be 1-128 characters without control characters");
         return std::nullopt;
     }
     return Sender{uid, username};
@@ -435,8 +457,8 @@ std::optional<std::string> text_of(ServerApi::Call &c, const ChatSettings &s) {
 std::optional<std::string> ref_of(ServerApi::Call &c) {
     bool bad = false;
     const char *ref = c.string("ref", bad);
-    if (bad || (ref && (!*ref || !valid_text_field(ref, 128)))) {
-        c.error("bad_field", "'ref' must be a string of 1-128 bytes without control characters");
+    if (bad || (ref && !valid_field(ref, 1, 128))) {
+        c.error("bad_field", "'ref' must be a string of 1-128 characters without control characters");
         return std::nullopt;
     }
     return std::string(ref ? ref : "");
@@ -539,12 +561,11 @@ static std::optional<std::pair<std::string, std::string>> target_of(ServerApi::C
     const char *uid = c.string("user_id", bad);
     const char *reason = c.string("reason", bad);
     if (bad || !uid || !valid_user_id(uid)) {
-        c.error("bad_user", "'user_id' must be 1-128 bytes of UTF-8 without control characters, not anon-...");
+        c.error("bad_user", "'user_id' must be 1-128 characters without control characters, not anon-...");
         return std::nullopt;
     }
-    if (reason && !valid_text_field(reason, kMaxReasonBytes)) {
-        c.error("bad_field", "'reason' must be at most " + std::to_string(kMaxReasonBytes) +
-                                 " bytes of UTF-8 without control characters");
+    if (reason && !valid_field(reason, 0, kMaxReason)) {
+        c.error("bad_field", "'reason' must be at most " + std::to_string(kMaxReason) + " characters without control characters");
         return std::nullopt;
     }
     return std::make_pair(std::string(uid), std::string(reason ? reason : ""));

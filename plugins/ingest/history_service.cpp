@@ -76,14 +76,19 @@ void HistoryService::handle_http(aurora_http_req *req) {
     job.room = std::string(room);
     job.user_id = v.user_id;
     job.limit = static_cast<size_t>(ctx_.s.history_default_limit);
-    if (std::string_view b = plugin::view(host->http_query(req, "before")); !b.empty()) {
-        job.before = StreamId::parse(b);
+    // Given is given, empty too: "?before=" is a client's bug, not a first page.
+    if (aurora_str b = host->http_query(req, "before"); b.ptr) {
+        job.before = StreamId::parse(plugin::view(b));
         if (!job.before) return reply(400, "'before' must be a message id (<ms>-<seq>)");
     }
-    if (std::string_view l = plugin::view(host->http_query(req, "limit")); !l.empty()) {
+    if (aurora_str given = host->http_query(req, "limit"); given.ptr) {
+        std::string_view l = plugin::view(given);
         int64_t n = 0;
         auto [p, ec] = std::from_chars(l.data(), l.data() + l.size(), n);
-        if (ec != std::errc() || p != l.data() + l.size() || n < 1) return reply(400, "'limit' must be a positive integer");
+        if (ec == std::errc::result_out_of_range && p == l.data() + l.size() && l.front() != '-')
+            n = ctx_.s.history_max_limit;  // a positive integer, just a large one: capped like any other
+        else if (ec != std::errc() || p != l.data() + l.size() || n < 1)
+            return reply(400, "'limit' must be a positive integer");
         job.limit = static_cast<size_t>(std::min<int64_t>(n, ctx_.s.history_max_limit));
     }
     job.start_ns = host->now_monotonic_ns();

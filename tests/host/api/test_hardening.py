@@ -72,7 +72,8 @@ def raw_http(port: int, request: bytes, timeout: float = 5.0) -> bytes:
     """Sends raw bytes, returns everything until the server closes (or timeout)."""
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
         s.sendall(request)
-        s.shutdown(socket.SHUT_WR)
+        with contextlib.suppress(OSError):  # the server may have answered and closed already
+            s.shutdown(socket.SHUT_WR)
         data = b""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -128,6 +129,8 @@ def test_every_method_and_body_on_every_route_kind(host, target):
                              headers={"Content-Length": str(len(body))} if body else {})
             if body_kind == "oversize":
                 assert r.status == 413, f"{what}: {r.status} {r.body[:200]!r}"
+            elif target in ("/health", "/ready", "/metrics") and method not in ("GET", "HEAD"):
+                assert r.status == 405 and r.headers["allow"] == "GET, HEAD", f"{what}: {r.status}"
             elif body_kind == "small" and method in ("GET", "HEAD") and not target.startswith("/probe/"):
                 # /health etc. answer and close; static GET with a body is refused.
                 assert r.status in TARGETS[target] | {400}, f"{what}: {r.status} {r.body[:200]!r}"
@@ -138,6 +141,19 @@ def test_every_method_and_body_on_every_route_kind(host, target):
             if target.startswith("/probe/held") and r.status == 200 and method != "HEAD":
                 assert r.json()["body_len"] == len(body), f"{what}: {r.body!r}"
             assert host.running(), f"{what} killed the host:\n{host.stderr_tail()}"
+
+
+@pytest.mark.parametrize("method", ["TRACE", "CONNECT", "QUERY", "PROPFIND", "FOO", "get"])
+def test_a_method_no_route_takes_is_405_in_json(host, method):
+    """lws would answer these with an HTML 403: the front door answers 405
+    in JSON, with the methods there are."""
+    for target in ("/health", "/probe/sync", "/no/such/route"):
+        data = raw_http(host.port, f"{method} {target} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        assert data.startswith(b"HTTP/1.1 405 "), data[:200]
+        head, _, body = data.partition(b"\r\n\r\n")
+        assert b"content-type: application/json" in head and json.loads(body)["error"], data
+        assert b"allow: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS" in head
+    assert http_request(host.port, "/health").status == 200 and host.running()
 
 
 def test_oversized_body_on_a_get_route_held_by_a_worker(host):

@@ -193,8 +193,10 @@ BAD_PUBLISH = [
     ({"room": "general", "text": "x", "user_id": "a\nb"}, "bad_user"),
     ({"room": "general", "text": "x", "user_id": "u" * 129}, "bad_user"),
     ({"room": "general", "text": "x", "username": "no id"}, "bad_field"),
-    ({"room": "general", "text": "x", "user_id": "u1", "username": "n" * 65}, "bad_field"),
+    ({"room": "general", "text": "x", "user_id": "u1", "username": "n" * 129}, "bad_field"),
     ({"room": "general", "text": "x", "ref": ""}, "bad_field"), ({"room": "general", "text": "x", "ref": 3}, "bad_field"),
+    ({"room": "general", "text": "x", "user_id": "u1", "username": "a\u0085b"}, "bad_field"),  # C1 control
+    ({"room": "general", "text": "x", "ref": "r" * 129}, "bad_field"),
 ]
 
 
@@ -301,8 +303,21 @@ def test_a_ban_ends_by_itself(replicas):
             time.sleep(0.2)  # the ban's expiry is time-based: poll it, bounded
 
 
+def test_a_long_reason_arrives_whole_before_a_close_that_carries_what_fits(replicas):
+    a, _ = replicas
+    victim = user_name()
+    c = Client(a, victim)
+    c.settled()
+    reason = "é" * 60 + "🙂" * 40  # 100 characters, 280 bytes: more than a close frame holds
+    assert call(a, "disconnect", {"user_id": victim, "reason": reason})[0] == 200
+    err = c.wait(lambda f: f.get("type") == "error", "the error frame before the close")
+    assert (err["code"], err["message"]) == ("disconnected", reason)
+    code, cut = closed_with(c)
+    assert code == 4001 and reason.startswith(cut) and len(cut.encode()) <= 123 and len(cut.encode()) >= 120
+
+
 @pytest.mark.parametrize("path,body", [
-    ("disconnect", {}), ("disconnect", {"user_id": ""}), ("disconnect", {"user_id": "x", "reason": "r" * 111}),
+    ("disconnect", {}), ("disconnect", {"user_id": ""}), ("disconnect", {"user_id": "x", "reason": "r" * 101}),
     ("disconnect", {"user_id": "x", "reason": "a\u0000b"}), ("disconnect", {"user_id": "x", "other": 1}),
     ("ban", {"user_id": "x"}), ("ban", {"user_id": "x", "duration_s": 0}), ("ban", {"user_id": "x", "duration_s": 1.5}),
     ("ban", {"user_id": "x", "duration_s": "60"}), ("ban", {"user_id": "x", "duration_s": 10 ** 12}),
