@@ -41,6 +41,11 @@ struct ChatSettings {
     std::string server_api_path;       // "/api/server/"
     std::string server_api_keys_file;  // or AURORA_SERVER_API_KEYS
     std::string server_api_user_id, server_api_username;  // the sender of a publish without user_id
+    std::string events_stream;  // event_sink.h; "" off
+    int64_t events_stream_maxlen = 100000;
+    std::string webhook_url, webhook_secret;  // "" off; the secret or AURORA_WEBHOOK_SECRET
+    int64_t webhook_queue_max = 10000, webhook_batch_max = 100, webhook_max_attempts = 6;
+    int64_t webhook_timeout_ms = 5000, webhook_backoff_ms = 500;
 };
 
 struct ChatMetrics {

@@ -26,6 +26,7 @@
 
 #include "chat_context.h"
 #include "chat_protocol.h"
+#include "event_sink.h"
 #include "fanout_subscriber.h"
 #include "shard_fanout.h"
 #include "json.h"
@@ -113,6 +114,26 @@ const plugin::Field<ChatSettings> kFields[] = {
      "the userId of messages the server API publishes without a user_id (an ObjectId: ingest stores it)"},
      &ChatSettings::server_api_user_id},
     {{"server_api_username", Setting::String, "\"system\"", "their username"}, &ChatSettings::server_api_username},
+    {{"events_stream", Setting::String, "\"\"",
+     "a Redis stream that gets an entry per connect, disconnect, join, leave and stored message (\"\": none)"},
+     &ChatSettings::events_stream},
+    {{"events_stream_maxlen", Setting::Int, "100000", "approximate length events_stream is trimmed to", 100, 1e9},
+     &ChatSettings::events_stream_maxlen},
+    {{"webhook_url", Setting::String, "\"\"", "POST the same events there, in signed batches (\"\": none)"},
+     &ChatSettings::webhook_url},
+    {{"webhook_secret", Setting::String, "\"\"",
+     "the HMAC-SHA256 key of the batches' signature, at least 32 bytes (or AURORA_WEBHOOK_SECRET)"},
+     &ChatSettings::webhook_secret},
+    {{"webhook_queue_max", Setting::Int, "10000", "events waiting for the webhook at most; more are dropped and counted",
+      1, 10000000},
+     &ChatSettings::webhook_queue_max},
+    {{"webhook_batch_max", Setting::Int, "100", "events per POST at most", 1, 10000}, &ChatSettings::webhook_batch_max},
+    {{"webhook_max_attempts", Setting::Int, "6", "a batch is dead-lettered after this many failed POSTs", 1, 100},
+     &ChatSettings::webhook_max_attempts},
+    {{"webhook_timeout_ms", Setting::Int, "5000", "connect and answer timeout of one POST", 100, 120000},
+     &ChatSettings::webhook_timeout_ms},
+    {{"webhook_backoff_ms", Setting::Int, "500", "wait before the first retry; doubles up to 30 s", 10, 30000},
+     &ChatSettings::webhook_backoff_ms},
 };
 
 // [service thread] What the plugin knows of a connection.
@@ -121,6 +142,7 @@ struct ChatConn {
     std::string current_room;
     std::set<std::string> rooms;  // joined, or joining through the subscriber
     std::unordered_map<std::string, uint64_t> last_typing_ms;
+    bool banned = false;  // refused at connect (server API): closing, no events
 };
 
 struct ChatPlugin {
@@ -129,6 +151,7 @@ struct ChatPlugin {
     std::unique_ptr<SendPipeline> sender;
     std::unique_ptr<Fanout> subscriber;
     std::unique_ptr<ServerApi> api;  // with server_api only
+    std::unique_ptr<EventSink> events;  // with events_stream or webhook_url only
     std::unordered_map<aurora_conn_id, ChatConn> conns;  // [service thread]
 
     void reply(aurora_conn_id conn, const std::string &json) const { ctx.host->send(ctx.self, conn, plugin::str(json)); }
@@ -232,6 +255,7 @@ void ChatPlugin::on_join_effective(const RoomRequest &r, StreamId p0, bool annou
             reply_error(r.conn, "join_denied", "joining this room was refused", r.ref_json);
         return;
     }
+    if (events) events->joined(r.conn, c.user_id, c.username, r.room);
     SendJob p{SendJob::Kind::PresenceJoin};
     p.conn = r.conn;
     p.room = r.room;
@@ -322,6 +346,7 @@ aurora_verdict ChatPlugin::leave(Request &r) {
 
 void ChatPlugin::forget_room(aurora_conn_id id, ChatConn &c, const std::string &room) {
     if (!c.rooms.erase(room)) return;
+    if (events) events->left(id, c.user_id, c.username, room);
     c.last_typing_ms.erase(room);
     if (c.current_room == room) c.current_room = c.rooms.empty() ? "" : *c.rooms.begin();
     subscriber->request(RoomRequest{RoomRequest::Kind::Leave, id, room, {}, {}, false});
@@ -497,6 +522,22 @@ aurora_status chat_init(const aurora_host_api *host, aurora_plugin_ctx *self, vo
         p->api = std::make_unique<ServerApi>(ctx, *p->sender, std::move(*keys));
         if (!p->api->start()) return AURORA_ERR;
     }
+    if (!cs.events_stream.empty() || !cs.webhook_url.empty()) {
+        if (ctx.cluster() && !cs.events_stream.empty()) {
+            host->log_msg(self, AURORA_LOG_ERROR, "config: events_stream is not available in cluster mode yet");
+            return AURORA_ERR;
+        }
+        p->events = std::make_unique<EventSink>(ctx);
+        EventSink *sink = p->events.get();
+        p->sender->on_stored = [sink](const SendJob &job, const std::string &id) {
+            sink->stored(job.room, job.user_id, job.username, id, job.text);
+        };
+        if (!p->events->start()) {
+            // A webhook thread that started holds `p` until the host joins it: left to it, as below.
+            if (p->events->spawned()) static_cast<void>(p.release());
+            return AURORA_ERR;
+        }
+    }
     if (host->spawn(self, "reads", spawn_reader, raw) != AURORA_OK) {
         host->log_msg(self, AURORA_LOG_ERROR, "cannot start the read thread");
         // The thread may already run on `p`: the host joins it after we
@@ -525,11 +566,13 @@ void chat_on_connect_impl(void *state, aurora_conn *conn) {
         if (p->api->banned(c.user_id)) {  // in no room; its frames are refused until the close is applied
             host->send_error(p->ctx.self, id, "banned", "this user is banned", aurora_str{});
             host->close(p->ctx.self, id, ServerApi::kCloseBanned, plugin::str("banned"));
+            c.banned = true;
             p->conns.emplace(id, std::move(c));
             return;
         }
         p->api->connected(id, c.user_id);
     }
+    if (p->events) p->events->connected(id, c.user_id, c.username);
     bool join = p->ctx.s.auto_join;
     if (join) {
         c.rooms.insert(p->ctx.s.default_room);
@@ -555,6 +598,7 @@ void chat_on_disconnect_impl(void *state, aurora_conn *conn) {
     p->subscriber->request(RoomRequest{RoomRequest::Kind::Forget, id, {}, {}, {}, false});
     p->reader->forget(id);
     if (p->api) p->api->disconnected(id, it->second.user_id);
+    if (p->events && !it->second.banned) p->events->disconnected(id, it->second.user_id, it->second.username);
     p->conns.erase(it);
 }
 

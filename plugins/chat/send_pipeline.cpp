@@ -295,6 +295,7 @@ void SendPipeline::complete(SendJob &job, const redisReply *r) {
         bool fresh = r->element[0]->integer == 1;
         std::string id = reply_text(r->element[1]);
         ctx_.host->metric_add(fresh ? ctx_.m.sent : ctx_.m.duplicates, 1);
+        if (fresh && on_stored) on_stored(job, id);
         std::chrono::duration<double> took = Clock::now() - job.queued;
         ctx_.host->metric_observe(ctx_.m.send_seconds, took.count());
         if (job.done) {

@@ -76,6 +76,9 @@ public:
     aurora_verdict submit(SendJob job);
     // Redis answers and the scripts are loaded: a message would be sent.
     bool ready() const { return usable(); }
+    // Called for every message stored (not a duplicate ref), with its id,
+    // before its sender is answered (event_sink.h). Set at init.
+    std::function<void(const SendJob &, const std::string &id)> on_stored;
 
 private:
     using Clock = std::chrono::steady_clock;
