@@ -36,7 +36,7 @@ def test_pip_install_into_a_fresh_venv(tmp_path):
                            "print(os.path.dirname(aurora.__file__)); print(aurora_policy.allow().kind)"],
                           capture_output=True, text=True, env=env, cwd=tmp_path).stdout.split()
     assert site[1] == "allow"
-    assert {"_core.pyi", "py.typed", "jwt.py", "client.py", "host.py"} <= set(os.listdir(site[0]))
+    assert {"_core.pyi", "py.typed", "jwt.py", "client.py", "host.py", "server.py"} <= set(os.listdir(site[0]))
 
 
 def test_stubs_type_check_the_samples():
@@ -46,7 +46,7 @@ def test_stubs_type_check_the_samples():
                           "bindings/python/src/aurora", "bindings/python/src/aurora_policy"],
                          capture_output=True, text=True, timeout=600, cwd=REPO, env=env)
     assert out.returncode == 0, out.stdout + out.stderr
-    assert "Success: no issues found in 8 source files" in out.stdout
+    assert "Success: no issues found in 9 source files" in out.stdout
 
 
 def test_profanity_policy_is_at_most_ten_lines_of_policy():

@@ -7,6 +7,8 @@ speak Aurora's protocol from test scripts. docs/python.md is the manual.
   background thread.
 - ``aurora.jwt``: tokens with the auth plugin's rules.
 - ``aurora.client``: a small synchronous WebSocket client.
+- ``aurora.server``: a typed client for the server API, and the webhook
+  signature check.
 """
 
 from __future__ import annotations
