@@ -204,6 +204,17 @@ bool EventSink::deliver(const std::string &body, const std::string &delivery, st
     return true;
 }
 
+// Waits `ms` whatever wakes the thread meanwhile (each new event does):
+// true once stopping is asked.
+bool EventSink::pause(aurora_worker *w, int64_t ms) {
+    const aurora_host_api *h = ctx_.host;
+    const uint64_t until = h->now_monotonic_ns() + static_cast<uint64_t>(ms) * 1000000;
+    for (uint64_t now = h->now_monotonic_ns(); now < until; now = h->now_monotonic_ns()) {
+        if (h->worker_wait(w, static_cast<uint32_t>((until - now + 999999) / 1000000))) return true;
+    }
+    return h->worker_should_stop(w) != 0;
+}
+
 void EventSink::run(aurora_worker *w) {
     const aurora_host_api *h = ctx_.host;
     const ChatSettings &s = ctx_.s;
@@ -241,7 +252,7 @@ void EventSink::run(aurora_worker *w) {
                 break;
             }
             if (attempt == 1) ctx_.log(AURORA_LOG_WARN, "webhook: delivery %s failed (%s); retrying", delivery.c_str(), why.c_str());
-            if (h->worker_wait(w, static_cast<uint32_t>(backoff))) {  // stopping: one more try below
+            if (pause(w, backoff)) {  // stopping: one more try, now
                 if (!deliver(body, delivery, why)) give_up(batch.size(), "at shutdown: " + why);
                 else h->metric_add(delivered_, static_cast<double>(batch.size()));
                 batch.clear();

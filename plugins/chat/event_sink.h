@@ -61,6 +61,7 @@ public:
 private:
     void emit(const char *type, const std::string &fields);
     bool deliver(const std::string &body, const std::string &delivery, std::string &why);
+    bool pause(aurora_worker *w, int64_t ms);
 
     const ChatContext &ctx_;
     std::unique_ptr<plugin::AsyncRedis> stream_;  // events_stream only

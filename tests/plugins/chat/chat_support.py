@@ -69,9 +69,12 @@ class Client(FrameWaiter):
 
     def __init__(self, host: AuroraHost, user: str):
         # No keepalive pings: a test busy elsewhere reads nothing, and the
-        # pongs would wait behind the frames it has not read.
+        # pongs would wait behind the frames it has not read. No flow
+        # control either (max_queue=None): with 16 frames unread the client
+        # stops reading the socket, and close() then waits its whole
+        # close_timeout (10 s) for a close frame it does not read.
         self.ws = connect(f"{host.ws_url}/?user={user}", open_timeout=TIMEOUT, max_size=None,
-                          ping_interval=None).__enter__()
+                          ping_interval=None, max_queue=None).__enter__()
         self.frames: list[dict] = []
 
     def send(self, **frame) -> None:

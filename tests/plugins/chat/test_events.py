@@ -159,11 +159,16 @@ def test_every_kind_of_event_reaches_the_stream_and_the_webhook_signed(redis_srv
 
 def test_a_failing_webhook_is_retried_with_backoff_then_delivered(redis_srv, receiver, tmp_path):
     receiver.fail_next = 3
-    h = start(tmp_path, redis_srv.url, webhook_url=receiver.url, webhook_backoff_ms=100, webhook_max_attempts=5)
+    h = start(tmp_path, redis_srv.url, webhook_url=receiver.url, webhook_backoff_ms=100, webhook_max_attempts=5,
+              webhook_batch_max=1)
     try:
         c = Client(h, "retry" + secrets.token_hex(3))
         c.settled()
-        wait_until(lambda: metric(h, "aurora_chat_webhook_delivered_total") >= 2, "delivery after the retries")
+        # More events while it backs off (each wakes the webhook's thread): the backoff holds.
+        for i in range(5):
+            c.send(type="typing", ref=f"t{i}")
+            c.send(type="join", room=f"more-{i}", ref=f"j{i}")
+        wait_until(lambda: metric(h, "aurora_chat_webhook_delivered_total") >= 7, "delivery after the retries")
         first = [p for p in receiver.posts if p["headers"]["X-Aurora-Delivery"] == receiver.posts[0]["headers"]["X-Aurora-Delivery"]]
         assert len(first) == 4  # 3 failures, then the same batch delivered
         gaps = [b["at"] - a["at"] for a, b in zip(first, first[1:])]

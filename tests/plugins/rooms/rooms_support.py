@@ -40,7 +40,9 @@ def plugin(name: str) -> str:
 
 class Client(FrameWaiter):
     def __init__(self, host: AuroraHost, user: dict):
-        self.ws = connect(f"{host.ws_url}/?token={token(user)}", open_timeout=TIMEOUT, ping_interval=None).__enter__()
+        # max_queue=None: see tests/plugins/chat/chat_support.py (a close waits 10 s behind 16 unread frames).
+        self.ws = connect(f"{host.ws_url}/?token={token(user)}", open_timeout=TIMEOUT, ping_interval=None,
+                          max_queue=None).__enter__()
         self.user = user
         self.frames: list[dict] = []
         self.n = 0
