@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "chat_protocol.h"
+#include "server_requests.h"
 #include "openapi_text.h"  // kOpenApiYaml: docs/openapi.yaml, generated at build time
 
 namespace aurora::chat {
@@ -15,11 +16,7 @@ namespace {
 constexpr const char *kControlChannel = "chat:control";
 constexpr const char *kBansKey = "chat:bans";
 constexpr const char *kReplicasKey = "chat:replicas";
-constexpr size_t kMaxBroadcastRooms = 100;
 constexpr size_t kMaxBansLoaded = 100000;
-constexpr int64_t kMaxBanSeconds = 10LL * 365 * 86400;
-constexpr size_t kMaxReason = 100;      // code points; the close frame carries what fits in its 123 bytes
-constexpr size_t kMaxCloseReason = 123;  // bytes (RFC 6455 §5.5: a control frame's payload is at most 125)
 
 std::string error_json(std::string_view code, std::string_view text) {
     return "{\"error\":" + quoted(text) + ",\"code\":" + quoted(code) + "}";
@@ -34,51 +31,6 @@ uint16_t status_of(std::string_view code) {
     if (code == "unavailable") return 503;
     if (code == "internal") return 500;
     return 400;
-}
-
-// %XX decoded; nullopt for a bad escape or a NUL.
-std::optional<std::string> percent_decoded(std::string_view s) {
-    std::string out;
-    for (size_t i = 0; i < s.size(); ++i) {
-        if (s[i] != '%') {
-            out += s[i];
-            continue;
-        }
-        if (i + 2 >= s.size() || !std::isxdigit(static_cast<unsigned char>(s[i + 1])) ||
-            !std::isxdigit(static_cast<unsigned char>(s[i + 2])))
-            return std::nullopt;
-        char c = static_cast<char>(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16));
-        if (c == '\0') return std::nullopt;
-        out += c;
-        i += 2;
-    }
-    return out;
-}
-
-// `min`..`max` code points of UTF-8 without control characters (C0, DEL,
-// C1): what may appear in a log line, a close frame, a client's screen.
-bool valid_field(std::string_view s, size_t min, size_t max) {
-    if (!plugin::valid_utf8(s)) return false;
-    size_t n = 0;
-    for (size_t i = 0; i < s.size(); ++i) {
-        const auto c = static_cast<unsigned char>(s[i]);
-        if (c < 0x20 || c == 0x7f) return false;
-        if (c == 0xc2 && i + 1 < s.size() && static_cast<unsigned char>(s[i + 1]) <= 0x9f) return false;  // U+0080-U+009F
-        if ((c & 0xc0) != 0x80) ++n;
-    }
-    return n >= min && n <= max;
-}
-
-// A user id the API accepts: 1-128 characters, not an anonymous connection's.
-bool valid_user_id(std::string_view s) { return valid_field(s, 1, 128) && !s.starts_with("anon-"); }
-
-// A close frame's reason: `text` cut at a character boundary to fit.
-std::string close_reason(std::string text) {
-    if (text.size() <= kMaxCloseReason) return text;
-    size_t n = kMaxCloseReason;
-    while (n > 0 && (static_cast<unsigned char>(text[n]) & 0xc0) == 0x80) --n;
-    text.resize(n);
-    return text;
 }
 
 // 503 with Retry-After: Redis is away or did not answer in time.
@@ -123,26 +75,6 @@ struct ServerApi::Call {
     }
     void error(std::string_view code, std::string_view text, std::string_view headers = {}) {
         reply(status_of(code), error_json(code, text), headers);
-    }
-    // A string field: nullptr when absent; `bad` set when present and not a string.
-    const char *string(const char *name, bool &bad) const {
-        const cJSON *f = cJSON_GetObjectItemCaseSensitive(body.get(), name);
-        if (!f) return nullptr;
-        if (!cJSON_IsString(f)) {
-            bad = true;
-            return nullptr;
-        }
-        return f->valuestring;
-    }
-    // Every field is one of `known`.
-    bool only(std::initializer_list<std::string_view> known) {
-        for (const cJSON *f = body->child; f; f = f->next) {
-            if (std::find(known.begin(), known.end(), std::string_view(f->string)) == known.end()) {
-                error("bad_field", "unknown field '" + std::string(f->string).substr(0, 64) + "'");
-                return false;
-            }
-        }
-        return true;
     }
 };
 
@@ -400,70 +332,6 @@ void ServerApi::handle(aurora_http_req *req) {
 
 namespace {
 
-// The sender of a publish: user_id and username from the body, else the
-// system user. nullopt after answering an error.
-struct Sender {
-    std::string user_id, username;
-};
-std::optional<Sender> sender_of(ServerApi::Call &c, const ChatSettings &s) {
-    bool bad = false;
-    const char *uid = c.string("user_id", bad);
-    const char *name = c.string("username", bad);
-    if (bad) {
-        c.error("bad_field", "'user_id' and 'username' must be strings");
-        return std::nullopt;
-    }
-    if (!uid && name) {
-        c.error("bad_field", "'username' needs 'user_id'");
-        return std::nullopt;
-    }
-    if (!uid) return Sender{s.server_api_user_id, s.server_api_username};
-    if (!valid_user_id(uid)) {
-        c.error("bad_user", "'user_id' must be 1-128 characters without control characters, not anon-...");
-        return std::nullopt;
-    }
-    std::string username = name ? name : uid;
-    if (!valid_field(username, 1, 128)) {
-        c.error("bad_field", "'username' must be 1-128 characters without control characters");
-        return std::nullopt;
-    }
-    return Sender{uid, username};
-}
-
-// The text: nullopt after answering an error (as a client's message is refused).
-std::optional<std::string> text_of(ServerApi::Call &c, const ChatSettings &s) {
-    const cJSON *text = cJSON_GetObjectItemCaseSensitive(c.body.get(), "text");
-    if (!cJSON_IsString(text)) {
-        c.error("bad_field", "'text' must be a string");
-        return std::nullopt;
-    }
-    size_t n = code_points(text->valuestring);
-    if (!plugin::valid_utf8(text->valuestring)) {
-        c.error("bad_field", "'text' must be UTF-8");
-        return std::nullopt;
-    }
-    if (n == 0) {
-        c.error("empty", "'text' is empty");
-        return std::nullopt;
-    }
-    if (n > s.max_text_chars) {
-        c.error("too_long", "'text' is longer than " + std::to_string(s.max_text_chars) + " characters");
-        return std::nullopt;
-    }
-    return std::string(text->valuestring);
-}
-
-// "ref": 1-128 bytes, as a client's string ref. nullopt after an error; "" when absent.
-std::optional<std::string> ref_of(ServerApi::Call &c) {
-    bool bad = false;
-    const char *ref = c.string("ref", bad);
-    if (bad || (ref && !valid_field(ref, 1, 128))) {
-        c.error("bad_field", "'ref' must be a string of 1-128 characters without control characters");
-        return std::nullopt;
-    }
-    return std::string(ref ? ref : "");
-}
-
 std::string result_json(const std::string &room, const SendResult &r) {
     if (!r.code.empty()) return "{\"room\":" + quoted(room) + ",\"code\":" + quoted(r.code) + ",\"error\":" + quoted(r.text) + "}";
     return "{\"room\":" + quoted(room) + ",\"id\":" + quoted(r.id) + ",\"duplicate\":" + (r.duplicate ? "true" : "false") + "}";
@@ -472,25 +340,19 @@ std::string result_json(const std::string &room, const SendResult &r) {
 }  // namespace
 
 void ServerApi::publish(Call &c) {
-    if (!c.only({"room", "text", "user_id", "username", "ref"})) return;
-    const char *room = plugin::get_string(c.body.get(), "room");
-    if (!room || !valid_room(room)) return c.error("bad_room", "'room' must be a room name: 1-64 characters of A-Z a-z 0-9 _ . : -");
-    std::optional<Sender> from = sender_of(c, ctx_.s);
-    if (!from) return;
-    std::optional<std::string> text = text_of(c, ctx_.s);
-    if (!text) return;
-    std::optional<std::string> ref = ref_of(c);
-    if (!ref) return;
+    Refusal why;
+    std::optional<PublishRequest> asked = parse_publish(c.body.get(), false, ctx_.s.max_text_chars, why);
+    if (!asked) return c.error(why.code, why.text);
     SendJob job{SendJob::Kind::Message};
-    job.room = room;
-    job.user_id = from->user_id;
-    job.username = from->username;
-    job.text = std::move(*text);
-    job.ref_value = *ref;
-    if (!ref->empty()) job.ref_json = quoted(*ref);
+    job.room = asked->rooms.front();
+    job.user_id = asked->user_id.empty() ? ctx_.s.server_api_user_id : asked->user_id;
+    job.username = asked->user_id.empty() ? ctx_.s.server_api_username : asked->username;
+    job.text = std::move(asked->text);
+    job.ref_value = asked->ref;
+    if (!asked->ref.empty()) job.ref_json = quoted(asked->ref);
     aurora_http_req *req = c.req;
     const ChatContext *ctx = &ctx_;
-    std::string name = room;
+    std::string name = job.room;
     job.done = [ctx, req, name](const SendResult &r) {
         if (!r.code.empty()) {
             ctx->host->http_reply(req, status_of(r.code), nullptr,
@@ -505,26 +367,12 @@ void ServerApi::publish(Call &c) {
 }
 
 void ServerApi::broadcast(Call &c) {
-    if (!c.only({"rooms", "text", "user_id", "username", "ref"})) return;
-    const cJSON *rooms = cJSON_GetObjectItemCaseSensitive(c.body.get(), "rooms");
-    if (!cJSON_IsArray(rooms)) return c.error("bad_field", "'rooms' must be an array of room names");
-    std::vector<std::string> names;
-    for (const cJSON *r = rooms->child; r; r = r->next) {
-        if (!cJSON_IsString(r) || !valid_room(r->valuestring))
-            return c.error("bad_room", "every room must be a room name: 1-64 characters of A-Z a-z 0-9 _ . : -");
-        if (std::find(names.begin(), names.end(), r->valuestring) != names.end())
-            return c.error("bad_field", "a room is named twice in 'rooms'");
-        names.emplace_back(r->valuestring);
-        if (names.size() > kMaxBroadcastRooms)
-            return c.error("bad_field", "at most " + std::to_string(kMaxBroadcastRooms) + " rooms per broadcast");
-    }
-    if (names.empty()) return c.error("bad_field", "'rooms' is empty");
-    std::optional<Sender> from = sender_of(c, ctx_.s);
-    if (!from) return;
-    std::optional<std::string> text = text_of(c, ctx_.s);
-    if (!text) return;
-    std::optional<std::string> ref = ref_of(c);
-    if (!ref) return;
+    Refusal why;
+    std::optional<PublishRequest> asked = parse_publish(c.body.get(), true, ctx_.s.max_text_chars, why);
+    if (!asked) return c.error(why.code, why.text);
+    const std::vector<std::string> &names = asked->rooms;
+    const std::string &user_id = asked->user_id.empty() ? ctx_.s.server_api_user_id : asked->user_id;
+    const std::string &username = asked->user_id.empty() ? ctx_.s.server_api_username : asked->username;
     // One reply once every room answered, in the order asked.
     struct Gather {
         aurora_http_req *req;
@@ -537,12 +385,12 @@ void ServerApi::broadcast(Call &c) {
     for (size_t i = 0; i < names.size(); ++i) {
         SendJob job{SendJob::Kind::Message};
         job.room = names[i];
-        job.user_id = from->user_id;
-        job.username = from->username;
-        job.text = *text;
-        if (!ref->empty()) {  // the dedup key is per user and ref: one ref per room
-            job.ref_value = *ref + "@" + names[i];
-            job.ref_json = quoted(*ref);
+        job.user_id = user_id;
+        job.username = username;
+        job.text = asked->text;
+        if (!asked->ref.empty()) {  // the dedup key is per user and ref: one ref per room
+            job.ref_value = asked->ref + "@" + names[i];
+            job.ref_json = quoted(asked->ref);
         }
         job.done = [ctx, g, i](const SendResult &r) {
             g->results[i] = result_json(g->rooms[i], r);
@@ -555,30 +403,14 @@ void ServerApi::broadcast(Call &c) {
     }
 }
 
-// The user_id and reason of disconnect/ban/unban; nullopt after an error.
-static std::optional<std::pair<std::string, std::string>> target_of(ServerApi::Call &c) {
-    bool bad = false;
-    const char *uid = c.string("user_id", bad);
-    const char *reason = c.string("reason", bad);
-    if (bad || !uid || !valid_user_id(uid)) {
-        c.error("bad_user", "'user_id' must be 1-128 characters without control characters, not anon-...");
-        return std::nullopt;
-    }
-    if (reason && !valid_field(reason, 0, kMaxReason)) {
-        c.error("bad_field", "'reason' must be at most " + std::to_string(kMaxReason) + " characters without control characters");
-        return std::nullopt;
-    }
-    return std::make_pair(std::string(uid), std::string(reason ? reason : ""));
-}
-
 void ServerApi::disconnect(Call &c) {
-    if (!c.only({"user_id", "reason"})) return;
-    auto t = target_of(c);
-    if (!t) return;
-    const std::string event = "{\"op\":\"disconnect\",\"userId\":" + quoted(t->first) + ",\"reason\":" + quoted(t->second) + "}";
+    Refusal why;
+    std::optional<TargetRequest> t = parse_target(c.body.get(), TargetKind::Disconnect, why);
+    if (!t) return c.error(why.code, why.text);
+    const std::string event = "{\"op\":\"disconnect\",\"userId\":" + quoted(t->user_id) + ",\"reason\":" + quoted(t->reason) + "}";
     aurora_http_req *req = c.req;
     const ChatContext *ctx = &ctx_;
-    std::string user = t->first;
+    std::string user = t->user_id;
     if (!cmd_.command({"PUBLISH", kControlChannel, event}, [ctx, req, user](const redisReply *r) {
             if (!r || r->type != REDIS_REPLY_INTEGER)
                 return unavailable(ctx, req, "Redis did not take the request");
@@ -599,21 +431,17 @@ return redis.call('PUBLISH', ARGV[4], ARGV[5])
 )lua";
 
 void ServerApi::ban(Call &c) {
-    if (!c.only({"user_id", "reason", "duration_s"})) return;
-    auto t = target_of(c);
-    if (!t) return;
-    const cJSON *d = cJSON_GetObjectItemCaseSensitive(c.body.get(), "duration_s");
-    if (!cJSON_IsNumber(d) || d->valuedouble != std::floor(d->valuedouble) || d->valuedouble < 1 ||
-        d->valuedouble > static_cast<double>(kMaxBanSeconds))
-        return c.error("bad_field", "'duration_s' must be a whole number of seconds, 1 to " + std::to_string(kMaxBanSeconds));
+    Refusal why;
+    std::optional<TargetRequest> t = parse_target(c.body.get(), TargetKind::Ban, why);
+    if (!t) return c.error(why.code, why.text);
     const uint64_t now = ctx_.host->now_wall_ms();
-    const uint64_t until = now + static_cast<uint64_t>(d->valuedouble) * 1000;
-    const std::string event = "{\"op\":\"ban\",\"userId\":" + quoted(t->first) + ",\"until_ms\":" + std::to_string(until) +
-                              ",\"reason\":" + quoted(t->second) + "}";
-    const std::string reply = "{\"user_id\":" + quoted(t->first) + ",\"until_ms\":" + std::to_string(until) + "}";
+    const uint64_t until = now + static_cast<uint64_t>(t->duration_s) * 1000;
+    const std::string event = "{\"op\":\"ban\",\"userId\":" + quoted(t->user_id) + ",\"until_ms\":" + std::to_string(until) +
+                              ",\"reason\":" + quoted(t->reason) + "}";
+    const std::string reply = "{\"user_id\":" + quoted(t->user_id) + ",\"until_ms\":" + std::to_string(until) + "}";
     aurora_http_req *req = c.req;
     const ChatContext *ctx = &ctx_;
-    if (!cmd_.command({"EVAL", kBanScript, "1", kBansKey, t->first, std::to_string(until), std::to_string(now),
+    if (!cmd_.command({"EVAL", kBanScript, "1", kBansKey, t->user_id, std::to_string(until), std::to_string(now),
                        kControlChannel, event},
                       [ctx, req, reply](const redisReply *r) {
                           if (!r || r->type != REDIS_REPLY_INTEGER)
@@ -625,15 +453,15 @@ void ServerApi::ban(Call &c) {
 }
 
 void ServerApi::unban(Call &c) {
-    if (!c.only({"user_id"})) return;
-    auto t = target_of(c);
-    if (!t) return;
+    Refusal why;
+    std::optional<TargetRequest> t = parse_target(c.body.get(), TargetKind::Unban, why);
+    if (!t) return c.error(why.code, why.text);
     const std::string now = std::to_string(ctx_.host->now_wall_ms());
-    const std::string event = "{\"op\":\"unban\",\"userId\":" + quoted(t->first) + "}";
-    const std::string reply = "{\"user_id\":" + quoted(t->first) + "}";
+    const std::string event = "{\"op\":\"unban\",\"userId\":" + quoted(t->user_id) + "}";
+    const std::string reply = "{\"user_id\":" + quoted(t->user_id) + "}";
     aurora_http_req *req = c.req;
     const ChatContext *ctx = &ctx_;
-    if (!cmd_.command({"EVAL", kBanScript, "1", kBansKey, t->first, "0", now, kControlChannel, event},
+    if (!cmd_.command({"EVAL", kBanScript, "1", kBansKey, t->user_id, "0", now, kControlChannel, event},
                       [ctx, req, reply](const redisReply *r) {
                           if (!r || r->type != REDIS_REPLY_INTEGER)
                               return unavailable(ctx, req, "Redis did not take the request");

@@ -373,6 +373,28 @@ def key_sets():
     ]
 
 
+# ---- What a backend sends the server API (fuzz_server_api) ---------------------------------------
+# The first byte picks the reading: 0 a key set, 1 a request body, 2 a path segment / close reason.
+def server_api_inputs():
+    key = "k" * 40
+    key_sets = [
+        {"keys": [{"name": "backend", "key": key, "scopes": ["publish", "moderate", "read"], "rate_per_s": 50}]},
+        {"keys": [{"name": "a", "key": key, "scopes": ["read"]}, {"name": "b", "key": "j" * 40, "scopes": ["publish"]}]},
+        {"keys": [{"name": "a", "key": "short", "scopes": ["read"]}]}, {"keys": []}, {"keys": [1]},
+        {"keys": [{"name": "a", "key": key, "scopes": ["read"], "rate_per_s": 0.1}]},
+    ]
+    bodies = [
+        {"room": "general", "text": "hello", "user_id": "64b000000000000000000001", "username": "alice", "ref": "r1"},
+        {"room": "general", "text": "x" * 4001}, {"rooms": ["a", "b", "c"], "text": "all", "ref": "m-1"},
+        {"rooms": ["a", "a"], "text": "x"}, {"user_id": "u1", "reason": "spam", "duration_s": 3600},
+        {"user_id": "anon-1"}, {"user_id": "u\u0085", "reason": "\u00e9" * 100}, {"user_id": "u", "duration_s": 1.5},
+        {"room": "general", "text": "x", "username": "no id"}, {"rooms": [], "text": ""}, {},
+    ]
+    out = ["\x00" + json.dumps(k) for k in key_sets] + ["\x01" + json.dumps(b) for b in bodies]
+    out += ["\x02" + t for t in ("a%2Fb%7Cc", "%00", "%zz", "caf\u00e9 " * 30, "\U0001F642" * 40, "plain")]
+    return out
+
+
 def main():
     write("fuzz_http_head", http_heads())
     write("fuzz_ws_frames", ws_frames())
@@ -387,6 +409,7 @@ def main():
     write("fuzz_jwt_verify", jwt_inputs())
     write("fuzz_token_keys", key_sets())
     write("fuzz_stream_entry", stream_entries())
+    write("fuzz_server_api", server_api_inputs())
     for d in sorted(CORPUS.iterdir()):
         print(f"{d.name}: {len(list(d.iterdir()))} files")
 
