@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import redis as redis_py
 
-from aurora_host import AuroraHost, HostStartError
+from aurora_host import AuroraHost, HostStartError, free_port
 from chat_support import HOST, TIMEOUT, Client, chat_config, require, wait_ready
 from real_servers import RedisServer
 
@@ -28,7 +28,7 @@ class Receiver:
     """A webhook receiver on loopback: records every POST; `fail_next`
     answers 500 that many times first; `stall` holds each answer until set."""
 
-    def __init__(self):
+    def __init__(self, port: int = 0):
         self.posts: list[dict] = []
         self.fail_next = 0
         self.release = threading.Event()
@@ -51,7 +51,7 @@ class Receiver:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
@@ -178,6 +178,31 @@ def test_a_failing_webhook_is_retried_with_backoff_then_delivered(redis_srv, rec
         c.close()
     finally:
         assert h.stop() == (0, False), h.stderr_tail()
+
+
+def test_a_receiver_that_was_down_gets_the_events_once_it_is_up(redis_srv, tmp_path):
+    port = free_port()  # nobody listens there yet: every POST is refused
+    h = start(tmp_path, redis_srv.url, webhook_url=f"http://127.0.0.1:{port}/hook", webhook_backoff_ms=100,
+              webhook_max_attempts=30)
+    receiver = None
+    try:
+        user = "down" + secrets.token_hex(3)
+        c = Client(h, user)
+        c.settled()
+        wait_until(lambda: metric(h, "aurora_chat_webhook_failed_attempts_total") >= 2, "refused attempts")
+        assert metric(h, "aurora_chat_webhook_delivered_total") == 0
+        receiver = Receiver(port)
+        got = wait_until(lambda: [e for e in receiver.events() if e.get("user_id") == user and e["type"] == "join"],
+                         "the events once the receiver is up", timeout=20)
+        assert got[0]["room"] == "general"
+        assert all(verify(p) for p in receiver.posts)
+        assert [e["type"] for e in receiver.events()][:2] == ["connect", "join"]  # nothing lost, in order
+        assert metric(h, "aurora_chat_webhook_dead_letters_total") == 0
+        c.close()
+    finally:
+        assert h.stop() == (0, False), h.stderr_tail()
+        if receiver:
+            receiver.close()
 
 
 def test_a_webhook_that_keeps_failing_is_dead_lettered_and_the_chat_goes_on(redis_srv, receiver, tmp_path):

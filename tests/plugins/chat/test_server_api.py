@@ -179,6 +179,40 @@ def test_publish_is_stored_live_on_both_replicas_and_resumable(replicas, r):
         late.close()
 
 
+def test_a_published_message_is_in_mongodb_once_through_ingest(redis_srv, mongo_server, tmp_path):
+    """The server API's messages take the client's path all the way: ingest
+    stores each once, a retried ref included, with the system user's
+    ObjectId or the user it was published for."""
+    import pymongo
+    from bson import ObjectId
+
+    db = "srvapi_" + secrets.token_hex(4)
+    stream = "srvapi:" + secrets.token_hex(3)
+    cfg = chat_config(redis_srv.url, server_api=True, stream=stream)
+    cfg["mongo"] = {"url": mongo_server.url(db)}
+    cfg["plugins"].append({"name": "ingest", "path": require(HOST.parent.parent / "plugins" / "ingest.so"),
+                           "config": {"stream": stream, "history": False, "workers": 1}})
+    h = AuroraHost.start(Path(require(HOST)), tmp_path, cfg, env={"AURORA_SERVER_API_KEYS": json.dumps(KEYS)})
+    coll = pymongo.MongoClient(mongo_server.url(db), serverSelectionTimeoutMS=5000)[db]["messages"]
+    try:
+        wait_ready(h)
+        first = call(h, "publish", {"room": "general", "text": "stored once", "ref": "once-1"})[1]
+        again = call(h, "publish", {"room": "general", "text": "stored once", "ref": "once-1"})[1]
+        assert again["id"] == first["id"] and again["duplicate"] is True
+        user = "64b0000000000000000000aa"
+        theirs = call(h, "publish", {"room": "general", "text": "for a user", "user_id": user, "username": "ada"})[1]
+        deadline = time.monotonic() + TIMEOUT
+        while coll.count_documents({"roomId": "general"}) < 2:
+            assert time.monotonic() < deadline, "ingest did not store both"
+            time.sleep(0.05)  # ingest writes asynchronously: poll, bounded
+        docs = {d["streamId"]: d for d in coll.find({"roomId": "general"})}
+        assert set(docs) == {first["id"], theirs["id"]}  # the retried ref added nothing
+        assert docs[first["id"]]["userId"] == ObjectId(SYSTEM_ID) and docs[first["id"]]["username"] == "system"
+        assert docs[theirs["id"]]["userId"] == ObjectId(user) and docs[theirs["id"]]["text"] == "for a user"
+    finally:
+        assert h.stop() == (0, False), h.stderr_tail()
+
+
 BAD_PUBLISH = [
     (b"", "bad_json"), (b"{", "bad_json"), (b"[]", "bad_json"), (b'"text"', "bad_json"),
     (b'{"room":"general","text":"a","text":"b"}', "bad_json"),
@@ -243,10 +277,12 @@ def test_disconnect_closes_the_users_connections_on_every_replica(replicas):
     try:
         for c in (on_a, on_b, other):
             c.settled()
+        t0 = time.monotonic()
         status, body, _ = call(a, "disconnect", {"user_id": victim, "reason": "password changed"})
         assert status == 200 and body["replicas"] >= 2
         assert closed_with(on_a) == (4001, "password changed")
         assert closed_with(on_b) == (4001, "password changed")
+        assert time.monotonic() - t0 < 1.0  # on both replicas within 1 s
         other.send(type="presence", ref="still")
         other.wait(lambda f: f.get("ref") == "still", "the bystander is still served")
         # It may connect again: a disconnect is not a ban.
@@ -264,10 +300,12 @@ def test_ban_closes_refuses_everywhere_and_unban_lifts_it(replicas, redis_srv, t
     on_a, on_b = Client(a, victim), Client(b, victim)
     for c in (on_a, on_b):
         c.settled()
+    t0 = time.monotonic()
     status, body, _ = call(b, "ban", {"user_id": victim, "duration_s": 600, "reason": "spam"})
     assert status == 200 and body["until_ms"] > time.time() * 1000
     assert closed_with(on_a) == (4003, "banned: spam")
     assert closed_with(on_b) == (4003, "banned: spam")
+    assert time.monotonic() - t0 < 1.0  # on both replicas within 1 s
     for h in (a, b):  # refused at connect, before joining anything
         again = Client(h, victim)
         assert closed_with(again) == (4003, "banned")
