@@ -403,22 +403,28 @@ void ServerApi::broadcast(Call &c) {
     }
 }
 
+// One command whose integer reply becomes the answer: 200 with
+// answer(integer), or 503 when Redis is away or does not answer.
+void ServerApi::answer_integer(Call &c, const std::vector<std::string_view> &argv,
+                               std::function<std::string(long long)> answer) {
+    aurora_http_req *req = c.req;
+    const ChatContext *ctx = &ctx_;
+    bool queued = cmd_.command(argv, [ctx, req, answer = std::move(answer)](const redisReply *r) {
+        if (!r || r->type != REDIS_REPLY_INTEGER) return unavailable(ctx, req, "Redis did not answer in time");
+        ctx->host->http_reply(req, 200, nullptr, aurora_str{}, plugin::str(answer(r->integer)));
+    });
+    if (!queued) return c.error("unavailable", "Redis is unavailable", "Retry-After: 1\r\n");
+    c.answered = true;
+}
+
 void ServerApi::disconnect(Call &c) {
     Refusal why;
     std::optional<TargetRequest> t = parse_target(c.body.get(), TargetKind::Disconnect, why);
     if (!t) return c.error(why.code, why.text);
     const std::string event = "{\"op\":\"disconnect\",\"userId\":" + quoted(t->user_id) + ",\"reason\":" + quoted(t->reason) + "}";
-    aurora_http_req *req = c.req;
-    const ChatContext *ctx = &ctx_;
-    std::string user = t->user_id;
-    if (!cmd_.command({"PUBLISH", kControlChannel, event}, [ctx, req, user](const redisReply *r) {
-            if (!r || r->type != REDIS_REPLY_INTEGER)
-                return unavailable(ctx, req, "Redis did not take the request");
-            ctx->host->http_reply(req, 200, nullptr, aurora_str{},
-                                 plugin::str("{\"user_id\":" + quoted(user) + ",\"replicas\":" + std::to_string(r->integer) + "}"));
-        }))
-        return c.error("unavailable", "Redis is unavailable", "Retry-After: 1\r\n");
-    c.answered = true;
+    answer_integer(c, {"PUBLISH", kControlChannel, event}, [user = t->user_id](long long replicas) {
+        return "{\"user_id\":" + quoted(user) + ",\"replicas\":" + std::to_string(replicas) + "}";
+    });
 }
 
 // The ban and its announcement in one script: a replica that loads the bans
@@ -439,17 +445,9 @@ void ServerApi::ban(Call &c) {
     const std::string event = "{\"op\":\"ban\",\"userId\":" + quoted(t->user_id) + ",\"until_ms\":" + std::to_string(until) +
                               ",\"reason\":" + quoted(t->reason) + "}";
     const std::string reply = "{\"user_id\":" + quoted(t->user_id) + ",\"until_ms\":" + std::to_string(until) + "}";
-    aurora_http_req *req = c.req;
-    const ChatContext *ctx = &ctx_;
-    if (!cmd_.command({"EVAL", kBanScript, "1", kBansKey, t->user_id, std::to_string(until), std::to_string(now),
+    answer_integer(c, {"EVAL", kBanScript, "1", kBansKey, t->user_id, std::to_string(until), std::to_string(now),
                        kControlChannel, event},
-                      [ctx, req, reply](const redisReply *r) {
-                          if (!r || r->type != REDIS_REPLY_INTEGER)
-                              return unavailable(ctx, req, "Redis did not take the ban");
-                          ctx->host->http_reply(req, 200, nullptr, aurora_str{}, plugin::str(reply));
-                      }))
-        return c.error("unavailable", "Redis is unavailable", "Retry-After: 1\r\n");
-    c.answered = true;
+                   [reply](long long) { return reply; });
 }
 
 void ServerApi::unban(Call &c) {
@@ -459,16 +457,8 @@ void ServerApi::unban(Call &c) {
     const std::string now = std::to_string(ctx_.host->now_wall_ms());
     const std::string event = "{\"op\":\"unban\",\"userId\":" + quoted(t->user_id) + "}";
     const std::string reply = "{\"user_id\":" + quoted(t->user_id) + "}";
-    aurora_http_req *req = c.req;
-    const ChatContext *ctx = &ctx_;
-    if (!cmd_.command({"EVAL", kBanScript, "1", kBansKey, t->user_id, "0", now, kControlChannel, event},
-                      [ctx, req, reply](const redisReply *r) {
-                          if (!r || r->type != REDIS_REPLY_INTEGER)
-                              return unavailable(ctx, req, "Redis did not take the request");
-                          ctx->host->http_reply(req, 200, nullptr, aurora_str{}, plugin::str(reply));
-                      }))
-        return c.error("unavailable", "Redis is unavailable", "Retry-After: 1\r\n");
-    c.answered = true;
+    answer_integer(c, {"EVAL", kBanScript, "1", kBansKey, t->user_id, "0", now, kControlChannel, event},
+                   [reply](long long) { return reply; });
 }
 
 void ServerApi::presence(Call &c, const std::string &room) {
@@ -497,17 +487,10 @@ void ServerApi::presence(Call &c, const std::string &room) {
 
 void ServerApi::user(Call &c, const std::string &user_id) {
     const std::string now = std::to_string(ctx_.host->now_wall_ms());
-    aurora_http_req *req = c.req;
-    const ChatContext *ctx = &ctx_;
-    if (!cmd_.command({"ZCOUNT", online_key(user_id), now, "+inf"}, [ctx, req, user_id](const redisReply *r) {
-            if (!r || r->type != REDIS_REPLY_INTEGER)
-                return unavailable(ctx, req, "Redis did not answer");
-            ctx->host->http_reply(req, 200, nullptr, aurora_str{},
-                                 plugin::str("{\"user_id\":" + quoted(user_id) + ",\"online\":" + (r->integer > 0 ? "true" : "false") +
-                                             ",\"connections\":" + std::to_string(r->integer) + "}"));
-        }))
-        return c.error("unavailable", "Redis is unavailable", "Retry-After: 1\r\n");
-    c.answered = true;
+    answer_integer(c, {"ZCOUNT", online_key(user_id), now, "+inf"}, [user_id](long long n) {
+        return "{\"user_id\":" + quoted(user_id) + ",\"online\":" + (n > 0 ? "true" : "false") +
+               ",\"connections\":" + std::to_string(n) + "}";
+    });
 }
 
 void ServerApi::info(Call &c) {

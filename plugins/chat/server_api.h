@@ -19,11 +19,13 @@
 // Thread contract: [service] (start() in init, the destructor in shutdown).
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "chat_context.h"
 #include "redis_async.h"
@@ -62,6 +64,7 @@ private:
     void presence(Call &c, const std::string &room);
     void user(Call &c, const std::string &user_id);
     void info(Call &c);
+    void answer_integer(Call &c, const std::vector<std::string_view> &argv, std::function<std::string(long long)> answer);
     void control(std::string_view payload);
     void load_bans();
     void refresh();

@@ -19,6 +19,7 @@ from aurora_host import AuroraHost, HostStartError
 from auth_support import HOST, SECRET, auth_host_config, require
 from idp import AUDIENCE, ISSUER, JwksServer, Key, b64, claims, hs256_with, jwks
 from tokens import make_token
+from waiting import wait_until
 
 TIMEOUT = 10.0
 
@@ -48,16 +49,6 @@ def replace(path: Path, text: str) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(text)
     os.replace(tmp, path)
-
-
-def wait_until(pred, what: str, timeout: float = TIMEOUT):
-    deadline = time.monotonic() + timeout
-    while True:
-        got = pred()
-        if got:
-            return got
-        assert time.monotonic() < deadline, f"no {what} within {timeout} s"
-        time.sleep(0.1)  # polling the host, bounded
 
 
 def accepted(host: AuroraHost, token: str) -> bool:

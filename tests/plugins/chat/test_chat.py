@@ -19,13 +19,6 @@ from real_servers import RedisServer
 
 
 @pytest.fixture(scope="module")
-def redis_srv():
-    srv = RedisServer.start()  # private: the outage test stops and restarts it
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture(scope="module")
 def replicas(redis_srv, tmp_path_factory):
     a = start_replica(tmp_path_factory.mktemp("replica-a"), redis_srv.url)
     b = start_replica(tmp_path_factory.mktemp("replica-b"), redis_srv.url)

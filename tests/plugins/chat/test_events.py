@@ -19,7 +19,7 @@ import redis as redis_py
 
 from aurora_host import AuroraHost, HostStartError, free_port
 from chat_support import HOST, TIMEOUT, Client, chat_config, require, wait_ready
-from real_servers import RedisServer
+from waiting import wait_until
 
 SECRET = secrets.token_hex(24)
 
@@ -79,23 +79,6 @@ def verify(post: dict) -> bool:
     parts = dict(kv.split("=", 1) for kv in post["headers"]["X-Aurora-Signature"].split(","))
     expected = hmac.new(SECRET.encode(), f"{parts['t']}.".encode() + post["body"], hashlib.sha256).hexdigest()
     return hmac.compare_digest(expected, parts["v1"]) and abs(time.time() - int(parts["t"])) < 300
-
-
-def wait_until(pred, what: str, timeout: float = TIMEOUT):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v:
-            return v
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)  # polling a condition another process makes true, bounded
-
-
-@pytest.fixture(scope="module")
-def redis_srv():
-    srv = RedisServer.start()
-    yield srv
-    srv.stop()
 
 
 @pytest.fixture

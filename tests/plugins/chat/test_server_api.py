@@ -19,7 +19,7 @@ from websockets.exceptions import ConnectionClosed
 
 from aurora_host import AuroraHost, HostStartError, http_request
 from chat_support import HOST, TIMEOUT, Client, chat_config, require, wait_ready
-from real_servers import RedisServer
+from waiting import wait_until
 
 BASE = "/api/server/"
 FULL = secrets.token_hex(24)      # publish, moderate, read
@@ -36,13 +36,6 @@ def start(tmp: Path, redis_url: str, env: dict | None = None, **chat) -> AuroraH
     h = AuroraHost.start(Path(require(HOST)), tmp, cfg, env={"AURORA_SERVER_API_KEYS": json.dumps(KEYS), **(env or {})})
     wait_ready(h)
     return h
-
-
-@pytest.fixture(scope="module")
-def redis_srv():
-    srv = RedisServer.start()
-    yield srv
-    srv.stop()
 
 
 @pytest.fixture(scope="module")
@@ -201,10 +194,7 @@ def test_a_published_message_is_in_mongodb_once_through_ingest(redis_srv, mongo_
         assert again["id"] == first["id"] and again["duplicate"] is True
         user = "64b0000000000000000000aa"
         theirs = call(h, "publish", {"room": "general", "text": "for a user", "user_id": user, "username": "ada"})[1]
-        deadline = time.monotonic() + TIMEOUT
-        while coll.count_documents({"roomId": "general"}) < 2:
-            assert time.monotonic() < deadline, "ingest did not store both"
-            time.sleep(0.05)  # ingest writes asynchronously: poll, bounded
+        wait_until(lambda: coll.count_documents({"roomId": "general"}) >= 2, "both messages stored by ingest")
         docs = {d["streamId"]: d for d in coll.find({"roomId": "general"})}
         assert set(docs) == {first["id"], theirs["id"]}  # the retried ref added nothing
         assert docs[first["id"]]["userId"] == ObjectId(SYSTEM_ID) and docs[first["id"]]["username"] == "system"
@@ -328,17 +318,17 @@ def test_a_ban_ends_by_itself(replicas):
     victim = user_name()
     assert call(a, "ban", {"user_id": victim, "duration_s": 1})[0] == 200
     assert closed_with(Client(b, victim)) == (4003, "banned")
-    deadline = time.monotonic() + 5
-    while True:
+    def admitted() -> bool:
         c = Client(b, victim)
         try:
             c.settled()
-            c.close()
-            break
+            return True
         except (ConnectionClosed, AssertionError):
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)  # the ban's expiry is time-based: poll it, bounded
+            return False
+        finally:
+            c.close()
+
+    wait_until(admitted, "the victim admitted once the ban ended", timeout=5, interval=0.2)
 
 
 def test_a_long_reason_arrives_whole_before_a_close_that_carries_what_fits(replicas):
@@ -381,35 +371,23 @@ def test_presence_online_state_and_info_see_every_replica(replicas):
             c.settled()
             c.send(type="join", room=room, ref="j")
             c.wait(lambda f: f.get("type") == "joined", "joined")
-        deadline = time.monotonic() + TIMEOUT
-        while True:
-            status, body, _ = call(a, f"rooms/{room}/presence", key=READER)
-            assert status == 200
-            if body["connections"] == 2:
-                break
-            assert time.monotonic() < deadline, body
-            time.sleep(0.05)  # the join's presence entry is written as the join takes effect: poll, bounded
+        # The join's presence entry is written as the join takes effect.
+        body = wait_until(lambda: (b := call(a, f"rooms/{room}/presence", key=READER)[1])["connections"] == 2 and b,
+                          "both connections in the room's presence")
         assert {u["userId"] for u in body["users"]} == {alice, bob}
         status, body, _ = call(b, f"users/{alice}", key=READER)
         assert status == 200 and body == {"user_id": alice, "online": True, "connections": 1}
         # Each replica writes its line every presence_refresh_s (1 s here).
-        deadline = time.monotonic() + TIMEOUT
-        while True:
-            status, body, _ = call(a, "info", key=READER)
-            assert status == 200
-            mine = [x for x in body["replicas"] if x["connections"] >= 1]
-            if len(mine) >= 2:
-                break
-            assert time.monotonic() < deadline, body
-            time.sleep(0.1)  # written every presence_refresh_s: poll, bounded
+        def both_lines() -> dict | None:
+            info = call(a, "info", key=READER)[1]
+            return info if len([x for x in info["replicas"] if x["connections"] >= 1]) >= 2 else None
+
+        body = wait_until(both_lines, "both replicas' lines in info")
         assert body["connections"] >= 2 and body["replica"] in {x["id"] for x in body["replicas"]}
     finally:
         ca.close()
         cb.close()
-    deadline = time.monotonic() + TIMEOUT
-    while call(a, f"users/{alice}", key=READER)[1]["online"]:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)  # the disconnect's removal is asynchronous: poll, bounded
+    wait_until(lambda: not call(a, f"users/{alice}", key=READER)[1]["online"], "alice offline after her close")
     assert call(a, "users/nobody-" + secrets.token_hex(3), key=READER)[1]["connections"] == 0
     assert call(a, "users/a%2Fb%7Cc", key=READER)[1]["user_id"] == "a/b|c"
     for path, code in (("rooms/bad room/presence", "bad_room"), ("rooms/general/other", "not_found"),
