@@ -26,6 +26,10 @@ const plugin::Field<AuthSettings> kFields[] = {
     {{"query_token", Setting::Bool, "true",
      "accept the token from `?token=` at the handshake (the seed's fallback; URLs end up in logs)"},
      &AuthSettings::query_token},
+    {{"enforce_bans", Setting::Bool, "true",
+     "refuse users banned through the chat plugin's server API at the handshake (403; follows chat:bans and "
+     "chat:control in Redis; not in cluster mode)"},
+     &AuthSettings::enforce_bans},
     {{"password_scheme", Setting::String, "\"bcrypt\"", "hash for new passwords: `bcrypt` ($2b$) or `yescrypt` ($y$)"},
      &AuthSettings::password_scheme},
     {{"bcrypt_cost", Setting::Int, "10", "bcrypt cost (log2 rounds)", 4, 31}, &AuthSettings::bcrypt_cost},

@@ -33,6 +33,7 @@ struct AuthSettings {
     int64_t token_ttl_s = 86400;
     int64_t leeway_s = 30;
     bool query_token = true;
+    bool enforce_bans = true;  // plugins/common/moderation.h
     HashScheme scheme = HashScheme::Bcrypt;  // from password_scheme
     int hash_cost = 10;                      // bcrypt_cost or yescrypt_cost
     int workers = 2;

@@ -85,6 +85,12 @@ aurora_status init_state(AuthPlugin &st) {
         st.cap = std::make_unique<ConnectionCap>(st.cfg.redis_prefix, st.cfg.max_connections_per_user,
                                                  st.cfg.connection_ttl_ms);
     st.replica_id = std::to_string(getpid()) + "-" + random_hex(12);
+    if (st.cfg.enforce_bans && redis_url->cluster()) {
+        st.log(AURORA_LOG_INFO, "enforce_bans: not in cluster mode (the server API that bans is not either)");
+    } else if (st.cfg.enforce_bans) {
+        st.bans = std::make_unique<plugin::Moderation>(st, *redis_url, std::chrono::milliseconds(2000));
+        if (!st.bans->start()) return AURORA_ERR_INVALID;
+    }
     st.trust = plugin::TokenTrust::create(st.host, st.self, st.cfg.secret, st.cfg.alg, error);
     if (!st.trust) {
         st.log(AURORA_LOG_ERROR, "config: %s", error.c_str());
@@ -187,7 +193,13 @@ void auth_on_disconnect(void *state, aurora_conn *conn) {
     }
 }
 
-int32_t auth_is_ready(void *state) { return static_cast<AuthPlugin *>(state)->indexes_ready.load() ? 1 : 0; }
+// Ready: the users collection's indexes exist, and with enforce_bans the
+// bans are loaded (a banned user is never let in by a replica that has not
+// read them yet).
+int32_t auth_is_ready(void *state) {
+    const auto &st = *static_cast<AuthPlugin *>(state);
+    return st.indexes_ready.load() && (!st.bans || st.bans->ready()) ? 1 : 0;
+}
 
 const aurora_plugin kDescriptor = [] {
     aurora_plugin d = plugin::describe(

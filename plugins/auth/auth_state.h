@@ -20,6 +20,7 @@
 #include "connection_registry.h"
 #include "inflight_limit.h"
 #include "login_throttle.h"
+#include "moderation.h"
 #include "mongo_pool.h"
 #include "register_throttle.h"
 #include "user_store.h"
@@ -45,6 +46,7 @@ struct AuthPlugin : plugin::PluginHandle {  // host, self, log()
     std::unique_ptr<RegisterThrottle> register_throttle;
     std::unique_ptr<ConnectionCap> cap;
     std::unique_ptr<plugin::TokenTrust> trust;  // the tokens the handshake accepts
+    std::unique_ptr<plugin::Moderation> bans;   // enforce_bans: [service thread]
     std::string replica_id;  // names this process's entries in the connection sets
     // A hash of a random password, verified when the username does not exist
     // so that "no such user" costs as much as "wrong password".

@@ -1,6 +1,7 @@
 // The authenticate hook: the bearer token of the upgrade request (subprotocol
 // "Bearer.<jwt>", Authorization header, or ?token= when allowed), verified
-// in memory. Service thread; no I/O.
+// in memory, and its user not banned (enforce_bans: a map lookup). Service
+// thread; no I/O.
 #include <ctime>
 
 #include "auth_state.h"
@@ -32,6 +33,12 @@ aurora_auth_verdict authenticate_handshake(AuthPlugin &st, const aurora_handshak
         host->metric_add(st.m.handshake_rejected, 1);
         identity->reject_status = 401;
         identity->reject_reason = plugin::str(st.scratch_reason);
+        return AURORA_AUTH_REJECT;
+    }
+    if (st.bans && st.bans->banned(v.user_id, host->now_wall_ms())) {
+        host->metric_add(st.m.handshake_rejected, 1);
+        identity->reject_status = 403;
+        identity->reject_reason = AURORA_STR_LIT("banned");
         return AURORA_AUTH_REJECT;
     }
     st.scratch_user_id = std::move(v.user_id);

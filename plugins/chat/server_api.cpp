@@ -13,10 +13,9 @@ namespace aurora::chat {
 
 namespace {
 
-constexpr const char *kControlChannel = "chat:control";
-constexpr const char *kBansKey = "chat:bans";
+constexpr const char *kControlChannel = plugin::Moderation::kControlChannel;
+constexpr const char *kBansKey = plugin::Moderation::kBansKey;
 constexpr const char *kReplicasKey = "chat:replicas";
-constexpr size_t kMaxBansLoaded = 100000;
 
 std::string error_json(std::string_view code, std::string_view text) {
     return "{\"error\":" + quoted(text) + ",\"code\":" + quoted(code) + "}";
@@ -83,7 +82,7 @@ ServerApi::ServerApi(const ChatContext &ctx, SendPipeline &sender, ServerKeys ke
       sender_(sender),
       keys_(std::move(keys)),
       cmd_(ctx, ctx.redis_url, std::chrono::milliseconds(ctx.s.redis_timeout_ms), 4096, "server-api"),
-      sub_(ctx, ctx.redis_url, std::chrono::milliseconds(ctx.s.redis_timeout_ms), 16, "server-api-control") {}
+      moderation_(ctx, ctx.redis_url, std::chrono::milliseconds(ctx.s.redis_timeout_ms)) {}
 
 ServerApi::~ServerApi() {
     if (refresh_timer_) ctx_.host->timer_stop(refresh_timer_);
@@ -110,24 +109,16 @@ bool ServerApi::start() {
         ctx_.log(AURORA_LOG_ERROR, "server_api: cannot route GET /api/openapi.yaml");
         return false;
     }
-    sub_.on_up([this] {
-        sub_.subscribe({"SUBSCRIBE", kControlChannel}, [this](const redisReply *r) {
-            if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 3 || r->element[0]->type != REDIS_REPLY_STRING) return;
-            std::string_view kind(r->element[0]->str, r->element[0]->len);
-            if (kind == "message" && r->element[2]->type == REDIS_REPLY_STRING)
-                control(std::string_view(r->element[2]->str, r->element[2]->len));
-            else if (kind == "subscribe")  // from now on no change is missed: read what was decided before
-                load_bans();
-        });
+    moderation_.on_ban([this](const std::string &user, const std::string &reason) {
+        close_user(user, kCloseBanned, reason.empty() ? "banned" : "banned: " + reason);
     });
-    sub_.on_down([this](const std::string &) { ready_ = false; });
-    cmd_.on_up([this] {
-        refresh();
-        if (sub_.up()) load_bans();
+    moderation_.on_disconnect([this](const std::string &user, const std::string &reason) {
+        close_user(user, kCloseDisconnected, reason.empty() ? "disconnected by the server" : reason);
     });
+    cmd_.on_up([this] { refresh(); });
     uint64_t every = static_cast<uint64_t>(ctx_.s.presence_refresh_s) * 1000;
     refresh_timer_ = h->timer_start(ctx_.self, every, every, [](void *p) { static_cast<ServerApi *>(p)->refresh(); }, this);
-    if (!refresh_timer_ || !cmd_.start() || !sub_.start()) {
+    if (!refresh_timer_ || !cmd_.start() || !moderation_.start()) {
         ctx_.log(AURORA_LOG_ERROR, "server_api: cannot start its Redis connections");
         return false;
     }
@@ -137,11 +128,7 @@ bool ServerApi::start() {
 
 // ---- connections ----
 
-bool ServerApi::banned(const std::string &user_id) const {
-    if (bans_.empty()) return false;
-    auto it = bans_.find(user_id);
-    return it != bans_.end() && it->second > ctx_.host->now_wall_ms();
-}
+bool ServerApi::banned(const std::string &user_id) const { return moderation_.banned(user_id, ctx_.host->now_wall_ms()); }
 
 void ServerApi::connected(aurora_conn_id conn, const std::string &user_id) {
     conns_[user_id].insert(conn);
@@ -194,47 +181,7 @@ void ServerApi::refresh() {
 
 // ---- the control channel ----
 
-void ServerApi::load_bans() {
-    const std::string now = std::to_string(ctx_.host->now_wall_ms());
-    bool sent = cmd_.command({"ZRANGEBYSCORE", kBansKey, now, "+inf", "WITHSCORES", "LIMIT", "0",
-                              std::to_string(kMaxBansLoaded)},
-                             [this](const redisReply *r) {
-                                 if (!r || r->type != REDIS_REPLY_ARRAY) {
-                                     ctx_.log(AURORA_LOG_WARN, "server_api: bans not loaded: %s",
-                                              r ? reply_string(r).c_str() : "no reply");
-                                     return;
-                                 }
-                                 bans_.clear();
-                                 for (size_t i = 0; i + 1 < r->elements; i += 2) {
-                                     std::string user = reply_string(r->element[i]);
-                                     uint64_t until = std::strtoull(reply_string(r->element[i + 1]).c_str(), nullptr, 10);
-                                     bans_[user] = until;
-                                     close_user(user, kCloseBanned, "banned");
-                                 }
-                                 ready_ = sub_.up();
-                             });
-    if (!sent) ready_ = false;  // cmd_ comes up later and loads them then
-}
 
-void ServerApi::control(std::string_view payload) {
-    plugin::Json j = plugin::parse_json(payload);
-    const char *op = j ? plugin::get_string(j.get(), "op") : nullptr;
-    const char *user = j ? plugin::get_string(j.get(), "userId") : nullptr;
-    if (!op || !user) return;
-    const char *reason = plugin::get_string(j.get(), "reason");
-    std::string why = reason ? reason : "";
-    std::string_view o(op);
-    if (o == "disconnect") {
-        close_user(user, kCloseDisconnected, why.empty() ? "disconnected by the server" : why);
-    } else if (o == "ban") {
-        const cJSON *until = cJSON_GetObjectItemCaseSensitive(j.get(), "until_ms");
-        if (!cJSON_IsNumber(until)) return;
-        bans_[user] = static_cast<uint64_t>(until->valuedouble);
-        close_user(user, kCloseBanned, why.empty() ? "banned" : "banned: " + why);
-    } else if (o == "unban") {
-        bans_.erase(user);
-    }
-}
 
 // ---- HTTP ----
 

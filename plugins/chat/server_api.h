@@ -9,10 +9,10 @@
 //   POST {base}ban, unban   for a duration: refused at connect and closed, on every replica
 //   GET  {base}rooms/R/presence, users/U, info
 //
-// Every replica subscribes to one control channel (chat:control) and acts
-// on what is published there; bans are also kept in Redis (chat:bans, a
-// sorted set by expiry), loaded again at every (re)subscription, so a
-// replica that starts or reconnects later knows them. Who is online is a
+// Every replica follows the bans and disconnects through a Moderation
+// (plugins/common/moderation.h: chat:bans and the chat:control channel),
+// so a replica that starts or reconnects later knows them; the auth
+// plugin keeps one too and refuses a banned user at the handshake. Who is online is a
 // sorted set per user (chat:online:<user>: "<replica>:<conn>" by expiry),
 // the replicas a hash (chat:replicas), both refreshed as presence is.
 //
@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "chat_context.h"
+#include "moderation.h"
 #include "redis_async.h"
 #include "send_pipeline.h"
 #include "server_keys.h"
@@ -41,7 +42,7 @@ public:
     // init: routes, Redis connections, the refresh timer. False after logging why.
     bool start();
     // Subscribed to the control channel and the bans loaded.
-    bool ready() const { return ready_; }
+    bool ready() const { return moderation_.ready(); }
     // Banned now (a map lookup).
     bool banned(const std::string &user_id) const;
     void connected(aurora_conn_id conn, const std::string &user_id);
@@ -65,8 +66,6 @@ private:
     void user(Call &c, const std::string &user_id);
     void info(Call &c);
     void answer_integer(Call &c, const std::vector<std::string_view> &argv, std::function<std::string(long long)> answer);
-    void control(std::string_view payload);
-    void load_bans();
     void refresh();
     void close_user(const std::string &user_id, uint16_t code, const std::string &reason);
     std::string online_key(std::string_view user_id) const { return "chat:online:" + std::string(user_id); }
@@ -75,10 +74,9 @@ private:
     const ChatContext &ctx_;
     SendPipeline &sender_;
     ServerKeys keys_;
-    plugin::AsyncRedis cmd_, sub_;
+    plugin::AsyncRedis cmd_;
+    plugin::Moderation moderation_;  // chat:bans and chat:control (plugins/common/moderation.h)
     aurora_timer *refresh_timer_ = nullptr;
-    bool ready_ = false;
-    std::unordered_map<std::string, uint64_t> bans_;  // user -> until (wall ms)
     std::unordered_map<std::string, std::set<aurora_conn_id>> conns_;  // local connections by user
     size_t local_connections_ = 0;
 };

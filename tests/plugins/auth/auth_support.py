@@ -24,6 +24,7 @@ HOST = BUILD / "host" / "aurora-host"
 AUTH = BUILD / "plugins" / "auth.so"
 ECHO = BUILD / "plugins" / "echo.so"
 PROBE = BUILD / "tests" / "host" / "api" / "probe.so"
+CHAT = BUILD / "plugins" / "chat.so"
 REPO = HERE.parents[2]
 
 SECRET = "k3y-for-tests-only-0123456789-abcdefghijklmnop"  # 46 bytes, not a known default

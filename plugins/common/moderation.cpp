@@ -1,0 +1,101 @@
+#include "moderation.h"
+
+#include <cstdlib>
+#include <vector>
+
+#include "json.h"
+
+namespace aurora::plugin {
+
+namespace {
+
+std::string text_of(const redisReply *r) {
+    return r && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS) ? std::string(r->str, r->len) : "";
+}
+
+}  // namespace
+
+Moderation::Moderation(const PluginHandle &plugin, const RedisUrl &url, std::chrono::milliseconds timeout)
+    : plugin_(plugin), sub_(plugin, url, timeout, 16, "moderation"), reads_(plugin, url, timeout, 16, "moderation-reads") {}
+
+bool Moderation::start() {
+    sub_.on_up([this] {
+        sub_.subscribe({"SUBSCRIBE", kControlChannel}, [this](const redisReply *r) {
+            if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 3 || r->element[0]->type != REDIS_REPLY_STRING) return;
+            std::string_view kind(r->element[0]->str, r->element[0]->len);
+            if (kind == "message" && r->element[2]->type == REDIS_REPLY_STRING)
+                announced(std::string_view(r->element[2]->str, r->element[2]->len));
+            else if (kind == "subscribe")  // from now on nothing is missed: read what was decided before
+                load();
+        });
+    });
+    sub_.on_down([this](const std::string &) { ready_ = false; });
+    reads_.on_up([this] {
+        if (sub_.up()) load();
+    });
+    if (!sub_.start() || !reads_.start()) {
+        plugin_.log(AURORA_LOG_ERROR, "moderation: cannot start its Redis connections");
+        return false;
+    }
+    return true;
+}
+
+bool Moderation::banned(const std::string &user_id, uint64_t now_ms) const {
+    if (bans_.empty()) return false;
+    auto it = bans_.find(user_id);
+    return it != bans_.end() && it->second > now_ms;
+}
+
+// The announcements that arrive while the load is in flight may be in its
+// answer or not (each is published in the same script as its change): they
+// are applied again once it is in. Applying one twice is harmless.
+void Moderation::load() {
+    if (loading_) return;  // the one in flight reads after this subscription too
+    const std::string now = std::to_string(plugin_.host->now_wall_ms());
+    loading_ = reads_.command(
+        {"ZRANGEBYSCORE", kBansKey, now, "+inf", "WITHSCORES", "LIMIT", "0", std::to_string(kMaxBansLoaded)},
+        [this](const redisReply *r) {
+            loading_ = false;
+            std::vector<std::string> replay = std::move(arrived_);
+            arrived_.clear();
+            if (!r || r->type != REDIS_REPLY_ARRAY) {
+                plugin_.log(AURORA_LOG_WARN, "moderation: bans not loaded: %s", r ? text_of(r).c_str() : "no reply");
+                return;  // loaded again when the connection comes back up
+            }
+            bans_.clear();
+            for (size_t i = 0; i + 1 < r->elements; i += 2)
+                bans_[text_of(r->element[i])] = std::strtoull(text_of(r->element[i + 1]).c_str(), nullptr, 10);
+            for (const std::string &payload : replay) apply(payload, false);
+            for (const auto &[user, until] : bans_)
+                if (on_ban_) on_ban_(user, "");
+            ready_ = sub_.up();
+        });
+    if (!loading_) ready_ = false;  // the reads connection is down: loaded once it is up
+}
+
+void Moderation::announced(std::string_view payload) {
+    if (loading_) arrived_.emplace_back(payload);
+    apply(payload, true);
+}
+
+void Moderation::apply(std::string_view payload, bool notify) {
+    Json j = parse_json(payload);
+    const char *op = j ? get_string(j.get(), "op") : nullptr;
+    const char *user = j ? get_string(j.get(), "userId") : nullptr;
+    if (!op || !user) return;
+    const char *reason = get_string(j.get(), "reason");
+    const std::string why = reason ? reason : "";
+    const std::string_view o(op);
+    if (o == "ban") {
+        const cJSON *until = cJSON_GetObjectItemCaseSensitive(j.get(), "until_ms");
+        if (!cJSON_IsNumber(until)) return;
+        bans_[user] = static_cast<uint64_t>(until->valuedouble);
+        if (notify && on_ban_) on_ban_(user, why);
+    } else if (o == "unban") {
+        bans_.erase(user);
+    } else if (o == "disconnect" && notify && on_disconnect_) {
+        on_disconnect_(user, why);
+    }
+}
+
+}  // namespace aurora::plugin
