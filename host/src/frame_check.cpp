@@ -59,7 +59,7 @@ FrameCheck check_frame(std::string_view text) {
         // Valid UTF-8 (the frame reader checked) that cJSON refuses for a
         // "\uD8xx" escape with no partner: a lone surrogate is no character.
         if (has_lone_surrogate_escape(text)) return refuse("bad_utf8", "a \\u escape encodes a lone UTF-16 surrogate");
-        if (plugin::has_nul_escape(text)) return refuse("bad_json", "a string holds \\u0000, which cannot be kept");
+        if (plugin::has_nul(text)) return refuse("bad_json", "a string holds a NUL (\\u0000), which cannot be kept");
         return refuse("bad_json", "frame is not valid JSON");
     }
     if (!cJSON_IsObject(j.get())) return refuse("not_object", "frame must be a JSON object");

@@ -88,7 +88,8 @@ aurora_status init_state(AuthPlugin &st) {
     if (st.cfg.enforce_bans && redis_url->cluster()) {
         st.log(AURORA_LOG_INFO, "enforce_bans: not in cluster mode (the server API that bans is not either)");
     } else if (st.cfg.enforce_bans) {
-        st.bans = std::make_unique<plugin::Moderation>(st, *redis_url, std::chrono::milliseconds(2000));
+        st.bans = std::make_unique<plugin::Moderation>(st, *redis_url, std::chrono::milliseconds(2000),
+                                                       plugin::Moderation::kBanChannel);
         if (!st.bans->start()) return AURORA_ERR_INVALID;
     }
     st.trust = plugin::TokenTrust::create(st.host, st.self, st.cfg.secret, st.cfg.alg, error);

@@ -34,7 +34,7 @@ Credentials parse_credentials(std::string_view body) {
     }
     // cJSON would cut "longenough\u0000" to "longenough" (parse_json refuses
     // it): said plainly here rather than as invalid JSON.
-    if (plugin::has_nul_escape(body)) return refuse("NUL characters are not allowed");
+    if (plugin::has_nul(body)) return refuse("NUL characters are not allowed");
     plugin::Json root = plugin::parse_json(body);
     if (!root) return refuse("Invalid JSON");
     if (!cJSON_IsObject(root.get())) return refuse("Body must be a JSON object");

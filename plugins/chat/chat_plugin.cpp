@@ -16,7 +16,9 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <iterator>
 #include <memory>
@@ -141,6 +143,7 @@ struct ChatConn {
     std::string user_id, username;
     std::string current_room;
     std::set<std::string> rooms;  // joined, or joining through the subscriber
+    std::set<std::string> live;   // joined: the join took effect (its event was emitted)
     std::unordered_map<std::string, uint64_t> last_typing_ms;
     bool banned = false;  // refused at connect (server API): closing, no events
 };
@@ -255,6 +258,7 @@ void ChatPlugin::on_join_effective(const RoomRequest &r, StreamId p0, bool annou
             reply_error(r.conn, "join_denied", "joining this room was refused", r.ref_json);
         return;
     }
+    c.live.insert(r.room);
     if (events) events->joined(r.conn, c.user_id, c.username, r.room);
     SendJob p{SendJob::Kind::PresenceJoin};
     p.conn = r.conn;
@@ -346,7 +350,7 @@ aurora_verdict ChatPlugin::leave(Request &r) {
 
 void ChatPlugin::forget_room(aurora_conn_id id, ChatConn &c, const std::string &room) {
     if (!c.rooms.erase(room)) return;
-    if (events) events->left(id, c.user_id, c.username, room);
+    if (c.live.erase(room) && events) events->left(id, c.user_id, c.username, room);  // no leave for a join that never took effect
     c.last_typing_ms.erase(room);
     if (c.current_room == room) c.current_room = c.rooms.empty() ? "" : *c.rooms.begin();
     subscriber->request(RoomRequest{RoomRequest::Kind::Leave, id, room, {}, {}, false});
@@ -421,13 +425,13 @@ std::optional<ServerKeys> server_keys(const ChatContext &ctx, std::string &err) 
     }
     if (from_env) return ServerKeys::parse(env, "AURORA_SERVER_API_KEYS", err);
     std::ifstream in(cs.server_api_keys_file, std::ios::binary);
-    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    if (!in.good() && !in.eof()) {
-        err = "server_api_keys_file " + cs.server_api_keys_file + ": cannot read it";
+    if (!in.is_open()) {
+        err = "server_api_keys_file " + cs.server_api_keys_file + ": cannot open it: " + std::strerror(errno);
         return std::nullopt;
     }
-    if (!in.is_open()) {
-        err = "server_api_keys_file " + cs.server_api_keys_file + ": cannot open it";
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (in.bad()) {
+        err = "server_api_keys_file " + cs.server_api_keys_file + ": cannot read it";
         return std::nullopt;
     }
     return ServerKeys::parse(text, "server_api_keys_file " + cs.server_api_keys_file, err);
@@ -642,7 +646,7 @@ aurora_verdict chat_on_message(void *state, aurora_conn *conn, aurora_msg *msg) 
     auto it = p->conns.find(id);
     if (it == p->conns.end()) return AURORA_CONTINUE;
     try {
-        if (p->api && p->api->banned(it->second.user_id)) {  // banned while connected: its close is on the way
+        if (it->second.banned || (p->api && p->api->banned(it->second.user_id))) {  // its close is on the way
             p->ctx.host->msg_reply_error(msg, "banned", "this user is banned");
             return AURORA_REPLY;
         }

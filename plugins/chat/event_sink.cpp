@@ -121,10 +121,11 @@ void EventSink::emit(const char *type, const std::string &fields) {
         if (!queued) ctx_.host->metric_add(stream_errors_, 1);
     }
     if (!ctx_.s.webhook_url.empty()) {
-        if (queue_.post(std::move(json)))
-            ctx_.host->metric_add(queued_, 1);
-        else
-            ctx_.host->metric_add(dropped_, 1);
+        ctx_.host->metric_add(queued_, 1);  // before: the webhook's thread may take it at once
+        if (!queue_.post(std::move(json))) {
+            ctx_.host->metric_add(queued_, -1);
+            ctx_.host->metric_add(dropped_, 1);  // full (or, at shutdown, closed)
+        }
     }
 }
 
@@ -154,7 +155,23 @@ void EventSink::stored(const std::string &room, const std::string &user_id, cons
 
 // ---- the webhook's thread ----
 
-bool EventSink::deliver(const std::string &body, const std::string &delivery, std::string &why) {
+namespace {
+
+struct Transfer {
+    const aurora_host_api *host;
+    aurora_worker *w;  // nullptr: not cut short
+};
+
+// libcurl's progress callback: non-zero aborts the transfer (a stop asked).
+int on_progress(void *arg, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+    const auto *t = static_cast<const Transfer *>(arg);
+    return t->w && t->host->worker_should_stop(t->w) ? 1 : 0;
+}
+
+}  // namespace
+
+bool EventSink::deliver(const std::string &body, const std::string &delivery, std::string &why, aurora_worker *w,
+                        int64_t timeout_ms) {
     std::unique_ptr<CURL, CurlFree> curl(curl_easy_init());
     if (!curl) {
         why = "curl_easy_init failed";
@@ -180,8 +197,12 @@ bool EventSink::deliver(const std::string &body, const std::string &delivery, st
     curl_easy_setopt(c, CURLOPT_URL, ctx_.s.webhook_url.c_str());
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(ctx_.s.webhook_timeout_ms));
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(ctx_.s.webhook_timeout_ms));
+    Transfer transfer{ctx_.host, w};
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout_ms));
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(timeout_ms));
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, &transfer);
     curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(c, CURLOPT_USERAGENT, "aurora-webhook");
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers.get());
@@ -219,6 +240,9 @@ void EventSink::run(aurora_worker *w) {
     const aurora_host_api *h = ctx_.host;
     const ChatSettings &s = ctx_.s;
     plugin::JobQueue<std::string>::Attach attach(queue_, w);
+    // Stopping: a POST in flight is cut short, and what is left gets short
+    // tries, so shutdown waits about 2 x min(webhook_timeout_ms, 2 s) at most.
+    const int64_t final_timeout = std::min<int64_t>(s.webhook_timeout_ms, 2000);
     uint64_t batches = 0;
     std::vector<std::string> batch;
     auto body_of = [](const std::vector<std::string> &events) {
@@ -242,7 +266,7 @@ void EventSink::run(aurora_worker *w) {
         int64_t backoff = s.webhook_backoff_ms;
         for (int64_t attempt = 1;; ++attempt) {
             std::string why;
-            if (deliver(body, delivery, why)) {
+            if (deliver(body, delivery, why, w, s.webhook_timeout_ms)) {
                 h->metric_add(delivered_, static_cast<double>(batch.size()));
                 break;
             }
@@ -253,7 +277,7 @@ void EventSink::run(aurora_worker *w) {
             }
             if (attempt == 1) ctx_.log(AURORA_LOG_WARN, "webhook: delivery %s failed (%s); retrying", delivery.c_str(), why.c_str());
             if (pause(w, backoff)) {  // stopping: one more try, now
-                if (!deliver(body, delivery, why)) give_up(batch.size(), "at shutdown: " + why);
+                if (!deliver(body, delivery, why, nullptr, final_timeout)) give_up(batch.size(), "at shutdown: " + why);
                 else h->metric_add(delivered_, static_cast<double>(batch.size()));
                 batch.clear();
                 break;
@@ -262,8 +286,8 @@ void EventSink::run(aurora_worker *w) {
         }
     }
     // Stopping: what is still queued gets one attempt per batch, until one
-    // fails (then the rest is dead-lettered: shutdown waits for one timeout
-    // at most, not one per batch).
+    // fails (then the rest is dead-lettered: one short timeout at most, not
+    // one per batch).
     std::vector<std::string> rest = queue_.close();
     h->metric_add(queued_, -static_cast<double>(rest.size()));
     const size_t per = static_cast<size_t>(s.webhook_batch_max);
@@ -271,7 +295,7 @@ void EventSink::run(aurora_worker *w) {
         std::vector<std::string> part(rest.begin() + static_cast<ptrdiff_t>(i),
                                       rest.begin() + static_cast<ptrdiff_t>(std::min(rest.size(), i + per)));
         std::string why;
-        if (!deliver(body_of(part), ctx_.replica + "-" + std::to_string(++batches), why)) {
+        if (!deliver(body_of(part), ctx_.replica + "-" + std::to_string(++batches), why, nullptr, final_timeout)) {
             give_up(rest.size() - i, "at shutdown: " + why);
             break;
         }

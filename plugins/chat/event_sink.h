@@ -2,8 +2,8 @@
 // for the product's backends, as JSON objects
 //
 //     {"id":"<replica>-<n>","type":"connect"|"disconnect"|"join"|"leave"|"message",
-//      "ts":<unix ms>,"replica":R,"conn":C,"user_id":U,"username":N
-//      [,"room":R][,"message_id":ID,"text":T]}
+//      "ts":<unix ms>,"replica":R,"user_id":U,"username":N
+//      [,"conn":C (not for message)][,"room":R][,"message_id":ID,"text":T]}
 //
 // to either or both of two sinks:
 //   - a Redis stream (`events_stream`), one entry per event (fields `type`
@@ -19,7 +19,8 @@
 //     bounded queue (webhook_queue_max): past it new events are dropped and
 //     counted, never held without bound.
 // Delivery is at least once per sink (a batch whose answer was lost is sent
-// again), in order per replica, never ordered across replicas.
+// again), in order per replica, never ordered across replicas. At shutdown
+// a POST in flight is cut short and what is left gets one short try.
 //
 // Thread contract: the emit functions on [service]; the webhook's own
 // thread (host->spawn, "webhook") does the HTTP.
@@ -60,7 +61,9 @@ public:
 
 private:
     void emit(const char *type, const std::string &fields);
-    bool deliver(const std::string &body, const std::string &delivery, std::string &why);
+    // One POST. `w`: cut short when its stop is asked (nullptr: never).
+    bool deliver(const std::string &body, const std::string &delivery, std::string &why, aurora_worker *w,
+                 int64_t timeout_ms);
     bool pause(aurora_worker *w, int64_t ms);
 
     const ChatContext &ctx_;

@@ -142,6 +142,8 @@ aurora_verdict SendPipeline::submit(SendJob job) {
                 (*fn)();
             }, later.get()) == AURORA_OK)
             (void)later.release();
+        else
+            (*later)();  // the host is stopping: answered now (http_reply is any-thread)
         return AURORA_DROP;
     }
     if (!has_msg) return AURORA_DROP;
@@ -179,7 +181,7 @@ bool SendPipeline::issue(std::shared_ptr<SendJob> job, const plugin::Redirect *a
         std::vector<std::string_view> argv{"EVALSHA", send_sha_, job->ref_value.empty() ? "1" : "2",
                                            ctx_.cluster() ? std::string_view(shard_stream) : ctx_.s.stream};
         if (!job->ref_value.empty()) {
-            dedup_key = ctx_.ref_key(job->room, job->user_id, job->ref_value);
+            dedup_key = job->dedup_key.empty() ? ctx_.ref_key(job->room, job->user_id, job->ref_value) : job->dedup_key;
             argv.push_back(dedup_key);
         }
         for (std::string_view a : {std::string_view(channel), std::string_view(job->room), std::string_view(job->user_id),

@@ -52,6 +52,7 @@ struct SendJob {
     std::function<void(const SendResult &)> done;
     aurora_conn_id conn = 0;
     std::string room, user_id, username, text, ref_value, ref_json, id;
+    std::string dedup_key;  // Message with a ref: the key it is remembered under ("": chat:ref:<user>:<ref>)
     std::chrono::steady_clock::time_point queued = std::chrono::steady_clock::now();
     bool retried = false;  // sent again once after NOSCRIPT, MOVED or ASK
     plugin::AsyncRedis *node = nullptr;  // Message with wait_replicas: the master it went to

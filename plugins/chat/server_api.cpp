@@ -1,5 +1,7 @@
 #include "server_api.h"
 
+#include <strings.h>
+
 #include <algorithm>
 #include <cctype>
 #include <cmath>
@@ -65,7 +67,7 @@ struct ServerApi::Call {
     aurora_http_req *req;
     ServerKey &key;
     plugin::Json body;  // POST: the object
-    bool answered = false;
+    bool &answered;     // the request is answered, or handed to what will answer it
 
     void reply(uint16_t status, const std::string &json, std::string_view headers = {}) {
         if (answered) return;
@@ -81,8 +83,9 @@ ServerApi::ServerApi(const ChatContext &ctx, SendPipeline &sender, ServerKeys ke
     : ctx_(ctx),
       sender_(sender),
       keys_(std::move(keys)),
-      cmd_(ctx, ctx.redis_url, std::chrono::milliseconds(ctx.s.redis_timeout_ms), 4096, "server-api"),
-      moderation_(ctx, ctx.redis_url, std::chrono::milliseconds(ctx.s.redis_timeout_ms)) {}
+      cmd_(ctx, ctx.redis_url, std::chrono::milliseconds(ctx.s.redis_timeout_ms), kMaxPending, "server-api"),
+      moderation_(ctx, ctx.redis_url, std::chrono::milliseconds(ctx.s.redis_timeout_ms),
+                  plugin::Moderation::kControlChannel) {}
 
 ServerApi::~ServerApi() {
     if (refresh_timer_) ctx_.host->timer_stop(refresh_timer_);
@@ -130,9 +133,12 @@ bool ServerApi::start() {
 
 bool ServerApi::banned(const std::string &user_id) const { return moderation_.banned(user_id, ctx_.host->now_wall_ms()); }
 
+// Anonymous connections count, but have no online state: their ids
+// (anon-...) cannot be asked for, nor banned.
 void ServerApi::connected(aurora_conn_id conn, const std::string &user_id) {
-    conns_[user_id].insert(conn);
     ++local_connections_;
+    if (user_id.starts_with("anon-")) return;
+    conns_[user_id].insert(conn);
     if (!cmd_.up()) return;  // the next refresh writes it
     const std::string key = online_key(user_id);
     const std::string expiry =
@@ -142,15 +148,17 @@ void ServerApi::connected(aurora_conn_id conn, const std::string &user_id) {
 }
 
 void ServerApi::disconnected(aurora_conn_id conn, const std::string &user_id) {
+    if (user_id.starts_with("anon-")) {
+        --local_connections_;
+        return;
+    }
     auto it = conns_.find(user_id);
-    if (it == conns_.end() || !it->second.erase(conn)) return;
+    if (it == conns_.end() || !it->second.erase(conn)) return;  // refused at connect: never counted
     if (it->second.empty()) conns_.erase(it);
     --local_connections_;
     if (cmd_.up()) cmd_.command({"ZREM", online_key(user_id), online_member(conn)}, [](const redisReply *) {});
 }
 
-// The whole reason first, in an error frame (`code_name`); then the close,
-// whose reason is cut to fit a close frame.
 void ServerApi::close_user(const std::string &user_id, uint16_t code, const std::string &reason) {
     auto it = conns_.find(user_id);
     if (it == conns_.end()) return;
@@ -162,21 +170,32 @@ void ServerApi::close_user(const std::string &user_id, uint16_t code, const std:
     }
 }
 
-// Every presence_refresh_s: this replica's online entries and its line in
-// chat:replicas, with expiries as presence has them.
+// Every presence_refresh_s: this replica's line in chat:replicas first,
+// then one ZADD (every connection) and one PEXPIRE per user, with the
+// expiries presence has. Two commands per user: kMaxPending bounds a
+// replica to 32,768 signed-in users refreshed per tick (docs/server-api.md).
 void ServerApi::refresh() {
     if (!cmd_.up()) return;
     const uint64_t now = ctx_.host->now_wall_ms();
-    const std::string expiry = std::to_string(now + static_cast<uint64_t>(ctx_.s.presence_ttl_s) * 1000);
-    const std::string ttl_ms = std::to_string(ctx_.s.presence_ttl_s * 1000);
-    for (const auto &[user, set] : conns_) {
-        const std::string key = online_key(user);
-        for (aurora_conn_id conn : set) cmd_.command({"ZADD", key, expiry, online_member(conn)}, [](const redisReply *) {});
-        cmd_.command({"PEXPIRE", key, ttl_ms}, [](const redisReply *) {});
-    }
     const std::string line = "{\"connections\":" + std::to_string(local_connections_) +
                              ",\"seen_ms\":" + std::to_string(now) + "}";
     cmd_.command({"HSET", kReplicasKey, ctx_.replica, line}, [](const redisReply *) {});
+    const std::string expiry = std::to_string(now + static_cast<uint64_t>(ctx_.s.presence_ttl_s) * 1000);
+    const std::string ttl_ms = std::to_string(ctx_.s.presence_ttl_s * 1000);
+    std::vector<std::string> members;
+    std::vector<std::string_view> argv;
+    for (const auto &[user, set] : conns_) {
+        const std::string key = online_key(user);
+        members.clear();
+        for (aurora_conn_id conn : set) members.push_back(online_member(conn));
+        argv = {"ZADD", key};
+        for (const std::string &m : members) {
+            argv.push_back(expiry);
+            argv.push_back(m);
+        }
+        if (!cmd_.command(argv, [](const redisReply *) {})) break;  // full: the next tick writes them
+        cmd_.command({"PEXPIRE", key, ttl_ms}, [](const redisReply *) {});
+    }
 }
 
 // ---- the control channel ----
@@ -193,24 +212,27 @@ void ServerApi::on_openapi(void *self, aurora_http_req *req) {
 
 void ServerApi::on_http(void *self, aurora_http_req *req) {
     auto *api = static_cast<ServerApi *>(self);
+    bool answered = false;
     try {
-        api->handle(req);
+        api->handle(req, answered);
     } catch (const std::exception &e) {  // nothing escapes a handler; the request is answered once
         api->ctx_.log(AURORA_LOG_ERROR, std::string("server_api: ") + e.what());
-        api->ctx_.host->http_reply(req, 500, nullptr, aurora_str{}, plugin::str(error_json("internal", "internal error")));
+        if (!answered)
+            api->ctx_.host->http_reply(req, 500, nullptr, aurora_str{}, plugin::str(error_json("internal", "internal error")));
     }
 }
 
-void ServerApi::handle(aurora_http_req *req) {
+void ServerApi::handle(aurora_http_req *req, bool &answered) {
     const aurora_host_api *h = ctx_.host;
     auto fail = [&](std::string_view code, std::string_view text, std::string_view headers = {}) {
+        answered = true;
         h->http_reply(req, status_of(code), nullptr, plugin::str(headers), plugin::str(error_json(code, text)));
     };
     // The key first: without one, nothing about the API (not even which
     // paths exist) is told.
     std::string_view presented;
     std::string_view auth = plugin::view(h->http_header(req, "authorization"));
-    if (auth.size() > 7 && (auth.starts_with("Bearer ") || auth.starts_with("bearer "))) presented = auth.substr(7);
+    if (auth.size() > 7 && strncasecmp(auth.data(), "bearer ", 7) == 0) presented = auth.substr(7);
     ServerKey *key = presented.empty() ? nullptr : keys_.find(presented);
     if (!key)
         return fail("unauthorized", "a valid API key is needed (Authorization: Bearer <key>)",
@@ -230,7 +252,7 @@ void ServerApi::handle(aurora_http_req *req) {
     for (const Route &r : kRoutes) {
         bool hit = r.path.ends_with('/') ? path.starts_with(r.path) && path.size() > r.path.size() : path == r.path;
         if (!hit) continue;
-        if (method != r.method) {
+        if (method != r.method && !(method == "HEAD" && std::string_view(r.method) == "GET")) {
             other_method = true;
             continue;
         }
@@ -244,10 +266,10 @@ void ServerApi::handle(aurora_http_req *req) {
     }
     if (!(key->scopes & match->scope)) return fail("forbidden", "this key's scopes do not allow this request");
 
-    Call c{ctx_, req, *key, nullptr};
+    Call c{ctx_, req, *key, nullptr, answered};
     if (std::string_view(match->method) == "POST") {
-        if (plugin::has_nul_escape(plugin::view(h->http_body(req))))
-            return c.error("bad_json", "a string holds \\u0000, which cannot be kept");
+        if (plugin::has_nul(plugin::view(h->http_body(req))))
+            return c.error("bad_json", "a string holds a NUL (\\u0000), which cannot be kept");
         c.body = plugin::parse_json(h->http_body(req));
         if (!c.body || !cJSON_IsObject(c.body.get()) || plugin::has_duplicate_key(c.body.get()))
             return c.error("bad_json", "the body must be a JSON object, each key once");
@@ -262,11 +284,9 @@ void ServerApi::handle(aurora_http_req *req) {
     case Op::Ban: return ban(c);
     case Op::Unban: return unban(c);
     case Op::Info: return info(c);
-    case Op::User: {
-        std::optional<std::string> id = percent_decoded(rest);
-        if (!id || !valid_user_id(*id)) return c.error("bad_user", "a user id is 1-128 characters without control characters");
-        return user(c, *id);
-    }
+    case Op::User:  // the host has percent-decoded the path (once: an id may hold '%')
+        if (!valid_user_id(rest)) return c.error("bad_user", "a user id is 1-128 characters without control characters");
+        return user(c, rest);
     case Op::Presence: {
         size_t slash = rest.find('/');
         std::string room = rest.substr(0, slash);
@@ -278,6 +298,13 @@ void ServerApi::handle(aurora_http_req *req) {
 }
 
 namespace {
+
+// A server API ref is remembered per key and room, apart from clients'
+// (chat:ref:<user>:<ref>): a backend's "1042" for a user never answers that
+// user's own client's ref 1042 as a duplicate, nor the reverse.
+std::string dedup_key(const ServerKey &key, const std::string &room, const std::string &ref) {
+    return "chat:ref-api:" + key.name + ":" + std::to_string(room.size()) + ":" + room + ":" + ref;  // rooms hold ':'s
+}
 
 std::string result_json(const std::string &room, const SendResult &r) {
     if (!r.code.empty()) return "{\"room\":" + quoted(room) + ",\"code\":" + quoted(r.code) + ",\"error\":" + quoted(r.text) + "}";
@@ -296,7 +323,10 @@ void ServerApi::publish(Call &c) {
     job.username = asked->user_id.empty() ? ctx_.s.server_api_username : asked->username;
     job.text = std::move(asked->text);
     job.ref_value = asked->ref;
-    if (!asked->ref.empty()) job.ref_json = quoted(asked->ref);
+    if (!asked->ref.empty()) {
+        job.ref_json = quoted(asked->ref);
+        job.dedup_key = dedup_key(c.key, job.room, asked->ref);
+    }
     aurora_http_req *req = c.req;
     const ChatContext *ctx = &ctx_;
     std::string name = job.room;
@@ -335,9 +365,10 @@ void ServerApi::broadcast(Call &c) {
         job.user_id = user_id;
         job.username = username;
         job.text = asked->text;
-        if (!asked->ref.empty()) {  // the dedup key is per user and ref: one ref per room
-            job.ref_value = asked->ref + "@" + names[i];
+        if (!asked->ref.empty()) {  // one message per room for the ref
+            job.ref_value = asked->ref;
             job.ref_json = quoted(asked->ref);
+            job.dedup_key = dedup_key(c.key, names[i], asked->ref);
         }
         job.done = [ctx, g, i](const SendResult &r) {
             g->results[i] = result_json(g->rooms[i], r);
@@ -375,11 +406,13 @@ void ServerApi::disconnect(Call &c) {
 }
 
 // The ban and its announcement in one script: a replica that loads the bans
-// after this ran sees it, one subscribed before gets the event.
-//   KEYS[1] chat:bans   ARGV: user, until_ms, now_ms, channel, event
+// after this ran sees it, one subscribed before gets the event (on both
+// channels: chat's, and the bans-only one the auth plugin follows).
+//   KEYS[1] chat:bans   ARGV: user, until_ms (0: unban), now_ms, control channel, event, bans channel
 static constexpr const char *kBanScript = R"lua(
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
 if ARGV[2] == '0' then redis.call('ZREM', KEYS[1], ARGV[1]) else redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1]) end
+redis.call('PUBLISH', ARGV[6], ARGV[5])
 return redis.call('PUBLISH', ARGV[4], ARGV[5])
 )lua";
 
@@ -393,7 +426,7 @@ void ServerApi::ban(Call &c) {
                               ",\"reason\":" + quoted(t->reason) + "}";
     const std::string reply = "{\"user_id\":" + quoted(t->user_id) + ",\"until_ms\":" + std::to_string(until) + "}";
     answer_integer(c, {"EVAL", kBanScript, "1", kBansKey, t->user_id, std::to_string(until), std::to_string(now),
-                       kControlChannel, event},
+                       kControlChannel, event, plugin::Moderation::kBanChannel},
                    [reply](long long) { return reply; });
 }
 
@@ -404,7 +437,8 @@ void ServerApi::unban(Call &c) {
     const std::string now = std::to_string(ctx_.host->now_wall_ms());
     const std::string event = "{\"op\":\"unban\",\"userId\":" + quoted(t->user_id) + "}";
     const std::string reply = "{\"user_id\":" + quoted(t->user_id) + "}";
-    answer_integer(c, {"EVAL", kBanScript, "1", kBansKey, t->user_id, "0", now, kControlChannel, event},
+    answer_integer(c, {"EVAL", kBanScript, "1", kBansKey, t->user_id, "0", now, kControlChannel, event,
+                       plugin::Moderation::kBanChannel},
                    [reply](long long) { return reply; });
 }
 

@@ -48,6 +48,7 @@ public:
     void connected(aurora_conn_id conn, const std::string &user_id);
     void disconnected(aurora_conn_id conn, const std::string &user_id);
 
+    static constexpr size_t kMaxPending = 65536;  // commands waiting for Redis on the API's connection
     static constexpr uint16_t kCloseDisconnected = 4001;
     static constexpr uint16_t kCloseBanned = 4003;
 
@@ -56,7 +57,7 @@ public:
 private:
     static void on_http(void *self, aurora_http_req *req);
     static void on_openapi(void *self, aurora_http_req *req);
-    void handle(aurora_http_req *req);
+    void handle(aurora_http_req *req, bool &answered);
     void publish(Call &c);
     void broadcast(Call &c);
     void disconnect(Call &c);

@@ -57,26 +57,6 @@ bool valid_field(std::string_view s, size_t min, size_t max) {
 
 bool valid_user_id(std::string_view s) { return valid_field(s, 1, 128) && !s.starts_with("anon-"); }
 
-std::optional<std::string> percent_decoded(std::string_view s) {
-    auto hex = [](char c) { return std::isdigit(static_cast<unsigned char>(c)) ? c - '0' : (std::tolower(c) - 'a' + 10); };
-    std::string out;
-    for (size_t i = 0; i < s.size(); ++i) {
-        if (s[i] == '\0') return std::nullopt;
-        if (s[i] != '%') {
-            out += s[i];
-            continue;
-        }
-        if (i + 2 >= s.size() || !std::isxdigit(static_cast<unsigned char>(s[i + 1])) ||
-            !std::isxdigit(static_cast<unsigned char>(s[i + 2])))
-            return std::nullopt;
-        const char c = static_cast<char>(hex(s[i + 1]) * 16 + hex(s[i + 2]));
-        if (c == '\0') return std::nullopt;
-        out += c;
-        i += 2;
-    }
-    return out;
-}
-
 std::string close_reason(std::string text) {
     if (text.size() <= kMaxCloseReason) return text;
     size_t n = kMaxCloseReason;

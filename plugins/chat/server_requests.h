@@ -48,8 +48,6 @@ std::optional<TargetRequest> parse_target(const cJSON *body, TargetKind kind, Re
 bool valid_field(std::string_view s, size_t min, size_t max);
 // 1-128 such characters, not an anonymous connection's (anon-...).
 bool valid_user_id(std::string_view s);
-// %XX decoded; nullopt for a bad escape or a NUL (raw or %00).
-std::optional<std::string> percent_decoded(std::string_view s);
 // `text` cut at a character boundary to fit a close frame (kMaxCloseReason bytes).
 std::string close_reason(std::string text);
 

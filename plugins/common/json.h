@@ -21,10 +21,12 @@ struct CJsonDelete {
 };
 using Json = std::unique_ptr<cJSON, CJsonDelete>;
 
-// A "\u0000" escape in `text` (JSON): cJSON ends the string there, so
+// A NUL in a string of `text` (JSON), as a "\u0000" escape or a raw byte
+// (cJSON takes raw control bytes): cJSON ends the string there, so
 // "a\u0000b" would be read as "a" and the rest silently lost. Escaped
 // backslashes ("\\u0000" is text) are skipped as the pairs they are.
-inline bool has_nul_escape(std::string_view text) {
+inline bool has_nul(std::string_view text) {
+    if (text.find('\0') != std::string_view::npos) return true;
     for (size_t i = text.find('\\'); i != std::string_view::npos && i + 1 < text.size(); i = text.find('\\', i + 2)) {
         if (text[i + 1] == 'u' && text.substr(i + 2, 4) == "0000") return true;
     }
@@ -32,9 +34,9 @@ inline bool has_nul_escape(std::string_view text) {
 }
 
 // Parses exactly `text` (trailing whitespace allowed). nullptr on error,
-// and for text with a \u0000 escape (has_nul_escape: it cannot be kept).
+// and for text with a NUL in it (has_nul: it cannot be kept).
 inline Json parse_json(std::string_view text) {
-    if (has_nul_escape(text)) return nullptr;
+    if (has_nul(text)) return nullptr;
     const char *end = nullptr;
     Json j(cJSON_ParseWithLengthOpts(text.data(), text.size(), &end, false));
     if (!j) return nullptr;

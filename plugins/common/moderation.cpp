@@ -15,23 +15,36 @@ std::string text_of(const redisReply *r) {
 
 }  // namespace
 
-Moderation::Moderation(const PluginHandle &plugin, const RedisUrl &url, std::chrono::milliseconds timeout)
-    : plugin_(plugin), sub_(plugin, url, timeout, 16, "moderation"), reads_(plugin, url, timeout, 16, "moderation-reads") {}
+Moderation::Moderation(const PluginHandle &plugin, const RedisUrl &url, std::chrono::milliseconds timeout,
+                       const char *channel)
+    : plugin_(plugin),
+      channel_(channel),
+      sub_(plugin, url, timeout, 16, "moderation"),
+      reads_(plugin, url, timeout, 16, "moderation-reads") {}
+
+Moderation::~Moderation() {
+    if (retry_) plugin_.host->timer_stop(retry_);
+}
 
 bool Moderation::start() {
     sub_.on_up([this] {
-        sub_.subscribe({"SUBSCRIBE", kControlChannel}, [this](const redisReply *r) {
+        sub_.subscribe({"SUBSCRIBE", channel_}, [this](const redisReply *r) {
             if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 3 || r->element[0]->type != REDIS_REPLY_STRING) return;
             std::string_view kind(r->element[0]->str, r->element[0]->len);
-            if (kind == "message" && r->element[2]->type == REDIS_REPLY_STRING)
+            if (kind == "message" && r->element[2]->type == REDIS_REPLY_STRING) {
                 announced(std::string_view(r->element[2]->str, r->element[2]->len));
-            else if (kind == "subscribe")  // from now on nothing is missed: read what was decided before
+            } else if (kind == "subscribe") {  // from now on nothing is missed: read what was decided before
+                subscribed_ = true;
                 load();
+            }
         });
     });
-    sub_.on_down([this](const std::string &) { ready_ = false; });
+    sub_.on_down([this](const std::string &) {
+        subscribed_ = false;
+        ready_ = false;
+    });
     reads_.on_up([this] {
-        if (sub_.up()) load();
+        if (subscribed_ && !ready_) load();
     });
     if (!sub_.start() || !reads_.start()) {
         plugin_.log(AURORA_LOG_ERROR, "moderation: cannot start its Redis connections");
@@ -46,11 +59,14 @@ bool Moderation::banned(const std::string &user_id, uint64_t now_ms) const {
     return it != bans_.end() && it->second > now_ms;
 }
 
-// The announcements that arrive while the load is in flight may be in its
-// answer or not (each is published in the same script as its change): they
-// are applied again once it is in. Applying one twice is harmless.
+// Only once subscribed: a read sent before the SUBSCRIBE ran could miss a
+// ban announced between the two.
 void Moderation::load() {
-    if (loading_) return;  // the one in flight reads after this subscription too
+    if (!subscribed_) return;
+    if (loading_) {  // it may have been sent before this confirmation: once more after it
+        again_ = true;
+        return;
+    }
     const std::string now = std::to_string(plugin_.host->now_wall_ms());
     loading_ = reads_.command(
         {"ZRANGEBYSCORE", kBansKey, now, "+inf", "WITHSCORES", "LIMIT", "0", std::to_string(kMaxBansLoaded)},
@@ -59,16 +75,32 @@ void Moderation::load() {
             std::vector<std::string> replay = std::move(arrived_);
             arrived_.clear();
             if (!r || r->type != REDIS_REPLY_ARRAY) {
-                plugin_.log(AURORA_LOG_WARN, "moderation: bans not loaded: %s", r ? text_of(r).c_str() : "no reply");
-                return;  // loaded again when the connection comes back up
+                plugin_.log(AURORA_LOG_WARN, "moderation: bans not loaded: %s (again in 1 s)",
+                            r ? text_of(r).c_str() : "no reply");
+                if (!retry_)
+                    retry_ = plugin_.host->timer_start(plugin_.self, 1000, 0, [](void *p) {
+                        auto *m = static_cast<Moderation *>(p);
+                        m->plugin_.host->timer_stop(m->retry_);  // one-shot: stopped from inside, as allowed
+                        m->retry_ = nullptr;
+                        m->load();
+                    }, this);
+                return;
             }
             bans_.clear();
             for (size_t i = 0; i + 1 < r->elements; i += 2)
                 bans_[text_of(r->element[i])] = std::strtoull(text_of(r->element[i + 1]).c_str(), nullptr, 10);
+            if (r->elements / 2 >= kMaxBansLoaded)
+                plugin_.log(AURORA_LOG_WARN, "moderation: more than %zu bans; the ones ending first are loaded",
+                            kMaxBansLoaded);
             for (const std::string &payload : replay) apply(payload, false);
             for (const auto &[user, until] : bans_)
                 if (on_ban_) on_ban_(user, "");
-            ready_ = sub_.up();
+            if (again_) {
+                again_ = false;
+                load();
+                return;
+            }
+            ready_ = subscribed_;
         });
     if (!loading_) ready_ = false;  // the reads connection is down: loaded once it is up
 }

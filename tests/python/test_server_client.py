@@ -103,6 +103,7 @@ def test_verify_webhook_accepts_a_signed_batch_and_refuses_the_rest():
         ({"x-aurora-signature": f"t={t + 1},v1={sig}"}, body, None),  # another time
         ({}, body, None),                                  # no signature
         ({"x-aurora-signature": "garbage"}, body, None),
+        ({"x-aurora-signature": f"t={t},v1=\u00e9{sig[1:]}"}, body, None),  # not ASCII
         (headers, body, t + 301),                          # too old
     ):
         with pytest.raises(aurora_server.WebhookSignatureError):

@@ -225,7 +225,13 @@ TEST(FrameCheck, ANulEscapeIsRefusedNotCutShort) {
     EXPECT_EQ(check_frame(R"({"type":"echo","text":"a\\u0000b"})").error, nullptr);
     EXPECT_EQ(check_frame(R"({"type":"echo","text":"\\\\u0000"})").error, nullptr);
     EXPECT_EQ(check_frame(R"({"type":"echo","text":"\u0001"})").error, nullptr);
-    EXPECT_TRUE(aurora::plugin::has_nul_escape(R"("\u0000")"));
-    EXPECT_FALSE(aurora::plugin::has_nul_escape(R"("\\u0000")"));
-    EXPECT_FALSE(aurora::plugin::has_nul_escape("\"\\"));  // a lone backslash at the end
+    EXPECT_TRUE(aurora::plugin::has_nul(R"("\u0000")"));
+    EXPECT_FALSE(aurora::plugin::has_nul(R"("\\u0000")"));
+    EXPECT_FALSE(aurora::plugin::has_nul("\"\\"));  // a lone backslash at the end
+    // A raw NUL byte: cJSON takes raw control bytes in strings and would stop at it.
+    const std::string raw("{\"type\":\"echo\",\"text\":\"abc\0def\"}", 32);
+    EXPECT_TRUE(aurora::plugin::has_nul(raw));
+    FrameCheck f = check_frame(raw);
+    ASSERT_NE(f.error, nullptr);
+    EXPECT_STREQ(f.error, "bad_json");
 }

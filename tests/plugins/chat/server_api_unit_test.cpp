@@ -161,12 +161,5 @@ TEST(ServerRequests, CloseReasonsAreCutAtACharacterBoundary) {
     EXPECT_EQ(close_reason(std::string(200, 'x')).size(), 123u);
 }
 
-TEST(ServerRequests, PercentDecoding) {
-    EXPECT_EQ(percent_decoded("a%2Fb%7cc"), "a/b|c");
-    EXPECT_EQ(percent_decoded("plain"), "plain");
-    for (const char *bad : {"%", "%2", "%zz", "a%00b", "%0"}) EXPECT_FALSE(percent_decoded(bad)) << bad;
-    EXPECT_FALSE(percent_decoded(std::string_view("a\0b", 3)));
-}
-
 }  // namespace
 }  // namespace aurora::chat

@@ -203,6 +203,28 @@ def test_a_published_message_is_in_mongodb_once_through_ingest(redis_srv, mongo_
         assert h.stop() == (0, False), h.stderr_tail()
 
 
+def test_a_backends_refs_never_collide_with_a_clients(replicas, r):
+    """A server API ref is remembered per key and room: the same text the
+    user's own client sends with the same ref is a message of its own."""
+    a, _ = replicas
+    user = user_name()
+    c = Client(a, user)
+    try:
+        c.settled()
+        c.send(type="message", text="mine", ref="1042")
+        mine = c.wait(lambda f: f.get("type") == "ack" and f.get("ref") == "1042", "the client's ack")
+        theirs = call(a, "publish", {"room": "general", "text": "theirs", "user_id": user, "ref": "1042"})[1]
+        assert theirs["duplicate"] is False and theirs["id"] != mine["id"]
+        c.send(type="message", text="mine again", ref="1042")
+        again = c.wait(lambda f: f.get("type") == "ack" and f.get("duplicate"), "the client's retry")
+        assert again["id"] == mine["id"]  # the client's own dedup still works
+        # Per room: the same ref in another room is another message.
+        other = call(a, "publish", {"room": "elsewhere", "text": "theirs", "user_id": user, "ref": "1042"})[1]
+        assert other["duplicate"] is False
+    finally:
+        c.close()
+
+
 BAD_PUBLISH = [
     (b"", "bad_json"), (b"{", "bad_json"), (b"[]", "bad_json"), (b'"text"', "bad_json"),
     (b'{"room":"general","text":"a","text":"b"}', "bad_json"),
@@ -269,7 +291,7 @@ def test_disconnect_closes_the_users_connections_on_every_replica(replicas):
             c.settled()
         t0 = time.monotonic()
         status, body, _ = call(a, "disconnect", {"user_id": victim, "reason": "password changed"})
-        assert status == 200 and body["replicas"] >= 2
+        assert status == 200 and body["replicas"] == 2  # the two chat replicas, nothing else
         assert closed_with(on_a) == (4001, "password changed")
         assert closed_with(on_b) == (4001, "password changed")
         assert time.monotonic() - t0 < 1.0  # on both replicas within 1 s
@@ -390,6 +412,11 @@ def test_presence_online_state_and_info_see_every_replica(replicas):
     wait_until(lambda: not call(a, f"users/{alice}", key=READER)[1]["online"], "alice offline after her close")
     assert call(a, "users/nobody-" + secrets.token_hex(3), key=READER)[1]["connections"] == 0
     assert call(a, "users/a%2Fb%7Cc", key=READER)[1]["user_id"] == "a/b|c"
+    assert call(a, "users/50%25", key=READER)[1]["user_id"] == "50%"  # decoded once, by the host
+    head = http_request(a.port, BASE + "info", "HEAD", headers={"Authorization": f"Bearer {READER}"})
+    assert head.status == 200 and head.body == b""  # HEAD is GET without the body
+    lower = http_request(a.port, BASE + "info", headers={"Authorization": f"bearer {READER}"})
+    assert lower.status == 200  # the scheme's name is case-insensitive
     for path, code in (("rooms/bad room/presence", "bad_room"), ("rooms/general/other", "not_found"),
                        ("rooms/general", "not_found")):
         status, body, _ = call(a, path.replace(" ", "%20"), key=READER)

@@ -150,7 +150,7 @@ class ServerApi:
 
     def disconnect(self, user_id: str, reason: str = "") -> int:
         """Closes the user's connections on every replica (code 4001).
-        Returns how many replicas received the request."""
+        Returns how many chat replicas received the request."""
         return int(self._call("POST", "disconnect", {"user_id": user_id, "reason": reason})["replicas"])
 
     def ban(self, user_id: str, duration_s: int, reason: str = "") -> int:
@@ -193,6 +193,8 @@ def verify_webhook(secret: str, headers: Mapping[str, str], body: bytes, *, tole
         given = parts["v1"]
     except (KeyError, ValueError):
         raise WebhookSignatureError("no valid X-Aurora-Signature header") from None
+    if not given.isascii():
+        raise WebhookSignatureError("the signature does not match")
     expected = hmac.new(secret.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
     if not hmac.compare_digest(expected, given):
         raise WebhookSignatureError("the signature does not match")
