@@ -198,10 +198,6 @@ void ServerApi::refresh() {
     }
 }
 
-// ---- the control channel ----
-
-
-
 // ---- HTTP ----
 
 void ServerApi::on_openapi(void *self, aurora_http_req *req) {
