@@ -342,7 +342,7 @@ async def ws_flooder(i: int, spec: dict, stats: Counter, lat: list) -> None:
             ws = await ws_connect(port, token, addr)
         except Exception as e:  # noqa: BLE001 - refused upgrades, timeouts: count and retry
             stats[f"connect_failed:{type(e).__name__}"] += 1
-            await asyncio.sleep(1.0)
+            await asyncio.sleep(1.0)  # the load itself: a refused client comes back once a second
             continue
         stats["connects"] += 1
         await sleep_until(t_flood)
@@ -386,7 +386,7 @@ async def ws_flooder(i: int, spec: dict, stats: Counter, lat: list) -> None:
                 if now >= t_end:
                     break
                 if now < state["pause_until"]:
-                    await asyncio.sleep(min(state["pause_until"], t_end) - now)
+                    await asyncio.sleep(min(state["pause_until"], t_end) - now)  # the server's retry_after, honoured
                     continue
                 if state["outstanding"] >= k_max:  # the host answers every request, however late
                     wake.clear()
@@ -415,7 +415,7 @@ async def ws_flooder(i: int, spec: dict, stats: Counter, lat: list) -> None:
         with contextlib.suppress(Exception):
             await ws.close()
         if time.monotonic() < t_end:
-            await asyncio.sleep(0.2)
+            await asyncio.sleep(0.2)  # the load itself: a closed flooder reconnects after 0.2 s
 
 
 async def http_history_flooder(i: int, spec: dict, stats: Counter, lat: list) -> None:
@@ -435,7 +435,7 @@ async def http_history_flooder(i: int, spec: dict, stats: Counter, lat: list) ->
         except (OSError, TimeoutError, asyncio.IncompleteReadError, ValueError) as e:
             if time.monotonic() < spec["t_end"]:
                 stats[f"http_history:{type(e).__name__}"] += 1
-                await asyncio.sleep(0.1)
+                await asyncio.sleep(0.1)  # the load itself: a failed request is sent again after 0.1 s
             else:
                 stats["http_history:unanswered_at_end"] += 1
 
@@ -463,7 +463,7 @@ async def register_flooder(i: int, j: int, spec: dict, stats: Counter, lat: list
         except (OSError, TimeoutError, asyncio.IncompleteReadError, ValueError) as e:
             if time.monotonic() < spec["t_end"]:
                 stats[f"register:{type(e).__name__}"] += 1
-                await asyncio.sleep(0.1)
+                await asyncio.sleep(0.1)  # the load itself: a failed request is sent again after 0.1 s
             else:
                 stats["register:unanswered_at_end"] += 1
 

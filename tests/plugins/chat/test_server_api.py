@@ -225,6 +225,50 @@ def test_a_backends_refs_never_collide_with_a_clients(replicas, r):
         c.close()
 
 
+def test_a_backend_that_closes_right_after_sending_loses_nothing(replicas, r):
+    """The hostile or hasty caller: each request sent whole, the socket
+    closed before the answer. With a plain close (FIN) every publish is
+    stored once all the same and the ban takes effect. With an abortive
+    close (RST) the kernel may drop what the host had not read yet: such a
+    request is stored once or not at all, never in part, and sending it
+    again with its ref makes it exactly once. The hosts serve on."""
+    import socket
+    import struct
+
+    a, b = replicas
+    refs = [f"gone-{secrets.token_hex(4)}" for _ in range(40)]
+    victim = user_name()
+    requests = [("publish", {"room": "general", "text": f"sent and gone {i}", "ref": ref}) for i, ref in enumerate(refs)]
+    requests.append(("ban", {"user_id": victim, "duration_s": 60}))  # index 40: a plain close
+    aborted = set()
+    for i, (path, body) in enumerate(requests):
+        data = json.dumps(body).encode()
+        head = (f"POST {BASE}{path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {FULL}\r\n"
+                f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n\r\n").encode()
+        with socket.create_connection(("127.0.0.1", (a if i % 2 else b).port), timeout=5) as s:
+            if i % 3 == 0:  # an abortive close: RST instead of FIN
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                aborted.add(i)
+            s.sendall(head + data)
+
+    def stored() -> list[str]:
+        return [f["ref"] for _, f in r.xrange("chat:messages") if f.get("ref") in refs]
+
+    fin = {refs[i] for i in range(len(refs)) if i not in aborted}
+    wait_until(lambda: fin <= set(stored()), "every publish closed with FIN stored")
+    wait_until(lambda: r.zscore("chat:bans", victim) is not None, "the ban stored")
+    assert closed_with(Client(a, victim)) == (4003, "banned")
+    # The caller that never got its answers sends them all again: each once.
+    for i, ref in enumerate(refs):
+        status, answer, _ = call(a, "publish", {"room": "general", "text": f"sent and gone {i}", "ref": ref})
+        assert status == 200 and (answer["duplicate"] or i in aborted), (i, answer)
+    got = stored()
+    assert sorted(got) == sorted(refs)  # every one, each exactly once
+    assert call(a, "unban", {"user_id": victim})[0] == 200
+    for h in (a, b):
+        assert h.get("/health").status == 200 and h.running()
+
+
 BAD_PUBLISH = [
     (b"", "bad_json"), (b"{", "bad_json"), (b"[]", "bad_json"), (b'"text"', "bad_json"),
     (b'{"room":"general","text":"a","text":"b"}', "bad_json"),
