@@ -9,6 +9,8 @@
 
 namespace aurora::chat {
 
+using plugin::reply_text;
+
 namespace {
 
 bool is_error(const redisReply *r) { return !r || r->type == REDIS_REPLY_ERROR; }
@@ -18,14 +20,6 @@ std::string send_script(bool cluster) {
     std::string text = kSendScript;
     if (cluster) text.replace(text.find("'PUBLISH'"), 9, "'SPUBLISH'");
     return text;
-}
-
-std::string reply_text(const redisReply *r) {
-    if (!r) return "no reply";
-    if (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS || r->type == REDIS_REPLY_ERROR)
-        return std::string(r->str, r->len);
-    if (r->type == REDIS_REPLY_INTEGER) return std::to_string(r->integer);
-    return "unexpected reply";
 }
 
 }  // namespace

@@ -39,10 +39,6 @@ void unavailable(const ChatContext *ctx, aurora_http_req *req, std::string_view 
     ctx->host->http_reply(req, 503, nullptr, plugin::str("Retry-After: 1\r\n"), plugin::str(error_json("unavailable", text)));
 }
 
-std::string reply_string(const redisReply *r) {
-    return r && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS) ? std::string(r->str, r->len) : "";
-}
-
 // A route of the API: method, path below the base (a trailing '/' takes
 // one more segment), the scope it needs.
 enum class Op { Publish, Broadcast, Disconnect, Ban, Unban, Presence, User, Info };
@@ -131,7 +127,10 @@ bool ServerApi::start() {
 
 // ---- connections ----
 
-bool ServerApi::banned(const std::string &user_id) const { return moderation_.banned(user_id, ctx_.host->now_wall_ms()); }
+// Asked for every frame: nothing but a branch while nobody is banned.
+bool ServerApi::banned(const std::string &user_id) const {
+    return moderation_.any() && moderation_.banned(user_id, ctx_.host->now_wall_ms());
+}
 
 // Anonymous connections count, but have no online state: their ids
 // (anon-...) cannot be asked for, nor banned.
@@ -484,8 +483,8 @@ void ServerApi::info(Call &c) {
             long long total = 0;
             size_t count = 0;
             for (size_t i = 0; i + 1 < r->elements; i += 2) {
-                std::string id = reply_string(r->element[i]);
-                plugin::Json line = plugin::parse_json(reply_string(r->element[i + 1]));
+                std::string id = plugin::reply_text(r->element[i]);
+                plugin::Json line = plugin::parse_json(plugin::reply_text(r->element[i + 1]));
                 const cJSON *conns = line ? cJSON_GetObjectItemCaseSensitive(line.get(), "connections") : nullptr;
                 const cJSON *seen = line ? cJSON_GetObjectItemCaseSensitive(line.get(), "seen_ms") : nullptr;
                 if (!cJSON_IsNumber(conns) || !cJSON_IsNumber(seen) || static_cast<uint64_t>(seen->valuedouble) + ttl < now) {

@@ -7,14 +7,6 @@
 
 namespace aurora::plugin {
 
-namespace {
-
-std::string text_of(const redisReply *r) {
-    return r && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS) ? std::string(r->str, r->len) : "";
-}
-
-}  // namespace
-
 Moderation::Moderation(const PluginHandle &plugin, const RedisUrl &url, std::chrono::milliseconds timeout,
                        const char *channel)
     : plugin_(plugin),
@@ -76,7 +68,7 @@ void Moderation::load() {
             arrived_.clear();
             if (!r || r->type != REDIS_REPLY_ARRAY) {
                 plugin_.log(AURORA_LOG_WARN, "moderation: bans not loaded: %s (again in 1 s)",
-                            r ? text_of(r).c_str() : "no reply");
+                            reply_text(r).c_str());
                 if (!retry_)
                     retry_ = plugin_.host->timer_start(plugin_.self, 1000, 0, [](void *p) {
                         auto *m = static_cast<Moderation *>(p);
@@ -88,7 +80,7 @@ void Moderation::load() {
             }
             bans_.clear();
             for (size_t i = 0; i + 1 < r->elements; i += 2)
-                bans_[text_of(r->element[i])] = std::strtoull(text_of(r->element[i + 1]).c_str(), nullptr, 10);
+                bans_[reply_text(r->element[i])] = std::strtoull(reply_text(r->element[i + 1]).c_str(), nullptr, 10);
             if (r->elements / 2 >= kMaxBansLoaded)
                 plugin_.log(AURORA_LOG_WARN, "moderation: more than %zu bans; the ones ending first are loaded",
                             kMaxBansLoaded);

@@ -56,6 +56,8 @@ public:
     // Subscribed, and the bans loaded by a read sent after the subscription.
     bool ready() const { return ready_; }
     bool banned(const std::string &user_id, uint64_t now_ms) const;
+    // Some ban is known (the common case is none: no clock read per frame).
+    bool any() const { return !bans_.empty(); }
 
 private:
     void load();

@@ -66,6 +66,18 @@ class SentinelWatch;
 // still unhandled. Time the loop did not run is not the server's delay.
 uint32_t ready_now(int fd, uint32_t wanted);
 
+// A reply as text: a string's, status's or error's bytes, an integer's
+// digits, "no reply" for nullptr (a lost connection, a deadline), else
+// "unexpected reply". For logs, and for the members and scores of replies
+// whose elements are strings.
+inline std::string reply_text(const redisReply *r) {
+    if (!r) return "no reply";
+    if (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS || r->type == REDIS_REPLY_ERROR)
+        return std::string(r->str, r->len);
+    if (r->type == REDIS_REPLY_INTEGER) return std::to_string(r->integer);
+    return "unexpected reply";
+}
+
 class AsyncRedis {
 public:
     using Clock = std::chrono::steady_clock;
