@@ -24,6 +24,9 @@ struct ChatSettings {
     std::string channel_prefix;  // "chat."
     int64_t stream_maxlen = 0;   // 0: no trimming
     int64_t dedup_window_s = 300;
+    int64_t message_state_ttl_s = 2592000;  // changes to messages (kChangeScript)
+    int64_t max_reaction_emojis = 20, max_reactions = 1000;
+    bool room_moderators = false;
     size_t resume_max = 1000;
     size_t resume_scan_max = 20000;
     size_t resume_max_bytes = 1 << 20;
@@ -49,7 +52,7 @@ struct ChatSettings {
 };
 
 struct ChatMetrics {
-    aurora_metric *sent, *duplicates, *send_errors, *unreplicated, *fanout, *resumes, *resumed_messages, *redis_up;
+    aurora_metric *sent, *changes, *duplicates, *send_errors, *unreplicated, *fanout, *resumes, *resumed_messages, *redis_up;
     aurora_metric *reads_busy, *presence_events, *presence_coalesced;
     aurora_metric *send_seconds;
 };
@@ -102,6 +105,11 @@ struct ChatContext : plugin::PluginHandle {  // host, self, log()
     std::string ref_key(std::string_view room, std::string_view user, std::string_view ref) const {
         std::string k = cluster() ? "chat:ref:" + tags[shard(room)] + ":" : "chat:ref:";
         return k.append(user).append(":").append(ref);
+    }
+    // A message's change state (kChangeScript): chat:msg:[{s}:]<room>:<id>.
+    std::string message_state_key(std::string_view room, std::string_view id) const {
+        std::string k = cluster() ? "chat:msg:" + tags[shard(room)] + ":" : "chat:msg:";
+        return k.append(room).append(":").append(id);
     }
     const char *publish() const { return cluster() ? "SPUBLISH" : "PUBLISH"; }
 };

@@ -60,6 +60,17 @@ const plugin::Field<ChatSettings> kFields[] = {
      &ChatSettings::stream_maxlen},
     {{"dedup_window_s", Setting::Int, "300", "a `ref` seen again within this window is not sent twice", 1, 86400},
      &ChatSettings::dedup_window_s},
+    {{"message_state_ttl_s", Setting::Int, "2592000",
+     "how long a message's change state (deleted, who reacted) is kept in Redis after its last change", 60, 1e9},
+     &ChatSettings::message_state_ttl_s},
+    {{"max_reaction_emojis", Setting::Int, "20", "different emojis one message may carry", 1, 1000},
+     &ChatSettings::max_reaction_emojis},
+    {{"max_reactions", Setting::Int, "1000", "reactions (emoji, user) one message may carry", 1, 1000000},
+     &ChatSettings::max_reactions},
+    {{"room_moderators", Setting::Bool, "false",
+     "let a delete frame's `moderator` (set by the rooms plugin ahead of chat from the sender's role: owner and "
+     "admins) delete others' messages; only with rooms in the pipeline, which overwrites the field"},
+     &ChatSettings::room_moderators},
     {{"resume_max", Setting::Int, "1000", "most messages one resume sends", 1, 100000}, &ChatSettings::resume_max},
     {{"resume_scan_max", Setting::Int, "20000",
      "most stream entries one resume reads (on the read worker's thread: other clients' resumes wait meanwhile, "
@@ -182,6 +193,7 @@ struct ChatPlugin {
     // sends to it, no presence there, the sequencer forgets it.
     void forget_room(aurora_conn_id id, ChatConn &c, const std::string &room);
     aurora_verdict send_message(Request &r);
+    aurora_verdict change_message(Request &r);  // edit, delete, react
     aurora_verdict typing(Request &r);
     aurora_verdict mark_read(Request &r);
     aurora_verdict presence(Request &r);
@@ -215,7 +227,8 @@ constexpr RequestRoute kRequests[] = {
     {"join", false, &ChatPlugin::join},       {"resume", false, &ChatPlugin::join},
     {"leave", true, &ChatPlugin::leave},      {"message", true, &ChatPlugin::send_message},
     {"typing", true, &ChatPlugin::typing},    {"read", true, &ChatPlugin::mark_read},
-    {"presence", true, &ChatPlugin::presence},
+    {"presence", true, &ChatPlugin::presence}, {"edit", true, &ChatPlugin::change_message},
+    {"delete", true, &ChatPlugin::change_message}, {"react", true, &ChatPlugin::change_message},
 };
 
 std::string random_replica_id() {
@@ -375,6 +388,46 @@ aurora_verdict ChatPlugin::send_message(Request &r) {
     return sender->submit(std::move(job));
 }
 
+// A change to a message of the room (kChangeScript checks the rest: that
+// it exists, its author, a tombstone, the reaction bounds).
+aurora_verdict ChatPlugin::change_message(Request &r) {
+    const char *target = plugin::get_string(r.frame, "id");
+    if (!target || !StreamId::parse(target))
+        return error(r, "bad_field", "'" + r.type + "' needs 'id', the id of a message");
+    SendJob job = job_for(r, SendJob::Kind::Change);
+    job.target = target;
+    job.msg = r.msg;
+    if (r.type == "edit") {
+        job.change = "edit";
+        const cJSON *text = cJSON_GetObjectItemCaseSensitive(r.frame, "text");
+        if (!cJSON_IsString(text)) return error(r, "bad_field", "'text' must be a string");
+        size_t n = code_points(text->valuestring);
+        if (n == 0) return error(r, "empty", "'text' is empty: delete the message instead");
+        if (n > ctx.s.max_text_chars)
+            return error(r, "too_long", "'text' is longer than " + std::to_string(ctx.s.max_text_chars) + " characters");
+        job.text = text->valuestring;
+    } else if (r.type == "delete") {
+        job.change = "delete";
+        // Set by the rooms plugin from the sender's role, whatever the
+        // client sent (room_moderators: only with rooms ahead of chat).
+        const cJSON *moderator = cJSON_GetObjectItemCaseSensitive(r.frame, "moderator");
+        job.moderator = ctx.s.room_moderators && cJSON_IsTrue(moderator);
+    } else {
+        job.change = "reaction";
+        const cJSON *emoji = cJSON_GetObjectItemCaseSensitive(r.frame, "emoji");
+        if (!cJSON_IsString(emoji)) return error(r, "bad_field", "'emoji' must be a string");
+        if (!valid_emoji(emoji->valuestring))
+            return error(r, "bad_emoji", "'emoji' must be one emoji (at most " + std::to_string(kMaxEmojiBytes) + " bytes)");
+        job.emoji = emoji->valuestring;
+        const cJSON *op = cJSON_GetObjectItemCaseSensitive(r.frame, "op");
+        if (op && (!cJSON_IsString(op) || (std::string_view(op->valuestring) != "add" &&
+                                           std::string_view(op->valuestring) != "remove")))
+            return error(r, "bad_field", "'op' is \"add\" (the default) or \"remove\"");
+        job.op = op ? op->valuestring : "add";
+    }
+    return sender->submit(std::move(job));
+}
+
 aurora_verdict ChatPlugin::typing(Request &r) {
     uint64_t now = ctx.host->now_wall_ms();
     uint64_t &last = r.c.last_typing_ms[r.room];
@@ -484,6 +537,7 @@ aurora_status chat_init(const aurora_host_api *host, aurora_plugin_ctx *self, vo
 
     ChatMetrics &m = ctx.m;
     m.sent = host->metric_counter(self, "messages_total", "Messages added to the stream and published", nullptr);
+    m.changes = host->metric_counter(self, "message_changes_total", "Edits, deletes and reactions added to the stream and published", nullptr);
     m.duplicates = host->metric_counter(self, "duplicate_refs_total", "Retried messages answered with the first id", nullptr);
     m.send_errors = host->metric_counter(self, "send_errors_total", "Messages answered with an error", nullptr);
     m.unreplicated = host->metric_counter(

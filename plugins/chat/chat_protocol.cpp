@@ -1,6 +1,7 @@
 #include "chat_protocol.h"
 
 #include <set>
+#include <vector>
 
 #include "json.h"
 
@@ -33,11 +34,98 @@ std::string message_json(std::string_view id, std::string_view room, std::string
     return p.prefix + std::string(id) + p.middle + std::string(ms) + p.suffix;
 }
 
+EnvelopeParts change_envelope(std::string_view room, std::string_view username, std::string_view user_id,
+                              const Change &c, std::string_view ref_json) {
+    EnvelopeParts p;
+    const std::string_view type = c.kind == "reaction" ? "reaction" : c.kind == "edit" ? "edit" : "delete";
+    p.prefix = "{\"type\":\"" + std::string(type) + "\",\"id\":\"";
+    p.middle = "\",\"room\":" + quoted(room) + ",\"target\":" + quoted(c.target) + ",\"user\":" + quoted(username) +
+               ",\"userId\":" + quoted(user_id);
+    if (type == "edit") p.middle += ",\"text\":" + quoted(c.value);
+    if (type == "reaction") p.middle += ",\"emoji\":" + quoted(c.value) + ",\"op\":" + quoted(c.op);
+    p.middle += ",\"ts\":";
+    p.suffix = ref_json.empty() ? "}" : ",\"ref\":" + std::string(ref_json) + "}";
+    return p;
+}
+
+std::string change_json(std::string_view id, std::string_view room, std::string_view username,
+                        std::string_view user_id, const Change &change) {
+    EnvelopeParts p = change_envelope(room, username, user_id, change, {});
+    std::string_view ms = id.substr(0, id.find('-'));
+    return p.prefix + std::string(id) + p.middle + std::string(ms) + p.suffix;
+}
+
 std::string_view envelope_id(std::string_view payload) {
-    if (!payload.starts_with(kEnvelopeHead)) return {};
-    std::string_view rest = payload.substr(kEnvelopeHead.size());
+    std::string_view rest;
+    if (payload.starts_with(kEnvelopeHead)) {
+        rest = payload.substr(kEnvelopeHead.size());
+    } else {
+        for (std::string_view head : {std::string_view("{\"type\":\"edit\",\"id\":\""),
+                                      std::string_view("{\"type\":\"delete\",\"id\":\""),
+                                      std::string_view("{\"type\":\"reaction\",\"id\":\"")})
+            if (payload.starts_with(head)) rest = payload.substr(head.size());
+        if (rest.empty()) return {};
+    }
     size_t q = rest.find('"');
     return q == std::string_view::npos ? std::string_view() : rest.substr(0, q);
+}
+
+namespace {
+
+// The code point at s[i] (valid UTF-8: the host checked it), advancing i.
+char32_t next_code_point(std::string_view s, size_t &i) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    int n = c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
+    char32_t cp = n == 1 ? c : n == 2 ? c & 0x1F : n == 3 ? c & 0x0F : c & 0x07;
+    for (int k = 1; k < n && i + k < s.size(); ++k) cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
+    i += static_cast<size_t>(n);
+    return cp;
+}
+
+// A code point that is an emoji on its own (Extended_Pictographic and
+// Emoji_Presentation blocks, broadly: the pictograph planes, the symbol
+// and dingbat blocks and the few older symbols emoji keyboards send).
+bool pictograph(char32_t c) {
+    return (c >= 0x1F000 && c <= 0x1FAFF) || (c >= 0x2600 && c <= 0x27BF) || (c >= 0x2300 && c <= 0x23FF) ||
+           (c >= 0x2B00 && c <= 0x2BFF) || (c >= 0x2190 && c <= 0x21FF) || (c >= 0x25A0 && c <= 0x25FF) ||
+           c == 0x00A9 || c == 0x00AE || c == 0x203C || c == 0x2049 || c == 0x2122 || c == 0x2139 ||
+           c == 0x3030 || c == 0x303D || c == 0x3297 || c == 0x3299 || c == 0x2934 || c == 0x2935;
+}
+bool regional_indicator(char32_t c) { return c >= 0x1F1E6 && c <= 0x1F1FF; }
+bool skin_tone(char32_t c) { return c >= 0x1F3FB && c <= 0x1F3FF; }
+
+}  // namespace
+
+// One emoji: a flag (two regional indicators), a keycap ([0-9#*] FE0F?
+// 20E3), or pictographs joined by ZWJ, each optionally followed by FE0F or
+// a skin tone, the whole optionally followed by tag characters (subdivision
+// flags). Regional indicators are also pictographs in the 1F000 block, so
+// flags are checked first.
+bool valid_emoji(std::string_view s) {
+    if (s.empty() || s.size() > kMaxEmojiBytes) return false;
+    std::vector<char32_t> cps;
+    for (size_t i = 0; i < s.size();) cps.push_back(next_code_point(s, i));
+    if (cps.size() == 2 && regional_indicator(cps[0]) && regional_indicator(cps[1])) return true;
+    const char32_t first = cps[0];
+    if ((first == '#' || first == '*' || (first >= '0' && first <= '9'))) {
+        return (cps.size() == 2 && cps[1] == 0x20E3) || (cps.size() == 3 && cps[1] == 0xFE0F && cps[2] == 0x20E3);
+    }
+    size_t i = 0;
+    for (;;) {
+        if (i >= cps.size() || !pictograph(cps[i]) || regional_indicator(cps[i])) return false;
+        ++i;
+        if (i < cps.size() && (cps[i] == 0xFE0F || skin_tone(cps[i]))) ++i;
+        if (i < cps.size() && cps[i] == 0x200D) {
+            ++i;
+            continue;  // a ZWJ is followed by another pictograph
+        }
+        break;
+    }
+    size_t tags = 0;
+    while (i < cps.size() && cps[i] >= 0xE0020 && cps[i] <= 0xE007E) ++i, ++tags;
+    if (tags && (i >= cps.size() || cps[i] != 0xE007F)) return false;  // tags end with CANCEL TAG
+    if (tags) ++i;
+    return i == cps.size();
 }
 
 std::string resumed_json(std::string_view room, size_t count, bool complete, std::string_view last_id,

@@ -28,8 +28,29 @@ EnvelopeParts message_envelope(std::string_view room, std::string_view username,
 std::string message_json(std::string_view id, std::string_view room, std::string_view username,
                          std::string_view user_id, std::string_view text, std::string_view ref_json);
 
-// If `payload` is a message envelope, its stream id.
+// A change to a stored message, built the same way around its own stream
+// id (docs/protocol.md, "Changes to messages"):
+//   {"type":"edit","id","room","target","user","userId","text","ts"[,"ref"]}
+//   {"type":"delete","id","room","target","user","userId","ts"[,"ref"]}
+//   {"type":"reaction","id","room","target","user","userId","emoji","op","ts"[,"ref"]}
+// `kind` is the stream entry's: "edit", "delete" or "reaction"; `value` the
+// edit's text or the reaction's emoji; `op` "add" or "remove".
+struct Change {
+    std::string_view kind, target, value, op;
+};
+EnvelopeParts change_envelope(std::string_view room, std::string_view username, std::string_view user_id,
+                              const Change &change, std::string_view ref_json);
+std::string change_json(std::string_view id, std::string_view room, std::string_view username,
+                        std::string_view user_id, const Change &change);
+
+// If `payload` is a message or change envelope, its stream id.
 std::string_view envelope_id(std::string_view payload);
+
+// One emoji for a reaction: a single emoji sequence (a pictograph, with its
+// variation selector, skin tone, ZWJ sequence or tags; a flag; a keycap),
+// at most kMaxEmojiBytes. Not a grapheme of text, not two emojis.
+inline constexpr size_t kMaxEmojiBytes = 64;
+bool valid_emoji(std::string_view utf8);
 
 // {"type":"resumed","room":R,"count":N,"complete":bool,"last_id":ID[,"ref":F]}: the end of a resume's replay.
 std::string resumed_json(std::string_view room, size_t count, bool complete, std::string_view last_id,

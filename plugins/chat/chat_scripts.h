@@ -49,4 +49,83 @@ redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 return ARGV[2]
 )lua";
 
+// A change to a stored message (edit, delete, reaction), in the same
+// stream as the messages: ordered with them, replayed by resume, stored by
+// ingest. The target must be a message of the room still in the stream.
+// Per message, a state hash remembers what the stream alone cannot answer
+// at once: deleted (a tombstone: no change after it), and who reacted with
+// what (field "r:<emoji>\n<userId>"), with counts to bound both.
+//   KEYS[1] stream  KEYS[2] state hash  KEYS[3] ref key (only with a ref)
+//   ARGV: 1 channel, 2 roomId, 3 userId, 4 username, 5 kind (edit|delete|reaction),
+//         6 target id, 7 text (edit) or emoji (reaction), 8 op (add|remove),
+//         9 moderator ("1": may delete anyone's), 10 ref, 11 prefix, 12 middle,
+//         13 suffix, 14 dedup_ttl_s, 15 maxlen, 16 state_ttl_s,
+//         17 max distinct emojis per message, 18 max reactions per message
+// Returns {1, id} for a new change, {0, id} for a duplicate ref, {2, code}
+// refused (not_found, not_author, deleted, too_many_reactions), {3, ""}
+// a reaction already there (add) or not there (remove): nothing written.
+inline constexpr const char *kChangeScript = R"lua(
+if #KEYS > 2 then
+  local prev = redis.call('GET', KEYS[3])
+  if prev then return {0, prev} end
+end
+local found = redis.call('XRANGE', KEYS[1], ARGV[6], ARGV[6])
+if #found == 0 then return {2, 'not_found'} end
+local f = found[1][2]
+local room, author, kind
+for i = 1, #f, 2 do
+  if f[i] == 'roomId' then room = f[i + 1]
+  elseif f[i] == 'userId' then author = f[i + 1]
+  elseif f[i] == 'kind' then kind = f[i + 1] end
+end
+if kind or room ~= ARGV[2] then return {2, 'not_found'} end
+if redis.call('HEXISTS', KEYS[2], 'deleted') == 1 then return {2, 'deleted'} end
+local what = ARGV[5]
+local fields = {'*', 'roomId', ARGV[2], 'userId', ARGV[3], 'username', ARGV[4], 'kind', what, 'target', ARGV[6]}
+if what == 'edit' then
+  if author ~= ARGV[3] then return {2, 'not_author'} end
+  table.insert(fields, 'text'); table.insert(fields, ARGV[7])
+elseif what == 'delete' then
+  if author ~= ARGV[3] and ARGV[9] ~= '1' then return {2, 'not_author'} end
+  redis.call('HSET', KEYS[2], 'deleted', '1')
+else
+  local who = 'r:' .. ARGV[7] .. '\n' .. ARGV[3]
+  local count = 'c:' .. ARGV[7]
+  if ARGV[8] == 'add' then
+    if redis.call('HEXISTS', KEYS[2], who) == 1 then return {3, ''} end
+    if tonumber(redis.call('HGET', KEYS[2], 'reactions') or '0') >= tonumber(ARGV[18]) then
+      return {2, 'too_many_reactions'}
+    end
+    if redis.call('HEXISTS', KEYS[2], count) == 0 and
+       tonumber(redis.call('HGET', KEYS[2], 'emojis') or '0') >= tonumber(ARGV[17]) then
+      return {2, 'too_many_reactions'}
+    end
+    if redis.call('HINCRBY', KEYS[2], count, 1) == 1 then redis.call('HINCRBY', KEYS[2], 'emojis', 1) end
+    redis.call('HINCRBY', KEYS[2], 'reactions', 1)
+    redis.call('HSET', KEYS[2], who, '1')
+  else
+    if redis.call('HDEL', KEYS[2], who) == 0 then return {3, ''} end
+    redis.call('HINCRBY', KEYS[2], 'reactions', -1)
+    if redis.call('HINCRBY', KEYS[2], count, -1) <= 0 then
+      redis.call('HDEL', KEYS[2], count)
+      redis.call('HINCRBY', KEYS[2], 'emojis', -1)
+    end
+  end
+  table.insert(fields, 'emoji'); table.insert(fields, ARGV[7])
+  table.insert(fields, 'op'); table.insert(fields, ARGV[8])
+end
+if ARGV[10] ~= '' then table.insert(fields, 'ref'); table.insert(fields, ARGV[10]) end
+local args = {KEYS[1]}
+if tonumber(ARGV[15]) > 0 then
+  table.insert(args, 'MAXLEN'); table.insert(args, '~'); table.insert(args, ARGV[15])
+end
+for _, v in ipairs(fields) do table.insert(args, v) end
+local id = redis.call('XADD', unpack(args))
+local ms = string.match(id, '^(%d+)')
+redis.call('PUBLISH', ARGV[1], ARGV[11] .. id .. ARGV[12] .. ms .. ARGV[13])
+if #KEYS > 2 then redis.call('SET', KEYS[3], id, 'EX', ARGV[14]) end
+redis.call('EXPIRE', KEYS[2], ARGV[16])
+return {1, id}
+)lua";
+
 }  // namespace aurora::chat

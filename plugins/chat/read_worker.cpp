@@ -328,8 +328,14 @@ size_t ReadWorker::send_range(const ResumeJob &job, StreamId &last_seen, bool &c
             std::string_view id = text(e->element[0]);
             const redisReply *fields = e->element[1];
             if (field(fields, "roomId") == job.room) {
-                std::string msg = message_json(id, job.room, field(fields, "username"), field(fields, "userId"),
-                                               field(fields, "text"), {});
+                std::string_view kind = field(fields, "kind");  // a change to a message: replayed as its event
+                const bool is_emoji = kind == "reaction";
+                std::string msg =
+                    kind.empty() ? message_json(id, job.room, field(fields, "username"), field(fields, "userId"),
+                                                field(fields, "text"), {})
+                                 : change_json(id, job.room, field(fields, "username"), field(fields, "userId"),
+                                               Change{kind, field(fields, "target"),
+                                                      field(fields, is_emoji ? "emoji" : "text"), field(fields, "op")});
                 if (sent == ctx_.s.resume_max || bytes + msg.size() > ctx_.s.resume_max_bytes) {
                     complete = false;  // the rest is for history
                     return sent;

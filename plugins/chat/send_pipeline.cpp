@@ -15,9 +15,9 @@ namespace {
 
 bool is_error(const redisReply *r) { return !r || r->type == REDIS_REPLY_ERROR; }
 
-// The send script, publishing to a shard channel in cluster mode.
-std::string send_script(bool cluster) {
-    std::string text = kSendScript;
+// A script that publishes, to a shard channel in cluster mode.
+std::string publishing_script(const char *script, bool cluster) {
+    std::string text = script;
     if (cluster) text.replace(text.find("'PUBLISH'"), 9, "'SPUBLISH'");
     return text;
 }
@@ -28,10 +28,14 @@ SendPipeline::SendPipeline(const ChatContext &ctx, ReadWorker &reads)
     : ctx_(ctx),
       reads_(reads),
       redis_(ctx, ctx.redis_url, std::chrono::milliseconds(ctx.s.redis_timeout_ms), kMaxPending, "sends"),
-      send_script_(send_script(ctx.cluster())),
+      send_script_(publishing_script(kSendScript, ctx.cluster())),
+      change_script_(publishing_script(kChangeScript, ctx.cluster())),
       events_(std::chrono::milliseconds(ctx.s.presence_coalesce_ms)),
       dedup_window_arg_(std::to_string(ctx.s.dedup_window_s)),
       stream_maxlen_arg_(std::to_string(ctx.s.stream_maxlen)),
+      state_ttl_arg_(std::to_string(ctx.s.message_state_ttl_s)),
+      max_emojis_arg_(std::to_string(ctx.s.max_reaction_emojis)),
+      max_reactions_arg_(std::to_string(ctx.s.max_reactions)),
       wait_replicas_arg_(std::to_string(ctx.s.wait_replicas)),
       wait_timeout_arg_(std::to_string(ctx.s.wait_timeout_ms)) {}
 
@@ -63,6 +67,7 @@ bool SendPipeline::start() {
         if (!ctx_.cluster()) {  // the same SHA1 on every node: kept while another answers
             send_sha_.clear();
             read_sha_.clear();
+            change_sha_.clear();
         }
         ctx_.host->metric_set(ctx_.m.redis_up, 0);
         replicated(node, nullptr);  // held messages: their WAIT is gone with the connection
@@ -90,6 +95,8 @@ void SendPipeline::load_scripts(plugin::AsyncRedis &node) {
     };
     node.command({"SCRIPT", "LOAD", send_script_}, [on_loaded, this](const redisReply *r) { on_loaded(&send_sha_, r); });
     node.command({"SCRIPT", "LOAD", kReadScript}, [on_loaded, this](const redisReply *r) { on_loaded(&read_sha_, r); });
+    node.command({"SCRIPT", "LOAD", change_script_},
+                 [on_loaded, this](const redisReply *r) { on_loaded(&change_sha_, r); });
 }
 
 bool SendPipeline::command(uint16_t slot, const std::vector<std::string_view> &argv, plugin::AsyncRedis::Callback cb,
@@ -188,6 +195,7 @@ bool SendPipeline::issue(std::shared_ptr<SendJob> job, const plugin::Redirect *a
         if (queued && ctx_.s.wait_replicas > 0) waits_[job->node].due = true;
         break;
     }
+    case SendJob::Kind::Change: queued = issue_change(job, slot, done, ask); break;
     case SendJob::Kind::Typing: {
         std::string payload = "{\"type\":\"typing\",\"room\":" + quoted(job->room) + ",\"user\":" +
                               quoted(job->username) + ",\"userId\":" + quoted(job->user_id) + "}";
@@ -250,11 +258,7 @@ void SendPipeline::complete(SendJob &job, const redisReply *r) {
             const uint16_t slot = slot_of(job);
             auto again = std::make_shared<SendJob>(std::move(job));
             job.msg = nullptr;
-            auto loaded = [this](std::string *into, const redisReply *lr) {
-                if (!is_error(lr)) *into = reply_text(lr);
-            };
-            redis_.command(slot, {"SCRIPT", "LOAD", send_script_}, [this, loaded](const redisReply *lr) { loaded(&send_sha_, lr); });
-            redis_.command(slot, {"SCRIPT", "LOAD", kReadScript}, [this, loaded](const redisReply *lr) { loaded(&read_sha_, lr); });
+            load_scripts_after_noscript(slot);
             auto resend = [this, again](const redisReply *) {
                 if (!issue(again)) fail(*again, "unavailable", again->failure);
             };
@@ -322,6 +326,7 @@ void SendPipeline::complete(SendJob &job, const redisReply *r) {
         job.msg = nullptr;
         return;
     }
+    case SendJob::Kind::Change: return complete_change(job, r);
     case SendJob::Kind::Read:
         if (is_error(r)) return fail(job, "internal", "read marker not stored: " + reply_text(r));
         finish(job.msg, ack_json(job.ref_json, "\"room\":" + quoted(job.room) + ",\"read\":" + quoted(reply_text(r))));
@@ -334,6 +339,72 @@ void SendPipeline::complete(SendJob &job, const redisReply *r) {
     case SendJob::Kind::Typing:
     case SendJob::Kind::PresenceLeave: return;
     }
+}
+
+void SendPipeline::load_scripts_after_noscript(uint16_t slot) {
+    auto loaded = [this](std::string *into, const redisReply *lr) {
+        if (!is_error(lr)) *into = reply_text(lr);
+    };
+    redis_.command(slot, {"SCRIPT", "LOAD", send_script_}, [this, loaded](const redisReply *lr) { loaded(&send_sha_, lr); });
+    redis_.command(slot, {"SCRIPT", "LOAD", kReadScript}, [this, loaded](const redisReply *lr) { loaded(&read_sha_, lr); });
+    redis_.command(slot, {"SCRIPT", "LOAD", change_script_},
+                   [this, loaded](const redisReply *lr) { loaded(&change_sha_, lr); });
+}
+
+// An edit, delete or reaction: one EVALSHA of kChangeScript.
+bool SendPipeline::issue_change(const std::shared_ptr<SendJob> &job, uint16_t slot, plugin::AsyncRedis::Callback done,
+                                const plugin::Redirect *ask) {
+    const Change change{job->change, job->target, job->change == "reaction" ? job->emoji : job->text, job->op};
+    EnvelopeParts env = change_envelope(job->room, job->username, job->user_id, change, job->ref_json);
+    const std::string channel = ctx_.channel(job->room), stream = ctx_.stream(job->room),
+                      state = ctx_.message_state_key(job->room, job->target);
+    std::string dedup_key;
+    std::vector<std::string_view> argv{"EVALSHA", change_sha_, job->ref_value.empty() ? "2" : "3", stream, state};
+    if (!job->ref_value.empty()) {
+        dedup_key = ctx_.ref_key(job->room, job->user_id, job->ref_value);
+        argv.push_back(dedup_key);
+    }
+    for (std::string_view a :
+         {std::string_view(channel), std::string_view(job->room), std::string_view(job->user_id),
+          std::string_view(job->username), std::string_view(job->change), std::string_view(job->target), change.value,
+          std::string_view(job->op), std::string_view(job->moderator ? "1" : "0"), std::string_view(job->ref_value),
+          std::string_view(env.prefix), std::string_view(env.middle), std::string_view(env.suffix),
+          std::string_view(dedup_window_arg_), std::string_view(stream_maxlen_arg_), std::string_view(state_ttl_arg_),
+          std::string_view(max_emojis_arg_), std::string_view(max_reactions_arg_)})
+        argv.push_back(a);
+    return command(slot, argv, std::move(done), ask);
+}
+
+// The change script's answer: {1, id} stored, {0, id} a ref seen before,
+// {2, code} refused, {3, ""} a reaction already as asked.
+void SendPipeline::complete_change(SendJob &job, const redisReply *r) {
+    if (is_error(r) || r->type != REDIS_REPLY_ARRAY || r->elements != 2 || r->element[0]->type != REDIS_REPLY_INTEGER) {
+        ctx_.log(AURORA_LOG_ERROR, "change script failed: " + reply_text(r));
+        return fail(job, "internal", "the change could not be stored");
+    }
+    const long long status = r->element[0]->integer;
+    const std::string value = reply_text(r->element[1]);
+    if (status == 2) {
+        const std::string text =
+            value == "not_found"   ? "no message " + job.target + " in '" + job.room + "' (or it is too old to change)"
+            : value == "not_author" ? "only its author may " + job.change + " this message"
+            : value == "deleted"    ? "this message was deleted"
+                                    : "this message has too many reactions";
+        if (job.msg) {
+            ctx_.host->msg_reply_error(job.msg, value.c_str(), text.c_str());
+            ctx_.host->msg_resume(job.msg, AURORA_REPLY);
+            job.msg = nullptr;
+        }
+        return;
+    }
+    if (status == 1) ctx_.host->metric_add(ctx_.m.changes, 1);
+    aurora_msg *msg = job.msg;
+    job.msg = nullptr;
+    if (job.ref_json.empty()) return finish(msg, {});  // the event is the answer
+    std::string extra = "\"room\":" + quoted(job.room) + ",\"target\":" + quoted(job.target);
+    if (status == 3) extra += ",\"unchanged\":true";
+    else extra = "\"id\":" + quoted(value) + "," + extra + (status == 0 ? ",\"duplicate\":true" : "");
+    finish(msg, ack_json(job.ref_json, extra));
 }
 
 // Called before each write: one WAIT after the messages of the batch, and

@@ -44,7 +44,7 @@ struct SendResult {
 };
 
 struct SendJob {
-    enum class Kind { Message, Typing, Read, PresenceJoin, PresenceLeave } kind;
+    enum class Kind { Message, Change, Typing, Read, PresenceJoin, PresenceLeave } kind;
     explicit SendJob(Kind k) : kind(k) {}
     aurora_msg *msg = nullptr;  // owned (PENDING) until resumed; Message, Read
     // Message without `msg` (the server API): called exactly once, on the
@@ -52,6 +52,10 @@ struct SendJob {
     std::function<void(const SendResult &)> done;
     aurora_conn_id conn = 0;
     std::string room, user_id, username, text, ref_value, ref_json, id;
+    // Change (kChangeScript): "edit", "delete" or "reaction"; the message it
+    // changes; the edit's text is `text`, the reaction's emoji `emoji`.
+    std::string change, target, emoji, op;
+    bool moderator = false;  // delete: may delete others' messages
     std::string dedup_key;  // Message with a ref: the key it is remembered under ("": chat:ref:<user>:<ref>)
     std::chrono::steady_clock::time_point queued = std::chrono::steady_clock::now();
     bool retried = false;  // sent again once after NOSCRIPT, MOVED or ASK
@@ -96,21 +100,27 @@ private:
     void publish_presence();
     void refresh_presence();
     std::string member(const SendJob &job) const;
-    bool usable(uint16_t slot) const { return redis_.up(slot) && !send_sha_.empty() && !read_sha_.empty(); }
-    bool usable() const { return redis_.all_up() && !send_sha_.empty() && !read_sha_.empty(); }
+    bool loaded() const { return !send_sha_.empty() && !read_sha_.empty() && !change_sha_.empty(); }
+    bool usable(uint16_t slot) const { return redis_.up(slot) && loaded(); }
+    bool usable() const { return redis_.all_up() && loaded(); }
+    void load_scripts_after_noscript(uint16_t slot);
+    bool issue_change(const std::shared_ptr<SendJob> &job, uint16_t slot, plugin::AsyncRedis::Callback done,
+                      const plugin::Redirect *ask);
+    void complete_change(SendJob &job, const redisReply *r);
     void queue_wait(plugin::AsyncRedis &node);
     void replicated(plugin::AsyncRedis &node, const redisReply *r);
 
     const ChatContext &ctx_;
     ReadWorker &reads_;
     plugin::AsyncCluster redis_;
-    const std::string send_script_;  // kSendScript; with SPUBLISH in cluster mode
-    std::string send_sha_, read_sha_;  // empty until SCRIPT LOAD answered
+    const std::string send_script_, change_script_;  // kSendScript, kChangeScript; with SPUBLISH in cluster mode
+    std::string send_sha_, read_sha_, change_sha_;  // empty until SCRIPT LOAD answered
     // presence entries of this process: (conn, room) -> member
     std::map<std::pair<aurora_conn_id, std::string>, std::string> members_;
     PresenceCoalescer events_;
     aurora_timer *coalesce_timer_ = nullptr, *refresh_timer_ = nullptr;
     const std::string dedup_window_arg_, stream_maxlen_arg_;  // the send script's last two arguments, once
+    const std::string state_ttl_arg_, max_emojis_arg_, max_reactions_arg_;  // the change script's
     // wait_replicas: messages stored whose answer waits for the WAIT queued
     // after them on the same master (replies come in order: every one held
     // when a WAIT answers was sent before it). One per master in cluster

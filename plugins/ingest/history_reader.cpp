@@ -25,6 +25,30 @@ bool read_message(const bson_t *doc, HistoryMessage &m) {
     m.sid = *sid;
     utf8("username", m.user);
     utf8("text", m.text);
+    std::string status;
+    utf8("status", status);
+    m.edited = status == "edited";
+    m.deleted = status == "deleted";
+    if (m.edited && bson_iter_init_find(&it, doc, "editedAt") && BSON_ITER_HOLDS_DATE_TIME(&it))
+        m.edited_ms = bson_iter_date_time(&it);
+    bson_iter_t arr, item, users;
+    if (!m.deleted && bson_iter_init_find(&it, doc, "reactions") && BSON_ITER_HOLDS_ARRAY(&it) &&
+        bson_iter_recurse(&it, &arr)) {
+        while (bson_iter_next(&arr)) {
+            if (!BSON_ITER_HOLDS_DOCUMENT(&arr) || !bson_iter_recurse(&arr, &item)) continue;
+            HistoryMessage::Reaction r;
+            while (bson_iter_next(&item)) {
+                std::string_view key = bson_iter_key(&item);
+                if (key == "emoji" && BSON_ITER_HOLDS_UTF8(&item)) {
+                    r.emoji = bson_iter_utf8(&item, nullptr);
+                } else if (key == "userIds" && BSON_ITER_HOLDS_ARRAY(&item) && bson_iter_recurse(&item, &users)) {
+                    while (bson_iter_next(&users))
+                        if (BSON_ITER_HOLDS_UTF8(&users)) r.user_ids.emplace_back(bson_iter_utf8(&users, nullptr));
+                }
+            }
+            if (!r.emoji.empty() && !r.user_ids.empty()) m.reactions.push_back(std::move(r));
+        }
+    }
     if (bson_iter_init_find(&it, doc, "userId")) {
         if (BSON_ITER_HOLDS_OID(&it)) {
             char hex[25];
@@ -43,7 +67,8 @@ bool find(mongoc_collection_t *coll, const bson_t *filter, int64_t limit, std::v
           std::string &error) {
     bson_t *opts = BCON_NEW("sort", "{", "createdAt", BCON_INT32(-1), "}", "projection", "{", "streamId",
                             BCON_INT32(1), "roomId", BCON_INT32(1), "username", BCON_INT32(1), "userId",
-                            BCON_INT32(1), "text", BCON_INT32(1), "}");
+                            BCON_INT32(1), "text", BCON_INT32(1), "status", BCON_INT32(1), "editedAt",
+                            BCON_INT32(1), "reactions", BCON_INT32(1), "}");
     plugin::Bson opts_guard(opts);
     if (limit > 0) BSON_APPEND_INT64(opts, "limit", limit);
     plugin::Cursor cursor(mongoc_collection_find_with_opts(coll, filter, opts, nullptr));
@@ -117,6 +142,22 @@ std::string messages_json(const std::vector<HistoryMessage> &messages) {
         cJSON_AddStringToObject(o, "userId", m.user_id.c_str());
         cJSON_AddStringToObject(o, "text", m.text.c_str());
         cJSON_AddNumberToObject(o, "ts", static_cast<double>(m.sid.ms));
+        if (m.edited) {
+            cJSON_AddTrueToObject(o, "edited");
+            cJSON_AddNumberToObject(o, "editedAt", static_cast<double>(m.edited_ms));
+        }
+        if (m.deleted) cJSON_AddTrueToObject(o, "deleted");
+        if (!m.reactions.empty()) {
+            cJSON *rs = cJSON_AddArrayToObject(o, "reactions");
+            for (const HistoryMessage::Reaction &r : m.reactions) {
+                cJSON *ro = cJSON_CreateObject();
+                cJSON_AddStringToObject(ro, "emoji", r.emoji.c_str());
+                cJSON_AddNumberToObject(ro, "count", static_cast<double>(r.user_ids.size()));
+                cJSON *ids = cJSON_AddArrayToObject(ro, "userIds");
+                for (const std::string &u : r.user_ids) cJSON_AddItemToArray(ids, cJSON_CreateString(u.c_str()));
+                cJSON_AddItemToArray(rs, ro);
+            }
+        }
         cJSON_AddItemToArray(arr.get(), o);
     }
     return plugin::to_string(arr.get());

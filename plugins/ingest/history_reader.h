@@ -20,6 +20,14 @@ namespace aurora::ingest {
 struct HistoryMessage {
     StreamId sid;
     std::string id, room, user, user_id, text;
+    // Its changes, folded (message_changes.h): the latest state.
+    bool edited = false, deleted = false;
+    int64_t edited_ms = 0;
+    struct Reaction {
+        std::string emoji;
+        std::vector<std::string> user_ids;
+    };
+    std::vector<Reaction> reactions;
 };
 
 struct HistoryPage {
@@ -31,7 +39,9 @@ struct HistoryPage {
 bool read_history(plugin::MongoPool &pool, const std::string &collection, const std::string &room,
                   std::optional<StreamId> before, size_t limit, HistoryPage &page, std::string &error);
 
-// {"type":"message","id","room","user","userId","text","ts"} objects, as a JSON array.
+// {"type":"message","id","room","user","userId","text","ts"} objects, as a
+// JSON array, with "edited":true and "editedAt", "deleted":true (text ""),
+// and "reactions":[{"emoji","count","userIds"}] when the message has them.
 std::string messages_json(const std::vector<HistoryMessage> &messages);
 
 // The room model (docs/rooms.md): may `user` read `room`? A room with no

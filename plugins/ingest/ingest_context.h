@@ -26,7 +26,7 @@
 namespace aurora::ingest {
 
 struct IngestMetrics {
-    aurora_metric *persisted = nullptr, *duplicates = nullptr, *acked = nullptr;
+    aurora_metric *persisted = nullptr, *changes = nullptr, *duplicates = nullptr, *acked = nullptr;
     aurora_metric *failed_entries = nullptr, *dead_letters = nullptr, *reclaimed = nullptr, *reaped = nullptr;
     aurora_metric *insert_errors = nullptr;
     aurora_metric *lag = nullptr, *pending = nullptr, *dead_letter_length = nullptr;

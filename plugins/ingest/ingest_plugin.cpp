@@ -35,6 +35,7 @@ void register_metrics(IngestContext &ctx) {
     aurora_plugin_ctx *s = ctx.self;
     IngestMetrics &m = ctx.m;
     m.persisted = h->metric_counter(s, "persisted_total", "Messages inserted into MongoDB", nullptr);
+    m.changes = h->metric_counter(s, "changes_applied_total", "Changes to messages (edit, delete, reaction) stored and folded onto their message", nullptr);
     m.duplicates = h->metric_counter(s, "duplicates_total", "Entries found already stored (redelivered)", nullptr);
     m.acked = h->metric_counter(s, "acked_total", "Entries acknowledged after being stored", nullptr);
     m.failed_entries = h->metric_counter(s, "failed_entries_total", "Deliveries of entries that could not be stored", nullptr);

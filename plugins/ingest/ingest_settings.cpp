@@ -19,6 +19,9 @@ const Field<IngestSettings> kFields[] = {
      &IngestSettings::dead_letter_stream},
     {{"collection", Setting::String, "\"messages\"", "collection of the messages (database from `mongo.url`)"},
      &IngestSettings::collection},
+    {{"changes_collection", Setting::String, "\"message_changes\"",
+     "collection of the changes to messages (edits, deletes, reactions), each stored once; folded onto the message"},
+     &IngestSettings::changes_collection},
     {{"consumer_name", Setting::String, "\"\"",
      "consumer name prefix, `-<n>` appended per worker; empty: `<hostname>-s<slot>`, the slot the lowest number "
      "whose lock file in `consumer_lock_dir` no other process on this machine holds. Either way the name survives a "
@@ -113,8 +116,9 @@ std::optional<IngestSettings> load_settings(aurora_str config_json, std::string 
         error = "setting \"jwt_algorithm\" must be HS256, HS384 or HS512 (got \"" + alg + "\")";
         return std::nullopt;
     }
-    if (o.stream.empty() || o.group.empty() || o.dead_letter_stream.empty() || o.collection.empty()) {
-        error = "settings \"stream\", \"group\", \"dead_letter_stream\" and \"collection\" must not be empty";
+    if (o.stream.empty() || o.group.empty() || o.dead_letter_stream.empty() || o.collection.empty() ||
+        o.changes_collection.empty() || o.changes_collection == o.collection) {
+        error = "settings \"stream\", \"group\", \"dead_letter_stream\", \"collection\" and \"changes_collection\" must not be empty, and the two collections must differ";
         return std::nullopt;
     }
     if (!o.unique_key.empty() && o.unique_key != "streamId" && o.unique_key != "roomId,streamId") {

@@ -18,7 +18,7 @@ namespace aurora::ingest {
 std::span<const plugin::Setting> ingest_settings();
 
 struct IngestSettings {
-    std::string stream, group, dead_letter_stream, collection, consumer_name, consumer_lock_dir;
+    std::string stream, group, dead_letter_stream, collection, changes_collection, consumer_name, consumer_lock_dir;
     std::string unique_key;  // "" (the mode's), "streamId" or "roomId,streamId"
     std::string user_ids;    // "objectid" (the seed's) or "any"
     bool any_user_id = false;  // from user_ids

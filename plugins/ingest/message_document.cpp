@@ -2,6 +2,29 @@
 
 namespace aurora::ingest {
 
+std::optional<std::string> append_user_id(bson_t *doc, const std::string &user_id, bool any_user_id) {
+    // With any_user_id only the canonical (lowercase) form is an ObjectId, so
+    // that an id comes back from history exactly as it was sent.
+    const bool oid_shaped =
+        user_id.size() == 24 && bson_oid_is_valid(user_id.c_str(), user_id.size()) &&
+        (!any_user_id || user_id.find_first_of("ABCDEF") == std::string::npos);
+    if (any_user_id && user_id.starts_with("anon-"))
+        return "userId \"" + user_id.substr(0, 64) + "\" is an anonymous sender's (never stored)";
+    if (!oid_shaped && !any_user_id)
+        return "userId \"" + user_id.substr(0, 64) + "\" is not an ObjectId (24 hex digits; user_ids: \"any\" stores "
+               "it as a string)";
+    if (!oid_shaped && (user_id.size() > 128 || !bson_utf8_validate(user_id.data(), user_id.size(), false)))
+        return "userId is longer than 128 bytes or not UTF-8";
+    if (oid_shaped) {
+        bson_oid_t oid;
+        bson_oid_init_from_string(&oid, user_id.c_str());
+        BSON_APPEND_OID(doc, "userId", &oid);
+    } else {
+        bson_append_utf8(doc, "userId", 6, user_id.data(), static_cast<int>(user_id.size()));
+    }
+    return std::nullopt;
+}
+
 std::optional<std::string> build_document(const StreamEntry &entry, bson_t *doc, bool any_user_id) {
     if (entry.sid.ms == 0 && entry.sid.seq == 0) return "the stream id is not <ms>-<seq>";
     const std::string *room = entry.field("roomId");
@@ -11,27 +34,9 @@ std::optional<std::string> build_document(const StreamEntry &entry, bson_t *doc,
     if (!room || room->empty()) return "field roomId is missing or empty";
     if (!user_id || user_id->empty()) return "field userId is missing or empty";
     if (!text) return "field text is missing";
-    // With any_user_id only the canonical (lowercase) form is an ObjectId, so
-    // that an id comes back from history exactly as it was sent.
-    const bool oid_shaped =
-        user_id->size() == 24 && bson_oid_is_valid(user_id->c_str(), user_id->size()) &&
-        (!any_user_id || user_id->find_first_of("ABCDEF") == std::string::npos);
-    if (any_user_id && user_id->starts_with("anon-"))
-        return "userId \"" + user_id->substr(0, 64) + "\" is an anonymous sender's (never stored)";
-    if (!oid_shaped && !any_user_id)
-        return "userId \"" + user_id->substr(0, 64) + "\" is not an ObjectId (24 hex digits; user_ids: \"any\" stores "
-               "it as a string)";
-    if (!oid_shaped && (user_id->size() > 128 || !bson_utf8_validate(user_id->data(), user_id->size(), false)))
-        return "userId is longer than 128 bytes or not UTF-8";
     const int64_t ms = static_cast<int64_t>(entry.sid.ms);
     BSON_APPEND_UTF8(doc, "roomId", room->c_str());
-    if (oid_shaped) {
-        bson_oid_t oid;
-        bson_oid_init_from_string(&oid, user_id->c_str());
-        BSON_APPEND_OID(doc, "userId", &oid);
-    } else {
-        bson_append_utf8(doc, "userId", 6, user_id->data(), static_cast<int>(user_id->size()));
-    }
+    if (auto why = append_user_id(doc, *user_id, any_user_id)) return why;
     BSON_APPEND_UTF8(doc, "username", username && !username->empty() ? username->c_str() : user_id->c_str());
     bson_append_utf8(doc, "text", 4, text->data(), static_cast<int>(text->size()));
     BSON_APPEND_UTF8(doc, "status", "sent");

@@ -19,6 +19,10 @@ namespace aurora::ingest {
 // empty, or a userId that is not a 24-hex ObjectId (anonymous senders).
 // `any_user_id`: a userId that is not an ObjectId (an identity provider's
 // `sub`) is stored as a string instead of refusing the entry.
+// Appends "userId": an ObjectId, or (any_user_id) a string; or says why
+// the id can never be stored.
+std::optional<std::string> append_user_id(bson_t *doc, const std::string &user_id, bool any_user_id);
+
 std::optional<std::string> build_document(const StreamEntry &entry, bson_t *doc, bool any_user_id = false);
 
 }  // namespace aurora::ingest

@@ -36,7 +36,8 @@ StreamConsumer::StreamConsumer(IngestContext &ctx, int index, int shard)
       dead_stream_(ctx.dead_letter_stream(shard)),
       // A blocked XREADGROUP must not hit the socket timeout.
       redis_(shard_url(ctx, stream_), std::chrono::milliseconds(ctx.s.redis_timeout_ms + ctx.s.block_ms)),
-      writer_(*ctx.mongo, ctx.s.collection) {}
+      writer_(*ctx.mongo, ctx.s.collection),
+      changes_(*ctx.mongo, ctx.s.collection, ctx.s.changes_collection) {}
 
 void StreamConsumer::redis_failed(const std::string &err) {
     redis_.reset();
@@ -203,6 +204,7 @@ void StreamConsumer::process(std::vector<StreamEntry> &batch, Source src) {
     if (!res) return;  // stopping: nothing acknowledged that is not stored
     const uint64_t now_ms = ctx_.host->now_wall_ms();
     record_writes(batch, *res, now_ms, st);
+    if (!apply_changes(batch, st)) return;
     if (!acknowledge(batch, st)) return;
     retry_or_dead_letter(batch, now_ms, st);
 }
@@ -218,6 +220,16 @@ void StreamConsumer::build_documents(const std::vector<StreamEntry> &batch, Batc
             continue;
         }
         auto d = std::make_unique<BsonDoc>();
+        if (is_change(batch[i])) {
+            if (auto why = build_change_document(batch[i], &d->doc, ctx_.s.any_user_id)) {
+                st.failure[i] = *why;
+                continue;
+            }
+            st.change_ptrs.push_back(&d->doc);
+            st.change_entry.push_back(i);
+            st.change_docs.push_back(std::move(d));
+            continue;
+        }
         if (auto why = build_document(batch[i], &d->doc, ctx_.s.any_user_id)) {
             st.failure[i] = *why;
             continue;
@@ -272,6 +284,41 @@ void StreamConsumer::record_writes(const std::vector<StreamEntry> &batch, const 
     }
     host->metric_add(ctx_.m.persisted, static_cast<double>(stored));
     host->metric_add(ctx_.m.duplicates, static_cast<double>(duplicates));
+}
+
+// Stores the batch's changes and folds them onto their messages; while
+// MongoDB is unavailable, retries with backoff. A change whose message is
+// not stored yet stays pending (failure): it comes back after
+// claim_idle_ms, by when the worker that holds the message has stored it.
+bool StreamConsumer::apply_changes(const std::vector<StreamEntry> &batch, BatchState &st) {
+    if (st.change_ptrs.empty()) return true;
+    int64_t backoff = ctx_.s.backoff_initial_ms;
+    for (;;) {
+        ChangeWriter::Result res = changes_.apply(st.change_ptrs);
+        if (!res.unavailable) {
+            ctx_.set_mongo(true);
+            size_t applied = 0;
+            for (size_t k = 0; k < st.change_entry.size(); ++k) {
+                const size_t i = st.change_entry[k];
+                switch (res.outcomes[k]) {
+                case ChangeWriter::Outcome::Applied:
+                    st.done[i] = true;
+                    ++applied;
+                    break;
+                case ChangeWriter::Outcome::MessageMissing:
+                    st.failure[i] = "its message " + *batch[i].field("target") + " is not stored yet";
+                    break;
+                case ChangeWriter::Outcome::Refused: st.failure[i] = res.errors[k]; break;
+                }
+            }
+            ctx_.host->metric_add(ctx_.m.changes, static_cast<double>(applied));
+            return true;
+        }
+        ctx_.host->metric_add(ctx_.m.insert_errors, 1);
+        ctx_.set_mongo(false, res.error);
+        if (wait_backoff(backoff)) return false;
+        keep_ownership(batch);
+    }
 }
 
 // Acknowledges what is stored. If this fails the entries stay pending, come

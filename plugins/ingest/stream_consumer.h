@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "ingest_context.h"
+#include "message_changes.h"
 #include "message_writer.h"
 #include "stream_entry.h"
 
@@ -57,6 +58,12 @@ private:
         std::vector<std::unique_ptr<BsonDoc>> docs;
         std::vector<const bson_t *> doc_ptrs;
         std::vector<size_t> doc_entry;
+        // Changes to messages (message_changes.h): stored and folded after
+        // the batch's messages, so that a change of a message of the same
+        // batch finds it.
+        std::vector<std::unique_ptr<BsonDoc>> change_docs;
+        std::vector<const bson_t *> change_ptrs;
+        std::vector<size_t> change_entry;
         std::vector<std::string> failure;
         std::vector<bool> done;
     };
@@ -65,6 +72,8 @@ private:
     std::optional<WriteResult> insert(const std::vector<StreamEntry> &batch, const BatchState &st);
     void record_writes(const std::vector<StreamEntry> &batch, const WriteResult &res, uint64_t now_ms,
                        BatchState &st);
+    // False: the host stops meanwhile (the changes stay pending).
+    bool apply_changes(const std::vector<StreamEntry> &batch, BatchState &st);
     bool acknowledge(const std::vector<StreamEntry> &batch, const BatchState &st);
     void retry_or_dead_letter(std::vector<StreamEntry> &batch, uint64_t now_ms, const BatchState &st);
     bool wait_backoff(int64_t &backoff_ms);
@@ -77,6 +86,7 @@ private:
     const std::string stream_, dead_stream_;
     plugin::RedisConnection redis_;
     MessageWriter writer_;
+    ChangeWriter changes_;
     aurora_worker *w_ = nullptr;
     bool group_ready_ = false;
     bool redis_warned_ = false;

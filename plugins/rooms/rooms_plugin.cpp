@@ -88,7 +88,7 @@ struct Job {
     // Check: join/resume/history (msg). Request: room_* (msg or req).
     // Recheck: is conn still allowed in room? (after events may have been
     // missed: no msg, the answer is a cut or nothing).
-    enum class Kind { Check, Request, Recheck } kind = Kind::Check;
+    enum class Kind { Check, Request, Recheck, Moderate } kind = Kind::Check;
     aurora_msg *msg = nullptr;       // a WebSocket request, or
     aurora_http_req *req = nullptr;  // the same request over REST (docs/rooms.md)
     aurora_conn_id conn = 0;
@@ -394,6 +394,7 @@ public:
     void run(Job &job) {
         std::string error;
         if (job.kind == Job::Kind::Recheck) return recheck(job);
+        if (job.kind == Job::Kind::Moderate) return moderate(job);
         bool ok = job.kind == Job::Kind::Check ? check(job, error) : request(job, error);
         if (!ok) {
             st_.host->metric_add(st_.failures, 1);
@@ -431,6 +432,28 @@ private:
             st_.host->msg_resume(a->job.msg, AURORA_DROP);  // the host is stopping
         }
         return true;
+    }
+
+    // A delete frame: "moderator" set to whether the sender is an owner or
+    // admin of the room, whatever the client sent (chat's room_moderators
+    // lets such a delete remove others' messages).
+    void moderate(Job &job) {
+        plugin::Json frame = plugin::parse_json(job.frame);
+        std::string room = plugin::get_string(frame.get(), "room");
+        std::string error;
+        std::optional<RoomInfo> info = st_.store->room(redis_, room, error);
+        std::optional<Role> role = info && info->registered && !job.user_id.empty()
+                                       ? st_.store->role(redis_, room, job.user_id, error)
+                                       : std::optional<Role>(Role::None);
+        if (!info || !role) {
+            st_.host->metric_add(st_.failures, 1);
+            st_.log(AURORA_LOG_WARN, "delete's role check failed: %s", error.c_str());
+            return refuse(st_, job, "unavailable", "rooms are unavailable; retry later");
+        }
+        cJSON_DeleteItemFromObjectCaseSensitive(frame.get(), "moderator");
+        cJSON_AddBoolToObject(frame.get(), "moderator", info->type != RoomType::Direct && *role >= Role::Admin);
+        st_.host->msg_set_payload(job.msg, plugin::str(plugin::to_string(frame.get())));
+        st_.host->msg_resume(job.msg, AURORA_CONTINUE);
     }
 
     // May `user` read `room`? Public rooms: anyone, even anonymous. A `dm:`
@@ -986,13 +1009,25 @@ aurora_verdict rooms_on_message_impl(void *state, aurora_conn *conn, aurora_msg 
     const aurora_host_api *h = st->host;
     std::string_view type = plugin::view(h->msg_type(msg));
     bool check = type == "join" || type == "resume" || type == "history";
-    bool request = !check && std::find(kRequests.begin(), kRequests.end(), type) != kRequests.end();
-    if (!check && !request) return AURORA_CONTINUE;
+    bool moderate = type == "delete";
+    bool request = !check && !moderate && std::find(kRequests.begin(), kRequests.end(), type) != kRequests.end();
+    if (!check && !request && !moderate) return AURORA_CONTINUE;
     aurora_conn_id id = h->conn_id(conn);
     auto it = st->conns.find(id);
     if (it == st->conns.end()) return AURORA_CONTINUE;
     Conn &c = it->second;
     plugin::Json frame = plugin::parse_json(h->msg_payload(msg));
+    if (moderate) {
+        // The room chat will use: "room", else the current one (chat keeps
+        // it; a delete without "room" is refused moderation here).
+        const char *room = plugin::get_string(frame.get(), "room");
+        if (!room || !plugin::valid_room(room) || c.user_id.empty()) {
+            if (!cJSON_GetObjectItemCaseSensitive(frame.get(), "moderator")) return AURORA_CONTINUE;
+            cJSON_DeleteItemFromObjectCaseSensitive(frame.get(), "moderator");
+            h->msg_set_payload(msg, plugin::str(plugin::to_string(frame.get())));
+            return AURORA_CONTINUE;
+        }
+    }
     if (check) {
         const char *room = plugin::get_string(frame.get(), "room");
         // Not a room name: chat or ingest answers that (bad_field, bad_room).
@@ -1004,7 +1039,7 @@ aurora_verdict rooms_on_message_impl(void *state, aurora_conn *conn, aurora_msg 
         return AURORA_REPLY;
     }
     Job job;
-    job.kind = check ? Job::Kind::Check : Job::Kind::Request;
+    job.kind = check ? Job::Kind::Check : moderate ? Job::Kind::Moderate : Job::Kind::Request;
     job.msg = msg;
     job.conn = id;
     job.user_id = c.user_id;

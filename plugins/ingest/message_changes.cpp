@@ -1,0 +1,239 @@
+#include "message_changes.h"
+
+#include <mongoc/mongoc.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <map>
+#include <set>
+
+#include "message_document.h"
+
+namespace aurora::ingest {
+
+std::string sortable_id(const StreamId &id) {
+    char buf[48];
+    std::snprintf(buf, sizeof buf, "%016llu-%020llu", static_cast<unsigned long long>(id.ms),
+                  static_cast<unsigned long long>(id.seq));
+    return buf;
+}
+
+std::optional<std::string> build_change_document(const StreamEntry &entry, bson_t *doc, bool any_user_id) {
+    if (entry.sid.ms == 0 && entry.sid.seq == 0) return "the stream id is not <ms>-<seq>";
+    const std::string *kind = entry.field("kind");
+    const std::string *room = entry.field("roomId");
+    const std::string *user_id = entry.field("userId");
+    const std::string *username = entry.field("username");
+    const std::string *target = entry.field("target");
+    if (!kind || (*kind != "edit" && *kind != "delete" && *kind != "reaction"))
+        return "field kind is not edit, delete or reaction";
+    if (!room || room->empty()) return "field roomId is missing or empty";
+    if (!user_id || user_id->empty()) return "field userId is missing or empty";
+    if (!target || !StreamId::parse(*target)) return "field target is not a message id";
+    const std::string *text = entry.field("text");
+    const std::string *emoji = entry.field("emoji");
+    const std::string *op = entry.field("op");
+    if (*kind == "edit" && !text) return "an edit without text";
+    if (*kind == "reaction" && (!emoji || emoji->empty() || !op || (*op != "add" && *op != "remove")))
+        return "a reaction without emoji, or with an op that is not add or remove";
+    BSON_APPEND_UTF8(doc, "roomId", room->c_str());
+    BSON_APPEND_UTF8(doc, "streamId", entry.id.c_str());
+    BSON_APPEND_UTF8(doc, "targetId", target->c_str());
+    BSON_APPEND_UTF8(doc, "key", sortable_id(entry.sid).c_str());
+    BSON_APPEND_UTF8(doc, "kind", kind->c_str());
+    if (auto why = append_user_id(doc, *user_id, any_user_id)) return why;
+    BSON_APPEND_UTF8(doc, "username", username && !username->empty() ? username->c_str() : user_id->c_str());
+    if (*kind == "edit") bson_append_utf8(doc, "text", 4, text->data(), static_cast<int>(text->size()));
+    if (*kind == "reaction") {
+        bson_append_utf8(doc, "emoji", 5, emoji->data(), static_cast<int>(emoji->size()));
+        BSON_APPEND_UTF8(doc, "op", op->c_str());
+    }
+    BSON_APPEND_DATE_TIME(doc, "createdAt", static_cast<int64_t>(entry.sid.ms));
+    return std::nullopt;
+}
+
+MessageState fold_changes(std::vector<ChangeRecord> changes) {
+    std::sort(changes.begin(), changes.end(), [](const ChangeRecord &a, const ChangeRecord &b) { return a.key < b.key; });
+    MessageState st;
+    for (const ChangeRecord &c : changes) {
+        st.last_key = c.key;
+        st.updated_ms = c.at_ms;
+        if (st.deleted) continue;  // a tombstone: nothing after it counts
+        if (c.kind == "edit") {
+            st.edited = true;
+            st.text = c.text;
+            st.edited_ms = c.at_ms;
+        } else if (c.kind == "delete") {
+            st.deleted = true;
+            st.text.clear();
+            st.deleted_by = c.user_id;
+            st.deleted_ms = c.at_ms;
+            st.reactions.clear();
+        } else if (c.kind == "reaction") {
+            auto r = std::find_if(st.reactions.begin(), st.reactions.end(),
+                                  [&](const MessageState::Reaction &x) { return x.emoji == c.emoji; });
+            if (c.op == "add") {
+                if (r == st.reactions.end()) r = st.reactions.insert(st.reactions.end(), {c.emoji, {}});
+                if (std::find(r->users.begin(), r->users.end(), c.user_id) == r->users.end()) r->users.push_back(c.user_id);
+            } else if (r != st.reactions.end()) {
+                std::erase(r->users, c.user_id);
+                if (r->users.empty()) st.reactions.erase(r);
+            }
+        }
+    }
+    return st;
+}
+
+namespace {
+
+std::string utf8_field(const bson_t *doc, const char *key) {
+    bson_iter_t it;
+    if (!bson_iter_init_find(&it, doc, key) || !BSON_ITER_HOLDS_UTF8(&it)) return {};
+    uint32_t len = 0;
+    const char *s = bson_iter_utf8(&it, &len);
+    return std::string(s, len);
+}
+
+std::string user_id_field(const bson_t *doc) {
+    bson_iter_t it;
+    if (!bson_iter_init_find(&it, doc, "userId")) return {};
+    if (BSON_ITER_HOLDS_OID(&it)) {
+        char hex[25];
+        bson_oid_to_string(bson_iter_oid(&it), hex);
+        return hex;
+    }
+    return BSON_ITER_HOLDS_UTF8(&it) ? std::string(bson_iter_utf8(&it, nullptr)) : std::string();
+}
+
+}  // namespace
+
+std::optional<bool> ChangeWriter::fold_onto(const std::string &room, const std::string &target,
+                                            std::string &error) const {
+    auto client = pool_.acquire();
+    plugin::Collection changes(mongoc_client_get_collection(client.get(), pool_.database().c_str(), changes_.c_str()));
+    plugin::Bson filter(BCON_NEW("roomId", BCON_UTF8(room.c_str()), "targetId", BCON_UTF8(target.c_str())));
+    plugin::Cursor cursor(mongoc_collection_find_with_opts(changes.get(), filter.get(), nullptr, nullptr));
+    std::vector<ChangeRecord> records;
+    const bson_t *doc = nullptr;
+    while (mongoc_cursor_next(cursor.get(), &doc)) {
+        ChangeRecord c{utf8_field(doc, "key"), utf8_field(doc, "kind"), user_id_field(doc), utf8_field(doc, "text"),
+                       utf8_field(doc, "emoji"), utf8_field(doc, "op"), 0};
+        bson_iter_t it;
+        if (bson_iter_init_find(&it, doc, "createdAt") && BSON_ITER_HOLDS_DATE_TIME(&it)) c.at_ms = bson_iter_date_time(&it);
+        records.push_back(std::move(c));
+    }
+    bson_error_t err;
+    if (mongoc_cursor_error(cursor.get(), &err)) {
+        error = std::string("find changes: ") + err.message;
+        return std::nullopt;
+    }
+    if (records.empty()) return true;  // nothing to fold (cannot happen: the caller stored one)
+    MessageState st = fold_changes(std::move(records));
+
+    plugin::Bson set(bson_new());
+    bson_t *s = set.get();
+    BSON_APPEND_UTF8(s, "status", st.deleted ? "deleted" : st.edited ? "edited" : "sent");
+    if (st.edited || st.deleted) bson_append_utf8(s, "text", 4, st.text.data(), static_cast<int>(st.text.size()));
+    if (st.edited) BSON_APPEND_DATE_TIME(s, "editedAt", st.edited_ms);
+    if (st.deleted) {
+        BSON_APPEND_DATE_TIME(s, "deletedAt", st.deleted_ms);
+        BSON_APPEND_UTF8(s, "deletedBy", st.deleted_by.c_str());
+    }
+    bson_t reactions, item, users;
+    BSON_APPEND_ARRAY_BEGIN(s, "reactions", &reactions);
+    for (size_t i = 0; i < st.reactions.size(); ++i) {
+        const std::string idx = std::to_string(i);
+        BSON_APPEND_DOCUMENT_BEGIN(&reactions, idx.c_str(), &item);
+        const MessageState::Reaction &r = st.reactions[i];
+        bson_append_utf8(&item, "emoji", 5, r.emoji.data(), static_cast<int>(r.emoji.size()));
+        BSON_APPEND_INT32(&item, "count", static_cast<int32_t>(r.users.size()));
+        BSON_APPEND_ARRAY_BEGIN(&item, "userIds", &users);
+        for (size_t k = 0; k < r.users.size(); ++k) BSON_APPEND_UTF8(&users, std::to_string(k).c_str(), r.users[k].c_str());
+        bson_append_array_end(&item, &users);
+        bson_append_document_end(&reactions, &item);
+    }
+    bson_append_array_end(s, &reactions);
+    BSON_APPEND_UTF8(s, "changeKey", st.last_key.c_str());
+    BSON_APPEND_DATE_TIME(s, "updatedAt", st.updated_ms);
+
+    plugin::Collection messages(
+        mongoc_client_get_collection(client.get(), pool_.database().c_str(), messages_.c_str()));
+    // Only over an older fold (or none): a worker that folded fewer changes
+    // never overwrites one that folded more.
+    plugin::Bson where(BCON_NEW("roomId", BCON_UTF8(room.c_str()), "streamId", BCON_UTF8(target.c_str()), "$or", "[",
+                                "{", "changeKey", "{", "$exists", BCON_BOOL(false), "}", "}", "{", "changeKey", "{",
+                                "$lt", BCON_UTF8(st.last_key.c_str()), "}", "}", "]"));
+    plugin::Bson update(bson_new());
+    BSON_APPEND_DOCUMENT(update.get(), "$set", s);
+    bson_t reply;
+    bool ok = mongoc_collection_update_one(messages.get(), where.get(), update.get(), nullptr, &reply, &err);
+    int64_t matched = 0;
+    bson_iter_t it;
+    if (ok && bson_iter_init_find(&it, &reply, "matchedCount") && BSON_ITER_HOLDS_NUMBER(&it))
+        matched = bson_iter_as_int64(&it);
+    bson_destroy(&reply);
+    if (!ok) {
+        error = std::string("update message: ") + err.message;
+        return std::nullopt;
+    }
+    if (matched > 0) return true;
+    // Nothing matched: folded already by a later change, or not stored yet.
+    plugin::Bson exists(BCON_NEW("roomId", BCON_UTF8(room.c_str()), "streamId", BCON_UTF8(target.c_str())));
+    int64_t n = mongoc_collection_count_documents(messages.get(), exists.get(), nullptr, nullptr, nullptr, &err);
+    if (n < 0) {
+        error = std::string("count message: ") + err.message;
+        return std::nullopt;
+    }
+    return n > 0;
+}
+
+ChangeWriter::Result ChangeWriter::apply(const std::vector<const bson_t *> &docs) const {
+    Result out;
+    out.outcomes.assign(docs.size(), Outcome::Applied);
+    out.errors.assign(docs.size(), std::string());
+    if (docs.empty()) return out;
+    WriteResult stored = inserter_.insert(docs);
+    if (stored.unavailable) {
+        out.unavailable = true;
+        out.error = stored.error;
+        return out;
+    }
+    // One fold per message, however many of its changes the batch holds.
+    std::map<std::pair<std::string, std::string>, std::vector<size_t>> by_message;
+    for (size_t i = 0; i < docs.size(); ++i) {
+        if (stored.docs[i] == WriteResult::Doc::Refused) {
+            out.outcomes[i] = Outcome::Refused;
+            out.errors[i] = stored.errors[i];
+            continue;
+        }
+        by_message[{utf8_field(docs[i], "roomId"), utf8_field(docs[i], "targetId")}].push_back(i);
+    }
+    for (const auto &[message, changes] : by_message) {
+        std::optional<bool> there = fold_onto(message.first, message.second, out.error);
+        if (!there) {
+            out.unavailable = true;
+            return out;
+        }
+        if (!*there)
+            for (size_t i : changes) out.outcomes[i] = Outcome::MessageMissing;
+    }
+    return out;
+}
+
+bool create_change_indexes(plugin::MongoPool &pool, const std::string &collection, UniqueKey key, std::string &error) {
+    IndexReport report;
+    if (!create_indexes(pool, collection, false, key, false, report, error)) return false;
+    auto client = pool.acquire();
+    plugin::Collection coll(mongoc_client_get_collection(client.get(), pool.database().c_str(), collection.c_str()));
+    plugin::Bson cmd(BCON_NEW("createIndexes", BCON_UTF8(collection.c_str()), "indexes", "[", "{", "key", "{", "roomId",
+                              BCON_INT32(1), "targetId", BCON_INT32(1), "}", "name", BCON_UTF8("roomId_1_targetId_1"),
+                              "}", "]"));
+    bson_t reply;
+    bson_error_t err;
+    bool ok = mongoc_collection_write_command_with_opts(coll.get(), cmd.get(), nullptr, &reply, &err);
+    bson_destroy(&reply);
+    if (!ok) error = std::string("createIndexes: ") + err.message;
+    return ok;
+}
+
+}  // namespace aurora::ingest
