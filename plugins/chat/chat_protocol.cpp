@@ -72,7 +72,7 @@ std::string_view envelope_id(std::string_view payload) {
 
 namespace {
 
-// The code point at s[i] (valid UTF-8: the host checked it), advancing i.
+// The code point at s[i] (valid UTF-8: checked first), advancing i.
 char32_t next_code_point(std::string_view s, size_t &i) {
     unsigned char c = static_cast<unsigned char>(s[i]);
     int n = c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
@@ -102,7 +102,7 @@ bool skin_tone(char32_t c) { return c >= 0x1F3FB && c <= 0x1F3FF; }
 // flags). Regional indicators are also pictographs in the 1F000 block, so
 // flags are checked first.
 bool valid_emoji(std::string_view s) {
-    if (s.empty() || s.size() > kMaxEmojiBytes) return false;
+    if (s.empty() || s.size() > kMaxEmojiBytes || !plugin::valid_utf8(s)) return false;  // the host checked frames; others too
     std::vector<char32_t> cps;
     for (size_t i = 0; i < s.size();) cps.push_back(next_code_point(s, i));
     if (cps.size() == 2 && regional_indicator(cps[0]) && regional_indicator(cps[1])) return true;
@@ -112,7 +112,7 @@ bool valid_emoji(std::string_view s) {
     }
     size_t i = 0;
     for (;;) {
-        if (i >= cps.size() || !pictograph(cps[i]) || regional_indicator(cps[i])) return false;
+        if (i >= cps.size() || !pictograph(cps[i]) || regional_indicator(cps[i]) || skin_tone(cps[i])) return false;
         ++i;
         if (i < cps.size() && (cps[i] == 0xFE0F || skin_tone(cps[i]))) ++i;
         if (i < cps.size() && cps[i] == 0x200D) {

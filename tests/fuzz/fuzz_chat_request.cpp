@@ -70,6 +70,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
     // The raw bytes as ids, envelopes and presence members (what Redis hands back).
     check_stream_id(in);
+    (void)valid_emoji(in);  // bytes that may not be UTF-8: must not read past them
     std::string_view eid = envelope_id(in);
     FUZZ_CHECK(eid.find('"') == std::string_view::npos && eid.size() <= in.size());
     std::vector<std::string_view> members;
@@ -110,6 +111,24 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         FUZZ_CHECK(code_points(text) <= text.size());
     }
     const std::string user = text.substr(0, 32), user_id = room;
+
+    // Reactions: what valid_emoji accepts is short, valid UTF-8 with no
+    // ASCII but a keycap's base; a change's event gives back what it was
+    // built from, and envelope_id finds its id.
+    for (const char *e : {aurora::plugin::get_string(frame.get(), "emoji"), text.c_str()}) {
+        if (!e || !valid_emoji(e)) continue;
+        std::string_view emoji(e);
+        FUZZ_CHECK(!emoji.empty() && emoji.size() <= kMaxEmojiBytes && aurora::plugin::valid_utf8(emoji));
+        FUZZ_CHECK(emoji.find_first_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ \"\\.") ==
+                   std::string_view::npos);
+        const std::string reaction = change_json(id, room, user, user_id, Change{"reaction", id, emoji, "add"});
+        (void)object_with(reaction, "emoji", emoji);
+        FUZZ_CHECK(envelope_id(reaction) == id);
+    }
+    const std::string edit = change_json(id, room, user, user_id, Change{"edit", id, text, {}});
+    (void)object_with(edit, "text", text);
+    (void)object_with(edit, "target", id);
+    FUZZ_CHECK(envelope_id(edit) == id);
 
     const std::string message = message_json(id, room, user, user_id, text, ref_json);
     check_ref(object_with(message, "text", text), ref_json);

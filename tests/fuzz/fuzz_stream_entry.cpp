@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "fuzz_check.h"
+#include "change_fold.h"
 #include "message_document.h"
 #include "stream_entry.h"
 
@@ -85,8 +86,33 @@ const redisReply *structured(Builder &b, FuzzedDataProvider &in) {
     return b.array({stream});
 }
 
+// A change entry (message_changes.h): stored with its own id, the target's
+// id, and a kind that is one of the three, or refused with a reason.
+void build_change(const StreamEntry &e) {
+    bson_t doc = BSON_INITIALIZER;
+    std::optional<std::string> why = build_change_document(e, &doc, e.sid.seq % 2 == 1);
+    if (why) {
+        FUZZ_CHECK(!why->empty());
+    } else {
+        bson_iter_t it;
+        FUZZ_CHECK(bson_iter_init_find(&it, &doc, "streamId") && BSON_ITER_HOLDS_UTF8(&it));
+        FUZZ_CHECK(std::string_view(bson_iter_utf8(&it, nullptr)) == std::string_view(e.id.c_str()));
+        FUZZ_CHECK(bson_iter_init_find(&it, &doc, "targetId") && BSON_ITER_HOLDS_UTF8(&it));
+        FUZZ_CHECK(StreamId::parse(bson_iter_utf8(&it, nullptr)).has_value());
+        FUZZ_CHECK(bson_iter_init_find(&it, &doc, "key") && BSON_ITER_HOLDS_UTF8(&it));
+        FUZZ_CHECK(std::string_view(bson_iter_utf8(&it, nullptr)) == sortable_id(e.sid));
+        const std::string *kind = e.field("kind");
+        FUZZ_CHECK(kind && (*kind == "edit" || *kind == "delete" || *kind == "reaction"));
+    }
+    bson_destroy(&doc);
+}
+
 void build(const std::vector<StreamEntry> &entries) {
     for (const StreamEntry &e : entries) {
+        if (is_change(e)) {
+            build_change(e);
+            continue;
+        }
         bson_t doc = BSON_INITIALIZER;
         std::optional<std::string> why = build_document(e, &doc);
         if (why) {

@@ -136,7 +136,15 @@ def chat_requests():
     # Text that is not UTF-8 (from Redis, never from a client): the builders
     # write U+FFFD for its bad bytes (found by this harness).
     not_utf8 = b'{"text":"hi\xab"}'
-    return CLIENT_FRAMES + [presence, envelope, not_utf8, "1700000000000-18", "0-0", "-1", "007-0", "1-"]
+    changes = ['{"type":"edit","id":"1700000000000-3","text":"fixed","ref":"e1"}',
+               '{"type":"delete","room":"general","id":"1700000000000-3","moderator":true}',
+               '{"type":"react","id":"1700000000000-3","emoji":"\\ud83d\\udc4d\\ud83c\\udffd","op":"remove"}',
+               '{"type":"react","id":"1-0","emoji":"\U0001F468\u200d\U0001F469\u200d\U0001F467"}',
+               '{"type":"react","id":"1-0","emoji":"1\ufe0f\u20e3"}',
+               '{"type":"react","id":"1-0","emoji":"\U0001F3F4\U000E0067\U000E0062\U000E0073\U000E0063\U000E0074\U000E007F"}',
+               '{"type":"reaction","id":"1700000000000-4","room":"general","target":"1700000000000-3","user":"a",'
+               '"userId":"u","emoji":"x","op":"add","ts":1700000000000}']
+    return CLIENT_FRAMES + [presence, envelope, not_utf8, "1700000000000-18", "0-0", "-1", "007-0", "1-"] + changes
 
 
 # ---- configuration --------------------------------------------------------------------
@@ -296,7 +304,15 @@ def stream_entries():
                                     ["1700000000002-1", None],
                                     ["0-0", good], ["bad-id", good]]]]
     autoclaim = ["0-0", [["1700000000000-0", good], ["1700000000003-0", None]], ["1700000000004-0"]]
-    return [
+    changes = [["chat:messages", [
+        ["1700000000005-0", ["roomId", "general", "userId", "507f1f77bcf86cd799439011", "username", "alice",
+                             "kind", "edit", "target", "1700000000000-0", "text", "fixed"]],
+        ["1700000000005-1", ["roomId", "general", "userId", "some-sub", "kind", "reaction",
+                             "target", "1700000000000-0", "emoji", "x", "op", "remove"]],
+        ["1700000000006-0", ["roomId", "general", "userId", "507f1f77bcf86cd799439011", "kind", "delete",
+                             "target", "nope"]],
+        ["1700000000007-0", ["kind", "move", "roomId", "g", "userId", "u", "target", "1-0"]]]]]
+    return [b"\x01" + resp(changes)] + [
         b"\x01" + resp(readgroup), b"\x01" + resp(autoclaim), b"\x01" + resp(None),
         b"\x01" + resp([["chat:messages", []]]), b"\x01" + resp([["s", [["1-1", ["roomId", 5, "text"]]]]]),
         b"\x01" + b"*1\r\n*2\r\n$1\r\ns\r\n*1\r\n*2\r\n$3\r\n1-1\r\n$-1\r\n",

@@ -98,5 +98,36 @@ TEST(PresenceJson, SnapshotListsEachUserOnceWithTheTotal) {
     EXPECT_EQ(presence_snapshot_json("r", {}, -1, {}), R"({"type":"presence","room":"r","users":[],"connections":0})");
 }
 
+
+// Reactions take one emoji: a pictograph with its modifiers, a ZWJ
+// sequence, a flag, a keycap, a tag sequence; not text, not two emojis,
+// not a modifier alone, not 5,000 of them.
+TEST(ValidEmoji, OneEmojiSequenceOnly) {
+    for (std::string_view ok : {"\U0001F44D", "\U0001F44D\U0001F3FD", "\u2764\uFE0F", "\U0001F1EB\U0001F1F7",
+                                "1\uFE0F\u20E3", "#\u20E3", "\U0001F468\u200D\U0001F469\u200D\U0001F467",
+                                "\U0001F3F4\U000E0067\U000E0062\U000E0073\U000E0063\U000E0074\U000E007F",
+                                "\u00A9", "\u2705"})
+        EXPECT_TRUE(valid_emoji(ok)) << ok;
+    std::string many;
+    for (int i = 0; i < 5000; ++i) many += "\U0001F600";
+    for (std::string_view bad : std::initializer_list<std::string_view>{"", "a", "1", "ab", ".*", "\u200D", "\uFE0F", "\U0001F3FD",
+                                 "\U0001F600\U0001F600", "\U0001F600\u200D", "\U0001F1EB",
+                                 "\U0001F1EB\U0001F1F7\U0001F1EB", "\U0001F3F4\U000E0067", "\U0001F600 ",
+                                 std::string_view(many)})
+        EXPECT_FALSE(valid_emoji(bad)) << bad;
+}
+
+TEST(ChangeEvents, CarryTheirIdTargetAndValue) {
+    std::string edit = change_json("5-1", "r", "al", "u1", Change{"edit", "4-0", "new \"text\"", {}});
+    EXPECT_EQ(edit, R"({"type":"edit","id":"5-1","room":"r","target":"4-0","user":"al","userId":"u1",)"
+                    R"("text":"new \"text\"","ts":5})");
+    EXPECT_EQ(envelope_id(edit), "5-1");
+    std::string react = change_json("6-0", "r", "al", "u1", Change{"reaction", "4-0", "x", "remove"});
+    EXPECT_EQ(react, R"({"type":"reaction","id":"6-0","room":"r","target":"4-0","user":"al","userId":"u1",)"
+                     R"("emoji":"x","op":"remove","ts":6})");
+    EXPECT_EQ(envelope_id(change_json("7-0", "r", "al", "u1", Change{"delete", "4-0", {}, {}})), "7-0");
+    EXPECT_EQ(envelope_id(R"({"type":"typing","id":"1-0"})"), "");
+}
+
 }  // namespace
 }  // namespace aurora::chat

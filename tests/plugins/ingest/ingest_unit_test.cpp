@@ -5,10 +5,12 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
 
+#include "change_fold.h"
 #include "consumer_slot.h"
 #include "ingest_settings.h"
 #include "message_document.h"
@@ -165,6 +167,69 @@ TEST(ConsumerSlotTest, LowestFreeSlotAndItComesBack) {
     EXPECT_NE(bad.find("cannot open"), std::string::npos) << bad;
     EXPECT_TRUE(nowhere.name().ends_with("-" + std::to_string(getpid()))) << nowhere.name();
     std::filesystem::remove_all(dir);
+}
+
+
+// Changes fold in stream-id order, whatever order they are read in: the
+// sortable key orders ids that plain text would not ("999-0" < "1000-0").
+TEST(ChangeFoldTest, FoldsInIdOrderWhateverTheReadOrder) {
+    auto key = [](const char *id) { return sortable_id(*StreamId::parse(id)); };
+    EXPECT_LT(key("999-5"), key("1000-0"));
+    EXPECT_LT(key("1000-9"), key("1000-10"));
+    std::vector<ChangeRecord> changes{
+        {key("1000-10"), "reaction", "bob", "", "x", "remove", 1000},
+        {key("999-0"), "edit", "alice", "first", "", "", 999},
+        {key("1000-0"), "reaction", "bob", "", "x", "add", 1000},
+        {key("1000-2"), "reaction", "carol", "", "y", "add", 1000},
+        {key("1000-1"), "edit", "alice", "second", "", "", 1000},
+        {key("1000-3"), "reaction", "alice", "", "x", "add", 1000},
+    };
+    MessageState st = fold_changes(changes);
+    EXPECT_TRUE(st.edited);
+    EXPECT_EQ(st.text, "second");
+    ASSERT_EQ(st.reactions.size(), 2u);
+    EXPECT_EQ(st.reactions[0].emoji, "x");  // first added first, even after bob's removal
+    EXPECT_EQ(st.reactions[0].users, std::vector<std::string>{"alice"});
+    EXPECT_EQ(st.reactions[1].users, std::vector<std::string>{"carol"});
+    EXPECT_EQ(st.last_key, key("1000-10"));
+    std::reverse(changes.begin(), changes.end());
+    MessageState again = fold_changes(changes);
+    EXPECT_EQ(again.text, st.text);
+    EXPECT_EQ(again.last_key, st.last_key);
+}
+
+TEST(ChangeFoldTest, ADeleteIsATombstone) {
+    auto key = [](const char *id) { return sortable_id(*StreamId::parse(id)); };
+    MessageState st = fold_changes({{key("5-0"), "reaction", "bob", "", "x", "add", 5},
+                                    {key("6-0"), "delete", "admin", "", "", "", 6},
+                                    {key("7-0"), "edit", "alice", "back", "", "", 7},
+                                    {key("8-0"), "reaction", "bob", "", "y", "add", 8}});
+    EXPECT_TRUE(st.deleted);
+    EXPECT_EQ(st.text, "");
+    EXPECT_EQ(st.deleted_by, "admin");
+    EXPECT_EQ(st.deleted_ms, 6);
+    EXPECT_TRUE(st.reactions.empty());
+    EXPECT_EQ(st.last_key, key("8-0"));  // folded past it: an older fold never overwrites this one
+}
+
+TEST(ChangeFoldTest, ChangeEntriesBecomeDocumentsOrSayWhyNot) {
+    bson_t doc = BSON_INITIALIZER;
+    EXPECT_FALSE(build_change_document(entry({{"kind", "edit"}, {"roomId", "r"}, {"userId", std::string(24, 'a')},
+                                              {"target", "1-0"}, {"text", "t"}}),
+                                       &doc, false));
+    bson_destroy(&doc);
+    for (auto fields : std::vector<std::map<std::string, std::string>>{
+             {{"kind", "move"}, {"roomId", "r"}, {"userId", std::string(24, 'a')}, {"target", "1-0"}},
+             {{"kind", "edit"}, {"roomId", "r"}, {"userId", std::string(24, 'a')}, {"target", "1-0"}},
+             {{"kind", "delete"}, {"roomId", "r"}, {"userId", std::string(24, 'a')}, {"target", "x"}},
+             {{"kind", "reaction"}, {"roomId", "r"}, {"userId", std::string(24, 'a')}, {"target", "1-0"},
+              {"emoji", "x"}, {"op", "toggle"}},
+             {{"kind", "delete"}, {"roomId", "r"}, {"userId", "anon-1"}, {"target", "1-0"}}}) {
+        bson_t d = BSON_INITIALIZER;
+        std::optional<std::string> why = build_change_document(entry(fields), &d, false);
+        bson_destroy(&d);
+        EXPECT_TRUE(why && !why->empty()) << fields["kind"];
+    }
 }
 
 }  // namespace

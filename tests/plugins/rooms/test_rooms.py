@@ -32,7 +32,7 @@ def world(redis_server, mongo_server, tmp_path_factory):
            "plugins": [{"name": "auth", "path": plugin("auth"), "config": {"redis_prefix": prefix + "auth:"}},
                        {"name": "rooms", "path": plugin("rooms"),
                         "config": {"redis_prefix": prefix, "create_max_per_hour": 6}},
-                       {"name": "chat", "path": plugin("chat"), "config": {"stream": stream}},
+                       {"name": "chat", "path": plugin("chat"), "config": {"stream": stream, "room_moderators": True}},
                        {"name": "ingest", "path": plugin("ingest"),
                         "config": {"stream": stream, "history": True, "workers": 1}}]}
     hosts = [AuroraHost.start(BUILD / "host" / "aurora-host", tmp_path_factory.mktemp(f"rooms{i}"), cfg)
@@ -209,6 +209,38 @@ def test_roles_decide_who_invites_removes_promotes_and_leaves(world):
     o.refused("room_archived", type="join", room=room)
     assert ad.ok(type="history", room=room)["type"] == "history"
     ad.refused("room_archived", type="join", room=room)  # reading the history admitted nothing
+    for c in (o, ad, me):
+        c.close()
+
+
+def test_owners_and_admins_delete_any_message_members_only_their_own(world):
+    (a, b), user, _ = world
+    own, adm, mem = user("oona"), user("abe"), user("meg")
+    o, ad, me = Client(a, own), Client(b, adm), Client(a, mem)
+    room = room_name("moderated")
+    o.ok(type="room_create", room=room, visibility="private")
+    for u in (adm, mem):
+        o.ok(type="room_invite", room=room, username=u["name"])
+    o.ok(type="room_role", room=room, username=adm["name"], role="admin")
+    for c in (o, ad, me):
+        c.ok(type="join", room=room)
+    theirs = [send_text(o, room, "owner's"), send_text(ad, room, "admin's"), send_text(me, room, "member's")]
+    # A member deletes only its own, whatever it claims to be.
+    me.refused("not_author", type="delete", room=room, id=theirs[0], moderator=True)
+    me.refused("not_author", type="delete", room=room, id=theirs[1])
+    me.ok(type="delete", room=room, id=theirs[2])
+    mine = send_text(me, room, "member's second")
+    ad.ok(type="delete", room=room, id=mine)       # an admin deletes a member's,
+    o.ok(type="delete", room=room, id=theirs[1])   # the owner an admin's,
+    ad.refused("not_author", type="edit", room=room, id=theirs[0], text="no")  # editing stays the author's
+    ev = me.wait(lambda f: f.get("type") == "delete" and f.get("target") == theirs[1], "the owner's delete")
+    assert ev["userId"] == own["id"]
+    # Without "room", a delete is not moderated (rooms checks the role of the room it names).
+    other = send_text(me, room, "member's third")
+    ad.ok(type="join", room=room)
+    ad.ws.send(json.dumps({"type": "delete", "id": other, "ref": "noroom"}))  # current room: the last joined
+    got = ad.wait(lambda f: f.get("ref") == "noroom", "the answer")
+    assert got.get("code") == "not_author", got
     for c in (o, ad, me):
         c.close()
 
