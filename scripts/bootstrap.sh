@@ -26,7 +26,7 @@ DEB_PACKAGES=(
     build-essential cmake ninja-build pkg-config git curl ca-certificates procps
     libwebsockets-dev libwebsockets-evlib-uv libuv1-dev libhiredis-dev libmongoc-dev libbson-dev libjwt-dev
     libcrypt-dev libcjson-dev libssl-dev libcurl4-openssl-dev zlib1g-dev pybind11-dev libgtest-dev googletest
-    libbenchmark-dev redis-server redis-sentinel redis-tools golang-go chromium nginx
+    libbenchmark-dev redis-server redis-sentinel redis-tools golang-go chromium fonts-noto-color-emoji nginx
     clang libclang-rt-dev postgresql-15
 )
 

@@ -25,6 +25,9 @@ const view = new View({
   onOlder: () => {
     if (chat) chat.loadHistory(chat.currentRoom, true);
   },
+  onEdit: (id, text) => chat?.edit(id, text) || "",
+  onDelete: (id) => chat?.remove(id),
+  onReact: (id, emoji) => chat?.react(id, emoji),
 });
 
 // ---- login screen ----
@@ -134,11 +137,18 @@ $("composer").addEventListener("submit", (e) => {
   e.preventDefault();
   const input = $("text");
   if (!chat || !input.value.trim()) return;
-  chat.send(input.value);
+  const err = chat.send(input.value);
+  if (err) return view.notice(err); // kept in the box, to be shortened
   input.value = "";
+  view.textLength(0);
 });
 $("text").addEventListener("input", () => {
+  // No maxlength: a longer paste is not cut silently, it is counted and refused.
+  view.textLength([...$("text").value].length);
   if (chat && $("text").value) chat.typing();
+});
+document.addEventListener("visibilitychange", () => {
+  if (chat && !document.hidden) chat.markRead(chat.currentRoom);
 });
 
 $("join-form").addEventListener("submit", (e) => {

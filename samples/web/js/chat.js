@@ -20,6 +20,13 @@ const TYPING_SHOW_MS = 4000;
 const TYPING_SEND_EVERY_MS = 2500;
 const CLOCK_SLACK_MS = 5 * 60 * 1000;
 const AUTO_JOIN_MAX = 24; // rooms joined from the server's list (chat's max_rooms is 32)
+export const MAX_TEXT = 4000; // chat's max_text_chars (code points)
+export const QUICK_REACTIONS = ["\u{1F44D}", "\u2764\uFE0F", "\u{1F602}", "\u{1F389}", "\u{1F62E}", "\u{1F622}"];
+const READ_EVERY_MS = 1500; // read markers sent at most this often per room
+const AUTO_RETRY_GAP_MS = 350; // rate-limited sends go out again this far apart
+// Errors a second try cannot fix: the message is offered for discarding only.
+const FINAL_ERRORS = new Set(["too_long", "empty", "bad_field", "bad_room", "not_member", "no_room", "join_denied",
+  "room_archived", "banned", "unauthorized", "forbidden"]);
 
 function newRoom(name) {
   return {
@@ -49,6 +56,8 @@ export class Chat {
     this.requests = new Map(); // ref -> { kind, room, frame }
     this.lastOpenAt = 0;
     this.lastTypingSent = new Map();
+    this.readSent = new Map(); // room -> { id, at }: the read marker we last sent
+    this.retryChain = 0; // when the next rate-limited send may go out again
     this.storeKey = `aurora.rooms.${session.userId}`;
     this.roomsApi = false; // the server has the rooms plugin (a `rooms` answer came)
     this.hiddenKey = `aurora.hidden.${session.userId}`;
@@ -139,6 +148,7 @@ export class Chat {
     this.current = name;
     const r = this.currentRoom;
     r.unread = 0;
+    this.markRead(r);
     this.saveRooms();
     this.view.changed("rooms");
     this.view.changed("room");
@@ -197,8 +207,30 @@ export class Chat {
   onRooms(f) {
     this.requests.delete(String(f.ref));
     this.roomsApi = true;
-    for (const entry of Array.isArray(f.rooms) ? f.rooms : []) this.adopt(entry);
+    for (const entry of Array.isArray(f.rooms) ? f.rooms : []) {
+      this.adopt(entry);
+      // Unread counts are the server's (from the read markers this client
+      // sends): they survive a log out, another tab, another device.
+      const r = this.rooms.get(entry?.room);
+      if (r && r.name !== this.current && Number.isInteger(entry.unread)) r.unread = Math.max(r.unread, entry.unread);
+    }
     this.view.changed("rooms");
+  }
+
+  // The read marker of a room on screen moves to its newest message.
+  markRead(r) {
+    const newest = r.ids.length ? r.ids[r.ids.length - 1] : null;
+    if (!newest || !this.conn?.connected || document.hidden) return;
+    const sent = this.readSent.get(r.name);
+    if (sent && compareIds(sent.id, newest) >= 0) return;
+    const now = Date.now();
+    if (sent && now - sent.at < READ_EVERY_MS) {
+      clearTimeout(r.readTimer);
+      r.readTimer = setTimeout(() => this.markRead(r), READ_EVERY_MS - (now - sent.at));
+      return;
+    }
+    this.readSent.set(r.name, { id: newest, at: now });
+    this.request("read", r.name, { type: "read", room: r.name, id: newest });
   }
 
   // member_added / member_removed / member_role / room_updated.
@@ -258,22 +290,27 @@ export class Chat {
     if (!cur.history.loaded) this.loadHistory(cur);
     // Messages not confirmed before the drop: same ref, so never stored twice.
     for (const p of this.pending.values()) if (p.state === "pending") this.sendPending(p);
-    // Rooms we are a member of (answered `unhandled` without the rooms plugin).
-    // activity: false: no last message or unread counts (the client keeps its own).
-    this.request("rooms", null, { type: "rooms", activity: false });
+    // Rooms we are a member of (answered `unhandled` without the rooms plugin),
+    // with their unread counts.
+    this.readSent.clear();
+    this.request("rooms", null, { type: "rooms" });
     this.view.changed("all");
   }
 
   // ---- sending ----
 
+  // Returns an error text (nothing sent) or "".
   send(text) {
     const room = this.current;
-    if (!text.trim()) return;
+    if (!text.trim()) return "";
+    const n = [...text].length;
+    if (n > MAX_TEXT) return `Too long to send: ${n} of at most ${MAX_TEXT} characters.`;
     const ref = newRef();
     const p = { ref, room, text, ts: Date.now(), state: "pending", error: "" };
     this.pending.set(ref, p);
     this.sendPending(p);
     this.view.changed("room", { stick: true });
+    return "";
   }
 
   sendPending(p) {
@@ -284,7 +321,7 @@ export class Chat {
 
   retry(ref) {
     const p = this.pending.get(ref);
-    if (!p) return;
+    if (!p || p.final) return;
     p.state = "pending";
     p.error = "";
     this.sendPending(p);
@@ -292,9 +329,71 @@ export class Chat {
   }
 
   discard(ref) {
+    clearTimeout(this.pending.get(ref)?.timer);
     this.pending.delete(ref);
     this.requests.delete(ref);
     this.view.changed("room");
+  }
+
+  // ---- changes to messages (docs/protocol.md, "Changes to messages") ----
+
+  edit(id, text) {
+    const r = this.currentRoom;
+    const m = r.byId.get(id);
+    if (!m || !m.own || m.deleted) return "";
+    const n = [...text].length;
+    if (!text.trim()) return "An edit cannot be empty: delete the message instead.";
+    if (n > MAX_TEXT) return `Too long: ${n} of at most ${MAX_TEXT} characters.`;
+    if (text !== m.text) this.request("edit", r.name, { type: "edit", room: r.name, id, text });
+    return "";
+  }
+
+  remove(id) {
+    const r = this.currentRoom;
+    if (r.byId.get(id)?.deleted) return;
+    this.request("delete", r.name, { type: "delete", room: r.name, id });
+  }
+
+  // Adds our reaction, or takes it back if it is there.
+  react(id, emoji) {
+    const r = this.currentRoom;
+    const m = r.byId.get(id);
+    if (!m || m.deleted) return;
+    const mine = m.reactions.get(emoji)?.has(this.me.userId);
+    this.request("react", r.name, { type: "react", room: r.name, id, emoji, op: mine ? "remove" : "add" });
+  }
+
+  // May we delete this message? Ours, or any as a room's owner or admin.
+  canDelete(m) {
+    const r = this.rooms.get(m.room);
+    return !m.deleted && (m.own || r?.role === "owner" || r?.role === "admin");
+  }
+
+  // edit / delete / reaction, live or replayed by resume: applied in id order.
+  onChange(f) {
+    const r = typeof f.room === "string" ? this.rooms.get(f.room) : null;
+    if (!r || !parseId(f.id) || typeof f.target !== "string") return;
+    r.cursor = maxId(r.cursor, f.id);
+    const m = r.byId.get(f.target);
+    if (!m || (m.changeId && compareIds(m.changeId, f.id) >= 0)) return; // unknown here, or applied already
+    m.changeId = f.id;
+    if (m.deleted) return;
+    if (f.type === "edit" && typeof f.text === "string") {
+      m.text = f.text;
+      m.edited = true;
+    } else if (f.type === "delete") {
+      m.deleted = true;
+      m.text = "";
+      m.reactions.clear();
+    } else if (f.type === "reaction" && typeof f.emoji === "string" && typeof f.userId === "string") {
+      const who = m.reactions.get(f.emoji) || new Set();
+      if (f.op === "remove") who.delete(f.userId);
+      else who.add(f.userId);
+      if (who.size) m.reactions.set(f.emoji, who);
+      else m.reactions.delete(f.emoji);
+    }
+    m.v = (m.v || 0) + 1;
+    if (r.name === this.current) this.view.changed("room");
   }
 
   typing() {
@@ -322,6 +421,10 @@ export class Chat {
     switch (f.type) {
       case "message":
         return this.onMessage(f, "live");
+      case "edit":
+      case "delete":
+      case "reaction":
+        return this.onChange(f);
       case "ack":
         return this.onAck(f);
       case "joined":
@@ -374,6 +477,14 @@ export class Chat {
       text: m.text,
       ts: Number(m.ts) || idTime(m.id),
       own,
+      // The latest state, as history gives it; live and resumed changes update it.
+      edited: m.edited === true,
+      deleted: m.deleted === true,
+      reactions: new Map(
+        (Array.isArray(m.reactions) ? m.reactions : [])
+          .filter((x) => x && typeof x.emoji === "string" && Array.isArray(x.userIds))
+          .map((x) => [x.emoji, new Set(x.userIds.filter((u) => typeof u === "string"))]),
+      ),
     };
     r.byId.set(m.id, msg);
     insertSorted(r.ids, m.id);
@@ -383,6 +494,7 @@ export class Chat {
       if (room === this.current) this.view.changed("room", { stick: own });
       this.view.changed("rooms");
     }
+    if (room === this.current) this.markRead(r);
     return true;
   }
 
@@ -394,7 +506,8 @@ export class Chat {
     this.pending.delete(ref);
     const r = this.rooms.get(p.room);
     if (r && !r.byId.has(id)) {
-      r.byId.set(id, { id, room: p.room, user: this.me.username, userId: this.me.userId, text: p.text, ts: idTime(id), own: true });
+      r.byId.set(id, { id, room: p.room, user: this.me.username, userId: this.me.userId, text: p.text, ts: idTime(id), own: true,
+        edited: false, deleted: false, reactions: new Map() });
       insertSorted(r.ids, id);
       r.cursor = maxId(r.cursor, id);
     }
@@ -499,9 +612,17 @@ export class Chat {
     const q = this.requests.get(ref);
     const p = this.pending.get(ref);
     if (p) {
+      // Sent again by itself once allowed, one after another (not all at
+      // the same instant, which would be refused again).
+      const now = Date.now();
       p.state = "failed";
       p.error = "rate limited";
-      p.retryAt = Date.now() + wait;
+      p.retryAt = Math.max(now + wait, this.retryChain + AUTO_RETRY_GAP_MS);
+      this.retryChain = p.retryAt;
+      clearTimeout(p.timer);
+      p.timer = setTimeout(() => {
+        if (this.pending.get(ref) === p && p.error === "rate limited") this.retry(ref);
+      }, p.retryAt - now);
       this.view.changed("room");
     } else if (q) {
       // resume / join / history / presence: try again when allowed.
@@ -526,7 +647,12 @@ export class Chat {
     if (p) {
       p.state = "failed";
       p.error = text;
+      p.final = FINAL_ERRORS.has(String(f.code));
       if (p.room === this.current) this.view.changed("room");
+      return;
+    }
+    if (q && (q.kind === "edit" || q.kind === "delete" || q.kind === "react")) {
+      this.view.notice(text);
       return;
     }
     if (q && (q.kind === "history" || q.kind === "history-older")) {

@@ -1,8 +1,11 @@
 // The DOM. User data goes into the page only through textContent and
 // attribute setters: never innerHTML (the seed's XSS hole).
 
+import { MAX_TEXT, QUICK_REACTIONS } from "./chat.js";
+
 const $ = (id) => document.getElementById(id);
 const GROUP_MS = 5 * 60 * 1000; // consecutive messages of one author within this share a header
+const QUICK = QUICK_REACTIONS;
 
 function el(tag, className, text) {
   const e = document.createElement(tag);
@@ -40,7 +43,10 @@ function roomLabel(r) {
 
 export class View {
   constructor(handlers) {
-    this.h = handlers; // onSwitch(name), onLeave(name), onRetry(ref), onDiscard(ref), onOlder()
+    // onSwitch(name), onLeave(name), onRetry(ref), onDiscard(ref), onOlder(),
+    // onEdit(id, text) -> error text, onDelete(id), onReact(id, emoji)
+    this.h = handlers;
+    this.editing = null; // the id of the message whose text is being edited
     this.chat = null;
     this.dirty = new Set();
     this.opts = {};
@@ -164,8 +170,12 @@ export class View {
     for (const it of items) {
       let node = this.nodes.get(it.key);
       if (it.m) {
-        if (!node) {
-          node = this.messageNode(it.m);
+        const v = String(it.m.v || 0);
+        if (!node || node.dataset.v !== v) {  // new, or changed (edit, delete, reaction): built again
+          const fresh = this.messageNode(it.m);
+          fresh.dataset.v = v;
+          if (node) node.replaceWith(fresh);
+          node = fresh;
           this.nodes.set(it.key, node);
         }
         const cont = prevAuthor === it.m.userId && it.m.ts - prevTs < GROUP_MS;
@@ -203,8 +213,89 @@ export class View {
     time.title = fullFmt.format(new Date(m.ts));
     meta.append(author, time);
     if (m.own) meta.append(el("span", "you", "you"));
+    if (m.edited && !m.deleted) meta.append(el("span", "edited", "(edited)"));
+    if (m.deleted) {
+      node.classList.add("deleted");
+      node.append(meta, el("div", "text tombstone", "This message was deleted."));
+      return node;
+    }
     node.append(meta, el("div", "text", m.text));
+    if (!m.id || !this.chat) return node; // a pending copy: nothing to change yet
+    if (m.reactions?.size) node.append(this.reactionsRow(m));
+    node.append(this.actions(m));
     return node;
+  }
+
+  // 👍 2  ❤️ 1: one button per emoji, pressed when we are among its users.
+  reactionsRow(m) {
+    const row = el("div", "reactions");
+    for (const [emoji, who] of m.reactions) {
+      const mine = who.has(this.chat.me.userId);
+      const b = el("button", "reaction" + (mine ? " mine" : ""));
+      b.type = "button";
+      b.setAttribute("aria-pressed", String(mine));
+      b.title = `${who.size} reacted with ${emoji}`;
+      b.append(el("span", "emoji", emoji), el("span", "count", String(who.size)));
+      b.addEventListener("click", () => this.h.onReact(m.id, emoji));
+      row.append(b);
+    }
+    return row;
+  }
+
+  // React (a small palette), Edit (ours), Delete (ours, or a moderator's).
+  actions(m) {
+    const bar = el("div", "actions");
+    const palette = el("div", "palette");
+    palette.hidden = true;
+    for (const emoji of QUICK) {
+      const b = el("button", "pick", emoji);
+      b.type = "button";
+      b.setAttribute("aria-label", `React with ${emoji}`);
+      b.addEventListener("click", () => {
+        palette.hidden = true;
+        this.h.onReact(m.id, emoji);
+      });
+      palette.append(b);
+    }
+    const react = el("button", "link act-react", "React");
+    react.type = "button";
+    react.addEventListener("click", () => {
+      palette.hidden = !palette.hidden;
+    });
+    bar.append(react);
+    if (m.own) {
+      const edit = el("button", "link act-edit", "Edit");
+      edit.type = "button";
+      edit.addEventListener("click", () => this.startEdit(bar.parentElement, m));
+      bar.append(edit);
+    }
+    if (this.chat.canDelete(m)) {
+      const del = el("button", "link act-delete", "Delete");
+      del.type = "button";
+      del.addEventListener("click", () => this.h.onDelete(m.id));
+      bar.append(del);
+    }
+    bar.append(palette);
+    return bar;
+  }
+
+  // The text becomes an input: Enter saves, Escape cancels.
+  startEdit(node, m) {
+    const text = node.querySelector(".text");
+    const input = el("input", "edit-input");
+    input.value = m.text;
+    input.setAttribute("aria-label", "Edit message");
+    const done = () => input.replaceWith(text);
+    input.addEventListener("keydown", (e) => {
+      if (e.key === "Escape") done();
+      if (e.key !== "Enter") return;
+      e.preventDefault();
+      const err = this.h.onEdit(m.id, input.value);
+      if (err) this.notice(err);
+      else done();
+    });
+    text.replaceWith(input);
+    input.focus();
   }
 
   updatePending(node, p) {
@@ -220,20 +311,24 @@ export class View {
       return;
     }
     const parts = [];
-    if (p.error === "rate limited" && p.retryAt > Date.now()) {
-      const s = Math.ceil((p.retryAt - Date.now()) / 1000);
-      parts.push(el("span", "error-text", `Rate limited: you can send again in ${s} s.`));
+    if (p.error === "rate limited") {
+      // Sent again by itself (chat.js): no button to press.
+      const s = Math.max(0, Math.ceil((p.retryAt - Date.now()) / 1000));
+      parts.push(el("span", "error-text", `Rate limited: sending again in ${s} s.`));
       setTimeout(() => this.changed("room"), 1000);
     } else {
-      parts.push(el("span", "error-text", p.error === "rate limited" ? "Rate limited." : `Not sent: ${p.error}`));
+      parts.push(el("span", "error-text", `Not sent: ${p.error}`));
+      if (!p.final) {
+        const retry = el("button", "link", "Retry");
+        retry.type = "button";
+        retry.addEventListener("click", () => this.h.onRetry(p.ref));
+        parts.push(retry);
+      }
     }
-    const retry = el("button", "link", "Retry");
-    retry.type = "button";
-    retry.addEventListener("click", () => this.h.onRetry(p.ref));
     const drop = el("button", "link", "Discard");
     drop.type = "button";
     drop.addEventListener("click", () => this.h.onDiscard(p.ref));
-    parts.push(retry, drop);
+    parts.push(drop);
     status.replaceChildren(...parts);
   }
 
@@ -296,6 +391,16 @@ export class View {
     };
     paint();
     if (s.state === "waiting") this.connTimer = setInterval(paint, 500);
+  }
+
+  // The composer's count once it nears the limit; over it, sending is off.
+  textLength(n) {
+    const warn = $("text-warning");
+    const over = n > MAX_TEXT;
+    warn.hidden = n <= MAX_TEXT - 200;
+    warn.textContent = over ? `${n} / ${MAX_TEXT}: too long to send` : `${n} / ${MAX_TEXT}`;
+    warn.classList.toggle("over", over);
+    $("composer").querySelector("button[type=submit]").disabled = over;
   }
 
   rateLimited(ms) {
