@@ -57,6 +57,24 @@ class Client(FrameWaiter):
         self.ws.close()
 
 
+@pytest.fixture
+def hosts(start_host):
+    """start_host, and every host not killed on purpose must stop cleanly (a
+    sanitizer's report makes the exit code non-zero)."""
+    started: list[AuroraHost] = []
+
+    def start(config: dict, name: str = "") -> AuroraHost:
+        h = start_host(config, name)
+        started.append(h)
+        return h
+
+    yield start
+    for h in started:
+        if h.proc.poll() == -signal.SIGKILL:
+            continue
+        assert h.stop() == (0, False), h.stderr_tail()
+
+
 def chat_plugin(ctx: Ctx, **settings) -> dict:
     return {"name": "chat", "path": require(CHAT),
             "config": {"stream": ctx.stream, "presence_ttl_s": 3, "presence_refresh_s": 1, **settings}}
@@ -86,10 +104,10 @@ def unique_room() -> str:
     return "changes-" + secrets.token_hex(4)
 
 
-def test_edit_delete_and_reactions_live_on_both_replicas_resumed_and_in_history(ctx, start_host):
+def test_edit_delete_and_reactions_live_on_both_replicas_resumed_and_in_history(ctx, hosts):
     room = unique_room()
-    a = replica(ctx, start_host, "a", ingest={"workers": 1, "history": True, **FAST})
-    b = replica(ctx, start_host, "b")
+    a = replica(ctx, hosts, "a", ingest={"workers": 1, "history": True, **FAST})
+    b = replica(ctx, hosts, "b")
     alice, bob = in_room(a, ALICE, room), in_room(b, BOB, room)
     ids = [alice.ask(type="message", room=room, text=f"m{i}")["id"] for i in range(3)]
     m1, m2, m3 = ids
@@ -183,9 +201,9 @@ BAD = [
 ]
 
 
-def test_bad_changes_are_refused_and_store_nothing(ctx, start_host):
+def test_bad_changes_are_refused_and_store_nothing(ctx, hosts):
     room, other = unique_room(), unique_room()
-    a = replica(ctx, start_host, "a")
+    a = replica(ctx, hosts, "a")
     alice = in_room(a, ALICE, room)
     alice.ask(type="join", room=other)
     m = alice.ask(type="message", room=room, text="target")["id"]
@@ -211,9 +229,9 @@ def test_bad_changes_are_refused_and_store_nothing(ctx, start_host):
     bob.close()
 
 
-def test_reactions_are_bounded_per_message(ctx, start_host):
+def test_reactions_are_bounded_per_message(ctx, hosts):
     room = unique_room()
-    a = replica(ctx, start_host, "a", max_reaction_emojis=2, max_reactions=3)
+    a = replica(ctx, hosts, "a", max_reaction_emojis=2, max_reactions=3)
     alice, bob = in_room(a, ALICE, room), in_room(a, BOB, room)
     m = alice.ask(type="message", room=room, text="react to me")["id"]
     assert alice.ask(type="react", room=room, id=m, emoji="\U0001F600")["type"] == "ack"
@@ -260,16 +278,16 @@ def victim_pending(ctx: Ctx) -> int:
         return 0
 
 
-def test_kill_9_an_ingest_worker_during_a_burst_of_edits_and_reactions(ctx, start_host):
+def test_kill_9_an_ingest_worker_during_a_burst_of_edits_and_reactions(ctx, hosts):
     """200 messages, then 1,200 edits, reactions and deletes from two users on
     two replicas while one of the two ingest workers is killed (kill -9) five
     times: every change is stored once, every message folded as the stream
     says."""
     room = unique_room()
-    a = replica(ctx, start_host, "a", ingest={"workers": 1, "consumer_name": "steady", **FAST})
-    b = replica(ctx, start_host, "b")
+    a = replica(ctx, hosts, "a", ingest={"workers": 1, "consumer_name": "steady", **FAST})
+    b = replica(ctx, hosts, "b")
     victim_cfg = ctx.host_config([ctx.ingest_plugin(workers=1, consumer_name="victim", batch=50, **FAST)])
-    victim = start_host(victim_cfg, "victim")
+    victim = hosts(victim_cfg, "victim")
     alice, bob = in_room(a, ALICE, room), in_room(b, BOB, room)
     mine = [alice.ask(type="message", room=room, text=f"a{i}")["id"] for i in range(100)]
     theirs = [bob.ask(type="message", room=room, text=f"b{i}")["id"] for i in range(100)]
@@ -296,7 +314,7 @@ def test_kill_9_an_ingest_worker_during_a_burst_of_edits_and_reactions(ctx, star
             victim.proc.send_signal(signal.SIGKILL)
             victim.proc.wait()
             kills += 1
-            victim = start_host(victim_cfg, "victim")
+            victim = hosts(victim_cfg, "victim")
     # Every request answered (an ack, or deleted/… for a change after a delete).
     for c, parity in ((alice, 1), (bob, 0)):
         for step in range(parity, 1200, 2):
@@ -322,10 +340,9 @@ def test_kill_9_an_ingest_worker_during_a_burst_of_edits_and_reactions(ctx, star
         assert all(r["count"] == len(r["userIds"]) for r in doc.get("reactions", []))
     alice.close()
     bob.close()
-    assert victim.stop() == (0, False)
 
 
-def test_a_change_read_before_its_message_is_folded_once_the_message_is_stored(ctx, start_host):
+def test_a_change_read_before_its_message_is_folded_once_the_message_is_stored(ctx, hosts):
     """A worker dies holding a message; another reads an edit of it first.
     The edit is stored but stays pending (its message is not there to fold
     onto) until the message is claimed and stored; then it is folded."""
@@ -337,7 +354,7 @@ def test_a_change_read_before_its_message_is_folded_once_the_message_is_stored(c
     assert held[0][1][0][0] == m
     e = ctx.r.xadd(ctx.stream, {"roomId": room, "userId": ALICE, "username": "alice", "kind": "edit",
                                 "target": m, "text": "edited"})
-    host = start_host(ctx.host_config([ctx.ingest_plugin(workers=1, **FAST)]), "ingest")
+    host = hosts(ctx.host_config([ctx.ingest_plugin(workers=1, **FAST)]), "ingest")
     wait_ready(host)
     wait_for(lambda: "is not stored yet" in host.stderr_path.read_text(), "the edit to wait for its message",
              timeout=10, interval=0.05)
