@@ -27,6 +27,8 @@ struct ChatSettings {
     int64_t message_state_ttl_s = 2592000;  // changes to messages (kChangeScript)
     int64_t max_reaction_emojis = 20, max_reactions = 1000;
     bool room_moderators = false;
+    bool read_receipts = true;  // receipts events and snapshots (kReceiptsScript)
+    int64_t receipts_interval_ms = 1000, receipts_snapshot_max = 200;
     size_t resume_max = 1000;
     size_t resume_scan_max = 20000;
     size_t resume_max_bytes = 1 << 20;
@@ -53,7 +55,7 @@ struct ChatSettings {
 
 struct ChatMetrics {
     aurora_metric *sent, *changes, *duplicates, *send_errors, *unreplicated, *fanout, *resumes, *resumed_messages, *redis_up;
-    aurora_metric *reads_busy, *presence_events, *presence_coalesced;
+    aurora_metric *reads_busy, *presence_events, *presence_coalesced, *receipt_events;
     aurora_metric *send_seconds;
 };
 
@@ -105,6 +107,12 @@ struct ChatContext : plugin::PluginHandle {  // host, self, log()
     std::string ref_key(std::string_view room, std::string_view user, std::string_view ref) const {
         std::string k = cluster() ? "chat:ref:" + tags[shard(room)] + ":" : "chat:ref:";
         return k.append(user).append(":").append(ref);
+    }
+    // A room's read positions (kReceiptsScript): chat:reads:[{s}:]<room>, chat:readids:[{s}:]<room>.
+    std::string reads_key(std::string_view room, bool ids) const {
+        std::string k = ids ? "chat:readids:" : "chat:reads:";
+        if (cluster()) k += tags[shard(room)] + ":";
+        return k.append(room);
     }
     // A message's change state (kChangeScript): chat:msg:[{s}:]<room>:<id>.
     std::string message_state_key(std::string_view room, std::string_view id) const {

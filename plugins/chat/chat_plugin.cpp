@@ -71,6 +71,16 @@ const plugin::Field<ChatSettings> kFields[] = {
      "let a delete frame's `moderator` (set by the rooms plugin ahead of chat from the sender's role: owner and "
      "admins) delete others' messages; only with rooms in the pipeline, which overwrites the field"},
      &ChatSettings::room_moderators},
+    {{"read_receipts", Setting::Bool, "true",
+     "publish read positions to the room (`receipts` events, at most one per room and receipts_interval_ms per "
+     "replica) and answer `receipts` snapshots"},
+     &ChatSettings::read_receipts},
+    {{"receipts_interval_ms", Setting::Int, "1000", "a room's read positions are published at most this often", 50,
+     60000},
+     &ChatSettings::receipts_interval_ms},
+    {{"receipts_snapshot_max", Setting::Int, "200", "a `receipts` snapshot lists at most this many readers, newest first",
+     1, 10000},
+     &ChatSettings::receipts_snapshot_max},
     {{"resume_max", Setting::Int, "1000", "most messages one resume sends", 1, 100000}, &ChatSettings::resume_max},
     {{"resume_scan_max", Setting::Int, "20000",
      "most stream entries one resume reads (on the read worker's thread: other clients' resumes wait meanwhile, "
@@ -197,6 +207,7 @@ struct ChatPlugin {
     aurora_verdict typing(Request &r);
     aurora_verdict mark_read(Request &r);
     aurora_verdict presence(Request &r);
+    aurora_verdict receipts(Request &r);
     aurora_verdict answer(const Request &r, const std::string &json) const {
         ctx.host->msg_set_reply(r.msg, plugin::str(json));
         return AURORA_REPLY;
@@ -229,6 +240,7 @@ constexpr RequestRoute kRequests[] = {
     {"typing", true, &ChatPlugin::typing},    {"read", true, &ChatPlugin::mark_read},
     {"presence", true, &ChatPlugin::presence}, {"edit", true, &ChatPlugin::change_message},
     {"delete", true, &ChatPlugin::change_message}, {"react", true, &ChatPlugin::change_message},
+    {"receipts", true, &ChatPlugin::receipts},
 };
 
 std::string random_replica_id() {
@@ -453,6 +465,16 @@ aurora_verdict ChatPlugin::presence(Request &r) {
     return AURORA_PENDING;
 }
 
+// The room's newest readers: a read, the read worker's.
+aurora_verdict ChatPlugin::receipts(Request &r) {
+    if (!ctx.s.read_receipts) return error(r, "disabled", "read receipts are off on this server (read_receipts)");
+    ReadWorker::Admission a = reader->presence(r.id, r.room, r.msg, r.ref_json, ReadWorker::Kind::Receipts);
+    if (a != ReadWorker::Admission::Ok)
+        return error(r, "busy", a == ReadWorker::Admission::Duplicate ? "a receipts request for this room is already running: wait for its answer"
+                                                                      : "the server has too many reads waiting: try again shortly");
+    return AURORA_PENDING;
+}
+
 // ---- hooks ----
 
 // The server API's keys: from server_api_keys_file, or the environment
@@ -537,6 +559,7 @@ aurora_status chat_init(const aurora_host_api *host, aurora_plugin_ctx *self, vo
 
     ChatMetrics &m = ctx.m;
     m.sent = host->metric_counter(self, "messages_total", "Messages added to the stream and published", nullptr);
+    m.receipt_events = host->metric_counter(self, "receipt_events_total", "Read receipt events published (one per room and interval)", nullptr);
     m.changes = host->metric_counter(self, "message_changes_total", "Edits, deletes and reactions added to the stream and published", nullptr);
     m.duplicates = host->metric_counter(self, "duplicate_refs_total", "Retried messages answered with the first id", nullptr);
     m.send_errors = host->metric_counter(self, "send_errors_total", "Messages answered with an error", nullptr);

@@ -136,6 +136,30 @@ std::string resumed_json(std::string_view room, size_t count, bool complete, std
     return out + "}";
 }
 
+std::string receipt_json(std::string_view user_id, std::string_view username, std::string_view id) {
+    return "{\"userId\":" + quoted(user_id) + ",\"user\":" + quoted(username) + ",\"id\":" + quoted(id) + "}";
+}
+
+std::string receipts_head(std::string_view room) {
+    return "{\"type\":\"receipts\",\"room\":" + quoted(room) + ",\"reads\":[";
+}
+
+std::string receipts_snapshot_json(std::string_view room, std::span<const std::string_view> user_ids,
+                                   std::span<const std::string_view> values, long long total,
+                                   std::string_view ref_json) {
+    std::string out = receipts_head(room);
+    size_t listed = 0;
+    for (size_t i = 0; i < user_ids.size() && i < values.size(); ++i) {
+        size_t tab = values[i].find('\t');
+        if (tab == std::string_view::npos) continue;  // gone meanwhile (HMGET nil): skipped
+        out += (listed++ ? "," : "") + receipt_json(user_ids[i], values[i].substr(tab + 1), values[i].substr(0, tab));
+    }
+    out += "],\"readers\":" + std::to_string(total < 0 ? static_cast<long long>(listed) : total);
+    if (total > static_cast<long long>(listed)) out += ",\"truncated\":true";
+    if (!ref_json.empty()) out += ",\"ref\":" + std::string(ref_json);
+    return out + "}";
+}
+
 std::string presence_event_json(std::string_view room, bool joined, std::string_view username,
                                 std::string_view user_id) {
     return "{\"type\":\"presence\",\"room\":" + quoted(room) + ",\"event\":" + (joined ? "\"join\"" : "\"leave\"") +

@@ -67,6 +67,15 @@ std::string presence_member_json(std::string_view user_id, std::string_view user
 std::string presence_snapshot_json(std::string_view room, std::span<const std::string_view> members, long long total,
                                    std::string_view ref_json);
 
+// Read receipts: one reader's position, {"userId":U,"user":N,"id":ID}, and
+// {"type":"receipts","room":R,"reads":[...],"readers":N[,"truncated":true][,"ref":F]}
+// from a snapshot (kReceiptsSnapshotScript: user ids and "<id>\t<name>" values).
+std::string receipt_json(std::string_view user_id, std::string_view username, std::string_view id);
+std::string receipts_head(std::string_view room);  // the event's text before its entries
+std::string receipts_snapshot_json(std::string_view room, std::span<const std::string_view> user_ids,
+                                   std::span<const std::string_view> values, long long total,
+                                   std::string_view ref_json);
+
 // {"type":"ack","ref":...,<extra>} where extra is pre-rendered `"k":v,...` or empty.
 std::string ack_json(std::string_view ref_json, std::string_view extra);
 // A JSON string literal (the kit's: invalid UTF-8 becomes U+FFFD).

@@ -128,4 +128,49 @@ redis.call('EXPIRE', KEYS[2], ARGV[16])
 return {1, id}
 )lua";
 
+// Read receipts of one room, published together (SendPipeline: at most one
+// event per room and receipts_interval_ms on each replica). Each reader's
+// position moves forward only; the event lists those that moved.
+//   KEYS[1] chat:reads:<room> (sorted set: userId by the ms of its id)
+//   KEYS[2] chat:readids:<room> (hash: userId -> "<id>\t<username>")
+//   ARGV: 1 channel, 2 event head ('{"type":"receipts","room":R,"reads":['),
+//         3 ttl_s, then per reader: userId, id, ms, username, JSON object
+// Returns how many moved.
+inline constexpr const char *kReceiptsScript = R"lua(
+local function parse(s)
+  local ms, seq = string.match(s or '', '^(%d+)-(%d+)')
+  return tonumber(ms), tonumber(seq)
+end
+local moved = {}
+for i = 4, #ARGV, 5 do
+  local user, id = ARGV[i], ARGV[i + 1]
+  local cur = redis.call('HGET', KEYS[2], user)
+  local forward = true
+  if cur then
+    local cm, cs = parse(cur)
+    local nm, ns = parse(id)
+    if cm and nm and (nm < cm or (nm == cm and ns <= cs)) then forward = false end
+  end
+  if forward then
+    redis.call('HSET', KEYS[2], user, id .. '\t' .. ARGV[i + 3])
+    redis.call('ZADD', KEYS[1], ARGV[i + 2], user)
+    table.insert(moved, ARGV[i + 4])
+  end
+end
+if #moved > 0 then
+  redis.call('PUBLISH', ARGV[1], ARGV[2] .. table.concat(moved, ',') .. ']}')
+  redis.call('EXPIRE', KEYS[1], ARGV[3])
+  redis.call('EXPIRE', KEYS[2], ARGV[3])
+end
+return #moved
+)lua";
+
+// A room's newest readers: {userIds, "<id>\t<username>" values, total}.
+//   KEYS[1] chat:reads:<room>  KEYS[2] chat:readids:<room>  ARGV[1] how many
+inline constexpr const char *kReceiptsSnapshotScript = R"lua(
+local ids = redis.call('ZREVRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)
+if #ids == 0 then return {{}, {}, 0} end
+return {ids, redis.call('HMGET', KEYS[2], unpack(ids)), redis.call('ZCARD', KEYS[1])}
+)lua";
+
 }  // namespace aurora::chat

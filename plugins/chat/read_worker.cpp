@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "chat_protocol.h"
+#include "chat_scripts.h"
 #include "json.h"
 
 namespace aurora::chat {
@@ -111,12 +112,12 @@ void ReadWorker::resume(ResumeJob job) {
 }
 
 ReadWorker::Admission ReadWorker::presence(aurora_conn_id conn, const std::string &room, aurora_msg *msg,
-                                           std::string ref_json) {
+                                           std::string ref_json, Kind kind) {
     {
         std::lock_guard lock(mu_);
-        Admission a = take_slot(Slot{conn, room, Kind::Presence});
+        Admission a = take_slot(Slot{conn, room, kind});
         if (a != Admission::Ok) return a;
-        snapshots_.push_back(SnapshotJob{conn, room, msg, std::move(ref_json)});
+        snapshots_.push_back(SnapshotJob{conn, room, msg, std::move(ref_json), kind});
         wake();
     }
     return Admission::Ok;
@@ -154,7 +155,7 @@ std::vector<ReadWorker::SnapshotJob> ReadWorker::take_snapshots() {
     std::lock_guard lock(mu_);
     std::vector<SnapshotJob> jobs = std::move(snapshots_);
     snapshots_.clear();
-    for (const auto &[conn, room] : join_snapshots_) jobs.push_back(SnapshotJob{conn, room, nullptr, {}});
+    for (const auto &[conn, room] : join_snapshots_) jobs.push_back(SnapshotJob{conn, room, nullptr, {}, Kind::Presence});
     join_snapshots_.clear();
     return jobs;
 }
@@ -206,7 +207,7 @@ void ReadWorker::answer_error(SnapshotJob &job, const char *code, const char *me
         ctx_.host->send_error(ctx_.self, job.conn, code, message, plugin::str(job.ref_json));
         return;
     }
-    release(job.conn, job.room, Kind::Presence);
+    release(job.conn, job.room, job.kind);
     ctx_.host->msg_reply_error(job.msg, code, message);
     ctx_.host->msg_resume(job.msg, AURORA_REPLY);
     job.msg = nullptr;
@@ -217,7 +218,7 @@ void ReadWorker::answer(SnapshotJob &job, const std::string &json) {
         ctx_.host->send(ctx_.self, job.conn, plugin::str(json));
         return;
     }
-    release(job.conn, job.room, Kind::Presence);  // first: the client may ask again as soon as it has the answer
+    release(job.conn, job.room, job.kind);  // first: the client may ask again as soon as it has the answer
     ctx_.host->msg_set_reply(job.msg, plugin::str(json));
     ctx_.host->msg_resume(job.msg, AURORA_REPLY);
     job.msg = nullptr;
@@ -241,6 +242,9 @@ void ReadWorker::serve_snapshots(std::vector<SnapshotJob> &jobs) {
             commands.push_back({"ZREMRANGEBYSCORE", ctx_.presence_key(*room), "-inf", now_ms});
             commands.push_back({"ZRANGE", ctx_.presence_key(*room), "0", last});
             commands.push_back({"ZCARD", ctx_.presence_key(*room)});
+            if (ctx_.s.read_receipts)
+                commands.push_back({"EVAL", kReceiptsSnapshotScript, "2", ctx_.reads_key(*room, false),
+                                    ctx_.reads_key(*room, true), std::to_string(ctx_.s.receipts_snapshot_max)});
         }
         std::vector<plugin::RedisReply> replies;
         std::string err;
@@ -252,15 +256,17 @@ void ReadWorker::serve_snapshots(std::vector<SnapshotJob> &jobs) {
             continue;
         }
         size_t at = 0;
+        const size_t per_room = ctx_.s.read_receipts ? 4 : 3;
         for (const std::string *room : rooms) {
-            answer_snapshot(*room, by_room[*room], replies[at + 1].get(), replies[at + 2].get());
-            at += 3;
+            answer_snapshot(*room, by_room[*room], replies[at + 1].get(), replies[at + 2].get(),
+                            ctx_.s.read_receipts ? replies[at + 3].get() : nullptr);
+            at += per_room;
         }
     }
 }
 
 void ReadWorker::answer_snapshot(const std::string &room, const std::vector<SnapshotJob *> &list,
-                                 const redisReply *members, const redisReply *total) {
+                                 const redisReply *members, const redisReply *total, const redisReply *readers) {
     std::vector<std::string_view> entries;
     if (members->type == REDIS_REPLY_ARRAY) {
         for (size_t i = 0; i < members->elements; ++i) {
@@ -268,14 +274,33 @@ void ReadWorker::answer_snapshot(const std::string &room, const std::vector<Snap
         }
     }
     long long count = total->type == REDIS_REPLY_INTEGER ? total->integer : -1;
-    std::string plain;  // the same snapshot for every join in this room
+    // The room's newest readers ({ids, values, total}; anything else: none).
+    std::vector<std::string_view> reader_ids, reader_values;
+    long long reader_count = 0;
+    if (readers && readers->type == REDIS_REPLY_ARRAY && readers->elements == 3 &&
+        readers->element[0]->type == REDIS_REPLY_ARRAY && readers->element[1]->type == REDIS_REPLY_ARRAY) {
+        for (size_t i = 0; i < readers->element[0]->elements; ++i) reader_ids.push_back(text(readers->element[0]->element[i]));
+        for (size_t i = 0; i < readers->element[1]->elements; ++i) reader_values.push_back(text(readers->element[1]->element[i]));
+        if (readers->element[2]->type == REDIS_REPLY_INTEGER) reader_count = readers->element[2]->integer;
+    } else if (readers && readers->type == REDIS_REPLY_ERROR) {
+        ctx_.log(AURORA_LOG_WARN, "receipts snapshot: " + std::string(text(readers)));
+    }
+    std::string plain, plain_receipts;  // the same snapshots for every join in this room
     for (SnapshotJob *job : list) {
+        if (job->kind == Kind::Receipts) {
+            answer(*job, receipts_snapshot_json(room, reader_ids, reader_values, reader_count, job->ref_json));
+            continue;
+        }
         if (!job->ref_json.empty()) {
             answer(*job, presence_snapshot_json(room, entries, count, job->ref_json));
             continue;
         }
         if (plain.empty()) plain = presence_snapshot_json(room, entries, count, {});
         answer(*job, plain);
+        if (job->msg || !readers) continue;
+        // After a join: the readers too (presence first: clients wait for it).
+        if (plain_receipts.empty()) plain_receipts = receipts_snapshot_json(room, reader_ids, reader_values, reader_count, {});
+        ctx_.host->send(ctx_.self, job->conn, plugin::str(plain_receipts));
     }
 }
 

@@ -56,7 +56,7 @@ struct ResumeJob {
 
 class ReadWorker {
 public:
-    enum class Kind { Resume, Presence };
+    enum class Kind { Resume, Presence, Receipts };
     enum class Admission { Ok, Duplicate, Full };
 
     explicit ReadWorker(const ChatContext &ctx);
@@ -70,7 +70,9 @@ public:
     void resume(ResumeJob job);
     // Takes a slot and queues a presence snapshot answering the PENDING
     // `msg` (owned from here on when the result is Ok; not taken otherwise).
-    Admission presence(aurora_conn_id conn, const std::string &room, aurora_msg *msg, std::string ref_json);
+    // `kind`: Presence or Receipts (a room's newest readers: read_receipts).
+    Admission presence(aurora_conn_id conn, const std::string &room, aurora_msg *msg, std::string ref_json,
+                       Kind kind = Kind::Presence);
     // A snapshot for a connection that has just joined (no slot).
     void join_snapshot(aurora_conn_id conn, const std::string &room);
     void release(aurora_conn_id conn, const std::string &room, Kind kind);
@@ -87,8 +89,9 @@ private:
     struct SnapshotJob {
         aurora_conn_id conn = 0;
         std::string room;
-        aurora_msg *msg = nullptr;  // a client's request (PENDING), or nullptr after a join
+        aurora_msg *msg = nullptr;  // a client's request (PENDING), or nullptr after a join (both snapshots)
         std::string ref_json;
+        Kind kind = Kind::Presence;
     };
 
     Admission take_slot(const Slot &slot);  // mu_ held
@@ -102,7 +105,7 @@ private:
     bool round_trip(uint16_t slot, const std::vector<std::vector<std::string>> &commands,
                     std::vector<plugin::RedisReply> &replies, std::string &err);
     void answer_snapshot(const std::string &room, const std::vector<SnapshotJob *> &list, const redisReply *members,
-                         const redisReply *total);
+                         const redisReply *total, const redisReply *readers);
     void answer(SnapshotJob &job, const std::string &json);
     void answer_error(SnapshotJob &job, const char *code, const char *message);
 

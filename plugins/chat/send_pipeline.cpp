@@ -36,6 +36,7 @@ SendPipeline::SendPipeline(const ChatContext &ctx, ReadWorker &reads)
       state_ttl_arg_(std::to_string(ctx.s.message_state_ttl_s)),
       max_emojis_arg_(std::to_string(ctx.s.max_reaction_emojis)),
       max_reactions_arg_(std::to_string(ctx.s.max_reactions)),
+      receipts_ttl_arg_(std::to_string(ctx.s.message_state_ttl_s)),
       wait_replicas_arg_(std::to_string(ctx.s.wait_replicas)),
       wait_timeout_arg_(std::to_string(ctx.s.wait_timeout_ms)) {}
 
@@ -68,6 +69,7 @@ bool SendPipeline::start() {
             send_sha_.clear();
             read_sha_.clear();
             change_sha_.clear();
+            receipts_sha_.clear();
         }
         ctx_.host->metric_set(ctx_.m.redis_up, 0);
         replicated(node, nullptr);  // held messages: their WAIT is gone with the connection
@@ -77,8 +79,11 @@ bool SendPipeline::start() {
     const aurora_host_api *h = ctx_.host;
     uint64_t coalesce_every = static_cast<uint64_t>(std::clamp<int64_t>(ctx_.s.presence_coalesce_ms / 4, 10, 250));
     uint64_t refresh_every = static_cast<uint64_t>(ctx_.s.presence_refresh_s) * 1000;
-    coalesce_timer_ = h->timer_start(ctx_.self, coalesce_every, coalesce_every,
-                                     [](void *p) { static_cast<SendPipeline *>(p)->publish_presence(); }, this);
+    coalesce_timer_ = h->timer_start(ctx_.self, coalesce_every, coalesce_every, [](void *p) {
+        auto *self = static_cast<SendPipeline *>(p);
+        self->publish_presence();
+        self->publish_receipts();
+    }, this);
     refresh_timer_ = h->timer_start(ctx_.self, refresh_every, refresh_every,
                                     [](void *p) { static_cast<SendPipeline *>(p)->refresh_presence(); }, this);
     return coalesce_timer_ && refresh_timer_ && redis_.start();
@@ -97,6 +102,11 @@ void SendPipeline::load_scripts(plugin::AsyncRedis &node) {
     node.command({"SCRIPT", "LOAD", kReadScript}, [on_loaded, this](const redisReply *r) { on_loaded(&read_sha_, r); });
     node.command({"SCRIPT", "LOAD", change_script_},
                  [on_loaded, this](const redisReply *r) { on_loaded(&change_sha_, r); });
+    if (ctx_.s.read_receipts)
+        node.command({"SCRIPT", "LOAD", publishing_script(kReceiptsScript, ctx_.cluster())},
+                     [this](const redisReply *r) {
+                         if (!is_error(r)) receipts_sha_ = reply_text(r);
+                     });
 }
 
 bool SendPipeline::command(uint16_t slot, const std::vector<std::string_view> &argv, plugin::AsyncRedis::Callback cb,
@@ -327,11 +337,15 @@ void SendPipeline::complete(SendJob &job, const redisReply *r) {
         return;
     }
     case SendJob::Kind::Change: return complete_change(job, r);
-    case SendJob::Kind::Read:
+    case SendJob::Kind::Read: {
         if (is_error(r)) return fail(job, "internal", "read marker not stored: " + reply_text(r));
-        finish(job.msg, ack_json(job.ref_json, "\"room\":" + quoted(job.room) + ",\"read\":" + quoted(reply_text(r))));
+        const std::string marker = reply_text(r);
+        // The marker is this one: others see it (coalesced per room, publish_receipts()).
+        if (ctx_.s.read_receipts && marker == job.id) receipts_[job.room][job.user_id] = {job.username, job.id};
+        finish(job.msg, ack_json(job.ref_json, "\"room\":" + quoted(job.room) + ",\"read\":" + quoted(marker)));
         job.msg = nullptr;
         return;
+    }
     case SendJob::Kind::PresenceJoin:
         // Now that it is in the set; unless it left meanwhile.
         if (!is_error(r) && members_.count({job.conn, job.room})) reads_.join_snapshot(job.conn, job.room);
@@ -448,6 +462,46 @@ void SendPipeline::replicated(plugin::AsyncRedis &node, const redisReply *r) {
         fail(job, "unavailable", why + "; it may have been stored: send it again with the same ref");
     }
     if (r) queue_wait(node);  // the messages sent while it waited
+}
+
+// Each room's read positions, one event per receipts_interval_ms at most:
+// a busy room gets one event a second listing who moved, not one per read.
+void SendPipeline::publish_receipts() {
+    if (receipts_.empty() && receipts_sent_.empty()) return;
+    const Clock::time_point now = Clock::now();
+    const auto interval = std::chrono::milliseconds(ctx_.s.receipts_interval_ms);
+    std::erase_if(receipts_sent_, [&](const auto &e) { return now - e.second > 10 * interval && !receipts_.count(e.first); });
+    if (receipts_sha_.empty()) return;  // kept until the script is loaded
+    for (auto it = receipts_.begin(); it != receipts_.end();) {
+        const std::string &room = it->first;
+        auto sent = receipts_sent_.find(room);
+        if (sent != receipts_sent_.end() && now - sent->second < interval) {
+            ++it;
+            continue;
+        }
+        if (!usable(ctx_.slot(room))) return;  // kept for when Redis is back
+        const std::string channel = ctx_.channel(room), head = receipts_head(room), reads = ctx_.reads_key(room, false),
+                          ids = ctx_.reads_key(room, true);
+        std::vector<std::string> owned;  // per reader: ms, JSON
+        owned.reserve(it->second.size() * 2);
+        for (const auto &[user, entry] : it->second) {
+            owned.push_back(entry.second.substr(0, entry.second.find('-')));
+            owned.push_back(receipt_json(user, entry.first, entry.second));
+        }
+        std::vector<std::string_view> argv{"EVALSHA", receipts_sha_, "2", reads, ids, channel, head, receipts_ttl_arg_};
+        size_t k = 0;
+        for (const auto &[user, entry] : it->second) {
+            for (std::string_view a : {std::string_view(user), std::string_view(entry.second), std::string_view(owned[k]),
+                                       std::string_view(entry.first), std::string_view(owned[k + 1])})
+                argv.push_back(a);
+            k += 2;
+        }
+        redis_.command(ctx_.slot(room), argv, [this](const redisReply *rep) {
+            if (rep && rep->type == REDIS_REPLY_INTEGER && rep->integer > 0) ctx_.host->metric_add(ctx_.m.receipt_events, 1);
+        });
+        receipts_sent_[room] = now;
+        it = receipts_.erase(it);
+    }
 }
 
 void SendPipeline::publish_presence() {

@@ -98,6 +98,7 @@ private:
     void fail(SendJob &job, const char *code, const std::string &why);
     void finish(aurora_msg *msg, const std::string &reply);
     void publish_presence();
+    void publish_receipts();
     void refresh_presence();
     std::string member(const SendJob &job) const;
     bool loaded() const { return !send_sha_.empty() && !read_sha_.empty() && !change_sha_.empty(); }
@@ -115,12 +116,18 @@ private:
     plugin::AsyncCluster redis_;
     const std::string send_script_, change_script_;  // kSendScript, kChangeScript; with SPUBLISH in cluster mode
     std::string send_sha_, read_sha_, change_sha_;  // empty until SCRIPT LOAD answered
+    std::string receipts_sha_;  // kReceiptsScript; a failed flush costs only its events
+    // Read positions waiting to be published: room -> userId -> (username, id),
+    // the newest of each reader; and when each room last published.
+    std::map<std::string, std::map<std::string, std::pair<std::string, std::string>>> receipts_;
+    std::map<std::string, Clock::time_point> receipts_sent_;
     // presence entries of this process: (conn, room) -> member
     std::map<std::pair<aurora_conn_id, std::string>, std::string> members_;
     PresenceCoalescer events_;
     aurora_timer *coalesce_timer_ = nullptr, *refresh_timer_ = nullptr;
     const std::string dedup_window_arg_, stream_maxlen_arg_;  // the send script's last two arguments, once
     const std::string state_ttl_arg_, max_emojis_arg_, max_reactions_arg_;  // the change script's
+    const std::string receipts_ttl_arg_;
     // wait_replicas: messages stored whose answer waits for the WAIT queued
     // after them on the same master (replies come in order: every one held
     // when a WAIT answers was sent before it). One per master in cluster

@@ -38,6 +38,7 @@ function newRoom(name) {
     joined: false,
     history: { loaded: false, loading: false, before: null, done: false, unavailable: false },
     presence: new Map(), // userId -> username
+    reads: new Map(), // userId -> { user, id }: how far each reader has read (receipts)
     typing: new Map(), // userId -> { user, until }
     kind: "public", // "public" | "private" | "direct" (rooms plugin: docs/rooms.md)
     role: "", // the user's role in a room it is a member of
@@ -425,6 +426,8 @@ export class Chat {
       case "delete":
       case "reaction":
         return this.onChange(f);
+      case "receipts":
+        return this.onReceipts(f);
       case "ack":
         return this.onAck(f);
       case "joined":
@@ -594,6 +597,26 @@ export class Chat {
     if (!r || f.userId === this.me.userId || typeof f.userId !== "string") return;
     r.typing.set(f.userId, { user: String(f.user), until: Date.now() + TYPING_SHOW_MS });
     if (f.room === this.current) this.view.changed("typing");
+  }
+
+  // A snapshot (after a join, or asked) or an event: positions only move forward.
+  onReceipts(f) {
+    const r = typeof f.room === "string" ? this.rooms.get(f.room) : null;
+    if (!r || !Array.isArray(f.reads)) return;
+    this.requests.delete(String(f.ref));
+    for (const x of f.reads) {
+      if (!x || typeof x.userId !== "string" || !parseId(x.id)) continue;
+      const cur = r.reads.get(x.userId);
+      if (!cur || compareIds(cur.id, x.id) < 0) r.reads.set(x.userId, { user: String(x.user), id: x.id });
+    }
+    if (r.name === this.current) this.view.changed("receipts");
+  }
+
+  // Who (other than us) has read up to message `id` of room `r`.
+  readBy(r, id) {
+    const names = [];
+    for (const [userId, x] of r.reads) if (userId !== this.me.userId && compareIds(x.id, id) >= 0) names.push(x.user);
+    return names.sort((a, b) => a.localeCompare(b));
   }
 
   typingNames(room) {

@@ -96,6 +96,7 @@ export class View {
     const all = d.has("all");
     if (all || d.has("rooms")) this.renderRooms();
     if (all || d.has("room") || d.has("history")) this.renderMessages(o);
+    if (all || d.has("room") || d.has("history") || d.has("receipts")) this.renderReadBy();
     if (all || d.has("room") || d.has("presence")) this.renderPresence();
     if (all || d.has("room") || d.has("typing")) this.renderTyping();
   }
@@ -330,6 +331,27 @@ export class View {
     drop.addEventListener("click", () => this.h.onDiscard(p.ref));
     parts.push(drop);
     status.replaceChildren(...parts);
+  }
+
+  // "Read by N" under our newest message (the names on hover).
+  renderReadBy() {
+    const r = this.chat.currentRoom;
+    for (const old of this.list.querySelectorAll(".read-by")) old.remove();
+    let newest = null;
+    for (let i = r.ids.length - 1; i >= 0; i--) {
+      const m = r.byId.get(r.ids[i]);
+      if (m?.own && !m.deleted) {
+        newest = m;
+        break;
+      }
+    }
+    if (!newest) return;
+    const names = this.chat.readBy(r, newest.id);
+    const node = this.nodes.get(`m:${newest.id}`);
+    if (!names.length || !node) return;
+    const note = el("div", "read-by", `Read by ${names.length}`);
+    note.title = names.join(", ");
+    node.append(note);
   }
 
   renderHistoryNote(r) {

@@ -434,6 +434,18 @@ describe("web client in Chromium", { timeout: 300000 }, () => {
     assert.equal(await s.b.locator("#messages .text", { hasText: "Typo in thsi" }).count(), 0);
   });
 
+  test("read by: the sender sees who has read its newest message", async () => {
+    await openRoom(s.a, "general");
+    await openRoom(s.b, "general");
+    await say(s.a, "Who has read this?");
+    await waitText(s.b, "Who has read this?"); // B has the room open: its client moves B's read marker
+    const note = s.a.locator("#messages article.msg.own .read-by", { hasText: "Read by 1" });
+    await note.waitFor({ timeout: STEP_MS });
+    assert.equal(await note.getAttribute("title"), users.b);
+    assert.equal(await s.a.locator("#messages .read-by").count(), 1, "under the newest own message only");
+    await shot(s.a, "read-by");
+  });
+
   test("rooms: a private room with an invitation, a direct message, leaving (the rooms plugin)", async () => {
     const room = `plans-${run}`;
     await openRoom(s.a, "general");

@@ -218,6 +218,38 @@ def test_fifty_rooms_on_three_masters_every_message_once_in_order(cluster, repli
         c.close()
 
 
+def test_changes_and_receipts_work_on_every_shard(cluster, replicas, database):
+    """Edit, delete, react and read receipts in rooms of every master: each
+    script's keys share the room's hash tag (CROSSSLOT otherwise), and the
+    changes reach the other replica and MongoDB."""
+    a, b = replicas
+    rooms = [f"chg-{k}-{uuid.uuid4().hex[:4]}" for k in range(6)]
+    alice, bob = Client(a, user(90)), Client(b, user(91))
+    for c in (alice, bob):
+        c.settled()
+        join_all(c, rooms)
+    for room in rooms:
+        alice.send(type="message", room=room, text="first", ref=f"m-{room}")
+        mid = alice.wait(lambda f, room=room: f.get("ref") == f"m-{room}" and f.get("type") == "ack", "ack")["id"]
+        alice.send(type="edit", room=room, id=mid, text="first, edited", ref=f"e-{room}")
+        assert alice.wait(lambda f, room=room: f.get("ref") == f"e-{room}", "edit ack")["type"] == "ack"
+        bob.send(type="react", room=room, id=mid, emoji="\U0001F44D", ref=f"r-{room}")
+        assert bob.wait(lambda f, room=room: f.get("ref") == f"r-{room}", "react ack")["type"] == "ack"
+        bob.wait(lambda f, room=room: f.get("type") == "edit" and f.get("room") == room, "the edit on b")
+        alice.wait(lambda f, room=room: f.get("type") == "reaction" and f.get("room") == room, "the reaction on a")
+        bob.send(type="read", room=room, id=mid, ref=f"read-{room}")
+        alice.wait(lambda f, room=room: f.get("type") == "receipts" and f.get("room") == room, "bob's receipt on a")
+        alice.send(type="delete", room=room, id=mid, ref=f"d-{room}")
+        assert alice.wait(lambda f, room=room: f.get("ref") == f"d-{room}", "delete ack")["type"] == "ack"
+    coll = database[1]
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and coll.count_documents({"roomId": {"$in": rooms}, "status": "deleted"}) < 6:
+        time.sleep(0.1)  # polling MongoDB for ingest's progress, bounded by the deadline
+    assert coll.count_documents({"roomId": {"$in": rooms}, "status": "deleted"}) == 6
+    alice.close()
+    bob.close()
+
+
 @pytest.mark.parametrize("redis,why", [
     ({"mode": "cluster"}, "'redis.nodes': mode \"cluster\" needs at least one seed node"),
     ({"mode": "cluster", "nodes": ["127.0.0.1"]}, "'redis.nodes': '127.0.0.1' is not host:port"),

@@ -24,7 +24,8 @@ TIMEOUT = 10.0
 FAST = {"claim_idle_ms": 1000, "claim_interval_ms": 250, "block_ms": 500, "backoff_initial_ms": 50,
         "backoff_max_ms": 500, "mongo_timeout_ms": 1000}
 LIMITS = {"frames_per_s": 1000000, "frames_burst": 1000000, "max_pending_per_conn": 1 << 20,
-          "send_queue_max_frames": 100000, "send_queue_max_bytes": 64 << 20}
+          "send_queue_max_frames": 100000, "send_queue_max_bytes": 64 << 20,
+          "frame_budgets": {t: {"per_s": 0, "burst": 1} for t in ("join", "history", "edit", "delete", "react")}}
 ALICE, BOB, CAROL = oid(101), oid(102), oid(103)
 
 
