@@ -11,6 +11,7 @@
 #include "cluster_slots.h"
 #include "message_writer.h"
 #include "message_changes.h"
+#include "retention.h"
 
 namespace aurora::ingest {
 
@@ -153,6 +154,7 @@ void run_group_monitor(IngestContext &ctx, aurora_worker *w) {
         redis.push_back(std::make_unique<plugin::RedisConnection>(u, std::chrono::milliseconds(ctx.s.redis_timeout_ms)));
     }
     bool index_warned = false;
+    Clock::time_point next_expiry = Clock::now();
     do {
         std::string err;
         if (!ctx.indexes_ready.load()) {
@@ -176,6 +178,16 @@ void run_group_monitor(IngestContext &ctx, aurora_worker *w) {
             ctx.set_mongo(true);
         } else {
             ctx.set_mongo(false, err);
+        }
+        if (ctx.s.stream_keep_s > 0) {
+            for (size_t i = 0; i < redis.size(); ++i)
+                if (!trim_stream(ctx, *redis[i], static_cast<int>(i), err))
+                    ctx.log(AURORA_LOG_WARN, "trimming %s: %s", ctx.stream(static_cast<int>(i)).c_str(), err.c_str());
+        }
+        if ((ctx.s.retention_s > 0 || !ctx.s.room_retention_s.empty()) && ctx.indexes_ready.load() &&
+            Clock::now() >= next_expiry) {
+            next_expiry = Clock::now() + std::chrono::seconds(ctx.s.retention_interval_s);
+            if (!expire_messages(ctx, err)) ctx.log(AURORA_LOG_WARN, "retention: %s", err.c_str());
         }
         if (ctx.s.workers > 0) {
             export_group_stats(ctx, redis);

@@ -1,6 +1,9 @@
 #include "ingest_settings.h"
 
 #include <cctype>
+#include <cstdlib>
+
+#include "room_name.h"
 
 namespace aurora::ingest {
 
@@ -66,6 +69,20 @@ const Field<IngestSettings> kFields[] = {
      10, 60000}, &IngestSettings::redis_timeout_ms},
     {{"stats_interval_ms", Setting::Int, "1000", "how often lag/pending gauges and MongoDB health are refreshed", 100,
      60000}, &IngestSettings::stats_interval_ms},
+    {{"stream_keep_s", Setting::Int, "0",
+     "trim the stream of entries older than this, and only once every consumer group has acknowledged them (never "
+     "an entry ingest has not stored); 0: ingest does not trim (chat's `stream_maxlen` caps it instead, without "
+     "that guarantee)",
+     0, 1e9}, &IngestSettings::stream_keep_s},
+    {{"retention_s", Setting::Int, "0",
+     "delete stored messages (and their changes) older than this; 0 keeps them. FerretDB has no TTL index: the plugin "
+     "deletes every `retention_interval_s`",
+     0, 1e11}, &IngestSettings::retention_s},
+    {{"room_retention", Setting::StringList, "[]",
+     "per-room retention, `\"room=seconds\"` entries that override `retention_s` for their room (`=0`: kept)"},
+     &IngestSettings::room_retention},
+    {{"retention_interval_s", Setting::Int, "60", "how often expired messages are deleted", 1, 86400},
+     &IngestSettings::retention_interval_s},
     {{"unique_key", Setting::String, "\"\"",
      "the unique index that makes a redelivered entry a duplicate: `streamId` (the seed's; single and Sentinel "
      "modes' default) or `roomId,streamId` (cluster mode's, required there, and what a MongoDB collection sharded on "
@@ -133,6 +150,18 @@ std::optional<IngestSettings> load_settings(aurora_str config_json, std::string 
     if (o.consumer_lock_dir.empty()) {
         error = "setting \"consumer_lock_dir\" must not be empty";
         return std::nullopt;
+    }
+    for (const std::string &entry : o.room_retention) {
+        size_t eq = entry.find('=');
+        const std::string room = entry.substr(0, eq), secs = eq == std::string::npos ? "" : entry.substr(eq + 1);
+        char *end = nullptr;
+        long long n = secs.empty() ? -1 : std::strtoll(secs.c_str(), &end, 10);
+        if (!plugin::valid_room(room) || n < 0 || (end && *end) || n > 100000000000LL || o.room_retention_s.count(room)) {
+            error = "setting \"room_retention\": each entry is \"<room>=<seconds>\", a room once (got \"" +
+                    entry.substr(0, 80) + "\")";
+            return std::nullopt;
+        }
+        o.room_retention_s[room] = n;
     }
     if (o.dead_letter_stream == o.stream) {
         error = "setting \"dead_letter_stream\" must differ from \"stream\"";

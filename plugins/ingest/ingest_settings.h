@@ -8,8 +8,10 @@
 
 #include <cstdint>
 #include <optional>
+#include <map>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "settings.h"
 
@@ -35,6 +37,12 @@ struct IngestSettings {
     int64_t mongo_op_timeout_ms = 10000;
     int64_t redis_timeout_ms = 2000;
     int64_t stats_interval_ms = 1000;
+    // Retention (retention.h): the stream, and the stored messages.
+    int64_t stream_keep_s = 0;           // 0: ingest does not trim the stream
+    int64_t retention_s = 0;             // 0: messages are kept
+    std::vector<std::string> room_retention;  // "room=seconds" (0: kept)
+    std::map<std::string, int64_t> room_retention_s;  // parsed from room_retention
+    int64_t retention_interval_s = 60;
     bool secondary_indexes = true;
     bool history = true;
     int history_workers = 2;

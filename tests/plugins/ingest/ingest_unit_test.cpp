@@ -12,6 +12,7 @@
 
 #include "change_fold.h"
 #include "consumer_slot.h"
+#include "retention.h"
 #include "ingest_settings.h"
 #include "message_document.h"
 #include "stream_entry.h"
@@ -128,6 +129,35 @@ TEST(IngestSettingsTest, ChecksAndDefaults) {
     EXPECT_FALSE(load_settings(AURORA_STR_LIT("{\"unique_key\": \"roomId, streamId\"}"), err));
     EXPECT_TRUE(load_settings(AURORA_STR_LIT("{\"consumer_reap_idle_ms\": 0}"), err));
     EXPECT_TRUE(load_settings(AURORA_STR_LIT("{\"consumer_reap_idle_ms\": 1000, \"block_ms\": 200, \"redis_timeout_ms\": 500}"), err));
+}
+
+TEST(IngestSettingsTest, RoomRetentionEntries) {
+    std::string err;
+    auto s = load_settings(AURORA_STR_LIT("{\"room_retention\": [\"news=86400\", \"keep=0\"], \"retention_s\": 60}"), err);
+    ASSERT_TRUE(s) << err;
+    EXPECT_EQ(s->room_retention_s.at("news"), 86400);
+    EXPECT_EQ(s->room_retention_s.at("keep"), 0);
+    for (const char *bad : {"[\"news\"]", "[\"news=\"]", "[\"news=-1\"]", "[\"news=1d\"]", "[\"bad room=5\"]",
+                            "[\"=5\"]", "[\"a=1\", \"a=2\"]", "[\"a=999999999999999\"]"}) {
+        const std::string cfg = std::string("{\"room_retention\": ") + bad + "}";
+        EXPECT_FALSE(load_settings(aurora_str{cfg.data(), cfg.size()}, err)) << bad;
+        EXPECT_NE(err.find("room_retention"), std::string::npos) << err;
+    }
+}
+
+// The stream is trimmed at the oldest entry a group still needs, or the
+// keep cutoff, whichever is older; with no group, not at all.
+TEST(RetentionTest, TrimsOnlyWhatEveryGroupAcknowledged) {
+    const StreamId cutoff{5000, 0};
+    EXPECT_FALSE(safe_trim_point({}, cutoff));
+    // Everything delivered and acknowledged up to 9000-3: the cutoff decides.
+    EXPECT_EQ(*safe_trim_point({{{9000, 3}, std::nullopt}}, cutoff), cutoff);
+    // Delivered up to 4000-7, nothing pending: everything up to it may go.
+    EXPECT_EQ(*safe_trim_point({{{4000, 7}, std::nullopt}}, cutoff), (StreamId{4000, 8}));
+    // A pending entry (a worker died holding it) holds the trim back.
+    EXPECT_EQ(*safe_trim_point({{{9000, 0}, StreamId{1200, 4}}}, cutoff), (StreamId{1200, 4}));
+    // Several groups: the slowest one decides.
+    EXPECT_EQ(*safe_trim_point({{{9000, 0}, std::nullopt}, {{3000, 0}, std::nullopt}}, cutoff), (StreamId{3000, 1}));
 }
 
 TEST(IngestSettingsTest, MongoUrlTimeouts) {
