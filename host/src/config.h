@@ -43,7 +43,7 @@ struct Limits {
     std::vector<std::pair<std::string, Budget>> frame_budgets{
         {"join", {5, 20}},     {"leave", {5, 20}}, {"resume", {2, 10}}, {"history", {2, 10}},
         {"presence", {2, 10}}, {"read", {10, 30}}, {"typing", {5, 10}}, {"edit", {5, 20}},
-        {"delete", {5, 20}},   {"react", {10, 30}}, {"receipts", {2, 10}},
+        {"delete", {5, 20}},   {"react", {10, 30}}, {"receipts", {2, 10}}, {"search", {2, 10}},
     };
 };
 

@@ -297,8 +297,8 @@ void ReadWorker::answer_snapshot(const std::string &room, const std::vector<Snap
         }
         if (plain.empty()) plain = presence_snapshot_json(room, entries, count, {});
         answer(*job, plain);
-        if (job->msg || !readers) continue;
-        // After a join: the readers too (presence first: clients wait for it).
+        if (job->msg || reader_ids.empty()) continue;
+        // After a join: the readers too, when there are any (presence first: clients wait for it).
         if (plain_receipts.empty()) plain_receipts = receipts_snapshot_json(room, reader_ids, reader_values, reader_count, {});
         ctx_.host->send(ctx_.self, job->conn, plugin::str(plain_receipts));
     }

@@ -161,7 +161,8 @@ void run_group_monitor(IngestContext &ctx, aurora_worker *w) {
             IndexReport report;
             if (create_indexes(*ctx.mongo, ctx.s.collection, ctx.s.secondary_indexes, ctx.unique_key, ctx.shards > 0,
                                report, err) &&
-                create_change_indexes(*ctx.mongo, ctx.s.changes_collection, ctx.unique_key, err)) {
+                create_change_indexes(*ctx.mongo, ctx.s.changes_collection, ctx.unique_key, err) &&
+                (!ctx.s.search || create_search_index(*ctx.mongo, ctx.s.collection, err))) {
                 ctx.indexes_ready.store(true);
                 ctx.set_mongo(true);
                 ctx.log(AURORA_LOG_INFO, "indexes of %s.%s ready", ctx.mongo->database().c_str(), ctx.s.collection.c_str());

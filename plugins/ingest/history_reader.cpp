@@ -90,15 +90,20 @@ bool newer(const HistoryMessage &a, const HistoryMessage &b) { return a.sid > b.
 }  // namespace
 
 bool read_history(plugin::MongoPool &pool, const std::string &collection, const std::string &room,
-                  std::optional<StreamId> before, size_t limit, HistoryPage &page, std::string &error) {
+                  std::optional<StreamId> before, size_t limit, HistoryPage &page, std::string &error,
+                  const bson_t *extra) {
+    auto with_extra = [extra](plugin::Bson filter) {
+        if (extra) bson_concat(filter.get(), extra);
+        return filter;
+    };
     auto client = pool.acquire();
     plugin::Collection coll(mongoc_client_get_collection(client.get(), pool.database().c_str(), collection.c_str()));
     std::vector<HistoryMessage> rows;
 
     // 1. The cursor's own millisecond: every message of it, then the older ones.
     if (before) {
-        plugin::Bson same(BCON_NEW("roomId", BCON_UTF8(room.c_str()), "createdAt",
-                                   BCON_DATE_TIME(static_cast<int64_t>(before->ms))));
+        plugin::Bson same = with_extra(plugin::Bson(BCON_NEW("roomId", BCON_UTF8(room.c_str()), "createdAt",
+                                   BCON_DATE_TIME(static_cast<int64_t>(before->ms)))));
         std::vector<HistoryMessage> at;
         if (!find(coll.get(), same.get(), 0, at, error)) return false;
         for (HistoryMessage &m : at)
@@ -107,9 +112,9 @@ bool read_history(plugin::MongoPool &pool, const std::string &collection, const 
     if (rows.size() < limit) {
         // 2. Older milliseconds, newest first, as many as still fit.
         const int64_t want = static_cast<int64_t>(limit - rows.size());
-        plugin::Bson older(before ? BCON_NEW("roomId", BCON_UTF8(room.c_str()), "createdAt", "{", "$lt",
+        plugin::Bson older = with_extra(plugin::Bson(before ? BCON_NEW("roomId", BCON_UTF8(room.c_str()), "createdAt", "{", "$lt",
                                              BCON_DATE_TIME(static_cast<int64_t>(before->ms)), "}")
-                                  : BCON_NEW("roomId", BCON_UTF8(room.c_str())));
+                                  : BCON_NEW("roomId", BCON_UTF8(room.c_str()))));
         std::vector<HistoryMessage> more;
         if (!find(coll.get(), older.get(), want, more, error)) return false;
         if (static_cast<int64_t>(more.size()) == want && !more.empty()) {
@@ -117,8 +122,8 @@ bool read_history(plugin::MongoPool &pool, const std::string &collection, const 
             uint64_t last_ms = more.front().sid.ms;
             for (const HistoryMessage &m : more) last_ms = std::min(last_ms, m.sid.ms);
             std::erase_if(more, [&](const HistoryMessage &m) { return m.sid.ms == last_ms; });
-            plugin::Bson edge(BCON_NEW("roomId", BCON_UTF8(room.c_str()), "createdAt",
-                                       BCON_DATE_TIME(static_cast<int64_t>(last_ms))));
+            plugin::Bson edge = with_extra(plugin::Bson(BCON_NEW("roomId", BCON_UTF8(room.c_str()), "createdAt",
+                                       BCON_DATE_TIME(static_cast<int64_t>(last_ms)))));
             if (!find(coll.get(), edge.get(), 0, more, error)) return false;
         }
         for (HistoryMessage &m : more) rows.push_back(std::move(m));

@@ -36,8 +36,11 @@ struct HistoryPage {
 };
 
 // Any thread. False with `error` when MongoDB failed.
+// `extra`: more conditions every query of the page also has (search: the
+// words, and not deleted).
 bool read_history(plugin::MongoPool &pool, const std::string &collection, const std::string &room,
-                  std::optional<StreamId> before, size_t limit, HistoryPage &page, std::string &error);
+                  std::optional<StreamId> before, size_t limit, HistoryPage &page, std::string &error,
+                  const bson_t *extra = nullptr);
 
 // {"type":"message","id","room","user","userId","text","ts"} objects, as a
 // JSON array, with "edited":true and "editedAt", "deleted":true (text ""),

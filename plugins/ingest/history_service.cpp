@@ -6,6 +6,7 @@
 #include "history_reader.h"
 #include "json.h"
 #include "room_name.h"
+#include "search_tokens.h"
 #include "token_verifier.h"
 
 namespace aurora::ingest {
@@ -14,6 +15,26 @@ namespace {
 
 constexpr std::string_view kPrefix = "/api/rooms/";
 constexpr std::string_view kSuffix = "/messages";
+constexpr std::string_view kSearchSuffix = "/search";
+constexpr size_t kMaxQueryBytes = 512;
+
+// The words of a query, or an error for the client.
+std::optional<std::vector<std::string>> query_words(std::string_view q, std::string &error) {
+    if (q.size() > kMaxQueryBytes) {
+        error = "'q' is longer than " + std::to_string(kMaxQueryBytes) + " bytes";
+        return std::nullopt;
+    }
+    std::vector<std::string> words = search_tokens(q, kMaxQueryWords + 1);
+    if (words.empty()) {
+        error = "'q' has no word to search for (letters or digits; ASCII words of two or more)";
+        return std::nullopt;
+    }
+    if (words.size() > kMaxQueryWords) {
+        error = "'q' has more than " + std::to_string(kMaxQueryWords) + " words";
+        return std::nullopt;
+    }
+    return words;
+}
 
 
 std::string error_body(const std::string &message) {
@@ -57,9 +78,11 @@ void HistoryService::handle_http(aurora_http_req *req) {
         host->http_reply(req, status, nullptr, plugin::str(headers), plugin::str(error_body(message)));
     };
     std::string_view path = plugin::view(host->http_path(req));
-    if (!path.starts_with(kPrefix) || !path.ends_with(kSuffix) || path.size() <= kPrefix.size() + kSuffix.size())
+    const bool search = ctx_.s.search && path.ends_with(kSearchSuffix);
+    const std::string_view suffix = search ? kSearchSuffix : kSuffix;
+    if (!path.starts_with(kPrefix) || !path.ends_with(suffix) || path.size() <= kPrefix.size() + suffix.size())
         return reply(404, "not found");
-    std::string_view room = path.substr(kPrefix.size(), path.size() - kPrefix.size() - kSuffix.size());
+    std::string_view room = path.substr(kPrefix.size(), path.size() - kPrefix.size() - suffix.size());
     if (!plugin::valid_room(room)) return reply(400, "a room name is 1-64 characters of A-Z a-z 0-9 _ . : -");
 
     // Authorization: Bearer <token>, verified in memory (no I/O).
@@ -76,6 +99,16 @@ void HistoryService::handle_http(aurora_http_req *req) {
     job.room = std::string(room);
     job.user_id = v.user_id;
     job.limit = static_cast<size_t>(ctx_.s.history_default_limit);
+    if (search) {
+        aurora_str q = host->http_query(req, "q");
+        std::string why;
+        std::optional<std::vector<std::string>> words = query_words(plugin::view(q), why);
+        if (!q.ptr) return reply(400, "search needs 'q', the words to look for");
+        if (!words) return reply(400, why);
+        job.search = true;
+        job.query = std::string(plugin::view(q));
+        job.words = std::move(*words);
+    }
     // Given is given, empty too: "?before=" is a client's bug, not a first page.
     if (aurora_str b = host->http_query(req, "before"); b.ptr) {
         job.before = StreamId::parse(plugin::view(b));
@@ -97,7 +130,8 @@ void HistoryService::handle_http(aurora_http_req *req) {
 
 aurora_verdict HistoryService::on_message(aurora_conn *conn, aurora_msg *msg) {
     const aurora_host_api *host = ctx_.host;
-    if (plugin::view(host->msg_type(msg)) != "history") return AURORA_CONTINUE;
+    const std::string_view type = plugin::view(host->msg_type(msg));
+    if (type != "history" && !(type == "search" && ctx_.s.search)) return AURORA_CONTINUE;
     plugin::Json frame = plugin::parse_json(host->msg_payload(msg));
     if (!frame) return AURORA_CONTINUE;
     const std::string ref_json(plugin::view(host->msg_ref(msg)));  // as the host parsed it
@@ -109,7 +143,7 @@ aurora_verdict HistoryService::on_message(aurora_conn *conn, aurora_msg *msg) {
     if (plugin::view(host->conn_user_id(conn)).empty())
         return error("unauthorized", "history needs an authenticated connection");
     const char *room = plugin::get_string(frame.get(), "room");
-    if (!room) return error("bad_field", "'history' needs 'room'");
+    if (!room) return error("bad_field", "'" + std::string(type) + "' needs 'room'");
     if (!plugin::valid_room(room)) return error("bad_room", "a room name is 1-64 characters of A-Z a-z 0-9 _ . : -");
     Job job;
     job.msg = msg;
@@ -117,6 +151,16 @@ aurora_verdict HistoryService::on_message(aurora_conn *conn, aurora_msg *msg) {
     job.user_id = std::string(plugin::view(host->conn_user_id(conn)));
     job.ref_json = ref_json;
     job.limit = static_cast<size_t>(ctx_.s.history_default_limit);
+    if (type == "search") {
+        const cJSON *q = cJSON_GetObjectItemCaseSensitive(frame.get(), "q");
+        if (!cJSON_IsString(q)) return error("bad_field", "'search' needs 'q', a string: the words to look for");
+        std::string why;
+        std::optional<std::vector<std::string>> words = query_words(q->valuestring, why);
+        if (!words) return error("bad_query", why);
+        job.search = true;
+        job.query = q->valuestring;
+        job.words = std::move(*words);
+    }
     const cJSON *before = cJSON_GetObjectItemCaseSensitive(frame.get(), "before");
     if (before && !cJSON_IsNull(before)) {
         if (!cJSON_IsString(before) || !(job.before = StreamId::parse(before->valuestring)))
@@ -164,7 +208,25 @@ void HistoryService::answer(Job &job) {
     try {
         std::optional<bool> may = may_read_room(*ctx_.mongo, job.room, job.user_id, err);
         if (may && !*may) return fail(job, 403, "not_member", "you are not a member of '" + job.room + "'");
-        ok = may && read_history(*ctx_.mongo, ctx_.s.collection, job.room, job.before, job.limit, page, err);
+        plugin::Bson extra;
+        if (job.search) {  // every word, as a plain string (no regex), and not deleted
+            extra.reset(bson_new());
+            bson_t tokens, all, status;
+            BSON_APPEND_DOCUMENT_BEGIN(extra.get(), "tokens", &tokens);
+            BSON_APPEND_ARRAY_BEGIN(&tokens, "$all", &all);
+            for (size_t i = 0; i < job.words.size(); ++i) {
+                const std::string key = std::to_string(i);
+                bson_append_utf8(&all, key.c_str(), static_cast<int>(key.size()), job.words[i].data(),
+                                 static_cast<int>(job.words[i].size()));
+            }
+            bson_append_array_end(&tokens, &all);
+            bson_append_document_end(extra.get(), &tokens);
+            BSON_APPEND_DOCUMENT_BEGIN(extra.get(), "status", &status);
+            BSON_APPEND_UTF8(&status, "$ne", "deleted");
+            bson_append_document_end(extra.get(), &status);
+        }
+        ok = may && read_history(*ctx_.mongo, ctx_.s.collection, job.room, job.before, job.limit, page, err,
+                                 extra.get());
     } catch (const std::exception &e) {
         ok = false;
         err = e.what();
@@ -174,8 +236,9 @@ void HistoryService::answer(Job &job) {
         return fail(job, 503, "unavailable", "history is unavailable; retry later");
     }
     std::string body = "{";
-    if (job.msg) body += "\"type\":\"history\",";
+    if (job.msg) body += job.search ? "\"type\":\"search\"," : "\"type\":\"history\",";
     body += "\"room\":" + plugin::to_string(plugin::Json(cJSON_CreateString(job.room.c_str())).get());
+    if (job.search) body += ",\"q\":" + plugin::json_string(job.query);
     body += ",\"messages\":" + messages_json(page.messages);
     body += ",\"next_before\":" + (page.next_before ? "\"" + *page.next_before + "\"" : std::string("null"));
     if (job.msg && !job.ref_json.empty()) body += ",\"ref\":" + job.ref_json;

@@ -42,6 +42,10 @@ private:
         size_t limit = 0;
         std::string ref_json;
         uint64_t start_ns = 0;
+        // A search (setting `search`): the query as given, and its words.
+        bool search = false;
+        std::string query;
+        std::vector<std::string> words;
     };
     static void http_handler(void *self, aurora_http_req *req);
     static void worker_main(aurora_worker *w, void *self);

@@ -99,6 +99,10 @@ const Field<IngestSettings> kFields[] = {
     {{"history", Setting::Bool, "true",
      "serve `GET /api/rooms/{room}/messages` and the WebSocket `history` request (needs `jwt.secret`)"},
      &IngestSettings::history},
+    {{"search", Setting::Bool, "false",
+     "index each message's words (`tokens`, with `{roomId: 1, tokens: 1}`) and serve `search` and "
+     "`GET /api/rooms/{room}/search` (needs `history`): docs/ingest.md, Search"},
+     &IngestSettings::search},
     {{"history_workers", Setting::Int, "2", "threads that run history queries", 1, 32},
      &IngestSettings::history_workers},
     {{"history_default_limit", Setting::Int, "50", "messages per page when the request gives no `limit`", 1, 10000},

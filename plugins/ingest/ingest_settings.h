@@ -46,6 +46,7 @@ struct IngestSettings {
     bool secondary_indexes = true;
     bool history = true;
     int history_workers = 2;
+    bool search = false;  // search_tokens.h: words indexed per message, `search` requests
     int64_t history_default_limit = 50;
     int64_t history_max_limit = 100;
     size_t history_max_queue = 1024;

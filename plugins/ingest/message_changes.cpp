@@ -4,6 +4,8 @@
 
 #include <map>
 
+#include "message_document.h"
+
 namespace aurora::ingest {
 
 namespace {
@@ -56,6 +58,7 @@ std::optional<bool> ChangeWriter::fold_onto(const std::string &room, const std::
     bson_t *s = set.get();
     BSON_APPEND_UTF8(s, "status", st.deleted ? "deleted" : st.edited ? "edited" : "sent");
     if (st.edited || st.deleted) bson_append_utf8(s, "text", 4, st.text.data(), static_cast<int>(st.text.size()));
+    if (search_ && (st.edited || st.deleted)) append_tokens(s, st.text);  // a deleted message matches nothing
     if (st.edited) BSON_APPEND_DATE_TIME(s, "editedAt", st.edited_ms);
     if (st.deleted) {
         BSON_APPEND_DATE_TIME(s, "deletedAt", st.deleted_ms);
@@ -140,6 +143,20 @@ ChangeWriter::Result ChangeWriter::apply(const std::vector<const bson_t *> &docs
             for (size_t i : changes) out.outcomes[i] = Outcome::MessageMissing;
     }
     return out;
+}
+
+bool create_search_index(plugin::MongoPool &pool, const std::string &collection, std::string &error) {
+    auto client = pool.acquire();
+    plugin::Collection coll(mongoc_client_get_collection(client.get(), pool.database().c_str(), collection.c_str()));
+    plugin::Bson cmd(BCON_NEW("createIndexes", BCON_UTF8(collection.c_str()), "indexes", "[", "{", "key", "{", "roomId",
+                              BCON_INT32(1), "tokens", BCON_INT32(1), "}", "name", BCON_UTF8("roomId_1_tokens_1"), "}",
+                              "]"));
+    bson_t reply;
+    bson_error_t err;
+    bool ok = mongoc_collection_write_command_with_opts(coll.get(), cmd.get(), nullptr, &reply, &err);
+    bson_destroy(&reply);
+    if (!ok) error = std::string("createIndexes: ") + err.message;
+    return ok;
 }
 
 bool create_change_indexes(plugin::MongoPool &pool, const std::string &collection, UniqueKey key, std::string &error) {

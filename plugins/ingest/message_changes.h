@@ -37,8 +37,10 @@ namespace aurora::ingest {
 
 class ChangeWriter {
 public:
-    ChangeWriter(plugin::MongoPool &pool, std::string messages, std::string changes)
-        : pool_(pool), messages_(std::move(messages)), changes_(std::move(changes)), inserter_(pool, changes_) {}
+    // `search`: the fold keeps the message's `tokens` to its latest text.
+    ChangeWriter(plugin::MongoPool &pool, std::string messages, std::string changes, bool search = false)
+        : pool_(pool), messages_(std::move(messages)), changes_(std::move(changes)), inserter_(pool, changes_),
+          search_(search) {}
 
     enum class Outcome { Applied, MessageMissing, Refused };
     struct Result {
@@ -58,7 +60,11 @@ private:
     plugin::MongoPool &pool_;
     std::string messages_, changes_;
     MessageWriter inserter_;
+    bool search_;
 };
+
+// With search: {roomId: 1, tokens: 1} on the messages.
+bool create_search_index(plugin::MongoPool &pool, const std::string &collection, std::string &error);
 
 // The changes collection's indexes: the unique key (as the messages') and
 // {roomId: 1, targetId: 1} for folding.

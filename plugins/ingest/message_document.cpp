@@ -1,5 +1,7 @@
 #include "message_document.h"
 
+#include "search_tokens.h"
+
 namespace aurora::ingest {
 
 std::optional<std::string> append_user_id(bson_t *doc, const std::string &user_id, bool any_user_id) {
@@ -25,7 +27,18 @@ std::optional<std::string> append_user_id(bson_t *doc, const std::string &user_i
     return std::nullopt;
 }
 
-std::optional<std::string> build_document(const StreamEntry &entry, bson_t *doc, bool any_user_id) {
+void append_tokens(bson_t *doc, std::string_view text) {
+    bson_t arr;
+    BSON_APPEND_ARRAY_BEGIN(doc, "tokens", &arr);
+    std::vector<std::string> words = search_tokens(text);
+    for (size_t i = 0; i < words.size(); ++i) {
+        const std::string key = std::to_string(i);
+        bson_append_utf8(&arr, key.c_str(), static_cast<int>(key.size()), words[i].data(), static_cast<int>(words[i].size()));
+    }
+    bson_append_array_end(doc, &arr);
+}
+
+std::optional<std::string> build_document(const StreamEntry &entry, bson_t *doc, bool any_user_id, bool search) {
     if (entry.sid.ms == 0 && entry.sid.seq == 0) return "the stream id is not <ms>-<seq>";
     const std::string *room = entry.field("roomId");
     const std::string *user_id = entry.field("userId");
@@ -46,6 +59,7 @@ std::optional<std::string> build_document(const StreamEntry &entry, bson_t *doc,
     BSON_APPEND_DATE_TIME(doc, "createdAt", ms);
     BSON_APPEND_DATE_TIME(doc, "updatedAt", ms);
     BSON_APPEND_UTF8(doc, "streamId", entry.id.c_str());
+    if (search) append_tokens(doc, *text);
     return std::nullopt;
 }
 

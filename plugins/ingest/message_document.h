@@ -23,6 +23,11 @@ namespace aurora::ingest {
 // the id can never be stored.
 std::optional<std::string> append_user_id(bson_t *doc, const std::string &user_id, bool any_user_id);
 
-std::optional<std::string> build_document(const StreamEntry &entry, bson_t *doc, bool any_user_id = false);
+// `search`: also "tokens", the text's words (search_tokens.h).
+std::optional<std::string> build_document(const StreamEntry &entry, bson_t *doc, bool any_user_id = false,
+                                          bool search = false);
+
+// Appends "tokens": the words of `text`.
+void append_tokens(bson_t *doc, std::string_view text);
 
 }  // namespace aurora::ingest

@@ -37,7 +37,7 @@ StreamConsumer::StreamConsumer(IngestContext &ctx, int index, int shard)
       // A blocked XREADGROUP must not hit the socket timeout.
       redis_(shard_url(ctx, stream_), std::chrono::milliseconds(ctx.s.redis_timeout_ms + ctx.s.block_ms)),
       writer_(*ctx.mongo, ctx.s.collection),
-      changes_(*ctx.mongo, ctx.s.collection, ctx.s.changes_collection) {}
+      changes_(*ctx.mongo, ctx.s.collection, ctx.s.changes_collection, ctx.s.search) {}
 
 void StreamConsumer::redis_failed(const std::string &err) {
     redis_.reset();
@@ -230,7 +230,7 @@ void StreamConsumer::build_documents(const std::vector<StreamEntry> &batch, Batc
             st.change_docs.push_back(std::move(d));
             continue;
         }
-        if (auto why = build_document(batch[i], &d->doc, ctx_.s.any_user_id)) {
+        if (auto why = build_document(batch[i], &d->doc, ctx_.s.any_user_id, ctx_.s.search)) {
             st.failure[i] = *why;
             continue;
         }

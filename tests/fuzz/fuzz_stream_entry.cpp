@@ -19,6 +19,7 @@
 
 #include "fuzz_check.h"
 #include "change_fold.h"
+#include "search_tokens.h"
 #include "message_document.h"
 #include "stream_entry.h"
 
@@ -113,8 +114,18 @@ void build(const std::vector<StreamEntry> &entries) {
             build_change(e);
             continue;
         }
+        if (const std::string *text = e.field("text")) {
+            // Search words: distinct, short, no ASCII capital, at most the bound.
+            std::vector<std::string> words = search_tokens(*text);
+            FUZZ_CHECK(words.size() <= kMaxMessageTokens);
+            for (size_t i = 0; i < words.size(); ++i) {
+                FUZZ_CHECK(!words[i].empty() && words[i].size() <= kMaxTokenBytes);
+                FUZZ_CHECK(words[i].find_first_of("ABCDEFGHIJKLMNOPQRSTUVWXYZ .*$|^(){}[]\\\"") == std::string::npos);
+                for (size_t k = 0; k < i; ++k) FUZZ_CHECK(words[k] != words[i]);
+            }
+        }
         bson_t doc = BSON_INITIALIZER;
-        std::optional<std::string> why = build_document(e, &doc);
+        std::optional<std::string> why = build_document(e, &doc, false, e.sid.seq % 2 == 1);
         if (why) {
             FUZZ_CHECK(!why->empty());
         } else {

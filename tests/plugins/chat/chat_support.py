@@ -34,7 +34,7 @@ def require(p: Path) -> str:
 NO_FRAME_BUDGETS = {"frames_per_s": 1000000, "frames_burst": 1000000, "max_pending_per_conn": 1 << 20,
                     "frame_budgets": {t: {"per_s": 0, "burst": 1} for t in
                                       ("join", "leave", "resume", "history", "presence", "read", "typing",
-                                                       "edit", "delete", "react", "receipts")}}
+                                                       "edit", "delete", "react", "receipts", "search")}}
 
 
 def chat_config(redis: str | dict, **chat) -> dict:

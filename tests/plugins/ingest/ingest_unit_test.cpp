@@ -13,6 +13,7 @@
 #include "change_fold.h"
 #include "consumer_slot.h"
 #include "retention.h"
+#include "search_tokens.h"
 #include "ingest_settings.h"
 #include "message_document.h"
 #include "stream_entry.h"
@@ -158,6 +159,21 @@ TEST(RetentionTest, TrimsOnlyWhatEveryGroupAcknowledged) {
     EXPECT_EQ(*safe_trim_point({{{9000, 0}, StreamId{1200, 4}}}, cutoff), (StreamId{1200, 4}));
     // Several groups: the slowest one decides.
     EXPECT_EQ(*safe_trim_point({{{9000, 0}, std::nullopt}, {{3000, 0}, std::nullopt}}, cutoff), (StreamId{3000, 1}));
+}
+
+// Search words: letters and digits, ASCII folded, other scripts as
+// written, punctuation and emoji between words, nothing a regex could see.
+TEST(SearchTokensTest, WordsOfAMessage) {
+    using V = std::vector<std::string>;
+    EXPECT_EQ(search_tokens("The deploy is Friday, THE deploy!"), (V{"the", "deploy", "is", "friday"}));
+    EXPECT_EQ(search_tokens("Grüße aus Köln \u2014 \U0001F600 ok"), (V{"grüße", "aus", "köln", "ok"}));
+    EXPECT_EQ(search_tokens("a I x1 .* ^(a|b)+$ {\"$ne\": null}"), (V{"x1", "ne", "null"}));
+    EXPECT_EQ(search_tokens("\xff\xfe" "ab\xc3"), (V{"ab"}));  // bytes that are not UTF-8 separate words
+    EXPECT_EQ(search_tokens(std::string(65, 'x') + " ok"), (V{"ok"}));  // over 64 bytes: not indexed
+    std::string many;
+    for (int i = 0; i < 300; ++i) many += "w" + std::to_string(i) + " ";
+    EXPECT_EQ(search_tokens(many).size(), kMaxMessageTokens);
+    EXPECT_EQ(search_tokens(many, 3), (V{"w0", "w1", "w2"}));
 }
 
 TEST(IngestSettingsTest, MongoUrlTimeouts) {

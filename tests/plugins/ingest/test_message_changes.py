@@ -296,19 +296,22 @@ def test_kill_9_an_ingest_worker_during_a_burst_of_edits_and_reactions(ctx, host
     rng = __import__("random").Random(7)
     kills = mid_batch = 0
     for step in range(1200):
+        if step % 240 == 0:
+            wait_ready(victim)  # consuming before this round's changes arrive
         who, own, other = (alice, mine, theirs) if step % 2 else (bob, theirs, mine)
         pick = rng.random()
         if pick < 0.35:
-            who.send(type="edit", room=room, id=rng.choice(own), text=f"edit {step}", ref=f"k{step}")
+            who.send(type="edit", room=room, id=rng.choice(own), text=f"edit {step}", ref=f"{room}-k{step}")
         elif pick < 0.40:
-            who.send(type="delete", room=room, id=rng.choice(own), ref=f"k{step}")
+            who.send(type="delete", room=room, id=rng.choice(own), ref=f"{room}-k{step}")
         else:
             who.send(type="react", room=room, id=rng.choice(own + other), emoji=rng.choice(emojis),
-                     op="add" if rng.random() < 0.7 else "remove", ref=f"k{step}")
-        if step % 240 == 120:
-            # Mid-batch: the victim holds delivered, unacknowledged entries.
+                     op="add" if rng.random() < 0.7 else "remove", ref=f"{room}-k{step}")
+        if step % 240 == 239:
+            # Mid-batch: the victim holds delivered, unacknowledged entries
+            # (each change costs it a few MongoDB round trips).
             try:
-                wait_for(lambda: victim_pending(ctx) > 0, "the victim to hold a batch", timeout=5, interval=0.005)
+                wait_for(lambda: victim_pending(ctx) > 0, "the victim to hold a batch", timeout=5, interval=0.002)
                 mid_batch += 1
             except AssertionError:
                 pass  # killed anyway
@@ -319,7 +322,7 @@ def test_kill_9_an_ingest_worker_during_a_burst_of_edits_and_reactions(ctx, host
     # Every request answered (an ack, or deleted/… for a change after a delete).
     for c, parity in ((alice, 1), (bob, 0)):
         for step in range(parity, 1200, 2):
-            c.wait(lambda f, r=f"k{step}": f.get("ref") == r and f.get("type") in ("ack", "error"), f"answer k{step}")
+            c.wait(lambda f, r=f"{room}-k{step}": f.get("ref") == r and f.get("type") in ("ack", "error"), f"answer k{step}")
     assert kills == 5 and mid_batch >= 3, (kills, mid_batch)
     wait_for(ctx.drained, "ingest to drain", timeout=90, interval=0.25)
     entries = ctx.r.xrange(ctx.stream)
