@@ -147,6 +147,16 @@ $("text").addEventListener("input", () => {
   view.textLength([...$("text").value].length);
   if (chat && $("text").value) chat.typing();
 });
+$("search-form").addEventListener("submit", (e) => {
+  e.preventDefault();
+  if (!chat || !$("search-q").value.trim()) return;
+  view.showSearch("Searching…", []);
+  chat.search($("search-q").value);
+});
+$("search-close").addEventListener("click", () => {
+  $("search-results").hidden = true;
+  $("search-q").value = "";
+});
 document.addEventListener("visibilitychange", () => {
   if (chat && !document.hidden) chat.markRead(chat.currentRoom);
 });

@@ -428,6 +428,9 @@ export class Chat {
         return this.onChange(f);
       case "receipts":
         return this.onReceipts(f);
+      case "search":
+        this.requests.delete(String(f.ref));
+        return this.view.searchResults(f);
       case "ack":
         return this.onAck(f);
       case "joined":
@@ -599,6 +602,14 @@ export class Chat {
     if (f.room === this.current) this.view.changed("typing");
   }
 
+  // Messages of the open room holding every word of `q` (the ingest
+  // plugin's search, docs/ingest.md): answered by a `search` frame.
+  search(q) {
+    const words = q.trim();
+    if (!words) return;
+    this.request("search", this.current, { type: "search", room: this.current, q: words, limit: 50 });
+  }
+
   // A snapshot (after a join, or asked) or an event: positions only move forward.
   onReceipts(f) {
     const r = typeof f.room === "string" ? this.rooms.get(f.room) : null;
@@ -672,6 +683,10 @@ export class Chat {
       p.error = text;
       p.final = FINAL_ERRORS.has(String(f.code));
       if (p.room === this.current) this.view.changed("room");
+      return;
+    }
+    if (q && q.kind === "search") {
+      this.view.searchError(f.code === "unhandled" ? "Search is not available on this server." : text);
       return;
     }
     if (q && (q.kind === "edit" || q.kind === "delete" || q.kind === "react")) {

@@ -415,6 +415,35 @@ export class View {
     if (s.state === "waiting") this.connTimer = setInterval(paint, 500);
   }
 
+  // Search results: newest first, each with its author and time.
+  searchResults(f) {
+    const list = Array.isArray(f.messages) ? f.messages : [];
+    const items = list.map((m) => {
+      const li = el("li", "search-hit");
+      const meta = el("div", "meta");
+      const ts = Number(m.ts) || 0;
+      const time = el("time", "time", shortTime(ts));
+      time.dateTime = new Date(ts).toISOString();
+      meta.append(el("span", "author", String(m.user ?? "")), time);
+      if (m.edited) meta.append(el("span", "edited", "(edited)"));
+      li.append(meta, el("div", "text", String(m.text ?? "")));
+      return li;
+    });
+    const n = list.length;
+    const more = f.next_before ? "+" : "";
+    this.showSearch(`${n}${more} message${n === 1 ? "" : "s"} with \u201c${String(f.q ?? "")}\u201d`, items);
+  }
+
+  searchError(text) {
+    this.showSearch(`Search: ${text}`, []);
+  }
+
+  showSearch(title, items) {
+    $("search-title").textContent = title;
+    $("search-list").replaceChildren(...items);
+    $("search-results").hidden = false;
+  }
+
   // The composer's count once it nears the limit; over it, sending is off.
   textLength(n) {
     const warn = $("text-warning");

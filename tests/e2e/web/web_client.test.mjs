@@ -434,6 +434,27 @@ describe("web client in Chromium", { timeout: 300000 }, () => {
     assert.equal(await s.b.locator("#messages .text", { hasText: "Typo in thsi" }).count(), 0);
   });
 
+  test("search finds the room's messages by words, in their latest state", async () => {
+    await openRoom(s.a, "general");
+    const title = s.a.locator("#search-title");
+    // Ingest stores (and folds the edit) a moment after the message is live.
+    await waitUntil("the edited message found", async () => {
+      await s.a.fill("#search-q", "FIXED typo");
+      await s.a.press("#search-q", "Enter");
+      await title.waitFor({ timeout: STEP_MS });
+      return /^1 message with/.test(await title.textContent());
+    }, { ms: STEP_MS });
+    assert.deepEqual(await s.a.locator("#search-list .text").allTextContents(), ["Typo in this message, fixed."]);
+    await shot(s.a, "search");
+    for (const [q, want] of [["thsi", /^0 messages with/], ["wrong room", /^0 messages with/], [".*", /^Search: 'q' has no word/]]) {
+      await s.a.fill("#search-q", q);
+      await s.a.press("#search-q", "Enter");
+      await s.a.locator("#search-title", { hasText: want }).waitFor({ timeout: STEP_MS });
+    }
+    await s.a.click("#search-close");
+    await s.a.locator("#search-results").waitFor({ state: "hidden", timeout: STEP_MS });
+  });
+
   test("read by: the sender sees who has read its newest message", async () => {
     await openRoom(s.a, "general");
     await openRoom(s.b, "general");
