@@ -145,12 +145,16 @@ ChangeWriter::Result ChangeWriter::apply(const std::vector<const bson_t *> &docs
     return out;
 }
 
-bool create_search_index(plugin::MongoPool &pool, const std::string &collection, std::string &error) {
+namespace {
+
+// One non-unique index {roomId: 1, <field>: 1} (one createIndexes per
+// index: see create_indexes).
+bool create_room_index(plugin::MongoPool &pool, const std::string &collection, const char *field, std::string &error) {
     auto client = pool.acquire();
     plugin::Collection coll(mongoc_client_get_collection(client.get(), pool.database().c_str(), collection.c_str()));
+    const std::string name = std::string("roomId_1_") + field + "_1";
     plugin::Bson cmd(BCON_NEW("createIndexes", BCON_UTF8(collection.c_str()), "indexes", "[", "{", "key", "{", "roomId",
-                              BCON_INT32(1), "tokens", BCON_INT32(1), "}", "name", BCON_UTF8("roomId_1_tokens_1"), "}",
-                              "]"));
+                              BCON_INT32(1), field, BCON_INT32(1), "}", "name", BCON_UTF8(name.c_str()), "}", "]"));
     bson_t reply;
     bson_error_t err;
     bool ok = mongoc_collection_write_command_with_opts(coll.get(), cmd.get(), nullptr, &reply, &err);
@@ -159,20 +163,16 @@ bool create_search_index(plugin::MongoPool &pool, const std::string &collection,
     return ok;
 }
 
+}  // namespace
+
+bool create_search_index(plugin::MongoPool &pool, const std::string &collection, std::string &error) {
+    return create_room_index(pool, collection, "tokens", error);
+}
+
 bool create_change_indexes(plugin::MongoPool &pool, const std::string &collection, UniqueKey key, std::string &error) {
     IndexReport report;
-    if (!create_indexes(pool, collection, false, key, false, report, error)) return false;
-    auto client = pool.acquire();
-    plugin::Collection coll(mongoc_client_get_collection(client.get(), pool.database().c_str(), collection.c_str()));
-    plugin::Bson cmd(BCON_NEW("createIndexes", BCON_UTF8(collection.c_str()), "indexes", "[", "{", "key", "{", "roomId",
-                              BCON_INT32(1), "targetId", BCON_INT32(1), "}", "name", BCON_UTF8("roomId_1_targetId_1"),
-                              "}", "]"));
-    bson_t reply;
-    bson_error_t err;
-    bool ok = mongoc_collection_write_command_with_opts(coll.get(), cmd.get(), nullptr, &reply, &err);
-    bson_destroy(&reply);
-    if (!ok) error = std::string("createIndexes: ") + err.message;
-    return ok;
+    return create_indexes(pool, collection, false, key, false, report, error) &&
+           create_room_index(pool, collection, "targetId", error);
 }
 
 }  // namespace aurora::ingest
