@@ -25,7 +25,7 @@ struct ChatSettings {
     int64_t stream_maxlen = 0;   // 0: no trimming
     int64_t dedup_window_s = 300;
     int64_t message_state_ttl_s = 2592000;  // changes to messages (kChangeScript)
-    int64_t max_reaction_emojis = 20, max_reactions = 1000;
+    int64_t max_reaction_emojis = 20, max_reactions = 1000, max_changes = 1000;
     bool room_moderators = false;
     bool read_receipts = true;  // receipts events and snapshots (kReceiptsScript)
     int64_t receipts_interval_ms = 1000, receipts_snapshot_max = 200;
@@ -103,6 +103,10 @@ struct ChatContext : plugin::PluginHandle {  // host, self, log()
     std::string presence_key(std::string_view room) const {
         return cluster() ? "chat:presence:" + tags[shard(room)] + ":" + std::string(room)
                          : "chat:presence:" + std::string(room);
+    }
+    // A change's ref (kChangeScript) is remembered apart from messages': chat:ref:[{s}:]<user>:c:<ref>.
+    std::string change_ref_key(std::string_view room, std::string_view user, std::string_view ref) const {
+        return ref_key(room, user, "c:" + std::string(ref));
     }
     std::string ref_key(std::string_view room, std::string_view user, std::string_view ref) const {
         std::string k = cluster() ? "chat:ref:" + tags[shard(room)] + ":" : "chat:ref:";

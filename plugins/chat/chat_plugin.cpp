@@ -61,12 +61,17 @@ const plugin::Field<ChatSettings> kFields[] = {
     {{"dedup_window_s", Setting::Int, "300", "a `ref` seen again within this window is not sent twice", 1, 86400},
      &ChatSettings::dedup_window_s},
     {{"message_state_ttl_s", Setting::Int, "2592000",
-     "how long a message's change state (deleted, who reacted) is kept in Redis after its last change", 60, 1e9},
+     "how long after it was sent a message may be changed (edit, delete, react: `too_old` after), and its change "
+     "state (deleted, who reacted) kept in Redis after its last change", 60, 1e9},
      &ChatSettings::message_state_ttl_s},
     {{"max_reaction_emojis", Setting::Int, "20", "different emojis one message may carry", 1, 1000},
      &ChatSettings::max_reaction_emojis},
     {{"max_reactions", Setting::Int, "1000", "reactions (emoji, user) one message may carry", 1, 1000000},
      &ChatSettings::max_reactions},
+    {{"max_changes", Setting::Int, "1000",
+     "changes (edits, deletes, reactions added or taken back) one message may have: each is kept and folded by ingest",
+     1, 100000},
+     &ChatSettings::max_changes},
     {{"room_moderators", Setting::Bool, "false",
      "let a delete frame's `moderator` (set by the rooms plugin ahead of chat from the sender's role: owner and "
      "admins) delete others' messages; only with rooms in the pipeline, which overwrites the field"},
@@ -79,7 +84,7 @@ const plugin::Field<ChatSettings> kFields[] = {
      60000},
      &ChatSettings::receipts_interval_ms},
     {{"receipts_snapshot_max", Setting::Int, "200", "a `receipts` snapshot lists at most this many readers, newest first",
-     1, 10000},
+     1, 5000},
      &ChatSettings::receipts_snapshot_max},
     {{"resume_max", Setting::Int, "1000", "most messages one resume sends", 1, 100000}, &ChatSettings::resume_max},
     {{"resume_scan_max", Setting::Int, "20000",
@@ -404,10 +409,12 @@ aurora_verdict ChatPlugin::send_message(Request &r) {
 // it exists, its author, a tombstone, the reaction bounds).
 aurora_verdict ChatPlugin::change_message(Request &r) {
     const char *target = plugin::get_string(r.frame, "id");
-    if (!target || !StreamId::parse(target))
-        return error(r, "bad_field", "'" + r.type + "' needs 'id', the id of a message");
+    std::optional<StreamId> sid = target ? StreamId::parse(target) : std::nullopt;
+    if (!sid) return error(r, "bad_field", "'" + r.type + "' needs 'id', the id of a message");
+    if (r.c.user_id.empty() || r.c.user_id.starts_with("anon-"))
+        return error(r, "unauthorized", "sign in to edit, delete or react to messages");
     SendJob job = job_for(r, SendJob::Kind::Change);
-    job.target = target;
+    job.target = sid->str();  // canonical: one message, one state key, whatever the spelling
     job.msg = r.msg;
     if (r.type == "edit") {
         job.change = "edit";
@@ -451,9 +458,10 @@ aurora_verdict ChatPlugin::typing(Request &r) {
 
 aurora_verdict ChatPlugin::mark_read(Request &r) {
     const char *mid = plugin::get_string(r.frame, "id");
-    if (!mid || !StreamId::parse(mid)) return error(r, "bad_field", "'read' needs 'id', a message id");
+    std::optional<StreamId> sid = mid ? StreamId::parse(mid) : std::nullopt;
+    if (!sid) return error(r, "bad_field", "'read' needs 'id', a message id");
     SendJob job = job_for(r, SendJob::Kind::Read);
-    job.id = mid;
+    job.id = sid->str();  // canonical: markers compare as <ms>-<seq>
     job.msg = r.msg;
     return sender->submit(std::move(job));
 }

@@ -60,17 +60,26 @@ return ARGV[2]
 //         6 target id, 7 text (edit) or emoji (reaction), 8 op (add|remove),
 //         9 moderator ("1": may delete anyone's), 10 ref, 11 prefix, 12 middle,
 //         13 suffix, 14 dedup_ttl_s, 15 maxlen, 16 state_ttl_s,
-//         17 max distinct emojis per message, 18 max reactions per message
+//         17 max distinct emojis per message, 18 max reactions per message,
+//         19 max changes per message
+// A message may be changed for state_ttl_s after it was sent (its state
+// lives at least that long: every change renews it), so a tombstone
+// outlives every change it refuses. The target id is canonical
+// (<ms>-<seq>, the plugin normalised it) and must be the entry's own.
 // Returns {1, id} for a new change, {0, id} for a duplicate ref, {2, code}
-// refused (not_found, not_author, deleted, too_many_reactions), {3, ""}
-// a reaction already there (add) or not there (remove): nothing written.
+// refused (not_found, too_old, not_author, deleted, too_many_reactions,
+// too_many_changes), {3, ""} a reaction already there (add) or not there
+// (remove): nothing written.
 inline constexpr const char *kChangeScript = R"lua(
 if #KEYS > 2 then
   local prev = redis.call('GET', KEYS[3])
   if prev then return {0, prev} end
 end
 local found = redis.call('XRANGE', KEYS[1], ARGV[6], ARGV[6])
-if #found == 0 then return {2, 'not_found'} end
+if #found == 0 or found[1][1] ~= ARGV[6] then return {2, 'not_found'} end
+local now = redis.call('TIME')
+local sent_ms = tonumber(string.match(ARGV[6], '^(%d+)'))
+if sent_ms < tonumber(now[1]) * 1000 - tonumber(ARGV[16]) * 1000 then return {2, 'too_old'} end
 local f = found[1][2]
 local room, author, kind
 for i = 1, #f, 2 do
@@ -78,8 +87,9 @@ for i = 1, #f, 2 do
   elseif f[i] == 'userId' then author = f[i + 1]
   elseif f[i] == 'kind' then kind = f[i + 1] end
 end
-if kind or room ~= ARGV[2] then return {2, 'not_found'} end
+if kind or room ~= ARGV[2] or string.sub(author or '', 1, 5) == 'anon-' then return {2, 'not_found'} end
 if redis.call('HEXISTS', KEYS[2], 'deleted') == 1 then return {2, 'deleted'} end
+if tonumber(redis.call('HGET', KEYS[2], 'changes') or '0') >= tonumber(ARGV[19]) then return {2, 'too_many_changes'} end
 local what = ARGV[5]
 local fields = {'*', 'roomId', ARGV[2], 'userId', ARGV[3], 'username', ARGV[4], 'kind', what, 'target', ARGV[6]}
 if what == 'edit' then
@@ -124,6 +134,7 @@ local id = redis.call('XADD', unpack(args))
 local ms = string.match(id, '^(%d+)')
 redis.call('PUBLISH', ARGV[1], ARGV[11] .. id .. ARGV[12] .. ms .. ARGV[13])
 if #KEYS > 2 then redis.call('SET', KEYS[3], id, 'EX', ARGV[14]) end
+redis.call('HINCRBY', KEYS[2], 'changes', 1)
 redis.call('EXPIRE', KEYS[2], ARGV[16])
 return {1, id}
 )lua";

@@ -352,8 +352,9 @@ size_t ReadWorker::send_range(const ResumeJob &job, StreamId &last_seen, bool &c
             if (e->type != REDIS_REPLY_ARRAY || e->elements < 2) continue;
             std::string_view id = text(e->element[0]);
             const redisReply *fields = e->element[1];
-            if (field(fields, "roomId") == job.room) {
-                std::string_view kind = field(fields, "kind");  // a change to a message: replayed as its event
+            std::string_view kind = field(fields, "kind");  // a change to a message: replayed as its event
+            const bool known = kind.empty() || kind == "edit" || kind == "delete" || kind == "reaction";
+            if (known && field(fields, "roomId") == job.room) {  // another producer's kinds: skipped
                 const bool is_emoji = kind == "reaction";
                 std::string msg =
                     kind.empty() ? message_json(id, job.room, field(fields, "username"), field(fields, "userId"),

@@ -36,6 +36,7 @@ SendPipeline::SendPipeline(const ChatContext &ctx, ReadWorker &reads)
       state_ttl_arg_(std::to_string(ctx.s.message_state_ttl_s)),
       max_emojis_arg_(std::to_string(ctx.s.max_reaction_emojis)),
       max_reactions_arg_(std::to_string(ctx.s.max_reactions)),
+      max_changes_arg_(std::to_string(ctx.s.max_changes)),
       receipts_ttl_arg_(std::to_string(ctx.s.message_state_ttl_s)),
       wait_replicas_arg_(std::to_string(ctx.s.wait_replicas)),
       wait_timeout_arg_(std::to_string(ctx.s.wait_timeout_ms)) {}
@@ -363,6 +364,9 @@ void SendPipeline::load_scripts_after_noscript(uint16_t slot) {
     redis_.command(slot, {"SCRIPT", "LOAD", kReadScript}, [this, loaded](const redisReply *lr) { loaded(&read_sha_, lr); });
     redis_.command(slot, {"SCRIPT", "LOAD", change_script_},
                    [this, loaded](const redisReply *lr) { loaded(&change_sha_, lr); });
+    if (ctx_.s.read_receipts)
+        redis_.command(slot, {"SCRIPT", "LOAD", publishing_script(kReceiptsScript, ctx_.cluster())},
+                       [this, loaded](const redisReply *lr) { loaded(&receipts_sha_, lr); });
 }
 
 // An edit, delete or reaction: one EVALSHA of kChangeScript.
@@ -375,7 +379,7 @@ bool SendPipeline::issue_change(const std::shared_ptr<SendJob> &job, uint16_t sl
     std::string dedup_key;
     std::vector<std::string_view> argv{"EVALSHA", change_sha_, job->ref_value.empty() ? "2" : "3", stream, state};
     if (!job->ref_value.empty()) {
-        dedup_key = ctx_.ref_key(job->room, job->user_id, job->ref_value);
+        dedup_key = ctx_.change_ref_key(job->room, job->user_id, job->ref_value);
         argv.push_back(dedup_key);
     }
     for (std::string_view a :
@@ -384,7 +388,7 @@ bool SendPipeline::issue_change(const std::shared_ptr<SendJob> &job, uint16_t sl
           std::string_view(job->op), std::string_view(job->moderator ? "1" : "0"), std::string_view(job->ref_value),
           std::string_view(env.prefix), std::string_view(env.middle), std::string_view(env.suffix),
           std::string_view(dedup_window_arg_), std::string_view(stream_maxlen_arg_), std::string_view(state_ttl_arg_),
-          std::string_view(max_emojis_arg_), std::string_view(max_reactions_arg_)})
+          std::string_view(max_emojis_arg_), std::string_view(max_reactions_arg_), std::string_view(max_changes_arg_)})
         argv.push_back(a);
     return command(slot, argv, std::move(done), ask);
 }
@@ -400,10 +404,12 @@ void SendPipeline::complete_change(SendJob &job, const redisReply *r) {
     const std::string value = reply_text(r->element[1]);
     if (status == 2) {
         const std::string text =
-            value == "not_found"   ? "no message " + job.target + " in '" + job.room + "' (or it is too old to change)"
-            : value == "not_author" ? "only its author may " + job.change + " this message"
-            : value == "deleted"    ? "this message was deleted"
-                                    : "this message has too many reactions";
+            value == "not_found"          ? "no message " + job.target + " in '" + job.room + "' that can be changed"
+            : value == "too_old"          ? "this message is too old to change"
+            : value == "not_author"       ? "only its author may " + job.change + " this message"
+            : value == "deleted"          ? "this message was deleted"
+            : value == "too_many_changes" ? "this message has been changed too many times"
+                                          : "this message has too many reactions";
         if (job.msg) {
             ctx_.host->msg_reply_error(job.msg, value.c_str(), text.c_str());
             ctx_.host->msg_resume(job.msg, AURORA_REPLY);
@@ -471,7 +477,18 @@ void SendPipeline::publish_receipts() {
     const Clock::time_point now = Clock::now();
     const auto interval = std::chrono::milliseconds(ctx_.s.receipts_interval_ms);
     std::erase_if(receipts_sent_, [&](const auto &e) { return now - e.second > 10 * interval && !receipts_.count(e.first); });
-    if (receipts_sha_.empty()) return;  // kept until the script is loaded
+    if (receipts_sha_.empty()) {  // kept until the script is loaded (again)
+        if (ctx_.s.read_receipts && !receipts_.empty() && !reloading_receipts_ && redis_.all_up()) {
+            reloading_receipts_ = true;
+            redis_.command(ctx_.slot(receipts_.begin()->first),
+                           {"SCRIPT", "LOAD", publishing_script(kReceiptsScript, ctx_.cluster())},
+                           [this](const redisReply *r) {
+                               reloading_receipts_ = false;
+                               if (!is_error(r)) receipts_sha_ = reply_text(r);
+                           });
+        }
+        return;
+    }
     for (auto it = receipts_.begin(); it != receipts_.end();) {
         const std::string &room = it->first;
         auto sent = receipts_sent_.find(room);
@@ -479,7 +496,10 @@ void SendPipeline::publish_receipts() {
             ++it;
             continue;
         }
-        if (!usable(ctx_.slot(room))) return;  // kept for when Redis is back
+        if (!usable(ctx_.slot(room))) {  // kept for when this room's master is back
+            ++it;
+            continue;
+        }
         const std::string channel = ctx_.channel(room), head = receipts_head(room), reads = ctx_.reads_key(room, false),
                           ids = ctx_.reads_key(room, true);
         std::vector<std::string> owned;  // per reader: ms, JSON
@@ -498,6 +518,9 @@ void SendPipeline::publish_receipts() {
         }
         redis_.command(ctx_.slot(room), argv, [this](const redisReply *rep) {
             if (rep && rep->type == REDIS_REPLY_INTEGER && rep->integer > 0) ctx_.host->metric_add(ctx_.m.receipt_events, 1);
+            // Lost, as live events are when Redis fails; NOSCRIPT: loaded again for the next ones.
+            if (rep && rep->type == REDIS_REPLY_ERROR && std::string_view(rep->str, rep->len).starts_with("NOSCRIPT"))
+                receipts_sha_.clear();
         });
         receipts_sent_[room] = now;
         it = receipts_.erase(it);

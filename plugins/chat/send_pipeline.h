@@ -117,6 +117,7 @@ private:
     const std::string send_script_, change_script_;  // kSendScript, kChangeScript; with SPUBLISH in cluster mode
     std::string send_sha_, read_sha_, change_sha_;  // empty until SCRIPT LOAD answered
     std::string receipts_sha_;  // kReceiptsScript; a failed flush costs only its events
+    bool reloading_receipts_ = false;  // a SCRIPT LOAD of it is on its way
     // Read positions waiting to be published: room -> userId -> (username, id),
     // the newest of each reader; and when each room last published.
     std::map<std::string, std::map<std::string, std::pair<std::string, std::string>>> receipts_;
@@ -126,7 +127,7 @@ private:
     PresenceCoalescer events_;
     aurora_timer *coalesce_timer_ = nullptr, *refresh_timer_ = nullptr;
     const std::string dedup_window_arg_, stream_maxlen_arg_;  // the send script's last two arguments, once
-    const std::string state_ttl_arg_, max_emojis_arg_, max_reactions_arg_;  // the change script's
+    const std::string state_ttl_arg_, max_emojis_arg_, max_reactions_arg_, max_changes_arg_;  // the change script's
     const std::string receipts_ttl_arg_;
     // wait_replicas: messages stored whose answer waits for the WAIT queued
     // after them on the same master (replies come in order: every one held

@@ -45,6 +45,8 @@ std::optional<std::string> build_change_document(const StreamEntry &entry, bson_
         BSON_APPEND_UTF8(doc, "op", op->c_str());
     }
     BSON_APPEND_DATE_TIME(doc, "createdAt", static_cast<int64_t>(entry.sid.ms));
+    // The message's time: retention removes a message's changes with it.
+    BSON_APPEND_DATE_TIME(doc, "targetAt", static_cast<int64_t>(StreamId::parse(*target)->ms));
     return std::nullopt;
 }
 

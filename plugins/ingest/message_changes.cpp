@@ -36,7 +36,10 @@ std::optional<bool> ChangeWriter::fold_onto(const std::string &room, const std::
     auto client = pool_.acquire();
     plugin::Collection changes(mongoc_client_get_collection(client.get(), pool_.database().c_str(), changes_.c_str()));
     plugin::Bson filter(BCON_NEW("roomId", BCON_UTF8(room.c_str()), "targetId", BCON_UTF8(target.c_str())));
-    plugin::Cursor cursor(mongoc_collection_find_with_opts(changes.get(), filter.get(), nullptr, nullptr));
+    plugin::Bson opts(BCON_NEW("projection", "{", "_id", BCON_INT32(0), "key", BCON_INT32(1), "kind", BCON_INT32(1),
+                               "userId", BCON_INT32(1), "text", BCON_INT32(1), "emoji", BCON_INT32(1), "op",
+                               BCON_INT32(1), "createdAt", BCON_INT32(1), "}"));
+    plugin::Cursor cursor(mongoc_collection_find_with_opts(changes.get(), filter.get(), opts.get(), nullptr));
     std::vector<ChangeRecord> records;
     const bson_t *doc = nullptr;
     while (mongoc_cursor_next(cursor.get(), &doc)) {
@@ -52,6 +55,7 @@ std::optional<bool> ChangeWriter::fold_onto(const std::string &room, const std::
         return std::nullopt;
     }
     if (records.empty()) return true;  // nothing to fold (cannot happen: the caller stored one)
+    const int64_t count = static_cast<int64_t>(records.size());
     MessageState st = fold_changes(std::move(records));
 
     plugin::Bson set(bson_new());
@@ -79,15 +83,21 @@ std::optional<bool> ChangeWriter::fold_onto(const std::string &room, const std::
     }
     bson_append_array_end(s, &reactions);
     BSON_APPEND_UTF8(s, "changeKey", st.last_key.c_str());
+    BSON_APPEND_INT64(s, "changeCount", count);
     BSON_APPEND_DATE_TIME(s, "updatedAt", st.updated_ms);
 
     plugin::Collection messages(
         mongoc_client_get_collection(client.get(), pool_.database().c_str(), messages_.c_str()));
-    // Only over an older fold (or none): a worker that folded fewer changes
-    // never overwrites one that folded more.
+    // Only over an older fold (or none): a worker that folded fewer
+    // changes never overwrites one that folded more. The set of stored
+    // changes only grows, so a fold is newer when its last change is, or,
+    // with the same last change, when it holds more (an older change
+    // stored after a later one was folded: killed workers, two workers).
     plugin::Bson where(BCON_NEW("roomId", BCON_UTF8(room.c_str()), "streamId", BCON_UTF8(target.c_str()), "$or", "[",
                                 "{", "changeKey", "{", "$exists", BCON_BOOL(false), "}", "}", "{", "changeKey", "{",
-                                "$lt", BCON_UTF8(st.last_key.c_str()), "}", "}", "]"));
+                                "$lt", BCON_UTF8(st.last_key.c_str()), "}", "}", "{", "changeKey",
+                                BCON_UTF8(st.last_key.c_str()), "changeCount", "{", "$lt", BCON_INT64(count), "}", "}",
+                                "]"));
     plugin::Bson update(bson_new());
     BSON_APPEND_DOCUMENT(update.get(), "$set", s);
     bson_t reply;

@@ -9,7 +9,7 @@
 // on top) makes the write the same whatever order workers run in and
 // however often an entry is delivered; a write whose fold is older than
 // the one stored (another worker folded a later change meanwhile) matches
-// nothing, through the sortable `changeKey`.
+// nothing, through the sortable `changeKey` and `changeCount`.
 //
 // A change whose message is not stored yet (another worker holds it, or a
 // worker died holding it: its entry is claimed later) is stored, but left
@@ -21,6 +21,8 @@
 //   editedAt, deletedAt (dates), deletedBy (the deleter's userId)
 //   reactions  [{emoji, count, userIds}], in the order emojis were first added
 //   changeKey  the last folded change's id, zero-padded to sort as text
+//   changeCount how many changes that fold held (the same last change
+//              with more changes before it is a newer fold)
 //   updatedAt  the last change's time
 #pragma once
 

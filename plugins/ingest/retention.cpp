@@ -93,36 +93,35 @@ bool expire_messages(IngestContext &ctx, std::string &error) {
     const int64_t now = static_cast<int64_t>(ctx.host->now_wall_ms());
     auto client = ctx.mongo->acquire();
     int64_t deleted = 0;
-    auto expire = [&](const bson_t *filter) {
+    // Messages by their time; changes by their message's (targetAt), so
+    // that a message's changes go with it.
+    auto expire = [&](const std::string *room, int64_t secs, bool not_listed) {
         for (const std::string *coll : {&ctx.s.collection, &ctx.s.changes_collection}) {
-            std::optional<int64_t> n = delete_many(ctx, client.get(), *coll, filter, error);
+            const char *field = coll == &ctx.s.collection ? "createdAt" : "targetAt";
+            plugin::Bson filter(BCON_NEW(field, "{", "$lt", BCON_DATE_TIME(now - secs * 1000), "}"));
+            if (room) BSON_APPEND_UTF8(filter.get(), "roomId", room->c_str());
+            if (not_listed) {  // rooms with their own time are not the global one's
+                bson_t in_room, nin;
+                BSON_APPEND_DOCUMENT_BEGIN(filter.get(), "roomId", &in_room);
+                BSON_APPEND_ARRAY_BEGIN(&in_room, "$nin", &nin);
+                int i = 0;
+                for (const auto &entry : ctx.s.room_retention_s) {
+                    const std::string key = std::to_string(i++);
+                    BSON_APPEND_UTF8(&nin, key.c_str(), entry.first.c_str());
+                }
+                bson_append_array_end(&in_room, &nin);
+                bson_append_document_end(filter.get(), &in_room);
+            }
+            std::optional<int64_t> n = delete_many(ctx, client.get(), *coll, filter.get(), error);
             if (!n) return false;
             if (coll == &ctx.s.collection) deleted += *n;
         }
         return true;
     };
     for (const auto &[room, secs] : ctx.s.room_retention_s) {
-        if (secs == 0) continue;  // kept
-        plugin::Bson filter(BCON_NEW("roomId", BCON_UTF8(room.c_str()), "createdAt", "{", "$lt",
-                                     BCON_DATE_TIME(now - secs * 1000), "}"));
-        if (!expire(filter.get())) return false;
+        if (secs > 0 && !expire(&room, secs, false)) return false;  // 0: kept
     }
-    if (ctx.s.retention_s > 0) {
-        plugin::Bson filter(BCON_NEW("createdAt", "{", "$lt", BCON_DATE_TIME(now - ctx.s.retention_s * 1000), "}"));
-        if (!ctx.s.room_retention_s.empty()) {  // rooms with their own time are not the global one's
-            bson_t room, nin;
-            BSON_APPEND_DOCUMENT_BEGIN(filter.get(), "roomId", &room);
-            BSON_APPEND_ARRAY_BEGIN(&room, "$nin", &nin);
-            int i = 0;
-            for (const auto &[name, secs] : ctx.s.room_retention_s) {
-                const std::string key = std::to_string(i++);
-                BSON_APPEND_UTF8(&nin, key.c_str(), name.c_str());
-            }
-            bson_append_array_end(&room, &nin);
-            bson_append_document_end(filter.get(), &room);
-        }
-        if (!expire(filter.get())) return false;
-    }
+    if (ctx.s.retention_s > 0 && !expire(nullptr, ctx.s.retention_s, !ctx.s.room_retention_s.empty())) return false;
     if (deleted > 0) {
         ctx.host->metric_add(ctx.m.expired, static_cast<double>(deleted));
         ctx.log(AURORA_LOG_INFO, "retention: deleted %lld expired message(s)", static_cast<long long>(deleted));

@@ -367,3 +367,74 @@ def test_a_change_read_before_its_message_is_folded_once_the_message_is_stored(c
     assert (doc["status"], doc["text"], doc["changeKey"]) == ("edited", "edited", f"{int(e.split('-')[0]):016d}-"
                                                                                     f"{int(e.split('-')[1]):020d}")
     assert ctx.mongo[ctx.db]["message_changes"].count_documents({"targetId": m}) == 1
+
+
+def test_an_older_change_stored_after_a_later_one_was_folded_is_folded_too(ctx, hosts):
+    """Two workers: A stores the reaction c2 and folds {c2}; B, behind it,
+    stores the edit c1 (older) and folds {c1, c2}, whose last change is the
+    same c2. B's fold holds more and must win: the edit is not lost."""
+    from bson import ObjectId
+    room = unique_room()
+    ctx.r.xgroup_create(ctx.stream, "mongo_workers", id="0", mkstream=True)
+    m = ctx.r.xadd(ctx.stream, {"roomId": room, "userId": ALICE, "username": "alice", "text": "original"})
+    c1 = ctx.r.xadd(ctx.stream, {"roomId": room, "userId": ALICE, "username": "alice", "kind": "edit", "target": m,
+                                 "text": "edited"})
+    c2 = ctx.r.xadd(ctx.stream, {"roomId": room, "userId": BOB, "username": "bob", "kind": "reaction", "target": m,
+                                 "emoji": "\U0001F44D", "op": "add"})
+    # Worker A's work, as it left it: m stored, c2 stored and folded alone.
+    key = lambda sid: "%016d-%020d" % tuple(int(x) for x in sid.split("-"))  # noqa: E731
+    ms = lambda sid: __import__("datetime").datetime.fromtimestamp(int(sid.split("-")[0]) / 1000,  # noqa: E731
+                                                                  __import__("datetime").timezone.utc)
+    ctx.coll.insert_one({"roomId": room, "userId": ObjectId(ALICE), "username": "alice", "text": "original",
+                         "status": "sent", "attachments": [], "createdAt": ms(m), "updatedAt": ms(m), "streamId": m,
+                         "reactions": [{"emoji": "\U0001F44D", "count": 1, "userIds": [BOB]}],
+                         "changeKey": key(c2), "changeCount": 1})
+    ctx.mongo[ctx.db]["message_changes"].insert_one(
+        {"roomId": room, "streamId": c2, "targetId": m, "key": key(c2), "kind": "reaction", "userId": ObjectId(BOB),
+         "username": "bob", "emoji": "\U0001F44D", "op": "add", "createdAt": ms(c2), "targetAt": ms(m)})
+    # The stream as A left it: m and c2 acknowledged; c1 read by B, who died.
+    ctx.r.xreadgroup("mongo_workers", "worker-b", {ctx.stream: ">"}, count=3)
+    ctx.r.xack(ctx.stream, "mongo_workers", m, c2)
+    host = hosts(ctx.host_config([ctx.ingest_plugin(workers=1, **FAST)]), "ingest")  # claims c1 after 1 s
+    wait_ready(host)
+    wait_for(ctx.drained, "c1 claimed and stored", timeout=20, interval=0.1)
+    doc = ctx.coll.find_one({"streamId": m})
+    assert (doc["status"], doc["text"], doc["changeCount"]) == ("edited", "edited", 2), doc
+    assert doc["reactions"] == [{"emoji": "\U0001F44D", "count": 1, "userIds": [BOB]}]
+
+
+def test_ids_are_canonical_old_messages_and_anonymous_users_cannot_be_changed(ctx, hosts):
+    room = unique_room()
+    # A message a day old, written straight into the stream (message_state_ttl_s is 60 below).
+    old = ctx.r.xadd(ctx.stream, {"roomId": room, "userId": ALICE, "username": "alice", "text": "yesterday"},
+                     id=f"{int(time.time() * 1000) - 86400_000}-0")
+    a = replica(ctx, hosts, "a", message_state_ttl_s=60, max_changes=3)
+    alice = in_room(a, ALICE, room)
+    assert alice.ask(type="edit", room=room, id=old, text="x")["code"] == "too_old"
+    m = alice.ask(type="message", room=room, text="now")["id"]
+    ms, seq = m.split("-")
+    # Another spelling of the same id is the same message: deleted once, deleted for every spelling.
+    assert alice.ask(type="delete", room=room, id=f"000{ms}-{seq}")["type"] == "ack"
+    assert alice.ask(type="edit", room=room, id=m, text="back")["code"] == "deleted"
+    assert ctx.r.keys(f"chat:msg:{room}:*") == [f"chat:msg:{room}:{m}"]
+    # A bare <ms> means <ms>-0 (as XRANGE reads it), never "the first of that millisecond".
+    m2 = alice.ask(type="message", room=room, text="second")["id"]
+    if not m2.endswith("-0"):
+        assert alice.ask(type="edit", room=room, id=m2.split("-")[0], text="x")["code"] == "not_found"
+    # At most max_changes changes per message (3 here).
+    m3 = alice.ask(type="message", room=room, text="third")["id"]
+    for i in range(3):
+        assert alice.ask(type="edit", room=room, id=m3, text=f"v{i}")["type"] == "ack"
+    assert alice.ask(type="react", room=room, id=m3, emoji="\U0001F44D")["code"] == "too_many_changes"
+    # A ref is a change's own: the same ref on a message and a change are two requests.
+    ref = f"{room}-same"  # unique per run: each store backend runs this on one Redis
+    alice.send(type="message", room=room, text="with a ref", ref=ref)
+    sent = alice.wait(lambda f: f.get("ref") == ref and f.get("type") == "ack", "ack")
+    alice.send(type="react", room=room, id=sent["id"], emoji="\U0001F44D", ref=ref)
+    reacted = alice.wait(lambda f: f.get("ref") == ref and f.get("type") == "ack" and "target" in f, "react ack")
+    assert reacted["id"] != sent["id"] and "duplicate" not in reacted
+    # Anonymous connections (no identity) do not change messages.
+    anon = in_room(a, "anon-someone", room)
+    assert anon.ask(type="react", room=room, id=sent["id"], emoji="\U0001F44D")["code"] == "unauthorized"
+    for c in (alice, anon):
+        c.close()
