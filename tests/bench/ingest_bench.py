@@ -191,6 +191,8 @@ def main() -> int:
     ap.add_argument("--backlog", type=int, default=100000, help="entries for the throughput run")
     ap.add_argument("--rate", type=float, default=5000, help="entries/s for the lag run")
     ap.add_argument("--duration", type=float, default=20, help="seconds of the lag run")
+    ap.add_argument("--search", choices=("true", "false"), default="false",
+                    help="the plugin's search: each message's words stored with it and indexed (docs/ingest.md, Search)")
     ap.add_argument("--secondary-indexes", choices=("true", "false"), default="true",
                     help="the plugin's secondary_indexes ({roomId, createdAt} and {userId} besides streamId)")
     ap.add_argument("--sqlite-synchronous", choices=("normal", "full"), default=None,
@@ -233,7 +235,8 @@ def main() -> int:
                    "mongo": {"url": mongo_srv.url(f"bench_{tag}")},
                    "plugins": [{"name": "ingest", "path": str(plugin),
                                 "config": {"workers": args.workers, "batch": args.batch, "history": False,
-                                           "secondary_indexes": args.secondary_indexes == "true"}}]}
+                                           "secondary_indexes": args.secondary_indexes == "true", "search": args.search == "true",
+                                           "search": args.search == "true"}}]}
             return [AuroraHost.start(binary, Path(tmp) / f"{tag}{i}", cfg) for i in range(args.processes)]
 
         def stop(hosts):
@@ -333,7 +336,7 @@ def main() -> int:
             "time_utc": started_utc,
             "params": {"processes": args.processes, "workers": args.workers, "batch": args.batch,
                        "backlog": args.backlog, "rate": _number(args.rate), "duration": _number(args.duration),
-                       "secondary_indexes": args.secondary_indexes == "true",
+                       "secondary_indexes": args.secondary_indexes == "true", "search": args.search == "true",
                        "backend": args.backend,
                        "ferretdb_sqlite_pragmas": list(mongo_srv.sqlite_pragmas) if args.backend == "sqlite" else None,
                        "ferretdb_batch_size": mongo_srv.insert_batch_size},
