@@ -28,7 +28,7 @@ namespace aurora::ingest {
 struct IngestMetrics {
     aurora_metric *persisted = nullptr, *changes = nullptr, *duplicates = nullptr, *acked = nullptr;
     aurora_metric *failed_entries = nullptr, *dead_letters = nullptr, *reclaimed = nullptr, *reaped = nullptr;
-    aurora_metric *insert_errors = nullptr, *trimmed = nullptr, *expired = nullptr;
+    aurora_metric *insert_errors = nullptr, *trimmed = nullptr, *trim_passes = nullptr, *expired = nullptr;
     aurora_metric *lag = nullptr, *pending = nullptr, *dead_letter_length = nullptr;
     aurora_metric *mongo_up = nullptr, *redis_up = nullptr;
     aurora_metric *batch_size = nullptr, *insert_seconds = nullptr, *persist_lag_seconds = nullptr;

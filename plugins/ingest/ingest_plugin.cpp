@@ -36,6 +36,7 @@ void register_metrics(IngestContext &ctx) {
     IngestMetrics &m = ctx.m;
     m.persisted = h->metric_counter(s, "persisted_total", "Messages inserted into MongoDB", nullptr);
     m.trimmed = h->metric_counter(s, "stream_trimmed_total", "Stream entries trimmed once every group had acknowledged them (stream_keep_s)", nullptr);
+    m.trim_passes = h->metric_counter(s, "stream_trim_passes_total", "Times the stream's safe trim point was computed (stream_keep_s)", nullptr);
     m.expired = h->metric_counter(s, "messages_expired_total", "Stored messages deleted by retention", nullptr);
     m.changes = h->metric_counter(s, "changes_applied_total", "Changes to messages (edit, delete, reaction) stored and folded onto their message", nullptr);
     m.duplicates = h->metric_counter(s, "duplicates_total", "Entries found already stored (redelivered)", nullptr);

@@ -60,9 +60,13 @@ bool trim_stream(IngestContext &ctx, plugin::RedisConnection &redis, int shard, 
     const uint64_t now = ctx.host->now_wall_ms();
     const uint64_t keep_ms = static_cast<uint64_t>(ctx.s.stream_keep_s) * 1000;
     std::optional<StreamId> point = safe_trim_point(groups, StreamId{now > keep_ms ? now - keep_ms : 0, 0});
-    if (!point) return true;
+    if (!point) {
+        ctx.host->metric_add(ctx.m.trim_passes, 1);  // a pass that found nothing it may trim
+        return true;
+    }
     plugin::RedisReply r = redis.command({"XTRIM", stream, "MINID", point->str()}, error);
     if (!r) return false;
+    ctx.host->metric_add(ctx.m.trim_passes, 1);
     if (r->type == REDIS_REPLY_INTEGER && r->integer > 0) ctx.host->metric_add(ctx.m.trimmed, static_cast<double>(r->integer));
     return true;
 }

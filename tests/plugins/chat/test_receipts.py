@@ -67,10 +67,15 @@ def test_a_read_reaches_the_room_on_both_replicas_coalesced_and_only_forward(rep
     # ... in at most a few events, not 30: one per room and 500 ms.
     extra = receipts_of(alice, room)
     assert len(extra) <= int(took / 0.5) + 2, (len(extra), took)
-    # A read behind the stored position changes nothing and sends nothing.
+    # A read behind the stored position changes nothing and sends nothing:
+    # Carol's read after it is the fence; every event up to hers names only her.
     bob.send(type="read", room=room, id=ids[3], ref="back")
     assert bob.wait(lambda f: f.get("ref") == "back", "ack")["read"] == ids[-1]
-    time.sleep(1.2)  # two receipt intervals: the time in which an event would have come
+    carol.send(type="read", room=room, id=ids[5], ref="fence")
+    carol.wait(lambda f: f.get("ref") == "fence", "ack")
+    fence = alice.wait(lambda f: f.get("type") == "receipts" and f.get("room") == room and
+                       any(x["userId"] == "carol" for x in f["reads"]), "carol's receipt")
+    assert {x["userId"] for x in fence["reads"]} == {"carol"}
     assert receipts_of(alice, room) == []
     for c in (alice, bob, carol):
         c.close()
