@@ -62,4 +62,26 @@ struct CursorDelete {
 };
 using Cursor = std::unique_ptr<mongoc_cursor_t, CursorDelete>;
 
+// A document's string field ("" when absent or not a string).
+inline std::string bson_string(const bson_t *doc, const char *key) {
+    bson_iter_t it;
+    if (!bson_iter_init_find(&it, doc, key) || !BSON_ITER_HOLDS_UTF8(&it)) return {};
+    uint32_t len = 0;
+    const char *s = bson_iter_utf8(&it, &len);
+    return std::string(s, len);
+}
+
+// A user id field as text: an ObjectId's 24 hex digits, or the string
+// stored for ids that are not ObjectIds ("" otherwise).
+inline std::string bson_id_string(const bson_t *doc, const char *key) {
+    bson_iter_t it;
+    if (!bson_iter_init_find(&it, doc, key)) return {};
+    if (BSON_ITER_HOLDS_OID(&it)) {
+        char hex[25];
+        bson_oid_to_string(bson_iter_oid(&it), hex);
+        return hex;
+    }
+    return BSON_ITER_HOLDS_UTF8(&it) ? std::string(bson_iter_utf8(&it, nullptr)) : std::string();
+}
+
 }  // namespace aurora::plugin

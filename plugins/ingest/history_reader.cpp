@@ -49,15 +49,7 @@ bool read_message(const bson_t *doc, HistoryMessage &m) {
             if (!r.emoji.empty() && !r.user_ids.empty()) m.reactions.push_back(std::move(r));
         }
     }
-    if (bson_iter_init_find(&it, doc, "userId")) {
-        if (BSON_ITER_HOLDS_OID(&it)) {
-            char hex[25];
-            bson_oid_to_string(bson_iter_oid(&it), hex);
-            m.user_id = hex;
-        } else if (BSON_ITER_HOLDS_UTF8(&it)) {
-            m.user_id = bson_iter_utf8(&it, nullptr);
-        }
-    }
+    m.user_id = plugin::bson_id_string(doc, "userId");
     return true;
 }
 

@@ -10,24 +10,7 @@ namespace aurora::ingest {
 
 namespace {
 
-std::string utf8_field(const bson_t *doc, const char *key) {
-    bson_iter_t it;
-    if (!bson_iter_init_find(&it, doc, key) || !BSON_ITER_HOLDS_UTF8(&it)) return {};
-    uint32_t len = 0;
-    const char *s = bson_iter_utf8(&it, &len);
-    return std::string(s, len);
-}
-
-std::string user_id_field(const bson_t *doc) {
-    bson_iter_t it;
-    if (!bson_iter_init_find(&it, doc, "userId")) return {};
-    if (BSON_ITER_HOLDS_OID(&it)) {
-        char hex[25];
-        bson_oid_to_string(bson_iter_oid(&it), hex);
-        return hex;
-    }
-    return BSON_ITER_HOLDS_UTF8(&it) ? std::string(bson_iter_utf8(&it, nullptr)) : std::string();
-}
+using plugin::bson_string;
 
 }  // namespace
 
@@ -43,8 +26,8 @@ std::optional<bool> ChangeWriter::fold_onto(const std::string &room, const std::
     std::vector<ChangeRecord> records;
     const bson_t *doc = nullptr;
     while (mongoc_cursor_next(cursor.get(), &doc)) {
-        ChangeRecord c{utf8_field(doc, "key"), utf8_field(doc, "kind"), user_id_field(doc), utf8_field(doc, "text"),
-                       utf8_field(doc, "emoji"), utf8_field(doc, "op"), 0};
+        ChangeRecord c{bson_string(doc, "key"), bson_string(doc, "kind"), plugin::bson_id_string(doc, "userId"), bson_string(doc, "text"),
+                       bson_string(doc, "emoji"), bson_string(doc, "op"), 0};
         bson_iter_t it;
         if (bson_iter_init_find(&it, doc, "createdAt") && BSON_ITER_HOLDS_DATE_TIME(&it)) c.at_ms = bson_iter_date_time(&it);
         records.push_back(std::move(c));
@@ -141,7 +124,7 @@ ChangeWriter::Result ChangeWriter::apply(const std::vector<const bson_t *> &docs
             out.errors[i] = stored.errors[i];
             continue;
         }
-        by_message[{utf8_field(docs[i], "roomId"), utf8_field(docs[i], "targetId")}].push_back(i);
+        by_message[{bson_string(docs[i], "roomId"), bson_string(docs[i], "targetId")}].push_back(i);
     }
     for (const auto &[message, changes] : by_message) {
         std::optional<bool> there = fold_onto(message.first, message.second, out.error);

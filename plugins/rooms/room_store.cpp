@@ -20,11 +20,7 @@ constexpr uint32_t kDuplicateKey = 11000;
 constexpr const char *kRooms = "rooms";
 constexpr const char *kMembers = "room_members";
 
-std::string utf8_field(const bson_t *doc, const char *key) {
-    bson_iter_t it;
-    if (bson_iter_init_find(&it, doc, key) && BSON_ITER_HOLDS_UTF8(&it)) return bson_iter_utf8(&it, nullptr);
-    return {};
-}
+std::string utf8_field(const bson_t *doc, const char *key) { return plugin::bson_string(doc, key); }
 
 bool bool_field(const bson_t *doc, const char *key) {
     bson_iter_t it;
@@ -524,14 +520,8 @@ std::optional<std::string> RoomStore::user_id(const std::string &username, std::
     const bson_t *doc = nullptr;
     std::optional<std::string> out;
     if (mongoc_cursor_next(cursor.get(), &doc)) {
-        bson_iter_t it;
-        if (bson_iter_init_find(&it, doc, "_id") && BSON_ITER_HOLDS_OID(&it)) {
-            char hex[25];
-            bson_oid_to_string(bson_iter_oid(&it), hex);
-            out = hex;
-        } else if (bson_iter_init_find(&it, doc, "_id") && BSON_ITER_HOLDS_UTF8(&it)) {
-            out = bson_iter_utf8(&it, nullptr);
-        }
+        std::string id = plugin::bson_id_string(doc, "_id");
+        if (!id.empty()) out = std::move(id);
     }
     bson_error_t err;
     if (mongoc_cursor_error(cursor.get(), &err)) error = mongo_error("find", err);
