@@ -267,6 +267,30 @@ aurora_status api_http_route(aurora_plugin_ctx *self, const char *method, const 
     return st;
 }
 
+aurora_status api_http_route_limits(aurora_plugin_ctx *self, const char *method, const char *path, int32_t prefix,
+                                    uint64_t max_body_bytes, uint32_t body_timeout_ms) {
+    constexpr uint64_t kMaxBody = uint64_t{1} << 30;
+    constexpr uint32_t kMaxTimeoutMs = 3'600'000;
+    if (!self || !method || !path) return AURORA_ERR_INVALID;
+    if (!self->in_init) {
+        api_log(self, AURORA_LOG_ERROR, "http_route_limits(%s %s) is only allowed during init", method, path);
+        return AURORA_ERR_WRONG_THREAD;
+    }
+    if (max_body_bytes > kMaxBody || body_timeout_ms > kMaxTimeoutMs) {
+        api_log(self, AURORA_LOG_ERROR, "http_route_limits(%s %s): at most 1 GiB and 3600000 ms", method, path);
+        return AURORA_ERR_INVALID;
+    }
+    HttpRoute *r = self->host->http().router().find(method, path, prefix != 0, self);
+    if (!r) {
+        api_log(self, AURORA_LOG_ERROR, "http_route_limits(%s %s): this plugin has no such route (http_route first)",
+                method, path);
+        return AURORA_ERR_INVALID;
+    }
+    r->max_body_bytes = max_body_bytes;
+    r->body_timeout_ms = body_timeout_ms;
+    return AURORA_OK;
+}
+
 aurora_str api_http_method(const aurora_http_req *r) { return r ? str(r->method) : empty_str(); }
 aurora_str api_http_path(const aurora_http_req *r) { return r ? str(r->path) : empty_str(); }
 aurora_str api_http_body(const aurora_http_req *r) { return r ? str(r->body) : empty_str(); }
@@ -443,6 +467,7 @@ const aurora_host_api kApi = [] {
     a.room_has = api_room_has;
     a.room_size = api_room_size;
     a.http_route = api_http_route;
+    a.http_route_limits = api_http_route_limits;
     a.http_method = api_http_method;
     a.http_path = api_http_path;
     a.http_query = api_http_query;

@@ -47,6 +47,14 @@ aurora_status HttpRouter::add(HttpRoute route, std::string &error) {
     return AURORA_OK;
 }
 
+HttpRoute *HttpRouter::find(std::string_view method, std::string_view path, bool prefix,
+                             const aurora_plugin_ctx *owner) {
+    for (HttpRoute &r : routes_) {
+        if (r.owner == owner && r.method == method && r.path == path && r.prefix == prefix) return &r;
+    }
+    return nullptr;
+}
+
 HttpRouter::Match HttpRouter::match(std::string_view method, std::string_view path) const {
     for (const HttpRoute &r : routes_) {
         if (!matches(r, path)) continue;

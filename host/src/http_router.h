@@ -20,6 +20,9 @@ struct HttpRoute {
     aurora_http_handler handler = nullptr;
     void *userdata = nullptr;
     aurora_plugin_ctx *owner = nullptr;
+    // http_route_limits (ABI 1.3); 0: the host's limits.
+    uint64_t max_body_bytes = 0;
+    uint32_t body_timeout_ms = 0;
 };
 
 namespace aurora::host {
@@ -36,6 +39,9 @@ public:
     // path another plugin has.
     aurora_status add(HttpRoute route, std::string &error);
     void clear() { routes_.clear(); }
+    // [main] The route `method path prefix` that `owner` added, to set its
+    // limits; nullptr if it has none.
+    HttpRoute *find(std::string_view method, std::string_view path, bool prefix, const aurora_plugin_ctx *owner);
 
     // [service] The route for `method` and `path` (HEAD is served by GET
     // routes). No route and `wrong_method`: the path exists with the method

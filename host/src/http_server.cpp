@@ -144,7 +144,10 @@ int HttpServer::on_request(lws *wsi, const char *uri) {
         return respond(wsi, 400, "application/json", "{\"error\":\"bad path\"}");
     std::optional<long long> body = declared_body(wsi);
     if (!body) return respond(wsi, 400, "application/json", "{\"error\":\"bad content-length\"}");
-    if (*body > static_cast<long long>(host_.config().limits.http_max_body_bytes))
+    // A route may have limits of its own (http_route_limits: uploads); the
+    // host's paths and static files have the host's.
+    const HttpRouter::Match m = router_.match(method, path);
+    if (*body > 0 && static_cast<uint64_t>(*body) > max_body(m.route))  // -1: chunked, counted as it comes
         return respond(wsi, 413, "application/json", "{\"error\":\"request body too large\"}");
 
     if (host_.draining()) return respond(wsi, 503, "application/json", "{\"error\":\"shutting down\"}");
@@ -169,7 +172,6 @@ int HttpServer::on_request(lws *wsi, const char *uri) {
     case HostPath::None: break;
     }
 
-    HttpRouter::Match m = router_.match(method, path);
     if (m.wrong_method)
         return respond(wsi, 405, "application/json", "{\"error\":\"method not allowed\"}", "allow: " + m.allow + "\r\n");
     if (m.route) {
@@ -181,7 +183,8 @@ int HttpServer::on_request(lws *wsi, const char *uri) {
             // Whatever the method, a body is read whole (bounded in size and
             // time) before the plugin sees the request: the plugin never
             // holds a request whose connection is still being read.
-            req->body_deadline_ms = host_.now_ms() + host_.config().limits.http_body_timeout_ms;
+            req->body_deadline_ms = host_.now_ms() + body_timeout_ms(m.route);
+            if (*body > 0) req->body.reserve(static_cast<size_t>(*body));  // declared, and within the limit
             return 0;  // on_body / on_body_done
         }
         dispatch(req);
@@ -195,6 +198,14 @@ int HttpServer::on_request(lws *wsi, const char *uri) {
     return respond(wsi, 404, "application/json", "{\"error\":\"not found\"}");
 }
 
+uint64_t HttpServer::max_body(const HttpRoute *route) const {
+    return route && route->max_body_bytes ? route->max_body_bytes : host_.config().limits.http_max_body_bytes;
+}
+
+uint32_t HttpServer::body_timeout_ms(const HttpRoute *route) const {
+    return route && route->body_timeout_ms ? route->body_timeout_ms : host_.config().limits.http_body_timeout_ms;
+}
+
 int HttpServer::on_body(lws *wsi, const void *in, size_t len) {
     auto it = reqs_.find(wsi);
     if (it == reqs_.end()) return 0;
@@ -204,11 +215,11 @@ int HttpServer::on_body(lws *wsi, const void *in, size_t len) {
     if (!req->route || req->dispatched || req->reply_ready) return 0;
     if (host_.now_ms() > req->body_deadline_ms) {
         AURORA_HLOG(AURORA_LOG_INFO, 0, "http: body from %s too slow (%zu bytes in %u ms): 408",
-                    req->remote_addr.c_str(), req->body.size(), host_.config().limits.http_body_timeout_ms);
+                    req->remote_addr.c_str(), req->body.size(), body_timeout_ms(req->route));
         host_.m().http_slow_bodies->add(1);
         return respond(wsi, 408, "application/json", "{\"error\":\"request body too slow\"}");
     }
-    if (req->body.size() + len > host_.config().limits.http_max_body_bytes)  // larger than it said, or chunked
+    if (req->body.size() + len > max_body(req->route))  // larger than it said, or chunked
         return respond(wsi, 413, "application/json", "{\"error\":\"request body too large\"}");
     req->body.append(static_cast<const char *>(in), len);
     return 0;

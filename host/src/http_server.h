@@ -62,6 +62,9 @@ public:
     int on_request(lws *wsi, const char *uri);
     int on_body(lws *wsi, const void *in, size_t len);
     int on_body_done(lws *wsi);
+    // A route's body limits (http_route_limits), else the host's.
+    uint64_t max_body(const HttpRoute *route) const;
+    uint32_t body_timeout_ms(const HttpRoute *route) const;
     int on_writeable(lws *wsi);
     void on_closed(lws *wsi);
 

@@ -30,7 +30,7 @@ def test_pip_install_into_a_fresh_venv(tmp_path):
     print(f"pip install ./bindings/python took {took:.0f} s")
     got = subprocess.run([str(py), "-c", "import aurora; print(aurora.__version__, aurora.ABI_VERSION)"],
                          capture_output=True, text=True, timeout=60, env=env, cwd=tmp_path)
-    assert (got.returncode, got.stdout.strip()) == (0, "0.1.0 1.2"), got.stderr
+    assert (got.returncode, got.stdout.strip()) == (0, "0.1.0 1.3"), got.stderr
     # The installed package is complete: stubs, markers, the policy API.
     site = subprocess.run([str(py), "-c", "import aurora, aurora_policy, os; "
                            "print(os.path.dirname(aurora.__file__)); print(aurora_policy.allow().kind)"],

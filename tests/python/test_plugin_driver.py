@@ -18,16 +18,16 @@ from native import python_child_env  # tests/support
 
 def test_version_and_abi():
     assert aurora.__version__ == aurora.host_version() == "0.1.0"
-    assert aurora.ABI_VERSION == f"{aurora.ABI_MAJOR}.{aurora.ABI_MINOR}" == "1.2"
+    assert aurora.ABI_VERSION == f"{aurora.ABI_MAJOR}.{aurora.ABI_MINOR}" == "1.3"
 
 
 def test_wrong_abi_raises_with_the_loaders_message():
     path = built("wrong_major")
     with pytest.raises(aurora.PluginLoadError) as err:
         aurora.Plugin.load(path)
-    assert str(err.value) == (f"plugin {path}: built for ABI 2.0, this host implements ABI 1.2 "
+    assert str(err.value) == (f"plugin {path}: built for ABI 2.0, this host implements ABI 1.3 "
                               "(the major version must match: rebuild the plugin against this SDK)")
-    with pytest.raises(aurora.PluginLoadError, match=r"newer than this host's ABI 1\.2"):
+    with pytest.raises(aurora.PluginLoadError, match=r"newer than this host's ABI 1\.3"):
         aurora.Plugin.load(built("newer_minor"))
     with pytest.raises(aurora.PluginLoadError, match="cannot load: .*No such file"):
         aurora.Plugin.load(str(BUILD / "nowhere.so"))
@@ -47,7 +47,7 @@ def test_same_message_as_aurora_host(tmp_path):
 
 def test_echo_every_hook():
     with aurora.Plugin.load(built("echo"), {"tick_ms": 0}) as p:
-        assert (p.name, p.plugin_name, p.version, p.abi_version) == ("echo", "echo", "1.0.0", "1.2")
+        assert (p.name, p.plugin_name, p.version, p.abi_version) == ("echo", "echo", "1.0.0", "1.3")
         assert p.authenticate("tok").verdict == "abstain"  # echo has no authenticate hook
         c = p.connect(user_id="u1", username="alice")
         assert p.message(c, {"type": "echo", "text": "é", "ref": "r"}).reply == {"type": "echo", "text": "é",
@@ -92,7 +92,13 @@ def test_probe_authenticate_join_refusal_http_and_call_on_service():
         c = p.connect("carol")
         assert p.join(c, "forbidden") == "denied" and p.join(c, "ok") == "ok"
         held = [(m, "/probe/held", False) for m in ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")]
-        assert p.routes() == [("GET", "/probe/sync", False), ("POST", "/probe/async", False)] + held
+        assert p.routes() == ([("GET", "/probe/sync", False), ("POST", "/probe/async", False)] + held +
+                              [("POST", "/probe/big", False)])
+        # Body limits as aurora-host's: 64 KiB by default, the route's own
+        # with http_route_limits (ABI 1.3; /probe/big: 8 KiB).
+        assert p.http("POST", "/probe/async", body="x" * 70000).status == 413
+        assert p.http("POST", "/probe/big", body="x" * 8193).status == 413
+        assert p.http("POST", "/probe/big", body="x" * 8192).wait(5.0) == 201
         sync = p.http("GET", "/probe/sync")
         assert sync.done and sync.status == 200 and sync.json() == {"sync": True}
         slow = p.http("POST", "/probe/async", body={"x": 1})

@@ -36,7 +36,7 @@
 PIN(AURORA_ABI_MAJOR == 1);
 /* Bumping the minor means something was appended: pin it below, then
  * update this line. */
-PIN(AURORA_ABI_MINOR == 2);
+PIN(AURORA_ABI_MINOR == 3);
 PIN(AURORA_PLUGIN_V1_0_SIZE == 104);
 
 /* ---- Scalar typedefs ---------------------------------------------------- */
@@ -143,7 +143,7 @@ PIN(_Generic((aurora_plugin_entry_fn)0, const aurora_plugin *(*)(void): 1, defau
 
 /* ---- aurora_host_api (the host's function table) ------------------------------ */
 
-PIN(sizeof(aurora_host_api) == 504);
+PIN(sizeof(aurora_host_api) == 512);
 PIN_FIELD(aurora_host_api, struct_size, 0, 4);
 PIN_FIELD(aurora_host_api, abi_major, 4, 2);
 PIN_FIELD(aurora_host_api, abi_minor, 6, 2);
@@ -221,6 +221,8 @@ PIN_FIELD(aurora_host_api, io_stop, 472, 8);
 PIN_FIELD(aurora_host_api, timer_start, 480, 8);
 PIN_FIELD(aurora_host_api, timer_stop, 488, 8);
 PIN_FIELD(aurora_host_api, call_before_sleep, 496, 8);
+/* ABI v1.3: a route's own body limits */
+PIN_FIELD(aurora_host_api, http_route_limits, 504, 8);
 PIN(AURORA_IO_READ == 1u);
 PIN(AURORA_IO_WRITE == 2u);
 
@@ -298,6 +300,8 @@ PIN_TYPE(aurora_host_api, timer_start,
          aurora_timer *(*)(aurora_plugin_ctx *, uint64_t, uint64_t, aurora_timer_fn, void *));
 PIN_TYPE(aurora_host_api, timer_stop, void (*)(aurora_timer *));
 PIN_TYPE(aurora_host_api, call_before_sleep, aurora_status (*)(aurora_plugin_ctx *, void (*)(void *), void *));
+PIN_TYPE(aurora_host_api, http_route_limits,
+         aurora_status (*)(aurora_plugin_ctx *, const char *, const char *, int32_t, uint64_t, uint32_t));
 
 PIN(_Generic((aurora_http_handler)0, void (*)(void *, aurora_http_req *): 1, default: 0));
 PIN(_Generic((aurora_worker_fn)0, void (*)(aurora_worker *, void *): 1, default: 0));

@@ -13,7 +13,7 @@
 #include <stddef.h>
 
 typedef char c99_pin_plugin_size[(sizeof(aurora_plugin) == 104) ? 1 : -1];
-typedef char c99_pin_host_api_size[(sizeof(aurora_host_api) == 504) ? 1 : -1];
+typedef char c99_pin_host_api_size[(sizeof(aurora_host_api) == 512) ? 1 : -1];
 
 /* The minimal plugin from the top comment of aurora/plugin.h. */
 static const aurora_plugin desc = {

@@ -16,7 +16,7 @@ static_assert(std::is_standard_layout_v<aurora_host_api> && std::is_trivially_co
 static_assert(std::is_standard_layout_v<aurora_identity> && std::is_trivially_copyable_v<aurora_identity>);
 static_assert(std::is_standard_layout_v<aurora_str> && std::is_trivially_copyable_v<aurora_str>);
 static_assert(sizeof(aurora_plugin) == 104 && offsetof(aurora_plugin, is_ready) == 96);
-static_assert(sizeof(aurora_host_api) == 504 && offsetof(aurora_host_api, call_before_sleep) == 496);
+static_assert(sizeof(aurora_host_api) == 512 && offsetof(aurora_host_api, http_route_limits) == 504);
 
 namespace {
 

@@ -316,6 +316,24 @@ aurora_status api_http_route(aurora_plugin_ctx *self, const char *method, const 
     return AURORA_OK;
 }
 
+aurora_status api_http_route_limits(aurora_plugin_ctx *self, const char *method, const char *path, int32_t prefix,
+                                    uint64_t max_body_bytes, uint32_t body_timeout_ms) {
+    if (!self || !method || !path) return AURORA_ERR_INVALID;
+    RecordingHost *h = H(self);
+    if (!h->in_init_) {
+        api_log(self, AURORA_LOG_ERROR, "http_route_limits(%s %s) is only allowed during init", method, path);
+        return AURORA_ERR_WRONG_THREAD;
+    }
+    if (max_body_bytes > (uint64_t{1} << 30) || body_timeout_ms > 3'600'000) return AURORA_ERR_INVALID;
+    for (auto &r : h->routes_) {
+        if (r.method == method && r.path == path && r.prefix == (prefix != 0)) {
+            r.max_body_bytes = max_body_bytes;  // the body arrives whole here: no timeout to apply
+            return AURORA_OK;
+        }
+    }
+    return AURORA_ERR_INVALID;
+}
+
 aurora_str api_http_method(const aurora_http_req *r) { return r ? str(R(r)->method) : none(); }
 aurora_str api_http_path(const aurora_http_req *r) { return r ? str(R(r)->path) : none(); }
 aurora_str api_http_query(const aurora_http_req *r, const char *key) {
@@ -509,6 +527,7 @@ const aurora_host_api kApi = [] {
     a.room_has = api_room_has;
     a.room_size = api_room_size;
     a.http_route = api_http_route;
+    a.http_route_limits = api_http_route_limits;
     a.http_method = api_http_method;
     a.http_path = api_http_path;
     a.http_query = api_http_query;
@@ -787,6 +806,9 @@ std::shared_ptr<FakeMsg> RecordingHost::message(aurora_conn_id id, const std::st
     return m;
 }
 
+// aurora-host's limits.http_max_body_bytes default.
+constexpr uint64_t kDefaultMaxBody = 64 * 1024;
+
 std::shared_ptr<FakeHttpReq> RecordingHost::http(std::shared_ptr<FakeHttpReq> req) {
     req->host = this;
     const Route *best = nullptr;
@@ -800,6 +822,13 @@ std::shared_ptr<FakeHttpReq> RecordingHost::http(std::shared_ptr<FakeHttpReq> re
         req->replied = true;
         req->status = 404;
         req->reply_body = "{\"error\":\"not_found\"}";
+        return req;
+    }
+    if (req->body.size() > (best->max_body_bytes ? best->max_body_bytes : kDefaultMaxBody)) {
+        std::lock_guard lock(mu_);
+        req->replied = true;
+        req->status = 413;
+        req->reply_body = "{\"error\":\"request body too large\"}";
         return req;
     }
     {

@@ -118,6 +118,7 @@ struct Route {
     bool prefix = false;
     aurora_http_handler handler = nullptr;
     void *userdata = nullptr;
+    uint64_t max_body_bytes = 0;  // http_route_limits; 0: aurora-host's default, 64 KiB
 };
 
 struct AuthResult {

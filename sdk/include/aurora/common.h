@@ -33,7 +33,7 @@ extern "C" {
 #endif
 
 #define AURORA_ABI_MAJOR 1
-#define AURORA_ABI_MINOR 2
+#define AURORA_ABI_MINOR 3
 
 /* Exported symbols of a plugin (build with -fvisibility=hidden). */
 #if defined(__GNUC__) || defined(__clang__)

@@ -230,7 +230,7 @@ struct aurora_host_api {
     aurora_str (*http_path)(const aurora_http_req *req);
     aurora_str (*http_query)(const aurora_http_req *req, const char *key); /* percent-decoded */
     aurora_str (*http_header)(const aurora_http_req *req, const char *name);
-    aurora_str (*http_body)(const aurora_http_req *req); /* at most http.max_body_bytes */
+    aurora_str (*http_body)(const aurora_http_req *req); /* at most the route's limit (http_route_limits) */
     aurora_str (*http_remote_addr)(const aurora_http_req *req);
     /* Answer a request: any thread, exactly once; `req` is invalid after.
      * `content_type` NUL-terminated (NULL = application/json).
@@ -388,6 +388,22 @@ struct aurora_host_api {
      * AURORA_ERR_WRONG_THREAD elsewhere; AURORA_ERR_CLOSED once the loop has
      * ended (fn will not run). */
     aurora_status (*call_before_sleep)(aurora_plugin_ctx *self, void (*fn)(void *arg), void *arg);
+
+    /* --- ABI v1.3 -------------------------------------------------------- */
+
+    /* ---- A route's own body limits (uploads). ----
+     * Main thread, during init only, after http_route of the same method,
+     * path and prefix by this plugin. Requests to that route may carry up to
+     * `max_body_bytes` (1 .. 1 GiB; 0: the host's limits.http_max_body_bytes)
+     * and have `body_timeout_ms` (1 .. 3,600,000; 0: the host's
+     * limits.http_body_timeout_ms) for the whole body to arrive; larger or
+     * slower bodies get 413 or 408 and never reach the plugin, as for every
+     * route. The host holds a body in memory until http_reply: a large limit
+     * costs that much per request in flight. http_body returns up to the
+     * route's limit. AURORA_ERR_INVALID for a route this plugin has not
+     * added or a value out of range; AURORA_ERR_WRONG_THREAD after init. */
+    aurora_status (*http_route_limits)(aurora_plugin_ctx *self, const char *method, const char *path, int32_t prefix,
+                                       uint64_t max_body_bytes, uint32_t body_timeout_ms);
 
     /* --- append new functions below this line, bump AURORA_ABI_MINOR ---- */
 };

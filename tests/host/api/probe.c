@@ -265,6 +265,30 @@ static aurora_status probe_init(const aurora_host_api *host, aurora_plugin_ctx *
         host->log_msg(self, AURORA_LOG_ERROR, "cannot register routes or start the worker");
         return AURORA_ERR;
     }
+    /* ABI 1.3: one route with limits of its own (8 KiB, 1 s for the body);
+     * with config {"check_route_limits": true}, limits for a route this
+     * plugin has not added, or out of range, are tried too: each is refused
+     * (the host logs an error line for each; the test reads the count). */
+    if (!AURORA_HOST_HAS(host, http_route_limits) ||
+        host->http_route(self, "POST", "/probe/big", 0, http_async, p) != AURORA_OK ||
+        host->http_route_limits(self, "POST", "/probe/big", 0, 8192, 1000) != AURORA_OK) {
+        host->log_msg(self, AURORA_LOG_ERROR, "cannot set /probe/big's limits");
+        return AURORA_ERR;
+    }
+    aurora_str cfg = host->config_json(self);
+    int check = 0;
+    for (size_t i = 0; cfg.ptr && i + 18 <= cfg.len && !check; ++i)
+        check = memcmp(cfg.ptr + i, "check_route_limits", 18) == 0;
+    if (!check) {
+        *state = p;
+        return AURORA_OK;
+    }
+    int refused = (host->http_route_limits(self, "POST", "/probe/none", 0, 8192, 0) == AURORA_ERR_INVALID) +
+                  (host->http_route_limits(self, "POST", "/probe/big", 1, 8192, 0) == AURORA_ERR_INVALID) +
+                  (host->http_route_limits(self, "POST", "/probe/big", 0, ((uint64_t)1 << 30) + 1, 0) ==
+                   AURORA_ERR_INVALID) +
+                  (host->http_route_limits(self, "POST", "/probe/big", 0, 0, 3600001) == AURORA_ERR_INVALID);
+    host->log_msg(self, AURORA_LOG_INFO, "http_route_limits refused %d of 4", refused);
     *state = p;
     return AURORA_OK;
 }

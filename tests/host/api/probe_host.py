@@ -24,12 +24,13 @@ def require(path: Path) -> str:
     return str(path)
 
 
-def host_config(**extra) -> dict:
-    """probe, then echo (no ticks); `extra` keys merged in (objects key by key)."""
+def host_config(probe_config: dict | None = None, **extra) -> dict:
+    """probe (with `probe_config`), then echo (no ticks); `extra` keys merged
+    in (objects key by key)."""
     cfg = {
         "log": {"level": "info", "format": "json"},
         "plugins": [
-            {"name": "probe", "path": require(PROBE)},
+            {"name": "probe", "path": require(PROBE), "config": probe_config or {}},
             {"name": "echo", "path": require(ECHO), "config": {"tick_ms": 0}},
         ],
     }

@@ -9,6 +9,7 @@ the echo sample sits after it in the pipeline."""
 from __future__ import annotations
 
 import json
+import socket
 import os
 import subprocess
 import sys
@@ -28,7 +29,8 @@ from probe_host import HOST, host_config, require  # noqa: E402
 def host(tmp_path_factory):
     h = AuroraHost.start(Path(require(HOST)), tmp_path_factory.mktemp("probe-host"),
                          # 200 deferred messages in flight at once (test_many_pending_messages_keep_their_order)
-                         host_config(limits={"http_max_body_bytes": 1024, "max_pending_per_conn": 256}))
+                         host_config(limits={"http_max_body_bytes": 1024, "max_pending_per_conn": 256},
+                                     probe_config={"check_route_limits": True}))
     yield h
     code, killed = h.stop()
     assert (code, killed) == (0, False), h.stderr_tail()
@@ -163,6 +165,25 @@ def test_http_routes_sync_async_and_errors(host):
     assert http_request(host.port, "/nothing/here").status == 404
 
 
+def test_a_route_with_limits_of_its_own(host):
+    """ABI 1.3 http_route_limits: /probe/big takes 8 KiB where the host's
+    limit is 1 KiB; other routes keep the host's; a body over the route's
+    limit is a 413 before the plugin sees it, declared or chunked."""
+    body = bytes(range(256)) * 16  # 4 KiB: over the host's 1 KiB
+    r = http_request(host.port, "/probe/big", method="POST", body=body)
+    assert (r.status, r.body) == (201, body)
+    assert http_request(host.port, "/probe/async", method="POST", body=body).status == 413
+    assert http_request(host.port, "/probe/big", method="POST", body=b"x" * 8193).status == 413
+    with socket.create_connection(("127.0.0.1", host.port), timeout=5) as s:
+        s.sendall(b"POST /probe/big HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                  + b"".join(b"1000\r\n" + b"y" * 4096 + b"\r\n" for _ in range(3)) + b"0\r\n\r\n")
+        answer = s.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+    # Limits for a route the plugin has not added, or out of range: refused.
+    assert any("http_route_limits refused 4 of 4" in line for line in host.stderr_lines()), host.stderr_tail()
+    assert host.running()
+
+
 def test_plugin_metrics_and_hook_histogram(host):
     before = host.metrics().total("aurora_probe_deferred_total")
     with ws(host) as c:
@@ -206,7 +227,7 @@ def test_heartbeat_closes_a_peer_that_never_answers_pings(tmp_path):
 
 def test_env_overrides_and_version(tmp_path):
     out = subprocess.run([require(HOST), "--version"], capture_output=True, text=True, timeout=10)
-    assert out.returncode == 0 and "ABI 1.2" in out.stdout
+    assert out.returncode == 0 and "ABI 1.3" in out.stdout
 
     cfg = tmp_path / "c.json"
     cfg.write_text(json.dumps(host_config()))
