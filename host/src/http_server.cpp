@@ -83,7 +83,7 @@ const char *mime_type(const std::string &path) {
 }
 
 const char kStaticHeaders[] =
-    "content-security-policy: default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; "
+    "content-security-policy: default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data: blob:; "
     "object-src 'none'; base-uri 'none'; frame-ancestors 'none'\r\n"
     "x-content-type-options: nosniff\r\n"
     "referrer-policy: no-referrer\r\n";

@@ -395,13 +395,33 @@ void ChatPlugin::forget_room(aurora_conn_id id, ChatConn &c, const std::string &
 aurora_verdict ChatPlugin::send_message(Request &r) {
     const cJSON *text = cJSON_GetObjectItemCaseSensitive(r.frame, "text");
     if (!cJSON_IsString(text)) return error(r, "bad_field", "'text' must be a string");
+    // Uploads to attach (docs/protocol.md, Attachments): ids of the sender's
+    // own uploads; with them, the text may be empty.
+    std::vector<std::string> uploads;
+    const cJSON *attachments = cJSON_GetObjectItemCaseSensitive(r.frame, "attachments");
+    if (attachments && !cJSON_IsNull(attachments)) {
+        const std::string shape = "'attachments' must be an array of at most " + std::to_string(kMaxAttachments) +
+                                  " different upload ids";
+        if (!cJSON_IsArray(attachments) || cJSON_GetArraySize(attachments) > static_cast<int>(kMaxAttachments))
+            return error(r, "bad_field", shape);
+        const cJSON *a = nullptr;
+        cJSON_ArrayForEach(a, attachments) {
+            if (!cJSON_IsString(a) || !valid_upload_id(a->valuestring) ||
+                std::find(uploads.begin(), uploads.end(), a->valuestring) != uploads.end())
+                return error(r, "bad_attachment", shape + " (32 lowercase hex digits each)");
+            uploads.emplace_back(a->valuestring);
+        }
+        if (uploads.empty()) return error(r, "bad_field", shape + ", not empty");
+        if (r.c.user_id.starts_with("anon-")) return error(r, "unauthorized", "anonymous users cannot attach files");
+    }
     size_t n = code_points(text->valuestring);
-    if (n == 0) return error(r, "empty", "'text' is empty");
+    if (n == 0 && uploads.empty()) return error(r, "empty", "'text' is empty");
     if (n > ctx.s.max_text_chars)
         return error(r, "too_long", "'text' is longer than " + std::to_string(ctx.s.max_text_chars) + " characters");
     SendJob job = job_for(r, SendJob::Kind::Message);
     job.text = text->valuestring;
     job.msg = r.msg;
+    if (!uploads.empty()) return sender->submit_attached(std::move(job), std::move(uploads));
     return sender->submit(std::move(job));
 }
 

@@ -18,18 +18,21 @@ size_t code_points(std::string_view s) {
 }
 
 EnvelopeParts message_envelope(std::string_view room, std::string_view username, std::string_view user_id,
-                               std::string_view text, std::string_view ref_json) {
+                               std::string_view text, std::string_view attachments, std::string_view ref_json) {
     EnvelopeParts p;
     p.prefix = std::string(kEnvelopeHead);
     p.middle = "\",\"room\":" + quoted(room) + ",\"user\":" + quoted(username) + ",\"userId\":" + quoted(user_id) +
-               ",\"text\":" + quoted(text) + ",\"ts\":";
+               ",\"text\":" + quoted(text);
+    if (!attachments.empty()) p.middle += ",\"attachments\":" + std::string(attachments);
+    p.middle += ",\"ts\":";
     p.suffix = ref_json.empty() ? "}" : ",\"ref\":" + std::string(ref_json) + "}";
     return p;
 }
 
 std::string message_json(std::string_view id, std::string_view room, std::string_view username,
-                         std::string_view user_id, std::string_view text, std::string_view ref_json) {
-    EnvelopeParts p = message_envelope(room, username, user_id, text, ref_json);
+                         std::string_view user_id, std::string_view text, std::string_view attachments,
+                         std::string_view ref_json) {
+    EnvelopeParts p = message_envelope(room, username, user_id, text, attachments, ref_json);
     std::string_view ms = id.substr(0, id.find('-'));
     return p.prefix + std::string(id) + p.middle + std::string(ms) + p.suffix;
 }
@@ -53,6 +56,32 @@ std::string change_json(std::string_view id, std::string_view room, std::string_
     EnvelopeParts p = change_envelope(room, username, user_id, change, {});
     std::string_view ms = id.substr(0, id.find('-'));
     return p.prefix + std::string(id) + p.middle + std::string(ms) + p.suffix;
+}
+
+std::string attachments_json(std::string_view field) {
+    if (field.empty()) return {};
+    plugin::Json in = plugin::parse_json(field);
+    const int n = cJSON_IsArray(in.get()) ? cJSON_GetArraySize(in.get()) : 0;
+    if (n == 0 || n > static_cast<int>(kMaxAttachments)) return {};
+    plugin::Json out(cJSON_CreateArray());
+    const cJSON *item = nullptr;
+    cJSON_ArrayForEach(item, in.get()) {
+        const char *id = plugin::get_string(item, "id");
+        const char *type = plugin::get_string(item, "fileType");
+        const char *name = plugin::get_string(item, "filename");
+        const cJSON *size = cJSON_GetObjectItemCaseSensitive(item, "size");
+        if (!id || !valid_upload_id(id) || !type || !name || !cJSON_IsNumber(size) || size->valuedouble < 0 ||
+            size->valuedouble > 1e15)
+            return {};
+        cJSON *a = cJSON_CreateObject();
+        cJSON_AddItemToArray(out.get(), a);
+        cJSON_AddStringToObject(a, "id", id);
+        cJSON_AddStringToObject(a, "url", (std::string(kUploadsPath) + id).c_str());
+        cJSON_AddStringToObject(a, "fileType", type);
+        cJSON_AddNumberToObject(a, "size", static_cast<double>(static_cast<int64_t>(size->valuedouble)));
+        cJSON_AddStringToObject(a, "filename", name);
+    }
+    return plugin::to_string(out.get());
 }
 
 std::string_view envelope_id(std::string_view payload) {

@@ -7,6 +7,7 @@
 #include <string>
 #include <string_view>
 
+#include "attachment_rules.h"
 #include "json.h"
 #include "room_name.h"
 
@@ -23,10 +24,24 @@ size_t code_points(std::string_view utf8);
 struct EnvelopeParts {
     std::string prefix, middle, suffix;
 };
+// `attachments`: a JSON array of upload descriptions, put in as it is ("":
+// none, and no field).
 EnvelopeParts message_envelope(std::string_view room, std::string_view username, std::string_view user_id,
-                               std::string_view text, std::string_view ref_json);
+                               std::string_view text, std::string_view attachments, std::string_view ref_json);
 std::string message_json(std::string_view id, std::string_view room, std::string_view username,
-                         std::string_view user_id, std::string_view text, std::string_view ref_json);
+                         std::string_view user_id, std::string_view text, std::string_view attachments,
+                         std::string_view ref_json);
+
+using plugin::kMaxAttachments;  // attachment_rules.h
+using plugin::kUploadsPath;
+using plugin::valid_upload_id;
+
+// A stream entry's `attachments` field as the envelope carries it: 1 to
+// kMaxAttachments upload descriptions {id, url, fileType, size, filename},
+// printed anew; "" when absent or anything else (an entry another producer
+// wrote is replayed without it, never as broken JSON): the rules ingest
+// stores by (message_document.h).
+std::string attachments_json(std::string_view field);
 
 // A change to a stored message, built the same way around its own stream
 // id (docs/protocol.md, "Changes to messages"):

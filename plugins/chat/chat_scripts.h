@@ -9,7 +9,8 @@ namespace aurora::chat {
 // first message's id instead of adding a second message.
 //   KEYS[1] stream  KEYS[2] ref key (only when the client sent a ref)
 //   ARGV: channel, roomId, userId, text, username, ref, prefix, middle,
-//         suffix, dedup_ttl_s, maxlen (0 = no trimming)
+//         suffix, dedup_ttl_s, maxlen (0 = no trimming), attachments (a JSON
+//         array of upload descriptions, "" for none)
 // Returns {1, id} for a new message, {0, id} for a duplicate ref.
 inline constexpr const char *kSendScript = R"lua(
 if #KEYS > 1 then
@@ -24,6 +25,7 @@ for _, v in ipairs({'*', 'roomId', ARGV[2], 'userId', ARGV[3], 'text', ARGV[4], 
   table.insert(args, v)
 end
 if ARGV[6] ~= '' then table.insert(args, 'ref'); table.insert(args, ARGV[6]) end
+if ARGV[12] and ARGV[12] ~= '' then table.insert(args, 'attachments'); table.insert(args, ARGV[12]) end
 local id = redis.call('XADD', unpack(args))
 local ms = string.match(id, '^(%d+)')
 redis.call('PUBLISH', ARGV[1], ARGV[7] .. id .. ARGV[8] .. ms .. ARGV[9])

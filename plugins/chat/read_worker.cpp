@@ -358,7 +358,7 @@ size_t ReadWorker::send_range(const ResumeJob &job, StreamId &last_seen, bool &c
                 const bool is_emoji = kind == "reaction";
                 std::string msg =
                     kind.empty() ? message_json(id, job.room, field(fields, "username"), field(fields, "userId"),
-                                                field(fields, "text"), {})
+                                                field(fields, "text"), attachments_json(field(fields, "attachments")), {})
                                  : change_json(id, job.room, field(fields, "username"), field(fields, "userId"),
                                                Change{kind, field(fields, "target"),
                                                       field(fields, is_emoji ? "emoji" : "text"), field(fields, "op")});

@@ -166,6 +166,81 @@ aurora_verdict SendPipeline::submit(SendJob job) {
     return AURORA_REPLY;
 }
 
+// One lookup of a message's uploads: the GETs answer in any order (they
+// may go to several masters); the last one to answer sends the message on.
+struct SendPipeline::Lookup {
+    std::shared_ptr<SendJob> job;
+    std::vector<std::string> ids, found;  // found[i]: ids[i]'s description ("": none)
+    size_t left = 0;
+    bool failed = false;  // Redis did not answer one of them
+};
+
+aurora_verdict SendPipeline::submit_attached(SendJob job, std::vector<std::string> upload_ids) {
+    auto l = std::make_shared<Lookup>();
+    l->job = std::make_shared<SendJob>(std::move(job));
+    l->ids = std::move(upload_ids);
+    l->found.resize(l->ids.size());
+    std::vector<uint16_t> slots;
+    for (const std::string &id : l->ids) {
+        slots.push_back(ctx_.cluster() ? plugin::key_slot("chat:upload:" + id) : 0);
+        if (!usable(slots.back())) {
+            ctx_.host->metric_add(ctx_.m.send_errors, 1);
+            ctx_.host->msg_reply_error(l->job->msg, "unavailable", "message not sent: the message store is unavailable");
+            return AURORA_REPLY;
+        }
+    }
+    l->left = l->ids.size();
+    for (size_t i = 0; i < l->ids.size(); ++i) {
+        const std::string key = "chat:upload:" + l->ids[i];
+        auto got = [this, l, i](const redisReply *r) {
+            if (!r || r->type == REDIS_REPLY_ERROR) l->failed = true;
+            else if (r->type == REDIS_REPLY_STRING) l->found[i].assign(r->str, r->len);
+            if (--l->left == 0) looked_up(l);
+        };
+        if (!command(slots[i], {"GET", key}, got)) {
+            l->failed = true;
+            if (--l->left == 0) {
+                // None is waiting for an answer: answered from the hook.
+                ctx_.host->metric_add(ctx_.m.send_errors, 1);
+                ctx_.host->msg_reply_error(l->job->msg, "unavailable", "message not sent: the message store is too far behind");
+                return AURORA_REPLY;
+            }
+        }
+    }
+    return AURORA_PENDING;
+}
+
+void SendPipeline::looked_up(const std::shared_ptr<Lookup> &l) {
+    SendJob &job = *l->job;
+    aurora_msg *msg = job.msg;
+    auto refuse = [&](const char *code, const std::string &why) {
+        if (std::string_view(code) == "unavailable") ctx_.host->metric_add(ctx_.m.send_errors, 1);
+        ctx_.host->msg_reply_error(msg, code, why.c_str());
+        ctx_.host->msg_resume(msg, AURORA_REPLY);
+    };
+    if (l->failed) return refuse("unavailable", "message not sent: the message store did not answer; send it again");
+    plugin::Json list(cJSON_CreateArray());
+    for (size_t i = 0; i < l->ids.size(); ++i) {
+        plugin::Json d = l->found[i].empty() ? plugin::Json() : plugin::parse_json(l->found[i]);
+        const char *owner = d ? plugin::get_string(d.get(), "userId") : nullptr;
+        const char *type = d ? plugin::get_string(d.get(), "fileType") : nullptr;
+        const char *name = d ? plugin::get_string(d.get(), "filename") : nullptr;
+        const cJSON *size = d ? cJSON_GetObjectItemCaseSensitive(d.get(), "size") : nullptr;
+        if (!owner || !type || !name || !cJSON_IsNumber(size))
+            return refuse("bad_attachment", "attachment " + l->ids[i] + " is not an upload, or too old to attach");
+        if (owner != job.user_id) return refuse("bad_attachment", "attachment " + l->ids[i] + " is not your upload");
+        cJSON *a = cJSON_CreateObject();
+        cJSON_AddItemToArray(list.get(), a);
+        cJSON_AddStringToObject(a, "id", l->ids[i].c_str());
+        cJSON_AddStringToObject(a, "url", (std::string(kUploadsPath) + l->ids[i]).c_str());
+        cJSON_AddStringToObject(a, "fileType", type);
+        cJSON_AddNumberToObject(a, "size", size->valuedouble);
+        cJSON_AddStringToObject(a, "filename", name);
+    }
+    job.attachments = plugin::to_string(list.get());
+    if (submit(std::move(job)) == AURORA_REPLY) ctx_.host->msg_resume(msg, AURORA_REPLY);
+}
+
 // Cluster mode only: single mode has one connection, and no key is built
 // or hashed for it on the hot path.
 uint16_t SendPipeline::slot_of(const SendJob &job) const {
@@ -187,7 +262,8 @@ bool SendPipeline::issue(std::shared_ptr<SendJob> job, const plugin::Redirect *a
     bool queued = false;
     switch (job->kind) {
     case SendJob::Kind::Message: {
-        EnvelopeParts env = message_envelope(job->room, job->username, job->user_id, job->text, job->ref_json);
+        EnvelopeParts env =
+            message_envelope(job->room, job->username, job->user_id, job->text, job->attachments, job->ref_json);
         std::string channel = ctx_.channel(job->room), shard_stream, dedup_key;
         if (ctx_.cluster()) shard_stream = ctx_.stream(job->room);  // single mode: the setting itself, no copy
         std::vector<std::string_view> argv{"EVALSHA", send_sha_, job->ref_value.empty() ? "1" : "2",
@@ -200,7 +276,8 @@ bool SendPipeline::issue(std::shared_ptr<SendJob> job, const plugin::Redirect *a
                                    std::string_view(job->text), std::string_view(job->username),
                                    std::string_view(job->ref_value), std::string_view(env.prefix),
                                    std::string_view(env.middle), std::string_view(env.suffix),
-                                   std::string_view(dedup_window_arg_), std::string_view(stream_maxlen_arg_)})
+                                   std::string_view(dedup_window_arg_), std::string_view(stream_maxlen_arg_),
+                                   std::string_view(job->attachments)})
             argv.push_back(a);
         queued = command(slot, argv, done, ask, &job->node);
         if (queued && ctx_.s.wait_replicas > 0) waits_[job->node].due = true;

@@ -27,6 +27,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "chat_context.h"
 #include "presence_coalescer.h"
@@ -55,6 +56,9 @@ struct SendJob {
     // Change (kChangeScript): "edit", "delete" or "reaction"; the message it
     // changes; the edit's text is `text`, the reaction's emoji `emoji`.
     std::string change, target, emoji, op;
+    // Message: its attachments' descriptions, a JSON array ("": none), put
+    // there by submit_attached.
+    std::string attachments;
     bool moderator = false;  // delete: may delete others' messages
     std::string dedup_key;  // Message with a ref: the key it is remembered under ("": chat:ref:<user>:<ref>)
     std::chrono::steady_clock::time_point queued = std::chrono::steady_clock::now();
@@ -79,6 +83,13 @@ public:
     // without a message. A job with `done` returns AURORA_DROP, and `done`
     // runs later whatever happens (an error found now too: from the loop).
     aurora_verdict submit(SendJob job);
+    // A message (with `msg`) naming uploads: reads each upload's description
+    // (chat:upload:<id>, written by the ingest plugin's upload route),
+    // checks it is there and the sender's, puts the descriptions into the
+    // message, then submits it. AURORA_PENDING, or AURORA_REPLY with an
+    // error set when Redis cannot be asked. Errors found later are answered
+    // with msg_resume: `bad_attachment`, `unavailable`.
+    aurora_verdict submit_attached(SendJob job, std::vector<std::string> upload_ids);
     // Redis answers and the scripts are loaded: a message would be sent.
     bool ready() const { return usable(); }
     // Called for every message stored (not a duplicate ref), with its id,
@@ -108,6 +119,8 @@ private:
     bool issue_change(const std::shared_ptr<SendJob> &job, uint16_t slot, plugin::AsyncRedis::Callback done,
                       const plugin::Redirect *ask);
     void complete_change(SendJob &job, const redisReply *r);
+    struct Lookup;
+    void looked_up(const std::shared_ptr<Lookup> &l);
     void queue_wait(plugin::AsyncRedis &node);
     void replicated(plugin::AsyncRedis &node, const redisReply *r);
 

@@ -49,6 +49,21 @@ bool read_message(const bson_t *doc, HistoryMessage &m) {
             if (!r.emoji.empty() && !r.user_ids.empty()) m.reactions.push_back(std::move(r));
         }
     }
+    if (!m.deleted && bson_iter_init_find(&it, doc, "attachments") && BSON_ITER_HOLDS_ARRAY(&it) &&
+        bson_iter_recurse(&it, &arr)) {
+        while (bson_iter_next(&arr)) {
+            if (!BSON_ITER_HOLDS_DOCUMENT(&arr)) continue;
+            uint32_t len = 0;
+            const uint8_t *data = nullptr;
+            bson_iter_document(&arr, &len, &data);
+            bson_t one;
+            if (!bson_init_static(&one, data, len)) continue;
+            HistoryMessage::Attachment a{plugin::bson_string(&one, "id"), plugin::bson_string(&one, "url"),
+                                         plugin::bson_string(&one, "fileType"), plugin::bson_string(&one, "filename")};
+            if (bson_iter_init_find(&item, &one, "size") && BSON_ITER_HOLDS_NUMBER(&item)) a.size = bson_iter_as_int64(&item);
+            if (!a.url.empty()) m.attachments.push_back(std::move(a));
+        }
+    }
     m.user_id = plugin::bson_id_string(doc, "userId");
     return true;
 }
@@ -60,7 +75,7 @@ bool find(mongoc_collection_t *coll, const bson_t *filter, int64_t limit, std::v
     bson_t *opts = BCON_NEW("sort", "{", "createdAt", BCON_INT32(-1), "}", "projection", "{", "streamId",
                             BCON_INT32(1), "roomId", BCON_INT32(1), "username", BCON_INT32(1), "userId",
                             BCON_INT32(1), "text", BCON_INT32(1), "status", BCON_INT32(1), "editedAt",
-                            BCON_INT32(1), "reactions", BCON_INT32(1), "}");
+                            BCON_INT32(1), "reactions", BCON_INT32(1), "attachments", BCON_INT32(1), "}");
     plugin::Bson opts_guard(opts);
     if (limit > 0) BSON_APPEND_INT64(opts, "limit", limit);
     plugin::Cursor cursor(mongoc_collection_find_with_opts(coll, filter, opts, nullptr));
@@ -138,6 +153,18 @@ std::string messages_json(const std::vector<HistoryMessage> &messages) {
         cJSON_AddStringToObject(o, "user", m.user.c_str());
         cJSON_AddStringToObject(o, "userId", m.user_id.c_str());
         cJSON_AddStringToObject(o, "text", m.text.c_str());
+        if (!m.attachments.empty()) {
+            cJSON *as = cJSON_AddArrayToObject(o, "attachments");
+            for (const HistoryMessage::Attachment &a : m.attachments) {
+                cJSON *ao = cJSON_CreateObject();
+                cJSON_AddStringToObject(ao, "id", a.id.c_str());
+                cJSON_AddStringToObject(ao, "url", a.url.c_str());
+                cJSON_AddStringToObject(ao, "fileType", a.type.c_str());
+                cJSON_AddNumberToObject(ao, "size", static_cast<double>(a.size));
+                cJSON_AddStringToObject(ao, "filename", a.filename.c_str());
+                cJSON_AddItemToArray(as, ao);
+            }
+        }
         cJSON_AddNumberToObject(o, "ts", static_cast<double>(m.sid.ms));
         if (m.edited) {
             cJSON_AddTrueToObject(o, "edited");

@@ -28,6 +28,11 @@ struct HistoryMessage {
         std::vector<std::string> user_ids;
     };
     std::vector<Reaction> reactions;
+    struct Attachment {
+        std::string id, url, type, filename;
+        int64_t size = 0;
+    };
+    std::vector<Attachment> attachments;  // none once deleted
 };
 
 struct HistoryPage {

@@ -34,6 +34,7 @@ struct IngestMetrics {
     aurora_metric *batch_size = nullptr, *insert_seconds = nullptr, *persist_lag_seconds = nullptr;
     aurora_metric *history_requests = nullptr, *history_rejected = nullptr, *history_errors = nullptr;
     aurora_metric *history_seconds = nullptr;
+    aurora_metric *uploads = nullptr, *upload_bytes = nullptr, *upload_rejected = nullptr, *downloads = nullptr;
 };
 
 struct IngestContext : plugin::PluginHandle {  // host, self, log()

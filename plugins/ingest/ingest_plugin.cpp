@@ -17,6 +17,7 @@
 #include "json.h"
 #include "plugin_handle.h"
 #include "stream_consumer.h"
+#include "upload_service.h"
 
 namespace aurora::ingest {
 namespace {
@@ -27,6 +28,7 @@ struct IngestPlugin {
     std::vector<std::unique_ptr<StreamConsumer>> consumers;
     std::unique_ptr<plugin::TokenTrust> trust;  // history's bearer tokens; before `history`, which uses it
     std::unique_ptr<HistoryService> history;
+    std::unique_ptr<UploadService> uploads;
     bool spawned = false;  // a thread may hold ctx: a failed init must then leave it alive
 };
 
@@ -63,6 +65,11 @@ void register_metrics(IngestContext &ctx) {
     m.history_rejected = h->metric_counter(s, "history_rejected_total", "History requests refused (401/400/busy)", nullptr);
     m.history_errors = h->metric_counter(s, "history_errors_total", "History requests MongoDB failed", nullptr);
     m.history_seconds = h->metric_histogram(s, "history_seconds", "History request latency", nullptr, nullptr, 0);
+    m.uploads = h->metric_counter(s, "uploads_total", "Files uploaded", nullptr);
+    m.upload_bytes = h->metric_counter(s, "upload_bytes_total", "Bytes of files uploaded", nullptr);
+    m.upload_rejected = h->metric_counter(s, "upload_rejected_total",
+                                          "Uploads and downloads refused (401/400/404/413/415)", nullptr);
+    m.downloads = h->metric_counter(s, "downloads_total", "Files served", nullptr);
 }
 
 void consumer_main(aurora_worker *w, void *arg) { static_cast<StreamConsumer *>(arg)->run(w); }
@@ -141,6 +148,7 @@ aurora_status init_plugin(IngestPlugin &p) {
     const int consumers = ctx.s.workers == 0 ? 0 : shards * ((ctx.s.workers + shards - 1) / shards);
     for (int i = 0; i < consumers; ++i) p.consumers.push_back(std::make_unique<StreamConsumer>(ctx, i, i % shards));
     if (ctx.s.history) p.history = std::make_unique<HistoryService>(ctx, *p.trust);
+    if (ctx.s.uploads) p.uploads = std::make_unique<UploadService>(ctx, *p.trust);
 
     // Threads last: the monitor first, so that it is told to stop (and
     // unblocks the consumers) no later than they are.
@@ -151,6 +159,7 @@ aurora_status init_plugin(IngestPlugin &p) {
         st = host->spawn(ctx.self, name.c_str(), consumer_main, p.consumers[i].get());
     }
     if (st == AURORA_OK && p.history) st = p.history->start();
+    if (st == AURORA_OK && p.uploads) st = p.uploads->start();
     if (st == AURORA_OK && p.trust) st = p.trust->start();
     if (st != AURORA_OK) {
         ctx.log(AURORA_LOG_ERROR, "cannot start the plugin threads (status %d)", static_cast<int>(st));

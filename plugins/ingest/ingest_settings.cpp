@@ -1,8 +1,10 @@
 #include "ingest_settings.h"
 
+#include <algorithm>
 #include <cctype>
 #include <cstdlib>
 
+#include "content_sniff.h"
 #include "room_name.h"
 
 namespace aurora::ingest {
@@ -111,6 +113,27 @@ const Field<IngestSettings> kFields[] = {
      &IngestSettings::history_max_limit},
     {{"history_max_queue", Setting::Int, "1024", "history requests waiting for a thread before 503 / `unavailable`",
      1, 1000000}, &IngestSettings::history_max_queue},
+    {{"uploads", Setting::Bool, "false",
+     "serve `POST /api/uploads` and `GET /api/uploads/{id}` (files in MongoDB GridFS, referenced from messages; "
+     "needs `history`): docs/ingest.md, Attachments"}, &IngestSettings::uploads},
+    {{"upload_bucket", Setting::String, "\"uploads\"", "the GridFS bucket (collections `<bucket>.files`, `<bucket>.chunks`)"},
+     &IngestSettings::upload_bucket},
+    {{"upload_max_bytes", Setting::Int, "10485760", "largest upload; a larger body is a 413 before it is read whole",
+     1, 1073741824}, &IngestSettings::upload_max_bytes},
+    {{"upload_quota_bytes", Setting::Int, "104857600", "bytes of uploads each user may keep (0: no quota)", 0,
+     1099511627776}, &IngestSettings::upload_quota_bytes},
+    {{"upload_types", Setting::StringList,
+     "[\"image/png\", \"image/jpeg\", \"image/gif\", \"image/webp\", \"application/pdf\", \"text/plain\"]",
+     "the types accepted, as sniffed from the bytes (a subset of the default; HTML and SVG never are)"},
+     &IngestSettings::upload_types},
+    {{"upload_attach_s", Setting::Int, "86400", "how long after its upload a file may be attached to a message", 60,
+     31536000}, &IngestSettings::upload_attach_s},
+    {{"upload_timeout_ms", Setting::Int, "60000", "time for an upload's whole body to arrive (408 after it)", 1000,
+     3600000}, &IngestSettings::upload_timeout_ms},
+    {{"upload_workers", Setting::Int, "2", "threads that store and serve uploads", 1, 32},
+     &IngestSettings::upload_workers},
+    {{"upload_max_queue", Setting::Int, "64", "upload requests waiting for a thread before 503", 1, 100000},
+     &IngestSettings::upload_max_queue},
     {{"jwt_algorithm", Setting::String, "\"HS256\"",
      "the algorithm history tokens must use: `HS256`, `HS384` or `HS512` (as the auth plugin's)"},
      &IngestSettings::jwt_algorithm},
@@ -166,6 +189,25 @@ std::optional<IngestSettings> load_settings(aurora_str config_json, std::string 
             return std::nullopt;
         }
         o.room_retention_s[room] = n;
+    }
+    for (const std::string &t : o.upload_types) {
+        auto known = sniffable_types();
+        if (std::find(known.begin(), known.end(), t) == known.end()) {
+            error = "setting \"upload_types\": \"" + t.substr(0, 64) +
+                    "\" is not a type uploads can recognise (image/png, image/jpeg, image/gif, image/webp, "
+                    "application/pdf, text/plain)";
+            return std::nullopt;
+        }
+    }
+    if (o.uploads && !o.history) {
+        error = "setting \"uploads\" needs \"history\" (its token checks)";
+        return std::nullopt;
+    }
+    if (o.upload_bucket.empty() || o.upload_bucket.size() > 64 ||
+        o.upload_bucket.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") !=
+            std::string::npos) {
+        error = "setting \"upload_bucket\" must be 1-64 characters of A-Z a-z 0-9 _ -";
+        return std::nullopt;
     }
     if (o.dead_letter_stream == o.stream) {
         error = "setting \"dead_letter_stream\" must differ from \"stream\"";

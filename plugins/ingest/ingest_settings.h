@@ -50,6 +50,16 @@ struct IngestSettings {
     int64_t history_default_limit = 50;
     int64_t history_max_limit = 100;
     size_t history_max_queue = 1024;
+    // Uploads (upload_service.h): POST /api/uploads into GridFS.
+    bool uploads = false;
+    std::string upload_bucket = "uploads";
+    int64_t upload_max_bytes = 10 * 1024 * 1024;
+    int64_t upload_quota_bytes = 100 * 1024 * 1024;  // per user; 0: none
+    std::vector<std::string> upload_types;
+    int64_t upload_attach_s = 86400;
+    int64_t upload_timeout_ms = 60000;
+    int upload_workers = 2;
+    size_t upload_max_queue = 64;
     std::string jwt_algorithm;
     jwt_alg_t jwt_alg = JWT_ALG_HS256;  // from jwt_algorithm
     int64_t leeway_s = 30;

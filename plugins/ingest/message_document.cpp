@@ -1,5 +1,7 @@
 #include "message_document.h"
 
+#include "attachment_rules.h"
+#include "json.h"
 #include "search_tokens.h"
 
 namespace aurora::ingest {
@@ -38,6 +40,40 @@ void append_tokens(bson_t *doc, std::string_view text) {
     bson_append_array_end(doc, &arr);
 }
 
+std::optional<std::string> append_attachments(bson_t *doc, const std::string *field) {
+    bson_t arr;
+    BSON_APPEND_ARRAY_BEGIN(doc, "attachments", &arr);
+    if (field && !field->empty()) {
+        plugin::Json list = plugin::parse_json(*field);
+        if (!cJSON_IsArray(list.get()) || cJSON_GetArraySize(list.get()) > static_cast<int>(plugin::kMaxAttachments))
+            return "field attachments is not a JSON array of at most " + std::to_string(plugin::kMaxAttachments) +
+                   " uploads";
+        int i = 0;
+        const cJSON *a = nullptr;
+        cJSON_ArrayForEach(a, list.get()) {
+            const char *id = plugin::get_string(a, "id");
+            const char *type = plugin::get_string(a, "fileType");
+            const char *name = plugin::get_string(a, "filename");
+            const cJSON *size = cJSON_GetObjectItemCaseSensitive(a, "size");
+            const std::string_view idv = id ? id : "";
+            if (!plugin::valid_upload_id(idv) || !type ||
+                !name || !cJSON_IsNumber(size) || size->valuedouble < 0 || size->valuedouble > 1e15)
+                return std::string("field attachments: an upload needs id (32 hex digits), fileType, filename and size");
+            const std::string key = std::to_string(i++), url = std::string(plugin::kUploadsPath) + std::string(idv);
+            bson_t one;
+            bson_append_document_begin(&arr, key.c_str(), static_cast<int>(key.size()), &one);
+            BSON_APPEND_UTF8(&one, "id", id);
+            BSON_APPEND_UTF8(&one, "url", url.c_str());  // the seed's fields: url, fileType
+            BSON_APPEND_UTF8(&one, "fileType", type);
+            BSON_APPEND_INT64(&one, "size", static_cast<int64_t>(size->valuedouble));
+            BSON_APPEND_UTF8(&one, "filename", name);
+            bson_append_document_end(&arr, &one);
+        }
+    }
+    bson_append_array_end(doc, &arr);
+    return std::nullopt;
+}
+
 std::optional<std::string> build_document(const StreamEntry &entry, bson_t *doc, bool any_user_id, bool search) {
     if (entry.sid.ms == 0 && entry.sid.seq == 0) return "the stream id is not <ms>-<seq>";
     const std::string *room = entry.field("roomId");
@@ -53,9 +89,7 @@ std::optional<std::string> build_document(const StreamEntry &entry, bson_t *doc,
     BSON_APPEND_UTF8(doc, "username", username && !username->empty() ? username->c_str() : user_id->c_str());
     bson_append_utf8(doc, "text", 4, text->data(), static_cast<int>(text->size()));
     BSON_APPEND_UTF8(doc, "status", "sent");
-    bson_t attachments;
-    BSON_APPEND_ARRAY_BEGIN(doc, "attachments", &attachments);
-    bson_append_array_end(doc, &attachments);
+    if (auto why = append_attachments(doc, entry.field("attachments"))) return why;
     BSON_APPEND_DATE_TIME(doc, "createdAt", ms);
     BSON_APPEND_DATE_TIME(doc, "updatedAt", ms);
     BSON_APPEND_UTF8(doc, "streamId", entry.id.c_str());

@@ -1,5 +1,7 @@
 // One stream entry -> one `messages` document with the seed's schema (§6.3):
-// roomId, userId (ObjectId), username, text, status "sent", attachments [],
+// roomId, userId (ObjectId), username, text, status "sent", attachments
+// (the uploads the message names: [{id, url, fileType, size, filename}],
+// the seed's url and fileType with the seed's planned size and filename),
 // createdAt = updatedAt = the stream id's milliseconds, plus streamId (the
 // unique key that makes a retried insert a no-op). The document depends only
 // on the entry, so every retry writes the same thing.
@@ -26,6 +28,10 @@ std::optional<std::string> append_user_id(bson_t *doc, const std::string &user_i
 // `search`: also "tokens", the text's words (search_tokens.h).
 std::optional<std::string> build_document(const StreamEntry &entry, bson_t *doc, bool any_user_id = false,
                                           bool search = false);
+
+// Appends "attachments" from the entry's field (a JSON array, written by
+// the chat plugin; absent: []), or says why it can never be stored.
+std::optional<std::string> append_attachments(bson_t *doc, const std::string *field);
 
 // Appends "tokens": the words of `text`.
 void append_tokens(bson_t *doc, std::string_view text);

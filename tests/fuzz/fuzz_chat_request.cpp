@@ -130,7 +130,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     (void)object_with(edit, "target", id);
     FUZZ_CHECK(envelope_id(edit) == id);
 
-    const std::string message = message_json(id, room, user, user_id, text, ref_json);
+    // Any field an entry may hold comes back as a JSON array of objects, or not at all.
+    const std::string attached = attachments_json(text);
+    if (!attached.empty()) {
+        aurora::plugin::Json a = aurora::plugin::parse_json(attached);
+        FUZZ_CHECK(cJSON_IsArray(a.get()) && cJSON_GetArraySize(a.get()) > 0);
+        const std::string with = message_json(id, room, user, user_id, text, attached, ref_json);
+        aurora::plugin::Json m = aurora::plugin::parse_json(with);
+        FUZZ_CHECK(m && cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(m.get(), "attachments")));
+    }
+    const std::string message = message_json(id, room, user, user_id, text, {}, ref_json);
     check_ref(object_with(message, "text", text), ref_json);
     (void)object_with(message, "room", room);
     (void)object_with(message, "user", user);

@@ -411,6 +411,17 @@ def server_api_inputs():
     return out
 
 
+# ---- Uploads: bytes to sniff, file names (fuzz_upload_sniff) --------------------------------------
+def uploads():
+    return [
+        b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR", b"\xff\xd8\xff\xe0\0\x10JFIF", b"GIF89a\x01\0\x01\0", b"GIF87a",
+        b"RIFF\x24\0\0\0WEBPVP8 ", b"%PDF-1.7\n%", "plain text, caf\u00e9 \u65e5\u672c\n".encode(),
+        b"<html><script>alert(1)</script>", b"\xef\xbb\xbf  <SVG onload=x>", b"\n\t<!-- c -->", b"<?xml version='1.0'?>",
+        b"<b>bold</b>", b"<bogus>", b"a\x00b", b"\xc2\x85nel", b"\xff\xfe", b"", b"..", b"../../etc/passwd",
+        b"C:\\Users\\x\\photo.png", "na\u00efve \"quoted\" name;.png".encode(), b"x" * 300,
+    ]
+
+
 def main():
     write("fuzz_http_head", http_heads())
     write("fuzz_ws_frames", ws_frames())
@@ -426,6 +437,7 @@ def main():
     write("fuzz_token_keys", key_sets())
     write("fuzz_stream_entry", stream_entries())
     write("fuzz_server_api", server_api_inputs())
+    write("fuzz_upload_sniff", uploads())
     for d in sorted(CORPUS.iterdir()):
         print(f"{d.name}: {len(list(d.iterdir()))} files")
 

@@ -11,6 +11,7 @@
 #include <memory>
 
 #include "change_fold.h"
+#include "content_sniff.h"
 #include "consumer_slot.h"
 #include "retention.h"
 #include "search_tokens.h"
@@ -70,6 +71,88 @@ TEST(MessageDocumentTest, PoisonEntries) {
     EXPECT_NE(poison({{"userId", "65f0c0ffee0123456789abcd"}, {"text", "x"}}), "");
     EXPECT_NE(poison({{"roomId", "general"}, {"userId", "65f0c0ffee0123456789abcd"}}), "");
     EXPECT_EQ(poison({{"roomId", "general"}, {"userId", "65f0c0ffee0123456789abcd"}, {"text", ""}}), "");
+}
+
+TEST(MessageDocumentTest, AttachmentsAsTheSeedPlannedThem) {
+    const std::string id(32, 'a');
+    bson_t doc = BSON_INITIALIZER;
+    auto why = build_document(entry({{"roomId", "general"}, {"userId", "65f0c0ffee0123456789abcd"}, {"text", ""},
+                                     {"attachments", "[{\"id\":\"" + id + "\",\"url\":\"/elsewhere\",\"fileType\":"
+                                                     "\"image/png\",\"size\":73,\"filename\":\"a.png\",\"x\":1}]"}}),
+                              &doc);
+    ASSERT_FALSE(why) << *why;
+    char *json = bson_as_relaxed_extended_json(&doc, nullptr);
+    std::string s(json);
+    bson_free(json);
+    bson_destroy(&doc);
+    // The url is always where the upload is served; unknown fields are dropped.
+    EXPECT_NE(s.find("\"attachments\" : [ { \"id\" : \"" + id + "\", \"url\" : \"/api/uploads/" + id +
+                     "\", \"fileType\" : \"image/png\", \"size\" : 73, \"filename\" : \"a.png\" } ]"),
+              std::string::npos) << s;
+
+    auto poison = [](const std::string &field) {
+        bson_t d = BSON_INITIALIZER;
+        auto w = build_document(entry({{"roomId", "r"}, {"userId", "65f0c0ffee0123456789abcd"}, {"text", "x"},
+                                       {"attachments", field}}), &d);
+        bson_destroy(&d);
+        return w.has_value();
+    };
+    EXPECT_FALSE(poison(""));  // none
+    EXPECT_FALSE(poison("[]"));
+    for (const std::string &bad : std::vector<std::string>{"x", "{}", "[1]", "[{\"id\":\"" + std::string(32, 'A') + "\"}]",
+                                  "[{\"id\":\"" + id + "\",\"fileType\":\"t\",\"filename\":\"f\",\"size\":-1}]",
+                                  "[{\"id\":\"" + id + "\",\"fileType\":\"t\",\"filename\":\"f\"}]"})
+        EXPECT_TRUE(poison(bad)) << bad;
+    std::string eleven = "[";
+    for (int i = 0; i < 11; ++i)
+        eleven += std::string(i ? "," : "") + "{\"id\":\"" + id + "\",\"fileType\":\"t\",\"filename\":\"f\",\"size\":1}";
+    EXPECT_TRUE(poison(eleven + "]"));
+}
+
+TEST(ContentSniffTest, TypesFromTheBytesNeverMarkup) {
+    using namespace std::string_view_literals;
+    EXPECT_EQ(sniff_type("\x89PNG\r\n\x1a\nrest"), "image/png");
+    EXPECT_EQ(sniff_type("\xFF\xD8\xFF\xE0"), "image/jpeg");
+    EXPECT_EQ(sniff_type("GIF89a..."), "image/gif");
+    EXPECT_EQ(sniff_type("RIFF\x10\0\0\0WEBPVP8 abcd"sv), "image/webp");
+    EXPECT_EQ(sniff_type("RIFF\x10\0\0\0WAVEfmt abcd"sv), "");
+    EXPECT_EQ(sniff_type("%PDF-1.7"), "application/pdf");
+    EXPECT_EQ(sniff_type("caf\xC3\xA9\n\tnotes\r\n"), "text/plain");
+    EXPECT_EQ(sniff_type("a < b and <bogus> tags"), "text/plain");
+    for (const char *markup : {"<!DOCTYPE html>", "<html>", "  \n<SCRIPT>x", "\xEF\xBB\xBF<svg onload=1>",
+                               "<?xml version='1.0'?>", "<!-- c -->", "<p>", "<a href=x>", "<iframe/src=x>"})
+        EXPECT_EQ(sniff_type(markup), "text/html") << markup;
+    for (std::string_view binary : {""sv, "a\0b"sv, "\xC2\x85 next line"sv, "\xFF\xFE"sv, "\x7F"sv})
+        EXPECT_EQ(sniff_type(binary), "") << binary;
+}
+
+TEST(ContentSniffTest, FileNamesAndDisposition) {
+    std::string err;
+    EXPECT_EQ(upload_filename("photo.png", err), "photo.png");
+    EXPECT_EQ(upload_filename("C:\\Users\\me\\photo.png", err), "photo.png");
+    EXPECT_EQ(upload_filename("../../etc/passwd", err), "passwd");
+    for (const std::string &bad : {std::string(), std::string("dir/"), std::string(".."), std::string("a\nb"),
+                                  std::string("a\x07"), std::string(256, 'x'), std::string("\xFF")})
+        EXPECT_EQ(upload_filename(bad, err), "") << bad;
+    EXPECT_EQ(content_disposition("image/png", "red dot.png"),
+              "inline; filename=\"red dot.png\"; filename*=UTF-8''red%20dot.png");
+    EXPECT_EQ(content_disposition("text/plain", "r\xC3\xA9sum\xC3\xA9 \"x\";.txt"),
+              "attachment; filename=\"r__sum__ _x__.txt\"; filename*=UTF-8''r%C3%A9sum%C3%A9%20%22x%22%3B.txt");
+}
+
+TEST(IngestSettingsTest, UploadSettings) {
+    std::string err;
+    auto s = load_settings(AURORA_STR_LIT("{}"), err);
+    ASSERT_TRUE(s) << err;
+    EXPECT_FALSE(s->uploads);
+    EXPECT_EQ(s->upload_types.size(), 6u);
+    EXPECT_EQ(s->upload_max_bytes, 10 * 1024 * 1024);
+    EXPECT_FALSE(load_settings(AURORA_STR_LIT("{\"upload_types\": [\"image/svg+xml\"]}"), err));
+    EXPECT_NE(err.find("upload_types"), std::string::npos);
+    EXPECT_FALSE(load_settings(AURORA_STR_LIT("{\"upload_types\": [\"text/html\"]}"), err));
+    EXPECT_FALSE(load_settings(AURORA_STR_LIT("{\"uploads\": true, \"history\": false}"), err));
+    EXPECT_FALSE(load_settings(AURORA_STR_LIT("{\"upload_bucket\": \"a.b\"}"), err));
+    EXPECT_TRUE(load_settings(AURORA_STR_LIT("{\"uploads\": true, \"upload_types\": [\"image/png\"]}"), err)) << err;
 }
 
 TEST(MessageDocumentTest, AnyUserIdIsStoredAsAString) {
