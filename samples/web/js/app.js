@@ -2,7 +2,7 @@
 // session, the connection, the chat state and the view together.
 // docs/web-client.md describes it.
 
-import { clearToken, loadSession, login, register, saveToken, sessionFromToken } from "./session.js";
+import { clearToken, loadSession, login, register, saveToken, sessionFromToken, uploadFile } from "./session.js";
 import { Connection, defaultUrl } from "./connection.js";
 import { Chat } from "./chat.js";
 import { View } from "./view.js";
@@ -141,6 +141,31 @@ $("composer").addEventListener("submit", (e) => {
   if (err) return view.notice(err); // kept in the box, to be shortened
   input.value = "";
   view.textLength(0);
+});
+// Attach: the file is uploaded first (the server checks its type and size),
+// then sent in a message with what is in the box as its text.
+$("attach").addEventListener("click", () => $("attach-file").click());
+$("attach-file").addEventListener("change", async () => {
+  const input = $("attach-file");
+  const file = input.files?.[0];
+  input.value = "";
+  if (!chat || !file) return;
+  const mine = chat;
+  $("attach").disabled = true;
+  view.notice(`Uploading ${file.name}…`);
+  try {
+    const up = await uploadFile(mine.me.token, file);
+    if (chat !== mine) return; // logged out meanwhile
+    const err = mine.send($("text").value, [up]);
+    if (err) return view.notice(err);
+    $("text").value = "";
+    view.textLength(0);
+    view.notice(`Sent ${file.name}.`);
+  } catch (e) {
+    view.notice(e.message);
+  } finally {
+    $("attach").disabled = false;
+  }
 });
 $("text").addEventListener("input", () => {
   // No maxlength: a longer paste is not cut silently, it is counted and refused.

@@ -13,6 +13,7 @@
 //     which the server answers with the first id instead of storing twice.
 
 import { compareIds, idTime, maxId, newRef, parseId, ROOM_RE } from "./ids.js";
+import { fetchUpload } from "./session.js";
 
 export const DEFAULT_ROOM = "general";
 const HISTORY_PAGE = 50;
@@ -46,6 +47,14 @@ function newRoom(name) {
   };
 }
 
+// What the server says a message carries ({id, url, fileType, size,
+// filename}); anything else is left out. Only our server's upload URLs.
+function validAttachments(list) {
+  if (!Array.isArray(list)) return [];
+  return list.filter((a) => a && typeof a.url === "string" && /^\/api\/uploads\/[0-9a-f]{32}$/.test(a.url) &&
+    typeof a.fileType === "string" && typeof a.filename === "string" && Number.isFinite(a.size));
+}
+
 export class Chat {
   constructor(session, view) {
     this.me = session;
@@ -53,7 +62,8 @@ export class Chat {
     this.conn = null;
     this.rooms = new Map();
     this.current = DEFAULT_ROOM;
-    this.pending = new Map(); // ref -> { ref, room, text, ts, state: "pending"|"failed", error }
+    this.pending = new Map(); // ref -> { ref, room, text, attachments, ts, state: "pending"|"failed", error }
+    this.files = new Map(); // upload url -> Promise of a blob: URL (fetched once with the token)
     this.requests = new Map(); // ref -> { kind, room, frame }
     this.lastOpenAt = 0;
     this.lastTypingSent = new Map();
@@ -300,22 +310,35 @@ export class Chat {
 
   // ---- sending ----
 
-  // Returns an error text (nothing sent) or "".
-  send(text) {
+  // Returns an error text (nothing sent) or "". `attachments`: uploads
+  // (POST /api/uploads answers) to send with it; then the text may be empty.
+  send(text, attachments = []) {
     const room = this.current;
-    if (!text.trim()) return "";
+    if (!text.trim() && !attachments.length) return "";
     const n = [...text].length;
     if (n > MAX_TEXT) return `Too long to send: ${n} of at most ${MAX_TEXT} characters.`;
     const ref = newRef();
-    const p = { ref, room, text, ts: Date.now(), state: "pending", error: "" };
+    const p = { ref, room, text: text.trim() ? text : "", attachments, ts: Date.now(), state: "pending", error: "" };
     this.pending.set(ref, p);
     this.sendPending(p);
     this.view.changed("room", { stick: true });
     return "";
   }
 
+  // A blob: URL for an upload, fetched once with the token (an <img> cannot
+  // send one); the promise rejects when the server refuses it.
+  fileUrl(url) {
+    if (!this.files.has(url)) {
+      const p = fetchUpload(this.me.token, url).then((blob) => URL.createObjectURL(blob));
+      p.catch(() => this.files.delete(url)); // tried again on the next render
+      this.files.set(url, p);
+    }
+    return this.files.get(url);
+  }
+
   sendPending(p) {
     const frame = { type: "message", room: p.room, text: p.text, ref: p.ref };
+    if (p.attachments?.length) frame.attachments = p.attachments.map((a) => a.id);
     this.requests.set(p.ref, { kind: "message", room: p.room, frame });
     this.conn?.send(frame); // not connected: sent by onOpen
   }
@@ -491,6 +514,7 @@ export class Chat {
           .filter((x) => x && typeof x.emoji === "string" && Array.isArray(x.userIds))
           .map((x) => [x.emoji, new Set(x.userIds.filter((u) => typeof u === "string"))]),
       ),
+      attachments: validAttachments(m.attachments),
     };
     r.byId.set(m.id, msg);
     insertSorted(r.ids, m.id);
@@ -513,7 +537,7 @@ export class Chat {
     const r = this.rooms.get(p.room);
     if (r && !r.byId.has(id)) {
       r.byId.set(id, { id, room: p.room, user: this.me.username, userId: this.me.userId, text: p.text, ts: idTime(id), own: true,
-        edited: false, deleted: false, reactions: new Map() });
+        edited: false, deleted: false, reactions: new Map(), attachments: validAttachments(p.attachments) });
       insertSorted(r.ids, id);
       r.cursor = maxId(r.cursor, id);
     }

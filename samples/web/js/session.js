@@ -80,6 +80,33 @@ async function post(path, username, password) {
   }
 }
 
+// Uploads a file (POST /api/uploads: the server sniffs its type and keeps
+// it for attaching). Resolves to {id, url, fileType, size, filename};
+// throws an Error whose message is for the user.
+export async function uploadFile(token, file) {
+  let res;
+  try {
+    res = await fetch(`/api/uploads?name=${encodeURIComponent(file.name || "file")}`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${token}`, "Content-Type": file.type || "application/octet-stream" },
+      body: file,
+    });
+  } catch {
+    throw new Error("Cannot reach the server.");
+  }
+  if (res.status === 413) throw new Error(await failure(res, `${file.name} is too large to upload.`));
+  if (!res.ok) throw new Error(await failure(res, `Upload failed (${res.status}).`));
+  return await res.json();
+}
+
+// An upload's bytes, fetched with the token (an <img> cannot send one):
+// resolves to a Blob; throws when the server refuses.
+export async function fetchUpload(token, url) {
+  const res = await fetch(url, { headers: { Authorization: `Bearer ${token}` } });
+  if (!res.ok) throw new Error(`Cannot load the file (${res.status}).`);
+  return await res.blob();
+}
+
 // Resolves on success; throws an Error whose message is for the user.
 export async function register(username, password) {
   const res = await post("/api/auth/register", username, password);

@@ -41,6 +41,12 @@ function roomLabel(r) {
   return r.kind === "direct" ? r.with || "direct message" : r.name;
 }
 
+function sizeText(n) {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(0)} KB`;
+  return `${(n / 1024 / 1024).toFixed(1)} MB`;
+}
+
 export class View {
   constructor(handlers) {
     // onSwitch(name), onLeave(name), onRetry(ref), onDiscard(ref), onOlder(),
@@ -185,7 +191,8 @@ export class View {
         prevTs = it.m.ts;
       } else {
         if (!node) {
-          node = this.messageNode({ user: chat.me.username, userId: chat.me.userId, text: it.p.text, ts: it.p.ts, own: true });
+          node = this.messageNode({ user: chat.me.username, userId: chat.me.userId, text: it.p.text, ts: it.p.ts, own: true,
+            attachments: it.p.attachments });
           node.dataset.ref = it.p.ref;
           this.nodes.set(it.key, node);
         }
@@ -220,11 +227,44 @@ export class View {
       node.append(meta, el("div", "text tombstone", "This message was deleted."));
       return node;
     }
-    node.append(meta, el("div", "text", m.text));
+    node.append(meta);
+    if (m.text) node.append(el("div", "text", m.text));
+    if (m.attachments?.length) node.append(this.attachmentsRow(m.attachments));
     if (!m.id || !this.chat) return node; // a pending copy: nothing to change yet
     if (m.reactions?.size) node.append(this.reactionsRow(m));
     node.append(this.actions(m));
     return node;
+  }
+
+  // Images shown (fetched with the token into blob: URLs), other files as
+  // links that save them under their name.
+  attachmentsRow(list) {
+    const row = el("div", "attachments");
+    for (const a of list) {
+      if (a.fileType.startsWith("image/")) {
+        const img = el("img", "attachment-image");
+        img.alt = a.filename;
+        img.title = `${a.filename} (${sizeText(a.size)})`;
+        this.chat?.fileUrl(a.url).then((src) => { img.src = src; }, () => { img.alt = `${a.filename} (cannot load)`; });
+        row.append(img);
+        continue;
+      }
+      const link = el("a", "attachment-file", `\u{1F4CE} ${a.filename}`);
+      link.href = "#";
+      link.title = `${a.fileType}, ${sizeText(a.size)}`;
+      link.append(el("span", "size", ` ${sizeText(a.size)}`));
+      link.addEventListener("click", (e) => {
+        e.preventDefault();
+        this.chat?.fileUrl(a.url).then((href) => {
+          const save = document.createElement("a");
+          save.href = href;
+          save.download = a.filename;
+          save.click();
+        }, () => this.notice(`Cannot load ${a.filename}.`));
+      });
+      row.append(link);
+    }
+    return row;
   }
 
   // 👍 2  ❤️ 1: one button per emoji, pressed when we are among its users.

@@ -72,7 +72,8 @@ def host(redis_server, mongo_server, tmp_path_factory):
                        {"name": "rooms", "path": plugin("rooms"), "config": {"redis_prefix": db + ":rooms:"}},
                        {"name": "chat", "path": plugin("chat"), "config": {"stream": stream, "server_api": True}},
                        {"name": "ingest", "path": plugin("ingest"),
-                        "config": {"stream": stream, "history": True, "search": True, "workers": 1}}]}
+                        "config": {"stream": stream, "history": True, "search": True, "uploads": True,
+                                                   "workers": 1}}]}
     h = AuroraHost.start(build_dir() / "host" / "aurora-host", tmp_path_factory.mktemp("openapi"), cfg,
                          env={"AURORA_SERVER_API_KEYS": json.dumps(keys)})
     deadline = time.monotonic() + 30

@@ -21,6 +21,7 @@ import { dirname, join, resolve } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
+import { crc32, deflateSync } from "node:zlib";
 
 import { freePort, startFerretDb, startHost, startRedis, waitUntil } from "./servers.mjs";
 
@@ -100,6 +101,29 @@ async function say(page, text) {
   await page.press("#text", "Enter");
   // Optimistic: shown at once, then confirmed by the ack.
   await page.locator("#messages article.msg.own:not(.pending) .text", { hasText: text }).first().waitFor({ timeout: STEP_MS });
+}
+
+// A real PNG: a colour gradient, width x height.
+function gradientPng(width, height) {
+  const chunk = (kind, data) => {
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(data.length);
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(crc32(Buffer.concat([Buffer.from(kind), data])));
+    return Buffer.concat([len, Buffer.from(kind), data, crc]);
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr.set([8, 2, 0, 0, 0], 8); // 8-bit RGB
+  const rows = [];
+  for (let y = 0; y < height; y++) {
+    const row = Buffer.alloc(1 + 3 * width);
+    for (let x = 0; x < width; x++) row.set([Math.round((255 * x) / width), 90, Math.round((255 * y) / height)], 1 + 3 * x);
+    rows.push(row);
+  }
+  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk("IHDR", ihdr),
+    chunk("IDAT", deflateSync(Buffer.concat(rows))), chunk("IEND", Buffer.alloc(0))]);
 }
 
 async function registerAndLogin(page, username) {
@@ -453,6 +477,30 @@ describe("web client in Chromium", { timeout: 300000 }, () => {
     }
     await s.a.click("#search-close");
     await s.a.locator("#search-results").waitFor({ state: "hidden", timeout: STEP_MS });
+  });
+
+  test("attach: an image is shown to both, a file is a link, a lying file is refused", async () => {
+    await openRoom(s.a, "general");
+    await openRoom(s.b, "general");
+    await s.a.fill("#text", "The sunset from the office");
+    await s.a.setInputFiles("#attach-file", { name: "sunset.png", mimeType: "image/png", buffer: gradientPng(240, 140) });
+    for (const page of [s.a, s.b]) {
+      const msg = page.locator("#messages article.msg", { hasText: "The sunset from the office" });
+      const img = msg.locator("img.attachment-image[alt='sunset.png']");
+      await img.waitFor({ timeout: STEP_MS });
+      await waitUntil("the image decoded", async () => img.evaluate((i) => i.complete && i.naturalWidth === 240), { ms: STEP_MS });
+      assert.match(await img.getAttribute("src"), /^blob:/);
+    }
+    assert.equal(await s.a.inputValue("#text"), "", "the text went with the image");
+    await s.a.setInputFiles("#attach-file", { name: "notes.txt", mimeType: "text/plain", buffer: Buffer.from("Agenda: ship it.\n") });
+    await s.b.locator("#messages .attachment-file", { hasText: "notes.txt" }).waitFor({ timeout: STEP_MS });
+    await s.b.locator("#banner").waitFor({ state: "hidden", timeout: STEP_MS });
+    await shot(s.b, "attachments");
+    // A page that says it is a PNG: the server looks at the bytes.
+    await s.a.setInputFiles("#attach-file", { name: "cat.png", mimeType: "image/png",
+      buffer: Buffer.from("<html><script>alert(1)</script></html>") });
+    await s.a.locator("#banner", { hasText: "HTML or markup" }).waitFor({ timeout: STEP_MS });
+    assert.equal(await s.b.locator("#messages img[alt='cat.png'], #messages .attachment-file", { hasText: "cat.png" }).count(), 0);
   });
 
   test("read by: the sender sees who has read its newest message", async () => {
