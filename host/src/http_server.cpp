@@ -184,7 +184,9 @@ int HttpServer::on_request(lws *wsi, const char *uri) {
             // time) before the plugin sees the request: the plugin never
             // holds a request whose connection is still being read.
             req->body_deadline_ms = host_.now_ms() + body_timeout_ms(m.route);
-            if (*body > 0) req->body.reserve(static_cast<size_t>(*body));  // declared, and within the limit
+            // Declared and within the limit, but only a claim: memory grows
+            // with what arrives, past the first 256 KiB.
+            if (*body > 0) req->body.reserve(std::min<size_t>(static_cast<size_t>(*body), 256 * 1024));
             return 0;  // on_body / on_body_done
         }
         dispatch(req);

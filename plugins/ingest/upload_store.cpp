@@ -25,6 +25,8 @@ bson_value_t id_value(const std::string &id) {
     return v;
 }
 
+constexpr int32_t kChunkBytes = 255 * 1024;  // GridFS's default chunk size, set explicitly (see put)
+
 class GridFsStore final : public UploadStore {
 public:
     GridFsStore(plugin::MongoPool &pool, std::string bucket) : pool_(pool), bucket_(std::move(bucket)) {}
@@ -32,10 +34,10 @@ public:
     bool put(const UploadInfo &info, std::string_view data, std::string &error) override {
         auto client = pool_.acquire();
         if (!ensure_index(client.get(), error)) return false;
-        bson_error_t e;
+        bson_error_t e{};
         auto bucket = open(client.get(), e);
         if (!bucket) return fail(error, "open bucket", e);
-        plugin::Bson opts(bson_new());
+        plugin::Bson opts(BCON_NEW("chunkSizeBytes", BCON_INT32(kChunkBytes)));
         bson_t meta;
         BSON_APPEND_DOCUMENT_BEGIN(opts.get(), "metadata", &meta);
         BSON_APPEND_UTF8(&meta, "userId", info.user_id.c_str());
@@ -45,25 +47,29 @@ public:
         std::unique_ptr<mongoc_stream_t, StreamDelete> up(
             mongoc_gridfs_bucket_open_upload_stream_with_id(bucket.get(), &id, info.filename.c_str(), opts.get(), &e));
         if (!up) return fail(error, "open upload", e);
+        // One chunk per write, checked after each: libmongoc 1.23's writev
+        // ignores a failed chunk insert and, with more bytes of the same
+        // write to place, retries it for ever.
         size_t off = 0;
         while (off < data.size()) {
-            const size_t n = std::min<size_t>(data.size() - off, 1 << 20);
+            const size_t n = std::min<size_t>(data.size() - off, kChunkBytes);
             mongoc_iovec_t iov;
             iov.iov_base = const_cast<char *>(data.data() + off);
             iov.iov_len = n;
             if (mongoc_stream_writev(up.get(), &iov, 1, 0) != static_cast<ssize_t>(n)) break;
+            if (mongoc_gridfs_bucket_stream_error(up.get(), &e)) break;
             off += n;
         }
-        const bool written = off == data.size();
-        const bool closed = written && mongoc_stream_close(up.get()) == 0;
-        if (!closed || mongoc_gridfs_bucket_stream_error(up.get(), &e)) {
-            if (closed || !written) mongoc_gridfs_bucket_stream_error(up.get(), &e);
-            up.reset();
-            std::string ignored;
-            remove(info.id, ignored);  // chunks of a file that has no files document yet
-            return fail(error, "upload", e);
-        }
-        return true;
+        // close() writes the last chunk and then the files document: the
+        // file exists only once it returns 0.
+        if (off == data.size() && mongoc_stream_close(up.get()) == 0) return true;
+        if (!mongoc_gridfs_bucket_stream_error(up.get(), &e))
+            bson_set_error(&e, MONGOC_ERROR_GRIDFS, MONGOC_ERROR_GRIDFS_CHUNK_MISSING, "the upload stream failed");
+        (void)mongoc_gridfs_bucket_abort_upload(up.get());  // the chunks written so far (refused once closed)
+        up.reset();
+        std::string ignored;
+        remove(info.id, ignored);  // whatever a failed close left
+        return fail(error, "upload", e);
     }
 
     Found get(const std::string &id, UploadInfo &info, std::string &data, std::string &error) override {
@@ -73,7 +79,7 @@ public:
         plugin::Bson filter(BCON_NEW("_id", BCON_UTF8(id.c_str())));
         plugin::Cursor cursor(mongoc_collection_find_with_opts(files.get(), filter.get(), nullptr, nullptr));
         const bson_t *doc = nullptr;
-        bson_error_t e;
+        bson_error_t e{};
         if (!mongoc_cursor_next(cursor.get(), &doc)) {
             if (mongoc_cursor_error(cursor.get(), &e)) return fail(error, "find", e), Found::Failed;
             return Found::No;
@@ -103,8 +109,10 @@ public:
         char buf[64 * 1024];
         for (;;) {
             ssize_t n = mongoc_stream_read(down.get(), buf, sizeof buf, 1, 0);
-            if (n < 0 || mongoc_gridfs_bucket_stream_error(down.get(), &e))
-                return fail(error, "download", e), Found::Failed;
+            const bool stream_failed = mongoc_gridfs_bucket_stream_error(down.get(), &e);
+            if (n < 0 && !stream_failed)
+                bson_set_error(&e, MONGOC_ERROR_GRIDFS, MONGOC_ERROR_GRIDFS_CHUNK_MISSING, "the download stream failed");
+            if (n < 0 || stream_failed) return fail(error, "download", e), Found::Failed;
             if (n == 0) break;
             data.append(buf, static_cast<size_t>(n));
         }
@@ -125,7 +133,7 @@ public:
                                        BCON_UTF8("$length"), "}", "}", "}", "]"));
         plugin::Cursor cursor(mongoc_collection_aggregate(files.get(), MONGOC_QUERY_NONE, pipeline.get(), nullptr, nullptr));
         const bson_t *doc = nullptr;
-        bson_error_t e;
+        bson_error_t e{};
         if (!mongoc_cursor_next(cursor.get(), &doc)) {
             if (mongoc_cursor_error(cursor.get(), &e)) return fail(error, "quota sum", e), std::nullopt;
             return 0;
@@ -136,7 +144,7 @@ public:
 
     bool remove(const std::string &id, std::string &error) override {
         auto client = pool_.acquire();
-        bson_error_t e;
+        bson_error_t e{};
         auto bucket = open(client.get(), e);
         if (!bucket) return fail(error, "open bucket", e);
         const bson_value_t vid = id_value(id);
@@ -161,7 +169,7 @@ private:
         plugin::Bson cmd(BCON_NEW("createIndexes", BCON_UTF8(files.c_str()), "indexes", "[", "{", "key", "{",
                                   "metadata.userId", BCON_INT32(1), "}", "name", BCON_UTF8("metadata.userId_1"), "}", "]"));
         bson_t reply;
-        bson_error_t e;
+        bson_error_t e{};
         const bool ok = mongoc_database_write_command_with_opts(db.get(), cmd.get(), nullptr, &reply, &e);
         bson_destroy(&reply);
         if (!ok) return fail(error, "create index", e);

@@ -245,6 +245,12 @@ export class View {
         const img = el("img", "attachment-image");
         img.alt = a.filename;
         img.title = `${a.filename} (${sizeText(a.size)})`;
+        // An image that loads grows its message: a view that was at the
+        // bottom stays there.
+        img.addEventListener("load", () => {
+          const box = this.messages;
+          if (box.scrollHeight - box.scrollTop - box.clientHeight < 48 + img.height) box.scrollTop = box.scrollHeight;
+        });
         this.chat?.fileUrl(a.url).then((src) => { img.src = src; }, () => { img.alt = `${a.filename} (cannot load)`; });
         row.append(img);
         continue;
