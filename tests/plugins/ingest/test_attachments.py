@@ -19,7 +19,7 @@ import zlib
 import pytest
 
 from aurora_host import http_request
-from ingest_support import Ctx, oid, wait_for
+from ingest_support import PROBE, Ctx, oid, require, wait_for
 from test_message_changes import Client, hosts, in_room, replica, unique_room  # noqa: F401  (hosts: a fixture)
 from tokens import make_token
 from ingest_support import SECRET
@@ -45,12 +45,12 @@ def token(user: str, **claims) -> str:
 
 
 def upload(host, data: bytes, name: str | None = "file.bin", ctype: str | None = None, user: str = ALICE,
-           auth: str | None = None):
+           auth: str | None = None, timeout: float = 10.0):
     headers = {"Authorization": auth if auth is not None else f"Bearer {token(user)}"}
     if ctype:
         headers["Content-Type"] = ctype
     target = "/api/uploads" + (f"?name={name}" if name is not None else "")
-    return http_request(host.port, target, method="POST", body=data, headers=headers)
+    return http_request(host.port, target, method="POST", body=data, headers=headers, timeout=timeout)
 
 
 def files(ctx: Ctx) -> list[dict]:
@@ -276,3 +276,57 @@ def test_a_poison_attachments_field_is_dead_lettered_and_replayed_without_it(ctx
     assert "attachments" not in got and got["text"] == "t"
     for client in (alice, c):
         client.close()
+
+
+def test_a_large_file_round_trips_in_chunks(ctx, hosts):
+    """3 MiB through GridFS: 13 chunks of 255 KiB, the same bytes back."""
+    a = uploads_host(ctx, hosts)
+    body = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * (3 * 4096) + b"tail"
+    up = upload(a, body, name="big.png")
+    assert up.status == 201, up.body
+    chunks = ctx.mongo[ctx.db]["uploads.chunks"]
+    assert chunks.count_documents({"files_id": up.json()["id"]}) == -(-len(body) // (255 * 1024))
+    got = http_request(a.port, up.json()["url"], headers={"Authorization": f"Bearer {token(BOB)}"}, timeout=30)
+    assert (got.status, len(got.body), got.body == body) == (200, len(body), True)
+
+
+def test_an_upload_redis_cannot_describe_is_removed(ctx, hosts):
+    """Stored, then Redis refuses the description: the file is removed and
+    the upload answered 503, never left unattachable."""
+    from aurora_host import free_port
+    dead_redis = f"redis://127.0.0.1:{free_port()}/0"
+    plugins = [{"name": "probe", "path": require(PROBE)},
+               ctx.ingest_plugin(workers=0, history=True, uploads=True, redis_timeout_ms=500)]
+    a = hosts(ctx.host_config(plugins, redis={"url": dead_redis}), "no-redis")
+    wait_for(lambda: a.get("/ready").status == 200, "ready", timeout=20)
+    r = upload(a, png(), name="p.png")
+    assert r.status == 503 and "unavailable" in r.json()["error"], (r.status, r.body)
+    assert files(ctx) == [] and ctx.mongo[ctx.db]["uploads.chunks"].count_documents({}) == 0
+
+
+def test_a_frozen_store_answers_503_in_bounded_time_and_keeps_nothing(redis_server, private_mongo, hosts):
+    """FerretDB frozen (SIGSTOP): an upload is answered 503 within the
+    operation deadlines instead of hanging a thread for ever; thawed, the
+    next upload works and nothing of the first was kept."""
+    import signal
+    ctx = Ctx(redis_server, private_mongo)
+    try:
+        a = uploads_host(ctx, hosts, upload_quota_bytes=0, mongo_op_timeout_ms=1500)
+        assert upload(a, png(), name="before.png").status == 201
+        private_mongo.proc.proc.send_signal(signal.SIGSTOP)
+        try:
+            t0 = time.monotonic()
+            r = upload(a, png(), name="frozen.png", timeout=60)
+            took = time.monotonic() - t0
+        finally:
+            private_mongo.proc.proc.send_signal(signal.SIGCONT)
+        assert r.status == 503, (r.status, r.body)
+        assert took < 20, took  # a few operation deadlines (1.5 s each), not for ever
+        after = upload(a, png(), name="after.png")
+        assert after.status == 201
+        names = sorted(f["filename"] for f in files(ctx))
+        assert names == ["after.png", "before.png"], names
+        ids = [f["_id"] for f in files(ctx)]
+        assert ctx.mongo[ctx.db]["uploads.chunks"].count_documents({"files_id": {"$nin": ids}}) == 0
+    finally:
+        ctx.close()
