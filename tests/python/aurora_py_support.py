@@ -27,6 +27,7 @@ TARGETS = {
     "auth": (BUILD / "plugins" / "auth.so", "aurora_plugin_auth"),
     "ratelimit": (BUILD / "plugins" / "ratelimit.so", "aurora_plugin_ratelimit"),
     "chat": (BUILD / "plugins" / "chat.so", "aurora_plugin_chat"),
+    "ingest": (BUILD / "plugins" / "ingest.so", "aurora_plugin_ingest"),
     "python_policy": (BUILD / "plugins" / "python_policy.so", "aurora_plugin_python_policy"),
     "probe": (BUILD / "tests" / "host" / "api" / "probe.so", "aurora_test_probe"),
     "wrong_major": (BUILD / "tests" / "host" / "loader" / "wrong_major.so", "aurora_loader_fixtures"),

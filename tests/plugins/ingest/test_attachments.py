@@ -330,3 +330,4 @@ def test_a_frozen_store_answers_503_in_bounded_time_and_keeps_nothing(redis_serv
         assert ctx.mongo[ctx.db]["uploads.chunks"].count_documents({"files_id": {"$nin": ids}}) == 0
     finally:
         ctx.close()
+

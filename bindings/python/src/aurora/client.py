@@ -5,18 +5,25 @@
         c.join("lobby")
         c.send("hello", room="lobby")
         msg = c.receive(type="message", timeout=5)
+
+    # Attachments (the ingest plugin with `uploads` on): upload, then name it.
+    up = aurora.client.upload(host.url, token, png_bytes, "photo.png")
+    c.send("", room="lobby", attachments=[up["id"]])
 """
 
 from __future__ import annotations
 
 import json
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 from typing import Any, Callable
 
 from websockets.sync.client import ClientConnection
 from websockets.sync.client import connect as _ws_connect
 
-__all__ = ["Client", "connect"]
+__all__ = ["Client", "UploadError", "connect", "upload"]
 
 Frame = dict[str, Any]
 
@@ -31,11 +38,15 @@ class Client:
     def send_frame(self, frame: Frame) -> None:
         self.ws.send(json.dumps(frame))
 
-    def send(self, text: str, *, room: str | None = None, ref: str | int | None = None) -> None:
-        """A chat message (``{"type":"message","room":..,"text":..}``)."""
+    def send(self, text: str, *, room: str | None = None, ref: str | int | None = None,
+             attachments: list[str] | None = None) -> None:
+        """A chat message (``{"type":"message","room":..,"text":..}``);
+        ``attachments``: ids of the sender's own uploads (see upload())."""
         frame: Frame = {"type": "message", "text": text}
         if room is not None:
             frame["room"] = room
+        if attachments is not None:
+            frame["attachments"] = list(attachments)
         if ref is not None:
             frame["ref"] = ref
         self.send_frame(frame)
@@ -96,3 +107,36 @@ def connect(url: str, token: str | None = None, *, timeout: float = 10.0, query_
         protocols = [f"Bearer.{token}"] if token else None
     ws = _ws_connect(url, subprotocols=protocols, open_timeout=timeout, max_size=None).__enter__()  # type: ignore[arg-type]
     return Client(ws)
+
+
+class UploadError(Exception):
+    """The server refused an upload: ``status`` (400, 401, 403, 408, 413,
+    415, 503) and its ``{"error"}`` text as the message."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(f"{status}: {message}")
+        self.status = status
+        self.message = message
+
+
+def upload(base_url: str, token: str, data: bytes, name: str, content_type: str | None = None, *,
+           timeout: float = 30.0) -> Frame:
+    """POST /api/uploads (docs/ingest.md, Attachments): the file's bytes under
+    ``name``; the server sniffs the type (``content_type``, if given, must
+    agree). Returns ``{"id","url","fileType","size","filename"}``; raises
+    UploadError when refused. ``base_url``: ``http://host:port``."""
+    url = base_url.rstrip("/") + "/api/uploads?name=" + urllib.parse.quote(name, safe="")
+    headers = {"Authorization": f"Bearer {token}"}
+    if content_type:
+        headers["Content-Type"] = content_type
+    req = urllib.request.Request(url, data=data, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return json.loads(resp.read())
+    except urllib.error.HTTPError as e:
+        body = e.read()
+        try:
+            message = json.loads(body).get("error", "")
+        except ValueError:
+            message = body.decode("utf-8", "replace")
+        raise UploadError(e.code, message) from None
