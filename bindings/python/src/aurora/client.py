@@ -132,7 +132,8 @@ def upload(base_url: str, token: str, data: bytes, name: str, content_type: str 
     req = urllib.request.Request(url, data=data, headers=headers, method="POST")
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
-            return json.loads(resp.read())
+            described: Frame = json.loads(resp.read())
+            return described
     except urllib.error.HTTPError as e:
         body = e.read()
         try:
