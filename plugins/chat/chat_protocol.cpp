@@ -66,20 +66,15 @@ std::string attachments_json(std::string_view field) {
     plugin::Json out(cJSON_CreateArray());
     const cJSON *item = nullptr;
     cJSON_ArrayForEach(item, in.get()) {
-        const char *id = plugin::get_string(item, "id");
-        const char *type = plugin::get_string(item, "fileType");
-        const char *name = plugin::get_string(item, "filename");
-        const cJSON *size = cJSON_GetObjectItemCaseSensitive(item, "size");
-        if (!id || !valid_upload_id(id) || !type || !name || !cJSON_IsNumber(size) || size->valuedouble < 0 ||
-            size->valuedouble > 1e15)
-            return {};
+        std::optional<plugin::Attachment> d = plugin::read_attachment(item);
+        if (!d) return {};
         cJSON *a = cJSON_CreateObject();
         cJSON_AddItemToArray(out.get(), a);
-        cJSON_AddStringToObject(a, "id", id);
-        cJSON_AddStringToObject(a, "url", (std::string(kUploadsPath) + id).c_str());
-        cJSON_AddStringToObject(a, "fileType", type);
-        cJSON_AddNumberToObject(a, "size", static_cast<double>(static_cast<int64_t>(size->valuedouble)));
-        cJSON_AddStringToObject(a, "filename", name);
+        cJSON_AddStringToObject(a, "id", std::string(d->id).c_str());
+        cJSON_AddStringToObject(a, "url", (std::string(kUploadsPath) + std::string(d->id)).c_str());
+        cJSON_AddStringToObject(a, "fileType", std::string(d->type).c_str());
+        cJSON_AddNumberToObject(a, "size", static_cast<double>(d->size));
+        cJSON_AddStringToObject(a, "filename", std::string(d->filename).c_str());
     }
     return plugin::to_string(out.get());
 }

@@ -234,6 +234,16 @@ void TokenTrust::install(KeySet keys, const char *from) {
         skipped ? (", " + std::to_string(skipped) + " encryption key(s) skipped").c_str() : "");
 }
 
+VerifiedToken TokenTrust::verify_request(const aurora_host_api *host, const aurora_http_req *req,
+                                         int64_t leeway_s) const {
+    std::string_view auth = view(host->http_header(req, "authorization"));
+    std::string_view token;
+    if (auth.size() > 7 && (auth.substr(0, 7) == "Bearer " || auth.substr(0, 7) == "bearer ")) token = auth.substr(7);
+    VerifiedToken v = verify(token, static_cast<int64_t>(host->now_wall_ms() / 1000), leeway_s);
+    if (!v.ok) v.error = token.empty() ? "missing bearer token" : "invalid token: " + v.error;
+    return v;
+}
+
 VerifiedToken TokenTrust::verify(std::string_view token, int64_t now_s, int64_t leeway_s) const {
     std::shared_ptr<const KeySet> keys;
     {

@@ -57,6 +57,11 @@ public:
 
     VerifiedToken verify(std::string_view token, int64_t now_s, int64_t leeway_s) const;
 
+    // An HTTP request's "Authorization: Bearer <token>", verified now. On a
+    // refusal, `error` is the 401 body's text ("missing bearer token" or
+    // "invalid token: ..."). Any thread.
+    VerifiedToken verify_request(const aurora_host_api *host, const aurora_http_req *req, int64_t leeway_s) const;
+
     // Keys currently loaded (for logs and tests).
     size_t key_count() const;
 

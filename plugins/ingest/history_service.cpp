@@ -86,13 +86,8 @@ void HistoryService::handle_http(aurora_http_req *req) {
     if (!plugin::valid_room(room)) return reply(400, "a room name is 1-64 characters of A-Z a-z 0-9 _ . : -");
 
     // Authorization: Bearer <token>, verified in memory (no I/O).
-    std::string_view auth = plugin::view(host->http_header(req, "authorization"));
-    std::string_view token;
-    if (auth.size() > 7 && (auth.substr(0, 7) == "Bearer " || auth.substr(0, 7) == "bearer ")) token = auth.substr(7);
-    const int64_t now_s = static_cast<int64_t>(host->now_wall_ms() / 1000);
-    plugin::VerifiedToken v = trust_.verify(token, now_s, ctx_.s.leeway_s);
-    if (!v.ok) return reply(401, token.empty() ? "missing bearer token" : "invalid token: " + v.error,
-                            "WWW-Authenticate: Bearer\r\n");
+    plugin::VerifiedToken v = trust_.verify_request(host, req, ctx_.s.leeway_s);
+    if (!v.ok) return reply(401, v.error, "WWW-Authenticate: Bearer\r\n");
 
     Job job;
     job.req = req;

@@ -51,22 +51,19 @@ std::optional<std::string> append_attachments(bson_t *doc, const std::string *fi
         int i = 0;
         const cJSON *a = nullptr;
         cJSON_ArrayForEach(a, list.get()) {
-            const char *id = plugin::get_string(a, "id");
-            const char *type = plugin::get_string(a, "fileType");
-            const char *name = plugin::get_string(a, "filename");
-            const cJSON *size = cJSON_GetObjectItemCaseSensitive(a, "size");
-            const std::string_view idv = id ? id : "";
-            if (!plugin::valid_upload_id(idv) || !type ||
-                !name || !cJSON_IsNumber(size) || size->valuedouble < 0 || size->valuedouble > 1e15)
-                return std::string("field attachments: an upload needs id (32 hex digits), fileType, filename and size");
-            const std::string key = std::to_string(i++), url = std::string(plugin::kUploadsPath) + std::string(idv);
+            std::optional<plugin::Attachment> d = plugin::read_attachment(a);
+            if (!d) return std::string("field attachments: an upload needs id (32 hex digits), fileType, filename and size");
+            const std::string key = std::to_string(i++), url = std::string(plugin::kUploadsPath) + std::string(d->id);
+            auto utf8 = [](bson_t *into, const char *k, std::string_view v) {
+                bson_append_utf8(into, k, -1, v.data(), static_cast<int>(v.size()));
+            };
             bson_t one;
             bson_append_document_begin(&arr, key.c_str(), static_cast<int>(key.size()), &one);
-            BSON_APPEND_UTF8(&one, "id", id);
-            BSON_APPEND_UTF8(&one, "url", url.c_str());  // the seed's fields: url, fileType
-            BSON_APPEND_UTF8(&one, "fileType", type);
-            BSON_APPEND_INT64(&one, "size", static_cast<int64_t>(size->valuedouble));
-            BSON_APPEND_UTF8(&one, "filename", name);
+            utf8(&one, "id", d->id);
+            utf8(&one, "url", url);  // the seed's fields: url, fileType
+            utf8(&one, "fileType", d->type);
+            BSON_APPEND_INT64(&one, "size", d->size);
+            utf8(&one, "filename", d->filename);
             bson_append_document_end(&arr, &one);
         }
     }

@@ -128,14 +128,8 @@ void UploadService::handle(aurora_http_req *req, bool upload) {
         job.id = std::string(path.substr(std::min(path.size(), kOne.size())));
         if (!plugin::valid_upload_id(job.id)) return reply_error(req, 404, "no such upload");
     }
-    std::string_view auth = plugin::view(host->http_header(req, "authorization"));
-    std::string_view token;
-    if (auth.size() > 7 && (auth.substr(0, 7) == "Bearer " || auth.substr(0, 7) == "bearer ")) token = auth.substr(7);
-    const int64_t now_s = static_cast<int64_t>(host->now_wall_ms() / 1000);
-    plugin::VerifiedToken v = trust_.verify(token, now_s, ctx_.s.leeway_s);
-    if (!v.ok)
-        return reply_error(req, 401, token.empty() ? "missing bearer token" : "invalid token: " + v.error,
-                           "WWW-Authenticate: Bearer\r\n");
+    plugin::VerifiedToken v = trust_.verify_request(host, req, ctx_.s.leeway_s);
+    if (!v.ok) return reply_error(req, 401, v.error, "WWW-Authenticate: Bearer\r\n");
     job.user_id = v.user_id;
     if (upload) {
         if (job.user_id.starts_with("anon-")) return reply_error(req, 403, "anonymous users cannot upload");

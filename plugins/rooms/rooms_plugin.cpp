@@ -822,13 +822,8 @@ void on_http_impl(void *arg, aurora_http_req *req) {
     auto &st = *static_cast<Rooms *>(arg);
     const aurora_host_api *h = st.host;
     std::string_view method = plugin::view(h->http_method(req)), path = plugin::view(h->http_path(req));
-    std::string_view auth = plugin::view(h->http_header(req, "authorization"));
-    std::string_view token;
-    if (auth.size() > 7 && (auth.substr(0, 7) == "Bearer " || auth.substr(0, 7) == "bearer ")) token = auth.substr(7);
-    plugin::VerifiedToken v = st.trust->verify(token, static_cast<int64_t>(h->now_wall_ms() / 1000), 30);
-    if (!v.ok)
-        return http_reply_error(st, req, "unauthorized", token.empty() ? "missing bearer token" : "invalid token: " + v.error,
-                                "WWW-Authenticate: Bearer\r\n");
+    plugin::VerifiedToken v = st.trust->verify_request(h, req, 30);
+    if (!v.ok) return http_reply_error(st, req, "unauthorized", v.error, "WWW-Authenticate: Bearer\r\n");
 
     const char *code = "not_found";
     std::optional<RestRequest> r = rest_request(method, path, plugin::view(h->http_body(req)), code);
