@@ -4,9 +4,11 @@
 //     sniff_type(body)  -> "image/png", ... , "text/plain", "text/html",
 //                          or "" (not a type Aurora knows)
 //
-// "text/html" is reported so that a caller can refuse it by name: text a
-// browser would take for markup (WHATWG MIME sniffing's HTML patterns, SVG
-// and XML) is never served. SVG is not an image here: it runs scripts.
+// "text/html" is reported so that a caller can refuse it by name: text
+// that opens with a tag, a comment, a declaration or a processing
+// instruction (after white space and a BOM; stricter than the WHATWG
+// sniffing standard's list of HTML tags) is never served. SVG is not an
+// image here: it runs scripts.
 #pragma once
 
 #include <span>

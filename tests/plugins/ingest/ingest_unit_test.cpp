@@ -119,8 +119,10 @@ TEST(ContentSniffTest, TypesFromTheBytesNeverMarkup) {
     EXPECT_EQ(sniff_type("%PDF-1.7"), "application/pdf");
     EXPECT_EQ(sniff_type("caf\xC3\xA9\n\tnotes\r\n"), "text/plain");
     EXPECT_EQ(sniff_type("a < b and <bogus> tags"), "text/plain");
+    EXPECT_EQ(sniff_type("<3 and < 4"), "text/plain");
     for (const char *markup : {"<!DOCTYPE html>", "<html>", "  \n<SCRIPT>x", "\xEF\xBB\xBF<svg onload=1>",
-                               "<?xml version='1.0'?>", "<!-- c -->", "<p>", "<a href=x>", "<iframe/src=x>"})
+                               "<?xml version='1.0'?>", "<!-- c -->", "<p>", "<a href=x>", "<iframe/src=x>",
+                               "<htmla onload=x>", "<bogus>", "</p>"})
         EXPECT_EQ(sniff_type(markup), "text/html") << markup;
     for (std::string_view binary : {""sv, "a\0b"sv, "\xC2\x85 next line"sv, "\xFF\xFE"sv, "\x7F"sv})
         EXPECT_EQ(sniff_type(binary), "") << binary;
