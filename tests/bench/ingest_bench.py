@@ -235,7 +235,7 @@ def main() -> int:
                    "mongo": {"url": mongo_srv.url(f"bench_{tag}")},
                    "plugins": [{"name": "ingest", "path": str(plugin),
                                 "config": {"workers": args.workers, "batch": args.batch, "history": False,
-                                           "secondary_indexes": args.secondary_indexes == "true", "search": args.search == "true",
+                                           "secondary_indexes": args.secondary_indexes == "true",
                                            "search": args.search == "true"}}]}
             return [AuroraHost.start(binary, Path(tmp) / f"{tag}{i}", cfg) for i in range(args.processes)]
 

@@ -257,6 +257,17 @@ def test_store_bench():
         assert 0 < p50 <= p90 and 0 < u50 <= u90, r
 
 
+def test_upload_bench():
+    """upload_bench.py: two small sizes, a row of each phase per size."""
+    proc = subprocess.run([sys.executable, str(HERE / "upload_bench.py"), "--sizes", "4096,300000", "--count", "3",
+                           "--clients", "2"], capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
+    assert proc.returncode == 0, f"stdout:\n{proc.stdout[-3000:]}\nstderr:\n{proc.stderr[-3000:]}"
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("command: .cache/venv/bin/python tests/bench/upload_bench.py")
+    assert sum("upload p50" in ln for ln in lines) == 2 and sum("download p50" in ln for ln in lines) == 2, lines
+    assert sum("clients at once" in ln for ln in lines) == 2, lines
+
+
 def test_token_bench():
     """token_bench: every kind of token verified, a row each."""
     from aurora_host import build_dir
