@@ -350,26 +350,28 @@ aurora_status api_http_reply(aurora_http_req *req, uint16_t status, const char *
     if (!req || status < 100 || status > 599 || !R(req)->host) return AURORA_ERR_INVALID;
     FakeHttpReq *r = R(req);
     RecordingHost *h = r->host;
+    Event e;
     {
         std::lock_guard lock(h->mu_);
         if (r->replied) return AURORA_ERR_INVALID;  // exactly once
-        r->replied = true;
+        // Everything read from the request (the body may point into it) is
+        // copied before `replied`: from then on the caller may free it.
+        e.kind = "http_reply";
+        e.code = status;
+        e.room = r->method + " " + r->path;
+        e.payload = text(body);
         r->status = status;
         r->content_type = content_type ? content_type : "application/json";
         r->extra_headers = text(extra);
-        r->reply_body = text(body);
+        r->reply_body = e.payload;
+        r->replied = true;
         for (auto it = h->open_requests_.begin(); it != h->open_requests_.end(); ++it) {
             if (it->get() == r) {
-                h->open_requests_.erase(it);
+                h->open_requests_.erase(it);  // may free r: not touched below
                 break;
             }
         }
     }
-    Event e;
-    e.kind = "http_reply";
-    e.code = status;
-    e.room = r->method + " " + r->path;
-    e.payload = text(body);
     h->record(std::move(e));
     return AURORA_OK;
 }
