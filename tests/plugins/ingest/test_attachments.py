@@ -307,7 +307,9 @@ def test_an_upload_redis_cannot_describe_is_removed(ctx, hosts):
 def test_a_frozen_store_answers_503_in_bounded_time_and_keeps_nothing(redis_server, private_mongo, hosts):
     """FerretDB frozen (SIGSTOP): an upload is answered 503 within the
     operation deadlines instead of hanging a thread for ever; thawed, the
-    next upload works and nothing of the first was kept."""
+    next upload works and the frozen one is no file: never listed, served
+    or counted. Its one chunk may still land once the store thaws (a write
+    whose answer timed out; docs/ingest.md says so): at most that one."""
     import signal
     ctx = Ctx(redis_server, private_mongo)
     try:
@@ -327,7 +329,8 @@ def test_a_frozen_store_answers_503_in_bounded_time_and_keeps_nothing(redis_serv
         names = sorted(f["filename"] for f in files(ctx))
         assert names == ["after.png", "before.png"], names
         ids = [f["_id"] for f in files(ctx)]
-        assert ctx.mongo[ctx.db]["uploads.chunks"].count_documents({"files_id": {"$nin": ids}}) == 0
+        assert ctx.mongo[ctx.db]["uploads.chunks"].count_documents({"files_id": {"$nin": ids}}) <= 1
+        assert a.metrics().total("aurora_ingest_uploads_total") == 2
     finally:
         ctx.close()
 
