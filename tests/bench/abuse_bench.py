@@ -73,6 +73,7 @@ import hmac
 import json
 import math
 import os
+import select
 import shlex
 import shutil
 import signal
@@ -101,7 +102,8 @@ ROOM = "abuse-room"
 PROBER = ("abuse_prober", "prober-password-1")
 BYSTANDER_ADDR = "127.0.0.1"
 PROBER_ADDR = "127.0.0.2"
-START_MARGIN_S = 3.0  # children connect before the clock starts
+READY_DEADLINE_S = 30.0  # children connect (and say so) before the clock starts, within this
+START_MARGIN_S = 0.2  # from the children's "ready" to the first phase: the schedule reaching them
 CHILD_SLACK_S = 30.0  # a child not done this long after its last phase is killed
 
 
@@ -131,6 +133,18 @@ def pct(xs: list[float], q: float) -> float | None:
 
 def lat_summary(ms: list[float]) -> dict:
     return {"n": len(ms), "p50_ms": pct(ms, 0.50), "p99_ms": pct(ms, 0.99), "max_ms": max(ms) if ms else None}
+
+
+async def ready_then_schedule(spec: dict) -> None:
+    """Tells the parent this child is set up ("ready" on stdout), then waits
+    for the schedule it answers with on stdin (absolute monotonic times,
+    shared by every process of the machine) and puts it into spec."""
+    sys.stdout.write("ready\n")
+    sys.stdout.flush()
+    line = await asyncio.to_thread(sys.stdin.readline)
+    if not line:
+        raise SystemExit("abuse_bench child: the parent closed stdin before sending the schedule")
+    spec.update(json.loads(line))
 
 
 async def sleep_until(t: float) -> None:
@@ -204,7 +218,6 @@ async def ws_connect(port: int, token: str, local_addr: str):
 
 async def bystander_main(spec: dict) -> dict:
     port, secret, rate = spec["port"], spec["secret"], spec["rate"]
-    t_start, t_flood, t_end = spec["t_start"], spec["t_flood"], spec["t_end"]
     sent: dict[tuple[int, int], tuple[int, str]] = {}  # (sender, seq) -> (send ns, phase)
     lat: dict[str, list[float]] = {"quiet": [], "flood": []}
     got: set[tuple[int, int]] = set()
@@ -216,6 +229,7 @@ async def bystander_main(spec: dict) -> dict:
     closing = [False]
 
     def phase_of(t: float) -> str | None:
+        t_start, t_flood, t_end = spec["t_start"], spec["t_flood"], spec["t_end"]
         if t_start <= t < t_flood:
             return "quiet"
         if t_flood <= t < t_end + spec["grace"]:
@@ -232,6 +246,8 @@ async def bystander_main(spec: dict) -> dict:
                 if o.get("type") == "joined" and o.get("room") == ROOM:
                     break
         clients.append(ws)
+    await ready_then_schedule(spec)  # connected and joined: the clock may start
+    t_start, t_flood, t_end = spec["t_start"], spec["t_flood"], spec["t_end"]
 
     async def reader(me: int, ws) -> None:
         try:
@@ -469,6 +485,7 @@ async def register_flooder(i: int, j: int, spec: dict, stats: Counter, lat: list
 
 
 async def flooder_main(spec: dict) -> dict:
+    await ready_then_schedule(spec)  # the flooders connect when their phase starts
     stats: Counter = Counter()
     ws_lat: list[float] = []  # ms from a WebSocket request to its answer (rate_limited and errors included)
     http_lat: list[float] = []  # ms of each answered HTTP request
@@ -609,7 +626,24 @@ def spawn(role: str, spec: dict, nice: int = 0) -> subprocess.Popen:
         if nice:
             os.nice(nice)
     return subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--role", role, "--spec", json.dumps(spec)],
-                            stdout=subprocess.PIPE, text=True, preexec_fn=pre)
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, preexec_fn=pre)
+
+
+def wait_ready(procs: dict[str, subprocess.Popen], deadline_s: float = READY_DEADLINE_S) -> None:
+    """Until every child has said "ready" (a readiness probe with a deadline)."""
+    deadline = time.monotonic() + deadline_s
+    for role, p in procs.items():
+        assert p.stdout is not None
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or p.poll() is not None:
+                raise SystemExit(f"abuse_bench: the {role} was not ready within {deadline_s:.0f} s")
+            if select.select([p.stdout], [], [], left)[0]:
+                line = p.stdout.readline()
+                if line.strip() == "ready":
+                    break
+                if not line:
+                    raise SystemExit(f"abuse_bench: the {role} exited before it was ready")
 
 
 def collect(proc: subprocess.Popen, deadline: float, what: str) -> dict | None:
@@ -639,17 +673,23 @@ def run_scenario(scenario: str, args, build: Path) -> dict:
                 body=json.dumps({"username": PROBER[0], "password": PROBER[1]}).encode()))
             if status != 200:
                 raise SystemExit(f"abuse_bench: registering the login prober: {status} {body[:200]!r}")
-        t_start = time.monotonic() + START_MARGIN_S
-        t_flood = t_start + args.baseline
-        t_end = t_flood + args.duration
-        spec = {"port": port, "secret": BENCH_SECRET, "rate": args.rate, "t_start": t_start, "t_flood": t_flood,
-                "t_end": t_end, "grace": args.grace, "login": login, "login_interval": args.login_interval,
-                "scenario": scenario, "flooders": args.flooders, "inflight": args.inflight,
-                "resume_room": args.resume_room}
+        spec = {"port": port, "secret": BENCH_SECRET, "rate": args.rate, "grace": args.grace, "login": login,
+                "login_interval": args.login_interval, "scenario": scenario, "flooders": args.flooders,
+                "inflight": args.inflight, "resume_room": args.resume_room}
         procs = {"bystander": spawn("bystander", spec)}
         if scenario != "none":
             procs["flooder"] = spawn("flooder", spec, nice=args.flooder_nice)
         try:
+            # The clock starts once every child is connected and says so.
+            wait_ready(procs)
+            t_start = time.monotonic() + START_MARGIN_S
+            t_flood = t_start + args.baseline
+            t_end = t_flood + args.duration
+            schedule = json.dumps({"t_start": t_start, "t_flood": t_flood, "t_end": t_end}) + "\n"
+            for p in procs.values():
+                assert p.stdin is not None
+                p.stdin.write(schedule)
+                p.stdin.flush()
             cpu = {}
             for mark, t in (("start", t_start), ("flood", t_flood), ("end", t_end)):
                 time.sleep(max(0.0, t - time.monotonic()))  # the phase boundaries, bounded by the schedule
