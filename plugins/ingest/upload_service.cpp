@@ -75,11 +75,11 @@ aurora_status UploadService::start() {
         return AURORA_ERR_INVALID;
     }
     const std::string uploads(kUploads), one(kOne);
-    aurora_status st = host->http_route(ctx_.self, "POST", uploads.c_str(), 0, post_handler, this);
+    aurora_status st = host->http_route(ctx_.self, "POST", uploads.c_str(), 0, http_handler, this);
     if (st == AURORA_OK)
         st = host->http_route_limits(ctx_.self, "POST", uploads.c_str(), 0, static_cast<uint64_t>(ctx_.s.upload_max_bytes),
                                      static_cast<uint32_t>(ctx_.s.upload_timeout_ms));
-    if (st == AURORA_OK) st = host->http_route(ctx_.self, "GET", one.c_str(), 1, get_handler, this);
+    if (st == AURORA_OK) st = host->http_route(ctx_.self, "GET", one.c_str(), 1, http_handler, this);
     if (st != AURORA_OK) {
         ctx_.log(AURORA_LOG_ERROR, "cannot route %s: status %d", uploads.c_str(), static_cast<int>(st));
         return st;
@@ -92,22 +92,13 @@ aurora_status UploadService::start() {
     return AURORA_OK;
 }
 
-void UploadService::post_handler(void *self, aurora_http_req *req) {
+// Both routes: POST /api/uploads stores, GET and HEAD /api/uploads/<id> serve.
+void UploadService::http_handler(void *self, aurora_http_req *req) {
     auto *svc = static_cast<UploadService *>(self);
     try {
-        svc->handle(req, true);
+        svc->handle(req, plugin::view(svc->ctx_.host->http_method(req)) == "POST");
     } catch (const std::exception &e) {
-        svc->ctx_.log(AURORA_LOG_ERROR, "upload route: %s", e.what());
-        svc->reply_error(req, 500, "internal error");
-    }
-}
-
-void UploadService::get_handler(void *self, aurora_http_req *req) {
-    auto *svc = static_cast<UploadService *>(self);
-    try {
-        svc->handle(req, false);
-    } catch (const std::exception &e) {
-        svc->ctx_.log(AURORA_LOG_ERROR, "download route: %s", e.what());
+        svc->ctx_.log(AURORA_LOG_ERROR, "uploads route: %s", e.what());
         svc->reply_error(req, 500, "internal error");
     }
 }

@@ -55,8 +55,7 @@ private:
         bool upload = false;  // else a download
         std::string user_id, id, filename, declared_type;
     };
-    static void post_handler(void *self, aurora_http_req *req);
-    static void get_handler(void *self, aurora_http_req *req);
+    static void http_handler(void *self, aurora_http_req *req);
     static void worker_main(aurora_worker *w, void *self);
     void handle(aurora_http_req *req, bool upload);
     void run(aurora_worker *w);

@@ -42,3 +42,11 @@ def built(name: str) -> str:
         pytest.fail(f"{path} is not built: `cmake --build {BUILD} --target {target}`")
     return str(path)
 
+
+def wait_ready(host, deadline_s: float = 10.0) -> None:
+    """Until an embedded aurora.Host says it is ready (its /ready), bounded."""
+    import time
+    deadline = time.monotonic() + deadline_s
+    while not host.ready():
+        assert time.monotonic() < deadline, f"the host was not ready within {deadline_s:.0f} s"
+        time.sleep(0.02)  # polling /ready, bounded

@@ -16,7 +16,7 @@ import pytest
 import aurora
 from aurora import client as aurora_client
 from aurora import server as aurora_server
-from aurora_py_support import built
+from aurora_py_support import built, wait_ready
 
 KEY = secrets.token_hex(24)
 READ_ONLY = secrets.token_hex(24)
@@ -34,10 +34,7 @@ def host(redis_server, tmp_path):
                         "config": {"stream": "py:" + uuid.uuid4().hex[:6], "server_api": True,
                                    "server_api_keys_file": str(keys), "presence_ttl_s": 3, "presence_refresh_s": 1}}]}
     with aurora.Host(cfg) as h:
-        deadline = time.monotonic() + 10
-        while not h.ready():
-            assert time.monotonic() < deadline
-            time.sleep(0.02)  # polling /ready, bounded
+        wait_ready(h)
         yield h
     assert h.stop() == 0
 

@@ -5,7 +5,6 @@ chat and ingest (uploads on) on a real Redis and FerretDB."""
 from __future__ import annotations
 
 import struct
-import time
 import uuid
 import zlib
 
@@ -14,7 +13,7 @@ import pytest
 import aurora
 from aurora import client as aurora_client
 from aurora import jwt as aurora_jwt
-from aurora_py_support import built
+from aurora_py_support import built, wait_ready
 
 SECRET = "python-upload-test-secret-32-bytes!"
 USER = "65f0c0ffee0123456789abcd"
@@ -38,10 +37,7 @@ def host(redis_server, mongo_server):
                         "config": {"stream": stream, "dead_letter_stream": stream + ":dead", "workers": 0,
                                    "uploads": True}}]}
     with aurora.Host(cfg) as h:
-        deadline = time.monotonic() + 10
-        while not h.ready():
-            assert time.monotonic() < deadline
-            time.sleep(0.02)  # polling /ready, bounded
+        wait_ready(h)
         yield h
     assert h.stop() == 0
 
