@@ -9,8 +9,8 @@ namespace aurora::chat {
 // first message's id instead of adding a second message.
 //   KEYS[1] stream  KEYS[2] ref key (only when the client sent a ref)
 //   ARGV: channel, roomId, userId, text, username, ref, prefix, middle,
-//         suffix, dedup_ttl_s, maxlen (0 = no trimming), attachments (a JSON
-//         array of upload descriptions, "" for none)
+//         suffix, dedup_ttl_s, maxlen (0 = no trimming), and only when the
+//         message has some, attachments (a JSON array of upload descriptions)
 // Returns {1, id} for a new message, {0, id} for a duplicate ref.
 inline constexpr const char *kSendScript = R"lua(
 if #KEYS > 1 then

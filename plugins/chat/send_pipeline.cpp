@@ -276,9 +276,9 @@ bool SendPipeline::issue(std::shared_ptr<SendJob> job, const plugin::Redirect *a
                                    std::string_view(job->text), std::string_view(job->username),
                                    std::string_view(job->ref_value), std::string_view(env.prefix),
                                    std::string_view(env.middle), std::string_view(env.suffix),
-                                   std::string_view(dedup_window_arg_), std::string_view(stream_maxlen_arg_),
-                                   std::string_view(job->attachments)})
+                                   std::string_view(dedup_window_arg_), std::string_view(stream_maxlen_arg_)})
             argv.push_back(a);
+        if (!job->attachments.empty()) argv.push_back(job->attachments);  // the script's ARGV[12], only when there are some
         queued = command(slot, argv, done, ask, &job->node);
         if (queued && ctx_.s.wait_replicas > 0) waits_[job->node].due = true;
         break;
